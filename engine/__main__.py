@@ -1,0 +1,7 @@
+"""Run the engine CLI: `python -m engine --help`."""
+
+import sys
+
+from engine.cli import main
+
+sys.exit(main())

@@ -1,0 +1,325 @@
+"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.errors import EngineError, WorkflowValidationError
+from engine.model import load_workflow_json, workflow_json_schema
+from engine.services import Loopdesk
+from engine.store.base import CheckpointRecord, RunRecord
+from engine.validation import ensure_valid
+
+
+class UsageError(EngineError):
+    """A command-line argument is malformed."""
+
+
+def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"{flag} expects NAME=VALUE, got '{item}'")
+        name, value = item.split("=", 1)
+        out[name.strip()] = value
+    return out
+
+
+def run_json(app: Loopdesk, run: RunRecord) -> dict[str, Any]:
+    """The run as the CLI prints it."""
+    doc: dict[str, Any] = {
+        "run_id": run.id,
+        "workflow_id": run.workflow_id,
+        "version": run.version,
+        "status": run.status,
+        "section": run.section,
+        "title": run.title,
+        "current_node": run.current_node,
+        "outcome": run.outcome,
+        "error": run.error,
+        "values": run.values,
+    }
+    if run.status == "waiting":
+        pending = app.store.list_checkpoints(status="pending", run_id=run.id)
+        if pending:
+            doc["checkpoint_id"] = pending[0].id
+            doc["assignee"] = pending[0].assignee
+    return doc
+
+
+def checkpoint_json(cp: CheckpointRecord) -> dict[str, Any]:
+    """A checkpoint as the CLI prints it."""
+    return {
+        "checkpoint_id": cp.id,
+        "run_id": cp.run_id,
+        "workflow_id": cp.workflow_id,
+        "node_id": cp.node_id,
+        "assignee": cp.assignee,
+        "title": cp.title,
+        "status": cp.status,
+        "created_at": cp.created_at,
+        "due_at": cp.due_at,
+        "instructions": cp.instructions,
+        "values": cp.shown,
+        "editable": cp.editable,
+    }
+
+
+def _human_run(doc: dict[str, Any]) -> str:
+    lines = [f"run {doc['run_id']} ({doc['workflow_id']} v{doc['version']}): {doc['status']}"]
+    if doc.get("section"):
+        lines.append(f"  section: {doc['section']}")
+    if doc.get("checkpoint_id"):
+        lines.append(f"  waiting at checkpoint {doc['checkpoint_id']} for {doc['assignee']}")
+    if doc.get("outcome"):
+        lines.append(f"  outcome: {doc['outcome']}")
+    if doc.get("error"):
+        lines.append(f"  error: {doc['error']}")
+    for k, v in doc["values"].items():
+        text = v if isinstance(v, str) else json.dumps(v)
+        lines.append(f"  {k}: {text[:200]}")
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
+    print(json.dumps(doc, indent=2, default=str) if args.json else human)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the workflow JSON Schema."""
+    print(json.dumps(workflow_json_schema(), indent=2))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate workflow files; exit 2 if any has problems."""
+    report: list[dict[str, Any]] = []
+    bad = False
+    for path in args.files:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            ensure_valid(load_workflow_json(text, path), source=path)
+            report.append({"file": path, "valid": True, "problems": []})
+        except OSError as exc:
+            bad = True
+            report.append({"file": path, "valid": False, "problems": [{"message": f"cannot read: {exc.strerror}"}]})
+        except WorkflowValidationError as exc:
+            bad = True
+            probs = [{"node": p.node_id, "edge": p.edge_id, "message": p.message, "text": str(p)} for p in exc.problems]
+            report.append({"file": path, "valid": False, "problems": probs})
+        except EngineError as exc:
+            bad = True
+            report.append({"file": path, "valid": False, "problems": [{"message": str(exc)}]})
+    lines = []
+    for item in report:
+        if item["valid"]:
+            lines.append(f"{item['file']}: ok")
+        for p in item["problems"]:
+            lines.append(f"{item['file']}: {p.get('text', p['message'])}")
+    _emit(args, {"valid": not bad, "files": report}, "\n".join(lines))
+    return 2 if bad else 0
+
+
+def _open(args: argparse.Namespace) -> Loopdesk:
+    return Loopdesk.open(args.db)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start a run of a workflow file or saved workflow id and drive it."""
+    app = _open(args)
+    try:
+        target = args.workflow
+        path = Path(target)
+        if path.suffix == ".json" or path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read {target}: {exc.strerror}") from None
+            wf = ensure_valid(load_workflow_json(text, target), source=target)
+            workflow_id = app.save_if_changed(wf, args.user, note=f"from {target}").workflow_id
+        else:
+            workflow_id = target
+        run = app.start_run(workflow_id, _pairs(args.input, "--input"), args.user)
+        doc = run_json(app, run)
+        _emit(args, doc, _human_run(doc))
+        return 0
+    finally:
+        app.close()
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    """List a user's pending checkpoints."""
+    app = _open(args)
+    try:
+        app.directory.user(args.user)
+        items = [checkpoint_json(c) for c in app.inbox(args.user)]
+        human = "\n".join(
+            f"{c['checkpoint_id']}  {c['title']}  ({c['workflow_id']}/{c['node_id']}, for {c['assignee']})"
+            for c in items
+        ) or f"{args.user} has nothing to review"
+        _emit(args, items, human)
+        return 0
+    finally:
+        app.close()
+
+
+def _decision(args: argparse.Namespace) -> Decision:
+    comment = args.comment or ""
+    edits = _pairs(args.edit, "--edit")
+    if edits and not args.approve:
+        raise UsageError("--edit goes with --approve")
+    if args.approve:
+        return Approve(comment=comment, edits=edits)
+    if args.reject:
+        return Reject(comment=comment)
+    if args.request_changes:
+        return RequestChanges(comment=comment)
+    return Reassign(to=args.reassign_to, comment=comment)
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """Approve, reject, request changes or reassign a checkpoint."""
+    decision = _decision(args)
+    app = _open(args)
+    try:
+        app.directory.user(args.user)
+        run = app.decide(args.checkpoint_id, args.user, decision)
+        doc = run_json(app, run)
+        _emit(args, doc, _human_run(doc))
+        return 0
+    finally:
+        app.close()
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Show a run with its steps and audit trail."""
+    app = _open(args)
+    try:
+        d = app.run_detail(args.run_id)
+        doc = run_json(app, d.run)
+        doc["steps"] = [
+            {
+                "node_id": s.node_id, "kind": s.kind, "status": s.status, "output": s.output,
+                "error": s.error, "duration_ms": round(s.duration_ms, 2), "meta": s.meta,
+            }
+            for s in d.steps
+        ]  # fmt: skip
+        doc["audit"] = [
+            {"ts": a.ts, "actor": a.actor, "event": a.event, "detail": a.detail} for a in d.audit
+        ]
+        lines = [_human_run(doc), "steps:"]
+        for s in doc["steps"]:
+            err = f"  error: {s['error']}" if s["error"] else ""
+            lines.append(f"  {s['node_id']:<20} {s['status']:<7} {s['duration_ms']:>9.1f} ms{err}")
+        lines.append("audit:")
+        for a in doc["audit"]:
+            lines.append(f"  {a['actor']:<10} {a['event']:<22} {json.dumps(a['detail'])[:120]}")
+        _emit(args, doc, "\n".join(lines))
+        return 0
+    finally:
+        app.close()
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Retry a failed run from its failed step."""
+    app = _open(args)
+    try:
+        doc = run_json(app, app.retry(args.run_id, args.user))
+        _emit(args, doc, _human_run(doc))
+        return 0
+    finally:
+        app.close()
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a running or waiting run."""
+    app = _open(args)
+    try:
+        doc = run_json(app, app.cancel(args.run_id, args.user))
+        _emit(args, doc, _human_run(doc))
+        return 0
+    finally:
+        app.close()
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Continue runs that a crash cut off mid-step."""
+    app = _open(args)
+    try:
+        ids = app.recover()
+        runs = [run_json(app, app.get_run(i)) for i in ids]
+        human = "\n".join(f"{r['run_id']}: {r['status']}" for r in runs) or "nothing to recover"
+        _emit(args, {"recovered": runs}, human)
+        return 0
+    finally:
+        app.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m engine`."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database file (default: $LOOPDESK_DB or data/loopdesk.duckdb)")
+    common.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    p = argparse.ArgumentParser(prog="python -m engine", description="Loopdesk workflow engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("schema", parents=[common], help="print the workflow JSON Schema")
+    s.set_defaults(func=cmd_schema)
+    s = sub.add_parser("validate", parents=[common], help="check workflow files")
+    s.add_argument("files", nargs="+")
+    s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("run", parents=[common], help="start a run")
+    s.add_argument("workflow", metavar="FILE_OR_WORKFLOW_ID")
+    s.add_argument("--input", action="append", metavar="NAME=VALUE")
+    s.add_argument("--user", default="cli")
+    s.set_defaults(func=cmd_run)
+    s = sub.add_parser("inbox", parents=[common], help="a user's pending checkpoints")
+    s.add_argument("--user", required=True)
+    s.set_defaults(func=cmd_inbox)
+    s = sub.add_parser("decide", parents=[common], help="decide a checkpoint")
+    s.add_argument("checkpoint_id")
+    s.add_argument("--user", required=True)
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--approve", action="store_true")
+    g.add_argument("--reject", action="store_true")
+    g.add_argument("--request-changes", action="store_true")
+    g.add_argument("--reassign-to", metavar="USER")
+    s.add_argument("--comment")
+    s.add_argument("--edit", action="append", metavar="NAME=VALUE")
+    s.set_defaults(func=cmd_decide)
+    for name, func in (("show", cmd_show), ("retry", cmd_retry), ("cancel", cmd_cancel)):
+        s = sub.add_parser(name, parents=[common], help=f"{name} a run")
+        s.add_argument("run_id")
+        if name != "show":
+            s.add_argument("--user", default="cli")
+        s.set_defaults(func=func)
+    s = sub.add_parser("recover", parents=[common], help="continue interrupted runs")
+    s.set_defaults(func=cmd_recover)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: user mistakes exit 1 (validation 2) with one line, no traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except WorkflowValidationError as exc:
+        _fail(args, exc, 2)
+        return 2
+    except EngineError as exc:
+        _fail(args, exc, 1)
+        return 1
+
+
+def _fail(args: argparse.Namespace, exc: Exception, code: int) -> None:
+    message = str(exc).replace("\n", " ")
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "kind": type(exc).__name__}))
+    print(f"error: {message}", file=sys.stderr)

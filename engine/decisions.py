@@ -1,0 +1,46 @@
+"""What a reviewer can decide at a checkpoint: a discriminated union on `kind`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Field
+
+
+class Approve(BaseModel):
+    """Approve, optionally replacing editable values for every later step."""
+
+    kind: Literal["approve"] = "approve"
+    comment: str = ""
+    """Optional note for the audit trail."""
+    edits: dict[str, Any] = Field(default_factory=dict)
+    """New values for editable values, by name."""
+
+
+class Reject(BaseModel):
+    """Reject with a reason: follow `rejected`, else stop the run as rejected."""
+
+    kind: Literal["reject"] = "reject"
+    comment: str = ""
+    """The reason (required)."""
+
+
+class RequestChanges(BaseModel):
+    """Send the task back along `changes_requested` with a note (`{{ feedback }}`)."""
+
+    kind: Literal["request_changes"] = "request_changes"
+    comment: str = ""
+    """What to change (required)."""
+
+
+class Reassign(BaseModel):
+    """Hand the checkpoint to another reviewer; it stays open."""
+
+    kind: Literal["reassign"] = "reassign"
+    to: str
+    """User or group that receives the checkpoint."""
+    comment: str = ""
+    """Optional note."""
+
+
+Decision = Annotated[Union[Approve, Reject, RequestChanges, Reassign], Field(discriminator="kind")]

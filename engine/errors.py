@@ -1,0 +1,101 @@
+"""Typed errors a person can act on; pages catch EngineError and show its message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EngineError(Exception):
+    """Base for every error caused by a user's input or a run's state, never by a bug."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow, pointing at the node or edge to fix."""
+
+    message: str
+    node_id: str | None = None
+    edge_id: str | None = None
+
+    def __str__(self) -> str:
+        """Render the problem with the node or edge it names."""
+        if self.node_id:
+            return f"node `{self.node_id}`: {self.message}"
+        if self.edge_id:
+            return f"edge `{self.edge_id}`: {self.message}"
+        return self.message
+
+
+class WorkflowValidationError(EngineError, ValueError):
+    """A workflow definition is broken; `problems` lists every issue found."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        lines = "; ".join(str(p) for p in problems)
+        super().__init__(f"{where}{len(problems)} problem(s): {lines}")
+
+
+class FormValidationError(EngineError, ValueError):
+    """Submitted form values are invalid; `errors` maps field name to message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {msg}" for name, msg in errors.items()))
+
+
+class NotFoundError(EngineError):
+    """A workflow, run or checkpoint id does not exist."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"no {kind} with id `{ident}`")
+
+
+class NotAllowedError(EngineError):
+    """The user may not perform this action (e.g. deciding someone else's checkpoint)."""
+
+    def __init__(self, user: str, action: str, reason: str) -> None:
+        self.user = user
+        super().__init__(f"`{user}` may not {action}: {reason}")
+
+
+class AlreadyDecidedError(EngineError):
+    """A checkpoint was decided (or closed) before this decision arrived."""
+
+    def __init__(self, checkpoint_id: str, decided_by: str | None, status: str) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.decided_by = decided_by
+        if status == "decided":
+            msg = f"checkpoint `{checkpoint_id}` was already decided by {decided_by}"
+        else:
+            msg = f"checkpoint `{checkpoint_id}` is no longer open (it was {status})"
+        super().__init__(msg)
+
+
+class InvalidDecisionError(EngineError, ValueError):
+    """A decision is malformed: missing comment, unknown edit, loop cap reached."""
+
+
+class InvalidStateError(EngineError):
+    """The run is not in a state that allows the action (e.g. retrying a completed run)."""
+
+
+class StepError(EngineError):
+    """A step failed in a way the user can understand; the run is marked failed."""
+
+
+class StoreLockedError(EngineError):
+    """Another process holds the database file."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the database {path} is in use by another Loopdesk process "
+            "(stop the app or the other command, then try again)"
+        )
+
+
+class ImportFormatError(EngineError, ValueError):
+    """A file to import is not JSON or not a workflow at all."""

@@ -1,0 +1,62 @@
+"""Check and convert a form submission against the trigger's fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import FormValidationError
+from engine.model import FormField, FormTriggerNode
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _coerce(field: FormField, value: Any) -> Any:
+    """Convert one value to the field's type or raise ValueError with the reason."""
+    if field.type == "number":
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a number, not '{value}'") from None
+        return int(number) if number.is_integer() else number
+    text = str(value).strip() if field.type != "long_text" else str(value)
+    if field.type == "email" and not _EMAIL_RE.match(text):
+        raise ValueError(f"'{text}' is not an email address")
+    if field.type == "choice" and text not in field.options:
+        raise ValueError(f"'{text}' is not one of: {', '.join(field.options)}")
+    return text
+
+
+def coerce_form(trigger: FormTriggerNode, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Return typed values for every field (defaults fill gaps) or raise FormValidationError."""
+    errors: dict[str, str] = {}
+    known = {f.name for f in trigger.fields}
+    for name in inputs:
+        if name not in known:
+            errors[name] = f"the form has no field `{name}` (fields: {', '.join(sorted(known))})"
+    values: dict[str, Any] = {}
+    for field in trigger.fields:
+        label = field.label or field.name
+        raw = inputs.get(field.name)
+        if _is_empty(raw):
+            raw = field.default
+        if _is_empty(raw):
+            if field.required:
+                errors[field.name] = f"{label} is required"
+            else:
+                values[field.name] = None if field.type == "number" else ""
+            continue
+        try:
+            values[field.name] = _coerce(field, raw)
+        except ValueError as exc:
+            errors[field.name] = f"{label} {exc}" if str(exc).startswith("must") else f"{label}: {exc}"
+    if errors:
+        raise FormValidationError(errors)
+    return values

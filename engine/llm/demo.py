@@ -1,0 +1,336 @@
+"""Offline demo model: deterministic, instant answers built only from the rendered prompt.
+
+It lets the app and its templates run end to end without an API key. It is not a language
+model; it recognises a few common tasks (social post, email or reply, summary, translation,
+revision after reviewer feedback, classification, JSON extraction) and fills a template
+with phrases taken from the prompt.
+
+Labelling convention: every free-text answer starts with one bracketed tag on its own
+first line that begins with "[Demo" — `[Demo output]` for drafts,
+`[Demo translation to German]` for translations and
+`[Demo output, revised per reviewer feedback]` for revisions — so anyone reading a card,
+an inbox item or a sent email sees that no real model wrote it (`is_demo_text` checks
+this). Classification and JSON answers must stay machine-readable, so a classification is
+a plain `{"label": ...}` and JSON string values start with `[Demo] `. Every response also
+carries `demo=True`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from engine.llm.base import LLMRequest, LLMResponse, ProviderKind
+
+DEMO_TAG = "[Demo output]"
+"""First line of a demo draft."""
+REVISION_TAG = "[Demo output, revised per reviewer feedback]"
+"""First line of a demo revision."""
+JSON_VALUE_TAG = "[Demo] "
+"""Prefix of every string value in a demo JSON answer."""
+
+_STOPWORD_TEXT = "a an the our your my their its new of for and or to in on with about this that"
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_SYNONYM_TEXT: dict[str, str] = {
+    "billing": "invoice, charge, charged, refund, payment, pay, paid, card, bill, billed, "
+    "subscription, receipt, price, money",
+    "bug": "error, crash, crashes, crashed, broken, doesn't work, does not work, not working, "
+    "fails, failed, exception, freezes, glitch",
+    "howto": "how do i, how to, how can i, setup, set up, configure, where can i, "
+    "is it possible, tutorial, guide, instructions",
+    "featurerequest": "feature, would be great, please add, could you add, wish, suggestion, "
+    "it would be nice",
+    "account": "login, log in, password, sign in, locked out, 2fa, username",
+    "shipping": "shipping, delivery, delivered, package, tracking, parcel",
+    "cancellation": "cancel, cancellation, unsubscribe, close my account",
+    "urgent": "urgent, asap, immediately, critical, outage, down, emergency",
+    "positive": "great, love, thanks, thank you, excellent, happy, awesome",
+    "negative": "bad, terrible, angry, disappointed, worst, hate, annoyed",
+    "spam": "unsubscribe, winner, free money, click here, lottery",
+}
+_SYNONYM_TEXT |= {
+    "feature": _SYNONYM_TEXT["featurerequest"],
+    "login": _SYNONYM_TEXT["account"],
+    "delivery": _SYNONYM_TEXT["shipping"],
+}
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    label: tuple(text.split(", ")) for label, text in _SYNONYM_TEXT.items()
+}
+"""Phrases that count as evidence for a common label, keyed by the label without punctuation."""
+
+_FEEDBACK = re.compile(
+    r"^[ \t]*(?:reviewer(?:'s)?[ \t]+(?:feedback|notes?|comments?)|feedback"
+    r"|requested[ \t]+changes|changes[ \t]+requested)[ \t]*:[ \t]*(?P<note>\S.*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PREVIOUS_DRAFT = re.compile(
+    r"^[ \t]*(?:previous|current|original|first|last)?[ \t]*draft[ \t]*:\s*(?P<draft>.+?)"
+    r"(?=^[ \t]*(?:reviewer|feedback|requested|changes)\b|\Z)",
+    re.IGNORECASE | re.MULTILINE | re.DOTALL,
+)
+_TRANSLATE = re.compile(r"\btranslate\b.*?\b(?:in)?to\s+(?P<language>[a-z][\w-]*)", re.IGNORECASE)
+_TOPIC = re.compile(
+    r"\b(?:about|regarding|announcing|introducing|promoting)\s+(?P<topic>[^\n.!?;:]+?)"
+    r"(?:\s+for\s+(?P<audience>[^\n.!?;:]+?))?\s*(?:[\n.!?;:]|$)",
+    re.IGNORECASE,
+)
+_AUDIENCE = re.compile(r"\bfor\s+(?P<audience>[^\n.!?;:,]+?)\s*(?:[\n.!?;:,]|$)")
+_SIGN_OFF_NAME = re.compile(r"^(?P<name>[A-Z][a-z]+)(?: [A-Z][a-z]+)?$")
+
+
+class DemoProvider:
+    """Offline stand-in for a model: deterministic, instant, and plainly labelled as demo."""
+
+    kind: ProviderKind = "demo"
+
+    def __repr__(self) -> str:
+        """Name the provider."""
+        return "DemoProvider()"
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        """Answer from the prompt alone; the same request always gets the same answer."""
+        prompt = _prompt_text(request.messages)
+        if request.output_kind == "classification":
+            text = json.dumps({"label": classify(prompt, request.labels)})
+        elif request.output_kind == "json":
+            text = json.dumps(_fill_json(prompt, request.json_schema))
+        else:
+            text = write_text(prompt)
+        return LLMResponse(
+            text=text,
+            provider="demo",
+            model="demo",
+            prompt_tokens=_approx_tokens(" ".join(m.get("content", "") for m in request.messages)),
+            completion_tokens=_approx_tokens(text),
+            latency_ms=0.0,
+            demo=True,
+        )
+
+
+def is_demo_text(text: str) -> bool:
+    """Whether a free-text answer carries the demo model's label."""
+    return text.lstrip().startswith("[Demo")
+
+
+def write_text(prompt: str) -> str:
+    """Write the demo's free-text answer: a revision, a translation or a fresh draft."""
+    feedback = _FEEDBACK.search(prompt)
+    if feedback:
+        return _revise(prompt, feedback.group("note"))
+    translation = _TRANSLATE.search(prompt)
+    if translation:
+        language = translation.group("language").capitalize()
+        return f"[Demo translation to {language}]\n{_source_text(prompt, translation)}"
+    return f"{DEMO_TAG}\n{_draft(prompt)}"
+
+
+def classify(prompt: str, labels: Sequence[str]) -> str:
+    """Pick the label whose name or synonyms occur most in the prompt; else the last label."""
+    if not labels:
+        return ""
+    text = _strip_label_list(_normalise_quotes(prompt.lower()), labels)
+    # A label named once per line in the instruction is evidence for none of them.
+    name_hits = [_count(text, [label.lower()]) for label in labels]
+    baseline = min(name_hits)
+    scores = [
+        hits - baseline + _count(text, _synonyms(label))
+        for hits, label in zip(name_hits, labels, strict=True)
+    ]
+    best = max(scores)
+    return labels[scores.index(best)] if best > 0 else labels[-1]
+
+
+# --- drafting -------------------------------------------------------------------------
+
+
+def _draft(prompt: str) -> str:
+    instruction, material = _split_instruction(prompt)
+    lowered = instruction.lower()
+    topic, audience = _topic_and_audience(instruction, material)
+    if re.search(r"linkedin|tweet|twitter|\bx post|instagram|facebook|social|\bpost\b", lowered):
+        return _social_post(topic, audience, short="tweet" in lowered or "twitter" in lowered)
+    if re.search(r"e-?mail|\brepl(?:y|ies)\b|\brespon(?:d|se)\b|\bletter\b", lowered):
+        return _email(topic, audience, material)
+    if re.search(r"summari[sz]e|summary|tl;?dr", lowered):
+        return _summary(material or instruction)
+    return _generic(topic, audience)
+
+
+def _social_post(topic: str, audience: str, short: bool) -> str:
+    opener = f"{audience[:1].upper()}{audience[1:]}, let's talk about {topic}."
+    lines = [opener if audience else f"Let's talk about {topic}."]
+    if not short:
+        lines.append(
+            "Here is what it changes in practice: less busywork, clearer decisions "
+            "and more time for what matters."
+        )
+    lines.append("What would you like to see next? Tell us in the comments.")
+    tags = " ".join(tag for tag in (_hashtag(topic), _hashtag(audience)) if tag)
+    return "\n\n".join(lines + ([tags] if tags else []))
+
+
+def _email(topic: str, audience: str, material: str) -> str:
+    name = _sender_name(material)
+    if material:
+        opening = (
+            f"Thank you for reaching out. You wrote: \u201c{_snippet(material, 14)}\u201d "
+            "We have looked into it and will follow up with the details shortly."
+        )
+    else:
+        reader = f" It is written with {audience} in mind." if audience else ""
+        opening = f"I wanted to share a quick update on {topic}.{reader}"
+    return (
+        f"Hi {name or 'there'},\n\n{opening}\n\n"
+        "If anything is unclear, just reply to this message.\n\n"
+        "Best regards,\nThe team"
+    )
+
+
+def _summary(text: str) -> str:
+    sentences = _sentences(text)[:3] or [_snippet(text, 20)]
+    return "Summary:\n" + "\n".join(f"- {_snippet(sentence, 20)}" for sentence in sentences)
+
+
+def _generic(topic: str, audience: str) -> str:
+    reader = f" for {audience}" if audience else ""
+    return (
+        f"A first draft about {topic}{reader}.\n\n"
+        f"{topic[:1].upper()}{topic[1:]} deserves a clear, practical explanation: why it "
+        "matters, one concrete example, and a next step the reader can take today."
+    )
+
+
+def _revise(prompt: str, note: str) -> str:
+    without_note = _FEEDBACK.sub("", prompt).strip()
+    previous = _PREVIOUS_DRAFT.search(without_note)
+    body = _strip_demo_tag(previous.group("draft").strip()) if previous else _draft(without_note)
+    if re.search(r"short|concise|too long|trim|brief", note, re.IGNORECASE):
+        body = " ".join(_sentences(body)[:2]) or body
+    return f"{REVISION_TAG}\n{body}\n\n(Revised per reviewer note: \u201c{note.strip()}\u201d)"
+
+
+# --- reading the prompt ---------------------------------------------------------------
+
+
+def _prompt_text(messages: Sequence[dict[str, str]]) -> str:
+    user = [m.get("content", "") for m in messages if m.get("role") == "user"]
+    return "\n\n".join(user or [m.get("content", "") for m in messages]).strip()
+
+
+def _split_instruction(prompt: str) -> tuple[str, str]:
+    """Split a prompt into its instruction and the material it works on (may be empty)."""
+    paragraphs = re.split(r"\n\s*\n", prompt.strip(), maxsplit=1)
+    if len(paragraphs) == 2:
+        return paragraphs[0].strip(), paragraphs[1].strip()
+    first, _, rest = prompt.strip().partition("\n")
+    if rest.strip():
+        return first.strip(), rest.strip()
+    head, colon, tail = first.partition(":")
+    if colon and tail.strip():
+        return head.strip(), tail.strip()
+    return first.strip(), ""
+
+
+def _topic_and_audience(instruction: str, material: str) -> tuple[str, str]:
+    match = _TOPIC.search(instruction)
+    if match:
+        return match.group("topic").strip(), (match.group("audience") or "").strip()
+    audience_match = _AUDIENCE.search(instruction)
+    audience = audience_match.group("audience").strip() if audience_match else ""
+    return _snippet(material or instruction, 10), audience
+
+
+def _source_text(prompt: str, translation: re.Match[str]) -> str:
+    _, material = _split_instruction(prompt)
+    if material:
+        return material
+    after = prompt[translation.end() :].lstrip(" :\n")
+    return after or prompt
+
+
+def _sender_name(material: str) -> str:
+    lines = [line.strip().rstrip(",") for line in material.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return ""
+    match = _SIGN_OFF_NAME.match(lines[-1])
+    return match.group("name") if match else ""
+
+
+def _strip_demo_tag(text: str) -> str:
+    first, _, rest = text.partition("\n")
+    return rest.strip() if is_demo_text(first) else text
+
+
+# --- classification -------------------------------------------------------------------
+
+
+def _strip_label_list(text: str, labels: Sequence[str]) -> str:
+    """Drop the label words from lines that list two or more labels (the instruction)."""
+    patterns = [re.compile(rf"(?<!\w){re.escape(label.lower())}(?!\w)") for label in labels]
+    kept = []
+    for line in text.splitlines():
+        if sum(1 for pattern in patterns if pattern.search(line)) >= 2:
+            for pattern in patterns:
+                line = pattern.sub(" ", line)
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _synonyms(label: str) -> set[str]:
+    key = re.sub(r"[^0-9a-z]+", "", label.lower())
+    words = {w for w in re.split(r"[^0-9a-z']+", label.lower()) if len(w) > 2}
+    return (set(_SYNONYMS.get(key, ())) | words) - {label.lower()}
+
+
+def _count(text: str, phrases: Iterable[str]) -> int:
+    return sum(len(re.findall(rf"(?<!\w){re.escape(p)}(?!\w)", text)) for p in phrases)
+
+
+def _normalise_quotes(text: str) -> str:
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+# --- JSON -----------------------------------------------------------------------------
+
+
+def _fill_json(prompt: str, schema: dict[str, Any] | None) -> dict[str, Any]:
+    properties: dict[str, Any] = (schema or {}).get("properties") or {"answer": {}}
+    _, material = _split_instruction(prompt)
+    source = material or prompt
+    return {
+        name: _demo_value(name, str(spec.get("type", "string")), source)
+        for name, spec in properties.items()
+    }
+
+
+def _demo_value(name: str, json_type: str, source: str) -> Any:
+    if json_type in ("number", "integer"):
+        return zlib.crc32(f"{name}\n{source}".encode()) % 10 + 1
+    if json_type == "boolean":
+        words = [w for w in re.split(r"[^a-z]+", name.lower()) if len(w) > 2]
+        return any(re.search(rf"\b{w}", source.lower()) for w in words)
+    return f"{JSON_VALUE_TAG}{name.replace('_', ' ')} for: {_snippet(source, 8)}"
+
+
+# --- small text helpers ---------------------------------------------------------------
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+
+
+def _snippet(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+
+
+def _hashtag(phrase: str) -> str:
+    words = [w for w in re.findall(r"[A-Za-z0-9]+", phrase) if w.lower() not in _STOPWORDS]
+    return "#" + "".join(w[:1].upper() + w[1:] for w in words[:3]) if words else ""
+
+
+def _approx_tokens(text: str) -> int:
+    return round(len(text.split()) * 1.3)

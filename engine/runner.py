@@ -1,0 +1,553 @@
+"""Advance runs until they wait or end; apply decisions; retry, cancel and recover.
+
+A paused run is data: the run row says `waiting` and a checkpoint row is pending.
+Every finished step is committed together with the run's new position, so after a
+crash a run restarts at the step that was in flight and never repeats finished ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.directory import Directory
+from engine.errors import (
+    AlreadyDecidedError,
+    EngineError,
+    InvalidDecisionError,
+    InvalidStateError,
+    NotAllowedError,
+    NotFoundError,
+)
+from engine.forms import coerce_form
+from engine.llm.base import LLMProvider
+from engine.model import ApprovalNode, FormTriggerNode, Node, Workflow
+from engine.steps import HANDLERS, StepContext, StepOutcome
+from engine.store.base import (
+    AuditEvent,
+    CheckpointClose,
+    CheckpointRecord,
+    ConflictError,
+    RunRecord,
+    RunUpdate,
+    StepRecord,
+    Store,
+    Transition,
+    new_id,
+    now,
+)
+from engine.templating import render
+from engine.validation import ensure_valid
+
+log = logging.getLogger("loopdesk.engine")
+
+SYSTEM = "system"
+
+
+class _RunLocks:
+    """One lock per run id, dropped when nobody holds it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(run_id, (threading.Lock(), 0))
+            self._locks[run_id] = (lock, users + 1)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+            with self._guard:
+                lock, users = self._locks[run_id]
+                if users <= 1:
+                    del self._locks[run_id]
+                else:
+                    self._locks[run_id] = (lock, users - 1)
+
+
+class Engine:
+    """Runs workflows against a store; knows nothing of any UI."""
+
+    def __init__(
+        self,
+        store: Store,
+        provider: LLMProvider,
+        directory: Directory,
+        workers: int = 8,
+        prices: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.directory = directory
+        self.prices = prices
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._locks = _RunLocks()
+        self._wf_cache: dict[tuple[str, int], Workflow] = {}
+
+    # -- helpers --------------------------------------------------------------
+    def workflow_of(self, run: RunRecord) -> Workflow:
+        """The workflow version a run started on."""
+        key = (run.workflow_id, run.version)
+        wf = self._wf_cache.get(key)
+        if wf is None:
+            wfv = self.store.get_workflow(run.workflow_id, run.version)
+            if wfv is None:
+                raise NotFoundError("workflow version", f"{run.workflow_id} v{run.version}")
+            wf = wfv.definition
+            self._wf_cache[key] = wf
+        return wf
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """A run by id, or NotFoundError."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise NotFoundError("run", run_id)
+        return run
+
+    def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord:
+        """A checkpoint by id, or NotFoundError."""
+        cp = self.store.get_checkpoint(checkpoint_id)
+        if cp is None:
+            raise NotFoundError("checkpoint", checkpoint_id)
+        return cp
+
+    def _pool_get(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="loopdesk-run")
+        return self._pool
+
+    def submit(self, run_id: str) -> Future[RunRecord]:
+        """Drive a run on the worker pool (AI steps of different runs run in parallel)."""
+        return self._pool_get().submit(self.drive, run_id)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the worker pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait)
+            self._pool = None
+
+    # -- starting -------------------------------------------------------------
+    def start_run(
+        self,
+        workflow_id: str,
+        inputs: Mapping[str, Any],
+        actor: str,
+        version: int | None = None,
+        background: bool = False,
+    ) -> RunRecord:
+        """Check the form values, create the run, and drive it (now, or on the pool)."""
+        wfv = self.store.get_workflow(workflow_id, version)
+        if wfv is None:
+            raise NotFoundError("workflow", workflow_id)
+        wf = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
+        trigger = wf.trigger()
+        values = coerce_form(trigger, inputs)
+        title = _title(wf, trigger, values)
+        values["feedback"] = ""
+        ts = now()
+        run = RunRecord(
+            id=new_id("run"),
+            workflow_id=wf.id,
+            version=wfv.version,
+            status="running",
+            current_node=trigger.id,
+            section=wf.sections[0] if wf.sections else None,
+            title=title,
+            values=values,
+            started_by=actor,
+            created_at=ts,
+            updated_at=ts,
+        )
+        audit = AuditEvent(
+            run.id, actor, "run_started", {"workflow": wf.id, "version": wfv.version}, ts
+        )
+        self.store.apply(Transition(new_run=run, audit=[audit]))
+        if background:
+            self.submit(run.id)
+            return run
+        return self.drive(run.id)
+
+    # -- driving --------------------------------------------------------------
+    def drive(self, run_id: str) -> RunRecord:
+        """Execute steps until the run waits, ends, fails or is cancelled."""
+        with self._locks.hold(run_id):
+            while True:
+                run = self.get_run(run_id)
+                if run.status != "running" or run.current_node is None:
+                    return run
+                wf = self.workflow_of(run)
+                node = wf.node(run.current_node)
+                if not self._step(wf, node, run):
+                    return self.get_run(run_id)
+
+    def _step(self, wf: Workflow, node: Node, run: RunRecord) -> bool:
+        """Run one node and commit its result; False when the run stops moving."""
+        started = now()
+        handler = HANDLERS[node.type]
+        ctx = StepContext(wf, node, run, self.provider, self.prices)
+        try:
+            outcome = handler(ctx)
+        except EngineError as exc:
+            return self._fail(run, node, started, str(exc))
+        except Exception as exc:  # a bug, but the run must not stay 'running' forever
+            log.exception("step %s of run %s crashed", node.id, run.id)
+            return self._fail(run, node, started, f"unexpected error: {exc}")
+        finished = now()
+        try:
+            t = self._transition(wf, node, run, outcome, started, finished)
+        except EngineError as exc:
+            return self._fail(run, node, started, str(exc))
+        try:
+            self.store.apply(t)
+        except ConflictError:
+            return False  # cancelled meanwhile; the step's result is dropped
+        return t.run_update is not None and t.run_update.status == "running"
+
+    def _transition(
+        self,
+        wf: Workflow,
+        node: Node,
+        run: RunRecord,
+        outcome: StepOutcome,
+        started: float,
+        finished: float,
+    ) -> Transition:
+        values = dict(run.values)
+        values.update(outcome.set_values)
+        section = outcome.section or run.section
+        audit: list[AuditEvent] = []
+        if outcome.section and outcome.section != run.section:
+            audit.append(
+                AuditEvent(run.id, SYSTEM, "moved", {"from": run.section, "to": outcome.section})
+            )
+        if outcome.wait:
+            assert isinstance(node, ApprovalNode)
+            cp = self._open_checkpoint(wf, node, run, values)
+            audit.append(
+                AuditEvent(
+                    run.id,
+                    SYSTEM,
+                    "checkpoint_opened",
+                    {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee},
+                )
+            )
+            update = RunUpdate(
+                run.id, ("running",), "waiting", node.id, values, section, run.revisions,
+                expect_node=node.id,
+            )  # fmt: skip
+            return Transition(run_update=update, open_checkpoint=cp, audit=audit)
+        step = StepRecord(
+            run_id=run.id,
+            node_id=node.id,
+            kind=node.type,
+            status="done",
+            input=outcome.input,
+            output=outcome.output,
+            started_at=started,
+            finished_at=finished,
+            meta=outcome.meta,
+        )
+        if outcome.end_outcome is not None:
+            audit.append(AuditEvent(run.id, SYSTEM, "completed", {"outcome": outcome.end_outcome}))
+            update = RunUpdate(
+                run.id, ("running",), "completed", None, values, section, run.revisions,
+                expect_node=node.id, outcome=outcome.end_outcome,
+            )  # fmt: skip
+            return Transition(run_update=update, steps=[step], audit=audit)
+        nxt = _next_node(wf, node.id, outcome.edge_label)
+        update = RunUpdate(
+            run.id, ("running",), "running", nxt, values, section, run.revisions,
+            expect_node=node.id,
+        )  # fmt: skip
+        return Transition(run_update=update, steps=[step], audit=audit)
+
+    def _open_checkpoint(
+        self, wf: Workflow, node: ApprovalNode, run: RunRecord, values: dict[str, Any]
+    ) -> CheckpointRecord:
+        hidden = {"feedback"} if not values.get("feedback") else set()
+        names = node.visible_values or [k for k in values if k not in hidden]
+        shown = {k: values.get(k) for k in names}
+        ts = now()
+        return CheckpointRecord(
+            id=new_id("cp"),
+            run_id=run.id,
+            workflow_id=wf.id,
+            node_id=node.id,
+            status="pending",
+            assignee=node.assignee,
+            created_at=ts,
+            due_at=ts + node.due_hours * 3600 if node.due_hours else None,
+            shown=shown,
+            editable=list(node.editable_values),
+            instructions=render(node.instructions, values) if node.instructions else "",
+            title=run.title,
+        )
+
+    def _fail(self, run: RunRecord, node: Node, started: float, message: str) -> bool:
+        step = StepRecord(
+            run_id=run.id, node_id=node.id, kind=node.type, status="failed", input={},
+            output=None, started_at=started, finished_at=now(), error=message,
+        )  # fmt: skip
+        update = RunUpdate(
+            run.id, ("running",), "failed", node.id, run.values, run.section, run.revisions,
+            expect_node=node.id, error=message, failed_node=node.id,
+        )  # fmt: skip
+        audit = AuditEvent(run.id, SYSTEM, "failed", {"node": node.id, "error": message})
+        try:
+            self.store.apply(Transition(run_update=update, steps=[step], audit=[audit]))
+        except ConflictError:
+            pass
+        return False
+
+    # -- deciding -------------------------------------------------------------
+    def decide(
+        self, checkpoint_id: str, user: str, decision: Decision, background: bool = False
+    ) -> RunRecord:
+        """Apply a reviewer's decision exactly once, then drive the run on."""
+        cp = self.get_checkpoint(checkpoint_id)
+        if cp.status != "pending":
+            raise AlreadyDecidedError(cp.id, cp.decided_by, cp.status)
+        if user != SYSTEM and not self.directory.can_decide(user, cp.assignee):
+            who = self.directory.label(cp.assignee)
+            raise NotAllowedError(user, "decide this checkpoint", f"it is assigned to {who}")
+        run = self.get_run(cp.run_id)
+        wf = self.workflow_of(run)
+        node = wf.node(cp.node_id)
+        assert isinstance(node, ApprovalNode)
+        t = self._decision_transition(wf, node, cp, run, user, decision)
+        try:
+            self.store.apply(t)
+        except ConflictError as exc:
+            latest = exc.checkpoint or self.get_checkpoint(checkpoint_id)
+            if latest.status != "pending":
+                raise AlreadyDecidedError(latest.id, latest.decided_by, latest.status) from None
+            raise NotAllowedError(
+                user, "decide this checkpoint", f"it was just reassigned to {latest.assignee}"
+            ) from None
+        if t.run_update is not None and t.run_update.status == "running":
+            if background:
+                self.submit(run.id)
+                return self.get_run(run.id)
+            return self.drive(run.id)
+        return self.get_run(run.id)
+
+    def _decision_transition(
+        self,
+        wf: Workflow,
+        node: ApprovalNode,
+        cp: CheckpointRecord,
+        run: RunRecord,
+        user: str,
+        decision: Decision,
+    ) -> Transition:
+        comment = decision.comment.strip()
+        if isinstance(decision, Reassign):
+            if not self.directory.exists(decision.to):
+                raise InvalidDecisionError(f"cannot reassign to `{decision.to}`: no such user or group")
+            if decision.to == cp.assignee:
+                raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
+            close = CheckpointClose(
+                cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee
+            )
+            detail = {"checkpoint": cp.id, "from": cp.assignee, "to": decision.to, "comment": comment}
+            return Transition(
+                close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)]
+            )
+        if isinstance(decision, (Reject, RequestChanges)) and not comment:
+            what = "a reason" if isinstance(decision, Reject) else "a note saying what to change"
+            raise InvalidDecisionError(f"{decision.kind.replace('_', ' ')} needs {what}")
+        values = dict(run.values)
+        edits: dict[str, dict[str, Any]] = {}
+        status, next_node, outcome, revisions = "running", None, None, run.revisions
+        if isinstance(decision, Approve):
+            for name, new in decision.edits.items():
+                if name not in cp.editable:
+                    allowed = ", ".join(cp.editable) or "none"
+                    raise InvalidDecisionError(f"`{name}` is not editable here (editable: {allowed})")
+                new_value = _coerce_edit(values.get(name), new, name)
+                if new_value != values.get(name):
+                    edits[name] = {"before": values.get(name), "after": new_value}
+                    values[name] = new_value
+            next_node = _next_node(wf, node.id, "approved")
+        elif isinstance(decision, Reject):
+            edge = _edge_target(wf, node.id, "rejected")
+            if edge is None:
+                status, outcome = "rejected", "Rejected"
+            next_node = edge
+        else:
+            edge = _edge_target(wf, node.id, "changes_requested")
+            if edge is None:
+                raise InvalidDecisionError(
+                    f"approval `{node.id}` has no `changes_requested` path; approve or reject"
+                )
+            if run.revisions >= wf.max_revisions:
+                raise InvalidDecisionError(
+                    f"this task was already sent back {run.revisions} time(s), the workflow's "
+                    "limit; approve or reject it"
+                )
+            values["feedback"] = comment
+            revisions += 1
+            next_node = edge
+        record = {"kind": decision.kind, "comment": comment, "edits": edits}
+        ts = now()
+        step = StepRecord(
+            run_id=run.id, node_id=node.id, kind=node.type, status="done",
+            input={"shown": cp.shown, "editable": cp.editable, "assignee": cp.assignee},
+            output={**record, "by": user}, started_at=cp.created_at, finished_at=ts,
+            meta={"checkpoint": cp.id, "review_seconds": ts - cp.created_at},
+        )  # fmt: skip
+        update = RunUpdate(
+            run.id, ("waiting",), status, next_node, values, run.section, revisions,
+            expect_node=node.id, outcome=outcome,
+        )  # fmt: skip
+        detail = {"checkpoint": cp.id, "node": node.id, **record, "shown": cp.shown}
+        audit = [AuditEvent(run.id, user, f"decision_{decision.kind}", detail, ts)]
+        if status == "rejected":
+            audit.append(AuditEvent(run.id, SYSTEM, "rejected", {"reason": comment}, ts))
+        close = CheckpointClose(cp.id, "decided", user, decision=record, expect_assignee=cp.assignee)
+        return Transition(run_update=update, steps=[step], close_checkpoint=close, audit=audit)
+
+    # -- lifecycle ------------------------------------------------------------
+    def retry(self, run_id: str, actor: str, background: bool = False) -> RunRecord:
+        """Continue a failed run from the step that failed (earlier steps are kept)."""
+        run = self.get_run(run_id)
+        if run.status != "failed":
+            raise InvalidStateError(f"run `{run_id}` is {run.status}; only failed runs can be retried")
+        node = run.failed_node or run.current_node
+        update = RunUpdate(
+            run.id, ("failed",), "running", node, run.values, run.section, run.revisions,
+        )  # fmt: skip
+        audit = AuditEvent(run.id, actor, "retried", {"node": node})
+        try:
+            self.store.apply(Transition(run_update=update, audit=[audit]))
+        except ConflictError:
+            raise InvalidStateError(f"run `{run_id}` changed meanwhile; reload it") from None
+        if background:
+            self.submit(run.id)
+            return self.get_run(run.id)
+        return self.drive(run.id)
+
+    def cancel(self, run_id: str, actor: str) -> RunRecord:
+        """Stop a running or waiting run and close its open checkpoint."""
+        run = self.get_run(run_id)
+        if run.status not in ("running", "waiting"):
+            raise InvalidStateError(f"run `{run_id}` is {run.status}; it cannot be cancelled")
+        update = RunUpdate(
+            run.id, ("running", "waiting"), "cancelled", run.current_node, run.values,
+            run.section, run.revisions, outcome="Cancelled",
+        )  # fmt: skip
+        audit = AuditEvent(run.id, actor, "cancelled", {"at": run.current_node})
+        try:
+            self.store.apply(
+                Transition(run_update=update, cancel_checkpoints_of=run.id, audit=[audit])
+            )
+        except ConflictError:
+            raise InvalidStateError(f"run `{run_id}` finished meanwhile; nothing to cancel") from None
+        return self.get_run(run.id)
+
+    def recover(self, background: bool = False) -> list[str]:
+        """Continue runs cut off mid-step (status running) and apply due timeouts."""
+        ids = [r.id for r in self.store.list_runs(status="running", limit=100_000)]
+        for rid in ids:
+            self.store.apply(
+                Transition(audit=[AuditEvent(rid, SYSTEM, "recovered", {})])
+            )
+            if background:
+                self.submit(rid)
+            else:
+                self.drive(rid)
+        self.expire_due()
+        return ids
+
+    def expire_due(self, at: float | None = None) -> list[str]:
+        """Apply the timeout action of every overdue checkpoint; return their ids."""
+        at = now() if at is None else at
+        done = []
+        for cp in self.store.list_checkpoints(status="pending"):
+            if cp.due_at is None or cp.due_at > at:
+                continue
+            run = self.get_run(cp.run_id)
+            node = self.workflow_of(run).node(cp.node_id)
+            if not isinstance(node, ApprovalNode) or node.on_timeout == "none":
+                continue
+            note = f"due time passed ({node.due_hours:g} h)"
+            decision: Decision
+            if node.on_timeout == "approve":
+                decision = Approve(comment=note)
+            elif node.on_timeout == "reject":
+                decision = Reject(comment=note)
+            else:
+                decision = Reassign(to=node.timeout_assignee or "", comment=note)
+                if decision.to == cp.assignee:
+                    continue
+            try:
+                self.decide(cp.id, SYSTEM, decision)
+                done.append(cp.id)
+            except EngineError as exc:
+                log.warning("timeout of checkpoint %s not applied: %s", cp.id, exc)
+        return done
+
+
+def wf_label(wf: Workflow) -> str:
+    """How to name a workflow in messages."""
+    return f"workflow `{wf.id}`"
+
+
+def _title(wf: Workflow, trigger: FormTriggerNode, values: dict[str, Any]) -> str:
+    if trigger.title_field and values.get(trigger.title_field) not in (None, ""):
+        return str(values[trigger.title_field])[:120]
+    for f in trigger.fields:
+        if f.type in ("text", "email") and values.get(f.name):
+            return str(values[f.name])[:120]
+    return wf.name
+
+
+def _edge_target(wf: Workflow, node_id: str, label: str | None) -> str | None:
+    for e in wf.outgoing(node_id):
+        if e.label == label:
+            return e.target
+    return None
+
+
+def _next_node(wf: Workflow, node_id: str, label: str | None) -> str:
+    """Target of the edge with this label (or the single edge); error if there is none."""
+    edges = wf.outgoing(node_id)
+    if label is None and len(edges) == 1:
+        return edges[0].target
+    target = _edge_target(wf, node_id, label)
+    if target is None:
+        raise InvalidStateError(f"node `{node_id}` has no `{label}` connection to follow")
+    return target
+
+
+def _coerce_edit(old: Any, new: Any, name: str) -> Any:
+    """Give an edited value the type of the original (text stays text, numbers numbers)."""
+    import json
+
+    if isinstance(old, bool) or old is None or isinstance(old, str):
+        return new if not isinstance(new, str) or isinstance(old, str) or old is None else new
+    if isinstance(old, (int, float)):
+        try:
+            number = float(new)
+        except (TypeError, ValueError):
+            raise InvalidDecisionError(f"`{name}` must be a number, not '{new}'") from None
+        return int(number) if number.is_integer() else number
+    if isinstance(old, (dict, list)) and isinstance(new, str):
+        try:
+            return json.loads(new)
+        except json.JSONDecodeError as exc:
+            raise InvalidDecisionError(f"`{name}` must be JSON like the original: {exc}") from None
+    return new

@@ -1,0 +1,47 @@
+"""What a step handler receives and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.llm.base import LLMProvider
+from engine.model import Node, Workflow
+from engine.store.base import RunRecord
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything a handler may read; handlers never write to the store."""
+
+    workflow: Workflow
+    node: Node
+    run: RunRecord
+    provider: LLMProvider
+    prices: dict[str, tuple[float, float]] | None = None
+
+
+@dataclass
+class StepOutcome:
+    """What a node did: its output, how the run moves on, and what it records."""
+
+    output: Any = None
+    input: dict[str, Any] = field(default_factory=dict)
+    set_values: dict[str, Any] = field(default_factory=dict)
+    edge_label: str | None = None
+    """Which outgoing edge to follow (None: the single one)."""
+    section: str | None = None
+    """Board section to move the task to."""
+    wait: bool = False
+    """Stop here and open a checkpoint (approvals)."""
+    end_outcome: str | None = None
+    """Finish the run with this outcome label."""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class StepHandler(Protocol):
+    """Executes one kind of node."""
+
+    def __call__(self, ctx: StepContext) -> StepOutcome:
+        """Run the node and describe what happened."""
+        ...

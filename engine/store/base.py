@@ -1,0 +1,240 @@
+"""The store interface and the records it keeps; every backend implements `Store`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.model import Workflow
+
+RunStatus = Literal["running", "waiting", "completed", "rejected", "failed", "cancelled"]
+RUN_STATUSES: tuple[str, ...] = ("running", "waiting", "completed", "rejected", "failed", "cancelled")
+OPEN_STATUSES: tuple[str, ...] = ("running", "waiting")
+CheckpointStatus = Literal["pending", "decided", "cancelled"]
+
+
+def now() -> float:
+    """Current time as epoch seconds (the store's time unit)."""
+    return time.time()
+
+
+def new_id(prefix: str) -> str:
+    """A short random id with a readable prefix, e.g. `run_3f9a1c2b7d`."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class WorkflowVersion:
+    """One saved version of a workflow."""
+
+    workflow_id: str
+    version: int
+    name: str
+    definition: Workflow
+    created_at: float
+    created_by: str
+    note: str = ""
+
+
+@dataclass
+class RunRecord:
+    """A task's journey through one workflow version."""
+
+    id: str
+    workflow_id: str
+    version: int
+    status: str
+    current_node: str | None
+    section: str | None
+    title: str
+    values: dict[str, Any]
+    started_by: str
+    created_at: float
+    updated_at: float
+    revisions: int = 0
+    outcome: str | None = None
+    error: str | None = None
+    failed_node: str | None = None
+
+
+@dataclass
+class StepRecord:
+    """One executed node: inputs, output, status, duration and AI usage."""
+
+    run_id: str
+    node_id: str
+    kind: str
+    status: str
+    input: dict[str, Any]
+    output: Any
+    started_at: float
+    finished_at: float
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+    @property
+    def duration_ms(self) -> float:
+        """How long the step took in milliseconds."""
+        return (self.finished_at - self.started_at) * 1000.0
+
+
+@dataclass
+class CheckpointRecord:
+    """A pending or decided approval: a row, not a sleeping thread."""
+
+    id: str
+    run_id: str
+    workflow_id: str
+    node_id: str
+    status: str
+    assignee: str
+    created_at: float
+    due_at: float | None
+    shown: dict[str, Any]
+    editable: list[str]
+    instructions: str
+    title: str = ""
+    decision: dict[str, Any] | None = None
+    decided_by: str | None = None
+    decided_at: float | None = None
+
+
+@dataclass
+class AuditEvent:
+    """An append-only record of a state change: who, when, what."""
+
+    run_id: str
+    actor: str
+    event: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=now)
+    id: int = 0
+
+
+@dataclass
+class RunUpdate:
+    """New run fields, applied only if the run is still in the expected state."""
+
+    run_id: str
+    expect_status: tuple[str, ...]
+    status: str
+    current_node: str | None
+    values: dict[str, Any]
+    section: str | None
+    revisions: int
+    expect_node: str | None = None
+    outcome: str | None = None
+    error: str | None = None
+    failed_node: str | None = None
+
+
+@dataclass
+class CheckpointClose:
+    """Close (decide or cancel) or reassign a checkpoint if it is still pending."""
+
+    checkpoint_id: str
+    status: str
+    actor: str
+    decision: dict[str, Any] | None = None
+    new_assignee: str | None = None
+    expect_assignee: str | None = None
+
+
+@dataclass
+class Transition:
+    """Everything one engine move writes, applied atomically or not at all."""
+
+    run_update: RunUpdate | None = None
+    new_run: RunRecord | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    open_checkpoint: CheckpointRecord | None = None
+    close_checkpoint: CheckpointClose | None = None
+    cancel_checkpoints_of: str | None = None
+    audit: list[AuditEvent] = field(default_factory=list)
+
+
+class ConflictError(Exception):
+    """A transition's precondition no longer holds; nothing of it was written."""
+
+    def __init__(self, message: str, checkpoint: CheckpointRecord | None = None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+class Store(ABC):
+    """Durable state of workflows, runs, steps, checkpoints and the audit log."""
+
+    @abstractmethod
+    def initialize(self) -> None:
+        """Create the schema if it is missing (idempotent)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release the backend."""
+
+    @abstractmethod
+    def save_workflow(self, wf: Workflow, created_by: str, note: str = "") -> WorkflowVersion:
+        """Store a new version of the workflow and return it."""
+
+    @abstractmethod
+    def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:
+        """The given version (default: latest) or None."""
+
+    @abstractmethod
+    def list_workflows(self) -> list[WorkflowVersion]:
+        """The latest version of every workflow, by name."""
+
+    @abstractmethod
+    def list_versions(self, workflow_id: str) -> list[WorkflowVersion]:
+        """All versions of one workflow, newest first."""
+
+    @abstractmethod
+    def apply(self, transition: Transition) -> None:
+        """Write a transition atomically; raise ConflictError if a precondition failed."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run or None."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 500,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+
+    @abstractmethod
+    def list_steps(self, run_id: str) -> list[StepRecord]:
+        """A run's steps in execution order."""
+
+    @abstractmethod
+    def last_step(self, run_id: str, node_id: str) -> StepRecord | None:
+        """The latest completed step of a node in a run (for replays and retries)."""
+
+    @abstractmethod
+    def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
+        """Audit events in order (one run's, or the latest overall)."""
+
+    @abstractmethod
+    def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
+        """One checkpoint or None."""
+
+    @abstractmethod
+    def list_checkpoints(
+        self,
+        status: str | None = "pending",
+        assignees: list[str] | None = None,
+        run_id: str | None = None,
+        decided_by: str | None = None,
+    ) -> list[CheckpointRecord]:
+        """Checkpoints, oldest first, filtered by status, assignees, run or decider."""
+
+    @abstractmethod
+    def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
+        """Per workflow and node: step count, tokens, cost, average duration."""

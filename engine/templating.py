@@ -1,0 +1,37 @@
+"""Prompt rendering with Jinja2's sandbox, and discovery of `{{ placeholders }}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.errors import StepError
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class PlaceholderSyntaxError(ValueError):
+    """A template has a syntax error; the message says where."""
+
+
+def placeholders(text: str) -> set[str]:
+    """Names of the values a template refers to (roots only: `{{ a.b }}` gives `a`)."""
+    try:
+        ast = _ENV.parse(text)
+    except TemplateSyntaxError as exc:
+        raise PlaceholderSyntaxError(f"line {exc.lineno}: {exc.message}") from None
+    return set(meta.find_undeclared_variables(ast))
+
+
+def render(text: str, values: dict[str, Any]) -> str:
+    """Render a template against the run's values; a missing value is a StepError."""
+    try:
+        return _ENV.from_string(text).render(**values)
+    except UndefinedError as exc:
+        raise StepError(f"the prompt refers to a value that is not set: {exc.message}") from None
+    except TemplateSyntaxError as exc:
+        raise StepError(f"the prompt has a syntax error at line {exc.lineno}: {exc.message}") from None
+    except Exception as exc:  # sandbox violations and filter errors are user-caused
+        raise StepError(f"the prompt could not be rendered: {exc}") from None
