@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
 from engine.decisions import Decision
 from engine.directory import Directory
 from engine.errors import NotFoundError
@@ -148,6 +149,24 @@ class Loopdesk:
             nodes=[trigger, end],
             edges=[Edge(id="form-end", source="form", target="end")],
         )
+
+    def install_templates(self) -> list[str]:
+        """Save every shipped template that is not in the database yet (idempotent)."""
+        installed = []
+        for template in list_templates():
+            if self.store.get_workflow(template.workflow.id) is None:
+                self.store.save_workflow(template.workflow, TEMPLATE_AUTHOR, "installed template")
+                installed.append(template.workflow.id)
+        return installed
+
+    def use_template(self, template_id: str, user: str) -> WorkflowVersion:
+        """Create the user's own editable workflow from a template."""
+        template = next((t for t in list_templates() if t.workflow.id == template_id), None)
+        if template is None:
+            raise NotFoundError("template", template_id)
+        fresh = self.new_workflow(f"{template.workflow.name} ({user})")
+        wf = copy_for_user(template.workflow, fresh.id, fresh.name)
+        return self.save_workflow(wf, user, note=f"from template {template_id}")
 
     # -- runs -----------------------------------------------------------------
     def start_run(

@@ -71,6 +71,8 @@ _PREVIOUS_DRAFT = re.compile(
     r"(?=^[ \t]*(?:reviewer|feedback|requested|changes)\b|\Z)",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
+_ADDITION = re.compile(r"\b(?:add|mention|include)\s+(?P<thing>[^.;\n]+)", re.IGNORECASE)
+_NOTE_PREFIX = "(Revised per reviewer note: "
 _TRANSLATE = re.compile(r"\btranslate\b.*?\b(?:in)?to\s+(?P<language>[a-z][\w-]*)", re.IGNORECASE)
 _TOPIC = re.compile(
     r"\b(?:about|regarding|announcing|introducing|promoting)\s+(?P<topic>[^\n.!?;:]+?)"
@@ -78,6 +80,12 @@ _TOPIC = re.compile(
     re.IGNORECASE,
 )
 _AUDIENCE = re.compile(r"\bfor\s+(?P<audience>[^\n.!?;:,]+?)\s*(?:[\n.!?;:,]|$)")
+_IMPERATIVE = re.compile(
+    r"^(?:please\s+)?(?:write|draft|create|compose|explain|describe|give|make|prepare)"
+    r"(?:\s+(?:me|us))?(?:\s+(?:a|an|the|some)\b)?(?:\s+(?:short|brief|quick))?"
+    r"(?:\s+(?:text|draft|piece|article|paragraph|note|blog post|overview))?(?:\s+(?:on|of))?\s+",
+    re.IGNORECASE,
+)
 _SIGN_OFF_NAME = re.compile(r"^(?P<name>[A-Z][a-z]+)(?: [A-Z][a-z]+)?$")
 
 
@@ -197,19 +205,35 @@ def _summary(text: str) -> str:
 def _generic(topic: str, audience: str) -> str:
     reader = f" for {audience}" if audience else ""
     return (
-        f"A first draft about {topic}{reader}.\n\n"
-        f"{topic[:1].upper()}{topic[1:]} deserves a clear, practical explanation: why it "
-        "matters, one concrete example, and a next step the reader can take today."
+        f"Here is a short draft on {topic}{reader}.\n\n"
+        f"1. Why {topic} matters: it shapes everyday work more than it first appears.\n"
+        "2. An example: one team that took it seriously saved hours every week.\n"
+        "3. Next step: pick one small change and try it this week."
     )
 
 
 def _revise(prompt: str, note: str) -> str:
     without_note = _FEEDBACK.sub("", prompt).strip()
-    previous = _PREVIOUS_DRAFT.search(without_note)
-    body = _strip_demo_tag(previous.group("draft").strip()) if previous else _draft(without_note)
+    body = _previous_draft(without_note) or _draft(without_note)
     if re.search(r"short|concise|too long|trim|brief", note, re.IGNORECASE):
         body = " ".join(_sentences(body)[:2]) or body
-    return f"{REVISION_TAG}\n{body}\n\n(Revised per reviewer note: \u201c{note.strip()}\u201d)"
+    addition = _ADDITION.search(note)
+    if addition:
+        body += f"\n\nAlso worth mentioning: {addition.group('thing').strip().rstrip('.')}."
+    return f"{REVISION_TAG}\n{body}\n\n{_NOTE_PREFIX}\u201c{note.strip()}\u201d)"
+
+
+def _previous_draft(prompt: str) -> str:
+    """The draft a revision works on: a `Draft:` section, or the material of a rewrite."""
+    labelled = _PREVIOUS_DRAFT.search(prompt)
+    if labelled:
+        draft = labelled.group("draft")
+    else:
+        instruction, material = _split_instruction(prompt)
+        rewrite = re.search(r"revis|rewrit|edit|improv|updat", instruction, re.IGNORECASE)
+        draft = material if rewrite else ""
+    lines = _strip_demo_tag(draft.strip()).splitlines()
+    return "\n".join(line for line in lines if not line.startswith(_NOTE_PREFIX)).strip()
 
 
 # --- reading the prompt ---------------------------------------------------------------
@@ -240,7 +264,8 @@ def _topic_and_audience(instruction: str, material: str) -> tuple[str, str]:
         return match.group("topic").strip(), (match.group("audience") or "").strip()
     audience_match = _AUDIENCE.search(instruction)
     audience = audience_match.group("audience").strip() if audience_match else ""
-    return _snippet(material or instruction, 10), audience
+    fallback = _IMPERATIVE.sub("", material or instruction).strip().rstrip(".!?")
+    return _snippet(fallback or instruction, 10), audience
 
 
 def _source_text(prompt: str, translation: re.Match[str]) -> str:

@@ -117,7 +117,9 @@ class FakeOpenAIServer:
         httpd.daemon_threads = True
         httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

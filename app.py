@@ -1,0 +1,55 @@
+"""Loopdesk: navigation, page config and the sidebar identity. Nothing else lives here."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.llm.factory import describe_provider
+from ui.runtime import USER_KEY, current_user, get_app, oidc_configured
+
+st.set_page_config(page_title="Loopdesk", page_icon=":material/autorenew:", layout="wide")
+
+app = get_app()
+user = current_user(app)
+
+with st.sidebar:
+    st.markdown("### :material/autorenew: Loopdesk")
+    if oidc_configured():
+        if st.user.is_logged_in:
+            st.caption(f"Signed in as **{st.user.get('email', '')}**")
+            if not user:
+                st.error("Your email is not in the Loopdesk user directory; ask an admin to add you.")
+            st.button("Log out", on_click=st.logout)
+        else:
+            st.button("Log in", on_click=st.login, type="primary")
+    else:
+        names = sorted(app.directory.users)
+        st.selectbox(
+            "Signed in as",
+            names,
+            key=USER_KEY,
+            format_func=lambda n: f"{app.directory.users[n].display_name} · {app.directory.users[n].role}",
+            help="Demo mode: pick who you are. Configure login in secrets to use real accounts.",
+        )
+    provider_label = describe_provider(app.engine.provider)
+    if app.engine.provider.kind == "demo":
+        st.warning(f"AI: {provider_label}. Answers are demo output.", icon=":material/science:")
+    else:
+        st.caption(f"AI: {provider_label}")
+
+pending = len(app.inbox(user)) if user else 0
+inbox_title = f"Inbox ({pending})" if pending else "Inbox"
+pages = {
+    "Build": [
+        st.Page("pages/templates.py", title="Templates", icon=":material/extension:", default=True),
+        st.Page("pages/designer.py", title="Designer", icon=":material/edit:"),
+    ],
+    "Work": [
+        st.Page("pages/start_run.py", title="Start a run", icon=":material/play_arrow:"),
+        st.Page("pages/inbox.py", title=inbox_title, icon=":material/inbox:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:"),
+        st.Page("pages/board.py", title="Board", icon=":material/view_kanban:"),
+        st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
+    ],
+}
+st.navigation(pages).run()
