@@ -108,10 +108,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             report.append({"file": path, "valid": True, "problems": []})
         except OSError as exc:
             bad = True
-            report.append({"file": path, "valid": False, "problems": [{"message": f"cannot read: {exc.strerror}"}]})
+            report.append(
+                {"file": path, "valid": False, "problems": [{"message": f"cannot read: {exc.strerror}"}]}
+            )
         except WorkflowValidationError as exc:
             bad = True
-            probs = [{"node": p.node_id, "edge": p.edge_id, "message": p.message, "text": str(p)} for p in exc.problems]
+            probs = [
+                {"node": p.node_id, "edge": p.edge_id, "message": p.message, "text": str(p)}
+                for p in exc.problems
+            ]
             report.append({"file": path, "valid": False, "problems": probs})
         except EngineError as exc:
             bad = True
@@ -159,10 +164,14 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     try:
         app.directory.user(args.user)
         items = [checkpoint_json(c) for c in app.inbox(args.user)]
-        human = "\n".join(
-            f"{c['checkpoint_id']}  {c['title']}  ({c['workflow_id']}/{c['node_id']}, for {c['assignee']})"
-            for c in items
-        ) or f"{args.user} has nothing to review"
+        human = (
+            "\n".join(
+                f"{c['checkpoint_id']}  {c['title']}  "
+                f"({c['workflow_id']}/{c['node_id']}, for {c['assignee']})"
+                for c in items
+            )
+            or f"{args.user} has nothing to review"
+        )
         _emit(args, items, human)
         return 0
     finally:
@@ -210,9 +219,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             }
             for s in d.steps
         ]  # fmt: skip
-        doc["audit"] = [
-            {"ts": a.ts, "actor": a.actor, "event": a.event, "detail": a.detail} for a in d.audit
-        ]
+        doc["audit"] = [{"ts": a.ts, "actor": a.actor, "event": a.event, "detail": a.detail} for a in d.audit]
         lines = [_human_run(doc), "steps:"]
         for s in doc["steps"]:
             err = f"  error: {s['error']}" if s["error"] else ""

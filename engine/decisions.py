@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -43,4 +43,4 @@ class Reassign(BaseModel):
     """Optional note."""
 
 
-Decision = Annotated[Union[Approve, Reject, RequestChanges, Reassign], Field(discriminator="kind")]
+Decision = Annotated[Approve | Reject | RequestChanges | Reassign, Field(discriminator="kind")]

@@ -70,9 +70,7 @@ class Directory:
 
     def is_group(self, assignee: str) -> bool:
         """Whether an assignee string names a group."""
-        return assignee.startswith(GROUP_PREFIX) or (
-            assignee in self.groups and assignee not in self.users
-        )
+        return assignee.startswith(GROUP_PREFIX) or (assignee in self.groups and assignee not in self.users)
 
     def group_name(self, assignee: str) -> str:
         """The bare group name of a group assignee."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -160,7 +160,7 @@ class EndNode(_NodeBase):
 
 
 Node = Annotated[
-    Union[FormTriggerNode, AIStepNode, MoveToSectionNode, ApprovalNode, BranchNode, EndNode],
+    FormTriggerNode | AIStepNode | MoveToSectionNode | ApprovalNode | BranchNode | EndNode,
     Field(discriminator="type"),
 ]
 NodeKind = Literal["form_trigger", "ai_step", "move_to_section", "approval", "branch", "end"]
@@ -255,9 +255,7 @@ def _pydantic_problems(exc: ValidationError, data: Any) -> list[Problem]:
             msg = f"unknown step type (expected one of {', '.join(NODE_KIND_LABELS)})"
         elif err["type"] == "extra_forbidden":
             msg = "unknown setting"
-        problems.append(
-            Problem(f"{where}: {msg}" if where else msg, node_id=node_id, edge_id=edge_id)
-        )
+        problems.append(Problem(f"{where}: {msg}" if where else msg, node_id=node_id, edge_id=edge_id))
     return problems
 
 

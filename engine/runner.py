@@ -7,11 +7,12 @@ crash a run restarts at the step that was in flight and never repeats finished o
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
@@ -171,9 +172,7 @@ class Engine:
             created_at=ts,
             updated_at=ts,
         )
-        audit = AuditEvent(
-            run.id, actor, "run_started", {"workflow": wf.id, "version": wfv.version}, ts
-        )
+        audit = AuditEvent(run.id, actor, "run_started", {"workflow": wf.id, "version": wfv.version}, ts)
         self.store.apply(Transition(new_run=run, audit=[audit]))
         if background:
             self.submit(run.id)
@@ -230,9 +229,7 @@ class Engine:
         section = outcome.section or run.section
         audit: list[AuditEvent] = []
         if outcome.section and outcome.section != run.section:
-            audit.append(
-                AuditEvent(run.id, SYSTEM, "moved", {"from": run.section, "to": outcome.section})
-            )
+            audit.append(AuditEvent(run.id, SYSTEM, "moved", {"from": run.section, "to": outcome.section}))
         if outcome.wait:
             assert isinstance(node, ApprovalNode)
             cp = self._open_checkpoint(wf, node, run, values)
@@ -306,10 +303,8 @@ class Engine:
             expect_node=node.id, error=message, failed_node=node.id,
         )  # fmt: skip
         audit = AuditEvent(run.id, SYSTEM, "failed", {"node": node.id, "error": message})
-        try:
+        with suppress(ConflictError):  # cancelled meanwhile: nothing to record
             self.store.apply(Transition(run_update=update, steps=[step], audit=[audit]))
-        except ConflictError:
-            pass
         return False
 
     # -- deciding -------------------------------------------------------------
@@ -363,9 +358,7 @@ class Engine:
                 cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee
             )
             detail = {"checkpoint": cp.id, "from": cp.assignee, "to": decision.to, "comment": comment}
-            return Transition(
-                close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)]
-            )
+            return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
         if isinstance(decision, (Reject, RequestChanges)) and not comment:
             what = "a reason" if isinstance(decision, Reject) else "a note saying what to change"
             raise InvalidDecisionError(f"{decision.kind.replace('_', ' ')} needs {what}")
@@ -401,7 +394,7 @@ class Engine:
             values["feedback"] = comment
             revisions += 1
             next_node = edge
-        record = {"kind": decision.kind, "comment": comment, "edits": edits}
+        record: dict[str, Any] = {"kind": decision.kind, "comment": comment, "edits": edits}
         ts = now()
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="done",
@@ -413,8 +406,8 @@ class Engine:
             run.id, ("waiting",), status, next_node, values, run.section, revisions,
             expect_node=node.id, outcome=outcome,
         )  # fmt: skip
-        detail = {"checkpoint": cp.id, "node": node.id, **record, "shown": cp.shown}
-        audit = [AuditEvent(run.id, user, f"decision_{decision.kind}", detail, ts)]
+        decided = {"checkpoint": cp.id, "node": node.id, **record, "shown": cp.shown}
+        audit = [AuditEvent(run.id, user, f"decision_{decision.kind}", decided, ts)]
         if status == "rejected":
             audit.append(AuditEvent(run.id, SYSTEM, "rejected", {"reason": comment}, ts))
         close = CheckpointClose(cp.id, "decided", user, decision=record, expect_assignee=cp.assignee)
@@ -451,9 +444,7 @@ class Engine:
         )  # fmt: skip
         audit = AuditEvent(run.id, actor, "cancelled", {"at": run.current_node})
         try:
-            self.store.apply(
-                Transition(run_update=update, cancel_checkpoints_of=run.id, audit=[audit])
-            )
+            self.store.apply(Transition(run_update=update, cancel_checkpoints_of=run.id, audit=[audit]))
         except ConflictError:
             raise InvalidStateError(f"run `{run_id}` finished meanwhile; nothing to cancel") from None
         return self.get_run(run.id)
@@ -462,9 +453,7 @@ class Engine:
         """Continue runs cut off mid-step (status running) and apply due timeouts."""
         ids = [r.id for r in self.store.list_runs(status="running", limit=100_000)]
         for rid in ids:
-            self.store.apply(
-                Transition(audit=[AuditEvent(rid, SYSTEM, "recovered", {})])
-            )
+            self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "recovered", {})]))
             if background:
                 self.submit(rid)
             else:
@@ -534,12 +523,8 @@ def _next_node(wf: Workflow, node_id: str, label: str | None) -> str:
 
 
 def _coerce_edit(old: Any, new: Any, name: str) -> Any:
-    """Give an edited value the type of the original (text stays text, numbers numbers)."""
-    import json
-
-    if isinstance(old, bool) or old is None or isinstance(old, str):
-        return new if not isinstance(new, str) or isinstance(old, str) or old is None else new
-    if isinstance(old, (int, float)):
+    """Give an edited value the type of the original (numbers stay numbers, JSON stays JSON)."""
+    if isinstance(old, (int, float)) and not isinstance(old, bool):
         try:
             number = float(new)
         except (TypeError, ValueError):

@@ -200,9 +200,7 @@ class Loopdesk:
 
     def inbox(self, user: str) -> list[CheckpointRecord]:
         """Pending checkpoints assigned to the user or their groups, oldest first."""
-        return self.store.list_checkpoints(
-            status="pending", assignees=self.directory.assignees_for(user)
-        )
+        return self.store.list_checkpoints(status="pending", assignees=self.directory.assignees_for(user))
 
     def decided(self, user: str) -> list[CheckpointRecord]:
         """Checkpoints the user decided, newest first."""

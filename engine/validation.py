@@ -12,7 +12,6 @@ from engine.model import (
     AIStepNode,
     ApprovalNode,
     BranchNode,
-    Edge,
     EndNode,
     FormTriggerNode,
     MoveToSectionNode,
@@ -37,9 +36,7 @@ def validate_workflow(wf: Workflow) -> list[Problem]:
         problems.append(Problem("the workflow needs a Form trigger to start it"))
     elif len(triggers) > 1:
         for extra in triggers[1:]:
-            problems.append(
-                Problem("only one Form trigger is allowed; delete this one", node_id=extra.id)
-            )
+            problems.append(Problem("only one Form trigger is allowed; delete this one", node_id=extra.id))
     problems += _check_sections(wf)
     problems += _check_edges(wf, nodes)
     for node in wf.nodes:
@@ -74,8 +71,7 @@ def _check_ids(wf: Workflow) -> list[Problem]:
         for d in sorted(_dupes(n.id for n in wf.nodes))
     ]
     out += [
-        Problem("two connections share this id", edge_id=d)
-        for d in sorted(_dupes(e.id for e in wf.edges))
+        Problem("two connections share this id", edge_id=d) for d in sorted(_dupes(e.id for e in wf.edges))
     ]
     if not wf.id.strip():
         out.append(Problem("the workflow needs an id"))
@@ -257,7 +253,7 @@ def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
         state[nid] = 1
         for nxt in forward[nid]:
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt) :] + [nxt] if nxt in path else [nid, nxt]
+                cycle = [*path[path.index(nxt) :], nxt] if nxt in path else [nid, nxt]
                 problems.append(
                     Problem(
                         "is part of a loop that does not go through a `changes_requested` "
@@ -266,7 +262,7 @@ def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
                     )
                 )
             elif nxt not in state:
-                visit(nxt, path + [nxt])
+                visit(nxt, [*path, nxt])
         state[nid] = 2
 
     for nid in nodes:
@@ -301,7 +297,7 @@ def available_values(wf: Workflow) -> dict[str, set[str]]:
     changed = True
     while changed:
         changed = False
-        for nid, node in nodes.items():
+        for nid in nodes:
             if nid in triggers or not preds[nid]:
                 continue
             new = set(universe)
@@ -335,7 +331,10 @@ def _check_values(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
 
     for node in wf.nodes:
         if isinstance(node, AIStepNode):
-            for label, text in (("the instruction", node.instruction), ("the system prompt", node.system_prompt)):
+            for label, text in (
+                ("the instruction", node.instruction),
+                ("the system prompt", node.system_prompt),
+            ):
                 try:
                     need(node, placeholders(text), label)
                 except PlaceholderSyntaxError as exc:

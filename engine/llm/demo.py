@@ -325,10 +325,8 @@ def _fill_json(prompt: str, schema: dict[str, Any] | None) -> dict[str, Any]:
     properties: dict[str, Any] = (schema or {}).get("properties") or {"answer": {}}
     _, material = _split_instruction(prompt)
     source = material or prompt
-    return {
-        name: _demo_value(name, str(spec.get("type", "string")), source)
-        for name, spec in properties.items()
-    }
+    kinds = {name: str(spec.get("type", "string")) for name, spec in properties.items()}
+    return {name: _demo_value(name, kind, source) for name, kind in kinds.items()}
 
 
 def _demo_value(name: str, json_type: str, source: str) -> Any:

@@ -22,6 +22,7 @@ from openai.types.chat.completion_create_params import ResponseFormat
 from engine.llm.base import LLMError, LLMRequest, LLMResponse, ProviderKind
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+RETRY_LATER = "retry the run later."
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 
 
@@ -75,14 +76,13 @@ class OpenAIProvider:
             # `from None`: the client's exception may quote the server, which may echo the key.
             raise LLMError(self._redact(self._explain(err, request))) from None
         latency_ms = (time.perf_counter() - started) * 1000
-        return LLMResponse(
-            text=self._answer_text(completion),
-            provider=self.kind,
-            model=completion.model or request.model,
-            prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
-            completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
-            latency_ms=latency_ms,
-        )
+        try:
+            return self._answer(completion, request, latency_ms)
+        except (AttributeError, IndexError, TypeError):
+            raise LLMError(
+                f"The AI service at {self._host} sent a reply that is not a chat completion; "
+                "check that OPENAI_BASE_URL points at an OpenAI-compatible /v1 endpoint."
+            ) from None
 
     def close(self) -> None:
         """Release the client's pooled connections."""
@@ -91,36 +91,52 @@ class OpenAIProvider:
     def _create(self, request: LLMRequest) -> ChatCompletion:
         # OpenAI renamed `max_tokens` to `max_completion_tokens` (required by reasoning
         # models); many OpenAI-compatible servers still only understand `max_tokens`.
-        use_new_name = self.kind == "openai"
+        new_name = self.kind == "openai"
+        limit = request.max_tokens or openai.omit
+        temperature = request.temperature if _accepts_temperature(request.model) else openai.omit
         return self._client.chat.completions.create(
             model=request.model,
             messages=cast(list[ChatCompletionMessageParam], request.messages),
-            temperature=(
-                request.temperature if _accepts_temperature(request.model) else openai.omit
-            ),
-            max_completion_tokens=(
-                request.max_tokens if use_new_name and request.max_tokens else openai.omit
-            ),
-            max_tokens=(
-                request.max_tokens if not use_new_name and request.max_tokens else openai.omit
-            ),
+            temperature=temperature,
+            max_completion_tokens=limit if new_name else openai.omit,
+            max_tokens=openai.omit if new_name else limit,
             response_format=_response_format(request),
         )
 
-    def _answer_text(self, completion: ChatCompletion) -> str:
-        if not completion.choices:
+    def _answer(self, reply: ChatCompletion, request: LLMRequest, latency_ms: float) -> LLMResponse:
+        if not reply.choices:
             raise LLMError("The AI service returned no answer; retry the run.")
-        message = completion.choices[0].message
-        if message.content is None and message.refusal:
-            raise LLMError(f"The AI declined to answer: {self._redact(message.refusal)}")
-        return message.content or ""
+        choice = reply.choices[0]
+        content, refusal = choice.message.content, choice.message.refusal
+        if not content and refusal:
+            raise LLMError(f"The AI declined to answer: {self._redact(refusal)}")
+        if not content and choice.finish_reason == "length":
+            raise LLMError(
+                f"The AI used up the step's max tokens ({request.max_tokens}) before answering; "
+                "raise the step's max tokens."
+            )
+        if not content or not content.strip():
+            raise LLMError("The AI service returned an empty answer; retry the run.")
+        usage = reply.usage
+        return LLMResponse(
+            text=content,
+            provider=self.kind,
+            model=reply.model or request.model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_ms=latency_ms,
+        )
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.base_url).netloc.rpartition("@")[2]
 
     def _count_attempt(self, _request: httpx2.Request) -> None:
         self._attempts.count = getattr(self._attempts, "count", 0) + 1
 
     def _explain(self, err: openai.OpenAIError, request: LLMRequest) -> str:
         tries = _times(max(1, getattr(self._attempts, "count", 1)))
-        host = urlsplit(self.base_url).netloc.rpartition("@")[2]
+        host = self._host
         if isinstance(err, openai.APITimeoutError):
             return (
                 f"The AI service did not answer within {self.timeout:g} s (tried {tries}); "
@@ -169,14 +185,9 @@ def _explain_status(err: openai.APIStatusError, model: str, tries: str, host: st
             "add credit or use another API key, then retry the run."
         )
     if status == 429:
-        return (
-            f"The AI service refused {tries} with 'rate limited' (HTTP 429); retry the run later."
-        )
+        return f"The AI service refused {tries} with 'rate limited' (HTTP 429); {RETRY_LATER}"
     if status >= 500:
-        return (
-            f"The AI service failed {tries} with a server error (HTTP {status}); "
-            "retry the run later."
-        )
+        return f"The AI service failed {tries} with a server error (HTTP {status}); {RETRY_LATER}"
     if status in (400, 422):
         return f"The AI service rejected the request (HTTP {status}): {detail}"
     return f"The AI service answered HTTP {status} (tried {tries}): {detail}"

@@ -108,7 +108,7 @@ def _parse_object(json_fields: Sequence[JsonField], text: str) -> dict[str, Any]
         decoded = json.loads(_unfence(text))
     except ValueError:
         raise LLMError(
-            f"The AI's answer is not valid JSON (it began with '{_shorten(text.strip())}'); "
+            f"The AI's answer is not valid JSON: '{_shorten(text.strip())}'; "
             f"expected an object with the fields: {names}"
         ) from None
     if not isinstance(decoded, dict):

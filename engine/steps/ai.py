@@ -43,9 +43,7 @@ def run_ai(ctx: StepContext) -> StepOutcome:
     cost = (
         0.0
         if response.demo
-        else estimate_cost(
-            response.model, response.prompt_tokens, response.completion_tokens, ctx.prices
-        )
+        else estimate_cost(response.model, response.prompt_tokens, response.completion_tokens, ctx.prices)
     )
     meta = {
         "provider": response.provider,

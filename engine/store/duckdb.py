@@ -13,8 +13,9 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
 from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,7 @@ _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
     "instructions, title, decision, decided_by, decided_at"
 )
-_STEP_COLS = (
-    "seq, run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
-)
+_STEP_COLS = "seq, run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
 
 
 def _dumps(value: Any) -> str:
@@ -109,7 +108,7 @@ def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
 class _Job:
     """One unit of work for the writer: a function of the writer's cursor."""
 
-    __slots__ = ("work", "future")
+    __slots__ = ("future", "work")
 
     def __init__(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> None:
         self.work = work
@@ -161,10 +160,8 @@ class DuckDBStore(Store):
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(timeout=30)
-        try:
+        with suppress(duckdb.Error):  # a failed checkpoint only means a longer WAL replay
             self._con.execute("CHECKPOINT")
-        except duckdb.Error:
-            pass
         self._con.close()
 
     def _ensure_writer(self) -> None:
@@ -222,10 +219,8 @@ class DuckDBStore(Store):
                     self.commits += 1
                     self._settle(batch[0], res)
                 except Exception as exc:  # surfaced to the caller
-                    try:
+                    with suppress(duckdb.Error):
                         cur.execute("ROLLBACK")
-                    except duckdb.Error:
-                        pass
                     batch[0].future.set_exception(exc)
                 return
             for job in batch:
@@ -323,7 +318,9 @@ class DuckDBStore(Store):
         """Check every precondition before writing anything (the writer is the only writer)."""
         if t.close_checkpoint is not None:
             c = t.close_checkpoint
-            rows = cur.execute(f"SELECT {_CP_COLS} FROM checkpoints WHERE id = ?", [c.checkpoint_id]).fetchall()
+            rows = cur.execute(
+                f"SELECT {_CP_COLS} FROM checkpoints WHERE id = ?", [c.checkpoint_id]
+            ).fetchall()
             if not rows:
                 return ConflictError(f"no checkpoint `{c.checkpoint_id}`")
             cp = self._checkpoint(rows[0])
@@ -473,8 +470,7 @@ class DuckDBStore(Store):
             )
         else:
             rows = self._rows(
-                "SELECT id, run_id, ts, actor, event, detail FROM audit "
-                f"ORDER BY id DESC LIMIT {int(limit)}"
+                f"SELECT id, run_id, ts, actor, event, detail FROM audit ORDER BY id DESC LIMIT {int(limit)}"
             )
         return [
             AuditEvent(run_id=r[1], actor=r[3], event=r[4], detail=_loads(r[5]), ts=float(r[2]), id=int(r[0]))
@@ -541,5 +537,14 @@ class DuckDBStore(Store):
             "GROUP BY ALL ORDER BY 1, 2",
             [workflow_id] if workflow_id else [],
         )
-        keys = ["workflow_id", "node_id", "kind", "steps", "prompt_tokens", "completion_tokens", "cost_usd", "avg_ms"]
+        keys = [
+            "workflow_id",
+            "node_id",
+            "kind",
+            "steps",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "avg_ms",
+        ]
         return [dict(zip(keys, r, strict=True)) for r in rows]

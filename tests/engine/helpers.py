@@ -1,0 +1,67 @@
+"""Small workflow builders for engine tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.model import Workflow
+
+
+def linear_workflow(**overrides: Any) -> Workflow:
+    """form → draft (AI) → review (approval, jamie) → publish (move) → end; changes loop to draft."""
+    data: dict[str, Any] = {
+        "id": "wf",
+        "name": "Test flow",
+        "sections": ["Intake", "Review", "Published", "Rejected"],
+        "nodes": [
+            {
+                "id": "form",
+                "type": "form_trigger",
+                "fields": [
+                    {"name": "topic", "label": "Topic", "required": True},
+                    {"name": "channel", "type": "choice", "options": ["LinkedIn", "X"], "default": "X"},
+                ],
+                "title_field": "topic",
+            },
+            {
+                "id": "draft",
+                "type": "ai_step",
+                "instruction": "Write a {{ channel }} post about {{ topic }}.{% if feedback %}\n"
+                "Reviewer feedback: {{ feedback }}{% endif %}",
+                "output_name": "draft",
+            },
+            {"id": "to_review", "type": "move_to_section", "section": "Review"},
+            {
+                "id": "review",
+                "type": "approval",
+                "assignee": "jamie",
+                "instructions": "Check the {{ channel }} post",
+                "visible_values": ["topic", "draft"],
+                "editable_values": ["draft"],
+            },
+            {
+                "id": "translate",
+                "type": "ai_step",
+                "instruction": "Translate into German: {{ draft }}",
+                "output_name": "translation",
+            },
+            {"id": "publish", "type": "move_to_section", "section": "Published"},
+            {"id": "end", "type": "end", "outcome": "Published"},
+        ],
+        "edges": [
+            {"id": "e1", "source": "form", "target": "draft"},
+            {"id": "e2", "source": "draft", "target": "to_review"},
+            {"id": "e3", "source": "to_review", "target": "review"},
+            {"id": "e4", "source": "review", "target": "translate", "label": "approved"},
+            {"id": "e5", "source": "review", "target": "draft", "label": "changes_requested"},
+            {"id": "e6", "source": "translate", "target": "publish"},
+            {"id": "e7", "source": "publish", "target": "end"},
+        ],
+    }
+    data.update(overrides)
+    return Workflow.model_validate(data)
+
+
+def as_dict(wf: Workflow) -> dict[str, Any]:
+    """The workflow as plain JSON data, for mutating in tests."""
+    return wf.model_dump(mode="json")

@@ -1,0 +1,193 @@
+"""The store contract, written once and run over every backend that exists."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.store.base import (
+    AuditEvent,
+    CheckpointClose,
+    CheckpointRecord,
+    ConflictError,
+    RunRecord,
+    RunUpdate,
+    StepRecord,
+    Store,
+    Transition,
+    new_id,
+    now,
+)
+from engine.store.duckdb import DuckDBStore
+from tests.engine.helpers import linear_workflow
+
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "duckdb-file": lambda tmp: DuckDBStore(str(tmp / "contract.duckdb")),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    opened: list[Store] = []
+
+    def factory() -> Store:
+        store = BACKENDS[request.param](tmp_path)
+        store.initialize()
+        opened.append(store)
+        return store
+
+    yield factory
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[[], Store]) -> Store:
+    return make_store()
+
+
+def new_run(run_id: str | None = None, status: str = "running", node: str = "form") -> RunRecord:
+    ts = now()
+    return RunRecord(
+        id=run_id or new_id("run"), workflow_id="wf", version=1, status=status, current_node=node,
+        section="Intake", title="t", values={"topic": "x"}, started_by="u", created_at=ts, updated_at=ts,
+    )  # fmt: skip
+
+
+def checkpoint(run_id: str, assignee: str = "jamie") -> CheckpointRecord:
+    return CheckpointRecord(
+        id=new_id("cp"), run_id=run_id, workflow_id="wf", node_id="review", status="pending",
+        assignee=assignee, created_at=now(), due_at=None, shown={"draft": "d"}, editable=["draft"],
+        instructions="check",
+    )  # fmt: skip
+
+
+def test_initialize_is_idempotent(store: Store) -> None:
+    store.initialize()
+    store.initialize()
+    assert store.list_workflows() == []
+
+
+def test_workflow_versions(store: Store) -> None:
+    wf = linear_workflow()
+    assert store.save_workflow(wf, "dana").version == 1
+    renamed = wf.model_copy(update={"name": "Renamed"})
+    assert store.save_workflow(renamed, "dana", "rename").version == 2
+    latest = store.get_workflow("wf")
+    assert latest is not None and latest.version == 2 and latest.definition.name == "Renamed"
+    first = store.get_workflow("wf", 1)
+    assert first is not None and first.definition == wf
+    assert [v.version for v in store.list_versions("wf")] == [2, 1]
+    assert [w.version for w in store.list_workflows()] == [2]
+    assert store.get_workflow("missing") is None
+
+
+def test_transition_writes_everything_together(store: Store) -> None:
+    run = new_run()
+    store.apply(Transition(new_run=run, audit=[AuditEvent(run.id, "u", "run_started")]))
+    ts = now()
+    step = StepRecord(run.id, "form", "form_trigger", "done", {"a": 1}, {"b": 2}, ts, ts + 0.5)
+    cp = checkpoint(run.id)
+    store.apply(
+        Transition(
+            run_update=RunUpdate(run.id, ("running",), "waiting", "review", {"topic": "y"}, "Review", 0),
+            steps=[step],
+            open_checkpoint=cp,
+            audit=[AuditEvent(run.id, "system", "checkpoint_opened", {"checkpoint": cp.id})],
+        )
+    )
+    got = store.get_run(run.id)
+    assert got is not None and (got.status, got.current_node, got.section) == ("waiting", "review", "Review")
+    assert got.values == {"topic": "y"}
+    (s,) = store.list_steps(run.id)
+    assert (s.input, s.output, round(s.duration_ms)) == ({"a": 1}, {"b": 2}, 500)
+    assert store.last_step(run.id, "form") is not None
+    assert [e.event for e in store.list_audit(run.id)] == ["run_started", "checkpoint_opened"]
+    assert [c.id for c in store.list_checkpoints(assignees=["jamie"])] == [cp.id]
+    assert store.list_checkpoints(assignees=["sam"]) == []
+
+
+def test_failed_precondition_writes_nothing(store: Store) -> None:
+    run = new_run(status="waiting", node="review")
+    cp = checkpoint(run.id)
+    store.apply(Transition(new_run=run, open_checkpoint=cp))
+    decide = Transition(
+        run_update=RunUpdate(run.id, ("waiting",), "running", "next", {}, None, 0, expect_node="review"),
+        close_checkpoint=CheckpointClose(cp.id, "decided", "jamie", {"kind": "approve"}),
+        audit=[AuditEvent(run.id, "jamie", "decision_approve")],
+    )
+    store.apply(decide)
+    with pytest.raises(ConflictError) as err:
+        store.apply(decide)
+    assert err.value.checkpoint is not None and err.value.checkpoint.decided_by == "jamie"
+    assert [e.event for e in store.list_audit(run.id)] == ["decision_approve"]
+    stale = Transition(
+        run_update=RunUpdate(run.id, ("waiting",), "cancelled", None, {}, None, 0),
+        audit=[AuditEvent(run.id, "x", "should_not_exist")],
+    )
+    with pytest.raises(ConflictError):
+        store.apply(stale)
+    got = store.get_run(run.id)
+    assert got is not None and got.status == "running"
+    assert [e.event for e in store.list_audit(run.id)] == ["decision_approve"]
+
+
+def test_reassign_is_compare_and_set_on_assignee(store: Store) -> None:
+    run = new_run(status="waiting", node="review")
+    cp = checkpoint(run.id)
+    store.apply(Transition(new_run=run, open_checkpoint=cp))
+    store.apply(
+        Transition(
+            close_checkpoint=CheckpointClose(
+                cp.id, "pending", "jamie", new_assignee="sam", expect_assignee="jamie"
+            )
+        )
+    )
+    with pytest.raises(ConflictError):
+        store.apply(
+            Transition(close_checkpoint=CheckpointClose(cp.id, "decided", "jamie", expect_assignee="jamie"))
+        )
+    got = store.get_checkpoint(cp.id)
+    assert got is not None and (got.status, got.assignee) == ("pending", "sam")
+
+
+def test_concurrent_writers_never_conflict(store: Store) -> None:
+    runs = [new_run() for _ in range(40)]
+    errors: list[Exception] = []
+
+    def work(run: RunRecord) -> None:
+        try:
+            store.apply(Transition(new_run=run))
+            for i in range(5):
+                ts = now()
+                store.apply(
+                    Transition(
+                        run_update=RunUpdate(run.id, ("running",), "running", f"n{i}", {"i": i}, None, 0),
+                        steps=[StepRecord(run.id, f"n{i}", "move_to_section", "done", {}, i, ts, ts)],
+                    )
+                )
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all(len(store.list_steps(r.id)) == 5 for r in runs)
+    assert all((got := store.get_run(r.id)) is not None and got.values == {"i": 4} for r in runs)
+
+
+def test_state_survives_reopen(make_store: Callable[[], Store]) -> None:
+    first = make_store()
+    run = new_run(status="waiting", node="review")
+    first.apply(Transition(new_run=run, open_checkpoint=checkpoint(run.id)))
+    first.close()
+    second = make_store()
+    got = second.get_run(run.id)
+    assert got is not None and got.status == "waiting"
+    assert len(second.list_checkpoints(run_id=run.id)) == 1
