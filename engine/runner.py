@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
@@ -183,37 +184,37 @@ class Engine:
     def drive(self, run_id: str) -> RunRecord:
         """Execute steps until the run waits, ends, fails or is cancelled."""
         with self._locks.hold(run_id):
-            while True:
-                run = self.get_run(run_id)
-                if run.status != "running" or run.current_node is None:
-                    return run
+            run: RunRecord | None = self.get_run(run_id)
+            while run is not None and run.status == "running" and run.current_node is not None:
                 wf = self.workflow_of(run)
-                node = wf.node(run.current_node)
-                if not self._step(wf, node, run):
-                    return self.get_run(run_id)
+                run = self._step(wf, wf.node(run.current_node), run)
+            return run if run is not None else self.get_run(run_id)
 
-    def _step(self, wf: Workflow, node: Node, run: RunRecord) -> bool:
-        """Run one node and commit its result; False when the run stops moving."""
+    def _step(self, wf: Workflow, node: Node, run: RunRecord) -> RunRecord | None:
+        """Run one node and commit its result; return the run as committed (None: reload)."""
         started = now()
         handler = HANDLERS[node.type]
         ctx = StepContext(wf, node, run, self.provider, self.prices)
         try:
             outcome = handler(ctx)
+            t = self._transition(wf, node, run, outcome, started, now())
         except EngineError as exc:
-            return self._fail(run, node, started, str(exc))
+            self._fail(run, node, started, str(exc))
+            return None
         except Exception as exc:  # a bug, but the run must not stay 'running' forever
             log.exception("step %s of run %s crashed", node.id, run.id)
-            return self._fail(run, node, started, f"unexpected error: {exc}")
-        finished = now()
-        try:
-            t = self._transition(wf, node, run, outcome, started, finished)
-        except EngineError as exc:
-            return self._fail(run, node, started, str(exc))
+            self._fail(run, node, started, f"unexpected error: {exc}")
+            return None
         try:
             self.store.apply(t)
         except ConflictError:
-            return False  # cancelled meanwhile; the step's result is dropped
-        return t.run_update is not None and t.run_update.status == "running"
+            return None  # cancelled meanwhile; the step's result is dropped
+        assert t.run_update is not None
+        u = t.run_update
+        return replace(
+            run, status=u.status, current_node=u.current_node, values=u.values, section=u.section,
+            revisions=u.revisions, outcome=u.outcome, error=u.error, failed_node=u.failed_node,
+        )  # fmt: skip
 
     def _transition(
         self,
@@ -293,7 +294,7 @@ class Engine:
             title=run.title,
         )
 
-    def _fail(self, run: RunRecord, node: Node, started: float, message: str) -> bool:
+    def _fail(self, run: RunRecord, node: Node, started: float, message: str) -> None:
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="failed", input={},
             output=None, started_at=started, finished_at=now(), error=message,
@@ -305,7 +306,6 @@ class Engine:
         audit = AuditEvent(run.id, SYSTEM, "failed", {"node": node.id, "error": message})
         with suppress(ConflictError):  # cancelled meanwhile: nothing to record
             self.store.apply(Transition(run_update=update, steps=[step], audit=[audit]))
-        return False
 
     # -- deciding -------------------------------------------------------------
     def decide(

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from engine.errors import StoreLockedError
 from engine.model import Workflow
 from engine.store.base import (
     AuditEvent,
+    CheckpointClose,
     CheckpointRecord,
     ConflictError,
     RunRecord,
+    RunUpdate,
     StepRecord,
     Store,
     Transition,
@@ -73,6 +76,7 @@ _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
     "instructions, title, decision, decided_by, decided_at"
 )
+_STEP_INSERT_COLS = "run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
 _STEP_COLS = "seq, run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
 
 
@@ -82,6 +86,39 @@ def _dumps(value: Any) -> str:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+_MAX_BATCH = 512
+
+
+def _insert_rows(cur: duckdb.DuckDBPyConnection, table: str, cols: str, rows: list[list[Any]]) -> None:
+    """One multi-row INSERT (statements cost far more than rows in DuckDB)."""
+    width = len(rows[0])
+    marks = ",".join(["(" + ",".join("?" * width) + ")"] * len(rows))
+    cur.execute(f"INSERT INTO {table} ({cols}) VALUES {marks}", [v for row in rows for v in row])
+
+
+def _precondition(
+    t: Transition, runs: dict[str, tuple[str, str | None]], cps: dict[str, CheckpointRecord]
+) -> ConflictError | None:
+    """Why a transition cannot apply to the current state, or None when it can."""
+    if t.close_checkpoint is not None:
+        c = t.close_checkpoint
+        cp = cps.get(c.checkpoint_id)
+        if cp is None:
+            return ConflictError(f"no checkpoint `{c.checkpoint_id}`")
+        if cp.status != "pending":
+            return ConflictError("checkpoint is not pending", cp)
+        if c.expect_assignee is not None and cp.assignee != c.expect_assignee:
+            return ConflictError("checkpoint was reassigned", cp)
+    if t.run_update is not None:
+        u = t.run_update
+        if u.run_id not in runs:
+            return ConflictError(f"no run `{u.run_id}`")
+        status, node = runs[u.run_id]
+        if status not in u.expect_status or (u.expect_node is not None and node != u.expect_node):
+            return ConflictError(f"run is {status} at `{node}`")
+    return None
 
 
 def default_db_path() -> str:
@@ -106,13 +143,45 @@ def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
 
 
 class _Job:
-    """One unit of work for the writer: a function of the writer's cursor."""
+    """One unit of work for the writer: a transition, or a function of the writer's cursor."""
 
-    __slots__ = ("future", "work")
+    __slots__ = ("future", "transition", "work")
 
-    def __init__(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> None:
+    def __init__(
+        self,
+        transition: Transition | None = None,
+        work: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+    ) -> None:
+        self.transition = transition
         self.work = work
         self.future: Future[Any] = Future()
+
+
+class _Pending:
+    """The writes of the accepted transitions of one batch, merged into few statements."""
+
+    def __init__(self) -> None:
+        self.new_runs: list[RunRecord] = []
+        self.run_updates: dict[str, RunUpdate] = {}
+        self.steps: list[StepRecord] = []
+        self.opens: list[CheckpointRecord] = []
+        self.closes: list[CheckpointClose] = []
+        self.cancels: list[str] = []
+        self.audit: list[AuditEvent] = []
+
+    def add(self, t: Transition) -> None:
+        if t.new_run is not None:
+            self.new_runs.append(t.new_run)
+        if t.run_update is not None:
+            self.run_updates[t.run_update.run_id] = t.run_update  # the last state wins
+        self.steps += t.steps
+        if t.open_checkpoint is not None:
+            self.opens.append(t.open_checkpoint)
+        if t.close_checkpoint is not None:
+            self.closes.append(t.close_checkpoint)
+        if t.cancel_checkpoints_of is not None:
+            self.cancels.append(t.cancel_checkpoints_of)
+        self.audit += t.audit
 
 
 class DuckDBStore(Store):
@@ -172,79 +241,171 @@ class DuckDBStore(Store):
                     t.start()
                     self._writer = t
 
-    def _submit(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+    def _submit(self, job: _Job) -> Any:
         if self._closed:
             raise RuntimeError("store is closed")
         self._ensure_writer()
-        job = _Job(work)
         self._queue.put(job)
         return job.future.result()
 
     def _write_loop(self) -> None:
+        """Drain the queue: consecutive transitions share one commit; other work runs alone."""
         cur = self._con.cursor()
+        held: _Job | None = None
         while True:
-            first = self._queue.get()
-            if first is None:
+            job = held if held is not None else self._queue.get()
+            held = None
+            if job is None:  # close() asked us to stop
                 break
-            batch = [first]
-            stop = False
-            while len(batch) < 256:
+            if job.transition is None:
+                self._run_alone(cur, job)
+                continue
+            batch = [job]
+            while len(batch) < _MAX_BATCH:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None:
-                    stop = True
+                if nxt is None or nxt.transition is None:
+                    held = nxt
+                    if nxt is None:
+                        self._queue.put(None)  # stop after this batch
+                        held = None
                     break
                 batch.append(nxt)
-            self._write_batch(cur, batch)
-            if stop:
-                break
+            self._write_transitions(cur, batch)
         cur.close()
 
-    def _write_batch(self, cur: duckdb.DuckDBPyConnection, batch: list[_Job]) -> None:
+    def _run_alone(self, cur: duckdb.DuckDBPyConnection, job: _Job) -> None:
+        assert job.work is not None
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            result = job.work(cur)
+            cur.execute("COMMIT")
+            self.commits += 1
+        except Exception as exc:  # surfaced to the caller
+            with suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
+            job.future.set_exception(exc)
+            return
+        job.future.set_result(result)
+
+    def _write_transitions(self, cur: duckdb.DuckDBPyConnection, batch: list[_Job]) -> None:
         """Apply a batch in one commit; on an unexpected error retry each job alone."""
         try:
             cur.execute("BEGIN TRANSACTION")
-            results = [job.work(cur) for job in batch]
+            results = self._apply_batch(cur, [job.transition for job in batch if job.transition])
             cur.execute("COMMIT")
             self.commits += 1
-        except Exception:
-            cur.execute("ROLLBACK")
+        except Exception as exc:
+            with suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
             if len(batch) == 1:
-                try:
-                    cur.execute("BEGIN TRANSACTION")
-                    res = batch[0].work(cur)
-                    cur.execute("COMMIT")
-                    self.commits += 1
-                    self._settle(batch[0], res)
-                except Exception as exc:  # surfaced to the caller
-                    with suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    batch[0].future.set_exception(exc)
-                return
-            for job in batch:
-                self._write_batch(cur, [job])
+                batch[0].future.set_exception(exc)
+            else:
+                for job in batch:
+                    self._write_transitions(cur, [job])
             return
         for job, res in zip(batch, results, strict=True):
-            self._settle(job, res)
-
-    @staticmethod
-    def _settle(job: _Job, res: Any) -> None:
-        if isinstance(res, ConflictError):
-            job.future.set_exception(res)
-        else:
-            job.future.set_result(res)
+            if res is None:
+                job.future.set_result(None)
+            else:
+                job.future.set_exception(res)
 
     # -- the one write path ---------------------------------------------------
-    def _apply_one(self, cur: duckdb.DuckDBPyConnection, t: Transition) -> ConflictError | None:
-        """Write one transition; return a ConflictError (nothing written) if a CAS fails."""
+    def _apply_batch(
+        self, cur: duckdb.DuckDBPyConnection, batch: list[Transition]
+    ) -> list[ConflictError | None]:
+        """Check every transition against the current state, then write the accepted ones.
+
+        The writer is the only writer, so state read at the start of the batch stays
+        true except for what the batch itself changes, which is tracked in memory.
+        """
+        run_ids = {t.run_update.run_id for t in batch if t.run_update}
+        cp_ids = {t.close_checkpoint.checkpoint_id for t in batch if t.close_checkpoint}
+        runs: dict[str, tuple[str, str | None]] = {}
+        if run_ids:
+            marks = ",".join("?" * len(run_ids))
+            for rid, status, node in cur.execute(
+                f"SELECT id, status, current_node FROM runs WHERE id IN ({marks})", list(run_ids)
+            ).fetchall():
+                runs[rid] = (status, node)
+        cps: dict[str, CheckpointRecord] = {}
+        if cp_ids:
+            marks = ",".join("?" * len(cp_ids))
+            for row in cur.execute(
+                f"SELECT {_CP_COLS} FROM checkpoints WHERE id IN ({marks})", list(cp_ids)
+            ).fetchall():
+                cp = self._checkpoint(row)
+                cps[cp.id] = cp
+        results: list[ConflictError | None] = []
+        pending = _Pending()
+        for t in batch:
+            conflict = _precondition(t, runs, cps)
+            results.append(conflict)
+            if conflict is not None:
+                continue
+            pending.add(t)
+            if t.new_run is not None:
+                runs[t.new_run.id] = (t.new_run.status, t.new_run.current_node)
+            if t.run_update is not None:
+                runs[t.run_update.run_id] = (t.run_update.status, t.run_update.current_node)
+            if t.open_checkpoint is not None:
+                cps[t.open_checkpoint.id] = t.open_checkpoint
+            if t.close_checkpoint is not None and t.close_checkpoint.checkpoint_id in cps:
+                c = t.close_checkpoint
+                old = cps[c.checkpoint_id]
+                cps[c.checkpoint_id] = replace(
+                    old,
+                    status="pending" if c.new_assignee else c.status,
+                    assignee=c.new_assignee or old.assignee,
+                    decided_by=None if c.new_assignee else c.actor,
+                )
+        self._write(cur, pending)
+        return results
+
+    def _write(self, cur: duckdb.DuckDBPyConnection, p: _Pending) -> None:
+        """Write merged changes: one statement per table, whatever the batch size."""
         ts = now()
-        conflict = self._check(cur, t)
-        if conflict is not None:
-            return conflict
-        if t.close_checkpoint is not None:
-            c = t.close_checkpoint
+        if p.new_runs:
+            rows = [
+                [
+                    r.id, r.workflow_id, r.version, r.status, r.current_node, r.section, r.title,
+                    _dumps(r.values), r.started_by, r.created_at, r.updated_at, r.revisions,
+                    r.outcome, r.error, r.failed_node,
+                ]
+                for r in p.new_runs
+            ]  # fmt: skip
+            _insert_rows(cur, "runs", _RUN_COLS, rows)
+        if p.opens:
+            rows = [
+                [
+                    c.id, c.run_id, c.workflow_id, c.node_id, c.status, c.assignee, c.created_at,
+                    c.due_at, _dumps(c.shown), _dumps(c.editable), c.instructions, c.title,
+                    _dumps(c.decision), c.decided_by, c.decided_at,
+                ]
+                for c in p.opens
+            ]  # fmt: skip
+            _insert_rows(cur, "checkpoints", _CP_COLS, rows)
+        if p.run_updates:
+            updates = list(p.run_updates.values())
+            marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(updates))
+            params: list[Any] = []
+            for u in updates:
+                params += [
+                    u.run_id, u.status, u.current_node, _dumps(u.values), u.section, u.revisions,
+                    u.outcome, u.error, u.failed_node,
+                ]  # fmt: skip
+            cur.execute(
+                "UPDATE runs SET status = v.status, current_node = v.node::VARCHAR, vals = v.vals, "
+                "section = v.section::VARCHAR, revisions = v.revisions::INTEGER, "
+                "outcome = v.outcome::VARCHAR, error = v.error::VARCHAR, "
+                f"failed_node = v.failed_node::VARCHAR, updated_at = {ts!r} "
+                f"FROM (VALUES {marks}) AS v(id, status, node, vals, section, revisions, outcome, "
+                "error, failed_node) WHERE runs.id = v.id",
+                params,
+            )
+        for c in p.closes:
             if c.new_assignee is not None:
                 cur.execute(
                     "UPDATE checkpoints SET assignee = ? WHERE id = ? AND status = 'pending'",
@@ -256,91 +417,28 @@ class DuckDBStore(Store):
                     "decided_at = ? WHERE id = ? AND status = 'pending'",
                     [c.status, _dumps(c.decision), c.actor, ts, c.checkpoint_id],
                 )
-        if t.cancel_checkpoints_of is not None:
+        for run_id in p.cancels:
             cur.execute(
                 "UPDATE checkpoints SET status = 'cancelled', decided_at = ? "
                 "WHERE run_id = ? AND status = 'pending'",
-                [ts, t.cancel_checkpoints_of],
+                [ts, run_id],
             )
-        if t.new_run is not None:
-            r = t.new_run
-            cur.execute(
-                f"INSERT INTO runs ({_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        if p.steps:
+            rows = [
                 [
-                    r.id, r.workflow_id, r.version, r.status, r.current_node, r.section,
-                    r.title, _dumps(r.values), r.started_by, r.created_at, r.updated_at,
-                    r.revisions, r.outcome, r.error, r.failed_node,
-                ],
-            )  # fmt: skip
-        if t.run_update is not None:
-            u = t.run_update
-            cur.execute(
-                "UPDATE runs SET status = ?, current_node = ?, vals = ?, section = ?, "
-                "revisions = ?, outcome = ?, error = ?, failed_node = ?, updated_at = ? "
-                "WHERE id = ?",
-                [
-                    u.status, u.current_node, _dumps(u.values), u.section, u.revisions,
-                    u.outcome, u.error, u.failed_node, ts, u.run_id,
-                ],
-            )  # fmt: skip
-        if t.steps:
-            marks = ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(t.steps))
-            params: list[Any] = []
-            for s in t.steps:
-                params += [
                     s.run_id, s.node_id, s.kind, s.status, _dumps(s.input), _dumps(s.output),
                     s.error, s.started_at, s.finished_at, _dumps(s.meta),
-                ]  # fmt: skip
-            cur.execute(
-                "INSERT INTO steps (run_id, node_id, kind, status, input, output, error, "
-                f"started_at, finished_at, meta) VALUES {marks}",
-                params,
-            )
-        if t.open_checkpoint is not None:
-            cp = t.open_checkpoint
-            cur.execute(
-                f"INSERT INTO checkpoints ({_CP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    cp.id, cp.run_id, cp.workflow_id, cp.node_id, cp.status, cp.assignee,
-                    cp.created_at, cp.due_at, _dumps(cp.shown), _dumps(cp.editable),
-                    cp.instructions, cp.title, _dumps(cp.decision), cp.decided_by, cp.decided_at,
-                ],
-            )  # fmt: skip
-        if t.audit:
-            marks = ",".join(["(?,?,?,?,?)"] * len(t.audit))
-            params = []
-            for a in t.audit:
-                params += [a.run_id, a.ts, a.actor, a.event, _dumps(a.detail)]
-            cur.execute(f"INSERT INTO audit (run_id, ts, actor, event, detail) VALUES {marks}", params)
-        return None
-
-    def _check(self, cur: duckdb.DuckDBPyConnection, t: Transition) -> ConflictError | None:
-        """Check every precondition before writing anything (the writer is the only writer)."""
-        if t.close_checkpoint is not None:
-            c = t.close_checkpoint
-            rows = cur.execute(
-                f"SELECT {_CP_COLS} FROM checkpoints WHERE id = ?", [c.checkpoint_id]
-            ).fetchall()
-            if not rows:
-                return ConflictError(f"no checkpoint `{c.checkpoint_id}`")
-            cp = self._checkpoint(rows[0])
-            if cp.status != "pending":
-                return ConflictError("checkpoint is not pending", cp)
-            if c.expect_assignee is not None and cp.assignee != c.expect_assignee:
-                return ConflictError("checkpoint was reassigned", cp)
-        if t.run_update is not None:
-            u = t.run_update
-            rows = cur.execute("SELECT status, current_node FROM runs WHERE id = ?", [u.run_id]).fetchall()
-            if not rows:
-                return ConflictError(f"no run `{u.run_id}`")
-            status, node = rows[0]
-            if status not in u.expect_status or (u.expect_node is not None and node != u.expect_node):
-                return ConflictError(f"run is {status} at `{node}`")
-        return None
+                ]
+                for s in p.steps
+            ]  # fmt: skip
+            _insert_rows(cur, "steps", _STEP_INSERT_COLS, rows)
+        if p.audit:
+            rows = [[a.run_id, a.ts, a.actor, a.event, _dumps(a.detail)] for a in p.audit]
+            _insert_rows(cur, "audit", "run_id, ts, actor, event, detail", rows)
 
     def apply(self, transition: Transition) -> None:
         """Queue the transition for the writer and wait until it is committed."""
-        self._submit(lambda cur: self._apply_one(cur, transition))
+        self._submit(_Job(transition=transition))
 
     # -- workflows ------------------------------------------------------------
     def save_workflow(self, wf: Workflow, created_by: str, note: str = "") -> WorkflowVersion:
@@ -359,7 +457,7 @@ class DuckDBStore(Store):
             )
             return WorkflowVersion(wf.id, version, wf.name, wf, ts, created_by, note)
 
-        result: WorkflowVersion = self._submit(write)
+        result: WorkflowVersion = self._submit(_Job(work=write))
         return result
 
     @staticmethod

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then lint, type-check and run the whole suite
+# (browser tests included: they drive Debian's Chromium and never skip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Browser tests need Debian's Chromium: sudo apt-get install -y chromium" >&2
+    exit 1
+  fi
+fi
+
+echo "== ruff"; ruff check . && ruff format --check .
+echo "== mypy"; mypy
+echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"
