@@ -7,11 +7,12 @@ with phrases taken from the prompt.
 
 Labelling convention: every free-text answer starts with one bracketed tag on its own
 first line that begins with "[Demo" — `[Demo output]` for drafts,
-`[Demo translation to German]` for translations and
-`[Demo output, revised per reviewer feedback]` for revisions — so anyone reading a card,
-an inbox item or a sent email sees that no real model wrote it (`is_demo_text` checks
-this). Classification and JSON answers must stay machine-readable, so a classification is
-a plain `{"label": ...}` and JSON string values start with `[Demo] `. Every response also
+`[Demo translation to German]` for translations, and ", revised per reviewer feedback"
+inside the brackets for revisions (`[Demo output, revised per reviewer feedback]`) — so
+anyone reading a card, an inbox item or a sent email sees that no real model wrote it
+(`is_demo_text` checks this). A revision also ends with `(Revised per reviewer note: "…")`.
+Classification and JSON answers must stay machine-readable, so a classification is a
+plain `{"label": ...}` and JSON string values start with `[Demo] `. Every response also
 carries `demo=True`.
 """
 
@@ -28,7 +29,7 @@ from engine.llm.base import LLMRequest, LLMResponse, ProviderKind
 DEMO_TAG = "[Demo output]"
 """First line of a demo draft."""
 REVISION_TAG = "[Demo output, revised per reviewer feedback]"
-"""First line of a demo revision."""
+"""First line of a demo draft revised after reviewer feedback."""
 JSON_VALUE_TAG = "[Demo] "
 """Prefix of every string value in a demo JSON answer."""
 
@@ -62,10 +63,12 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 """Phrases that count as evidence for a common label, keyed by the label without punctuation."""
 
 _FEEDBACK = re.compile(
-    r"^[ \t]*(?:reviewer(?:'s)?[ \t]+(?:feedback|notes?|comments?)|feedback"
-    r"|requested[ \t]+changes|changes[ \t]+requested)[ \t]*:[ \t]*(?P<note>\S.*)",
+    r"^[ \t]*(?:reviewer(?:'s)?[ \t]+(?:feedback|notes?|comments?)|requested[ \t]+changes"
+    r"|changes[ \t]+requested|feedback[ \t]+from[ \t]+(?:the[ \t]+)?reviewer)"
+    r"[^:\n]{0,40}:[ \t]*(?P<note>\S.*)",
     re.IGNORECASE | re.MULTILINE,
 )
+"""A reviewer's note on its own line, e.g. `Reviewer feedback: make it shorter`."""
 _PREVIOUS_DRAFT = re.compile(
     r"^[ \t]*(?:previous|current|original|first|last)?[ \t]*draft[ \t]*:\s*(?P<draft>.+?)"
     r"(?=^[ \t]*(?:reviewer|feedback|requested|changes)\b|\Z)",
@@ -86,7 +89,16 @@ _IMPERATIVE = re.compile(
     r"(?:\s+(?:text|draft|piece|article|paragraph|note|blog post|overview))?(?:\s+(?:on|of))?\s+",
     re.IGNORECASE,
 )
-_SIGN_OFF_NAME = re.compile(r"^(?P<name>[A-Z][a-z]+)(?: [A-Z][a-z]+)?$")
+_SIGN_OFF_NAME = re.compile(
+    r"^(?:(?i:many thanks|thanks|thank you|best regards|kind regards|best|regards|cheers)"
+    r"[,!]?\s+)?(?P<name>[A-Z][a-z]+)(?: [A-Z][a-z]+)?[.!]?$"
+)
+_RECIPIENT = re.compile(r"\bto\s+(?P<name>[A-Z][a-z]+)\b")
+_QUOTED = re.compile(r"[\"\u201c](?P<text>[^\"\u201d\n]{3,80})[\"\u201d]")
+_CONFIRMING = re.compile(r"\bconfirming\s+(?P<what>[^.\n]+)", re.IGNORECASE)
+_KEY_MESSAGE = re.compile(r"^[ \t]*key message[ \t]*:[ \t]*(?P<message>\S.*)$", re.I | re.M)
+_BULLET = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]+(?P<point>\S.*)$", re.MULTILINE)
+_REWRITE = re.compile(r"\b(?:revise|rewrite|edit|improve|update|shorten)\b", re.IGNORECASE)
 
 
 class DemoProvider:
@@ -124,15 +136,19 @@ def is_demo_text(text: str) -> bool:
 
 
 def write_text(prompt: str) -> str:
-    """Write the demo's free-text answer: a revision, a translation or a fresh draft."""
+    """Write the demo's free-text answer: a draft or a translation, revised if a reviewer asked."""
     feedback = _FEEDBACK.search(prompt)
-    if feedback:
-        return _revise(prompt, feedback.group("note"))
-    translation = _TRANSLATE.search(prompt)
+    task = _FEEDBACK.sub("", prompt).strip() if feedback else prompt
+    translation = _TRANSLATE.search(task)
     if translation:
-        language = translation.group("language").capitalize()
-        return f"[Demo translation to {language}]\n{_source_text(prompt, translation)}"
-    return f"{DEMO_TAG}\n{_draft(prompt)}"
+        kind = f"translation to {translation.group('language').capitalize()}"
+        body = _source_text(task)
+    else:
+        kind, body = "output", _draft(task)
+    if feedback:
+        body = _revise(task, body, feedback.group("note"))
+        return f"[Demo {kind}, revised per reviewer feedback]\n{body}"
+    return f"[Demo {kind}]\n{body}"
 
 
 def classify(prompt: str, labels: Sequence[str]) -> str:
@@ -158,19 +174,24 @@ def _draft(prompt: str) -> str:
     instruction, material = _split_instruction(prompt)
     lowered = instruction.lower()
     topic, audience = _topic_and_audience(instruction, material)
+    if re.search(r"\bblog\b|\barticle\b|\bnewsletter\b", lowered):
+        return _article(topic, audience, material)
     if re.search(r"linkedin|tweet|twitter|\bx post|instagram|facebook|social|\bpost\b", lowered):
-        return _social_post(topic, audience, short="tweet" in lowered or "twitter" in lowered)
+        short = "tweet" in lowered or "twitter" in lowered
+        return _social_post(topic, audience, _first(_KEY_MESSAGE, prompt), short)
     if re.search(r"e-?mail|\brepl(?:y|ies)\b|\brespon(?:d|se)\b|\bletter\b", lowered):
-        return _email(topic, audience, material)
+        return _email(instruction, topic, audience, material)
     if re.search(r"summari[sz]e|summary|tl;?dr", lowered):
         return _summary(material or instruction)
-    return _generic(topic, audience)
+    return _article(topic, audience, material)
 
 
-def _social_post(topic: str, audience: str, short: bool) -> str:
-    opener = f"{audience[:1].upper()}{audience[1:]}, let's talk about {topic}."
+def _social_post(topic: str, audience: str, key_message: str, short: bool) -> str:
+    opener = f"{_capitalise(audience)}, let's talk about {topic}."
     lines = [opener if audience else f"Let's talk about {topic}."]
-    if not short:
+    if key_message:
+        lines.append(key_message.rstrip(".") + ".")
+    elif not short:
         lines.append(
             "Here is what it changes in practice: less busywork, clearer decisions "
             "and more time for what matters."
@@ -180,18 +201,26 @@ def _social_post(topic: str, audience: str, short: bool) -> str:
     return "\n\n".join(lines + ([tags] if tags else []))
 
 
-def _email(topic: str, audience: str, material: str) -> str:
-    name = _sender_name(material)
+def _email(instruction: str, topic: str, audience: str, material: str) -> str:
+    name = _first(_RECIPIENT, instruction, "name") or _sender_name(material)
+    subject = _first(_QUOTED, instruction, "text")
+    confirming = _first(_CONFIRMING, instruction, "what")
+    lines = []
+    if subject:
+        lines.append(f"Thank you for your message about \u201c{subject}\u201d.")
+    elif material:
+        lines.append("Thank you for reaching out.")
     if material:
-        opening = (
-            f"Thank you for reaching out. You wrote: \u201c{_snippet(material, 14)}\u201d "
-            "We have looked into it and will follow up with the details shortly."
-        )
+        lines.append(f"You wrote: \u201c{_snippet(material, 14)}\u201d")
+    if confirming:
+        lines.append(f"This is to confirm {confirming.strip()}.")
+    elif material or subject:
+        lines.append("We have looked into it and will follow up with the details shortly.")
     else:
         reader = f" It is written with {audience} in mind." if audience else ""
-        opening = f"I wanted to share a quick update on {topic}.{reader}"
+        lines.append(f"I wanted to share a quick update on {topic}.{reader}")
     return (
-        f"Hi {name or 'there'},\n\n{opening}\n\n"
+        f"Hi {name or 'there'},\n\n{' '.join(lines)}\n\n"
         "If anything is unclear, just reply to this message.\n\n"
         "Best regards,\nThe team"
     )
@@ -202,25 +231,43 @@ def _summary(text: str) -> str:
     return "Summary:\n" + "\n".join(f"- {_snippet(sentence, 20)}" for sentence in sentences)
 
 
-def _generic(topic: str, audience: str) -> str:
+def _article(topic: str, audience: str, material: str) -> str:
+    points = _BULLET.findall(material)[:5] or ["Why it matters", "An example", "Where to start"]
     reader = f" for {audience}" if audience else ""
-    return (
-        f"Here is a short draft on {topic}{reader}.\n\n"
-        f"1. Why {topic} matters: it shapes everyday work more than it first appears.\n"
-        "2. An example: one team that took it seriously saved hours every week.\n"
-        "3. Next step: pick one small change and try it this week."
+    sections = [
+        f"## {_capitalise(point)}\nWhat this means in practice, with one concrete example."
+        for point in points
+    ]
+    return "\n\n".join(
+        [
+            f"# {_capitalise(topic)}",
+            f"A practical look at {topic}{reader}.",
+            *sections,
+            "Next step: pick one small change and try it this week.",
+        ]
     )
 
 
-def _revise(prompt: str, note: str) -> str:
-    without_note = _FEEDBACK.sub("", prompt).strip()
-    body = _previous_draft(without_note) or _draft(without_note)
+def _revise(task: str, draft: str, note: str) -> str:
+    body = _previous_draft(task) or draft
     if re.search(r"short|concise|too long|trim|brief", note, re.IGNORECASE):
-        body = " ".join(_sentences(body)[:2]) or body
+        body = _shorter(body)
     addition = _ADDITION.search(note)
     if addition:
-        body += f"\n\nAlso worth mentioning: {addition.group('thing').strip().rstrip('.')}."
-    return f"{REVISION_TAG}\n{body}\n\n{_NOTE_PREFIX}\u201c{note.strip()}\u201d)"
+        paragraphs = body.split("\n\n")
+        extra = f"Also worth mentioning: {addition.group('thing').strip().rstrip('.')}."
+        # Before a closing paragraph (sign-off, hashtags, next step) when there is one.
+        paragraphs.insert(len(paragraphs) - 1 if len(paragraphs) >= 3 else len(paragraphs), extra)
+        body = "\n\n".join(paragraphs)
+    return f"{body}\n\n{_NOTE_PREFIX}\u201c{note.strip()}\u201d)"
+
+
+def _shorter(body: str) -> str:
+    """Keep the first two paragraphs and the last (sign-off, hashtags), two sentences each."""
+    paragraphs = body.split("\n\n")
+    if len(paragraphs) > 3:
+        paragraphs = paragraphs[:2] + paragraphs[-1:]
+    return "\n\n".join(p if "\n" in p else " ".join(_sentences(p)[:2]) for p in paragraphs)
 
 
 def _previous_draft(prompt: str) -> str:
@@ -230,8 +277,7 @@ def _previous_draft(prompt: str) -> str:
         draft = labelled.group("draft")
     else:
         instruction, material = _split_instruction(prompt)
-        rewrite = re.search(r"revis|rewrit|edit|improv|updat", instruction, re.IGNORECASE)
-        draft = material if rewrite else ""
+        draft = material if _REWRITE.search(instruction) else ""
     lines = _strip_demo_tag(draft.strip()).splitlines()
     return "\n".join(line for line in lines if not line.startswith(_NOTE_PREFIX)).strip()
 
@@ -268,12 +314,10 @@ def _topic_and_audience(instruction: str, material: str) -> tuple[str, str]:
     return _snippet(fallback or instruction, 10), audience
 
 
-def _source_text(prompt: str, translation: re.Match[str]) -> str:
+def _source_text(prompt: str) -> str:
+    """The text a translation works on, without an earlier demo answer's tag."""
     _, material = _split_instruction(prompt)
-    if material:
-        return material
-    after = prompt[translation.end() :].lstrip(" :\n")
-    return after or prompt
+    return _strip_demo_tag(material) if material else prompt
 
 
 def _sender_name(material: str) -> str:
@@ -282,6 +326,11 @@ def _sender_name(material: str) -> str:
         return ""
     match = _SIGN_OFF_NAME.match(lines[-1])
     return match.group("name") if match else ""
+
+
+def _first(pattern: re.Pattern[str], text: str, group: str = "message") -> str:
+    match = pattern.search(text)
+    return match.group(group).strip() if match else ""
 
 
 def _strip_demo_tag(text: str) -> str:
@@ -348,6 +397,10 @@ def _sentences(text: str) -> list[str]:
 def _snippet(text: str, words: int) -> str:
     parts = text.split()
     return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _hashtag(phrase: str) -> str:

@@ -15,7 +15,6 @@ import math
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.demo import DemoProvider
@@ -33,11 +32,13 @@ def provider_from_settings(
     api_key = settings.get("OPENAI_API_KEY")
     if not api_key:
         return DemoProvider()
+    timeout = settings.number("LOOPDESK_AI_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
+    retries = settings.number("LOOPDESK_AI_RETRIES", DEFAULT_RETRIES, minimum=0, whole=True)
     return OpenAIProvider(
         api_key=api_key,
         base_url=settings.get("OPENAI_BASE_URL") or None,
-        timeout=settings.number("LOOPDESK_AI_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1),
-        max_retries=int(settings.number("LOOPDESK_AI_RETRIES", DEFAULT_RETRIES, minimum=0)),
+        timeout=timeout,
+        max_retries=int(retries),
     )
 
 
@@ -46,9 +47,7 @@ def describe_provider(provider: LLMProvider) -> str:
     if provider.kind == "demo":
         return "Offline demo model (no API key set)"
     if isinstance(provider, OpenAIProvider) and provider.kind == "compatible":
-        parts = urlsplit(provider.base_url)
-        host = parts.netloc.rpartition("@")[2]
-        return f"OpenAI-compatible server at {parts._replace(netloc=host).geturl()}"
+        return f"OpenAI-compatible server at {provider.display_url}"
     if provider.kind == "compatible":
         return "OpenAI-compatible server"
     return "OpenAI"
@@ -62,12 +61,14 @@ class _Settings:
         self._secrets = secrets
 
     def get(self, name: str) -> str:
+        """The setting's value, stripped; empty when it is set nowhere."""
         value = self._env.get(name)
         if value is None or not str(value).strip():
             value = self._secrets.get(name)
         return str(value).strip() if value is not None else ""
 
-    def number(self, name: str, default: float, minimum: float) -> float:
+    def number(self, name: str, default: float, minimum: float, whole: bool = False) -> float:
+        """The setting as a number, or LLMError naming the setting when it is not one."""
         raw = self.get(name)
         if not raw:
             return default
@@ -75,6 +76,7 @@ class _Settings:
             value = float(raw)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or value < minimum:
-            raise LLMError(f"{name} must be a number of at least {minimum:g}, got '{raw}'.")
+        if not math.isfinite(value) or value < minimum or (whole and not value.is_integer()):
+            kind = "a whole number" if whole else "a number"
+            raise LLMError(f"{name} must be {kind} of at least {minimum:g}, got '{raw}'.")
         return value

@@ -14,7 +14,6 @@ import time
 from typing import cast
 from urllib.parse import urlsplit
 
-import httpx2
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.chat.completion_create_params import ResponseFormat
@@ -62,7 +61,7 @@ class OpenAIProvider:
     def __repr__(self) -> str:
         """Describe the provider without its API key."""
         return (
-            f"OpenAIProvider(kind={self.kind!r}, base_url={_without_userinfo(self.base_url)!r}, "
+            f"OpenAIProvider(kind={self.kind!r}, base_url={self.display_url!r}, "
             f"timeout={self.timeout}, max_retries={self.max_retries})"
         )
 
@@ -128,15 +127,20 @@ class OpenAIProvider:
         )
 
     @property
-    def _host(self) -> str:
-        return urlsplit(self.base_url).netloc.rpartition("@")[2]
+    def display_url(self) -> str:
+        """The base URL without any `user:password@` part, safe to show."""
+        parts = urlsplit(self.base_url)
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
-    def _count_attempt(self, _request: httpx2.Request) -> None:
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.display_url).netloc
+
+    def _count_attempt(self, _request: object) -> None:
         self._attempts.count = getattr(self._attempts, "count", 0) + 1
 
     def _explain(self, err: openai.OpenAIError, request: LLMRequest) -> str:
         tries = _times(max(1, getattr(self._attempts, "count", 1)))
-        host = self._host
         if isinstance(err, openai.APITimeoutError):
             return (
                 f"The AI service did not answer within {self.timeout:g} s (tried {tries}); "
@@ -148,13 +152,11 @@ class OpenAIProvider:
                 if self.kind == "openai"
                 else "check OPENAI_BASE_URL and that the server is running"
             )
-            return f"Could not reach the AI service at {host} (tried {tries}); {hint}."
+            return f"Could not reach the AI service at {self._host} (tried {tries}); {hint}."
         if isinstance(err, openai.APIStatusError):
-            return _explain_status(err, request.model, tries, host)
-        return (
-            f"The AI service sent a reply Loopdesk could not read ({type(err).__name__}); "
-            "retry the run later."
-        )
+            return _explain_status(err, request.model, tries, self._host)
+        problem = type(err).__name__
+        return f"The AI service sent a reply Loopdesk could not read ({problem}); {RETRY_LATER}"
 
     def _redact(self, text: str) -> str:
         key = self._client.api_key
@@ -221,11 +223,6 @@ def _accepts_temperature(model: str) -> bool:
 def _is_openai_host(base_url: str) -> bool:
     host = (urlsplit(base_url).hostname or "").lower()
     return host == "api.openai.com" or host.endswith(".api.openai.com")
-
-
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _times(count: int) -> str:

@@ -28,7 +28,6 @@ ARGS = [
 ]  # fmt: skip
 
 
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test in this folder `browser` so `-m browser` selects them."""
     for item in items:

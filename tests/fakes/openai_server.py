@@ -113,9 +113,7 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         """Bind to a free port and serve in a daemon thread."""
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        httpd.daemon_threads = True
-        httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        httpd = _QuietThreadingServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -235,6 +233,15 @@ class FakeOpenAIServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+class _QuietThreadingServer(ThreadingHTTPServer):
+    """One daemon thread per connection; clients hanging up early are not errors."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore errors from clients that disconnected (e.g. after their timeout)."""
 
 
 def _make_handler(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:

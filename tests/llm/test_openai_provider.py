@@ -23,12 +23,8 @@ def server() -> Iterator[FakeOpenAIServer]:
         yield fake
 
 
-def make_provider(
-    server: FakeOpenAIServer, *, timeout: float = 5.0, max_retries: int = 3
-) -> OpenAIProvider:
-    return OpenAIProvider(
-        api_key=API_KEY, base_url=server.base_url, timeout=timeout, max_retries=max_retries
-    )
+def provider_for(fake: FakeOpenAIServer, timeout: float = 5.0, retries: int = 3) -> OpenAIProvider:
+    return OpenAIProvider(API_KEY, fake.base_url, timeout=timeout, max_retries=retries)
 
 
 def text_request(prompt: str = "Say hello", **kwargs: object) -> LLMRequest:
@@ -52,7 +48,7 @@ def classification_request() -> LLMRequest:
 
 def test_answer_comes_back_with_usage_latency_model_and_kind(server: FakeOpenAIServer) -> None:
     server.plan(answer("Hi there!", usage=(12, 3)))
-    provider = make_provider(server)
+    provider = provider_for(server)
 
     response = provider.complete(text_request(temperature=0.2, max_tokens=50))
 
@@ -70,7 +66,7 @@ def test_answer_comes_back_with_usage_latency_model_and_kind(server: FakeOpenAIS
 
 
 def test_authorization_header_carries_the_key(server: FakeOpenAIServer) -> None:
-    make_provider(server).complete(text_request())
+    provider_for(server).complete(text_request())
 
     assert server.chat_requests[0].headers["authorization"] == f"Bearer {API_KEY}"
 
@@ -78,7 +74,7 @@ def test_authorization_header_carries_the_key(server: FakeOpenAIServer) -> None:
 def test_rate_limited_twice_then_answers(server: FakeOpenAIServer) -> None:
     server.plan(error(429), error(429), answer("Third time lucky"))
 
-    response = make_provider(server).complete(text_request())
+    response = provider_for(server).complete(text_request())
 
     assert response.text == "Third time lucky"
     assert len(server.chat_requests) == 3
@@ -88,7 +84,7 @@ def test_server_errors_until_retries_run_out(server: FakeOpenAIServer) -> None:
     server.plan(*[error(500)] * 10)
 
     with pytest.raises(LLMError) as caught:
-        make_provider(server, max_retries=2).complete(text_request())
+        provider_for(server, retries=2).complete(text_request())
 
     assert len(server.chat_requests) == 3
     assert str(caught.value) == (
@@ -100,7 +96,7 @@ def test_rate_limit_that_never_ends_says_so(server: FakeOpenAIServer) -> None:
     server.plan(*[error(429)] * 10)
 
     with pytest.raises(LLMError) as caught:
-        make_provider(server, max_retries=3).complete(text_request())
+        provider_for(server, retries=3).complete(text_request())
 
     assert len(server.chat_requests) == 4
     assert str(caught.value) == (
@@ -112,7 +108,7 @@ def test_slow_server_times_out_with_a_friendly_message(server: FakeOpenAIServer)
     server.plan(answer("too late", delay=3.0), answer("too late", delay=3.0))
 
     with pytest.raises(LLMError) as caught:
-        make_provider(server, timeout=0.5, max_retries=1).complete(text_request())
+        provider_for(server, timeout=0.5, retries=1).complete(text_request())
 
     message = str(caught.value)
     assert "did not answer within 0.5 s" in message
@@ -135,7 +131,7 @@ def test_unreachable_server_names_the_host() -> None:
 
 def test_rejected_key_is_explained_without_showing_it(server: FakeOpenAIServer) -> None:
     server.plan(error(401, f"Incorrect API key provided: {API_KEY}", code="invalid_api_key"))
-    provider = make_provider(server)
+    provider = provider_for(server)
 
     with pytest.raises(LLMError) as caught:
         provider.complete(text_request())
@@ -154,7 +150,7 @@ def test_bad_request_shows_the_servers_reason_with_the_key_hidden(
     server.plan(error(400, f"Unsupported value 'temperature' (key was {API_KEY})"))
 
     with pytest.raises(LLMError) as caught:
-        make_provider(server).complete(text_request())
+        provider_for(server).complete(text_request())
 
     assert str(caught.value).startswith("The AI service rejected the request (HTTP 400)")
     assert "Unsupported value 'temperature'" in str(caught.value)
@@ -162,7 +158,7 @@ def test_bad_request_shows_the_servers_reason_with_the_key_hidden(
 
 
 def test_repr_never_shows_the_key(server: FakeOpenAIServer) -> None:
-    provider = make_provider(server)
+    provider = provider_for(server)
 
     assert API_KEY not in repr(provider)
     assert API_KEY not in str(provider)
@@ -175,13 +171,12 @@ def test_classification_sends_json_schema_and_rejects_unknown_label(
     server.plan(answer('{"label": "refund"}'))
     request = classification_request()
 
-    response = make_provider(server).complete(request)
+    response = provider_for(server).complete(request)
     with pytest.raises(LLMError) as caught:
         parse_answer("classification", LABELS, [], response.text)
 
-    assert str(caught.value) == (
-        "The AI answered 'refund', which is not one of: billing, bug, how-to, other"
-    )
+    expected = "The AI answered 'refund', which is not one of: billing, bug, how-to, other"
+    assert str(caught.value) == expected
     sent = server.chat_requests[0].json
     assert sent["response_format"] == {
         "type": "json_schema",
@@ -191,15 +186,14 @@ def test_classification_sends_json_schema_and_rejects_unknown_label(
             "strict": True,
         },
     }
-    assert sent["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] == (
-        LABELS
-    )
+    schema = sent["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["label"]["enum"] == LABELS
 
 
 def test_classification_answer_in_the_list_parses(server: FakeOpenAIServer) -> None:
     server.plan(answer('{"label": "Billing"}'))
 
-    response = make_provider(server).complete(classification_request())
+    response = provider_for(server).complete(classification_request())
 
     assert parse_answer("classification", LABELS, [], response.text) == "billing"
 
@@ -214,14 +208,13 @@ def test_json_answer_missing_a_field_is_an_error(server: FakeOpenAIServer) -> No
         json_schema=build_json_schema("json", [], fields),
     )
 
-    response = make_provider(server).complete(request)
+    response = provider_for(server).complete(request)
     with pytest.raises(LLMError) as caught:
         parse_answer("json", [], fields, response.text)
 
     assert "field 'priority' is missing" in str(caught.value)
-    assert server.chat_requests[0].json["response_format"]["json_schema"]["schema"] == (
-        request.json_schema
-    )
+    sent_format = server.chat_requests[0].json["response_format"]
+    assert sent_format["json_schema"]["schema"] == request.json_schema
 
 
 def test_base_url_with_a_path_prefix() -> None:
@@ -237,10 +230,8 @@ def test_base_url_with_a_path_prefix() -> None:
 
 def test_kind_is_openai_for_the_official_endpoint() -> None:
     assert OpenAIProvider(api_key=API_KEY).kind == "openai"
-    assert OpenAIProvider(api_key=API_KEY, base_url="https://api.openai.com/v1/").kind == "openai"
-    assert OpenAIProvider(api_key=API_KEY, base_url="http://localhost:11434/v1").kind == (
-        "compatible"
-    )
+    assert OpenAIProvider(API_KEY, base_url="https://api.openai.com/v1/").kind == "openai"
+    assert OpenAIProvider(API_KEY, base_url="http://localhost:11434/v1").kind == "compatible"
 
 
 def test_refusal_becomes_a_readable_error(server: FakeOpenAIServer) -> None:
@@ -259,5 +250,31 @@ def test_refusal_becomes_a_readable_error(server: FakeOpenAIServer) -> None:
     }
     server.plan(Planned(body=refusal))
 
-    with pytest.raises(LLMError, match="The AI declined to answer: I can't help."):
-        make_provider(server).complete(text_request())
+    with pytest.raises(LLMError, match=r"The AI declined to answer: I can't help\."):
+        provider_for(server).complete(text_request())
+
+
+def test_reasoning_models_get_no_temperature(server: FakeOpenAIServer) -> None:
+    provider = provider_for(server)
+
+    provider.complete(LLMRequest(model="o3-mini", messages=[{"role": "user", "content": "x"}]))
+    provider.complete(LLMRequest(model="gpt-4.1", messages=[{"role": "user", "content": "x"}]))
+
+    first, second = (r.json for r in server.chat_requests)
+    assert "temperature" not in first
+    assert second["temperature"] == 0.7
+
+
+def test_reply_that_is_not_a_chat_completion(server: FakeOpenAIServer) -> None:
+    server.plan(Planned(body="<html>gateway login</html>"))
+
+    with pytest.raises(LLMError, match=r"sent a reply that is not a chat completion; check"):
+        provider_for(server).complete(text_request())
+
+
+def test_answer_cut_off_by_max_tokens(server: FakeOpenAIServer) -> None:
+    body = {"choices": [{"index": 0, "message": {"content": ""}, "finish_reason": "length"}]}
+    server.plan(Planned(body=body))
+
+    with pytest.raises(LLMError, match=r"used up the step's max tokens \(5\)"):
+        provider_for(server).complete(text_request(max_tokens=5))
