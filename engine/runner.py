@@ -151,10 +151,7 @@ class Engine:
         background: bool = False,
     ) -> RunRecord:
         """Check the form values, create the run, and drive it (now, or on the pool)."""
-        wfv = self.store.get_workflow(workflow_id, version)
-        if wfv is None:
-            raise NotFoundError("workflow", workflow_id)
-        wf = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
+        wf, run_version = self._runnable(workflow_id, version)
         trigger = wf.trigger()
         values = coerce_form(trigger, inputs)
         title = _title(wf, trigger, values)
@@ -163,7 +160,7 @@ class Engine:
         run = RunRecord(
             id=new_id("run"),
             workflow_id=wf.id,
-            version=wfv.version,
+            version=run_version,
             status="running",
             current_node=trigger.id,
             section=wf.sections[0] if wf.sections else None,
@@ -173,12 +170,22 @@ class Engine:
             created_at=ts,
             updated_at=ts,
         )
-        audit = AuditEvent(run.id, actor, "run_started", {"workflow": wf.id, "version": wfv.version}, ts)
+        audit = AuditEvent(run.id, actor, "run_started", {"workflow": wf.id, "version": run_version}, ts)
         self.store.apply(Transition(new_run=run, audit=[audit]))
         if background:
             self.submit(run.id)
             return run
         return self.drive(run.id)
+
+    def _runnable(self, workflow_id: str, version: int | None) -> tuple[Workflow, int]:
+        """The workflow version to start, validated once per version and cached."""
+        wfv = self.store.get_workflow(workflow_id, version)
+        if wfv is None:
+            raise NotFoundError("workflow", workflow_id)
+        key = (wfv.workflow_id, wfv.version)
+        if key not in self._wf_cache:
+            self._wf_cache[key] = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
+        return self._wf_cache[key], wfv.version
 
     # -- driving --------------------------------------------------------------
     def drive(self, run_id: str) -> RunRecord:
