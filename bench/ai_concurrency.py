@@ -28,7 +28,12 @@ ONE_AI_STEP = {
     "sections": ["Intake", "Done"],
     "nodes": [
         {"id": "form", "type": "form_trigger", "fields": [{"name": "topic", "required": True}]},
-        {"id": "ask", "type": "ai_step", "instruction": "Say something about {{ topic }}", "output_name": "answer"},
+        {
+            "id": "ask",
+            "type": "ai_step",
+            "instruction": "Say something about {{ topic }}",
+            "output_name": "answer",
+        },
         {"id": "end", "type": "end", "outcome": "Done"},
     ],
     "edges": [
@@ -50,7 +55,9 @@ def measure(runs: int, pool: int, latency_ms: float) -> tuple[float, float]:
             app.start_run("one-ai", {"topic": "warm-up"}, "bench")  # first call loads the client
             server_calls = len(server.chat_requests)
             started = time.perf_counter()
-            ids = [app.start_run("one-ai", {"topic": f"t{i}"}, "bench", background=True).id for i in range(runs)]
+            ids = [
+                app.start_run("one-ai", {"topic": f"t{i}"}, "bench", background=True).id for i in range(runs)
+            ]
             while any(app.get_run(i).status == "running" for i in ids):
                 time.sleep(0.02)
             wall = time.perf_counter() - started
@@ -72,7 +79,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     for pool in a.pool:
         wall, ideal = measure(a.runs, pool, a.latency_ms)
-        print(f"runs={a.runs} pool={pool:>3}  wall={wall:.2f} s  ideal={ideal:.2f} s  ratio={wall / ideal:.2f}x")
+        print(
+            f"runs={a.runs} pool={pool:>3}  wall={wall:.2f} s  ideal={ideal:.2f} s  ratio={wall / ideal:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,12 @@ SIX_NODES = {
     "sections": ["Intake", "Review", "Done"],
     "nodes": [
         {"id": "form", "type": "form_trigger", "fields": [{"name": "topic", "required": True}]},
-        {"id": "draft", "type": "ai_step", "instruction": "Write a post about {{ topic }}", "output_name": "draft"},
+        {
+            "id": "draft",
+            "type": "ai_step",
+            "instruction": "Write a post about {{ topic }}",
+            "output_name": "draft",
+        },
         {"id": "to_review", "type": "move_to_section", "section": "Review"},
         {"id": "review", "type": "approval", "assignee": "jamie", "editable_values": ["draft"]},
         {"id": "to_done", "type": "move_to_section", "section": "Done"},

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.demo_data import load_demo_data
 from engine.errors import EngineError, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.services import Loopdesk
@@ -268,6 +269,23 @@ def cmd_recover(args: argparse.Namespace) -> int:
         app.close()
 
 
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    """Start a batch of demo runs that wait in the reviewers' inboxes."""
+    app = _open(args)
+    try:
+        ids = load_demo_data(app)
+        runs = [run_json(app, app.get_run(i)) for i in ids]
+        human = "\n".join(
+            f"{r['run_id']}: {r['workflow_id']} {r['status']}"
+            + (f" (waiting for {r['assignee']})" if r.get("assignee") else "")
+            for r in runs
+        )
+        _emit(args, {"runs": runs}, f"started {len(runs)} demo run(s)\n{human}")
+        return 0
+    finally:
+        app.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m engine`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -308,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
     s = sub.add_parser("recover", parents=[common], help="continue interrupted runs")
     s.set_defaults(func=cmd_recover)
+    s = sub.add_parser("demo-data", parents=[common], help="start demo runs waiting for reviewers")
+    s.set_defaults(func=cmd_demo_data)
     return p
 
 

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
@@ -45,6 +45,7 @@ from engine.store.base import (
 )
 from engine.templating import render
 from engine.validation import ensure_valid
+from engine.workers import WorkerPool
 
 log = logging.getLogger("loopdesk.engine")
 
@@ -92,8 +93,7 @@ class Engine:
         self.directory = directory
         self.prices = prices
         self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._pool = WorkerPool(workers)
         self._locks = _RunLocks()
         self._wf_cache: dict[tuple[str, int], Workflow] = {}
 
@@ -124,22 +124,13 @@ class Engine:
             raise NotFoundError("checkpoint", checkpoint_id)
         return cp
 
-    def _pool_get(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            with self._pool_lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="loopdesk-run")
-        return self._pool
-
     def submit(self, run_id: str) -> Future[RunRecord]:
         """Drive a run on the worker pool (AI steps of different runs run in parallel)."""
-        return self._pool_get().submit(self.drive, run_id)
+        return self._pool.submit(self.drive, run_id)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the worker pool."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait)
-            self._pool = None
+        """Stop the worker pool (queued drives finish when `wait`)."""
+        self._pool.shutdown(wait=wait)
 
     # -- starting -------------------------------------------------------------
     def start_run(
@@ -382,7 +373,9 @@ class Engine:
                     edits[name] = {"before": values.get(name), "after": new_value}
                     values[name] = new_value
             next_node = _next_node(wf, node.id, "approved")
+            values["feedback"] = ""  # a note answered by a revision must not reach later steps
         elif isinstance(decision, Reject):
+            values["feedback"] = ""
             edge = _edge_target(wf, node.id, "rejected")
             if edge is None:
                 status, outcome = "rejected", "Rejected"
