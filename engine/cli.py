@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +133,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
-def _open(args: argparse.Namespace) -> Loopdesk:
-    return Loopdesk.open(args.db)
+@contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Loopdesk]:
+    """The service on `--db`, closed (and the database checkpointed) afterwards."""
+    app = Loopdesk.open(args.db)
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start a run of a workflow file or saved workflow id and drive it."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         target = args.workflow
         path = Path(target)
         if path.suffix == ".json" or path.is_file():
@@ -155,14 +161,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         doc = run_json(app, run)
         _emit(args, doc, _human_run(doc))
         return 0
-    finally:
-        app.close()
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
     """List a user's pending checkpoints."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         app.directory.user(args.user)
         items = [checkpoint_json(c) for c in app.inbox(args.user)]
         human = (
@@ -175,8 +178,6 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         )
         _emit(args, items, human)
         return 0
-    finally:
-        app.close()
 
 
 def _decision(args: argparse.Namespace) -> Decision:
@@ -196,21 +197,17 @@ def _decision(args: argparse.Namespace) -> Decision:
 def cmd_decide(args: argparse.Namespace) -> int:
     """Approve, reject, request changes or reassign a checkpoint."""
     decision = _decision(args)
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         app.directory.user(args.user)
         run = app.decide(args.checkpoint_id, args.user, decision)
         doc = run_json(app, run)
         _emit(args, doc, _human_run(doc))
         return 0
-    finally:
-        app.close()
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Show a run with its steps and audit trail."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         d = app.run_detail(args.run_id)
         doc = run_json(app, d.run)
         doc["steps"] = [
@@ -230,49 +227,37 @@ def cmd_show(args: argparse.Namespace) -> int:
             lines.append(f"  {a['actor']:<10} {a['event']:<22} {json.dumps(a['detail'])[:120]}")
         _emit(args, doc, "\n".join(lines))
         return 0
-    finally:
-        app.close()
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
     """Retry a failed run from its failed step."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         doc = run_json(app, app.retry(args.run_id, args.user))
         _emit(args, doc, _human_run(doc))
         return 0
-    finally:
-        app.close()
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a running or waiting run."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         doc = run_json(app, app.cancel(args.run_id, args.user))
         _emit(args, doc, _human_run(doc))
         return 0
-    finally:
-        app.close()
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Continue runs that a crash cut off mid-step."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         ids = app.recover()
         runs = [run_json(app, app.get_run(i)) for i in ids]
         human = "\n".join(f"{r['run_id']}: {r['status']}" for r in runs) or "nothing to recover"
         _emit(args, {"recovered": runs}, human)
         return 0
-    finally:
-        app.close()
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """Start a batch of demo runs that wait in the reviewers' inboxes."""
-    app = _open(args)
-    try:
+    with _opened(args) as app:
         ids = load_demo_data(app)
         runs = [run_json(app, app.get_run(i)) for i in ids]
         human = "\n".join(
@@ -282,8 +267,6 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         )
         _emit(args, {"runs": runs}, f"started {len(runs)} demo run(s)\n{human}")
         return 0
-    finally:
-        app.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
