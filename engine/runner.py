@@ -94,6 +94,8 @@ class Engine:
         self.prices = prices
         self.workers = workers
         self._pool = WorkerPool(workers)
+        self._timers_stop = threading.Event()
+        self._timers: threading.Thread | None = None
         self._locks = _RunLocks()
         self._wf_cache: dict[tuple[str, int], Workflow] = {}
 
@@ -128,8 +130,24 @@ class Engine:
         """Drive a run on the worker pool (AI steps of different runs run in parallel)."""
         return self._pool.submit(self.drive, run_id)
 
+    def start_timers(self, interval: float = 60.0) -> None:
+        """Check due checkpoints every `interval` seconds in a daemon thread (idempotent)."""
+        if self._timers is not None:
+            return
+
+        def loop() -> None:
+            while not self._timers_stop.wait(interval):
+                try:
+                    self.expire_due()
+                except Exception:  # keep the timer alive; the next tick tries again
+                    log.exception("checking due checkpoints failed")
+
+        self._timers = threading.Thread(target=loop, name="loopdesk-timers", daemon=True)
+        self._timers.start()
+
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the worker pool (queued drives finish when `wait`)."""
+        """Stop the due-time checks and the worker pool (queued drives finish when `wait`)."""
+        self._timers_stop.set()
         self._pool.shutdown(wait=wait)
 
     # -- starting -------------------------------------------------------------

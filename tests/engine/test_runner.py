@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -295,3 +296,19 @@ def test_demo_steps_are_labelled_and_cost_nothing(app: Loopdesk, wf: Workflow) -
     assert draft.meta["provider"] == "demo" and draft.meta["demo"] is True
     assert draft.meta["cost_usd"] == 0.0
     assert isinstance(app.engine.provider, DemoProvider)
+
+
+def test_timer_thread_applies_due_timeouts(app: Loopdesk) -> None:
+    data = as_dict(linear_workflow())
+    review = next(n for n in data["nodes"] if n["id"] == "review")
+    review.update(due_hours=0.0001, on_timeout="approve")  # due after 0.36 s
+    app.save_workflow(Workflow.model_validate(data), "dana")
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    app.engine.start_timers(interval=0.2)
+    deadline = time.monotonic() + 15
+    while app.get_run(run.id).status == "waiting" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = app.get_run(run.id)
+    assert done.status == "completed"
+    decision = next(a for a in app.store.list_audit(run.id) if a.event == "decision_approve")
+    assert decision.actor == "system" and "due time passed" in decision.detail["comment"]
