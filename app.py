@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.llm.factory import describe_provider
-from ui.runtime import USER_KEY, current_user, get_app, oidc_configured
+from ui.format import md_escape
+from ui.runtime import USER_KEY, current_user, get_app, login_providers, oidc_configured, signed_in_email
 
 st.set_page_config(page_title="Loopdesk", page_icon=":material/autorenew:", layout="wide")
 
@@ -15,21 +16,30 @@ user = current_user(app)
 with st.sidebar:
     st.markdown("### :material/autorenew: Loopdesk")
     if oidc_configured():
-        if st.user.is_logged_in:
-            st.caption(f"Signed in as **{st.user.get('email', '')}**")
+        email = signed_in_email()
+        if email:
+            who = app.directory.users[user].display_name if user else email
+            st.caption(f"Signed in as **{md_escape(who)}**")
             if not user:
-                st.error("Your email is not in the Loopdesk user directory; ask an admin to add you.")
-            st.button("Log out", on_click=st.logout)
+                st.error(f"{email} is not in the Loopdesk user directory; ask an admin to add you.")
+            st.button("Log out", on_click=st.logout, icon=":material/logout:")
         else:
-            st.button("Log in", on_click=st.login, type="primary")
+            for provider in login_providers():
+                st.button(
+                    f"Log in with {provider.title()}" if provider else "Log in",
+                    key=f"login_{provider or 'default'}",
+                    on_click=st.login,
+                    args=(provider,) if provider else (),
+                    type="primary",
+                    icon=":material/login:",
+                )
     else:
-        names = sorted(app.directory.users)
         st.selectbox(
             "Signed in as",
-            names,
+            list(app.directory.users),
             key=USER_KEY,
             format_func=lambda n: f"{app.directory.users[n].display_name} · {app.directory.users[n].role}",
-            help="Demo mode: pick who you are. Configure login in secrets to use real accounts.",
+            help="Demo mode: pick who you are. Configure login ([auth] in secrets) to use real accounts.",
         )
     provider_label = describe_provider(app.engine.provider)
     if app.engine.provider.kind == "demo":

@@ -1,6 +1,95 @@
-"""board page (placeholder until its issue lands)."""
+"""Board: a workflow's tasks as cards in its sections; refreshes itself every few seconds."""
+
+from __future__ import annotations
+
+import re
 
 import streamlit as st
 
-st.title("board")
-st.info("This page is being built.")
+from engine.errors import EngineError
+from engine.services import Loopdesk
+from engine.store.base import RunRecord, WorkflowVersion
+from ui.format import STATUS_COLORS, age, md_escape, status_label
+from ui.runtime import get_app, require_user, show_error
+from ui.timeline import link_to
+
+REFRESH_SECONDS = 3
+MAX_CARDS = 50
+
+
+def section_key(section: str) -> str:
+    """A CSS-safe key for a section's column (tests find columns by it)."""
+    return "board_col_" + (re.sub(r"[^a-z0-9]+", "_", section.lower()).strip("_") or "none")
+
+
+def pick_workflow(app: Loopdesk, workflows: list[WorkflowVersion]) -> WorkflowVersion:
+    """The chosen workflow: `?workflow=`, else the one of the newest run, else the first."""
+    ids = [w.workflow_id for w in workflows]
+    wanted = st.query_params.get("workflow")
+    if wanted not in ids:
+        recent = app.list_runs()
+        wanted = next((r.workflow_id for r in recent if r.workflow_id in ids), ids[0])
+    names = {w.workflow_id: w.name for w in workflows}
+    chosen = st.selectbox("Workflow", ids, index=ids.index(wanted), format_func=names.__getitem__)
+    if st.query_params.get("workflow") != chosen:
+        st.query_params["workflow"] = chosen
+    return workflows[ids.index(chosen)]
+
+
+def card(run: RunRecord, waiting_for: str | None) -> None:
+    """One task: title, status, who it waits for, age, and a link to its run."""
+    with st.container(border=True, key=f"card_{run.id}"):
+        st.markdown(f"**{md_escape(run.title or '(untitled)')}**")
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            st.badge(status_label(run.status), color=STATUS_COLORS.get(run.status, "gray"))
+            st.caption(age(run.created_at))
+        if waiting_for:
+            st.caption(f":material/person: waiting for **{md_escape(waiting_for)}**")
+        elif run.status == "completed" and run.outcome:
+            st.caption(f"outcome: {md_escape(run.outcome)}")
+        link_to("pages/runs.py", "Open run", {"run": run.id}, icon=":material/open_in_new:")
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def show_board(workflow_id: str) -> None:
+    """One column per section in order, a card per task in its current section."""
+    try:
+        columns = app.board(workflow_id)
+    except EngineError as exc:
+        show_error(exc)
+        return
+    waiting = {
+        cp.run_id: app.directory.label(cp.assignee)
+        for cp in app.store.list_checkpoints(status="pending")
+        if cp.workflow_id == workflow_id
+    }
+    total = sum(len(v) for v in columns.values())
+    st.caption(f"{total} task{'s' if total != 1 else ''} · refreshes every {REFRESH_SECONDS} s")
+    if not columns:
+        st.info("This workflow has no sections; add them in the Designer.")
+        return
+    for section, col in zip(columns, st.columns(len(columns), gap="small"), strict=True):
+        with col, st.container(key=section_key(section)):
+            runs = columns[section]
+            st.markdown(f"##### {md_escape(section)} · {len(runs)}")
+            if not runs:
+                st.caption("No tasks")
+            for run in runs[:MAX_CARDS]:
+                card(run, waiting.get(run.id))
+            if len(runs) > MAX_CARDS:
+                st.caption(f"+ {len(runs) - MAX_CARDS} more (see Runs)")
+
+
+app = get_app()
+st.title("Board")
+require_user(app, "see the board")
+workflows = app.list_workflows()
+if not workflows:
+    st.info("There is no workflow yet. Pick one on the Templates page.")
+    st.stop()
+top = st.columns([3, 1], vertical_alignment="bottom")
+with top[0]:
+    wfv = pick_workflow(app, workflows)
+if top[1].button("Refresh", icon=":material/refresh:", key="board_refresh"):
+    st.rerun()
+show_board(wfv.workflow_id)

@@ -1,6 +1,128 @@
-"""inbox page (placeholder until its issue lands)."""
+"""Inbox: my pending checkpoints with everything needed to decide, and my past decisions."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("inbox")
-st.info("This page is being built.")
+from engine.errors import EngineError
+from engine.services import Loopdesk
+from engine.store.base import CheckpointRecord
+from ui.review import (
+    DecisionInput,
+    decided_message,
+    decision_form,
+    review_values,
+    show_decided,
+    show_header,
+    show_list_item,
+    show_values,
+)
+from ui.runtime import get_app, require_user, show_error
+from ui.timeline import link_to, node_name
+
+FLASH_KEY = "inbox_flash"
+VIEWER_KEY = "inbox_viewer"
+OPEN_KEY = "cp"
+SHOWN_KEY = "inbox_shown"
+
+
+def open_checkpoint_id(items: list[CheckpointRecord], user: str) -> str | None:
+    """The checkpoint to show: `?cp=`, else the one whose form I had open, else my oldest item."""
+    if st.session_state.get(VIEWER_KEY) not in (None, user):
+        # someone else signed in: don't keep the previous person's item open
+        st.query_params.pop(OPEN_KEY, None)
+        st.session_state.pop(SHOWN_KEY, None)
+    st.session_state[VIEWER_KEY] = user
+    wanted = st.query_params.get(OPEN_KEY) or st.session_state.get(SHOWN_KEY)
+    if wanted:
+        return str(wanted)
+    return items[0].id if items else None
+
+
+def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
+    """The opened checkpoint: header, values, and (while pending) the decision form."""
+    shown = st.session_state.get(SHOWN_KEY)
+    try:
+        cp = app.checkpoint(cp_id)
+        detail = app.run_detail(cp.run_id)
+    except EngineError as exc:
+        show_error(exc)
+        return
+    show_header(cp, detail.workflow, app.directory, user)
+    values = review_values(cp, detail)
+    show_values(values)
+    form_slot = st.empty()
+    asked = DecisionInput()
+    if cp.status == "pending" or cp.id == shown:
+        # Drawn even when the checkpoint closed since my last look, so that a click that lost the
+        # race still reaches the engine, whose message then says what happened.
+        with form_slot.container():
+            asked = decision_form(cp, values, app.directory)
+    if cp.status == "pending":
+        st.session_state[SHOWN_KEY] = cp.id
+    else:
+        st.session_state.pop(SHOWN_KEY, None)
+        form_slot.empty()
+        who = app.directory.label(cp.decided_by) if cp.decided_by else "nobody"
+        st.info(f"This checkpoint is {cp.status} (by {who}); there is nothing left to decide.")
+    if asked.problem:
+        st.error(asked.problem, icon=":material/edit_note:")
+    elif asked.decision is not None:
+        try:
+            app.decide(cp.id, user, asked.decision, background=True)
+        except EngineError as exc:
+            show_error(exc)
+        else:
+            st.session_state[FLASH_KEY] = f"“{cp.title}”: {decided_message(asked.decision, app.directory)}"
+            st.query_params.pop(OPEN_KEY, None)
+            st.session_state.pop(SHOWN_KEY, None)
+            st.rerun()
+    link_to("pages/runs.py", "Open the run's timeline", {"run": cp.run_id}, icon=":material/timeline:")
+
+
+app = get_app()
+st.title("Inbox")
+user = require_user(app, "see your inbox")
+
+flash = st.session_state.pop(FLASH_KEY, None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+    st.toast(flash, icon=":material/check_circle:")
+
+items = app.inbox(user)
+names = {w.workflow_id: w.name for w in app.list_workflows()}
+me = app.directory.users[user]
+pending_tab, decided_tab = st.tabs([f"Pending ({len(items)})", "Decided"])
+
+with pending_tab:
+    open_id = open_checkpoint_id(items, user)
+    top = st.columns([4, 1], vertical_alignment="center")
+    top[0].caption(
+        f"Checkpoints assigned to {me.display_name}"
+        + (f" or {', '.join(app.directory.label(g) for g in me.groups)}" if me.groups else "")
+        + ", oldest first."
+    )
+    if top[1].button("Refresh", icon=":material/refresh:", key="inbox_refresh"):
+        st.session_state.pop(SHOWN_KEY, None)
+        st.rerun()
+    if not items and not open_id:
+        st.info("Nothing is waiting for you. New checkpoints assigned to you appear here.")
+    left, right = st.columns([1.25, 2.6], gap="large")
+    with left:
+        for cp in items:
+            try:
+                step = node_name(app.get_workflow(cp.workflow_id).definition, cp.node_id)
+            except EngineError:
+                step = cp.node_id
+            if show_list_item(
+                cp, names.get(cp.workflow_id, cp.workflow_id), step, app.directory, cp.id == open_id
+            ):
+                st.query_params[OPEN_KEY] = cp.id
+                st.session_state.pop(SHOWN_KEY, None)
+                st.rerun()
+    with right:
+        if open_id:
+            show_open(app, open_id, user)
+
+with decided_tab:
+    show_decided(app.decided(user), names, app.directory)

@@ -1,6 +1,88 @@
-"""insights page (placeholder until its issue lands)."""
+"""Insights: how reviewers decide at each checkpoint, and runs, tokens and cost per workflow."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("insights")
-st.info("This page is being built.")
+from engine.errors import EngineError
+from ui.format import money, span
+from ui.insights_data import checkpoint_stats, status_columns, workflow_stats
+from ui.runtime import get_app, require_user
+from ui.timeline import node_name
+
+RUN_LIMIT = 500
+
+
+def percent(value: float | None) -> str:
+    """A rate for the table ('—' before any decision)."""
+    return "—" if value is None else f"{value:.0f}%"
+
+
+app = get_app()
+st.title("Insights")
+require_user(app, "see insights")
+workflows = {w.workflow_id: w for w in app.list_workflows()}
+
+
+def step_title(workflow_id: str, node_id: str) -> str:
+    """The approval node's title in the latest version of its workflow."""
+    wfv = workflows.get(workflow_id)
+    return node_name(wfv.definition, node_id) if wfv else node_id
+
+
+st.subheader("Checkpoints", anchor=False)
+st.caption(
+    "Per approval step: how often reviewers approve, reject, send back or edit the AI's work, and how "
+    "long a task waits for them. A high edit or changes rate says the prompt needs work."
+)
+cp_rows = [
+    {
+        "Workflow": workflows[s.workflow_id].name if s.workflow_id in workflows else s.workflow_id,
+        "Checkpoint": step_title(s.workflow_id, s.node_id),
+        "Decided": s.decided,
+        "Pending": s.pending,
+        "Approved": percent(s.rate(s.approved)),
+        "Rejected": percent(s.rate(s.rejected)),
+        "Changes requested": percent(s.rate(s.changes_requested)),
+        "Approved with edits": percent(s.rate(s.edited)),
+        "Median time in review": span(s.median_review_seconds)
+        if s.median_review_seconds is not None
+        else "—",
+    }
+    for s in checkpoint_stats(app.store.list_checkpoints(status=None))
+]
+if cp_rows:
+    st.dataframe(cp_rows, hide_index=True, width="stretch")
+else:
+    st.info("No checkpoint has been reached yet.")
+
+st.subheader("Workflows", anchor=False)
+runs = app.list_runs()
+try:
+    steps = app.store.step_stats()
+except EngineError:
+    steps = []
+wf_rows = []
+for s in workflow_stats(runs, steps):
+    row: dict[str, object] = {
+        "Workflow": workflows[s.workflow_id].name if s.workflow_id in workflows else s.workflow_id,
+        "Runs": s.total_runs,
+    }
+    row.update({status.capitalize(): s.runs.get(status, 0) for status in status_columns()})
+    row.update(
+        {
+            "AI steps": s.ai_steps,
+            "Prompt tokens": s.prompt_tokens,
+            "Completion tokens": s.completion_tokens,
+            "AI cost": money(s.cost_usd),
+        }
+    )
+    wf_rows.append(row)
+if wf_rows:
+    st.dataframe(wf_rows, hide_index=True, width="stretch")
+    if len(runs) >= RUN_LIMIT:
+        st.caption(f"Run counts cover the latest {RUN_LIMIT} runs; tokens and cost cover all of them.")
+    if app.engine.provider.kind == "demo":
+        st.caption("Demo output costs nothing: the offline demo model is not a paid AI.")
+else:
+    st.info("No run yet. Start one on the Start a run page.")

@@ -1,6 +1,185 @@
-"""runs page (placeholder until its issue lands)."""
+"""Runs: every run with its status; a run's step timeline, canvas and audit trail; retry, cancel."""
+
+from __future__ import annotations
+
+from functools import partial
 
 import streamlit as st
 
-st.title("runs")
-st.info("This page is being built.")
+from engine.directory import Directory
+from engine.errors import EngineError
+from engine.services import Loopdesk
+from engine.store.base import RUN_STATUSES, RunRecord
+from ui.format import STATUS_COLORS, age, clock, md_escape, status_label
+from ui.runtime import get_app, require_user, show_error
+from ui.timeline import link_to, node_name, show_audit, show_canvas, show_steps
+
+FLASH_KEY = "runs_flash"
+RUN_PARAM = "run"
+ALL = "All"
+
+
+def _open_selected(ids: list[str]) -> None:
+    """Table row clicked: open that run (callback, so it fires only when the selection changes)."""
+    state = st.session_state.get("runs_table")
+    rows = state.selection.rows if state is not None else []
+    if rows and rows[0] < len(ids):
+        st.query_params[RUN_PARAM] = ids[rows[0]]
+
+
+def runs_table(runs: list[RunRecord], names: dict[str, str], directory: Directory) -> None:
+    """The filtered runs as a table, newest first; clicking a row opens the run."""
+    rows = [
+        {
+            "Task": r.title,
+            "Workflow": f"{names.get(r.workflow_id, r.workflow_id)} v{r.version}",
+            "Status": r.status,
+            "Section": r.section or "",
+            "Started by": directory.label(r.started_by),
+            "Started": clock(r.created_at),
+            "Last change": age(r.updated_at),
+            "Run id": r.id,
+        }
+        for r in runs
+    ]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        height=min(400, 38 + 35 * max(1, len(rows))),
+        key="runs_table",
+        on_select=partial(_open_selected, [r.id for r in runs]),
+        selection_mode="single-row",
+    )
+
+
+def pick_run(runs: list[RunRecord], names: dict[str, str], app: Loopdesk) -> str | None:
+    """The run to open: the picker, preselected from `?run=`; keeps the URL in sync."""
+    wanted = st.query_params.get(RUN_PARAM)
+    ids = [r.id for r in runs]
+    labels = {
+        r.id: f"{r.title} · {r.status} · {names.get(r.workflow_id, r.workflow_id)} · {r.id}" for r in runs
+    }
+    if wanted and wanted not in ids:
+        try:
+            extra = app.get_run(wanted)
+        except EngineError as exc:
+            show_error(exc)
+        else:
+            ids.insert(0, extra.id)
+            labels[extra.id] = f"{extra.title} · {extra.status} · {extra.id}"
+    if not ids:
+        return None
+    index = ids.index(wanted) if wanted in ids else None
+    chosen = st.selectbox(
+        "Open a run",
+        ids,
+        index=index,
+        format_func=labels.__getitem__,
+        placeholder="Click a row above, or pick a run here, to see its detail",
+    )
+    if chosen != wanted:
+        if chosen:
+            st.query_params[RUN_PARAM] = chosen
+        else:
+            st.query_params.pop(RUN_PARAM, None)
+    return chosen
+
+
+def clicked(key: str) -> bool:
+    """Whether the button with this key was clicked (read before the button is drawn)."""
+    return bool(st.session_state.get(key, False))
+
+
+def show_run(app: Loopdesk, run_id: str, user: str) -> None:
+    """One run: facts, actions, then its timeline, canvas and audit trail."""
+    try:
+        detail = app.run_detail(run_id)
+    except EngineError as exc:
+        show_error(exc)
+        return
+    run, wf = detail.run, detail.workflow
+    head, actions = st.columns([3, 1], vertical_alignment="top")
+    with head:
+        st.subheader(md_escape(run.title), anchor=False)
+        st.badge(status_label(run.status), color=STATUS_COLORS.get(run.status, "gray"))
+        st.caption(
+            f"{md_escape(wf.name)} v{run.version} · section **{md_escape(run.section or '—')}** · "
+            f"started by {md_escape(app.directory.label(run.started_by))} {age(run.created_at)} · `{run.id}`"
+            + (f" · outcome **{md_escape(run.outcome)}**" if run.outcome else "")
+        )
+    with actions:
+        # A button clicked on the previous screen is drawn again even if the run changed meanwhile,
+        # so the click reaches the engine and its message says what happened.
+        if (run.status == "failed" or clicked("run_retry")) and st.button(
+            "Retry", type="primary", icon=":material/replay:", key="run_retry"
+        ):
+            try:
+                app.retry(run.id, user, background=True)
+            except EngineError as exc:
+                show_error(exc)
+            else:
+                st.session_state[FLASH_KEY] = f"Retrying “{run.title}” from {node_name(wf, run.failed_node)}."
+                st.rerun()
+        if (run.status in ("running", "waiting") or clicked("run_cancel")) and st.button(
+            "Cancel run", icon=":material/cancel:", key="run_cancel"
+        ):
+            try:
+                app.cancel(run.id, user)
+            except EngineError as exc:
+                show_error(exc)
+            else:
+                st.session_state[FLASH_KEY] = f"Cancelled “{run.title}”."
+                st.rerun()
+        if st.button("Refresh", icon=":material/refresh:", key="run_refresh"):
+            st.rerun()
+    if run.status == "failed":
+        st.error(
+            f"Step “{md_escape(node_name(wf, run.failed_node))}” failed: {md_escape(run.error or '')}. "
+            "Fix the cause, then Retry: "
+            "finished steps are kept and paid AI steps are not repeated.",
+            icon=":material/error:",
+        )
+    cp = detail.open_checkpoint
+    if cp is not None:
+        link_to(
+            "pages/inbox.py",
+            f"Waiting for {app.directory.label(cp.assignee)} — open the checkpoint",
+            {"cp": cp.id},
+            icon=":material/inbox:",
+        )
+    timeline, canvas, audit, values = st.tabs(["Timeline", "Canvas", "Audit trail", "Values"])
+    with timeline:
+        show_steps(detail, app.directory)
+    with canvas:
+        show_canvas(detail, key=f"run_canvas_{run.id}")
+    with audit:
+        show_audit(detail.audit, app.directory, detail.workflow, key=f"audit_{run.id}")
+    with values:
+        st.caption("The task's current values (form fields, AI outputs, reviewer edits).")
+        st.json({k: v for k, v in run.values.items() if not (k == "feedback" and not v)}, expanded=True)
+
+
+app = get_app()
+st.title("Runs")
+user = require_user(app, "see runs")
+flash = st.session_state.pop(FLASH_KEY, None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+
+workflows = app.list_workflows()
+names = {w.workflow_id: w.name for w in workflows}
+f1, f2 = st.columns(2)
+status = f1.selectbox("Status", [ALL, *RUN_STATUSES], key="runs_status")
+workflow = f2.selectbox("Workflow", [ALL, *names], key="runs_workflow", format_func=lambda w: names.get(w, w))
+runs = app.list_runs(
+    status=None if status == ALL else status, workflow_id=None if workflow == ALL else workflow
+)
+if runs:
+    runs_table(runs, names, app.directory)
+else:
+    st.info("No run matches these filters. Start one on the Start a run page.")
+run_id = pick_run(runs, names, app)
+if run_id:
+    st.divider()
+    show_run(app, run_id, user)

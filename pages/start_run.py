@@ -1,6 +1,129 @@
-"""start_run page (placeholder until its issue lands)."""
+"""Start a run: the workflow's form, then the run's live progress until it waits or ends."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
 
 import streamlit as st
 
-st.title("start_run")
-st.info("This page is being built.")
+from engine.errors import EngineError, FormValidationError
+from engine.services import Loopdesk, RunDetail
+from engine.store.base import WorkflowVersion
+from ui.format import md_escape
+from ui.forms import missing_required, render_trigger_form
+from ui.runtime import get_app, require_user, show_error
+from ui.timeline import link_to, node_name, step_line
+
+StatusState = Literal["running", "complete", "error"]
+LAST_RUN_KEY = "start_run_last"
+POLL_SECONDS = 0.3
+WATCH_TIMEOUT_SECONDS = 60.0
+
+
+def pick_workflow(workflows: list[WorkflowVersion]) -> WorkflowVersion:
+    """The workflow chosen in the picker (preselected from `?workflow=`); keeps the URL in sync."""
+    ids = [w.workflow_id for w in workflows]
+    wanted = st.query_params.get("workflow")
+    index = ids.index(wanted) if wanted in ids else 0
+    names = {w.workflow_id: f"{w.name}  (v{w.version})" for w in workflows}
+    chosen = st.selectbox("Workflow", ids, index=index, format_func=names.__getitem__)
+    if chosen != wanted:
+        st.query_params["workflow"] = chosen
+    return workflows[ids.index(chosen)]
+
+
+def watch(app: Loopdesk, run_id: str) -> None:
+    """Show the run's steps as they finish (polling) until it stops running, then a link to it."""
+    detail = app.run_detail(run_id)
+    wf = detail.workflow
+    title = md_escape(detail.run.title)
+    shown = 0
+    deadline = time.monotonic() + WATCH_TIMEOUT_SECONDS
+    with st.status(f"Running **{title}**…", expanded=True) as status:
+        while True:
+            for step in detail.steps[shown:]:
+                st.markdown(step_line(step, wf))
+            shown = len(detail.steps)
+            if detail.run.status != "running" or time.monotonic() > deadline:
+                break
+            time.sleep(POLL_SECONDS)
+            detail = app.run_detail(run_id)
+        label, state = outcome_label(app, detail)
+        status.update(label=label, state=state, expanded=True)
+    cp = detail.open_checkpoint
+    if cp is not None:
+        st.info(
+            f"Waiting for **{md_escape(app.directory.label(cp.assignee))}** to review "
+            f"“{md_escape(node_name(wf, cp.node_id))}”. It is in their Inbox.",
+            icon=":material/hourglass_top:",
+        )
+    elif detail.run.status == "failed":
+        st.error(f"The run failed: {md_escape(detail.run.error or '')}", icon=":material/error:")
+    link_to("pages/runs.py", "Open the run", {"run": run_id}, icon=":material/open_in_new:")
+
+
+def outcome_label(app: Loopdesk, detail: RunDetail) -> tuple[str, StatusState]:
+    """The status box's final label and state for a run that stopped (or still runs)."""
+    run, title = detail.run, md_escape(detail.run.title)
+    cp = detail.open_checkpoint
+    if run.status == "waiting" and cp is not None:
+        who = md_escape(app.directory.label(cp.assignee))
+        return f"**{title}** is waiting for {who}", "complete"
+    if run.status == "completed":
+        return f"**{title}** completed: {md_escape(run.outcome or '')}", "complete"
+    if run.status == "running":
+        return f"**{title}** is still running — open the run to follow it", "running"
+    if run.status in ("failed", "rejected", "cancelled"):
+        return f"**{title}** {run.status}", "error"
+    return f"**{title}** is {run.status}", "complete"
+
+
+app = get_app()
+st.title("Start a run")
+user = require_user(app, "start a run")
+workflows = app.list_workflows()
+if not workflows:
+    st.info("There is no workflow yet. Pick one on the Templates page or build one in the Designer.")
+    link_to("pages/templates.py", "Open Templates", icon=":material/extension:")
+    st.stop()
+
+wfv = pick_workflow(workflows)
+wf = wfv.definition
+if wf.description:
+    st.caption(wf.description)
+try:
+    trigger = wf.trigger()
+except KeyError:
+    st.error(f"“{wf.name}” has no form trigger; open it in the Designer and add one.")
+    st.stop()
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    form = render_trigger_form(trigger, key=f"form_{wf.id}_v{wfv.version}")
+    if form.submitted:
+        errors = missing_required(trigger, form.values)
+        if errors:
+            for message in form.show_errors(errors):
+                st.error(message)
+            st.error("Fix the fields marked above; no run was started.", icon=":material/error:")
+        else:
+            try:
+                run = app.start_run(wf.id, form.values, user, background=True)
+            except FormValidationError as exc:
+                for message in form.show_errors(exc.errors):
+                    st.error(message)
+                st.error("Fix the fields marked above; no run was started.", icon=":material/error:")
+            except EngineError as exc:
+                show_error(exc)
+            else:
+                st.session_state[LAST_RUN_KEY] = run.id
+with right:
+    last = st.session_state.get(LAST_RUN_KEY)
+    if last:
+        try:
+            watch(app, str(last))
+        except EngineError as exc:
+            show_error(exc)
+    else:
+        st.caption("Submit the form to start a run; its progress shows here.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
@@ -51,22 +52,51 @@ def reset_app() -> None:
 
 
 def oidc_configured() -> bool:
-    """Whether Streamlit's built-in login is configured in secrets."""
+    """Whether Streamlit's built-in login (st.login, OIDC) is configured in secrets (`[auth]`)."""
     return bool(_secrets().get("auth"))
 
 
+def login_providers() -> list[str | None]:
+    """Providers to offer on the login screen: None for a plain `[auth]`, else `[auth.<name>]` names."""
+    auth = _secrets().get("auth") or {}
+    named: list[str | None] = [str(k) for k, v in auth.items() if isinstance(v, Mapping)]
+    return [None, *named] if "client_id" in auth or not named else named
+
+
+def signed_in_email() -> str:
+    """The email of the user logged in through OIDC ("" when nobody is)."""
+    if not st.user.get("is_logged_in", False):
+        return ""
+    return str(st.user.get("email") or "")
+
+
 def current_user(app: Loopdesk) -> str:
-    """The signed-in user's name in the directory (demo mode: the sidebar picker's choice)."""
+    """The signed-in user's name in the directory ("" when nobody is); demo mode: the picker's choice."""
     if oidc_configured():
-        if not st.user.is_logged_in:
-            return ""
-        user = app.directory.by_email(str(st.user.get("email", "")))
+        email = signed_in_email()
+        user = app.directory.by_email(email) if email else None
         return user.name if user else ""
     name = st.session_state.get(USER_KEY)
     if name not in app.directory.users:
-        name = "jamie" if "jamie" in app.directory.users else next(iter(app.directory.users))
+        # the first user of the directory (a designer in the demo config) starts as requester
+        name = next(iter(app.directory.users))
         st.session_state[USER_KEY] = name
     return str(name)
+
+
+def require_user(app: Loopdesk, doing: str) -> str:
+    """The current user, or stop the page with a message saying how to sign in."""
+    user = current_user(app)
+    if user:
+        return user
+    if oidc_configured() and signed_in_email():
+        st.error(
+            f"{signed_in_email()} is not in the Loopdesk user directory; ask an admin to add you.",
+            icon=":material/person_off:",
+        )
+    else:
+        st.info(f"Log in (in the sidebar) to {doing}.", icon=":material/login:")
+    st.stop()
 
 
 def show_error(exc: EngineError) -> None:

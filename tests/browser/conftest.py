@@ -61,10 +61,14 @@ class Server:
                 self.process.wait(timeout=5)
 
 
-def start_server(db_path: Path, log_path: Path) -> Server:
-    """Start `streamlit run app.py` on a free loopback port and wait until it is healthy."""
+def start_server(db_path: Path, log_path: Path, extra_env: dict[str, str] | None = None) -> Server:
+    """Start `streamlit run app.py` on a free loopback port and wait until it is healthy.
+
+    The app gets no API key (the offline demo model) unless `extra_env` supplies one.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env.update(extra_env or {})
     env["LOOPDESK_DB"] = str(db_path)
     log = log_path.open("wb")
     proc = subprocess.Popen(

@@ -1,0 +1,112 @@
+"""Who is signed in: the demo picker, or Streamlit's login (OIDC) mapped to the user directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.services import Loopdesk
+from ui.runtime import get_app
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+INBOX = str(ROOT / "pages" / "inbox.py")
+AUTH: dict[str, Any] = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "not-a-real-secret-but-long-enough-for-tests",
+        "client_id": "loopdesk",
+        "client_secret": "secret",
+        "server_metadata_url": "https://login.example.com/.well-known/openid-configuration",
+    }
+}
+
+
+@pytest.fixture
+def service(streamlit_app: None) -> Loopdesk:
+    """The service the pages use, with one marketing run waiting for Jamie."""
+    app = get_app()
+    app.start_run("marketing-social-post", {"topic": "Identity check"}, "dana")
+    return app
+
+
+def run(path: str, secrets: dict[str, Any] | None = None, user: dict[str, Any] | None = None) -> AppTest:
+    """Run a script once with optional secrets and a signed-in user."""
+    at = AppTest.from_file(path, default_timeout=30)
+    if secrets:
+        at.secrets = secrets
+    if user is not None:
+        at.user = user
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_demo_mode_has_a_signed_in_as_picker_of_directory_users(service: Loopdesk) -> None:
+    at = run(APP)
+    picker = at.sidebar.selectbox(key="loopdesk_user")
+    assert picker.label == "Signed in as"
+    assert picker.options[:3] == [
+        "Dana Kim · Designer (marketing ops)",
+        "Jamie Rivera · Marketing reviewer",
+        "Sam Okafor · Support lead",
+    ]
+    assert picker.value == "dana"  # the requester of the demo journey; switch to Jamie to review
+    assert not any(b.label.startswith("Log in") for b in at.sidebar.button)
+
+
+def test_demo_mode_page_follows_the_picker(service: Loopdesk) -> None:
+    at = AppTest.from_file(INBOX, default_timeout=30)
+    at.session_state["loopdesk_user"] = "jamie"
+    at.run()
+    assert at.tabs[0].label == "Pending (1)"
+    at.session_state["loopdesk_user"] = "sam"
+    at.run()
+    assert at.tabs[0].label == "Pending (0)"
+
+
+def test_with_login_configured_the_email_maps_to_the_directory_and_the_picker_is_gone(
+    service: Loopdesk,
+) -> None:
+    at = run(APP, AUTH, {"is_logged_in": True, "email": "Jamie@Example.com", "name": "Jamie"})
+    assert not at.sidebar.selectbox, "no 'Signed in as' picker when real login is configured"
+    assert any("Signed in as **Jamie Rivera**" in c.value for c in at.sidebar.caption)
+    assert [b.label for b in at.sidebar.button] == ["Log out"]
+
+    inbox = run(INBOX, AUTH, {"is_logged_in": True, "email": "jamie@example.com"})
+    assert inbox.tabs[0].label == "Pending (1)"
+    # A stale demo choice in session state changes nothing: the login decides who you are.
+    at = AppTest.from_file(INBOX, default_timeout=30)
+    at.secrets = AUTH
+    at.user = {"is_logged_in": True, "email": "sam@example.com"}
+    at.session_state["loopdesk_user"] = "jamie"
+    at.run()
+    assert at.tabs[0].label == "Pending (0)"
+
+
+def test_with_login_configured_strangers_and_logged_out_visitors_get_no_identity(service: Loopdesk) -> None:
+    at = run(APP, AUTH, {"is_logged_in": False})
+    assert [b.label for b in at.sidebar.button] == ["Log in"]
+    inbox = run(INBOX, AUTH, {"is_logged_in": False})
+    assert any("Log in" in i.value for i in inbox.info)
+    assert not inbox.tabs
+
+    stranger = run(INBOX, AUTH, {"is_logged_in": True, "email": "eve@evil.test"})
+    assert any("eve@evil.test is not in the Loopdesk user directory" in e.value for e in stranger.error)
+    assert not stranger.tabs
+
+
+def test_named_providers_get_one_login_button_each(service: Loopdesk) -> None:
+    secrets = {
+        "auth": {
+            "redirect_uri": "http://localhost:8501/oauth2callback",
+            "cookie_secret": "not-a-real-secret-but-long-enough-for-tests",
+            "google": {"client_id": "a", "client_secret": "b", "server_metadata_url": "https://g/"},
+            "microsoft": {"client_id": "c", "client_secret": "d", "server_metadata_url": "https://m/"},
+        }
+    }
+    at = run(APP, secrets, {"is_logged_in": False})
+    assert [b.label for b in at.sidebar.button] == ["Log in with Google", "Log in with Microsoft"]

@@ -1,0 +1,193 @@
+"""Inbox: reviewers see their checkpoints, decide them, and the engine enforces who may."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.decisions import Approve
+from engine.services import Loopdesk
+from engine.store.base import RunRecord
+from ui.review import due_markdown
+from ui.runtime import get_app
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "inbox.py")
+EDITED = "Every campaign result in one place, refreshed every hour."
+
+
+def a_sentence(draft: str) -> str:
+    """A sentence of the demo draft to edit (its longest line that isn't the demo tag)."""
+    lines = [line for line in draft.splitlines() if line.strip() and not line.startswith("[Demo")]
+    return max(lines, key=len)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll until `check()` holds (runs continue on the engine's worker threads)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the run to move on"
+        time.sleep(0.05)
+
+
+def inbox(user: str, cp: str | None = None) -> AppTest:
+    """The Inbox page for `user` (optionally with `?cp=`)."""
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["loopdesk_user"] = user
+    if cp:
+        at.query_params["cp"] = cp
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the first button with this label and rerun."""
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def service(streamlit_app: None) -> Loopdesk:
+    """The same service the pages use (templates installed)."""
+    return get_app()
+
+
+@pytest.fixture
+def waiting_run(service: Loopdesk) -> RunRecord:
+    """A marketing run started by Dana, waiting for Jamie's review."""
+    run = service.start_run("marketing-social-post", {"topic": "Our spring webinar"}, "dana")
+    assert run.status == "waiting"
+    return run
+
+
+def test_my_pending_checkpoint_shows_everything_needed_to_decide(waiting_run: RunRecord) -> None:
+    at = inbox("jamie")
+    assert at.title[0].value == "Inbox"
+    assert at.tabs[0].label == "Pending (1)"
+    assert any(h.value == "Our spring webinar" for h in at.subheader)
+    markdown = [m.value for m in at.markdown]
+    assert any("waiting" in m and "due in 1 d 23 h" in m for m in markdown)
+    assert any("Channel: `LinkedIn`" in m for m in markdown)
+    assert any("brand voice" in i.value for i in at.info)  # the instructions
+    cp = get_app().inbox("jamie")[0]
+    draft = at.text_area(key=f"edit_{cp.id}_draft")
+    assert draft.value == cp.shown["draft"] and draft.value.startswith("[Demo output]")
+    assert any("demo output" in c.value for c in at.caption)
+    assert {"Approve", "Reject", "Request changes", "Reassign"} <= {b.label for b in at.button}
+
+
+def test_approving_with_an_edit_advances_the_run_and_the_audit_names_me(waiting_run: RunRecord) -> None:
+    service = get_app()
+    cp = service.inbox("jamie")[0]
+    at = inbox("jamie")
+    draft = at.text_area(key=f"edit_{cp.id}_draft")
+    sentence = a_sentence(draft.value)
+    draft.input(draft.value.replace(sentence, EDITED))
+    click(at, "Approve")
+
+    assert any("Approved with 1 edited value" in s.value for s in at.success)
+    assert service.inbox("jamie") == []
+    assert at.tabs[0].label == "Pending (0)"
+    wait_until(lambda: service.get_run(waiting_run.id).status == "completed")
+    run = service.get_run(waiting_run.id)
+    assert run.section == "Published" and EDITED in run.values["draft"]
+    approvals = [e for e in service.run_detail(run.id).audit if e.event == "decision_approve"]
+    assert [e.actor for e in approvals] == ["jamie"]
+    assert approvals[0].detail["edits"]["draft"]["after"] == run.values["draft"]
+
+    # The Decided tab lists the decision with a diff of the edit.
+    at.run()
+    diffs = [c.value for c in at.code if c.language == "diff"]
+    assert any(f"-{sentence}" in d and f"+{EDITED}" in d for d in diffs)
+
+
+def test_reject_without_a_comment_is_refused_and_nothing_changes(waiting_run: RunRecord) -> None:
+    service = get_app()
+    cp = service.inbox("jamie")[0]
+    at = click(inbox("jamie"), "Reject")
+    assert "Write the reason in the Comment box, then reject." in [e.value for e in at.error]
+    assert service.checkpoint(cp.id).status == "pending"
+    assert service.get_run(waiting_run.id).status == "waiting"
+
+    at = click(inbox("jamie"), "Request changes")
+    assert any("saying what to change" in e.value for e in at.error)
+    assert service.checkpoint(cp.id).status == "pending"
+
+    at.text_area(key=f"comment_{cp.id}").input("Off brand; we don't do this topic.")
+    click(at, "Reject")
+    assert service.checkpoint(cp.id).status == "decided"
+    wait_until(lambda: service.get_run(waiting_run.id).status == "completed")
+    assert service.get_run(waiting_run.id).section == "Rejected"
+
+
+def test_request_changes_sends_the_draft_back_with_my_note(waiting_run: RunRecord) -> None:
+    service = get_app()
+    cp = service.inbox("jamie")[0]
+    at = inbox("jamie")
+    at.text_area(key=f"comment_{cp.id}").input("Mention the free trial.")
+    click(at, "Request changes")
+    assert any("Changes requested" in s.value for s in at.success)
+
+    def revised() -> bool:
+        items = service.inbox("jamie")
+        return bool(items) and items[0].id != cp.id
+
+    wait_until(revised)
+    new = service.inbox("jamie")[0]
+    assert new.run_id == waiting_run.id and "free trial" in str(new.shown["draft"]).lower()
+
+
+def test_an_overdue_checkpoint_is_highlighted(waiting_run: RunRecord) -> None:
+    cp = get_app().inbox("jamie")[0]
+    assert due_markdown(cp).endswith("due in 1 d 23 h")
+    late = replace(cp, created_at=time.time() - 50 * 3600, due_at=time.time() - 2 * 3600)
+    assert due_markdown(late) == "waiting 2 d 2 h · :red[**overdue by 2 h**]"
+
+
+def test_another_user_does_not_see_my_items_and_cannot_decide_them(waiting_run: RunRecord) -> None:
+    service = get_app()
+    cp = service.inbox("jamie")[0]
+    at = inbox("sam")
+    assert at.tabs[0].label == "Pending (0)"
+    assert any("Nothing is waiting for you" in i.value for i in at.info)
+    assert not any(b.label == "Approve" for b in at.button)
+
+    # Even with a direct link, the engine refuses sam's decision and says why.
+    at = inbox("sam", cp=cp.id)
+    assert any("not to you" in w.value for w in at.warning)
+    click(at, "Approve")
+    assert "`sam` may not decide this checkpoint: it is assigned to Jamie Rivera" in [
+        e.value for e in at.error
+    ]
+    assert service.checkpoint(cp.id).status == "pending"
+
+
+def test_a_decision_that_lost_the_race_shows_the_engine_message(waiting_run: RunRecord) -> None:
+    service = get_app()
+    cp = service.inbox("jamie")[0]
+    at = inbox("jamie")
+    service.decide(cp.id, "alex", Approve(comment="done in another tab"))
+    click(at, "Approve")
+    assert f"checkpoint `{cp.id}` was already decided by alex" in [e.value for e in at.error]
+
+
+def test_reassign_needs_a_target_and_moves_the_item(waiting_run: RunRecord) -> None:
+    service = get_app()
+    cp = service.inbox("jamie")[0]
+    at = click(inbox("jamie"), "Reassign")
+    assert any("Pick who should get this checkpoint" in e.value for e in at.error)
+    assert service.checkpoint(cp.id).assignee == "jamie"
+
+    at.selectbox(key=f"target_{cp.id}").select("morgan")
+    click(at, "Reassign")
+    assert any("Reassigned to Morgan Lee" in s.value for s in at.success)
+    assert service.inbox("jamie") == []
+    assert [c.id for c in service.inbox("morgan")] == [cp.id]
+    assert service.get_run(waiting_run.id).status == "waiting"

@@ -1,0 +1,143 @@
+"""Small text helpers for pages: ages, due times, money, durations, statuses, escaping."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+STATUS_ICONS: dict[str, str] = {
+    "running": ":material/progress_activity:",
+    "waiting": ":material/hourglass_top:",
+    "completed": ":material/check_circle:",
+    "rejected": ":material/block:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "pending": ":material/hourglass_top:",
+    "decided": ":material/how_to_reg:",
+    "done": ":material/check_circle:",
+}
+"""Material icon per run, step or checkpoint status."""
+
+BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "primary"]
+
+STATUS_COLORS: dict[str, BadgeColor] = {
+    "running": "blue",
+    "waiting": "orange",
+    "completed": "green",
+    "rejected": "red",
+    "failed": "red",
+    "cancelled": "gray",
+    "pending": "orange",
+    "decided": "green",
+    "done": "green",
+}
+"""st.badge colour per status."""
+
+DECISION_LABELS: dict[str, str] = {
+    "approve": "Approved",
+    "reject": "Rejected",
+    "request_changes": "Changes requested",
+    "reassign": "Reassigned",
+}
+"""How a decision kind reads in the UI."""
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape Markdown so user or AI text shows literally inside st.markdown-like calls."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def code_span(text: str) -> str:
+    """One line of user or AI text as a Markdown code span: shown literally (no links, no markup)."""
+    text = " ".join(text.split())
+    if not text:
+        return "—"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def span(seconds: float) -> str:
+    """A rough human duration: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    m = s // 60
+    if m < 60:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def age(ts: float, at: float | None = None) -> str:
+    """How long ago an epoch timestamp was, e.g. `12 min ago`."""
+    at = time.time() if at is None else at
+    return "just now" if at - ts < 10 else f"{span(at - ts)} ago"
+
+
+def due(due_at: float | None, at: float | None = None) -> tuple[str, bool]:
+    """A due time as text and whether it has passed: (`due in 47 h`, False)."""
+    if due_at is None:
+        return "no due time", False
+    at = time.time() if at is None else at
+    if due_at <= at:
+        return f"overdue by {span(at - due_at)}", True
+    return f"due in {span(due_at - at)}", False
+
+
+def clock(ts: float | None) -> str:
+    """An epoch timestamp as local `YYYY-MM-DD HH:MM:SS` (empty for None)."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def money(usd: float | None) -> str:
+    """A cost in US dollars with enough digits for tiny token costs."""
+    if not usd:
+        return "$0.00"
+    if usd < 0.01:
+        return f"${usd:.4f}"
+    return f"${usd:,.2f}"
+
+
+def duration_ms(ms: float | None) -> str:
+    """A step duration: `12 ms`, `1.4 s`, `2 min 5 s`."""
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return span(seconds) if seconds >= 3600 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def status_label(status: str) -> str:
+    """A status with its icon, for st.badge or markdown."""
+    return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+
+
+def as_text(value: Any) -> str:
+    """A stored value as plain text (JSON for objects and lists)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    return str(value)
+
+
+def one_line(value: Any, limit: int = 80) -> str:
+    """A value squeezed into one short line for tables."""
+    text = " ".join(as_text(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,271 @@
+"""A checkpoint as a reviewer sees it, the decision form, and the reviewer's past decisions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.directory import Directory
+from engine.model import AIStepNode, Workflow
+from engine.services import RunDetail
+from engine.store.base import CheckpointRecord, StepRecord
+from ui.format import DECISION_LABELS, age, as_text, clock, code_span, due, md_escape, span
+from ui.timeline import edit_diff, link_to, node_name
+
+
+@dataclass
+class ReviewValues:
+    """A checkpoint's values sorted for the reviewer: request (form) values, AI outputs, editables."""
+
+    form: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    editable: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    """Per AI output: which step wrote it, with model and a demo note."""
+
+
+def review_values(cp: CheckpointRecord, detail: RunDetail) -> ReviewValues:
+    """Split what the checkpoint shows into form values, AI outputs and editable values."""
+    wf = detail.workflow
+    out = ReviewValues()
+    try:
+        fields = {f.name: f for f in wf.trigger().fields}
+    except KeyError:
+        fields = {}
+    # Which AI step wrote each value: the last one that ran (several branches may write `reply`),
+    # else any step that could. By kind, not isinstance: a dev-mode module reload must not hide it.
+    producers: dict[str, tuple[AIStepNode, StepRecord | None]] = {
+        n.output_name: (n, None) for n in wf.nodes if n.type == "ai_step"
+    }
+    nodes = wf.node_map()
+    for s in detail.steps:
+        ran = nodes.get(s.node_id)
+        if s.status == "done" and ran is not None and ran.type == "ai_step":
+            producers[ran.output_name] = (ran, s)
+    names = list(cp.shown) + [n for n in cp.editable if n not in cp.shown]
+    for name in names:
+        value = cp.shown[name] if name in cp.shown else detail.run.values.get(name)
+        if name in fields:
+            out.labels[name] = fields[name].label or name
+        elif name == "feedback":
+            out.labels[name] = "Reviewer's earlier note"
+        else:
+            out.labels[name] = name.replace("_", " ").capitalize()
+        node, step = producers.get(name, (None, None))
+        if node is not None:
+            source = f"AI step “{node_name(wf, node.id)}”"
+            if step is not None:
+                model = step.meta.get("model", "")
+                source += f" · model {model}" if model else ""
+                if step.meta.get("demo"):
+                    source += " · demo output (offline demo model)"
+            out.sources[name] = source
+        if name in cp.editable:
+            out.editable[name] = value
+        elif node is not None:
+            out.outputs[name] = value
+        else:
+            out.form[name] = value
+    return out
+
+
+def text_height(text: str) -> int:
+    """A text area height that fits the text without wasting the page (pixels)."""
+    lines = sum(max(1, len(line) // 90 + 1) for line in text.splitlines()) or 1
+    return max(110, min(420, 22 * lines + 24))
+
+
+def due_markdown(cp: CheckpointRecord) -> str:
+    """`waiting 5 min · due in 47 h`, with an overdue due time in red."""
+    text, overdue = due(cp.due_at)
+    due_md = f":red[**{text}**]" if overdue else text
+    return f"waiting {span(time.time() - cp.created_at)} · {due_md}"
+
+
+def show_list_item(
+    cp: CheckpointRecord, workflow_name: str, step: str, directory: Directory, selected: bool
+) -> bool:
+    """One inbox row (title, workflow, age, due); True when its Open button was clicked."""
+    with st.container(border=True, key=f"inbox_item_{cp.id}"):
+        st.markdown(f"**{md_escape(cp.title or '(untitled task)')}**")
+        where = f"{md_escape(workflow_name)} · {md_escape(step)}"
+        if directory.is_group(cp.assignee):
+            where += f" · via {md_escape(directory.label(cp.assignee))}"
+        st.caption(where)
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(due_markdown(cp), width="stretch")
+            return st.button(
+                "Opened" if selected else "Open",
+                key=f"open_{cp.id}",
+                type="primary" if selected else "secondary",
+                disabled=selected,
+                icon=":material/visibility:",
+                width="content",
+            )
+
+
+def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, user: str) -> None:
+    """Task title, where it comes from, who must decide and by when, and the instructions."""
+    st.subheader(md_escape(cp.title or "(untitled task)"), anchor=False)
+    st.caption(
+        f"{md_escape(wf.name)} · step “{md_escape(node_name(wf, cp.node_id))}” · "
+        f"assigned to {md_escape(directory.label(cp.assignee))} · opened {clock(cp.created_at)}"
+    )
+    if cp.status == "pending":
+        st.markdown(due_markdown(cp))
+        if not directory.can_decide(user, cp.assignee):
+            st.warning(
+                f"This checkpoint is assigned to {directory.label(cp.assignee)}, not to you: "
+                "Loopdesk will refuse a decision from you.",
+                icon=":material/lock:",
+            )
+    if cp.instructions:
+        st.info(md_escape(cp.instructions), icon=":material/checklist:")
+
+
+def show_values(values: ReviewValues) -> None:
+    """The request's form values and the read-only AI outputs, all as plain text."""
+    if values.form:
+        with st.container(border=True, gap="xsmall"):
+            short = {n: as_text(v) for n, v in values.form.items() if "\n" not in as_text(v).strip()}
+            lines = [f"{md_escape(values.labels[n])}: {code_span(text)}" for n, text in short.items()]
+            st.markdown(":gray[Request]  \n" + "  \n".join(lines))
+            for name, value in values.form.items():
+                if name not in short:
+                    st.markdown(f"{md_escape(values.labels[name])}:")
+                    st.text(as_text(value).strip())
+    for name, value in values.outputs.items():
+        st.markdown(f"**{md_escape(values.labels[name])}** — AI output to check")
+        if name in values.sources:
+            st.caption(md_escape(values.sources[name]))
+        st.code(as_text(value) or "(empty)", language=None, wrap_lines=True)
+
+
+@dataclass
+class DecisionInput:
+    """What the reviewer asked for on this run: a decision, or why it was refused."""
+
+    decision: Decision | None = None
+    problem: str = ""
+
+
+def decision_form(cp: CheckpointRecord, values: ReviewValues, directory: Directory) -> DecisionInput:
+    """Editable values prefilled, a comment, a reassign target and the four decision buttons."""
+    edited: dict[str, str] = {}
+    with st.form(f"decide_{cp.id}", border=False):
+        for name, value in values.editable.items():
+            text = as_text(value)
+            source = values.sources.get(name, "")
+            st.markdown(
+                f"**{md_escape(values.labels[name])}** — AI output to check; edit it before approving"
+            )
+            if source:
+                st.caption(md_escape(source))
+            edited[name] = (
+                st.text_area(
+                    values.labels[name],
+                    value=text,
+                    height=text_height(text),
+                    key=f"edit_{cp.id}_{name}",
+                    label_visibility="collapsed",
+                )
+                or ""
+            )
+        comment = st.text_area(
+            "Comment",
+            key=f"comment_{cp.id}",
+            placeholder="Required to reject or request changes; optional otherwise.",
+            height=90,
+        )
+        targets = [u for u in directory.users if u != cp.assignee] + [
+            f"group:{g}" for g in directory.groups if f"group:{g}" != cp.assignee and g != cp.assignee
+        ]
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            approve = st.form_submit_button(
+                "Approve", type="primary", icon=":material/check:", key=f"approve_{cp.id}"
+            )
+            changes = st.form_submit_button("Request changes", icon=":material/undo:", key=f"changes_{cp.id}")
+            reject = st.form_submit_button("Reject", icon=":material/close:", key=f"reject_{cp.id}")
+            st.space("stretch")
+            target = st.selectbox(
+                "Reassign to",
+                targets,
+                index=None,
+                key=f"target_{cp.id}",
+                format_func=directory.label,
+                placeholder="Pick a person or group",
+                width=240,
+            )
+            reassign = st.form_submit_button("Reassign", icon=":material/forward:", key=f"reassign_{cp.id}")
+    comment = (comment or "").strip()
+    if approve:
+        changed = {n: v for n, v in edited.items() if v != as_text(values.editable[n])}
+        return DecisionInput(Approve(comment=comment, edits=changed))
+    if changes:
+        if not comment:
+            return DecisionInput(
+                problem="Write a note in the Comment box saying what to change, then request changes."
+            )
+        return DecisionInput(RequestChanges(comment=comment))
+    if reject:
+        if not comment:
+            return DecisionInput(problem="Write the reason in the Comment box, then reject.")
+        return DecisionInput(Reject(comment=comment))
+    if reassign:
+        if not target:
+            return DecisionInput(
+                problem="Pick who should get this checkpoint in “Reassign to”, then reassign."
+            )
+        return DecisionInput(Reassign(to=target, comment=comment))
+    return DecisionInput()
+
+
+def decided_message(decision: Decision, directory: Directory) -> str:
+    """What to confirm after a decision was recorded."""
+    if isinstance(decision, Approve):
+        n = len(decision.edits)
+        edits = f" with {n} edited value{'s' if n != 1 else ''}" if n else ""
+        return f"Approved{edits}. The run carries on."
+    if isinstance(decision, Reject):
+        return "Rejected. The run follows its rejected path."
+    if isinstance(decision, RequestChanges):
+        return "Changes requested. The task goes back with your note."
+    return f"Reassigned to {directory.label(decision.to)}."
+
+
+def review_seconds(cp: CheckpointRecord) -> float:
+    """How long a checkpoint waited for its decision (so far, while pending)."""
+    return (cp.decided_at or time.time()) - cp.created_at
+
+
+def show_decided(cps: list[CheckpointRecord], names: dict[str, str], directory: Directory) -> None:
+    """My past decisions, newest first, each with its comment and a diff of what I edited."""
+    if not cps:
+        st.caption("You have not decided anything yet.")
+        return
+    for cp in cps[:50]:
+        d = cp.decision or {}
+        kind = DECISION_LABELS.get(str(d.get("kind", "")), str(d.get("kind", "")))
+        edits: dict[str, dict[str, Any]] = d.get("edits") or {}
+        when = age(cp.decided_at) if cp.decided_at else ""
+        extra = f" · edited {', '.join(edits)}" if edits else ""
+        label = f"**{md_escape(kind)}** · {md_escape(cp.title or '(untitled)')} · {when}{md_escape(extra)}"
+        with st.expander(label):
+            st.caption(
+                f"{md_escape(names.get(cp.workflow_id, cp.workflow_id))} · step `{cp.node_id}` · "
+                f"decided {clock(cp.decided_at)} after {span(review_seconds(cp))}"
+            )
+            if d.get("comment"):
+                st.markdown("**Comment**")
+                st.text(str(d["comment"]))
+            for name, change in edits.items():
+                st.markdown(f"**Your edit of `{name}`**")
+                st.code(edit_diff(name, change.get("before"), change.get("after")), language="diff")
+            if not edits and d.get("kind") == "approve":
+                st.caption("Approved as shown, without edits.")
+            link_to("pages/runs.py", "Open the run", {"run": cp.run_id}, icon=":material/open_in_new:")

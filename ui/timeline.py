@@ -1,0 +1,268 @@
+"""A run's step timeline, status-coloured canvas and audit trail, plus links between pages."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from engine.directory import Directory
+from engine.model import NODE_KIND_LABELS, Workflow
+from engine.services import RunDetail
+from engine.store.base import AuditEvent, StepRecord
+from ui.format import as_text, clock, duration_ms, md_escape, money, one_line, span
+
+STEP_ICONS: dict[str, str] = {"done": ":material/check_circle:", "failed": ":material/error:"}
+
+EVENT_LABELS: dict[str, str] = {
+    "run_started": "Run started",
+    "moved": "Moved",
+    "checkpoint_opened": "Checkpoint opened",
+    "decision_approve": "Approved",
+    "decision_reject": "Rejected",
+    "decision_request_changes": "Changes requested",
+    "decision_reassign": "Reassigned",
+    "reassigned": "Reassigned",
+    "rejected": "Run rejected",
+    "completed": "Completed",
+    "failed": "Step failed",
+    "retried": "Retried",
+    "cancelled": "Cancelled",
+    "recovered": "Recovered after restart",
+}
+"""How each audit event reads."""
+
+
+def link_to(page: str, label: str, params: Mapping[str, str] | None = None, icon: str | None = None) -> None:
+    """A link to another page of the app (plain text when the page runs on its own, e.g. in tests)."""
+    try:
+        st.page_link(page, label=label, icon=icon, query_params=dict(params or {}))
+    except StreamlitAPIException:
+        query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        target = page.removeprefix("pages/").removesuffix(".py")
+        st.markdown(f"[{md_escape(label)}]({target}{'?' + query if query else ''})")
+
+
+def node_name(wf: Workflow, node_id: str | None) -> str:
+    """A node's title (or kind) for messages; the id when the node is unknown."""
+    if node_id is None:
+        return ""
+    try:
+        node = wf.node(node_id)
+    except KeyError:
+        return node_id
+    return node.title.strip() or NODE_KIND_LABELS.get(node.type, node.type)
+
+
+def step_tokens(step: StepRecord) -> int:
+    """Prompt plus completion tokens of an AI step (0 for other steps)."""
+    return int(step.meta.get("prompt_tokens") or 0) + int(step.meta.get("completion_tokens") or 0)
+
+
+def step_line(step: StepRecord, wf: Workflow) -> str:
+    """One Markdown line for a finished step: icon, title, kind, duration, AI facts (escaped)."""
+    icon = STEP_ICONS.get(step.status, ":material/radio_button_checked:")
+    kind = NODE_KIND_LABELS.get(step.kind, step.kind)
+    parts = [f"{icon} **{md_escape(node_name(wf, step.node_id))}**", md_escape(kind)]
+    if step.kind == "approval" and isinstance(step.output, dict):
+        parts.append(md_escape(f"{step.output.get('kind', '')} by {step.output.get('by', '')}"))
+    else:
+        parts.append(duration_ms(step.duration_ms))
+    if step.kind == "ai_step":
+        parts.append(f"{step_tokens(step)} tokens")
+        if step.meta.get("demo"):
+            parts.append(":orange[demo output]")
+        else:
+            parts.append(money(step.meta.get("cost_usd")))
+    if step.error:
+        parts.append(f":red[{md_escape(one_line(step.error, 120))}]")
+    return " · ".join(parts)
+
+
+def node_statuses(detail: RunDetail) -> dict[str, str]:
+    """Each node's state in this run: done, running, waiting, failed (unlisted: pending)."""
+    status: dict[str, str] = {}
+    for s in detail.steps:
+        status[s.node_id] = "done" if s.status == "done" else "failed"
+    run = detail.run
+    if run.current_node:
+        if run.status == "waiting":
+            status[run.current_node] = "waiting"
+        elif run.status == "running":
+            status[run.current_node] = "running"
+        elif run.status == "failed":
+            status[run.failed_node or run.current_node] = "failed"
+    return status
+
+
+def _show_value(label: str, value: Any) -> None:
+    """A stored value as text: code for strings, a JSON viewer for objects."""
+    st.caption(label)
+    if isinstance(value, (dict, list)):
+        st.json(value, expanded=1)
+    else:
+        st.code(as_text(value) or "(empty)", language=None, wrap_lines=True)
+
+
+def _model_label(s: StepRecord) -> str:
+    """The model an AI step used; demo output is labelled as such."""
+    if s.kind != "ai_step":
+        return ""
+    if s.meta.get("demo"):
+        return "offline demo model"
+    return str(s.meta.get("model", ""))
+
+
+def show_steps(detail: RunDetail, directory: Directory) -> None:
+    """The step timeline: a summary table, then each step's inputs, output, model and errors."""
+    wf, steps = detail.workflow, detail.steps
+    if not steps:
+        st.caption("No step has finished yet.")
+    rows = [
+        {
+            "#": i + 1,
+            "Step": node_name(wf, s.node_id),
+            "Kind": NODE_KIND_LABELS.get(s.kind, s.kind),
+            "Status": s.status,
+            "Duration": duration_ms(s.duration_ms) if s.kind != "approval" else span(s.duration_ms / 1000),
+            "Model": _model_label(s),
+            "Tokens": str(step_tokens(s)) if s.kind == "ai_step" else "",
+            "Cost": ("free (demo)" if s.meta.get("demo") else money(s.meta.get("cost_usd")))
+            if s.kind == "ai_step"
+            else "",
+            "Error": s.error or "",
+        }
+        for i, s in enumerate(steps)
+    ]
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch", key=f"steps_{detail.run.id}")
+    for i, s in enumerate(steps):
+        with st.expander(f"{i + 1}. {step_line(s, wf)}", expanded=s.status == "failed"):
+            _step_body(s, directory)
+    cp = detail.open_checkpoint
+    if cp is not None:
+        st.warning(
+            f":material/hourglass_top: **{md_escape(node_name(wf, cp.node_id))}** is waiting for "
+            f"{md_escape(directory.label(cp.assignee))} since {span(time.time() - cp.created_at)}.",
+        )
+    elif detail.run.status == "running":
+        st.info(
+            f":material/progress_activity: Running **{md_escape(node_name(wf, detail.run.current_node))}**…"
+        )
+
+
+def _step_body(s: StepRecord, directory: Directory) -> None:
+    """Details of one step inside its expander."""
+    facts = [f"started {clock(s.started_at)}", f"took {duration_ms(s.duration_ms)}"]
+    if s.kind == "ai_step":
+        meta = s.meta
+        demo = " — **demo output** (offline demo model, not a real AI)" if meta.get("demo") else ""
+        model, provider = md_escape(meta.get("model", "")), md_escape(meta.get("provider", ""))
+        prompt, completion = meta.get("prompt_tokens", 0), meta.get("completion_tokens", 0)
+        st.markdown(
+            f"Model **{model}** via {provider}{demo}  \n"
+            f"Tokens: {prompt} prompt + {completion} completion · cost {money(meta.get('cost_usd'))} · "
+            f"model latency {duration_ms(meta.get('latency_ms'))}"
+        )
+    st.caption(" · ".join(facts))
+    if s.error:
+        st.error(md_escape(s.error), icon=":material/error:")
+    if s.kind == "ai_step":
+        for m in s.meta.get("messages") or s.input.get("messages") or []:
+            _show_value(f"Prompt ({m.get('role', '')})", m.get("content", ""))
+        _show_value("Answer", s.output)
+        return
+    if s.kind == "approval" and isinstance(s.output, dict):
+        out = s.output
+        st.markdown(
+            f"**{md_escape(out.get('kind', ''))}** by {md_escape(directory.label(str(out.get('by', ''))))}"
+        )
+        if out.get("comment"):
+            _show_value("Comment", out["comment"])
+        for name, change in (out.get("edits") or {}).items():
+            st.caption(f"Edited `{name}`")
+            st.code(edit_diff(name, change.get("before"), change.get("after")), language="diff")
+        _show_value("Shown to the reviewer", (s.input or {}).get("shown", {}))
+        return
+    if s.input:
+        _show_value("Inputs", s.input)
+    if s.output is not None:
+        _show_value("Output", s.output)
+
+
+def edit_diff(name: str, before: Any, after: Any) -> str:
+    """A unified diff of one edited value (line by line, or by sentence for a single line)."""
+    old, new = as_text(before), as_text(after)
+    a, b = old.splitlines(), new.splitlines()
+    if len(a) <= 1 and len(b) <= 1:
+        a = [p.strip() for p in old.replace(". ", ".\n").splitlines()]
+        b = [p.strip() for p in new.replace(". ", ".\n").splitlines()]
+    lines = difflib.unified_diff(a, b, f"{name} (AI)", f"{name} (edited)", lineterm="", n=1)
+    return "\n".join(lines) or "(no change)"
+
+
+def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:
+    """A short readable summary of an audit event's details."""
+    d = e.detail
+    step = f"“{node_name(wf, str(d['node']))}”" if d.get("node") else ""
+    if e.event == "moved":
+        return f"{d.get('from') or '—'} → {d.get('to')}"
+    if e.event == "checkpoint_opened":
+        return f"{step} assigned to {directory.label(str(d.get('assignee', '')))}"
+    if e.event in ("reassigned", "decision_reassign"):
+        text = f"{directory.label(str(d.get('from', '')))} → {directory.label(str(d.get('to', '')))}"
+        return text + (f": {d['comment']}" if d.get("comment") else "")
+    if e.event.startswith("decision_"):
+        parts = [f"at {step}"]
+        if d.get("edits"):
+            parts.append("edited " + ", ".join(d["edits"]))
+        if d.get("comment"):
+            parts.append(f"comment: {d['comment']}")
+        return "; ".join(parts)
+    if e.event == "failed":
+        return f"{step}: {d.get('error')}"
+    if e.event == "completed":
+        return f"outcome {d.get('outcome')}"
+    if e.event == "retried":
+        return f"from {node_name(wf, str(d.get('node')))}"
+    if e.event == "cancelled":
+        return f"at {node_name(wf, str(d.get('at')))}"
+    if e.event == "run_started":
+        return f"{d.get('workflow')} v{d.get('version')}"
+    rest = {k: v for k, v in d.items() if k != "shown"}
+    return json.dumps(rest, ensure_ascii=False) if rest else ""
+
+
+def show_audit(events: list[AuditEvent], directory: Directory, wf: Workflow, key: str) -> None:
+    """The audit trail as a table: time, actor, event, details."""
+    if not events:
+        st.caption("No events yet.")
+        return
+    rows = [
+        {
+            "Time": clock(e.ts),
+            "Actor": directory.label(e.actor) if e.actor in directory.users else e.actor,
+            "Event": EVENT_LABELS.get(e.event, e.event),
+            "Details": audit_detail(e, directory, wf),
+        }
+        for e in events
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch", key=key)
+
+
+def show_canvas(detail: RunDetail, key: str) -> None:
+    """The workflow drawn read-only with each node coloured by its status in this run."""
+    statuses = node_statuses(detail)
+    try:
+        from ui.canvas import show_readonly
+    except ImportError:  # the canvas module is optional: fall back to a list
+        for node in detail.workflow.nodes:
+            state = statuses.get(node.id, "pending")
+            st.markdown(f"- **{md_escape(node_name(detail.workflow, node.id))}** — {state}")
+        return
+    show_readonly(detail.workflow, key=key, node_status=statuses)
