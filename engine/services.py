@@ -12,6 +12,7 @@ from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
 from engine.decisions import Decision
 from engine.directory import Directory
 from engine.errors import NotFoundError
+from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
 from engine.llm.base import LLMProvider
 from engine.llm.factory import provider_from_settings
 from engine.model import (
@@ -227,6 +228,22 @@ class Loopdesk:
     def recover(self, background: bool = False) -> list[str]:
         """Continue runs interrupted by a crash; return their ids."""
         return self.engine.recover(background=background)
+
+    def waiting_for(self, workflow_id: str) -> dict[str, str]:
+        """Run id → assignee of its pending checkpoint, for one workflow's waiting runs."""
+        return {
+            cp.run_id: cp.assignee
+            for cp in self.store.list_checkpoints(status="pending")
+            if cp.workflow_id == workflow_id
+        }
+
+    def checkpoint_stats(self) -> list[CheckpointStats]:
+        """Approval, rejection, change and edit rates and time in review per checkpoint."""
+        return checkpoint_stats(self.store.checkpoint_stats())
+
+    def workflow_stats(self) -> list[WorkflowStats]:
+        """Runs by status and AI tokens and cost per workflow."""
+        return workflow_stats(self.store.run_counts(), self.store.step_stats())
 
     def board(self, workflow_id: str) -> dict[str, list[RunRecord]]:
         """Runs of a workflow grouped by their current section, in section order."""

@@ -58,11 +58,7 @@ def show_board(workflow_id: str) -> None:
     except EngineError as exc:
         show_error(exc)
         return
-    waiting = {
-        cp.run_id: app.directory.label(cp.assignee)
-        for cp in app.store.list_checkpoints(status="pending")
-        if cp.workflow_id == workflow_id
-    }
+    waiting = {rid: app.directory.label(who) for rid, who in app.waiting_for(workflow_id).items()}
     total = sum(len(v) for v in columns.values())
     st.caption(f"{total} task{'s' if total != 1 else ''} · refreshes every {REFRESH_SECONDS} s")
     if not columns:

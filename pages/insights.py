@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.errors import EngineError
+from engine.store.base import RUN_STATUSES
 from ui.format import money, span
-from ui.insights_data import checkpoint_stats, status_columns, workflow_stats
 from ui.runtime import get_app, require_user
 from ui.timeline import node_name
-
-RUN_LIMIT = 500
 
 
 def percent(value: float | None) -> str:
@@ -49,7 +46,7 @@ cp_rows = [
         if s.median_review_seconds is not None
         else "—",
     }
-    for s in checkpoint_stats(app.store.list_checkpoints(status=None))
+    for s in app.checkpoint_stats()
 ]
 if cp_rows:
     st.dataframe(cp_rows, hide_index=True, width="stretch")
@@ -57,18 +54,13 @@ else:
     st.info("No checkpoint has been reached yet.")
 
 st.subheader("Workflows", anchor=False)
-runs = app.list_runs()
-try:
-    steps = app.store.step_stats()
-except EngineError:
-    steps = []
 wf_rows = []
-for s in workflow_stats(runs, steps):
+for s in app.workflow_stats():
     row: dict[str, object] = {
         "Workflow": workflows[s.workflow_id].name if s.workflow_id in workflows else s.workflow_id,
         "Runs": s.total_runs,
     }
-    row.update({status.capitalize(): s.runs.get(status, 0) for status in status_columns()})
+    row.update({status.capitalize(): s.runs.get(status, 0) for status in RUN_STATUSES})
     row.update(
         {
             "AI steps": s.ai_steps,
@@ -80,8 +72,6 @@ for s in workflow_stats(runs, steps):
     wf_rows.append(row)
 if wf_rows:
     st.dataframe(wf_rows, hide_index=True, width="stretch")
-    if len(runs) >= RUN_LIMIT:
-        st.caption(f"Run counts cover the latest {RUN_LIMIT} runs; tokens and cost cover all of them.")
     if app.engine.provider.kind == "demo":
         st.caption("Demo output costs nothing: the offline demo model is not a paid AI.")
 else:

@@ -236,5 +236,13 @@ class Store(ABC):
         """Checkpoints, oldest first, filtered by status, assignees, run or decider."""
 
     @abstractmethod
+    def checkpoint_stats(self) -> list[dict[str, Any]]:
+        """Per workflow and approval node: decisions by kind, edits, median review seconds."""
+
+    @abstractmethod
+    def run_counts(self) -> dict[tuple[str, str], int]:
+        """Number of runs per (workflow id, status)."""
+
+    @abstractmethod
     def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Per workflow and node: step count, tokens, cost, average duration."""

@@ -622,6 +622,32 @@ class DuckDBStore(Store):
         rows = self._rows(f"SELECT {_CP_COLS} FROM checkpoints {clause} ORDER BY {order}", params)
         return [self._checkpoint(r) for r in rows]
 
+    def checkpoint_stats(self) -> list[dict[str, Any]]:
+        """Per workflow and approval node: decisions by kind, edits, median review seconds."""
+        kind = "json_extract_string(decision, '$.kind')"
+        rows = self._rows(
+            "SELECT workflow_id, node_id, "
+            "count(*) FILTER (WHERE status = 'decided'), "
+            "count(*) FILTER (WHERE status = 'pending'), "
+            f"count(*) FILTER (WHERE {kind} = 'approve'), "
+            f"count(*) FILTER (WHERE {kind} = 'reject'), "
+            f"count(*) FILTER (WHERE {kind} = 'request_changes'), "
+            f"count(*) FILTER (WHERE {kind} = 'approve' "
+            "AND CAST(json_extract(decision, '$.edits') AS VARCHAR) <> '{}'), "
+            "median(decided_at - created_at) FILTER (WHERE status = 'decided') "
+            "FROM checkpoints GROUP BY ALL ORDER BY 1, 2"
+        )
+        keys = [
+            "workflow_id", "node_id", "decided", "pending", "approved", "rejected",
+            "changes_requested", "edited", "median_review_seconds",
+        ]  # fmt: skip
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def run_counts(self) -> dict[tuple[str, str], int]:
+        """Number of runs per (workflow id, status)."""
+        rows = self._rows("SELECT workflow_id, status, count(*) FROM runs GROUP BY ALL")
+        return {(w, s): int(n) for w, s, n in rows}
+
     def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Per workflow and node: steps, tokens, cost and mean duration."""
         clause = "WHERE r.workflow_id = ?" if workflow_id else ""

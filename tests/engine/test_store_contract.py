@@ -191,3 +191,28 @@ def test_state_survives_reopen(make_store: Callable[[], Store]) -> None:
     got = second.get_run(run.id)
     assert got is not None and got.status == "waiting"
     assert len(second.list_checkpoints(run_id=run.id)) == 1
+
+
+def test_aggregates_for_insights(store: Store) -> None:
+    runs = [new_run(status="waiting", node="review") for _ in range(3)]
+    cps = [checkpoint(r.id) for r in runs]
+    for r, cp in zip(runs, cps, strict=True):
+        store.apply(Transition(new_run=r, open_checkpoint=cp))
+    decisions = [
+        {"kind": "approve", "comment": "", "edits": {"draft": {"before": "a", "after": "b"}}},
+        {"kind": "reject", "comment": "no", "edits": {}},
+    ]
+    for cp, decision in zip(cps, decisions, strict=False):
+        store.apply(Transition(close_checkpoint=CheckpointClose(cp.id, "decided", "jamie", decision)))
+    (row,) = store.checkpoint_stats()
+    assert (row["workflow_id"], row["node_id"]) == ("wf", "review")
+    assert (row["decided"], row["pending"], row["approved"], row["rejected"], row["edited"]) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert row["changes_requested"] == 0
+    assert row["median_review_seconds"] is not None and row["median_review_seconds"] >= 0
+    assert store.run_counts() == {("wf", "waiting"): 3}
