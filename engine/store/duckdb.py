@@ -203,6 +203,14 @@ class DuckDBStore(Store):
         self.commits = 0
         """How many commits the writer has made (for benchmarks)."""
 
+    def __enter__(self) -> DuckDBStore:
+        """Use as a context manager: the store closes on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store."""
+        self.close()
+
     # -- plumbing -------------------------------------------------------------
     def _cur(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
