@@ -1,6 +1,486 @@
-"""designer page (placeholder until its issue lands)."""
+"""Designer: build a workflow on a canvas, set each step up in the inspector, validate, save.
+
+Order of a run: take the canvas's latest reply (positions, new connections), draw the inspector
+for the node selected *before* this run (so text typed just before a click is never lost), list
+the problems, then handle the clicked action (switch, add, delete, select, save, restore, import;
+anything that changes the selection reruns) and finally draw the canvas from the working copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 import streamlit as st
 
-st.title("designer")
-st.info("This page is being built.")
+from engine.errors import EngineError, Problem, WorkflowValidationError
+from engine.model import NODE_KIND_LABELS, Workflow
+from engine.services import Loopdesk
+from engine.validation import validate_workflow
+from ui import designer_state as ds
+from ui.canvas import draw_editable, node_title, take_browser_reply
+from ui.inspector import connections, node_form, plain, workflow_settings
+from ui.runtime import get_app, require_user, show_error
+
+WORKFLOW_SETTINGS = "__workflow__"
+PICK_KEY = "designer_pick"
+INTENT_KEY = "designer_intent"
+PICK_PENDING = "designer_pick_pending"
+INSPECT_PENDING = "designer_inspect_pending"
+CLICK_PENDING = "designer_canvas_click"
+IMPORT_NONCE_KEY = "designer_import_nonce"
+PALETTE_ICONS = {
+    "ai_step": ":material/auto_awesome:",
+    "move_to_section": ":material/arrow_forward:",
+    "approval": ":material/how_to_reg:",
+    "branch": ":material/call_split:",
+    "end": ":material/flag:",
+}
+# Problem buttons read as a list: left-aligned text (a static style, no user text in it).
+PROBLEM_CSS = (
+    "<style>.st-key-designer_problems button, .st-key-designer_problems button *"
+    "{justify-content:flex-start;text-align:left}</style>"
+)
+NEW_POPOVER = "designer_new_popover"
+IMPORT_POPOVER = "designer_import_popover"
+VERSIONS_POPOVER = "designer_versions_popover"
+
+app = get_app()
+user = require_user(app, "design workflows")
+st.title("Designer")
+
+
+def _when(ts: float) -> str:
+    """A saved time as local 'YYYY-MM-DD HH:MM'."""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _open(app: Loopdesk, workflow_id: str) -> Workflow | None:
+    """The working copy of a workflow, loading the latest saved version the first time."""
+    wf = ds.get_wc(workflow_id)
+    if wf is not None:
+        return wf
+    try:
+        latest = app.get_workflow(workflow_id)
+    except EngineError as exc:
+        show_error(exc)
+        return None
+    ds.load_working_copy(latest.definition, latest.version)
+    return latest.definition
+
+
+def _problem_label(wf: Workflow, p: Problem) -> str:
+    """Where a problem is, in words a designer knows (escaped: it shows as a button label)."""
+    return plain(_problem_text(wf, p).replace("`", "'"))
+
+
+def _problem_text(wf: Workflow, p: Problem) -> str:
+    """Where a problem is, in words a designer knows: the step's title or the connection's ends."""
+    nodes = wf.node_map()
+    if p.node_id:
+        node = nodes.get(p.node_id)
+        return f"{node_title(node) if node else p.node_id} ({p.node_id}): {p.message}"
+    if p.edge_id:
+        edge = next((e for e in wf.edges if e.id == p.edge_id), None)
+        if edge is not None:
+            src, tgt = nodes.get(edge.source), nodes.get(edge.target)
+            ends = f"{node_title(src) if src else edge.source} → {node_title(tgt) if tgt else edge.target}"
+            return f"Connection {ends}: {p.message}"
+        return f"Connection `{p.edge_id}`: {p.message}"
+    return p.message
+
+
+def _same(a: Workflow, b: Workflow) -> bool:
+    """Whether two definitions are equal by value (not by class: a reloaded module makes new ones)."""
+    return a.model_dump() == b.model_dump()
+
+
+def _problem_target(wf: Workflow, p: Problem) -> str | None:
+    """The node to select for a problem (an edge's problem selects the step it leaves)."""
+    if p.node_id and any(n.id == p.node_id for n in wf.nodes):
+        return p.node_id
+    edge = next((e for e in wf.edges if e.id == p.edge_id), None) if p.edge_id else None
+    return edge.source if edge is not None else None
+
+
+# -- intents: buttons record what was asked in a callback (kept even if a canvas reply interrupts
+# the run); the page acts on them after the inspector has stored any text typed just before.
+
+
+def _intend(action: str, arg: Any = None, close: str | None = None) -> None:
+    """Record a button's action for this run (and close the popover it sits in)."""
+    st.session_state[INTENT_KEY] = (action, arg)
+    if close:
+        st.session_state[close] = False
+
+
+def _remember(widget_key: str, pending_key: str) -> None:
+    """Record a choice made in a selectbox for this run."""
+    st.session_state[pending_key] = st.session_state[widget_key]
+
+
+def _create(app: Loopdesk, name: str, taken: list[str]) -> None:
+    """Start a new, unsaved workflow (form → End) and open it."""
+    fresh = app.new_workflow(name or "Untitled workflow")
+    base_id, n = fresh.id, 2
+    while fresh.id in taken:  # another unsaved draft of this session has the id
+        fresh = fresh.model_copy(update={"id": f"{base_id}-{n}"})
+        n += 1
+    ds.add_draft(fresh.id)
+    ds.load_working_copy(fresh, None)
+    ds.set_flash("info", f"New workflow “{plain(fresh.name)}” created; it is saved when you press Save.")
+    st.session_state[ds.CURRENT_KEY] = fresh.id
+
+
+# -- which workflow ---------------------------------------------------------------------------------
+saved = {w.workflow_id: w for w in app.list_workflows()}
+choices = list(dict.fromkeys([*saved, *ds.drafts()]))
+requested = st.query_params.get("workflow")
+current: str | None = st.session_state.get(ds.CURRENT_KEY)
+if requested and requested in choices and st.session_state.get("designer_seen_query") != requested:
+    st.session_state["designer_seen_query"] = requested
+    current = requested
+if current not in choices:
+    current = choices[0] if choices else None
+st.session_state[ds.CURRENT_KEY] = current
+if current is not None and PICK_PENDING not in st.session_state:
+    st.session_state[PICK_KEY] = current
+
+
+def _choice_label(wid: str) -> str:
+    if wid in saved:
+        return f"{saved[wid].name} · {wid}"
+    draft = ds.get_wc(wid)
+    return f"{draft.name if draft else wid} · {wid} (not saved yet)"
+
+
+choice_labels = {c: _choice_label(c) for c in choices}
+top_left, top_right = st.columns([3, 1], vertical_alignment="bottom")
+top_left.selectbox(
+    "Workflow",
+    choices,
+    format_func=choice_labels.__getitem__,
+    key=PICK_KEY,
+    placeholder="No workflows yet: create one",
+    on_change=_remember,
+    args=(PICK_KEY, PICK_PENDING),
+)
+with top_right.popover(
+    "New workflow", icon=":material/add:", width="stretch", key=NEW_POPOVER, on_change="rerun"
+):
+    st.text_input("Name of the new workflow", key="designer_new_name")
+    st.button(
+        "Create", type="primary", key="designer_create", on_click=_intend, args=("create", None, NEW_POPOVER)
+    )
+
+if current is None:
+    if st.session_state.get(INTENT_KEY, (None,))[0] == "create":
+        st.session_state.pop(INTENT_KEY)
+        _create(app, st.session_state.get("designer_new_name", ""), choices)
+        st.rerun()
+    st.info("There are no workflows yet. Create one with **New workflow**, or start from a template.")
+    st.stop()
+
+wf_opened = _open(app, current)
+if wf_opened is None:
+    st.stop()
+wf: Workflow = wf_opened
+wid = wf.id
+
+# -- the canvas's reply: positions and connections now, the clicked node after the inspector ---------
+ckey = ds.canvas_key(wid)
+reply = take_browser_reply(ckey)
+if reply is not None:
+    wf, clicked_now, redraw = ds.apply_browser_state(wf, reply)
+    ds.put_wc(wf)
+    if clicked_now is not None:
+        st.session_state[CLICK_PENDING] = (wid, clicked_now)
+    if redraw:
+        ds.request_push(wid)
+
+versions = app.versions(wid) if wid in saved else []
+base = ds.base_version(wid)
+if versions and base is not None and versions[0].version > base:
+    # Saved elsewhere since this working copy was opened: take the newer version if nothing
+    # was changed here (with changes, the status line says so and Save makes them newest).
+    base_definition = next((v.definition for v in versions if v.version == base), None)
+    if base_definition is not None and _same(base_definition, wf):
+        ds.load_working_copy(versions[0].definition, versions[0].version)
+        wf = versions[0].definition
+
+# -- layout -------------------------------------------------------------------------------------------
+status_box = st.container()
+actions = st.container(horizontal=True, vertical_alignment="center", key="designer_actions")
+actions.button(
+    "Save", type="primary", icon=":material/save:", key="designer_save", on_click=_intend, args=("save",)
+)
+export_slot = actions.empty()
+with actions.popover("Import JSON", icon=":material/upload:", key=IMPORT_POPOVER, on_change="rerun"):
+    st.file_uploader(
+        "Import JSON",
+        type=["json"],
+        key=f"designer_import_{st.session_state.get(IMPORT_NONCE_KEY, 0)}",
+        help="A workflow exported from Loopdesk. It is checked first; a broken file changes nothing.",
+        on_change=_intend,
+        args=("import", f"designer_import_{st.session_state.get(IMPORT_NONCE_KEY, 0)}", IMPORT_POPOVER),
+    )
+with actions.popover("Versions", icon=":material/history:", key=VERSIONS_POPOVER, on_change="rerun"):
+    if not versions:
+        st.caption("Not saved yet.")
+    for v in versions:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        note = f" · {v.note}" if v.note else ""
+        c1.text(f"Version {v.version} · {_when(v.created_at)} · {v.created_by}{note}")
+        c2.button(
+            "Restore",
+            key=f"designer_restore_{v.version}",
+            help="Load this version into the working copy",
+            on_click=_intend,
+            args=("restore", v.version, VERSIONS_POPOVER),
+        )
+flash_box = st.container()
+
+canvas_col, side_col = st.columns([2, 1], gap="medium")
+
+# -- inspector (for the selection made before this run) -----------------------------------------------
+sel = ds.selected(wid)
+if sel is not None and sel not in wf.node_map():
+    sel = None
+    ds.set_selected(wid, None)
+inspect_key = f"designer_inspect:{wid}"
+node_options = [WORKFLOW_SETTINGS, *[n.id for n in wf.nodes]]
+if INSPECT_PENDING not in st.session_state:
+    st.session_state[inspect_key] = sel or WORKFLOW_SETTINGS
+with side_col:
+    problems_box = st.container(key="designer_problems")
+    st.subheader("Inspector")
+    nodes_by_id = wf.node_map()
+    st.selectbox(
+        "Selected",
+        node_options,
+        key=inspect_key,
+        format_func=lambda i: (
+            "Workflow settings"
+            if i == WORKFLOW_SETTINGS
+            else f"{node_title(nodes_by_id[i])} · {NODE_KIND_LABELS[nodes_by_id[i].type]} ({i})"
+        ),
+        help="Click a step on the canvas, or choose it here.",
+        on_change=_remember,
+        args=(inspect_key, INSPECT_PENDING),
+    )
+    prefix = f"dz:{wid}:{ds.rev(wid)}"
+    if sel is None:
+        wf = workflow_settings(wf, f"{prefix}:__wf")
+    else:
+        node = wf.node(sel)
+        st.caption(f"{NODE_KIND_LABELS[node.type]} · id {plain(node.id)}")
+        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}")
+        wf = connections(
+            wf, wf.node(sel), f"{prefix}:{node.id}", on_delete=lambda eid: _intend("delete_edge", eid)
+        )
+        st.button(
+            "Delete step",
+            icon=":material/delete:",
+            key="designer_delete_node",
+            help="Delete this step and its connections",
+            on_click=_intend,
+            args=("delete_node", sel),
+        )
+ds.put_wc(wf)
+
+# -- problems (beside the canvas; a click selects the broken step) ------------------------------------
+problems = validate_workflow(wf)
+with problems_box:
+    st.html(PROBLEM_CSS)
+    if problems:
+        st.markdown(
+            f"**{len(problems)} problem{'s' if len(problems) != 1 else ''}** · click one to select its step"
+        )
+        listing = st.container(height=300 if len(problems) > 5 else "content", border=False)
+        for i, p in enumerate(problems):
+            listing.button(
+                _problem_label(wf, p),
+                key=f"designer_problem_{i}",
+                type="tertiary",
+                icon=":material/error:",
+                width="stretch",
+                on_click=_intend,
+                args=("select", _problem_target(wf, p)),
+            )
+    else:
+        st.success("No problems: ready to save.", icon=":material/check_circle:")
+
+# -- palette ----------------------------------------------------------------------------------------------
+with canvas_col:
+    st.caption("Add a step next to the selected one, then drag it into place and connect its handles.")
+    palette = st.container(horizontal=True, key="designer_palette")
+    for label, kind in ds.PALETTE.items():
+        palette.button(
+            label, key=f"designer_add_{kind}", icon=PALETTE_ICONS[kind], on_click=_intend, args=("add", kind)
+        )
+    canvas_box = st.container()
+
+# -- act on what was asked (anything that changes the selection or the working copy reruns) --------------
+intent = st.session_state.pop(INTENT_KEY, None)
+action, arg = intent if intent is not None else (None, None)
+if action is not None:
+    ds.clear_flash()  # a new action's outcome replaces the last one
+pick_pending = st.session_state.pop(PICK_PENDING, None)
+inspect_pending = st.session_state.pop(INSPECT_PENDING, None)
+click_pending = st.session_state.pop(CLICK_PENDING, None)
+
+if action == "create":
+    _create(app, st.session_state.get("designer_new_name", ""), choices)
+    st.rerun()
+
+if pick_pending is not None and pick_pending != current:
+    st.session_state[ds.CURRENT_KEY] = pick_pending
+    ds.clear_flash()
+    st.rerun()
+
+if action == "import":
+    upload = st.session_state.get(str(arg))
+    st.session_state[IMPORT_NONCE_KEY] = st.session_state.get(IMPORT_NONCE_KEY, 0) + 1  # empties the uploader
+    if upload is not None:
+        try:
+            imported = app.import_workflow(upload.getvalue(), user, source=upload.name)
+        except WorkflowValidationError as exc:
+            ds.set_flash(
+                "error",
+                f"Import refused: {plain(upload.name)} has {len(exc.problems)} problem(s). "
+                "Nothing was saved.",
+                [str(p) for p in exc.problems],
+            )
+        except EngineError as exc:
+            ds.set_flash("error", f"Import refused: {plain(str(exc))}. Nothing was saved.")
+        else:
+            ds.drop_draft(imported.workflow_id)
+            ds.load_working_copy(imported.definition, imported.version)
+            st.session_state[ds.CURRENT_KEY] = imported.workflow_id
+            ds.set_flash(
+                "success",
+                f"Imported {plain(upload.name)} as version {imported.version} of “{plain(imported.name)}”.",
+            )
+    st.rerun()
+
+if action == "restore":
+    chosen_version = next((v for v in versions if v.version == arg), None)
+    if chosen_version is not None:
+        ds.load_working_copy(chosen_version.definition, ds.base_version(wid))
+        ds.set_flash(
+            "info",
+            f"Version {chosen_version.version} is loaded into the working copy. "
+            "Save to make it the newest version.",
+        )
+    st.rerun()
+
+if action == "save":
+    try:
+        saved_version = app.save_if_changed(wf, user, note="saved in the designer")
+    except WorkflowValidationError as exc:
+        ds.set_flash(
+            "error",
+            f"Not saved: the workflow has {len(exc.problems)} problem(s). "
+            "Your changes are kept; fix them and save again.",
+            [_problem_text(wf, p) for p in exc.problems],
+        )
+    except EngineError as exc:
+        ds.set_flash("error", f"Not saved: {plain(str(exc))}")
+    else:
+        ds.drop_draft(wid)
+        ds.set_base_version(wid, saved_version.version)
+        unchanged = bool(versions) and saved_version.version == versions[0].version
+        ds.set_flash(
+            "info" if unchanged else "success",
+            f"Nothing changed since version {saved_version.version}."
+            if unchanged
+            else f"Saved version {saved_version.version} at {_when(saved_version.created_at)}.",
+        )
+    st.rerun()
+
+if action == "delete_node" and arg in wf.node_map():
+    title = node_title(wf.node(str(arg)))
+    ds.put_wc(ds.delete_node(wf, str(arg)))
+    ds.set_selected(wid, None)
+    ds.request_fit(wid)
+    ds.bump_rev(wid)
+    ds.set_flash("info", f"Deleted the step “{plain(title)}” and its connections.")
+    st.rerun()
+
+if action == "delete_edge":
+    ds.put_wc(ds.delete_edge(wf, str(arg)))
+    ds.request_push(wid)
+    st.rerun()
+
+if action == "add":
+    wf, new_id = ds.add_node(wf, str(arg), near=sel)
+    ds.put_wc(wf)
+    ds.set_selected(wid, new_id)
+    ds.request_fit(wid)
+    st.rerun()
+
+if action == "select":
+    ds.set_selected(wid, arg, show_on_canvas=True)
+    st.rerun()
+
+if inspect_pending is not None:
+    chosen = None if inspect_pending == WORKFLOW_SETTINGS else str(inspect_pending)
+    if chosen != sel:
+        ds.set_selected(wid, chosen, show_on_canvas=True)
+        st.rerun()
+
+if click_pending is not None and click_pending[0] == wid and click_pending[1] != sel:
+    ds.set_selected(wid, click_pending[1])
+    st.rerun()
+
+# -- canvas, status, flash, export (from the final working copy) ------------------------------------------
+with canvas_box:
+    draw_editable(
+        wf,
+        ckey,
+        broken_nodes={p.node_id for p in problems if p.node_id},
+        broken_edges={p.edge_id for p in problems if p.edge_id},
+        selected_id=sel,
+        push=ds.take_push_request(wid),
+        fit=ds.take_fit_request(wid),
+        assignee_label=app.directory.label,
+    )
+
+export_slot.download_button(
+    "Export JSON",
+    data=wf.to_json(),
+    file_name=f"{wid}.json",
+    mime="application/json",
+    icon=":material/download:",
+    on_click="ignore",
+    key="designer_export",
+)
+
+with status_box:
+    latest = versions[0] if versions else None
+    if latest is None:
+        st.warning("New workflow: not saved yet.", icon=":material/edit_note:")
+    elif not _same(latest.definition, wf):
+        base = ds.base_version(wid)
+        newer = (
+            f" Version {latest.version} was saved by {latest.created_by} since."
+            if base and base < latest.version
+            else ""
+        )
+        st.warning(
+            f"Unsaved changes (last saved: version {latest.version}, {_when(latest.created_at)}).{newer}",
+            icon=":material/edit_note:",
+        )
+    else:
+        st.caption(
+            f":material/check: Saved · version {latest.version} · "
+            f"{_when(latest.created_at)} by {latest.created_by}"
+        )
+
+flash = ds.get_flash()
+if flash is not None:
+    with flash_box:
+        show = {"error": st.error, "success": st.success}.get(flash.kind, st.info)
+        show(flash.text)
+        for line in flash.details:
+            st.text(f"• {line}")

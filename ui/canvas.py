@@ -1,0 +1,408 @@
+"""Canvas adapter: a Workflow drawn with streamlit-flow, the look of each kind, one-line summaries.
+
+The component renders node content as Markdown with raw HTML inside an iframe, so every piece of
+text a user typed goes through `html.escape` before it becomes content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
+
+from engine.model import (
+    NODE_KIND_LABELS,
+    AIStepNode,
+    ApprovalNode,
+    BranchNode,
+    EndNode,
+    FormTriggerNode,
+    MoveToSectionNode,
+    Node,
+    Workflow,
+)
+
+AssigneeLabel = Callable[[str], str]
+NODE_WIDTH = 230
+
+
+@dataclass(frozen=True)
+class KindLook:
+    """Colours and icon of one node kind on the canvas."""
+
+    icon: str
+    background: str
+    border: str
+
+
+KIND_LOOK: dict[str, KindLook] = {
+    "form_trigger": KindLook("☰", "#e8f5e9", "#2e7d32"),
+    "ai_step": KindLook("✦", "#f3e5f5", "#7b1fa2"),
+    "move_to_section": KindLook("➜", "#e3f2fd", "#1565c0"),
+    "approval": KindLook("✔", "#fff8e1", "#e65100"),
+    "branch": KindLook("⋔", "#e0f2f1", "#00695c"),
+    "end": KindLook("⚑", "#eceff1", "#455a64"),
+}
+"""Look per node kind (`type` of the node)."""
+
+STATUS_LOOK: dict[str, tuple[str, str, str]] = {
+    "done": ("#e8f5e9", "#2e7d32", "done"),
+    "running": ("#e3f2fd", "#1565c0", "running"),
+    "waiting": ("#fff8e1", "#ef6c00", "waiting"),
+    "failed": ("#ffebee", "#c62828", "failed"),
+    "pending": ("#fafafa", "#b0bec5", "not reached"),
+}
+"""Background, border and label per run status of a node."""
+
+PROBLEM_BORDER = "#d32f2f"
+
+
+def _default_assignee_label(assignee: str) -> str:
+    """A readable assignee name without a directory: `group:marketing` → `marketing (group)`."""
+    if assignee.startswith("group:"):
+        return f"{assignee[len('group:') :]} (group)"
+    return assignee.capitalize()
+
+
+def _hours(value: float) -> str:
+    """48.0 → '48', 1.5 → '1.5'."""
+    return f"{value:g}"
+
+
+def node_title(node: Node) -> str:
+    """The node's title, or its kind's name when it has none."""
+    return node.title.strip() or NODE_KIND_LABELS[node.type]
+
+
+def summarize(node: Node, assignee_label: AssigneeLabel | None = None) -> str:
+    """One line describing a node's settings, e.g. 'Approval · Jamie · due 48 h' (plain text)."""
+    label = assignee_label or _default_assignee_label
+    kind = NODE_KIND_LABELS[node.type]
+    parts: list[str] = [kind]
+    if isinstance(node, FormTriggerNode):
+        n = len(node.fields)
+        parts.append(f"{n} field{'s' if n != 1 else ''}")
+        if node.title_field:
+            parts.append(f"title: {node.title_field}")
+    elif isinstance(node, AIStepNode):
+        out = {"text": "text", "classification": "label", "json": "JSON"}[node.output_kind]
+        parts.append(f"→ {node.output_name} ({out})")
+        if node.model:
+            parts.append(node.model)
+        if not node.instruction.strip():
+            parts.append("no instruction yet")
+    elif isinstance(node, MoveToSectionNode):
+        parts.append(node.section or "no section")
+    elif isinstance(node, ApprovalNode):
+        parts.append(label(node.assignee) if node.assignee else "nobody assigned")
+        if node.due_hours:
+            parts.append(f"due {_hours(node.due_hours)} h")
+    elif isinstance(node, BranchNode):
+        parts.append(f"on {node.value}" if node.value else "no value")
+        n = len(node.cases)
+        parts.append(f"{n} case{'s' if n != 1 else ''}")
+    elif isinstance(node, EndNode):
+        parts.append(node.outcome or "no outcome")
+    return " · ".join(parts)
+
+
+def node_content(node: Node, assignee_label: AssigneeLabel | None = None, badge: str = "") -> str:
+    """The card drawn inside a canvas node: icon, title and summary, all escaped."""
+    look = KIND_LOOK[node.type]
+    title = html.escape(node_title(node))
+    summary = html.escape(summarize(node, assignee_label))
+    badge_html = (
+        f'<div style="font-size:11px;font-weight:600;margin-top:3px">{html.escape(badge)}</div>'
+        if badge
+        else ""
+    )
+    # One line of HTML: a Markdown HTML block, so no Markdown inside is interpreted.
+    return (
+        '<div style="text-align:left;line-height:1.3">'
+        f'<div style="font-weight:600;font-size:13px">{look.icon} {title}</div>'
+        f'<div style="font-size:11px;color:#455a64;margin-top:2px">{summary}</div>'
+        f"{badge_html}</div>"
+    )
+
+
+def node_style(
+    kind: str, broken: bool = False, status: str | None = None, selected: bool = False
+) -> dict[str, Any]:
+    """A fresh style dict for one node (never shared: the component mutates defaults)."""
+    look = KIND_LOOK[kind]
+    background, border = look.background, look.border
+    style: dict[str, Any] = {
+        "background": background,
+        "border": f"2px solid {border}",
+        "borderRadius": "8px",
+        "padding": "6px 10px",
+        "width": f"{NODE_WIDTH}px",
+        "color": "#212121",
+    }
+    if status is not None:
+        bg, bd, _ = STATUS_LOOK.get(status, STATUS_LOOK["pending"])
+        style["background"] = bg
+        style["border"] = f"3px solid {bd}"
+        if status in ("pending", "", None) or status not in STATUS_LOOK:
+            style["opacity"] = "0.6"
+    if broken:
+        style["border"] = f"3px solid {PROBLEM_BORDER}"
+        style["boxShadow"] = "0 0 0 3px rgba(211,47,47,0.25)"
+    if selected:
+        style["boxShadow"] = "0 0 0 4px rgba(25,118,210,0.55)"
+    return style
+
+
+def _node_type(node: Node) -> str:
+    if isinstance(node, FormTriggerNode):
+        return "input"
+    if isinstance(node, EndNode):
+        return "output"
+    return "default"
+
+
+def to_flow_node(
+    node: Node,
+    *,
+    broken: bool = False,
+    selected: bool = False,
+    editable: bool = True,
+    status: str | None = None,
+    assignee_label: AssigneeLabel | None = None,
+) -> StreamlitFlowNode:
+    """One workflow node as a canvas node (data keeps the node id and kind)."""
+    badge = ""
+    if status is not None:
+        badge = "● " + STATUS_LOOK.get(status, STATUS_LOOK["pending"])[2]
+    return StreamlitFlowNode(
+        id=node.id,
+        pos=(node.position.x, node.position.y),
+        data={
+            "content": node_content(node, assignee_label, badge),
+            "kind": node.type,
+            "node_id": node.id,
+        },
+        node_type=_node_type(node),
+        draggable=editable,
+        selectable=editable,
+        connectable=editable,
+        selected=selected,
+        style=node_style(node.type, broken=broken, status=status, selected=selected and editable),
+    )
+
+
+def to_flow_edge(
+    edge_id: str, source: str, target: str, label: str | None, broken: bool = False
+) -> StreamlitFlowEdge:
+    """One connection as a canvas edge, labelled with its outcome or case."""
+    colour = PROBLEM_BORDER if broken else "#78909c"
+    return StreamlitFlowEdge(
+        id=edge_id,
+        source=source,
+        target=target,
+        edge_type="smoothstep",
+        marker_end={"type": "arrowclosed", "color": colour},
+        label=label or "",
+        label_show_bg=bool(label),
+        label_style={"fontSize": "11px", "fontWeight": 600},
+        label_bg_style={"fill": "#ffffff"},
+        style={"stroke": colour, "strokeWidth": 2},
+    )
+
+
+def build_flow_state(
+    wf: Workflow,
+    *,
+    broken_nodes: set[str] | None = None,
+    broken_edges: set[str] | None = None,
+    selected_id: str | None = None,
+    editable: bool = True,
+    node_status: dict[str, str] | None = None,
+    assignee_label: AssigneeLabel | None = None,
+    timestamp: int | None = None,
+) -> StreamlitFlowState:
+    """The canvas state for a workflow; problem nodes and edges are drawn red."""
+    broken_nodes = broken_nodes or set()
+    broken_edges = broken_edges or set()
+    nodes = [
+        to_flow_node(
+            n,
+            broken=n.id in broken_nodes,
+            selected=n.id == selected_id,
+            editable=editable,
+            status=(node_status.get(n.id, "pending") if node_status is not None else None),
+            assignee_label=assignee_label,
+        )
+        for n in wf.nodes
+    ]
+    edges = [to_flow_edge(e.id, e.source, e.target, e.label, e.id in broken_edges) for e in wf.edges]
+    return StreamlitFlowState(
+        nodes=nodes,
+        edges=edges,
+        selected_id=selected_id,
+        timestamp=timestamp if timestamp is not None else now_ms(),
+    )
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch (the component's timestamp unit)."""
+    return int(time.time() * 1000)
+
+
+def flow_signature(state: StreamlitFlowState) -> str:
+    """What a user sees of a canvas state apart from positions: ids, cards, styles, edges, labels."""
+    parts: list[str] = []
+    for n in sorted(state.nodes, key=lambda n: n.id):
+        parts.append(f"N|{n.id}|{n.data.get('content', '')}|{sorted(n.style.items())}")
+    for e in sorted(state.edges, key=lambda e: e.id):
+        parts.append(f"E|{e.id}|{e.source}|{e.target}|{e.label or ''}|{sorted(e.style.items())}")
+    return hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def _directory_label() -> AssigneeLabel | None:
+    """The process-wide directory's label function, when the app is available."""
+    try:
+        from ui.runtime import get_app
+
+        return get_app().directory.label
+    except Exception:  # a read-only drawing never fails because the directory is missing
+        return None
+
+
+def show_readonly(
+    wf: Workflow,
+    key: str,
+    node_status: dict[str, str] | None = None,
+    height: int = 520,
+) -> None:
+    """Draw a workflow that cannot be edited; colour nodes by run status when given.
+
+    Statuses: "done", "running", "waiting", "failed", "pending" (a node missing from
+    `node_status` counts as pending, i.e. not reached).
+    """
+    label = _directory_label()
+    signature_source = wf.model_dump_json() + repr(sorted((node_status or {}).items()))
+    signature = hashlib.sha1(signature_source.encode("utf-8")).hexdigest()
+    slot = f"_canvas_ro:{key}"
+    cached = st.session_state.get(slot)
+    if not (isinstance(cached, tuple) and cached[0] == signature):
+        # Changed (or first draw): a fresh state with a new timestamp; unchanged reruns reuse the
+        # stored one so the component is not re-seeded on every run (that loops).
+        state = build_flow_state(wf, editable=False, node_status=node_status, assignee_label=label)
+        for n in state.nodes:
+            n.draggable = False
+            n.selectable = False
+            n.connectable = False
+        cached = (signature, state)
+        st.session_state[slot] = cached
+    streamlit_flow(
+        key,
+        cached[1],
+        height=height,
+        fit_view=True,
+        show_controls=True,
+        allow_new_edges=False,
+        get_node_on_click=False,
+        get_edge_on_click=False,
+        pan_on_drag=True,
+        allow_zoom=True,
+        min_zoom=0.2,
+        hide_watermark=True,
+    )
+    if node_status is not None:
+        legend = " · ".join(f'<span style="color:{bd}">●</span> {lbl}' for _, bd, lbl in STATUS_LOOK.values())
+        st.caption(legend, unsafe_allow_html=True)
+
+
+# -- the editable canvas of the Designer ----------------------------------------------------------
+
+
+def _slot(key: str) -> str:
+    return f"_canvas_ed:{key}"
+
+
+def take_browser_reply(key: str) -> dict[str, Any] | None:
+    """The canvas's latest reply from the browser if it was not handled yet, else None.
+
+    The reply is the component's value in session state; it is read before the canvas is drawn
+    so that every widget of the run sees the positions and connections the user just made.
+    """
+    raw = st.session_state.get(key)
+    slot = st.session_state.setdefault(_slot(key), {})
+    if raw is None and slot.get("seen") is not None:
+        # The canvas was not drawn for a while (another page): its browser side starts afresh.
+        slot.clear()
+    if not isinstance(raw, dict) or "timestamp" not in raw:
+        return None
+    if raw["timestamp"] == slot.get("seen"):
+        return None
+    slot["seen"] = raw["timestamp"]
+    slot["fit_left"] = max(0, int(slot.get("fit_left", 0)) - 1)
+    return raw
+
+
+def draw_editable(
+    wf: Workflow,
+    key: str,
+    *,
+    broken_nodes: set[str],
+    broken_edges: set[str],
+    selected_id: str | None,
+    push: bool = False,
+    fit: bool = False,
+    height: int = 600,
+    assignee_label: AssigneeLabel | None = None,
+) -> None:
+    """Draw the Designer canvas for the working copy.
+
+    The state sent to the browser gets a new timestamp (so the browser takes it) only when what
+    it shows changed in Python (cards, styles, connections, labels) or `push` asks for it; a
+    rerun caused by a drag keeps the old timestamp, so the browser keeps its own view and no
+    rerun loop starts. The view zooms to fit all nodes on the first draw and when `fit` asks
+    (not on every edit, so a zoomed-in designer is not thrown around). The component's return
+    value is read on the next run by `take_browser_reply`.
+    """
+    slot = st.session_state.setdefault(_slot(key), {})
+    desired = build_flow_state(
+        wf,
+        broken_nodes=broken_nodes,
+        broken_edges=broken_edges,
+        selected_id=selected_id,
+        assignee_label=assignee_label,
+        timestamp=0,
+    )
+    signature = flow_signature(desired)
+    last_ts = slot.get("ts")
+    fit = fit or last_ts is None
+    if last_ts is None or push or fit or signature != slot.get("sig"):
+        seen = slot.get("seen")
+        # newer than anything the browser sent, whatever its clock says
+        desired.timestamp = max(now_ms(), int(seen) + 1 if isinstance(seen, int) else 0, (last_ts or 0) + 1)
+        slot["ts"] = desired.timestamp
+        slot["sig"] = signature
+        if fit:
+            # The browser zooms after it has laid the new state out, i.e. after its first reply:
+            # keep asking for a fit until its second reply has arrived.
+            slot["fit_left"] = 2
+    else:
+        desired.timestamp = int(last_ts)
+    streamlit_flow(
+        key,
+        desired,
+        height=height,
+        fit_view=int(slot.get("fit_left", 0)) > 0,
+        show_controls=True,
+        allow_new_edges=True,
+        get_node_on_click=True,
+        get_edge_on_click=True,
+        pan_on_drag=True,
+        allow_zoom=True,
+        min_zoom=0.2,
+        hide_watermark=True,
+    )

@@ -1,0 +1,454 @@
+"""Inspector forms of the Designer: one per node kind, the workflow's settings, and connections.
+
+Each form reads its widgets and returns the workflow with the edits applied (or unchanged). Widget
+keys start with a prefix that includes the working copy's generation, so a restored or imported
+working copy gets fresh widgets instead of stale ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, cast
+
+import streamlit as st
+from pydantic import ValidationError
+
+from engine.directory import GROUP_PREFIX, Directory
+from engine.model import (
+    AIStepNode,
+    ApprovalNode,
+    BranchNode,
+    EndNode,
+    FieldType,
+    FormField,
+    FormTriggerNode,
+    JsonOutputField,
+    MoveToSectionNode,
+    Node,
+    Workflow,
+)
+from engine.validation import available_values
+from ui.canvas import node_title
+from ui.designer_state import allowed_labels, replace_node, set_edge_label
+
+FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
+OUTPUT_KINDS = {"text": "Text", "classification": "One label of a list", "json": "JSON fields"}
+ON_TIMEOUT = {
+    "none": "Nothing",
+    "approve": "Approve it",
+    "reject": "Reject it",
+    "reassign": "Hand it on",
+}
+
+
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*\[\]()<>~$:|{}])")
+
+
+def plain(text: str) -> str:
+    """Text a user typed, safe where Streamlit reads Markdown (no links, code spans, directives)."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
+
+
+def _lines(text: str) -> list[str]:
+    """Non-empty, stripped lines of a text area."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _placeholders(names: set[str]) -> None:
+    """List the values a prompt may use, as `{{ name }}`."""
+    if names:
+        st.caption("Values you can use here (copy into the text):")
+        st.code("  ".join(f"{{{{ {n} }}}}" for n in sorted(names)), language=None, wrap_lines=True)
+    else:
+        st.caption("No values reach this step yet; connect it after the form.")
+
+
+def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
+    """The workflow with `changes` applied to `node`; a refused value is shown, not raised."""
+    data = {**node.model_dump(), **changes}
+    if data == node.model_dump():
+        return wf
+    try:
+        updated = type(node).model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            st.error(f"{where}: {err['msg']}", icon=":material/error:")
+        return wf
+    return replace_node(wf, updated)
+
+
+def workflow_settings(wf: Workflow, prefix: str) -> Workflow:
+    """Name, description, sections, revision cap and default model of the workflow."""
+    st.caption(f"Workflow id: {plain(wf.id)} (stays the same across versions)")
+    name = st.text_input("Workflow name", value=wf.name, key=f"{prefix}:name")
+    description = st.text_area("Description", value=wf.description, key=f"{prefix}:description", height=80)
+    sections = st.text_area(
+        "Board sections (one per line, in order)",
+        value="\n".join(wf.sections),
+        key=f"{prefix}:sections",
+        height=130,
+    )
+    c1, c2 = st.columns(2)
+    max_revisions = c1.number_input(
+        "Max revisions",
+        min_value=1,
+        max_value=50,
+        value=wf.max_revisions,
+        step=1,
+        key=f"{prefix}:max_revisions",
+        help="How often a checkpoint may send the task back before it must be decided.",
+    )
+    default_model = c2.text_input("Default model", value=wf.default_model, key=f"{prefix}:default_model")
+    changes = {
+        "name": name,
+        "description": description,
+        "sections": _lines(sections),
+        "max_revisions": int(max_revisions),
+        "default_model": default_model.strip() or wf.default_model,
+    }
+    if all(getattr(wf, k) == v for k, v in changes.items()):
+        return wf
+    return wf.model_copy(update=changes)
+
+
+def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Workflow:
+    """The settings form of the selected node; returns the workflow with its edits."""
+    avail = available_values(wf).get(node.id, set())
+    changes: dict[str, Any] = {
+        "title": st.text_input("Title", value=node.title, key=f"{prefix}:title"),
+    }
+    if isinstance(node, FormTriggerNode):
+        changes.update(_form_trigger(node, prefix))
+    elif isinstance(node, AIStepNode):
+        changes.update(_ai_step(wf, node, avail, prefix))
+    elif isinstance(node, MoveToSectionNode):
+        options = list(wf.sections)
+        if node.section and node.section not in options:
+            options.append(node.section)
+        if not options:
+            st.warning("The workflow has no board sections; add them in the workflow settings.")
+        else:
+            changes["section"] = (
+                st.selectbox(
+                    "Section",
+                    options,
+                    index=options.index(node.section) if node.section in options else None,
+                    placeholder="Choose a section",
+                    key=f"{prefix}:section",
+                )
+                or ""
+            )
+    elif isinstance(node, ApprovalNode):
+        changes.update(_approval(node, avail, directory, prefix))
+    elif isinstance(node, BranchNode):
+        options = sorted(avail | ({node.value} if node.value else set()))
+        changes["value"] = (
+            st.selectbox(
+                "Route on the value",
+                options,
+                index=options.index(node.value) if node.value in options else None,
+                placeholder="Choose a value",
+                key=f"{prefix}:value",
+            )
+            or ""
+        )
+        changes["cases"] = _lines(
+            st.text_area(
+                "Cases (one per line)",
+                value="\n".join(node.cases),
+                key=f"{prefix}:cases",
+                help="Each case gets its own connection; `default` catches everything else.",
+            )
+        )
+    elif isinstance(node, EndNode):
+        changes["outcome"] = st.text_input("Outcome label", value=node.outcome, key=f"{prefix}:outcome")
+    return _apply(wf, node, changes)
+
+
+def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out["instruction"] = st.text_area(
+        "Instruction (prompt)",
+        value=node.instruction,
+        key=f"{prefix}:instruction",
+        height=160,
+        placeholder="e.g. Write a short post about {{ title }}",
+    )
+    _placeholders(avail)
+    out["system_prompt"] = st.text_area(
+        "System prompt (optional)", value=node.system_prompt, key=f"{prefix}:system_prompt", height=80
+    )
+    c1, c2 = st.columns(2)
+    out["model"] = (
+        c1.text_input(
+            "Model",
+            value=node.model or "",
+            key=f"{prefix}:model",
+            placeholder=f"default: {wf.default_model}",
+        ).strip()
+        or None
+    )
+    out["temperature"] = c2.slider(
+        "Temperature", 0.0, 2.0, value=float(node.temperature), step=0.1, key=f"{prefix}:temperature"
+    )
+    c3, c4 = st.columns(2)
+    out["output_name"] = c3.text_input(
+        "Output name",
+        value=node.output_name,
+        key=f"{prefix}:output_name",
+        help="Later steps use the answer as {{ output name }}.",
+    ).strip()
+    kinds = list(OUTPUT_KINDS)
+    out["output_kind"] = c4.selectbox(
+        "Output kind",
+        kinds,
+        index=kinds.index(node.output_kind),
+        format_func=OUTPUT_KINDS.__getitem__,
+        key=f"{prefix}:output_kind",
+    )
+    if out["output_kind"] == "classification":
+        out["labels"] = _lines(
+            st.text_area("Labels (one per line)", value="\n".join(node.labels), key=f"{prefix}:labels")
+        )
+    elif out["output_kind"] == "json":
+        rows = _frozen_rows(
+            f"{prefix}:json_fields",
+            [f.model_dump() for f in node.json_fields],
+        )
+        edited = st.data_editor(
+            rows,
+            key=f"{prefix}:json_fields",
+            num_rows="dynamic",
+            use_container_width=True,
+            column_config={
+                "name": st.column_config.TextColumn("Name", required=True),
+                "type": st.column_config.SelectboxColumn(
+                    "Type", options=["string", "number", "boolean"], default="string", required=True
+                ),
+                "description": st.column_config.TextColumn("Description"),
+            },
+        )
+        out["json_fields"] = [
+            JsonOutputField(
+                name=str(r.get("name") or "").strip(),
+                type=r.get("type") or "string",
+                description=str(r.get("description") or ""),
+            ).model_dump()
+            for r in _records(edited)
+            if str(r.get("name") or "").strip()
+        ]
+    return out
+
+
+def _approval(node: ApprovalNode, avail: set[str], directory: Directory, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    people = sorted(directory.users)
+    groups = [f"{GROUP_PREFIX}{g}" for g in sorted(directory.groups)]
+    options = people + groups
+    if node.assignee and node.assignee not in options:
+        options.append(node.assignee)
+    out["assignee"] = (
+        st.selectbox(
+            "Assignee",
+            options,
+            index=options.index(node.assignee) if node.assignee in options else None,
+            format_func=directory.label,
+            placeholder="Choose a person or a group",
+            key=f"{prefix}:assignee",
+        )
+        or ""
+    )
+    out["instructions"] = st.text_area(
+        "Instructions for the reviewer", value=node.instructions, key=f"{prefix}:instructions", height=100
+    )
+    _placeholders(avail)
+    value_options = sorted(avail | set(node.visible_values) | set(node.editable_values))
+    out["visible_values"] = st.multiselect(
+        "Values the reviewer sees (none chosen: all)",
+        value_options,
+        default=node.visible_values,
+        key=f"{prefix}:visible",
+    )
+    out["editable_values"] = st.multiselect(
+        "Values the reviewer may edit",
+        value_options,
+        default=node.editable_values,
+        key=f"{prefix}:editable",
+    )
+    c1, c2 = st.columns(2)
+    due = c1.number_input(
+        "Due in hours (0: no due time)",
+        min_value=0.0,
+        value=float(node.due_hours or 0.0),
+        step=1.0,
+        key=f"{prefix}:due",
+    )
+    out["due_hours"] = float(due) if due else None
+    modes = list(ON_TIMEOUT)
+    out["on_timeout"] = c2.selectbox(
+        "When the due time passes",
+        modes,
+        index=modes.index(node.on_timeout),
+        format_func=ON_TIMEOUT.__getitem__,
+        key=f"{prefix}:on_timeout",
+    )
+    if out["on_timeout"] == "reassign":
+        choices = [o for o in people + groups]
+        current = node.timeout_assignee or ""
+        out["timeout_assignee"] = st.selectbox(
+            "Hand it to",
+            choices,
+            index=choices.index(current) if current in choices else None,
+            format_func=directory.label,
+            placeholder="Choose a person or a group",
+            key=f"{prefix}:timeout_assignee",
+        )
+    else:
+        out["timeout_assignee"] = None
+    return out
+
+
+def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
+    st.caption("Form fields (add rows at the bottom; choice options are separated by commas)")
+    rows = _frozen_rows(
+        f"{prefix}:fields",
+        [
+            {
+                "name": f.name,
+                "label": f.label,
+                "type": f.type,
+                "required": f.required,
+                "options": ", ".join(f.options),
+                "default": "" if f.default is None else str(f.default),
+                "help": f.help,
+            }
+            for f in node.fields
+        ],
+    )
+    edited = st.data_editor(
+        rows,
+        key=f"{prefix}:fields",
+        num_rows="dynamic",
+        use_container_width=True,
+        column_config={
+            "name": st.column_config.TextColumn("Name", required=True, help="Used as {{ name }}"),
+            "label": st.column_config.TextColumn("Label"),
+            "type": st.column_config.SelectboxColumn(
+                "Type", options=FIELD_TYPES, default="text", required=True
+            ),
+            "required": st.column_config.CheckboxColumn("Required", default=False),
+            "options": st.column_config.TextColumn("Options"),
+            "default": st.column_config.TextColumn("Default"),
+            "help": st.column_config.TextColumn("Help"),
+        },
+    )
+    fields: list[dict[str, Any]] = []
+    for r in _records(edited):
+        name = str(r.get("name") or "").strip()
+        if not name:
+            continue
+        ftype = cast(FieldType, r.get("type") if r.get("type") in FIELD_TYPES else "text")
+        raw_default = str(r.get("default") or "").strip()
+        default: str | float | None = raw_default or None
+        if ftype == "number" and raw_default:
+            try:
+                default = float(raw_default)
+            except ValueError:
+                st.error(f"The default of {plain(name)} is not a number.", icon=":material/error:")
+                default = None
+        field = FormField(
+            name=name,
+            label=str(r.get("label") or ""),
+            type=ftype,
+            required=bool(r.get("required")),
+            options=[o.strip() for o in str(r.get("options") or "").split(",") if o.strip()],
+            default=default,
+            help=str(r.get("help") or ""),
+        )
+        fields.append(field.model_dump())
+    names = [f["name"] for f in fields]
+    options = [None, *names]
+    if node.title_field and node.title_field not in options:
+        options.append(node.title_field)
+    title_field = st.selectbox(
+        "Task title field",
+        options,
+        index=options.index(node.title_field) if node.title_field in options else 0,
+        format_func=lambda n: "(none)" if n is None else str(n),
+        key=f"{prefix}:title_field",
+        help="Its value names the task on the board.",
+    )
+    return {"fields": fields, "title_field": title_field}
+
+
+def _frozen_rows(key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a data editor started from: its edits are relative to them, so they stay fixed."""
+    slot = f"{key}:base"
+    if slot not in st.session_state:
+        st.session_state[slot] = rows
+    return list(st.session_state[slot])
+
+
+def _records(edited: Any) -> list[dict[str, Any]]:
+    """Rows returned by st.data_editor as plain dicts (list input gives a list back)."""
+    if hasattr(edited, "to_dict"):
+        return cast(list[dict[str, Any]], edited.to_dict("records"))
+    return [dict(r) for r in edited]
+
+
+def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str], None]) -> Workflow:
+    """The node's connections: choose the outcome or case of each one leaving it, delete any.
+
+    Returns the workflow with changed labels; a delete button calls `on_delete(edge_id)`.
+    """
+    nodes = wf.node_map()
+    outgoing = wf.outgoing(node.id)
+    incoming = [e for e in wf.edges if e.target == node.id]
+    st.markdown("**Connections**")
+    if not outgoing and not incoming:
+        st.caption("None yet: drag from a handle of this step to another step on the canvas.")
+    labels = allowed_labels(wf, node.id)
+    for e in outgoing:
+        target = nodes.get(e.target)
+        name = node_title(target) if target else e.target
+        c1, c2, c3 = st.columns([5, 6, 2], vertical_alignment="center")
+        c1.text(f"→ {name}")
+        if labels:
+            options = list(labels)
+            if e.label and e.label not in options:
+                options.append(e.label)
+            chosen = c2.selectbox(
+                f"{'Outcome' if isinstance(node, ApprovalNode) else 'Case'} of the connection to {name}",
+                options,
+                index=options.index(e.label) if e.label in options else None,
+                placeholder="Choose…",
+                key=f"{prefix}:edge:{e.id}",
+                label_visibility="collapsed",
+            )
+            if chosen != e.label:
+                wf = set_edge_label(wf, e.id, chosen)
+        c3.button(
+            "",
+            icon=":material/delete:",
+            key=f"designer_del_out_{e.id}",
+            help=f"Delete the connection to {name}",
+            on_click=on_delete,
+            args=(e.id,),
+        )
+    for e in incoming:
+        source = nodes.get(e.source)
+        name = node_title(source) if source else e.source
+        c1, c2 = st.columns([11, 2], vertical_alignment="center")
+        suffix = f" ({e.label})" if e.label else ""
+        c1.text(f"← from {name}{suffix}")
+        c2.button(
+            "",
+            icon=":material/delete:",
+            key=f"designer_del_in_{e.id}",
+            help=f"Delete the connection from {name}",
+            on_click=on_delete,
+            args=(e.id,),
+        )
+    return wf
