@@ -6,11 +6,11 @@ import streamlit as st
 
 from engine.llm.factory import describe_provider
 from ui.format import md_escape
-from ui.runtime import USER_KEY, current_user, get_app, login_providers, oidc_configured, signed_in_email
+from ui.runtime import USER_KEY, current_user, login_providers, oidc_configured, shell_app, signed_in_email
 
 st.set_page_config(page_title="Loopdesk", page_icon=":material/autorenew:", layout="wide")
 
-app = get_app()
+app = shell_app()
 user = current_user(app)
 
 with st.sidebar:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from engine.errors import EngineError
 from engine.services import Loopdesk
@@ -14,6 +15,7 @@ from engine.store.duckdb import default_db_path
 
 log = logging.getLogger("loopdesk.ui")
 USER_KEY = "loopdesk_user"
+_shell_checked = False
 
 
 def _secrets() -> dict[str, Any]:
@@ -25,8 +27,30 @@ def _secrets() -> dict[str, Any]:
 
 
 def get_app() -> Loopdesk:
-    """The process-wide service for the configured database (`LOOPDESK_DB`)."""
+    """The process-wide service for the configured database (`LOOPDESK_DB`); pages call this."""
+    _ensure_app_shell()
     return _open_app(default_db_path())
+
+
+def shell_app() -> Loopdesk:
+    """The same service for app.py, which sets up the navigation itself."""
+    return _open_app(default_db_path())
+
+
+def _ensure_app_shell() -> None:
+    """Make a deep link on a fresh server run through app.py's navigation.
+
+    Until some session has called `st.navigation`, Streamlit treats `pages/` as an
+    old-style page folder and runs a linked page alone (no sidebar, no identity).
+    Turning that mode off and rerunning makes the same URL go through app.py.
+    """
+    global _shell_checked
+    if _shell_checked:
+        return
+    _shell_checked = True  # once per process: after this, st.navigation keeps the mode off
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _release(app: Loopdesk) -> None:
