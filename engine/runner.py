@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from engine.errors import (
 )
 from engine.forms import coerce_form
 from engine.llm.base import LLMProvider
-from engine.model import ApprovalNode, FormTriggerNode, Node, Workflow
+from engine.model import AIStepNode, ApprovalNode, FormTriggerNode, Node, Workflow
 from engine.steps import HANDLERS, StepContext, StepOutcome
 from engine.store.base import (
     AuditEvent,
@@ -98,6 +98,7 @@ class Engine:
         self._timers: threading.Thread | None = None
         self._locks = _RunLocks()
         self._wf_cache: dict[tuple[str, int], Workflow] = {}
+        self._valid: dict[tuple[str, int], Workflow] = {}
 
     # -- helpers --------------------------------------------------------------
     def workflow_of(self, run: RunRecord) -> Workflow:
@@ -184,30 +185,60 @@ class Engine:
         if background:
             self.submit(run.id)
             return run
-        return self.drive(run.id)
+        return self.drive(run.id, known=run)
 
     def _runnable(self, workflow_id: str, version: int | None) -> tuple[Workflow, int]:
         """The workflow version to start, validated once per version and cached."""
-        wfv = self.store.get_workflow(workflow_id, version)
-        if wfv is None:
-            raise NotFoundError("workflow", workflow_id)
-        key = (wfv.workflow_id, wfv.version)
-        if key not in self._wf_cache:
-            self._wf_cache[key] = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
-        return self._wf_cache[key], wfv.version
+        number = version if version is not None else self.store.latest_version(workflow_id)
+        key = (workflow_id, number or 0)
+        if key not in self._valid:
+            wfv = self.store.get_workflow(workflow_id, number) if number else None
+            if wfv is None:
+                raise NotFoundError("workflow", workflow_id)
+            self._wf_cache[key] = wfv.definition
+            self._valid[key] = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
+        return self._valid[key], key[1]
 
     # -- driving --------------------------------------------------------------
-    def drive(self, run_id: str) -> RunRecord:
-        """Execute steps until the run waits, ends, fails or is cancelled."""
+    def drive(self, run_id: str, known: RunRecord | None = None) -> RunRecord:
+        """Execute steps until the run waits, ends, fails or is cancelled.
+
+        Steps that only move data (form, move, branch, approval, end) are committed
+        together with the steps that follow them; before an AI step (an outside call
+        that may cost money) everything so far is committed, and the AI step's result
+        is committed before the run goes on. A crash can only lose instant steps,
+        which simply run again on recovery.
+        """
         with self._locks.hold(run_id):
-            run: RunRecord | None = self.get_run(run_id)
+            # `known` is the state the caller just committed; anything else is read back
+            run: RunRecord | None = known if known is not None else self.get_run(run_id)
+            held: list[Transition] = []
             while run is not None and run.status == "running" and run.current_node is not None:
                 wf = self.workflow_of(run)
-                run = self._step(wf, wf.node(run.current_node), run)
+                node = wf.node(run.current_node)
+                external = isinstance(node, AIStepNode)
+                if external and held and not self._commit(held):
+                    return self.get_run(run_id)
+                t, run = self._step(wf, node, run)
+                held.append(t)
+                if (external or run.status != "running") and not self._commit(held):
+                    return self.get_run(run_id)
+            if held and not self._commit(held):
+                return self.get_run(run_id)
             return run if run is not None else self.get_run(run_id)
 
-    def _step(self, wf: Workflow, node: Node, run: RunRecord) -> RunRecord | None:
-        """Run one node and commit its result; return the run as committed (None: reload)."""
+    def _commit(self, held: list[Transition]) -> bool:
+        """Apply the held transitions as one; False if the run changed meanwhile (cancelled)."""
+        merged = merge_transitions(held)
+        held.clear()
+        try:
+            self.store.apply(merged)
+        except ConflictError:
+            return False  # cancelled meanwhile; these steps' results are dropped
+        return True
+
+    def _step(self, wf: Workflow, node: Node, run: RunRecord) -> tuple[Transition, RunRecord]:
+        """Run one node; return what to write and the run as it will be once written."""
         started = now()
         handler = HANDLERS[node.type]
         ctx = StepContext(wf, node, run, self.provider, self.prices)
@@ -215,22 +246,12 @@ class Engine:
             outcome = handler(ctx)
             t = self._transition(wf, node, run, outcome, started, now())
         except EngineError as exc:
-            self._fail(run, node, started, str(exc))
-            return None
+            t = self._failure(run, node, started, str(exc))
         except Exception as exc:  # a bug, but the run must not stay 'running' forever
             log.exception("step %s of run %s crashed", node.id, run.id)
-            self._fail(run, node, started, f"unexpected error: {exc}")
-            return None
-        try:
-            self.store.apply(t)
-        except ConflictError:
-            return None  # cancelled meanwhile; the step's result is dropped
+            t = self._failure(run, node, started, f"unexpected error: {exc}")
         assert t.run_update is not None
-        u = t.run_update
-        return replace(
-            run, status=u.status, current_node=u.current_node, values=u.values, section=u.section,
-            revisions=u.revisions, outcome=u.outcome, error=u.error, failed_node=u.failed_node,
-        )  # fmt: skip
+        return t, _updated(run, t.run_update)
 
     def _transition(
         self,
@@ -310,7 +331,7 @@ class Engine:
             title=run.title,
         )
 
-    def _fail(self, run: RunRecord, node: Node, started: float, message: str) -> None:
+    def _failure(self, run: RunRecord, node: Node, started: float, message: str) -> Transition:
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="failed", input={},
             output=None, started_at=started, finished_at=now(), error=message,
@@ -320,8 +341,7 @@ class Engine:
             expect_node=node.id, error=message, failed_node=node.id,
         )  # fmt: skip
         audit = AuditEvent(run.id, SYSTEM, "failed", {"node": node.id, "error": message})
-        with suppress(ConflictError):  # cancelled meanwhile: nothing to record
-            self.store.apply(Transition(run_update=update, steps=[step], audit=[audit]))
+        return Transition(run_update=update, steps=[step], audit=[audit])
 
     # -- deciding -------------------------------------------------------------
     def decide(
@@ -348,12 +368,15 @@ class Engine:
             raise NotAllowedError(
                 user, "decide this checkpoint", f"it was just reassigned to {latest.assignee}"
             ) from None
-        if t.run_update is not None and t.run_update.status == "running":
+        if t.run_update is None:  # a reassignment: the run is unchanged
+            return run
+        after = _updated(run, t.run_update)
+        if after.status == "running":
             if background:
                 self.submit(run.id)
-                return self.get_run(run.id)
-            return self.drive(run.id)
-        return self.get_run(run.id)
+            else:
+                return self.drive(run.id, known=after)
+        return after
 
     def _decision_transition(
         self,
@@ -506,6 +529,31 @@ class Engine:
             except EngineError as exc:
                 log.warning("timeout of checkpoint %s not applied: %s", cp.id, exc)
         return done
+
+
+def _updated(run: RunRecord, u: RunUpdate) -> RunRecord:
+    """The run as it is once the update is committed."""
+    return replace(
+        run, status=u.status, current_node=u.current_node, values=u.values, section=u.section,
+        revisions=u.revisions, outcome=u.outcome, error=u.error, failed_node=u.failed_node,
+        updated_at=now(),
+    )  # fmt: skip
+
+
+def merge_transitions(held: list[Transition]) -> Transition:
+    """Consecutive transitions of one run as one: the first's expectations, the last's state."""
+    if len(held) == 1:
+        return held[0]
+    first, last = held[0].run_update, held[-1].run_update
+    assert first is not None and last is not None
+    update = replace(last, expect_status=first.expect_status, expect_node=first.expect_node)
+    opened = [t.open_checkpoint for t in held if t.open_checkpoint is not None]
+    return Transition(
+        run_update=update,
+        steps=[s for t in held for s in t.steps],
+        open_checkpoint=opened[-1] if opened else None,
+        audit=[a for t in held for a in t.audit],
+    )
 
 
 def wf_label(wf: Workflow) -> str:

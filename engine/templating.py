@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import StepError
@@ -25,10 +26,16 @@ def placeholders(text: str) -> set[str]:
     return set(meta.find_undeclared_variables(ast))
 
 
+@lru_cache(maxsize=1024)
+def _compiled(text: str) -> Template:
+    """Compile a template once; prompts repeat across runs."""
+    return _ENV.from_string(text)
+
+
 def render(text: str, values: dict[str, Any]) -> str:
     """Render a template against the run's values; a missing value is a StepError."""
     try:
-        return _ENV.from_string(text).render(**values)
+        return _compiled(text).render(**values)
     except UndefinedError as exc:
         raise StepError(f"the prompt refers to a value that is not set: {exc.message}") from None
     except TemplateSyntaxError as exc:

@@ -185,6 +185,10 @@ class Store(ABC):
         """The given version (default: latest) or None."""
 
     @abstractmethod
+    def latest_version(self, workflow_id: str) -> int | None:
+        """The newest version number of a workflow, or None (cheap: no definition parsed)."""
+
+    @abstractmethod
     def list_workflows(self) -> list[WorkflowVersion]:
         """The latest version of every workflow, by name."""
 

@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import suppress
@@ -89,6 +90,7 @@ def _loads(text: str | None) -> Any:
 
 
 _MAX_BATCH = 512
+_STATE_CACHE = 100_000
 
 
 def _insert_rows(cur: duckdb.DuckDBPyConnection, table: str, cols: str, rows: list[list[Any]]) -> None:
@@ -202,6 +204,10 @@ class DuckDBStore(Store):
         self._closed = False
         self.commits = 0
         """How many commits the writer has made (for benchmarks)."""
+        self._states: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
+        self._touched: dict[str, tuple[str, str | None]] = {}
+        self._cps: OrderedDict[str, CheckpointRecord] = OrderedDict()
+        self._touched_cps: dict[str, CheckpointRecord] = {}
 
     def __enter__(self) -> DuckDBStore:
         """Use as a context manager: the store closes on exit."""
@@ -302,9 +308,11 @@ class DuckDBStore(Store):
         """Apply a batch in one commit; on an unexpected error retry each job alone."""
         try:
             cur.execute("BEGIN TRANSACTION")
+            self._touched, self._touched_cps = {}, {}
             results = self._apply_batch(cur, [job.transition for job in batch if job.transition])
             cur.execute("COMMIT")
             self.commits += 1
+            self._remember(self._touched, self._touched_cps)
         except Exception as exc:
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
@@ -321,6 +329,43 @@ class DuckDBStore(Store):
                 job.future.set_exception(res)
 
     # -- the one write path ---------------------------------------------------
+    def _run_state(self, cur: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, str | None] | None:
+        """(status, current node) of a run: from the writer's cache, else one point lookup.
+
+        Only the writer changes runs, so what it committed is what the table holds.
+        """
+        state = self._states.get(run_id)
+        if state is not None:
+            self._states.move_to_end(run_id)
+            return state
+        rows = cur.execute("SELECT status, current_node FROM runs WHERE id = ?", [run_id]).fetchall()
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def _checkpoint_state(
+        self, cur: duckdb.DuckDBPyConnection, checkpoint_id: str
+    ) -> CheckpointRecord | None:
+        """A checkpoint as committed: from the writer's cache of pending ones, else a lookup."""
+        cp = self._cps.get(checkpoint_id)
+        if cp is not None:
+            return cp
+        rows = cur.execute(f"SELECT {_CP_COLS} FROM checkpoints WHERE id = ?", [checkpoint_id]).fetchall()
+        return self._checkpoint(rows[0]) if rows else None
+
+    def _remember(self, states: dict[str, tuple[str, str | None]], cps: dict[str, CheckpointRecord]) -> None:
+        """Cache committed run states and pending checkpoints (oldest entries are forgotten)."""
+        self._states.update(states)
+        for run_id in states:
+            self._states.move_to_end(run_id)
+        while len(self._states) > _STATE_CACHE:
+            self._states.popitem(last=False)
+        for cp in cps.values():
+            if cp.status == "pending":
+                self._cps[cp.id] = cp
+            else:
+                self._cps.pop(cp.id, None)
+        while len(self._cps) > _STATE_CACHE:
+            self._cps.popitem(last=False)
+
     def _apply_batch(
         self, cur: duckdb.DuckDBPyConnection, batch: list[Transition]
     ) -> list[ConflictError | None]:
@@ -329,23 +374,18 @@ class DuckDBStore(Store):
         The writer is the only writer, so state read at the start of the batch stays
         true except for what the batch itself changes, which is tracked in memory.
         """
-        run_ids = {t.run_update.run_id for t in batch if t.run_update}
-        cp_ids = {t.close_checkpoint.checkpoint_id for t in batch if t.close_checkpoint}
         runs: dict[str, tuple[str, str | None]] = {}
-        if run_ids:
-            marks = ",".join("?" * len(run_ids))
-            for rid, status, node in cur.execute(
-                f"SELECT id, status, current_node FROM runs WHERE id IN ({marks})", list(run_ids)
-            ).fetchall():
-                runs[rid] = (status, node)
+        for t in batch:
+            if t.run_update is not None and t.run_update.run_id not in runs:
+                state = self._run_state(cur, t.run_update.run_id)
+                if state is not None:
+                    runs[t.run_update.run_id] = state
         cps: dict[str, CheckpointRecord] = {}
-        if cp_ids:
-            marks = ",".join("?" * len(cp_ids))
-            for row in cur.execute(
-                f"SELECT {_CP_COLS} FROM checkpoints WHERE id IN ({marks})", list(cp_ids)
-            ).fetchall():
-                cp = self._checkpoint(row)
-                cps[cp.id] = cp
+        for t in batch:
+            if t.close_checkpoint is not None and t.close_checkpoint.checkpoint_id not in cps:
+                cp = self._checkpoint_state(cur, t.close_checkpoint.checkpoint_id)
+                if cp is not None:
+                    cps[cp.id] = cp
         results: list[ConflictError | None] = []
         pending = _Pending()
         for t in batch:
@@ -360,6 +400,10 @@ class DuckDBStore(Store):
                 runs[t.run_update.run_id] = (t.run_update.status, t.run_update.current_node)
             if t.open_checkpoint is not None:
                 cps[t.open_checkpoint.id] = t.open_checkpoint
+            if t.cancel_checkpoints_of is not None:
+                for cp in [*self._cps.values(), *cps.values()]:
+                    if cp.run_id == t.cancel_checkpoints_of and cp.status == "pending":
+                        cps[cp.id] = replace(cp, status="cancelled")
             if t.close_checkpoint is not None and t.close_checkpoint.checkpoint_id in cps:
                 c = t.close_checkpoint
                 old = cps[c.checkpoint_id]
@@ -370,6 +414,8 @@ class DuckDBStore(Store):
                     decided_by=None if c.new_assignee else c.actor,
                 )
         self._write(cur, pending)
+        self._touched = runs
+        self._touched_cps = cps
         return results
 
     def _write(self, cur: duckdb.DuckDBPyConnection, p: _Pending) -> None:
@@ -419,12 +465,17 @@ class DuckDBStore(Store):
                     "UPDATE checkpoints SET assignee = ? WHERE id = ? AND status = 'pending'",
                     [c.new_assignee, c.checkpoint_id],
                 )
-            else:
-                cur.execute(
-                    "UPDATE checkpoints SET status = ?, decision = ?, decided_by = ?, "
-                    "decided_at = ? WHERE id = ? AND status = 'pending'",
-                    [c.status, _dumps(c.decision), c.actor, ts, c.checkpoint_id],
-                )
+        decided = [c for c in p.closes if c.new_assignee is None]
+        if decided:
+            marks = ",".join(["(?,?,?,?)"] * len(decided))
+            params = [v for c in decided for v in (c.checkpoint_id, c.status, _dumps(c.decision), c.actor)]
+            cur.execute(
+                "UPDATE checkpoints SET status = v.status, decision = v.decision, "
+                f"decided_by = v.actor, decided_at = {ts!r} "
+                f"FROM (VALUES {marks}) AS v(id, status, decision, actor) "
+                "WHERE checkpoints.id = v.id AND checkpoints.status = 'pending'",
+                params,
+            )
         for run_id in p.cancels:
             cur.execute(
                 "UPDATE checkpoints SET status = 'cancelled', decided_at = ? "
@@ -489,6 +540,11 @@ class DuckDBStore(Store):
                 [workflow_id, version],
             )
         return self._wfv(rows[0]) if rows else None
+
+    def latest_version(self, workflow_id: str) -> int | None:
+        """The newest version number of a workflow, or None."""
+        rows = self._rows("SELECT max(version) FROM workflow_versions WHERE workflow_id = ?", [workflow_id])
+        return None if rows[0][0] is None else int(rows[0][0])
 
     def list_workflows(self) -> list[WorkflowVersion]:
         """Latest version of each workflow, ordered by name."""
