@@ -67,6 +67,7 @@ def _open_app(db_path: str) -> Loopdesk:
     recovered = app.recover(background=True)
     if recovered:
         log.info("resuming %d interrupted run(s)", len(recovered))
+    app.engine.start_timers()  # overdue checkpoints take their timeout action
     return app
 
 
