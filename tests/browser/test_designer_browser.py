@@ -6,7 +6,10 @@ import time
 
 from playwright.sync_api import FrameLocator, Locator, Page
 
+from engine.directory import Directory
+from engine.llm.demo import DemoProvider
 from engine.model import AIStepNode
+from engine.services import Loopdesk
 from engine.store.duckdb import DuckDBStore
 from tests.browser.conftest import Server, wait_for_text, wait_idle
 
@@ -154,3 +157,15 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
         assert step.position.x > 100
     finally:
         store.close()
+
+    # journey 2's last word: a new run of the saved version really runs the new step
+    app = Loopdesk.open(str(server.db_path), provider=DemoProvider(), directory=Directory.load())
+    try:
+        run = app.start_run("browser-flow", {"title": "our new pricing page"}, "dana")
+        assert run.status == "completed"
+        steps = {s.node_id: s for s in app.store.list_steps(run.id)}
+        assert list(steps) == ["form", "ai_step_1", "end"]
+        prompt = steps["ai_step_1"].input["messages"][-1]["content"]
+        assert prompt == "Write a friendly announcement about our new pricing page."
+    finally:
+        app.close()
