@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -326,6 +327,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as exc:
         _fail(args, exc, 1)
         return 1
+    except Exception as exc:  # a bug: one line here, the traceback with LOOPDESK_DEBUG=1
+        if os.environ.get("LOOPDESK_DEBUG"):
+            raise
+        _fail(
+            args,
+            RuntimeError(
+                f"unexpected error ({type(exc).__name__}: {exc}); rerun with LOOPDESK_DEBUG=1 for details"
+            ),
+            70,
+        )
+        return 70
 
 
 def _fail(args: argparse.Namespace, exc: Exception, code: int) -> None:

@@ -44,11 +44,16 @@ class Directory:
             raise EngineError(f"the user directory {source} is not valid JSON: {exc}") from None
         users = {}
         for u in data.get("users", []):
+            if not isinstance(u, dict) or not u.get("name"):
+                raise EngineError(f"the user directory {source} has a user without a name: {u!r}")
+            if u["name"] == "system":
+                raise EngineError(f"the user directory {source} may not name a user `system` (reserved)")
+            name = str(u["name"])
             user = User(
-                name=u["name"],
-                display_name=u.get("display_name", u["name"]),
-                email=u.get("email", ""),
-                role=u.get("role", ""),
+                name=name,
+                display_name=str(u.get("display_name") or name),
+                email=str(u.get("email", "")),
+                role=str(u.get("role", "")),
                 groups=tuple(u.get("groups", [])),
                 admin=bool(u.get("admin", False)),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -16,16 +17,27 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _coerce(field: FormField, value: Any) -> Any:
+def parse_number(value: Any) -> int | float:
+    """A finite number from text or a number; ValueError says why not."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    text = str(value).strip().replace(",", "") if isinstance(value, str) else value
+    try:
+        return int(text) if isinstance(text, str) and text.lstrip("+-").isdigit() else _finite(float(text))
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"must be a number, not '{value}'") from None
+
+
+def _finite(number: float) -> int | float:
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def coerce_field(field: FormField, value: Any) -> Any:
     """Convert one value to the field's type or raise ValueError with the reason."""
     if field.type == "number":
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"must be a number, not '{value}'") from None
-        return int(number) if number.is_integer() else number
+        return parse_number(value)
     text = str(value).strip() if field.type != "long_text" else str(value)
     if field.type == "email" and not _EMAIL_RE.match(text):
         raise ValueError(f"'{text}' is not an email address")
@@ -54,7 +66,7 @@ def coerce_form(trigger: FormTriggerNode, inputs: Mapping[str, Any]) -> dict[str
                 values[field.name] = None if field.type == "number" else ""
             continue
         try:
-            values[field.name] = _coerce(field, raw)
+            values[field.name] = coerce_field(field, raw)
         except ValueError as exc:
             errors[field.name] = f"{label} {exc}" if str(exc).startswith("must") else f"{label}: {exc}"
     if errors:

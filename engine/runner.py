@@ -26,8 +26,9 @@ from engine.errors import (
     NotAllowedError,
     NotFoundError,
 )
-from engine.forms import coerce_form
-from engine.llm.base import LLMProvider
+from engine.forms import coerce_field, coerce_form
+from engine.llm.base import LLMError, LLMProvider
+from engine.llm.structured import parse_answer
 from engine.model import AIStepNode, ApprovalNode, FormTriggerNode, Node, Workflow
 from engine.steps import HANDLERS, StepContext, StepOutcome
 from engine.store.base import (
@@ -50,6 +51,9 @@ from engine.workers import WorkerPool
 log = logging.getLogger("loopdesk.engine")
 
 SYSTEM = "system"
+MAX_STEPS_PER_DRIVE = 1000
+"""A run that takes this many steps without pausing is stopped as failed (a loop)."""
+_MAX_HELD = 50
 
 
 class _RunLocks:
@@ -213,14 +217,25 @@ class Engine:
             # `known` is the state the caller just committed; anything else is read back
             run: RunRecord | None = known if known is not None else self.get_run(run_id)
             held: list[Transition] = []
+            steps = 0
             while run is not None and run.status == "running" and run.current_node is not None:
                 wf = self.workflow_of(run)
                 node = wf.node(run.current_node)
                 external = isinstance(node, AIStepNode)
-                if external and held and not self._commit(held):
+                if (external or len(held) >= _MAX_HELD) and held and not self._commit(held):
                     return self.get_run(run_id)
-                t, run = self._step(wf, node, run)
+                steps += 1
+                if steps > MAX_STEPS_PER_DRIVE:
+                    message = (
+                        f"the run took {MAX_STEPS_PER_DRIVE} steps without pausing; "
+                        "check the workflow for a loop"
+                    )
+                    t, run = self._failure(run, node, now(), message), None
+                else:
+                    t, run = self._step(wf, node, run)
                 held.append(t)
+                if run is None:
+                    break
                 if (external or run.status != "running") and not self._commit(held):
                     return self.get_run(run_id)
             if held and not self._commit(held):
@@ -228,14 +243,38 @@ class Engine:
             return run if run is not None else self.get_run(run_id)
 
     def _commit(self, held: list[Transition]) -> bool:
-        """Apply the held transitions as one; False if the run changed meanwhile (cancelled)."""
+        """Apply the held transitions as one; False if the run changed meanwhile or failed."""
         merged = merge_transitions(held)
         held.clear()
         try:
             self.store.apply(merged)
         except ConflictError:
             return False  # cancelled meanwhile; these steps' results are dropped
+        except Exception as exc:  # the results cannot be stored: fail the run, visibly
+            log.exception("storing steps of run %s failed", merged.run_update and merged.run_update.run_id)
+            self._store_failure(merged, f"the step's result could not be saved: {exc}")
+            return False
         return True
+
+    def _store_failure(self, merged: Transition, message: str) -> None:
+        """Fail the run at the first held step when the held results could not be written."""
+        u = merged.run_update
+        run = self.store.get_run(u.run_id) if u is not None else None
+        if u is None or run is None or u.expect_node is None:
+            return
+        step = StepRecord(
+            run_id=run.id, node_id=u.expect_node, kind="error", status="failed", input={},
+            output=None, started_at=now(), finished_at=now(), error=message,
+        )  # fmt: skip
+        failed = RunUpdate(
+            run.id, u.expect_status, "failed", u.expect_node, run.values, run.section, run.revisions,
+            expect_node=u.expect_node, error=message, failed_node=u.expect_node,
+        )  # fmt: skip
+        audit = AuditEvent(run.id, SYSTEM, "failed", {"node": u.expect_node, "error": message})
+        try:
+            self.store.apply(Transition(run_update=failed, steps=[step], audit=[audit]))
+        except Exception:  # the run stays 'running' and is retried on recovery
+            log.exception("could not record the failure of run %s", run.id)
 
     def _step(self, wf: Workflow, node: Node, run: RunRecord) -> tuple[Transition, RunRecord]:
         """Run one node; return what to write and the run as it will be once written."""
@@ -394,8 +433,9 @@ class Engine:
             if decision.to == cp.assignee:
                 raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
             close = CheckpointClose(
-                cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee
-            )
+                cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee,
+                clear_due=user == SYSTEM,  # the timeout acted once; a person may reassign again
+            )  # fmt: skip
             detail = {"checkpoint": cp.id, "from": cp.assignee, "to": decision.to, "comment": comment}
             return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
         if isinstance(decision, (Reject, RequestChanges)) and not comment:
@@ -409,7 +449,7 @@ class Engine:
                 if name not in cp.editable:
                     allowed = ", ".join(cp.editable) or "none"
                     raise InvalidDecisionError(f"`{name}` is not editable here (editable: {allowed})")
-                new_value = _coerce_edit(values.get(name), new, name)
+                new_value = coerce_edit(wf, name, new)
                 if new_value != values.get(name):
                     edits[name] = {"before": values.get(name), "after": new_value}
                     values[name] = new_value
@@ -476,19 +516,22 @@ class Engine:
 
     def cancel(self, run_id: str, actor: str) -> RunRecord:
         """Stop a running or waiting run and close its open checkpoint."""
-        run = self.get_run(run_id)
-        if run.status not in ("running", "waiting"):
-            raise InvalidStateError(f"run `{run_id}` is {run.status}; it cannot be cancelled")
-        update = RunUpdate(
-            run.id, ("running", "waiting"), "cancelled", run.current_node, run.values,
-            run.section, run.revisions, outcome="Cancelled",
-        )  # fmt: skip
-        audit = AuditEvent(run.id, actor, "cancelled", {"at": run.current_node})
-        try:
-            self.store.apply(Transition(run_update=update, cancel_checkpoints_of=run.id, audit=[audit]))
-        except ConflictError:
-            raise InvalidStateError(f"run `{run_id}` finished meanwhile; nothing to cancel") from None
-        return self.get_run(run.id)
+        for _ in range(20):
+            run = self.get_run(run_id)
+            if run.status not in ("running", "waiting"):
+                raise InvalidStateError(f"run `{run_id}` is {run.status}; it cannot be cancelled")
+            # expect exactly the state read, so a step or decision landing meanwhile is kept
+            update = RunUpdate(
+                run.id, (run.status,), "cancelled", run.current_node, run.values, run.section,
+                run.revisions, expect_node=run.current_node, outcome="Cancelled",
+            )  # fmt: skip
+            audit = AuditEvent(run.id, actor, "cancelled", {"at": run.current_node})
+            try:
+                self.store.apply(Transition(run_update=update, cancel_checkpoints_of=run.id, audit=[audit]))
+            except ConflictError:
+                continue  # the run moved on: read it again
+            return self.get_run(run.id)
+        raise InvalidStateError(f"run `{run_id}` keeps changing; try cancelling again")
 
     def recover(self, background: bool = False) -> list[str]:
         """Continue runs cut off mid-step (status running) and apply due timeouts."""
@@ -498,7 +541,10 @@ class Engine:
             if background:
                 self.submit(rid)
             else:
-                self.drive(rid)
+                try:
+                    self.drive(rid)
+                except Exception:  # one broken run must not keep the others from recovering
+                    log.exception("recovering run %s failed", rid)
         self.expire_due()
         return ids
 
@@ -588,17 +634,27 @@ def _next_node(wf: Workflow, node_id: str, label: str | None) -> str:
     return target
 
 
-def _coerce_edit(old: Any, new: Any, name: str) -> Any:
-    """Give an edited value the type of the original (numbers stay numbers, JSON stays JSON)."""
-    if isinstance(old, (int, float)) and not isinstance(old, bool):
-        try:
-            number = float(new)
-        except (TypeError, ValueError):
-            raise InvalidDecisionError(f"`{name}` must be a number, not '{new}'") from None
-        return int(number) if number.is_integer() else number
-    if isinstance(old, (dict, list)) and isinstance(new, str):
-        try:
-            return json.loads(new)
-        except json.JSONDecodeError as exc:
-            raise InvalidDecisionError(f"`{name}` must be JSON like the original: {exc}") from None
+def coerce_edit(wf: Workflow, name: str, new: Any) -> Any:
+    """Give a reviewer's edit the type the workflow declares for that value."""
+    for node in wf.nodes:
+        if isinstance(node, FormTriggerNode):
+            for f in node.fields:
+                if f.name == name:
+                    if new in (None, "") and not f.required:
+                        return None if f.type == "number" else ""
+                    try:
+                        return coerce_field(f, new)
+                    except ValueError as exc:
+                        raise InvalidDecisionError(f"`{name}`: {exc}") from None
+        if isinstance(node, AIStepNode) and node.output_name == name:
+            if node.output_kind == "text":
+                return "" if new is None else str(new)
+            try:
+                return parse_answer(node.output_kind, node.labels, node.json_fields, _as_text(new))
+            except LLMError as exc:
+                raise InvalidDecisionError(f"`{name}`: {exc}") from None
     return new
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import StepError
@@ -21,9 +21,12 @@ def placeholders(text: str) -> set[str]:
     """Names of the values a template refers to (roots only: `{{ a.b }}` gives `a`)."""
     try:
         ast = _ENV.parse(text)
-    except TemplateSyntaxError as exc:
+        for tag in (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends):
+            if ast.find(tag) is not None:
+                raise PlaceholderSyntaxError("prompts cannot include, import or extend other templates")
+        return set(meta.find_undeclared_variables(ast))
+    except TemplateSyntaxError as exc:  # also unknown filters and tests
         raise PlaceholderSyntaxError(f"line {exc.lineno}: {exc.message}") from None
-    return set(meta.find_undeclared_variables(ast))
 
 
 @lru_cache(maxsize=1024)
@@ -35,7 +38,7 @@ def _compiled(text: str) -> Template:
 def render(text: str, values: dict[str, Any]) -> str:
     """Render a template against the run's values; a missing value is a StepError."""
     try:
-        return _compiled(text).render(**values)
+        return _compiled(text).render(values)
     except UndefinedError as exc:
         raise StepError(f"the prompt refers to a value that is not set: {exc.message}") from None
     except TemplateSyntaxError as exc:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from engine.errors import Problem, WorkflowValidationError
+from engine.forms import coerce_field
 from engine.model import (
     DEFAULT_CASE,
     OUTCOMES,
@@ -22,6 +23,11 @@ from engine.templating import PlaceholderSyntaxError, placeholders
 
 BUILTIN_VALUES: frozenset[str] = frozenset({"feedback"})
 """Values every step may use: `feedback` is the last reviewer note ('' until one is given)."""
+RESERVED_NAMES: frozenset[str] = BUILTIN_VALUES | {
+    "self", "loop", "range", "dict", "lipsum", "cycler", "joiner", "namespace", "caller",
+    "varargs", "kwargs", "true", "false", "none", "True", "False", "None",
+}  # fmt: skip
+"""Names a form field or output may not take (the prompt language uses them)."""
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -116,12 +122,15 @@ def _check_node(wf: Workflow, node: Node) -> list[Problem]:
         for f in node.fields:
             if not _NAME_RE.match(f.name):
                 bad(f"form field `{f.name}` needs a name of letters, digits and _")
-            if f.name in BUILTIN_VALUES:
+            if f.name in RESERVED_NAMES:
                 bad(f"form field `{f.name}` uses a reserved name; rename it")
             if f.type == "choice" and not f.options:
                 bad(f"choice field `{f.name}` has no options")
-            if f.type == "choice" and f.default not in (None, "") and f.default not in f.options:
-                bad(f"the default of `{f.name}` is not one of its options")
+            if f.default not in (None, ""):
+                try:
+                    coerce_field(f, f.default)
+                except ValueError as exc:
+                    bad(f"the default of `{f.name}` is not valid: {exc}")
         if node.title_field and node.title_field not in names:
             bad(f"task title field `{node.title_field}` is not a form field")
     elif isinstance(node, AIStepNode):
@@ -129,7 +138,7 @@ def _check_node(wf: Workflow, node: Node) -> list[Problem]:
             bad("the AI step has no instruction; write what the model should do")
         if not _NAME_RE.match(node.output_name):
             bad(f"output name `{node.output_name}` must be letters, digits and _")
-        if node.output_name in BUILTIN_VALUES:
+        if node.output_name in RESERVED_NAMES:
             bad(f"output name `{node.output_name}` is reserved; choose another")
         if node.output_kind == "classification" and len(node.labels) < 2:
             bad("a classification needs at least two labels")
@@ -211,17 +220,47 @@ def _check_exits(wf: Workflow, node: Node) -> list[Problem]:
             bad(f"has two `{d}` connections; keep one")
         if DEFAULT_CASE not in labels:
             missing = [c for c in node.cases if c not in labels]
+            possible = _possible_values(wf, node.value)
             if missing:
                 bad(
                     f"case(s) {', '.join(missing)} have no connection and there is no "
                     "`default`; connect them or add a default"
                 )
-    elif len(edges) > 1:
-        bad(
-            f"has {len(edges)} outgoing connections; only approvals and branches may "
-            "split, so delete the extra ones"
-        )
+            elif possible is None:
+                bad(f"`{node.value}` can take values no case lists; add a `default` connection for them")
+            elif uncovered := [v for v in possible if v not in node.cases]:
+                bad(
+                    f"`{node.value}` can also be {', '.join(uncovered)}, which no case covers; "
+                    "add those cases or a `default` connection"
+                )
+    else:
+        if len(edges) > 1:
+            bad(
+                f"has {len(edges)} outgoing connections; only approvals and branches may "
+                "split, so delete the extra ones"
+            )
+        for e in edges:
+            if e.label:
+                out.append(
+                    Problem(
+                        f"carries the label `{e.label}`, but only connections leaving an approval "
+                        "or a branch have outcomes or cases; clear it",
+                        edge_id=e.id,
+                    )
+                )
     return out
+
+
+def _possible_values(wf: Workflow, name: str) -> list[str] | None:
+    """Every value a branch input can take when that set is closed (choice, classification)."""
+    for n in wf.nodes:
+        if isinstance(n, FormTriggerNode):
+            for f in n.fields:
+                if f.name == name and f.type == "choice":
+                    return list(f.options)
+        if isinstance(n, AIStepNode) and n.output_name == name and n.output_kind == "classification":
+            return list(n.labels)
+    return None
 
 
 def _check_reachable(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
@@ -244,7 +283,10 @@ def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
     """Loops are allowed only through `changes_requested` edges (revision loops)."""
     forward: dict[str, list[str]] = {n: [] for n in nodes}
     for e in wf.edges:
-        if e.source in nodes and e.target in nodes and e.label != "changes_requested":
+        if e.source not in nodes or e.target not in nodes:
+            continue
+        revision = e.label == "changes_requested" and isinstance(nodes[e.source], ApprovalNode)
+        if not revision:
             forward[e.source].append(e.target)
     state: dict[str, int] = {}
     problems: list[Problem] = []

@@ -142,6 +142,8 @@ class CheckpointClose:
     decision: dict[str, Any] | None = None
     new_assignee: str | None = None
     expect_assignee: str | None = None
+    clear_due: bool = False
+    """With a reassignment: the due time has been acted on, so drop it."""
 
 
 @dataclass

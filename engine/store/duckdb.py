@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from engine.errors import StoreLockedError
+from engine.errors import EngineError, StoreLockedError
 from engine.model import Workflow
 from engine.store.base import (
     AuditEvent,
@@ -82,7 +82,8 @@ _STEP_COLS = "seq, run_id, node_id, kind, status, input, output, error, started_
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    # ASCII escapes keep any text storable, even half of an emoji cut off by a token limit
+    return json.dumps(value, default=str, ensure_ascii=True)
 
 
 def _loads(text: str | None) -> Any:
@@ -130,18 +131,42 @@ def default_db_path() -> str:
 
 def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting up to `wait_seconds` while another process holds it."""
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return duckdb.connect(path)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() >= deadline:
-                raise StoreLockedError(path) from None
-            time.sleep(0.05)
+    try:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                return duckdb.connect(path)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(path) from None
+                time.sleep(0.05)
+    except (duckdb.Error, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EngineError(f"cannot open the database {path}: {reason}") from None
+
+
+_OPEN_FILES: set[str] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+def _claim(path: str) -> str | None:
+    """Register a database file as open in this process; a second store on it is refused.
+
+    Exactly-once decisions rely on one writer per file, and DuckDB would let a second
+    connection in the same process open it.
+    """
+    if path == ":memory:":
+        return None
+    real = os.path.realpath(path)
+    with _OPEN_LOCK:
+        if real in _OPEN_FILES:
+            raise EngineError(f"the database {path} is already open in this process")
+        _OPEN_FILES.add(real)
+    return real
 
 
 class _Job:
@@ -196,7 +221,12 @@ class DuckDBStore(Store):
             if lock_wait_seconds is not None
             else float(os.environ.get("LOOPDESK_DB_WAIT", "10"))
         )
-        self._con = _connect(self.path, wait)
+        self._claimed = _claim(self.path)
+        try:
+            self._con = _connect(self.path, wait)
+        except BaseException:
+            self._release()
+            raise
         self._local = threading.local()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -235,6 +265,12 @@ class DuckDBStore(Store):
             cur.execute(stmt)
         cur.close()
 
+    def _release(self) -> None:
+        if self._claimed is not None:
+            with _OPEN_LOCK:
+                _OPEN_FILES.discard(self._claimed)
+            self._claimed = None
+
     def close(self) -> None:
         """Stop the writer, checkpoint the WAL and close the file."""
         if self._closed:
@@ -246,6 +282,7 @@ class DuckDBStore(Store):
         with suppress(duckdb.Error):  # a failed checkpoint only means a longer WAL replay
             self._con.execute("CHECKPOINT")
         self._con.close()
+        self._release()
 
     def _ensure_writer(self) -> None:
         if self._writer is None:
@@ -411,6 +448,7 @@ class DuckDBStore(Store):
                     old,
                     status="pending" if c.new_assignee else c.status,
                     assignee=c.new_assignee or old.assignee,
+                    due_at=None if c.clear_due else old.due_at,
                     decided_by=None if c.new_assignee else c.actor,
                 )
         self._write(cur, pending)
@@ -462,8 +500,10 @@ class DuckDBStore(Store):
         for c in p.closes:
             if c.new_assignee is not None:
                 cur.execute(
-                    "UPDATE checkpoints SET assignee = ? WHERE id = ? AND status = 'pending'",
-                    [c.new_assignee, c.checkpoint_id],
+                    "UPDATE checkpoints SET assignee = ?, "
+                    "due_at = CASE WHEN ? THEN NULL ELSE due_at END "
+                    "WHERE id = ? AND status = 'pending'",
+                    [c.new_assignee, c.clear_due, c.checkpoint_id],
                 )
         decided = [c for c in p.closes if c.new_assignee is None]
         if decided:
