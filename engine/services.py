@@ -11,11 +11,12 @@ from typing import Any
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
 from engine.decisions import Decision
 from engine.directory import Directory
-from engine.errors import NotFoundError
+from engine.errors import NotFoundError, Problem, WorkflowValidationError
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
 from engine.llm.base import LLMProvider
 from engine.llm.factory import provider_from_settings
 from engine.model import (
+    ApprovalNode,
     Edge,
     EndNode,
     FormField,
@@ -34,7 +35,7 @@ from engine.store.base import (
     WorkflowVersion,
 )
 from engine.store.duckdb import DuckDBStore
-from engine.validation import ensure_valid
+from engine.validation import validate_workflow
 
 
 @dataclass
@@ -107,9 +108,22 @@ class Loopdesk:
         """All versions of a workflow, newest first."""
         return self.store.list_versions(workflow_id)
 
+    def problems(self, wf: Workflow) -> list[Problem]:
+        """Everything wrong with a workflow, including reviewers unknown to the directory."""
+        out = validate_workflow(wf)
+        for node in wf.nodes:
+            if not isinstance(node, ApprovalNode):
+                continue
+            for who in (node.assignee, node.timeout_assignee or ""):
+                if who.strip() and not self.directory.exists(who):
+                    out.append(Problem(f"`{who}` is not a user or group in the directory", node_id=node.id))
+        return out
+
     def save_workflow(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
         """Validate and save as a new version; nothing is written when it is invalid."""
-        ensure_valid(wf, source=f"workflow `{wf.id}`")
+        problems = self.problems(wf)
+        if problems:
+            raise WorkflowValidationError(problems, f"workflow `{wf.id}`")
         return self.store.save_workflow(wf, user, note)
 
     def save_if_changed(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
@@ -121,7 +135,10 @@ class Loopdesk:
 
     def import_workflow(self, text: str | bytes, user: str, source: str = "file") -> WorkflowVersion:
         """Parse, validate and save imported JSON (a new version if the id exists)."""
-        wf = ensure_valid(load_workflow_json(text, source), source=source)
+        wf = load_workflow_json(text, source)
+        problems = self.problems(wf)
+        if problems:
+            raise WorkflowValidationError(problems, source)
         return self.save_workflow(wf, user, note=f"imported from {source}")
 
     def export_workflow(self, workflow_id: str, version: int | None = None) -> str:

@@ -16,7 +16,6 @@ import streamlit as st
 from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import NODE_KIND_LABELS, Workflow
 from engine.services import Loopdesk
-from engine.validation import validate_workflow
 from ui import designer_state as ds
 from ui.canvas import draw_editable, node_title, take_browser_reply
 from ui.inspector import connections, node_form, plain, workflow_settings
@@ -289,7 +288,7 @@ with side_col:
 ds.put_wc(wf)
 
 # -- problems (beside the canvas; a click selects the broken step) ------------------------------------
-problems = validate_workflow(wf)
+problems = app.problems(wf)
 with problems_box:
     st.html(PROBLEM_CSS)
     if problems:

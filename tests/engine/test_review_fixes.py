@@ -10,7 +10,7 @@ import pytest
 
 from engine.decisions import Approve, Reassign
 from engine.directory import Directory
-from engine.errors import EngineError, FormValidationError, InvalidDecisionError
+from engine.errors import EngineError, FormValidationError, InvalidDecisionError, WorkflowValidationError
 from engine.llm.base import LLMRequest, LLMResponse
 from engine.model import Workflow
 from engine.runner import MAX_STEPS_PER_DRIVE
@@ -197,3 +197,11 @@ def test_recover_goes_on_past_a_broken_run(app: Loopdesk) -> None:
     assert sorted(app.recover()) == ["run_broken", "run_fine"]
     assert app.get_run("run_fine").status == "waiting"
     assert app.get_run("run_broken").status == "running"  # left for a person to look at
+
+
+def test_unknown_reviewer_is_refused_on_save(app: Loopdesk) -> None:
+    data = as_dict(linear_workflow())
+    node(data, "review")["assignee"] = "jamei"
+    with pytest.raises(WorkflowValidationError, match="node `review`: `jamei` is not a user or group"):
+        app.save_workflow(Workflow.model_validate(data), "dana")
+    assert app.list_workflows() == []
