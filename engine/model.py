@@ -157,6 +157,8 @@ class EndNode(_NodeBase):
     type: Literal["end"] = "end"
     outcome: str = "Done"
     """Label recorded as the run's outcome."""
+    status: Literal["completed", "rejected"] = "completed"
+    """How the run finishes: `rejected` for the end of a rejection path."""
 
 
 Node = Annotated[

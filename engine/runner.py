@@ -335,9 +335,9 @@ class Engine:
             meta=outcome.meta,
         )
         if outcome.end_outcome is not None:
-            audit.append(AuditEvent(run.id, SYSTEM, "completed", {"outcome": outcome.end_outcome}))
+            audit.append(AuditEvent(run.id, SYSTEM, outcome.end_status, {"outcome": outcome.end_outcome}))
             update = RunUpdate(
-                run.id, ("running",), "completed", None, values, section, run.revisions,
+                run.id, ("running",), outcome.end_status, None, values, section, run.revisions,
                 expect_node=node.id, outcome=outcome.end_outcome,
             )  # fmt: skip
             return Transition(run_update=update, steps=[step], audit=audit)

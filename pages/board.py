@@ -45,7 +45,7 @@ def card(run: RunRecord, waiting_for: str | None) -> None:
             st.caption(age(run.created_at))
         if waiting_for:
             st.caption(f":material/person: waiting for **{md_escape(waiting_for)}**")
-        elif run.status == "completed" and run.outcome:
+        elif run.status in ("completed", "rejected") and run.outcome:
             st.caption(f"outcome: {md_escape(run.outcome)}")
         link_to("pages/runs.py", "Open run", {"run": run.id}, icon=":material/open_in_new:")
 

@@ -109,6 +109,8 @@ def summarize(node: Node, assignee_label: AssigneeLabel | None = None) -> str:
         parts.append(f"{n} case{'s' if n != 1 else ''}")
     elif isinstance(node, EndNode):
         parts.append(node.outcome or "no outcome")
+        if node.status == "rejected":
+            parts.append("rejected")
     return " · ".join(parts)
 
 

@@ -164,6 +164,14 @@ def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Wo
         )
     elif isinstance(node, EndNode):
         changes["outcome"] = st.text_input("Outcome label", value=node.outcome, key=f"{prefix}:outcome")
+        changes["status"] = st.radio(
+            "The run finishes as",
+            ["completed", "rejected"],
+            index=0 if node.status == "completed" else 1,
+            key=f"{prefix}:status",
+            horizontal=True,
+            help="Choose rejected for the end of a rejection path, so boards and insights count it so.",
+        )
     return _apply(wf, node, changes)
 
 

@@ -226,7 +226,7 @@ def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:
         return "; ".join(parts)
     if e.event == "failed":
         return f"{step}: {d.get('error')}"
-    if e.event == "completed":
+    if e.event == "completed" or (e.event == "rejected" and "outcome" in d):
         return f"outcome {d.get('outcome')}"
     if e.event == "retried":
         return f"from {node_name(wf, str(d.get('node')))}"

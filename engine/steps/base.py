@@ -36,6 +36,8 @@ class StepOutcome:
     """Stop here and open a checkpoint (approvals)."""
     end_outcome: str | None = None
     """Finish the run with this outcome label."""
+    end_status: str = "completed"
+    """The run's final status when it finishes here."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 

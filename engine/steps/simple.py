@@ -49,7 +49,11 @@ def run_branch(ctx: StepContext) -> StepOutcome:
 def run_end(ctx: StepContext) -> StepOutcome:
     """Finish the run with the node's outcome label."""
     assert isinstance(ctx.node, EndNode)
-    return StepOutcome(output={"outcome": ctx.node.outcome}, end_outcome=ctx.node.outcome)
+    return StepOutcome(
+        output={"outcome": ctx.node.outcome, "status": ctx.node.status},
+        end_outcome=ctx.node.outcome,
+        end_status=ctx.node.status,
+    )
 
 
 def run_approval(ctx: StepContext) -> StepOutcome:

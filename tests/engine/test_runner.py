@@ -312,3 +312,20 @@ def test_timer_thread_applies_due_timeouts(app: Loopdesk) -> None:
     assert done.status == "completed"
     decision = next(a for a in app.store.list_audit(run.id) if a.event == "decision_approve")
     assert decision.actor == "system" and "due time passed" in decision.detail["comment"]
+
+
+def test_end_of_a_rejection_path_finishes_the_run_as_rejected(app: Loopdesk) -> None:
+    data = as_dict(linear_workflow())
+    data["nodes"] += [
+        {"id": "bin", "type": "move_to_section", "section": "Rejected"},
+        {"id": "stop", "type": "end", "outcome": "Declined", "status": "rejected"},
+    ]
+    data["edges"] += [
+        {"id": "r1", "source": "review", "target": "bin", "label": "rejected"},
+        {"id": "r2", "source": "bin", "target": "stop"},
+    ]
+    app.save_workflow(Workflow.model_validate(data), "dana")
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    done = app.decide(pending(app, run.id), "jamie", Reject(comment="no"))
+    assert (done.status, done.section, done.outcome) == ("rejected", "Rejected", "Declined")
+    assert app.workflow_stats()[0].runs == {"rejected": 1}

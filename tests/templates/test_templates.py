@@ -399,7 +399,7 @@ def test_reject_ends_in_the_rejected_section(app: Loopdesk, name: str, index: in
     run, cp = reach(app, start(app, journey), journey, index)
     run = app.decide(cp.id, stage.decider, Reject(comment="Off brand; not worth fixing."))
     assert (run.status, run.section, run.outcome) == (
-        "completed",
+        "rejected",  # the rejection path's End finishes the run as rejected
         journey.rejected_section,
         journey.rejected_outcome,
     )

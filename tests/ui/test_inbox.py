@@ -123,7 +123,7 @@ def test_reject_without_a_comment_is_refused_and_nothing_changes(waiting_run: Ru
     at.text_area(key=f"comment_{cp.id}").input("Off brand; we don't do this topic.")
     click(at, "Reject")
     assert service.checkpoint(cp.id).status == "decided"
-    wait_until(lambda: service.get_run(waiting_run.id).status == "completed")
+    wait_until(lambda: service.get_run(waiting_run.id).status == "rejected")
     assert service.get_run(waiting_run.id).section == "Rejected"
 
 
