@@ -88,7 +88,6 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
             "email": "tom.becker@example.com",
             "order_id": "INV-20417",
             "amount": 588,
-            "amount_band": "Over $100",
             "reason": "Our annual plan renewed on 2 May, but we moved to another tool in April and "
             "nobody has logged in since. Could you refund the renewal?\n\nThanks,\nTom",
         },
@@ -101,7 +100,6 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
             "email": "aiko.tanaka@example.com",
             "order_id": "INV-20533",
             "amount": 29,
-            "amount_band": "Up to $100",
             "reason": "I upgraded to Pro by mistake instead of adding a seat and cancelled the same "
             "day. Can I get the $29 back?\n\nBest,\nAiko",
         },

@@ -148,7 +148,7 @@ class BranchNode(_NodeBase):
     value: str = ""
     """Name of the value to route on (a form field or an earlier output)."""
     cases: list[str] = Field(default_factory=list)
-    """Values that have their own path."""
+    """Values that have their own path; a case like `> 100` or `<= 5` compares numbers."""
 
 
 class EndNode(_NodeBase):

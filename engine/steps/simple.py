@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
 from engine.errors import StepError
 from engine.model import DEFAULT_CASE, BranchNode, EndNode, FormTriggerNode, MoveToSectionNode
 from engine.steps.base import StepContext, StepOutcome
@@ -32,7 +37,7 @@ def run_branch(ctx: StepContext) -> StepOutcome:
     assert isinstance(node, BranchNode)
     value = ctx.run.values.get(node.value)
     text = "" if value is None else str(value).strip()
-    match = next((c for c in node.cases if c.strip().lower() == text.lower()), None)
+    match = next((c for c in node.cases if case_matches(c, value)), None)
     labels = {e.label for e in ctx.workflow.outgoing(node.id)}
     if match is not None and match in labels:
         label = match
@@ -44,6 +49,32 @@ def run_branch(ctx: StepContext) -> StepOutcome:
             "and there is no default"
         )
     return StepOutcome(output={"case": label}, input={node.value: value}, edge_label=label)
+
+
+_COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==|=)\s*(-?\d+(?:\.\d+)?)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "=": operator.eq, "==": operator.eq,
+}  # fmt: skip
+
+
+def comparison(case: str) -> tuple[str, float] | None:
+    """A numeric case like `> 100` as (operator, number), or None for a plain text case."""
+    m = _COMPARISON.match(case)
+    return (m.group(1), float(m.group(2))) if m else None
+
+
+def case_matches(case: str, value: Any) -> bool:
+    """Whether a branch value matches a case: a comparison for `> 100`, else equal text."""
+    compare = comparison(case)
+    if compare is not None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        return _OPS[compare[0]](number, compare[1])
+    text = "" if value is None else str(value).strip()
+    return case.strip().lower() == text.lower()
 
 
 def run_end(ctx: StepContext) -> StepOutcome:

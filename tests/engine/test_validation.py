@@ -147,3 +147,12 @@ def test_classification_needs_labels() -> None:
     data = as_dict(linear_workflow())
     node(data, "draft")["output_kind"] = "classification"
     assert ("draft", "a classification needs at least two labels") in problems_of(data)
+
+
+def test_branch_cases_may_compare_numbers() -> None:
+    from engine.steps.simple import case_matches
+
+    assert case_matches("> 100", 100.5) and not case_matches("> 100", 100)
+    assert case_matches(">=100", "100") and case_matches("<= 5", 5) and case_matches("= 3", 3.0)
+    assert not case_matches("> 100", "lots")
+    assert case_matches("Billing", "billing ") and not case_matches("Billing", "bug")

@@ -109,7 +109,7 @@ def refund(amount: int, band: str, stage: Stage) -> Journey:
     other = "manager_review" if stage.node == "support_review" else "support_review"
     return Journey(
         stem="refund_request",
-        inputs={"amount": amount, "amount_band": band},
+        inputs={"amount": amount},
         stages=(stage,),
         section="Refunded",
         outcome="Refunded",
@@ -118,7 +118,7 @@ def refund(amount: int, band: str, stage: Stage) -> Journey:
         produces=("assessment", "confirmation"),
         ran=("assess",),
         skipped=(other, "to_support" if other == "support_review" else "to_manager"),
-        values={"amount": amount, "amount_band": band},
+        values={"amount": amount},
     )
 
 
@@ -480,3 +480,24 @@ def test_demo_data_survives_a_changed_form(app: Loopdesk) -> None:
     app.save_workflow(Workflow.model_validate(data), "dana")
     run_ids = load_demo_data(app)
     assert {app.get_run(r).status for r in run_ids} == {"waiting"}
+
+
+def test_refund_routes_on_the_amount_itself(app: Loopdesk) -> None:
+    app.install_templates()
+    base = {"customer_name": "A", "email": "a@example.com", "order_id": "INV-1", "reason": "oops"}
+    big = app.start_run("refund-request", {**base, "amount": "100.01"}, "riley")
+    small = app.start_run("refund-request", {**base, "amount": "100"}, "riley")
+    assert app.store.list_checkpoints(run_id=big.id)[0].assignee == "group:managers"
+    assert app.store.list_checkpoints(run_id=small.id)[0].assignee == "group:support"
+
+
+def test_support_raising_the_amount_still_needs_a_manager(app: Loopdesk) -> None:
+    app.install_templates()
+    base = {"customer_name": "A", "email": "a@example.com", "order_id": "INV-2", "reason": "oops"}
+    run = app.start_run("refund-request", {**base, "amount": 40}, "riley")
+    cp = app.store.list_checkpoints(run_id=run.id)[0]
+    after = app.decide(cp.id, "riley", Approve(edits={"amount": "5000"}))
+    assert after.status == "waiting"
+    (manager,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    assert (manager.node_id, manager.assignee) == ("manager_review", "group:managers")
+    assert manager.shown["amount"] == 5000
