@@ -129,7 +129,7 @@ class Loopdesk:
     def save_if_changed(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
         """Save a new version only when the definition differs from the latest."""
         latest = self.store.get_workflow(wf.id)
-        if latest is not None and latest.definition == wf:
+        if latest is not None and latest.definition.model_dump() == wf.model_dump():
             return latest
         return self.save_workflow(wf, user, note)
 
@@ -139,7 +139,8 @@ class Loopdesk:
         problems = self.problems(wf)
         if problems:
             raise WorkflowValidationError(problems, source)
-        return self.save_workflow(wf, user, note=f"imported from {source}")
+        # importing what is already the latest version (or the same file twice) adds nothing
+        return self.save_if_changed(wf, user, note=f"imported from {source}")
 
     def export_workflow(self, workflow_id: str, version: int | None = None) -> str:
         """The workflow as pretty JSON."""

@@ -205,3 +205,10 @@ def test_unknown_reviewer_is_refused_on_save(app: Loopdesk) -> None:
     with pytest.raises(WorkflowValidationError, match="node `review`: `jamei` is not a user or group"):
         app.save_workflow(Workflow.model_validate(data), "dana")
     assert app.list_workflows() == []
+
+
+def test_importing_the_same_file_twice_adds_one_version(app: Loopdesk) -> None:
+    text = linear_workflow().to_json()
+    assert app.import_workflow(text, "dana", "wf.json").version == 1
+    assert app.import_workflow(text, "dana", "wf.json").version == 1
+    assert len(app.versions("wf")) == 1
