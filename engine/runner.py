@@ -351,9 +351,10 @@ class Engine:
     def _open_checkpoint(
         self, wf: Workflow, node: ApprovalNode, run: RunRecord, values: dict[str, Any]
     ) -> CheckpointRecord:
-        hidden = {"feedback"} if not values.get("feedback") else set()
-        names = node.visible_values or [k for k in values if k not in hidden]
+        names = node.visible_values or [k for k in values if k != "feedback"]
         shown = {k: values.get(k) for k in names}
+        if values.get("feedback"):  # a revision: show the note it answers
+            shown["feedback"] = values["feedback"]
         ts = now()
         return CheckpointRecord(
             id=new_id("cp"),

@@ -117,9 +117,9 @@ with left:
             except EngineError as exc:
                 show_error(exc)
             else:
-                st.session_state[LAST_RUN_KEY] = run.id
+                st.session_state[LAST_RUN_KEY] = {**st.session_state.get(LAST_RUN_KEY, {}), wf.id: run.id}
 with right:
-    last = st.session_state.get(LAST_RUN_KEY)
+    last = st.session_state.get(LAST_RUN_KEY, {}).get(wf.id)  # the last run of this workflow
     if last:
         try:
             watch(app, str(last))

@@ -203,18 +203,23 @@ def to_flow_edge(
     edge_id: str, source: str, target: str, label: str | None, broken: bool = False
 ) -> StreamlitFlowEdge:
     """One connection as a canvas edge, labelled with its outcome or case."""
-    colour = PROBLEM_BORDER if broken else "#78909c"
+    revision = label == "changes_requested"
+    colour = PROBLEM_BORDER if broken else ("#ef6c00" if revision else "#78909c")
+    style: dict[str, object] = {"stroke": colour, "strokeWidth": 2}
+    if revision:  # a loop back: dashed and moving, so it stands out where it crosses the chain
+        style["strokeDasharray"] = "6 4"
     return StreamlitFlowEdge(
         id=edge_id,
         source=source,
         target=target,
-        edge_type="smoothstep",
+        edge_type="default" if revision else "smoothstep",
+        animated=revision,
         marker_end={"type": "arrowclosed", "color": colour},
         label=label or "",
         label_show_bg=bool(label),
-        label_style={"fontSize": "11px", "fontWeight": 600},
+        label_style={"fontSize": "11px", "fontWeight": 600, "fill": colour},
         label_bg_style={"fill": "#ffffff"},
-        style={"stroke": colour, "strokeWidth": 2},
+        style=style,
     )
 
 

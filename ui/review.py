@@ -161,9 +161,8 @@ def decision_form(cp: CheckpointRecord, values: ReviewValues, directory: Directo
         for name, value in values.editable.items():
             text = as_text(value)
             source = values.sources.get(name, "")
-            st.markdown(
-                f"**{md_escape(values.labels[name])}** — AI output to check; edit it before approving"
-            )
+            hint = "AI output to check; edit it before approving" if source else "edit it if needed"
+            st.markdown(f"**{md_escape(values.labels[name])}** — {hint}")
             if source:
                 st.caption(md_escape(source))
             edited[name] = (

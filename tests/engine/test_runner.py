@@ -329,3 +329,10 @@ def test_end_of_a_rejection_path_finishes_the_run_as_rejected(app: Loopdesk) -> 
     done = app.decide(pending(app, run.id), "jamie", Reject(comment="no"))
     assert (done.status, done.section, done.outcome) == ("rejected", "Rejected", "Declined")
     assert app.workflow_stats()[0].runs == {"rejected": 1}
+
+
+def test_a_revision_shows_the_reviewer_the_note_it_answers(app: Loopdesk, wf: Workflow) -> None:
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    assert "feedback" not in app.checkpoint(pending(app, run.id)).shown
+    app.decide(pending(app, run.id), "jamie", RequestChanges(comment="Shorter, please"))
+    assert app.checkpoint(pending(app, run.id)).shown["feedback"] == "Shorter, please"

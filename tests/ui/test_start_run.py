@@ -54,7 +54,7 @@ def test_submitting_the_form_starts_a_run_that_waits_for_the_reviewer(streamlit_
     lines = [m.value for m in at.markdown]
     assert any("Draft the post" in line and "demo output" in line for line in lines)
     assert any("Waiting for **Jamie Rivera**" in i.value for i in at.info)
-    run_id = at.session_state["start_run_last"]
+    run_id = at.session_state["start_run_last"]["marketing-social-post"]
     assert any(f"run={run_id}" in line for line in lines)  # the link to the run
 
     # A rerun still shows the progress of the last run.
