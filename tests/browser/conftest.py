@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -154,3 +155,22 @@ def wait_for_text(page: Page, text: str, timeout: float = 20.0) -> None:
 
 
 WaitIdle = Callable[[Page], None]
+
+
+def navigate(page: Page, link: str, heading: str, attempts: int = 4) -> None:
+    """Click a sidebar link until the page with `heading` shows.
+
+    Right after a page loads, its canvases report their first layout and Streamlit reruns
+    the old page; a navigation click landing in that moment can be dropped, as it can for
+    a person clicking early, who would simply click again.
+    """
+    target = page.get_by_role("heading", name=heading, exact=True)
+    for _ in range(attempts):
+        page.locator('[data-testid="stSidebar"]').get_by_role("link", name=link).click()
+        wait_idle(page)
+        try:
+            target.wait_for(state="visible", timeout=8_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"clicking {link!r} never opened the {heading!r} page")

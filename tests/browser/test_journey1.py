@@ -7,7 +7,7 @@ import time
 from playwright.sync_api import Page, expect
 
 from engine.store.duckdb import DuckDBStore
-from tests.browser.conftest import Server, wait_for_text, wait_idle
+from tests.browser.conftest import Server, navigate, wait_for_text, wait_idle
 
 EDITED = "Every campaign result in one place, refreshed every hour."
 
@@ -31,8 +31,7 @@ def test_journey1_marketing_post_from_form_to_published(server: Server, page: Pa
     wait_for_text(page, "Signed in as")
 
     # A requester starts the marketing workflow from its form (defaults are prefilled).
-    page.get_by_role("link", name="Start a run").click()
-    wait_idle(page)
+    navigate(page, "Start a run", "Start a run")
     pick(page, "Workflow", "Marketing social post")
     topic = page.get_by_label("Topic", exact=True).input_value()
     assert topic == "the launch of our new analytics dashboard"
@@ -42,8 +41,7 @@ def test_journey1_marketing_post_from_form_to_published(server: Server, page: Pa
 
     # The reviewer signs in (demo picker) and finds the draft in her inbox.
     pick(page, "Signed in as", "Jamie Rivera · Marketing reviewer")
-    page.get_by_role("link", name="Inbox (1)").click()
-    wait_idle(page)
+    navigate(page, "Inbox (1)", "Inbox")
     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
     item = page.locator('[class*="st-key-inbox_item_"]')
     expect(item).to_have_count(1)
@@ -63,8 +61,7 @@ def test_journey1_marketing_post_from_form_to_published(server: Server, page: Pa
     wait_for_text(page, "Nothing is waiting for you")
 
     # The board shows the task reaching the last section.
-    page.get_by_role("link", name="Board").click()
-    wait_idle(page)
+    navigate(page, "Board", "Board")
     expect(page.get_by_role("combobox", name="Workflow")).to_have_value("Marketing social post")
     published = page.locator(".st-key-board_col_published")
     deadline = time.monotonic() + 20

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from engine.store.duckdb import DuckDBStore
-from tests.browser.conftest import start_server, wait_for_text, wait_idle
+from tests.browser.conftest import navigate, start_server, wait_for_text, wait_idle
 from tests.fakes.openai_server import FakeOpenAIServer, answer
 
 
@@ -33,8 +33,7 @@ def start_marketing_run(page: Page, url: str, topic: str) -> None:
     """Submit the marketing form with a topic from the Start a run page."""
     page.goto(url)
     wait_idle(page)
-    page.get_by_role("link", name="Start a run").click()
-    wait_idle(page)
+    navigate(page, "Start a run", "Start a run")
     pick(page, "Workflow", "Marketing social post")
     page.get_by_label("Topic", exact=True).fill(topic)
     page.get_by_role("button", name="Start run").click()
@@ -83,8 +82,7 @@ def test_journey4_runs_survive_an_app_restart(tmp_path: Path, browser: Browser) 
                 assert time.monotonic() < deadline, "both runs should be waiting for Jamie"
                 page.reload()
                 wait_idle(page)
-            page.get_by_role("link", name="Inbox (2)").click()
-            wait_idle(page)
+            navigate(page, "Inbox (2)", "Inbox")
             expect(page.get_by_text("Run cut off mid-step").first).to_be_visible()
             expect(page.get_by_text("Run that waits").first).to_be_visible()
         finally:
