@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from engine.decisions import Approve
 from engine.services import Loopdesk
 from engine.store.base import RunRecord
+from tests.ui.conftest import click
 from ui.review import due_markdown
 from ui.runtime import get_app
 
@@ -44,19 +45,6 @@ def inbox(user: str, cp: str | None = None) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def click(at: AppTest, label: str) -> AppTest:
-    """Click the first button with this label and rerun."""
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.fixture
-def service(streamlit_app: None) -> Loopdesk:
-    """The same service the pages use (templates installed)."""
-    return get_app()
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
 from engine.llm.base import LLMError, LLMRequest, LLMResponse
 from engine.services import Loopdesk
-from ui.runtime import get_app
+from tests.ui.conftest import click
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = str(ROOT / "pages" / "runs.py")
@@ -48,19 +47,6 @@ def page(path: str, user: str = "dana", **params: str) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def click(at: AppTest, label: str) -> AppTest:
-    """Click the first button with this label and rerun."""
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.fixture
-def service(streamlit_app: None) -> Loopdesk:
-    """The same service the pages use (templates installed)."""
-    return get_app()
 
 
 def test_runs_page_lists_runs_and_shows_a_runs_steps_canvas_and_audit(service: Loopdesk) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.catalog import list_templates
@@ -55,12 +54,6 @@ def cards(at: AppTest) -> dict[str, list[str]]:
 def page_links(at: AppTest) -> list[tuple[str, str, str]]:
     """(label, page, query string) of every page link."""
     return [(e.proto.label, e.proto.page, e.proto.query_string) for e in at.get("page_link")]
-
-
-@pytest.fixture
-def service(streamlit_app: None) -> Loopdesk:
-    """The service the page uses (its first start installs the templates)."""
-    return get_app()
 
 
 def test_gallery_lists_every_template_with_its_counts(service: Loopdesk) -> None:

@@ -1,0 +1,22 @@
+"""Shared AppTest helpers: the service the pages use, and clicking a button by its label."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.services import Loopdesk
+from ui.runtime import get_app
+
+
+@pytest.fixture
+def service(streamlit_app: None) -> Loopdesk:
+    """The same service the pages use (its first start installs the templates)."""
+    return get_app()
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the first button with this label and rerun."""
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+    return at
