@@ -264,14 +264,7 @@ def _possible_values(wf: Workflow, name: str) -> list[str] | None:
 
 
 def _check_reachable(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
-    seen = {trigger.id}
-    stack = [trigger.id]
-    while stack:
-        current = stack.pop()
-        for e in wf.outgoing(current):
-            if e.target not in seen:
-                seen.add(e.target)
-                stack.append(e.target)
+    seen = _reachable(wf, [trigger.id])
     return [
         Problem("cannot be reached from the Form trigger; connect it or delete it", node_id=n.id)
         for n in wf.nodes
@@ -348,7 +341,26 @@ def available_values(wf: Workflow) -> dict[str, set[str]]:
             if new != avail_in[nid]:
                 avail_in[nid] = new
                 changed = True
+    # a step not yet connected to the form can count on nothing but the form's fields
+    reachable = _reachable(wf, triggers)
+    first = nodes[triggers[0]] if triggers else None
+    for nid in nodes:
+        if nid not in reachable:
+            avail_in[nid] = set(BUILTIN_VALUES) | (produced_values(first) if first else set())
     return avail_in
+
+
+def _reachable(wf: Workflow, starts: list[str]) -> set[str]:
+    """Ids of the nodes reachable from `starts`."""
+    seen = set(starts)
+    stack = list(starts)
+    while stack:
+        current = stack.pop()
+        for e in wf.outgoing(current):
+            if e.target not in seen:
+                seen.add(e.target)
+                stack.append(e.target)
+    return seen
 
 
 def _check_values(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
@@ -358,7 +370,11 @@ def _check_values(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
         everything |= produced_values(n)
     out: list[Problem] = []
 
+    reachable = _reachable(wf, [trigger.id])
+
     def need(node: Node, names: Iterable[str], where: str) -> None:
+        if node.id not in reachable:
+            return  # already reported as unreachable; its values are judged once connected
         for name in sorted(set(names)):
             if name in avail.get(node.id, set()):
                 continue

@@ -156,3 +156,11 @@ def test_branch_cases_may_compare_numbers() -> None:
     assert case_matches(">=100", "100") and case_matches("<= 5", 5) and case_matches("= 3", 3.0)
     assert not case_matches("> 100", "lots")
     assert case_matches("Billing", "billing ") and not case_matches("Billing", "bug")
+
+
+def test_an_unconnected_step_is_offered_only_the_form_fields() -> None:
+    data = as_dict(linear_workflow())
+    data["nodes"].append({"id": "loose", "type": "ai_step", "instruction": "x", "output_name": "extra"})
+    avail = available_values(Workflow.model_validate(data))
+    assert avail["loose"] == {"topic", "channel", "feedback"}
+    assert "extra" not in avail["translate"]
