@@ -9,6 +9,7 @@ from engine.demo_data import DEMO_RUNS, load_demo_data
 from engine.errors import EngineError
 from engine.model import ApprovalNode, Workflow
 from engine.services import Loopdesk
+from ui.canvas import show_readonly
 from ui.format import md_escape
 from ui.runtime import current_user, get_app, show_error
 from ui.timeline import link_to
@@ -58,15 +59,7 @@ def teams(app: Loopdesk, wf: Workflow) -> list[str]:
 
 
 def show_preview(wf: Workflow, key: str) -> None:
-    """The workflow on a read-only canvas (or as a step list if the canvas is unavailable)."""
-    try:
-        from ui.canvas import show_readonly
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("ui.canvas", "streamlit_flow"):
-            raise
-        for i, node in enumerate(sorted(wf.nodes, key=lambda n: (n.position.y, n.position.x)), 1):
-            st.markdown(f"{i}\\. {md_escape(node.title or node.type)}")
-        return
+    """The workflow on a read-only canvas."""
     show_readonly(wf, key=key, height=PREVIEW_HEIGHT)
 
 

@@ -282,6 +282,7 @@ def _directory_label() -> AssigneeLabel | None:
         return None
 
 
+@st.fragment  # the component's own replies rerun only the canvas, never swallow a page change
 def show_readonly(
     wf: Workflow,
     key: str,
