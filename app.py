@@ -6,7 +6,15 @@ import streamlit as st
 
 from engine.llm.factory import describe_provider
 from ui.format import md_escape
-from ui.runtime import USER_KEY, current_user, login_providers, oidc_configured, shell_app, signed_in_email
+from ui.runtime import (
+    PICKER_KEY,
+    current_user,
+    login_providers,
+    oidc_configured,
+    remember_picked_user,
+    shell_app,
+    signed_in_email,
+)
 
 st.set_page_config(page_title="Loopdesk", page_icon=":material/autorenew:", layout="wide")
 
@@ -34,10 +42,15 @@ with st.sidebar:
                     icon=":material/login:",
                 )
     else:
+        names = list(app.directory.users)
         st.selectbox(
             "Signed in as",
-            list(app.directory.users),
-            key=USER_KEY,
+            names,
+            # the choice lives in a plain session key: a widget's own state can be dropped on
+            # a page change, which would silently sign the person in as someone else
+            index=names.index(user) if user in names else 0,
+            key=PICKER_KEY,
+            on_change=remember_picked_user,
             format_func=lambda n: f"{app.directory.users[n].display_name} · {app.directory.users[n].role}",
             help="Demo mode: pick who you are. Configure login ([auth] in secrets) to use real accounts.",
         )

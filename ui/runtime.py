@@ -15,6 +15,7 @@ from engine.store.duckdb import default_db_path
 
 log = logging.getLogger("loopdesk.ui")
 USER_KEY = "loopdesk_user"
+PICKER_KEY = "loopdesk_user_picker"
 _shell_checked = False
 
 
@@ -93,6 +94,11 @@ def signed_in_email() -> str:
     if not st.user.get("is_logged_in", False):
         return ""
     return str(st.user.get("email") or "")
+
+
+def remember_picked_user() -> None:
+    """Copy the demo picker's choice into the session's signed-in user."""
+    st.session_state[USER_KEY] = st.session_state[PICKER_KEY]
 
 
 def current_user(app: Loopdesk) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -64,13 +64,14 @@ def step_tokens(step: StepRecord) -> int:
     return int(step.meta.get("prompt_tokens") or 0) + int(step.meta.get("completion_tokens") or 0)
 
 
-def step_line(step: StepRecord, wf: Workflow) -> str:
+def step_line(step: StepRecord, wf: Workflow, who: Callable[[str], str] = str) -> str:
     """One Markdown line for a finished step: icon, title, kind, duration, AI facts (escaped)."""
     icon = STEP_ICONS.get(step.status, ":material/radio_button_checked:")
     kind = NODE_KIND_LABELS.get(step.kind, step.kind)
     parts = [f"{icon} **{md_escape(node_name(wf, step.node_id))}**", md_escape(kind)]
     if step.kind == "approval" and isinstance(step.output, dict):
-        parts.append(md_escape(f"{step.output.get('kind', '')} by {step.output.get('by', '')}"))
+        by = who(str(step.output.get("by", "")))
+        parts.append(md_escape(f"{str(step.output.get('kind', '')).replace('_', ' ')} by {by}"))
     else:
         parts.append(duration_ms(step.duration_ms))
     if step.kind == "ai_step":
@@ -142,7 +143,7 @@ def show_steps(detail: RunDetail, directory: Directory) -> None:
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch", key=f"steps_{detail.run.id}")
     for i, s in enumerate(steps):
-        with st.expander(f"{i + 1}. {step_line(s, wf)}", expanded=s.status == "failed"):
+        with st.expander(f"{i + 1}. {step_line(s, wf, directory.label)}", expanded=s.status == "failed"):
             _step_body(s, directory)
     cp = detail.open_checkpoint
     if cp is not None:

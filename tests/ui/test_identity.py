@@ -47,7 +47,7 @@ def run(path: str, secrets: dict[str, Any] | None = None, user: dict[str, Any] |
 
 def test_demo_mode_has_a_signed_in_as_picker_of_directory_users(service: Loopdesk) -> None:
     at = run(APP)
-    picker = at.sidebar.selectbox(key="loopdesk_user")
+    picker = at.sidebar.selectbox(key="loopdesk_user_picker")
     assert picker.label == "Signed in as"
     assert picker.options[:3] == [
         "Dana Kim · Designer (marketing ops)",
@@ -56,6 +56,18 @@ def test_demo_mode_has_a_signed_in_as_picker_of_directory_users(service: Loopdes
     ]
     assert picker.value == "dana"  # the requester of the demo journey; switch to Jamie to review
     assert not any(b.label.startswith("Log in") for b in at.sidebar.button)
+    picker.set_value("jamie").run()
+    assert at.session_state["loopdesk_user"] == "jamie"
+
+
+def test_the_signed_in_user_survives_the_pickers_state_being_dropped(service: Loopdesk) -> None:
+    at = run(APP)
+    at.sidebar.selectbox(key="loopdesk_user_picker").set_value("sam").run()
+    assert at.session_state["loopdesk_user"] == "sam"
+    fresh = AppTest.from_file(APP, default_timeout=30)  # a run where the picker has no state yet
+    fresh.session_state["loopdesk_user"] = "sam"
+    fresh.run()
+    assert fresh.sidebar.selectbox(key="loopdesk_user_picker").value == "sam"
 
 
 def test_demo_mode_page_follows_the_picker(service: Loopdesk) -> None:
