@@ -45,6 +45,23 @@ ON_TIMEOUT = {
 _MARKDOWN_ACTIVE = re.compile(r"([\\`*\[\]()<>~$:|{}])")
 
 
+def _pick(
+    label: str, options: list[str], current: str | None, key: str, placeholder: str, **kwargs: Any
+) -> str | None:
+    """A selectbox showing `current` (kept as an option even when unknown), else nothing chosen."""
+    if current and current not in options:
+        options = [*options, current]
+    choice = st.selectbox(
+        label,
+        options,
+        index=options.index(current) if current in options else None,
+        placeholder=placeholder,
+        key=key,
+        **kwargs,
+    )
+    return None if choice is None else str(choice)
+
+
 def plain(text: str) -> str:
     """Text a user typed, safe where Streamlit reads Markdown (no links, code spans, directives)."""
     return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
@@ -124,35 +141,17 @@ def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Wo
     elif isinstance(node, AIStepNode):
         changes.update(_ai_step(wf, node, avail, prefix))
     elif isinstance(node, MoveToSectionNode):
-        options = list(wf.sections)
-        if node.section and node.section not in options:
-            options.append(node.section)
-        if not options:
+        if not wf.sections and not node.section:
             st.warning("The workflow has no board sections; add them in the workflow settings.")
         else:
             changes["section"] = (
-                st.selectbox(
-                    "Section",
-                    options,
-                    index=options.index(node.section) if node.section in options else None,
-                    placeholder="Choose a section",
-                    key=f"{prefix}:section",
-                )
-                or ""
+                _pick("Section", wf.sections, node.section, f"{prefix}:section", "Choose a section") or ""
             )
     elif isinstance(node, ApprovalNode):
         changes.update(_approval(node, avail, directory, prefix))
     elif isinstance(node, BranchNode):
-        options = sorted(avail | ({node.value} if node.value else set()))
         changes["value"] = (
-            st.selectbox(
-                "Route on the value",
-                options,
-                index=options.index(node.value) if node.value in options else None,
-                placeholder="Choose a value",
-                key=f"{prefix}:value",
-            )
-            or ""
+            _pick("Route on the value", sorted(avail), node.value, f"{prefix}:value", "Choose a value") or ""
         )
         changes["cases"] = _lines(
             st.text_area(
@@ -254,20 +253,11 @@ def _approval(node: ApprovalNode, avail: set[str], directory: Directory, prefix:
     out: dict[str, Any] = {}
     people = sorted(directory.users)
     groups = [f"{GROUP_PREFIX}{g}" for g in sorted(directory.groups)]
-    options = people + groups
-    if node.assignee and node.assignee not in options:
-        options.append(node.assignee)
-    out["assignee"] = (
-        st.selectbox(
-            "Assignee",
-            options,
-            index=options.index(node.assignee) if node.assignee in options else None,
-            format_func=directory.label,
-            placeholder="Choose a person or a group",
-            key=f"{prefix}:assignee",
-        )
-        or ""
-    )
+    assignee = _pick(
+        "Assignee", people + groups, node.assignee, f"{prefix}:assignee",
+        "Choose a person or a group", format_func=directory.label,
+    )  # fmt: skip
+    out["assignee"] = assignee or ""
     out["instructions"] = st.text_area(
         "Instructions for the reviewer", value=node.instructions, key=f"{prefix}:instructions", height=100
     )
@@ -303,16 +293,10 @@ def _approval(node: ApprovalNode, avail: set[str], directory: Directory, prefix:
         key=f"{prefix}:on_timeout",
     )
     if out["on_timeout"] == "reassign":
-        choices = [o for o in people + groups]
-        current = node.timeout_assignee or ""
-        out["timeout_assignee"] = st.selectbox(
-            "Hand it to",
-            choices,
-            index=choices.index(current) if current in choices else None,
-            format_func=directory.label,
-            placeholder="Choose a person or a group",
-            key=f"{prefix}:timeout_assignee",
-        )
+        out["timeout_assignee"] = _pick(
+            "Hand it to", people + groups, node.timeout_assignee, f"{prefix}:timeout_assignee",
+            "Choose a person or a group", format_func=directory.label,
+        )  # fmt: skip
     else:
         out["timeout_assignee"] = None
     return out
@@ -424,17 +408,12 @@ def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str]
         c1, c2, c3 = st.columns([5, 6, 2], vertical_alignment="center")
         c1.text(f"→ {name}")
         if labels:
-            options = list(labels)
-            if e.label and e.label not in options:
-                options.append(e.label)
-            chosen = c2.selectbox(
-                f"{'Outcome' if isinstance(node, ApprovalNode) else 'Case'} of the connection to {name}",
-                options,
-                index=options.index(e.label) if e.label in options else None,
-                placeholder="Choose…",
-                key=f"{prefix}:edge:{e.id}",
-                label_visibility="collapsed",
-            )
+            with c2:
+                chosen = _pick(
+                    f"{'Outcome' if isinstance(node, ApprovalNode) else 'Case'} of the connection to {name}",
+                    list(labels), e.label, f"{prefix}:edge:{e.id}", "Choose…",
+                    label_visibility="collapsed",
+                )  # fmt: skip
             if chosen != e.label:
                 wf = set_edge_label(wf, e.id, chosen)
         c3.button(
