@@ -96,13 +96,12 @@ class Engine:
         self.provider = provider
         self.directory = directory
         self.prices = prices
-        self.workers = workers
         self._pool = WorkerPool(workers)
         self._timers_stop = threading.Event()
         self._timers: threading.Thread | None = None
         self._locks = _RunLocks()
         self._wf_cache: dict[tuple[str, int], Workflow] = {}
-        self._valid: dict[tuple[str, int], Workflow] = {}
+        self._valid: set[tuple[str, int]] = set()
 
     # -- helpers --------------------------------------------------------------
     def workflow_of(self, run: RunRecord) -> Workflow:
@@ -199,9 +198,9 @@ class Engine:
             wfv = self.store.get_workflow(workflow_id, number) if number else None
             if wfv is None:
                 raise NotFoundError("workflow", workflow_id)
-            self._wf_cache[key] = wfv.definition
-            self._valid[key] = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
-        return self._valid[key], key[1]
+            self._wf_cache[key] = ensure_valid(wfv.definition, source=wf_label(wfv.definition))
+            self._valid.add(key)
+        return self._wf_cache[key], key[1]
 
     # -- driving --------------------------------------------------------------
     def drive(self, run_id: str, known: RunRecord | None = None) -> RunRecord:
@@ -262,17 +261,9 @@ class Engine:
         run = self.store.get_run(u.run_id) if u is not None else None
         if u is None or run is None or u.expect_node is None:
             return
-        step = StepRecord(
-            run_id=run.id, node_id=u.expect_node, kind="error", status="failed", input={},
-            output=None, started_at=now(), finished_at=now(), error=message,
-        )  # fmt: skip
-        failed = RunUpdate(
-            run.id, u.expect_status, "failed", u.expect_node, run.values, run.section, run.revisions,
-            expect_node=u.expect_node, error=message, failed_node=u.expect_node,
-        )  # fmt: skip
-        audit = AuditEvent(run.id, SYSTEM, "failed", {"node": u.expect_node, "error": message})
+        node = self.workflow_of(run).node(u.expect_node)
         try:
-            self.store.apply(Transition(run_update=failed, steps=[step], audit=[audit]))
+            self.store.apply(self._failure(run, node, now(), message))
         except Exception:  # the run stays 'running' and is retried on recovery
             log.exception("could not record the failure of run %s", run.id)
 

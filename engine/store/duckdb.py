@@ -235,9 +235,7 @@ class DuckDBStore(Store):
         self.commits = 0
         """How many commits the writer has made (for benchmarks)."""
         self._states: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
-        self._touched: dict[str, tuple[str, str | None]] = {}
         self._cps: OrderedDict[str, CheckpointRecord] = OrderedDict()
-        self._touched_cps: dict[str, CheckpointRecord] = {}
 
     def __enter__(self) -> DuckDBStore:
         """Use as a context manager: the store closes on exit."""
@@ -345,11 +343,10 @@ class DuckDBStore(Store):
         """Apply a batch in one commit; on an unexpected error retry each job alone."""
         try:
             cur.execute("BEGIN TRANSACTION")
-            self._touched, self._touched_cps = {}, {}
-            results = self._apply_batch(cur, [job.transition for job in batch if job.transition])
+            results, runs, cps = self._apply_batch(cur, [job.transition for job in batch if job.transition])
             cur.execute("COMMIT")
             self.commits += 1
-            self._remember(self._touched, self._touched_cps)
+            self._remember(runs, cps)  # only committed state enters the cache
         except Exception as exc:
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
@@ -405,11 +402,13 @@ class DuckDBStore(Store):
 
     def _apply_batch(
         self, cur: duckdb.DuckDBPyConnection, batch: list[Transition]
-    ) -> list[ConflictError | None]:
+    ) -> tuple[list[ConflictError | None], dict[str, tuple[str, str | None]], dict[str, CheckpointRecord]]:
         """Check every transition against the current state, then write the accepted ones.
 
         The writer is the only writer, so state read at the start of the batch stays
         true except for what the batch itself changes, which is tracked in memory.
+        Returns each transition's conflict (or None) and the run and checkpoint states
+        the batch leaves, for the cache once the batch is committed.
         """
         runs: dict[str, tuple[str, str | None]] = {}
         for t in batch:
@@ -452,9 +451,7 @@ class DuckDBStore(Store):
                     decided_by=None if c.new_assignee else c.actor,
                 )
         self._write(cur, pending)
-        self._touched = runs
-        self._touched_cps = cps
-        return results
+        return results, runs, cps
 
     def _write(self, cur: duckdb.DuckDBPyConnection, p: _Pending) -> None:
         """Write merged changes: one statement per table, whatever the batch size."""

@@ -48,7 +48,8 @@ def test_a_runaway_loop_is_stopped_not_spun_forever(app: Loopdesk) -> None:
     data["nodes"].append({"id": "publish2", "type": "move_to_section", "section": "Review"})
     wf = Workflow.model_validate(data)
     app.store.save_workflow(wf, "dana")
-    app.engine._valid[("wf", 1)] = wf  # the loop would be refused by validation
+    app.engine._wf_cache[("wf", 1)] = wf  # the loop would be refused by validation
+    app.engine._valid.add(("wf", 1))
     run = app.start_run("wf", {"topic": "loop"}, "riley")
     assert run.status == "failed"
     assert f"{MAX_STEPS_PER_DRIVE} steps without pausing" in (run.error or "")
@@ -212,3 +213,20 @@ def test_importing_the_same_file_twice_adds_one_version(app: Loopdesk) -> None:
     assert app.import_workflow(text, "dana", "wf.json").version == 1
     assert app.import_workflow(text, "dana", "wf.json").version == 1
     assert len(app.versions("wf")) == 1
+
+
+def test_results_that_cannot_be_stored_fail_the_run_visibly(app: Loopdesk) -> None:
+    app.save_workflow(linear_workflow(), "dana")
+    real_apply = app.store.apply
+
+    def refuse_the_draft(t: Transition) -> None:
+        if any(s.node_id == "draft" and s.status == "done" for s in t.steps):
+            raise RuntimeError("disk full")
+        real_apply(t)
+
+    app.store.apply = refuse_the_draft  # type: ignore[method-assign]
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    app.store.apply = real_apply  # type: ignore[method-assign]
+    assert (run.status, run.failed_node) == ("failed", "draft")
+    assert run.error == "the step's result could not be saved: disk full"
+    assert [s.status for s in app.store.list_steps(run.id)] == ["done", "failed"]
