@@ -65,3 +65,17 @@ def linear_workflow(**overrides: Any) -> Workflow:
 def as_dict(wf: Workflow) -> dict[str, Any]:
     """The workflow as plain JSON data, for mutating in tests."""
     return wf.model_dump(mode="json")
+
+
+def with_rejection_path(outcome: str = "Rejected", status: str = "completed") -> Workflow:
+    """The linear workflow plus review --rejected--> move to Rejected --> End(outcome, status)."""
+    data = as_dict(linear_workflow())
+    data["nodes"] += [
+        {"id": "bin", "type": "move_to_section", "section": "Rejected"},
+        {"id": "stop", "type": "end", "outcome": outcome, "status": status},
+    ]
+    data["edges"] += [
+        {"id": "r1", "source": "review", "target": "bin", "label": "rejected"},
+        {"id": "r2", "source": "bin", "target": "stop"},
+    ]
+    return Workflow.model_validate(data)

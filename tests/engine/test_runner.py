@@ -21,7 +21,7 @@ from engine.llm.demo import DemoProvider
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import Workflow
 from engine.services import Loopdesk
-from tests.engine.helpers import as_dict, linear_workflow
+from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
 from tests.fakes.openai_server import FakeOpenAIServer, answer, error
 
 
@@ -84,17 +84,7 @@ def test_reject_without_rejected_edge_stops_run_as_rejected(app: Loopdesk, wf: W
 
 
 def test_reject_follows_rejected_edge(app: Loopdesk) -> None:
-    data = as_dict(linear_workflow())
-    data["sections"].append("Bin")
-    data["nodes"] += [
-        {"id": "bin", "type": "move_to_section", "section": "Rejected"},
-        {"id": "stop", "type": "end", "outcome": "Rejected"},
-    ]
-    data["edges"] += [
-        {"id": "r1", "source": "review", "target": "bin", "label": "rejected"},
-        {"id": "r2", "source": "bin", "target": "stop"},
-    ]
-    app.save_workflow(Workflow.model_validate(data), "dana")
+    app.save_workflow(with_rejection_path(), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
     done = app.decide(pending(app, run.id), "jamie", Reject(comment="no"))
     assert (done.status, done.section, done.outcome) == ("completed", "Rejected", "Rejected")
@@ -315,16 +305,7 @@ def test_timer_thread_applies_due_timeouts(app: Loopdesk) -> None:
 
 
 def test_end_of_a_rejection_path_finishes_the_run_as_rejected(app: Loopdesk) -> None:
-    data = as_dict(linear_workflow())
-    data["nodes"] += [
-        {"id": "bin", "type": "move_to_section", "section": "Rejected"},
-        {"id": "stop", "type": "end", "outcome": "Declined", "status": "rejected"},
-    ]
-    data["edges"] += [
-        {"id": "r1", "source": "review", "target": "bin", "label": "rejected"},
-        {"id": "r2", "source": "bin", "target": "stop"},
-    ]
-    app.save_workflow(Workflow.model_validate(data), "dana")
+    app.save_workflow(with_rejection_path("Declined", "rejected"), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
     done = app.decide(pending(app, run.id), "jamie", Reject(comment="no"))
     assert (done.status, done.section, done.outcome) == ("rejected", "Rejected", "Declined")
