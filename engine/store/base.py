@@ -220,10 +220,6 @@ class Store(ABC):
         """A run's steps in execution order."""
 
     @abstractmethod
-    def last_step(self, run_id: str, node_id: str) -> StepRecord | None:
-        """The latest completed step of a node in a run (for replays and retries)."""
-
-    @abstractmethod
     def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
         """Audit events in order (one run's, or the latest overall)."""
 

@@ -651,15 +651,6 @@ class DuckDBStore(Store):
         rows = self._rows(f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", [run_id])
         return [self._step(r) for r in rows]
 
-    def last_step(self, run_id: str, node_id: str) -> StepRecord | None:
-        """Latest successful step of a node in a run."""
-        rows = self._rows(
-            f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? AND node_id = ? AND status = 'done' "
-            "ORDER BY seq DESC LIMIT 1",
-            [run_id, node_id],
-        )
-        return self._step(rows[0]) if rows else None
-
     def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
         """Audit events oldest first (a run's), or the newest `limit` overall."""
         if run_id is not None:
