@@ -8,11 +8,13 @@ from engine.llm.factory import describe_provider
 from ui.format import md_escape
 from ui.runtime import (
     PICKER_KEY,
+    auth_mode,
+    auth_problem,
     current_user,
     login_providers,
-    oidc_configured,
     remember_picked_user,
     shell_app,
+    sign_in_problem,
     signed_in_email,
 )
 
@@ -23,13 +25,17 @@ user = current_user(app)
 
 with st.sidebar:
     st.markdown("### :material/autorenew: Loopdesk")
-    if oidc_configured():
+    problem = auth_problem()
+    if problem:
+        st.error(f"{problem}.", icon=":material/lock:")
+    elif auth_mode() == "oidc":
         email = signed_in_email()
         if email:
             who = app.directory.users[user].display_name if user else email
             st.caption(f"Signed in as **{md_escape(who)}**")
-            if not user:
-                st.error(f"{email} is not in the Loopdesk user directory; ask an admin to add you.")
+            refused = sign_in_problem(app)
+            if refused:
+                st.error(f"{md_escape(refused)}.", icon=":material/person_off:")
             st.button("Log out", on_click=st.logout, icon=":material/logout:")
         else:
             for provider in login_providers():
@@ -51,8 +57,12 @@ with st.sidebar:
             index=names.index(user) if user in names else 0,
             key=PICKER_KEY,
             on_change=remember_picked_user,
-            format_func=lambda n: f"{app.directory.users[n].display_name} · {app.directory.users[n].role}",
-            help="Demo mode: pick who you are. Configure login ([auth] in secrets) to use real accounts.",
+            format_func=lambda n: f"{app.directory.users[n].display_name} · {app.directory.users[n].title}",
+            help="Demo mode: pick who you are. Set LOOPDESK_AUTH=oidc and [auth] in secrets for real logins.",
+        )
+        st.caption(
+            ":material/warning: Demo mode: anyone can act as anyone. This is not a login; "
+            "do not use it for real work."
         )
     provider_label = describe_provider(app.engine.provider)
     if app.engine.provider.kind == "demo":

@@ -58,10 +58,10 @@ def measure(runs: int, pool: int, latency_ms: float) -> tuple[float, float]:
             ids = [
                 app.start_run("one-ai", {"topic": f"t{i}"}, "bench", background=True).id for i in range(runs)
             ]
-            while any(app.get_run(i).status == "running" for i in ids):
+            while any(app.engine.get_run(i).status == "running" for i in ids):
                 time.sleep(0.02)
             wall = time.perf_counter() - started
-            statuses = {app.get_run(i).status for i in ids}
+            statuses = {app.engine.get_run(i).status for i in ids}
             assert statuses == {"completed"}, statuses
             assert len(server.chat_requests) - server_calls == runs
         finally:

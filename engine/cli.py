@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.demo_data import load_demo_data
+from engine.directory import OPERATOR
 from engine.errors import EngineError, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.services import Loopdesk
@@ -144,9 +145,16 @@ def _opened(args: argparse.Namespace) -> Iterator[Loopdesk]:
         app.close()
 
 
+def _known(app: Loopdesk, user: str) -> None:
+    """Refuse a `--user` the directory does not know (the operator needs no entry)."""
+    if user != OPERATOR:
+        app.directory.user(user)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start a run of a workflow file or saved workflow id and drive it."""
     with _opened(args) as app:
+        _known(app, args.user)
         target = args.workflow
         path = Path(target)
         if path.suffix == ".json" or path.is_file():
@@ -209,7 +217,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Show a run with its steps and audit trail."""
     with _opened(args) as app:
-        d = app.run_detail(args.run_id)
+        _known(app, args.user)
+        d = app.run_detail(args.run_id, args.user)
         doc = run_json(app, d.run)
         doc["steps"] = [
             {
@@ -233,6 +242,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     """Retry a failed run from its failed step."""
     with _opened(args) as app:
+        _known(app, args.user)
         doc = run_json(app, app.retry(args.run_id, args.user))
         _emit(args, doc, _human_run(doc))
         return 0
@@ -241,6 +251,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a running or waiting run."""
     with _opened(args) as app:
+        _known(app, args.user)
         doc = run_json(app, app.cancel(args.run_id, args.user))
         _emit(args, doc, _human_run(doc))
         return 0
@@ -250,7 +261,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     """Continue runs that a crash cut off mid-step."""
     with _opened(args) as app:
         ids = app.recover()
-        runs = [run_json(app, app.get_run(i)) for i in ids]
+        runs = [run_json(app, app.engine.get_run(i)) for i in ids]
         human = "\n".join(f"{r['run_id']}: {r['status']}" for r in runs) or "nothing to recover"
         _emit(args, {"recovered": runs}, human)
         return 0
@@ -259,8 +270,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """Start a batch of demo runs that wait in the reviewers' inboxes."""
     with _opened(args) as app:
-        ids = load_demo_data(app)
-        runs = [run_json(app, app.get_run(i)) for i in ids]
+        _known(app, args.user)
+        ids = load_demo_data(app, args.user)
+        runs = [run_json(app, app.engine.get_run(i)) for i in ids]
         human = "\n".join(
             f"{r['run_id']}: {r['workflow_id']} {r['status']}"
             + (f" (waiting for {r['assignee']})" if r.get("assignee") else "")
@@ -275,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="database file (default: $LOOPDESK_DB or data/loopdesk.duckdb)")
     common.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    acting = argparse.ArgumentParser(add_help=False)
+    acting.add_argument(
+        "--user",
+        default=OPERATOR,
+        help="act as this person, with their rights (default: the local operator, who may do anything)",
+    )
     p = argparse.ArgumentParser(prog="python -m engine", description="Loopdesk workflow engine")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -283,10 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", parents=[common], help="check workflow files")
     s.add_argument("files", nargs="+")
     s.set_defaults(func=cmd_validate)
-    s = sub.add_parser("run", parents=[common], help="start a run")
+    s = sub.add_parser("run", parents=[common, acting], help="start a run")
     s.add_argument("workflow", metavar="FILE_OR_WORKFLOW_ID")
     s.add_argument("--input", action="append", metavar="NAME=VALUE")
-    s.add_argument("--user", default="cli")
     s.set_defaults(func=cmd_run)
     s = sub.add_parser("inbox", parents=[common], help="a user's pending checkpoints")
     s.add_argument("--user", required=True)
@@ -303,14 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--edit", action="append", metavar="NAME=VALUE")
     s.set_defaults(func=cmd_decide)
     for name, func in (("show", cmd_show), ("retry", cmd_retry), ("cancel", cmd_cancel)):
-        s = sub.add_parser(name, parents=[common], help=f"{name} a run")
+        s = sub.add_parser(name, parents=[common, acting], help=f"{name} a run")
         s.add_argument("run_id")
-        if name != "show":
-            s.add_argument("--user", default="cli")
         s.set_defaults(func=func)
     s = sub.add_parser("recover", parents=[common], help="continue interrupted runs")
     s.set_defaults(func=cmd_recover)
-    s = sub.add_parser("demo-data", parents=[common], help="start demo runs waiting for reviewers")
+    s = sub.add_parser("demo-data", parents=[common, acting], help="start demo runs waiting for reviewers")
     s.set_defaults(func=cmd_demo_data)
     return p
 

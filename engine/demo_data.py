@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import NotAllowedError
 from engine.services import Loopdesk
 
 
@@ -119,8 +120,14 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
 managers, and a blog article for Jamie's edit."""
 
 
-def load_demo_data(app: Loopdesk, background: bool = False) -> list[str]:
-    """Install missing templates, then start one batch of demo runs; return their run ids."""
+def load_demo_data(app: Loopdesk, user: str, background: bool = False) -> list[str]:
+    """Install missing templates, then start one batch of demo runs; return their run ids.
+
+    The runs are started on behalf of the demo requesters, so only designers and admins may.
+    """
+    if not app.permissions.has_role(user, "designer"):
+        who = app.directory.name_of(user)
+        raise NotAllowedError(user, f"{who} is not a designer or admin, so may not load demo data")
     app.install_templates()
     run_ids = []
     for demo in DEMO_RUNS:

@@ -55,11 +55,11 @@ class NotFoundError(EngineError):
 
 
 class NotAllowedError(EngineError):
-    """The user may not perform this action (e.g. deciding someone else's checkpoint)."""
+    """The user may not perform this action; the message names who lacks what."""
 
-    def __init__(self, user: str, action: str, reason: str) -> None:
+    def __init__(self, user: str, message: str) -> None:
         self.user = user
-        super().__init__(f"`{user}` may not {action}: {reason}")
+        super().__init__(message)
 
 
 class AlreadyDecidedError(EngineError):

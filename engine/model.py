@@ -139,6 +139,9 @@ class ApprovalNode(_NodeBase):
     """What happens once the due time passes."""
     timeout_assignee: str | None = None
     """Who receives the checkpoint when `on_timeout` is reassign."""
+    reassign_to: list[str] = Field(default_factory=list)
+    """Users and groups a reviewer may hand the checkpoint to (empty: the assignee's group and
+    the timeout assignee); admins may reassign to anyone."""
 
 
 class BranchNode(_NodeBase):
@@ -181,6 +184,19 @@ class Edge(_Strict):
     """Outcome (approval), case or `default` (branch); empty elsewhere."""
 
 
+class Access(_Strict):
+    """Who may change a workflow, start it and see its runs; admins always may."""
+
+    editors: list[str] = Field(default_factory=list)
+    """Users and groups (`group:NAME`) who may change it; they need the designer role.
+    Empty: every designer."""
+    starters: list[str] = Field(default_factory=list)
+    """Users and groups who may start runs; they need the requester role. Empty: every requester."""
+    viewers: list[str] = Field(default_factory=list)
+    """Users and groups who see every run of it (Runs, Board, Insights). Its editors always do;
+    everyone sees the runs they started or were asked to review."""
+
+
 class Workflow(_Strict):
     """A whole workflow design as saved, versioned and run."""
 
@@ -202,6 +218,8 @@ class Workflow(_Strict):
     """How many times a checkpoint may send the task back before it must be decided."""
     default_model: str = "gpt-4o-mini"
     """Model used by AI steps that name none."""
+    access: Access = Field(default_factory=Access)
+    """Who may edit it, start it and see its runs."""
 
     def node(self, node_id: str) -> Node:
         """Return the node with this id or raise KeyError."""

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
-from engine.directory import Directory
+from engine.directory import SYSTEM, Directory
 from engine.errors import (
     AlreadyDecidedError,
     EngineError,
@@ -30,6 +30,7 @@ from engine.forms import coerce_field, coerce_form
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.structured import parse_answer
 from engine.model import AIStepNode, ApprovalNode, FormTriggerNode, Node, Workflow
+from engine.permissions import Permissions
 from engine.steps import HANDLERS, StepContext, StepOutcome
 from engine.store.base import (
     AuditEvent,
@@ -50,7 +51,6 @@ from engine.workers import WorkerPool
 
 log = logging.getLogger("loopdesk.engine")
 
-SYSTEM = "system"
 MAX_STEPS_PER_DRIVE = 1000
 """A run that takes this many steps without pausing is stopped as failed (a loop)."""
 _MAX_HELD = 50
@@ -95,6 +95,7 @@ class Engine:
         self.store = store
         self.provider = provider
         self.directory = directory
+        self.permissions = Permissions(directory)
         self.prices = prices
         self._pool = WorkerPool(workers)
         self._timers_stop = threading.Event()
@@ -165,6 +166,7 @@ class Engine:
     ) -> RunRecord:
         """Check the form values, create the run, and drive it (now, or on the pool)."""
         wf, run_version = self._runnable(workflow_id, version)
+        self.permissions.check_start(actor, wf)
         trigger = wf.trigger()
         values = coerce_form(trigger, inputs)
         title = _title(wf, trigger, values)
@@ -360,6 +362,7 @@ class Engine:
             editable=list(node.editable_values),
             instructions=render(node.instructions, values) if node.instructions else "",
             title=run.title,
+            requester=run.started_by,
         )
 
     def _failure(self, run: RunRecord, node: Node, started: float, message: str) -> Transition:
@@ -382,13 +385,18 @@ class Engine:
         cp = self.get_checkpoint(checkpoint_id)
         if cp.status != "pending":
             raise AlreadyDecidedError(cp.id, cp.decided_by, cp.status)
-        if user != SYSTEM and not self.directory.can_decide(user, cp.assignee):
-            who = self.directory.label(cp.assignee)
-            raise NotAllowedError(user, "decide this checkpoint", f"it is assigned to {who}")
         run = self.get_run(cp.run_id)
         wf = self.workflow_of(run)
         node = wf.node(cp.node_id)
         assert isinstance(node, ApprovalNode)
+        if isinstance(decision, Reassign):
+            if not self.directory.exists(decision.to):
+                raise InvalidDecisionError(f"cannot reassign to `{decision.to}`: no such user or group")
+            if decision.to == cp.assignee:
+                raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
+            self.permissions.check_reassign(user, cp, node, decision.to)
+        else:
+            self.permissions.check_decide(user, cp)
         t = self._decision_transition(wf, node, cp, run, user, decision)
         try:
             self.store.apply(t)
@@ -397,7 +405,7 @@ class Engine:
             if latest.status != "pending":
                 raise AlreadyDecidedError(latest.id, latest.decided_by, latest.status) from None
             raise NotAllowedError(
-                user, "decide this checkpoint", f"it was just reassigned to {latest.assignee}"
+                user, f"this checkpoint was just reassigned to {self.directory.label(latest.assignee)}"
             ) from None
         if t.run_update is None:  # a reassignment: the run is unchanged
             return run
@@ -420,10 +428,6 @@ class Engine:
     ) -> Transition:
         comment = decision.comment.strip()
         if isinstance(decision, Reassign):
-            if not self.directory.exists(decision.to):
-                raise InvalidDecisionError(f"cannot reassign to `{decision.to}`: no such user or group")
-            if decision.to == cp.assignee:
-                raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
             close = CheckpointClose(
                 cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee,
                 clear_due=user == SYSTEM,  # the timeout acted once; a person may reassign again
@@ -490,6 +494,7 @@ class Engine:
     def retry(self, run_id: str, actor: str, background: bool = False) -> RunRecord:
         """Continue a failed run from the step that failed (earlier steps are kept)."""
         run = self.get_run(run_id)
+        self.permissions.check_manage_run(actor, run, self.workflow_of(run), "retry")
         if run.status != "failed":
             raise InvalidStateError(f"run `{run_id}` is {run.status}; only failed runs can be retried")
         node = run.failed_node or run.current_node
@@ -508,6 +513,8 @@ class Engine:
 
     def cancel(self, run_id: str, actor: str) -> RunRecord:
         """Stop a running or waiting run and close its open checkpoint."""
+        run = self.get_run(run_id)
+        self.permissions.check_manage_run(actor, run, self.workflow_of(run), "cancel")
         for _ in range(20):
             run = self.get_run(run_id)
             if run.status not in ("running", "waiting"):

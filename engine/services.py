@@ -16,6 +16,7 @@ from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, wo
 from engine.llm.base import LLMProvider
 from engine.llm.factory import provider_from_settings
 from engine.model import (
+    Access,
     ApprovalNode,
     Edge,
     EndNode,
@@ -25,11 +26,13 @@ from engine.model import (
     Workflow,
     load_workflow_json,
 )
+from engine.permissions import Permissions
 from engine.runner import Engine
 from engine.store.base import (
     AuditEvent,
     CheckpointRecord,
     RunRecord,
+    RunScope,
     StepRecord,
     Store,
     WorkflowVersion,
@@ -60,13 +63,26 @@ def slugify(text: str) -> str:
     return slug or "workflow"
 
 
+WorkflowPurpose = str
+"""Why workflows are listed: `edit` (Designer), `start` (Start a run) or `view` (Board, Insights)."""
+
+
 class Loopdesk:
-    """The application service: owns the store, engine and directory of one process."""
+    """The application service: owns the store, engine and directory of one process.
+
+    Every method that acts or shows something takes the acting user and applies the rules in
+    `engine.permissions`; pages, the CLI and the API all come through here.
+    """
 
     def __init__(self, store: Store, engine: Engine, directory: Directory) -> None:
         self.store = store
         self.engine = engine
         self.directory = directory
+
+    @property
+    def permissions(self) -> Permissions:
+        """The permission rules (the engine's, so both apply the same ones)."""
+        return self.engine.permissions
 
     @classmethod
     def open(
@@ -80,11 +96,15 @@ class Loopdesk:
     ) -> Loopdesk:
         """Open (and initialize) the database and wire the engine."""
         store = DuckDBStore(db_path, lock_wait_seconds=lock_wait_seconds)
-        store.initialize()
-        provider = provider or provider_from_settings(secrets=secrets)
-        directory = directory or Directory.load()
-        n = workers or int(os.environ.get("LOOPDESK_WORKERS", "8"))
-        return cls(store, Engine(store, provider, directory, workers=n), directory)
+        try:
+            store.initialize()
+            provider = provider or provider_from_settings(secrets=secrets)
+            directory = directory or Directory.load()
+            n = workers or int(os.environ.get("LOOPDESK_WORKERS", "8"))
+            return cls(store, Engine(store, provider, directory, workers=n), directory)
+        except BaseException:
+            store.close()  # a failed start must not keep the file claimed by this process
+            raise
 
     def close(self) -> None:
         """Stop workers and close the database."""
@@ -93,8 +113,17 @@ class Loopdesk:
 
     # -- workflows ------------------------------------------------------------
     def list_workflows(self) -> list[WorkflowVersion]:
-        """Latest version of every workflow."""
+        """Latest version of every workflow (names for labels; use `workflows_for` to offer them)."""
         return self.store.list_workflows()
+
+    def workflows_for(self, user: str, purpose: WorkflowPurpose) -> list[WorkflowVersion]:
+        """The workflows a user may `edit`, `start`, or `view` every run of."""
+        allowed = {
+            "edit": self.permissions.can_edit,
+            "start": self.permissions.can_start,
+            "view": self.permissions.sees_all_runs,
+        }[purpose]
+        return [w for w in self.store.list_workflows() if allowed(user, w.definition)]
 
     def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion:
         """A saved workflow version, or NotFoundError."""
@@ -109,27 +138,46 @@ class Loopdesk:
         return self.store.list_versions(workflow_id)
 
     def problems(self, wf: Workflow) -> list[Problem]:
-        """Everything wrong with a workflow, including reviewers unknown to the directory."""
+        """Everything wrong with a workflow, including people unknown to the directory."""
         out = validate_workflow(wf)
         for node in wf.nodes:
             if not isinstance(node, ApprovalNode):
                 continue
-            for who in (node.assignee, node.timeout_assignee or ""):
-                if who.strip() and not self.directory.exists(who):
+            for who in (node.assignee, node.timeout_assignee or "", *node.reassign_to):
+                if not who.strip():
+                    continue
+                if not self.directory.exists(who):
                     out.append(Problem(f"`{who}` is not a user or group in the directory", node_id=node.id))
+                elif not self.directory.is_group(who) and not self.permissions.has_role(who, "reviewer"):
+                    label = self.directory.label(who)
+                    out.append(Problem(f"{label} is not a reviewer, so cannot approve", node_id=node.id))
+        for kind, entries in (
+            ("editors", wf.access.editors),
+            ("starters", wf.access.starters),
+            ("viewers", wf.access.viewers),
+        ):
+            for who in entries:
+                if not self.directory.exists(who):
+                    out.append(Problem(f"access: {kind} lists `{who}`, which is not a user or group"))
         return out
 
     def save_workflow(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
-        """Validate and save as a new version; nothing is written when it is invalid."""
+        """Validate and save as a new version; nothing is written when it is invalid or not allowed."""
+        latest = self.store.get_workflow(wf.id)
+        # the rights of the version saved so far decide, so nobody can grant themselves access
+        self.permissions.check_edit(user, latest.definition if latest else None)
         problems = self.problems(wf)
         if problems:
             raise WorkflowValidationError(problems, f"workflow `{wf.id}`")
+        if not self.permissions.privileged(user):
+            self.permissions.check_keeps_editing(user, wf)
         return self.store.save_workflow(wf, user, note)
 
     def save_if_changed(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
         """Save a new version only when the definition differs from the latest."""
         latest = self.store.get_workflow(wf.id)
         if latest is not None and latest.definition.model_dump() == wf.model_dump():
+            self.permissions.check_edit(user, latest.definition)
             return latest
         return self.save_workflow(wf, user, note)
 
@@ -146,8 +194,9 @@ class Loopdesk:
         """The workflow as pretty JSON."""
         return self.get_workflow(workflow_id, version).definition.to_json()
 
-    def new_workflow(self, name: str) -> Workflow:
-        """A blank workflow with a form trigger connected to an End, and a unique id."""
+    def new_workflow(self, name: str, user: str) -> Workflow:
+        """A blank workflow (form trigger → End) with a unique id, editable by its creator."""
+        self.permissions.check_edit(user, None)
         base = slugify(name)
         taken = {w.workflow_id for w in self.store.list_workflows()}
         wid, n = base, 2
@@ -167,7 +216,12 @@ class Loopdesk:
             sections=["Intake", "Done"],
             nodes=[trigger, end],
             edges=[Edge(id="form-end", source="form", target="end")],
+            access=Access(editors=self._owners(user)),
         )
+
+    def _owners(self, user: str) -> list[str]:
+        """The editors of a workflow someone creates: that person (the operator names nobody)."""
+        return [user] if user in self.directory.users else []
 
     def install_templates(self) -> list[str]:
         """Save every shipped template that is not in the database yet (idempotent)."""
@@ -183,9 +237,13 @@ class Loopdesk:
         template = next((t for t in list_templates() if t.workflow.id == template_id), None)
         if template is None:
             raise NotFoundError("template", template_id)
-        fresh = self.new_workflow(f"{template.workflow.name} ({user})")
+        fresh = self.new_workflow(f"{template.workflow.name} ({user})", user)
         wf = copy_for_user(template.workflow, fresh.id, fresh.name)
-        return self.save_workflow(wf, user, note=f"from template {template_id}")
+        # the copy is its creator's to change; the template's team still starts and sees it
+        access = wf.access.model_copy(update={"editors": self._owners(user)})
+        return self.save_workflow(
+            wf.model_copy(update={"access": access}), user, note=f"from template {template_id}"
+        )
 
     # -- runs -----------------------------------------------------------------
     def start_run(
@@ -195,52 +253,95 @@ class Loopdesk:
         user: str,
         background: bool = False,
     ) -> RunRecord:
-        """Start a run from form values."""
+        """Start a run from form values (the engine checks the user may start it)."""
         return self.engine.start_run(workflow_id, inputs, user, background=background)
 
-    def get_run(self, run_id: str) -> RunRecord:
-        """A run by id."""
-        return self.engine.get_run(run_id)
-
-    def list_runs(self, status: str | None = None, workflow_id: str | None = None) -> list[RunRecord]:
-        """Runs, newest first."""
-        return self.store.list_runs(status=status, workflow_id=workflow_id)
-
-    def run_detail(self, run_id: str) -> RunDetail:
-        """The run with its workflow, steps, audit trail and checkpoints."""
+    def _visible_run(
+        self, run_id: str, user: str
+    ) -> tuple[RunRecord, Workflow, list[CheckpointRecord], list[AuditEvent]]:
+        """The run, its workflow, checkpoints and audit, or NotFoundError for whoever may not see it."""
         run = self.engine.get_run(run_id)
+        wf = self.engine.workflow_of(run)
+        checkpoints = self.store.list_checkpoints(status=None, run_id=run_id)
+        audit = self.store.list_audit(run_id)
+        actors = {a.actor for a in audit}
+        if not self.permissions.can_see_run(user, run, wf, checkpoints, actors):
+            raise NotFoundError("run", run_id)  # the same answer as for a run that does not exist
+        return run, wf, checkpoints, audit
+
+    def get_run(self, run_id: str, user: str) -> RunRecord:
+        """A run by id, if the user may see it."""
+        return self._visible_run(run_id, user)[0]
+
+    def run_scope(self, user: str) -> RunScope | None:
+        """What `list_runs` shows this user (None: everything, for admins and the operator)."""
+        if self.permissions.privileged(user):
+            return None
+        return RunScope(
+            workflow_ids=frozenset(w.workflow_id for w in self.workflows_for(user, "view")),
+            user=user,
+            assignees=tuple(self.directory.assignees_for(user)) if user in self.directory.users else (),
+        )
+
+    def list_runs(
+        self,
+        user: str,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 500,
+    ) -> list[RunRecord]:
+        """The runs this user may see, newest first."""
+        return self.store.list_runs(
+            status=status, workflow_id=workflow_id, limit=limit, scope=self.run_scope(user)
+        )
+
+    def run_detail(self, run_id: str, user: str) -> RunDetail:
+        """The run with its workflow, steps, audit trail and checkpoints, if the user may see it."""
+        run, wf, checkpoints, audit = self._visible_run(run_id, user)
         return RunDetail(
-            run=run,
-            workflow=self.engine.workflow_of(run),
-            steps=self.store.list_steps(run_id),
-            audit=self.store.list_audit(run_id),
-            checkpoints=self.store.list_checkpoints(status=None, run_id=run_id),
+            run=run, workflow=wf, steps=self.store.list_steps(run_id), audit=audit, checkpoints=checkpoints
         )
 
     def inbox(self, user: str) -> list[CheckpointRecord]:
-        """Pending checkpoints assigned to the user or their groups, oldest first."""
-        return self.store.list_checkpoints(status="pending", assignees=self.directory.assignees_for(user))
+        """Pending checkpoints the user may decide (assigned to them or their groups), oldest first."""
+        pending = self.store.list_checkpoints(status="pending", assignees=self.directory.assignees_for(user))
+        return [cp for cp in pending if cp.requester != user]
 
     def decided(self, user: str) -> list[CheckpointRecord]:
         """Checkpoints the user decided, newest first."""
         return self.store.list_checkpoints(status=None, decided_by=user)
 
-    def checkpoint(self, checkpoint_id: str) -> CheckpointRecord:
-        """A checkpoint by id."""
-        return self.engine.get_checkpoint(checkpoint_id)
+    def checkpoint(self, checkpoint_id: str, user: str) -> CheckpointRecord:
+        """A checkpoint by id, if the user may see its run."""
+        cp = self.engine.get_checkpoint(checkpoint_id)
+        try:
+            self._visible_run(cp.run_id, user)
+        except NotFoundError:
+            raise NotFoundError("checkpoint", checkpoint_id) from None
+        return cp
+
+    def reassign_targets(self, checkpoint: CheckpointRecord, user: str) -> list[str]:
+        """Who the user may hand this checkpoint to."""
+        node = self.engine.workflow_of(self.engine.get_run(checkpoint.run_id)).node(checkpoint.node_id)
+        if not isinstance(node, ApprovalNode):
+            return []
+        return self.permissions.reassign_targets(user, checkpoint, node)
 
     def decide(
         self, checkpoint_id: str, user: str, decision: Decision, background: bool = False
     ) -> RunRecord:
         """Apply a decision (the engine checks who may decide)."""
+        self.checkpoint(checkpoint_id, user)  # someone who may not see it is told it does not exist
         return self.engine.decide(checkpoint_id, user, decision, background=background)
 
     def retry(self, run_id: str, user: str, background: bool = False) -> RunRecord:
         """Retry a failed run from its failed step."""
+        self.get_run(run_id, user)
         return self.engine.retry(run_id, user, background=background)
 
     def cancel(self, run_id: str, user: str) -> RunRecord:
         """Cancel a running or waiting run."""
+        self.get_run(run_id, user)
         return self.engine.cancel(run_id, user)
 
     def recover(self, background: bool = False) -> list[str]:
@@ -255,19 +356,32 @@ class Loopdesk:
             if cp.workflow_id == workflow_id
         }
 
-    def checkpoint_stats(self) -> list[CheckpointStats]:
+    def checkpoint_stats(self, user: str) -> list[CheckpointStats]:
         """Approval, rejection, change and edit rates and time in review per checkpoint."""
-        return checkpoint_stats(self.store.checkpoint_stats())
+        seen = self._viewable_ids(user)
+        return [
+            s
+            for s in checkpoint_stats(self.store.checkpoint_stats())
+            if seen is None or s.workflow_id in seen
+        ]
 
-    def workflow_stats(self) -> list[WorkflowStats]:
+    def workflow_stats(self, user: str) -> list[WorkflowStats]:
         """Runs by status and AI tokens and cost per workflow."""
-        return workflow_stats(self.store.run_counts(), self.store.step_stats())
+        seen = self._viewable_ids(user)
+        stats = workflow_stats(self.store.run_counts(), self.store.step_stats())
+        return [s for s in stats if seen is None or s.workflow_id in seen]
 
-    def board(self, workflow_id: str) -> dict[str, list[RunRecord]]:
-        """Runs of a workflow grouped by their current section, in section order."""
+    def _viewable_ids(self, user: str) -> set[str] | None:
+        """Workflows whose every run the user sees (None: all of them)."""
+        if self.permissions.privileged(user):
+            return None
+        return {w.workflow_id for w in self.workflows_for(user, "view")}
+
+    def board(self, workflow_id: str, user: str) -> dict[str, list[RunRecord]]:
+        """The runs of a workflow this user may see, grouped by current section, in section order."""
         wf = self.get_workflow(workflow_id).definition
         columns: dict[str, list[RunRecord]] = {s: [] for s in wf.sections}
-        for run in self.store.list_runs(workflow_id=workflow_id, limit=5000):
+        for run in self.list_runs(user, workflow_id=workflow_id, limit=5000):
             section = run.section or (wf.sections[0] if wf.sections else "")
             columns.setdefault(section, []).append(run)
         return columns

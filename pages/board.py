@@ -22,12 +22,12 @@ def section_key(section: str) -> str:
     return "board_col_" + (re.sub(r"[^a-z0-9]+", "_", section.lower()).strip("_") or "none")
 
 
-def pick_workflow(app: Loopdesk, workflows: list[WorkflowVersion]) -> WorkflowVersion:
+def pick_workflow(app: Loopdesk, workflows: list[WorkflowVersion], user: str) -> WorkflowVersion:
     """The chosen workflow: `?workflow=`, else the one of the newest run, else the first."""
     ids = [w.workflow_id for w in workflows]
     wanted = st.query_params.get("workflow")
     if wanted not in ids:
-        recent = app.list_runs()
+        recent = app.list_runs(user, limit=50)
         wanted = next((r.workflow_id for r in recent if r.workflow_id in ids), ids[0])
     names = {w.workflow_id: w.name for w in workflows}
     chosen = st.selectbox("Workflow", ids, index=ids.index(wanted), format_func=names.__getitem__)
@@ -51,10 +51,10 @@ def card(run: RunRecord, waiting_for: str | None) -> None:
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def show_board(workflow_id: str) -> None:
+def show_board(workflow_id: str, user: str) -> None:
     """One column per section in order, a card per task in its current section."""
     try:
-        columns = app.board(workflow_id)
+        columns = app.board(workflow_id, user)
     except EngineError as exc:
         show_error(exc)
         return
@@ -78,14 +78,17 @@ def show_board(workflow_id: str) -> None:
 
 app = get_app()
 st.title("Board")
-require_user(app, "see the board")
-workflows = app.list_workflows()
+user = require_user(app, "see the board")
+workflows = app.workflows_for(user, "view")
 if not workflows:
-    st.info("There is no workflow yet. Pick one on the Templates page.")
+    st.info(
+        "No workflow shows you its board yet: a board lists every task of a workflow, so it is open "
+        "to the workflow's designers and viewers. Your own tasks are on the Runs page."
+    )
     st.stop()
 top = st.columns([3, 1], vertical_alignment="bottom")
 with top[0]:
-    wfv = pick_workflow(app, workflows)
+    wfv = pick_workflow(app, workflows, user)
 if top[1].button("Refresh", icon=":material/refresh:", key="board_refresh"):
     st.rerun()
-show_board(wfv.workflow_id)
+show_board(wfv.workflow_id, user)

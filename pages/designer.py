@@ -47,6 +47,13 @@ VERSIONS_POPOVER = "designer_versions_popover"
 app = get_app()
 user = require_user(app, "design workflows")
 st.title("Designer")
+if not app.permissions.has_role(user, "designer"):
+    st.info(
+        f"{plain(app.directory.name_of(user))} is not a designer: designing workflows needs the designer "
+        "role. Ask an admin to give it to you.",
+        icon=":material/lock:",
+    )
+    st.stop()
 
 
 def _when(ts: float) -> str:
@@ -120,7 +127,7 @@ def _remember(widget_key: str, pending_key: str) -> None:
 
 def _create(app: Loopdesk, name: str, taken: list[str]) -> None:
     """Start a new, unsaved workflow (form → End) and open it."""
-    fresh = app.new_workflow(name or "Untitled workflow")
+    fresh = app.new_workflow(name or "Untitled workflow", user)
     base_id, n = fresh.id, 2
     while fresh.id in taken:  # another unsaved draft of this session has the id
         fresh = fresh.model_copy(update={"id": f"{base_id}-{n}"})
@@ -132,9 +139,14 @@ def _create(app: Loopdesk, name: str, taken: list[str]) -> None:
 
 
 # -- which workflow ---------------------------------------------------------------------------------
-saved = {w.workflow_id: w for w in app.list_workflows()}
+saved = {w.workflow_id: w for w in app.workflows_for(user, "edit")}
 choices = list(dict.fromkeys([*saved, *ds.drafts()]))
 requested = st.query_params.get("workflow")
+if requested and requested not in choices:
+    try:
+        app.permissions.check_edit(user, app.get_workflow(requested).definition)
+    except EngineError as exc:
+        show_error(exc)
 current: str | None = st.session_state.get(ds.CURRENT_KEY)
 if requested and requested in choices and st.session_state.get("designer_seen_query") != requested:
     st.session_state["designer_seen_query"] = requested
@@ -269,7 +281,7 @@ with side_col:
     )
     prefix = f"dz:{wid}:{ds.rev(wid)}"
     if sel is None:
-        wf = workflow_settings(wf, f"{prefix}:__wf")
+        wf = workflow_settings(wf, app.directory, f"{prefix}:__wf")
     else:
         node = wf.node(sel)
         st.caption(f"{NODE_KIND_LABELS[node.type]} · id {plain(node.id)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.errors import EngineError
+from engine.errors import EngineError, NotAllowedError
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from ui.review import (
@@ -43,12 +43,17 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
     """The opened checkpoint: header, values, and (while pending) the decision form."""
     shown = st.session_state.get(SHOWN_KEY)
     try:
-        cp = app.checkpoint(cp_id)
-        detail = app.run_detail(cp.run_id)
+        cp = app.checkpoint(cp_id, user)
+        detail = app.run_detail(cp.run_id, user)
     except EngineError as exc:
         show_error(exc)
         return
-    show_header(cp, detail.workflow, app.directory, user)
+    refusal = None
+    try:
+        app.permissions.check_decide(user, cp)
+    except NotAllowedError as exc:
+        refusal = str(exc)
+    show_header(cp, detail.workflow, app.directory, refusal)
     values = review_values(cp, detail)
     show_values(values)
     form_slot = st.empty()
@@ -57,7 +62,7 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
         # Drawn even when the checkpoint closed since my last look, so that a click that lost the
         # race still reaches the engine, whose message then says what happened.
         with form_slot.container():
-            asked = decision_form(cp, values, app.directory)
+            asked = decision_form(cp, values, app.directory, app.reassign_targets(cp, user))
     if cp.status == "pending":
         st.session_state[SHOWN_KEY] = cp.id
     else:

@@ -17,7 +17,7 @@ def percent(value: float | None) -> str:
 
 app = get_app()
 st.title("Insights")
-require_user(app, "see insights")
+user = require_user(app, "see insights")
 workflows = {w.workflow_id: w for w in app.list_workflows()}
 
 
@@ -46,7 +46,7 @@ cp_rows = [
         if s.median_review_seconds is not None
         else "—",
     }
-    for s in app.checkpoint_stats()
+    for s in app.checkpoint_stats(user)
 ]
 if cp_rows:
     st.dataframe(cp_rows, hide_index=True, width="stretch")
@@ -55,7 +55,7 @@ else:
 
 st.subheader("Workflows", anchor=False)
 wf_rows = []
-for s in app.workflow_stats():
+for s in app.workflow_stats(user):
     row: dict[str, object] = {
         "Workflow": workflows[s.workflow_id].name if s.workflow_id in workflows else s.workflow_id,
         "Runs": s.total_runs,

@@ -53,7 +53,7 @@ def runs_table(runs: list[RunRecord], names: dict[str, str], directory: Director
     )
 
 
-def pick_run(runs: list[RunRecord], names: dict[str, str], app: Loopdesk) -> str | None:
+def pick_run(runs: list[RunRecord], names: dict[str, str], app: Loopdesk, user: str) -> str | None:
     """The run to open: the picker, preselected from `?run=`; keeps the URL in sync."""
     wanted = st.query_params.get(RUN_PARAM)
     ids = [r.id for r in runs]
@@ -62,7 +62,7 @@ def pick_run(runs: list[RunRecord], names: dict[str, str], app: Loopdesk) -> str
     }
     if wanted and wanted not in ids:
         try:
-            extra = app.get_run(wanted)
+            extra = app.get_run(wanted, user)
         except EngineError as exc:
             show_error(exc)
         else:
@@ -94,11 +94,12 @@ def clicked(key: str) -> bool:
 def show_run(app: Loopdesk, run_id: str, user: str) -> None:
     """One run: facts, actions, then its timeline, canvas and audit trail."""
     try:
-        detail = app.run_detail(run_id)
+        detail = app.run_detail(run_id, user)
     except EngineError as exc:
         show_error(exc)
         return
     run, wf = detail.run, detail.workflow
+    manage = app.permissions.can_manage_run(user, run, wf)
     head, actions = st.columns([3, 1], vertical_alignment="top")
     with head:
         st.subheader(md_escape(run.title), anchor=False)
@@ -111,8 +112,10 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
     with actions:
         # A button clicked on the previous screen is drawn again even if the run changed meanwhile,
         # so the click reaches the engine and its message says what happened.
-        if (run.status == "failed" or clicked("run_retry")) and st.button(
-            "Retry", type="primary", icon=":material/replay:", key="run_retry"
+        if (
+            manage
+            and (run.status == "failed" or clicked("run_retry"))
+            and st.button("Retry", type="primary", icon=":material/replay:", key="run_retry")
         ):
             try:
                 app.retry(run.id, user, background=True)
@@ -121,8 +124,10 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
             else:
                 st.session_state[FLASH_KEY] = f"Retrying “{run.title}” from {node_name(wf, run.failed_node)}."
                 st.rerun()
-        if (run.status in ("running", "waiting") or clicked("run_cancel")) and st.button(
-            "Cancel run", icon=":material/cancel:", key="run_cancel"
+        if (
+            manage
+            and (run.status in ("running", "waiting") or clicked("run_cancel"))
+            and st.button("Cancel run", icon=":material/cancel:", key="run_cancel")
         ):
             try:
                 app.cancel(run.id, user)
@@ -167,19 +172,24 @@ flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
     st.success(flash, icon=":material/check_circle:")
 
+if not app.permissions.privileged(user):
+    st.caption(
+        "You see the runs you started, the runs you were asked to review, and every run of the "
+        "workflows you design or view."
+    )
 workflows = app.list_workflows()
 names = {w.workflow_id: w.name for w in workflows}
 f1, f2 = st.columns(2)
 status = f1.selectbox("Status", [ALL, *RUN_STATUSES], key="runs_status")
 workflow = f2.selectbox("Workflow", [ALL, *names], key="runs_workflow", format_func=lambda w: names.get(w, w))
 runs = app.list_runs(
-    status=None if status == ALL else status, workflow_id=None if workflow == ALL else workflow
+    user, status=None if status == ALL else status, workflow_id=None if workflow == ALL else workflow
 )
 if runs:
     runs_table(runs, names, app.directory)
 else:
     st.info("No run matches these filters. Start one on the Start a run page.")
-run_id = pick_run(runs, names, app)
+run_id = pick_run(runs, names, app, user)
 if run_id:
     st.divider()
     show_run(app, run_id, user)

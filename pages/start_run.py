@@ -33,9 +33,9 @@ def pick_workflow(workflows: list[WorkflowVersion]) -> WorkflowVersion:
     return workflows[ids.index(chosen)]
 
 
-def watch(app: Loopdesk, run_id: str) -> None:
+def watch(app: Loopdesk, run_id: str, user: str) -> None:
     """Show the run's steps as they finish (polling) until it stops running, then a link to it."""
-    detail = app.run_detail(run_id)
+    detail = app.run_detail(run_id, user)
     wf = detail.workflow
     title = md_escape(detail.run.title)
     shown = 0
@@ -48,7 +48,7 @@ def watch(app: Loopdesk, run_id: str) -> None:
             if detail.run.status != "running" or time.monotonic() > deadline:
                 break
             time.sleep(POLL_SECONDS)
-            detail = app.run_detail(run_id)
+            detail = app.run_detail(run_id, user)
         label, state = outcome_label(app, detail)
         status.update(label=label, state=state, expanded=True)
     cp = detail.open_checkpoint
@@ -82,9 +82,12 @@ def outcome_label(app: Loopdesk, detail: RunDetail) -> tuple[str, StatusState]:
 app = get_app()
 st.title("Start a run")
 user = require_user(app, "start a run")
-workflows = app.list_workflows()
+workflows = app.workflows_for(user, "start")
 if not workflows:
-    st.info("There is no workflow yet. Pick one on the Templates page or build one in the Designer.")
+    st.info(
+        "There is no workflow you may start. A workflow's designer decides who may start it; "
+        "pick one on the Templates page or build one in the Designer."
+    )
     link_to("pages/templates.py", "Open Templates", icon=":material/extension:")
     st.stop()
 
@@ -122,7 +125,7 @@ with right:
     last = st.session_state.get(LAST_RUN_KEY, {}).get(wf.id)  # the last run of this workflow
     if last:
         try:
-            watch(app, str(last))
+            watch(app, str(last), user)
         except EngineError as exc:
             show_error(exc)
     else:

@@ -110,8 +110,10 @@ def show_card(app: Loopdesk, template: Template, user: str) -> None:
                 key=f"use_{wf.id}",
                 type="primary",
                 icon=":material/content_copy:",
-                disabled=not user,
-                help="Create your own editable workflow from this template.",
+                disabled=not (user and app.permissions.has_role(user, "designer")),
+                help="Create your own editable workflow from this template."
+                if user and app.permissions.has_role(user, "designer")
+                else "Creating a workflow needs the designer role.",
             ):
                 use_template(app, wf.id, user)
             link_to("pages/start_run.py", "Try it as is", {"workflow": wf.id}, icon=":material/play_arrow:")
@@ -133,10 +135,17 @@ def show_demo_data(app: Loopdesk, user: str) -> None:
             f"{len(DEMO_RUNS)} example tasks (social posts, support replies, refunds and a blog "
             "article) that wait in Jamie's, Sam's and the managers' inboxes."
         )
-        if right.button("Load demo data", icon=":material/playlist_add:", disabled=not user, width="stretch"):
+        allowed = bool(user) and app.permissions.has_role(user, "designer")
+        if right.button(
+            "Load demo data",
+            icon=":material/playlist_add:",
+            disabled=not allowed,
+            help=None if allowed else "Loading demo data needs the designer role.",
+            width="stretch",
+        ):
             try:
                 with st.spinner("Starting demo tasks…"):
-                    run_ids = load_demo_data(app)
+                    run_ids = load_demo_data(app, user)
             except EngineError as exc:
                 show_error(exc)
                 return

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from engine.directory import GROUP_PREFIX, Directory
 from engine.model import (
+    Access,
     AIStepNode,
     ApprovalNode,
     BranchNode,
@@ -96,8 +97,8 @@ def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
     return replace_node(wf, updated)
 
 
-def workflow_settings(wf: Workflow, prefix: str) -> Workflow:
-    """Name, description, sections, revision cap and default model of the workflow."""
+def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workflow:
+    """Name, description, sections, revision cap, default model and access of the workflow."""
     st.caption(f"Workflow id: {plain(wf.id)} (stays the same across versions)")
     name = st.text_input("Workflow name", value=wf.name, key=f"{prefix}:name")
     description = st.text_area("Description", value=wf.description, key=f"{prefix}:description", height=80)
@@ -118,12 +119,30 @@ def workflow_settings(wf: Workflow, prefix: str) -> Workflow:
         help="How often a checkpoint may send the task back before it must be decided.",
     )
     default_model = c2.text_input("Default model", value=wf.default_model, key=f"{prefix}:default_model")
+    st.markdown("**Access** · admins may always do everything")
+    access = Access(
+        editors=_people(
+            "Who may change it", wf.access.editors, directory, f"{prefix}:editors",
+            "People and groups with the designer role who may edit this workflow. "
+            "None chosen: every designer.",
+        ),
+        starters=_people(
+            "Who may start it", wf.access.starters, directory, f"{prefix}:starters",
+            "People and groups who may submit its form. None chosen: every requester.",
+        ),
+        viewers=_people(
+            "Who sees all its runs", wf.access.viewers, directory, f"{prefix}:viewers",
+            "Besides its designers: who sees every run on Runs, Board and Insights. Everyone always "
+            "sees the runs they started or were asked to review.",
+        ),
+    )  # fmt: skip
     changes = {
         "name": name,
         "description": description,
         "sections": _lines(sections),
         "max_revisions": int(max_revisions),
         "default_model": default_model.strip() or wf.default_model,
+        "access": access,
     }
     if all(getattr(wf, k) == v for k, v in changes.items()):
         return wf
@@ -299,7 +318,22 @@ def _approval(node: ApprovalNode, avail: set[str], directory: Directory, prefix:
         )  # fmt: skip
     else:
         out["timeout_assignee"] = None
+    out["reassign_to"] = _people(
+        "May be reassigned to",
+        node.reassign_to,
+        directory,
+        f"{prefix}:reassign_to",
+        "Who a reviewer may hand this checkpoint to. None chosen: the members of the assignee "
+        "group and the person it is handed to when due. Admins may reassign to anyone.",
+    )
     return out
+
+
+def _people(label: str, current: list[str], directory: Directory, key: str, help: str) -> list[str]:
+    """A multiselect of users and groups (`group:NAME`), keeping entries the directory lost."""
+    options = [*directory.choices(), *(c for c in current if c not in directory.choices())]
+    chosen = st.multiselect(label, options, default=current, key=key, format_func=directory.label, help=help)
+    return [str(c) for c in chosen]
 
 
 def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:

@@ -109,20 +109,23 @@ def show_list_item(
             )
 
 
-def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, user: str) -> None:
-    """Task title, where it comes from, who must decide and by when, and the instructions."""
+def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, refusal: str | None) -> None:
+    """Task title, where it comes from, who must decide and by when, and the instructions.
+
+    `refusal` says why the viewer may not decide it (None when they may).
+    """
     st.subheader(md_escape(cp.title or "(untitled task)"), anchor=False)
     st.caption(
         f"{md_escape(wf.name)} · step “{md_escape(node_name(wf, cp.node_id))}” · "
-        f"assigned to {md_escape(directory.label(cp.assignee))} · opened {clock(cp.created_at)}"
+        f"assigned to {md_escape(directory.label(cp.assignee))} · "
+        + (f"requested by {md_escape(directory.label(cp.requester))} · " if cp.requester else "")
+        + f"opened {clock(cp.created_at)}"
     )
     if cp.status == "pending":
         st.markdown(due_markdown(cp))
-        if not directory.can_decide(user, cp.assignee):
+        if refusal:
             st.warning(
-                f"This checkpoint is assigned to {directory.label(cp.assignee)}, not to you: "
-                "Loopdesk will refuse a decision from you.",
-                icon=":material/lock:",
+                f"{md_escape(refusal)}. Loopdesk will refuse a decision from you.", icon=":material/lock:"
             )
     if cp.instructions:
         st.info(md_escape(cp.instructions), icon=":material/checklist:")
@@ -154,8 +157,10 @@ class DecisionInput:
     problem: str = ""
 
 
-def decision_form(cp: CheckpointRecord, values: ReviewValues, directory: Directory) -> DecisionInput:
-    """Editable values prefilled, a comment, a reassign target and the four decision buttons."""
+def decision_form(
+    cp: CheckpointRecord, values: ReviewValues, directory: Directory, targets: list[str]
+) -> DecisionInput:
+    """Editable values prefilled, a comment, a reassign target (of `targets`) and the four buttons."""
     edited: dict[str, str] = {}
     with st.form(f"decide_{cp.id}", border=False):
         for name, value in values.editable.items():
@@ -181,9 +186,6 @@ def decision_form(cp: CheckpointRecord, values: ReviewValues, directory: Directo
             placeholder="Required to reject or request changes; optional otherwise.",
             height=90,
         )
-        targets = [u for u in directory.users if u != cp.assignee] + [
-            f"group:{g}" for g in directory.groups if f"group:{g}" != cp.assignee and g != cp.assignee
-        ]
         with st.container(horizontal=True, vertical_alignment="bottom"):
             approve = st.form_submit_button(
                 "Approve", type="primary", icon=":material/check:", key=f"approve_{cp.id}"
@@ -197,7 +199,11 @@ def decision_form(cp: CheckpointRecord, values: ReviewValues, directory: Directo
                 index=None,
                 key=f"target_{cp.id}",
                 format_func=directory.label,
-                placeholder="Pick a person or group",
+                placeholder="Pick a person or group" if targets else "Nobody to hand it to",
+                disabled=not targets,
+                help=None
+                if targets
+                else "This approval lists nobody it may be reassigned to; an admin can reassign it.",
                 width=240,
             )
             reassign = st.form_submit_button("Reassign", icon=":material/forward:", key=f"reassign_{cp.id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,6 +78,34 @@ def reset_app() -> None:
     _open_app.clear()
 
 
+AUTH_MODES = ("demo", "oidc")
+
+
+def auth_mode() -> str:
+    """`oidc` (real login only) or `demo` (the "Signed in as" picker), from `LOOPDESK_AUTH`.
+
+    Unset: `oidc` when `[auth]` is configured in secrets, else `demo`. `LOOPDESK_AUTH=oidc` turns
+    the picker off for good, even if the login settings are missing.
+    """
+    mode = os.environ.get("LOOPDESK_AUTH", "").strip().lower()
+    if mode in AUTH_MODES:
+        return mode
+    return "oidc" if oidc_configured() else "demo"
+
+
+def auth_problem() -> str | None:
+    """Why nobody can sign in (a setting is wrong), or None."""
+    raw = os.environ.get("LOOPDESK_AUTH", "").strip().lower()
+    if raw and raw not in AUTH_MODES:
+        return f"LOOPDESK_AUTH is '{raw}'; use 'oidc' for real login or 'demo' for the demo picker"
+    if auth_mode() == "oidc" and not oidc_configured():
+        return (
+            "LOOPDESK_AUTH=oidc, but there is no [auth] section in .streamlit/secrets.toml, so nobody "
+            "can log in; add your identity provider's settings there"
+        )
+    return None
+
+
 def oidc_configured() -> bool:
     """Whether Streamlit's built-in login (st.login, OIDC) is configured in secrets (`[auth]`)."""
     return bool(_secrets().get("auth"))
@@ -96,6 +125,26 @@ def signed_in_email() -> str:
     return str(st.user.get("email") or "")
 
 
+def email_verified() -> bool:
+    """Whether the identity provider vouches for the signed-in email (`email_verified` claim)."""
+    return st.user.get("email_verified") is True or str(st.user.get("email_verified")).lower() == "true"
+
+
+def sign_in_problem(app: Loopdesk) -> str | None:
+    """Why the person logged in through OIDC has no Loopdesk identity, or None."""
+    email = signed_in_email()
+    if not email:
+        return None
+    if not email_verified():
+        return (
+            f"{email} is not verified by your identity provider, so Loopdesk cannot trust it; "
+            "verify the address there and log in again"
+        )
+    if app.directory.by_email(email) is None:
+        return f"{email} is not in the Loopdesk user directory; ask an admin to add you"
+    return None
+
+
 def remember_picked_user() -> None:
     """Copy the demo picker's choice into the session's signed-in user."""
     st.session_state[USER_KEY] = st.session_state[PICKER_KEY]
@@ -103,9 +152,11 @@ def remember_picked_user() -> None:
 
 def current_user(app: Loopdesk) -> str:
     """The signed-in user's name in the directory ("" when nobody is); demo mode: the picker's choice."""
-    if oidc_configured():
+    if auth_mode() == "oidc":
         email = signed_in_email()
-        user = app.directory.by_email(email) if email else None
+        if not email or sign_in_problem(app) is not None:
+            return ""
+        user = app.directory.by_email(email)
         return user.name if user else ""
     name = st.session_state.get(USER_KEY)
     if name not in app.directory.users:
@@ -120,11 +171,9 @@ def require_user(app: Loopdesk, doing: str) -> str:
     user = current_user(app)
     if user:
         return user
-    if oidc_configured() and signed_in_email():
-        st.error(
-            f"{signed_in_email()} is not in the Loopdesk user directory; ask an admin to add you.",
-            icon=":material/person_off:",
-        )
+    problem = auth_problem() or (sign_in_problem(app) if auth_mode() == "oidc" else None)
+    if problem:
+        st.error(f"{problem}.", icon=":material/person_off:")
     else:
         st.info(f"Log in (in the sidebar) to {doing}.", icon=":material/login:")
     st.stop()

@@ -101,6 +101,20 @@ class CheckpointRecord:
     decision: dict[str, Any] | None = None
     decided_by: str | None = None
     decided_at: float | None = None
+    requester: str = ""
+    """Who started the run (they may not decide it)."""
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """The runs one person may see: every run of some workflows, plus the runs they take part in."""
+
+    workflow_ids: frozenset[str]
+    """Workflows whose every run is visible."""
+    user: str
+    """Runs this user started or acted on (decided, reassigned, cancelled…)."""
+    assignees: tuple[str, ...]
+    """Runs with a checkpoint assigned to one of these (the user and their groups)."""
 
 
 @dataclass
@@ -212,8 +226,9 @@ class Store(ABC):
         status: str | None = None,
         workflow_id: str | None = None,
         limit: int = 500,
+        scope: RunScope | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+        """Runs, newest first, optionally filtered (and limited to what `scope` lets someone see)."""
 
     @abstractmethod
     def list_steps(self, run_id: str) -> list[StepRecord]:

@@ -31,6 +31,7 @@ from engine.store.base import (
     CheckpointRecord,
     ConflictError,
     RunRecord,
+    RunScope,
     RunUpdate,
     StepRecord,
     Store,
@@ -62,7 +63,8 @@ SCHEMA = [
         node_id VARCHAR NOT NULL, status VARCHAR NOT NULL, assignee VARCHAR NOT NULL,
         created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
         editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
-        decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE)""",
+        decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
+        requester VARCHAR NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS audit (
         id BIGINT NOT NULL DEFAULT nextval('audit_seq'), run_id VARCHAR NOT NULL,
         ts DOUBLE NOT NULL, actor VARCHAR NOT NULL, event VARCHAR NOT NULL,
@@ -75,7 +77,7 @@ _RUN_COLS = (
 )
 _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
-    "instructions, title, decision, decided_by, decided_at"
+    "instructions, title, decision, decided_by, decided_at, requester"
 )
 _STEP_INSERT_COLS = "run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
 _STEP_COLS = "seq, run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
@@ -257,11 +259,30 @@ class DuckDBStore(Store):
         return self._cur().execute(sql, params).fetchall()
 
     def initialize(self) -> None:
-        """Create tables and sequences if missing."""
+        """Create tables and sequences if missing, and bring an older file's tables up to date."""
         cur = self._con.cursor()
-        for stmt in SCHEMA:
-            cur.execute(stmt)
-        cur.close()
+        try:
+            for stmt in SCHEMA:
+                cur.execute(stmt)
+            self._migrate(cur)
+        finally:
+            cur.close()
+
+    @staticmethod
+    def _migrate(cur: duckdb.DuckDBPyConnection) -> None:
+        """Columns added since the first release, filled in from what the file already holds."""
+        cols = {
+            r[0]
+            for r in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'checkpoints'"
+            ).fetchall()
+        }
+        if "requester" not in cols:
+            cur.execute("ALTER TABLE checkpoints ADD COLUMN requester VARCHAR DEFAULT ''")
+            cur.execute(
+                "UPDATE checkpoints SET requester = runs.started_by FROM runs "
+                "WHERE runs.id = checkpoints.run_id"
+            )
 
     def _release(self) -> None:
         if self._claimed is not None:
@@ -471,7 +492,7 @@ class DuckDBStore(Store):
                 [
                     c.id, c.run_id, c.workflow_id, c.node_id, c.status, c.assignee, c.created_at,
                     c.due_at, _dumps(c.shown), _dumps(c.editable), c.instructions, c.title,
-                    _dumps(c.decision), c.decided_by, c.decided_at,
+                    _dumps(c.decision), c.decided_by, c.decided_at, c.requester,
                 ]
                 for c in p.opens
             ]  # fmt: skip
@@ -621,15 +642,28 @@ class DuckDBStore(Store):
         status: str | None = None,
         workflow_id: str | None = None,
         limit: int = 500,
+        scope: RunScope | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first, filtered by status and workflow."""
-        where, params = [], []
+        """Runs newest first, filtered by status and workflow, and limited to `scope`."""
+        where: list[str] = []
+        params: list[Any] = []
         if status:
             where.append("status = ?")
             params.append(status)
         if workflow_id:
             where.append("workflow_id = ?")
             params.append(workflow_id)
+        if scope is not None:
+            visible = ["started_by = ?"]
+            params.append(scope.user)
+            if scope.workflow_ids:
+                visible.append(f"workflow_id IN ({','.join('?' * len(scope.workflow_ids))})")
+                params += sorted(scope.workflow_ids)
+            mine = ",".join("?" * len(scope.assignees)) or "NULL"
+            visible.append(f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}))")
+            visible.append("id IN (SELECT run_id FROM audit WHERE actor = ?)")
+            params += [*scope.assignees, scope.user]
+            where.append(f"({' OR '.join(visible)})")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._rows(
             f"SELECT {_RUN_COLS} FROM runs {clause} ORDER BY created_at DESC LIMIT {int(limit)}",
@@ -671,13 +705,13 @@ class DuckDBStore(Store):
     @staticmethod
     def _checkpoint(row: tuple[Any, ...]) -> CheckpointRecord:
         (cid, rid, wid, node, status, assignee, created_at, due_at, shown, editable,
-         instructions, title, decision, decided_by, decided_at) = row  # fmt: skip
+         instructions, title, decision, decided_by, decided_at, requester) = row  # fmt: skip
         return CheckpointRecord(
             id=cid, run_id=rid, workflow_id=wid, node_id=node, status=status, assignee=assignee,
             created_at=float(created_at), due_at=None if due_at is None else float(due_at),
             shown=_loads(shown), editable=_loads(editable), instructions=instructions,
             title=title, decision=_loads(decision), decided_by=decided_by,
-            decided_at=None if decided_at is None else float(decided_at),
+            decided_at=None if decided_at is None else float(decided_at), requester=requester,
         )  # fmt: skip
 
     def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:

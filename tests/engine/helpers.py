@@ -38,6 +38,7 @@ def linear_workflow(**overrides: Any) -> Workflow:
                 "instructions": "Check the {{ channel }} post",
                 "visible_values": ["topic", "draft"],
                 "editable_values": ["draft"],
+                "reassign_to": ["morgan"],
             },
             {
                 "id": "translate",

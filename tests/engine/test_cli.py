@@ -82,7 +82,10 @@ def test_user_mistakes_exit_nonzero_with_one_line(tmp_path: Path) -> None:
     run = json.loads(cli("run", str(wf), "--db", db, "--json", "--input", "topic=x").stdout)
     cases = [
         (["show", "run_nope", "--db", db], "no run with id `run_nope`"),
-        (["decide", run["checkpoint_id"], "--user", "sam", "--approve", "--db", db], "`sam` may not decide"),
+        (
+            ["decide", run["checkpoint_id"], "--user", "sam", "--approve", "--db", db],
+            "Sam Okafor may not decide",
+        ),
         (
             ["decide", run["checkpoint_id"], "--user", "ghost", "--approve", "--db", db],
             "unknown user `ghost`",

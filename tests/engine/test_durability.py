@@ -61,7 +61,7 @@ def test_kill_9_mid_ai_step_then_recover(tmp_path: Path) -> None:
 
         app = Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load())
         try:
-            (run,) = app.list_runs()
+            (run,) = app.list_runs("cli")
             assert run.status == "running" and run.current_node == "draft"
             assert [s.node_id for s in app.store.list_steps(run.id)] == ["form"]
         finally:

@@ -83,17 +83,21 @@ def test_demo_mode_page_follows_the_picker(service: Loopdesk) -> None:
 def test_with_login_configured_the_email_maps_to_the_directory_and_the_picker_is_gone(
     service: Loopdesk,
 ) -> None:
-    at = run(APP, AUTH, {"is_logged_in": True, "email": "Jamie@Example.com", "name": "Jamie"})
+    at = run(
+        APP,
+        AUTH,
+        {"is_logged_in": True, "email": "Jamie@Example.com", "name": "Jamie", "email_verified": True},
+    )
     assert not at.sidebar.selectbox, "no 'Signed in as' picker when real login is configured"
     assert any("Signed in as **Jamie Rivera**" in c.value for c in at.sidebar.caption)
     assert [b.label for b in at.sidebar.button] == ["Log out"]
 
-    inbox = run(INBOX, AUTH, {"is_logged_in": True, "email": "jamie@example.com"})
+    inbox = run(INBOX, AUTH, {"is_logged_in": True, "email": "jamie@example.com", "email_verified": True})
     assert inbox.tabs[0].label == "Pending (1)"
     # A stale demo choice in session state changes nothing: the login decides who you are.
     at = AppTest.from_file(INBOX, default_timeout=30)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": "sam@example.com"}
+    at.user = {"is_logged_in": True, "email": "sam@example.com", "email_verified": True}
     at.session_state["loopdesk_user"] = "jamie"
     at.run()
     assert at.tabs[0].label == "Pending (0)"
@@ -106,7 +110,7 @@ def test_with_login_configured_strangers_and_logged_out_visitors_get_no_identity
     assert any("Log in" in i.value for i in inbox.info)
     assert not inbox.tabs
 
-    stranger = run(INBOX, AUTH, {"is_logged_in": True, "email": "eve@evil.test"})
+    stranger = run(INBOX, AUTH, {"is_logged_in": True, "email": "eve@evil.test", "email_verified": True})
     assert any("eve@evil.test is not in the Loopdesk user directory" in e.value for e in stranger.error)
     assert not stranger.tabs
 
@@ -122,3 +126,42 @@ def test_named_providers_get_one_login_button_each(service: Loopdesk) -> None:
     }
     at = run(APP, secrets, {"is_logged_in": False})
     assert [b.label for b in at.sidebar.button] == ["Log in with Google", "Log in with Microsoft"]
+
+
+def test_an_unverified_email_gets_no_identity(service: Loopdesk) -> None:
+    """Anyone can register `jamie@example.com` at some providers; only a verified address counts."""
+    for claims in (
+        {"is_logged_in": True, "email": "jamie@example.com"},
+        {"is_logged_in": True, "email": "jamie@example.com", "email_verified": False},
+    ):
+        inbox = run(INBOX, AUTH, claims)
+        assert not inbox.tabs
+        assert any(
+            "jamie@example.com is not verified by your identity provider" in e.value for e in inbox.error
+        )
+        at = run(APP, AUTH, claims)
+        assert not any("Signed in as **Jamie Rivera**" in c.value for c in at.sidebar.caption)
+
+
+def test_production_mode_never_falls_back_to_the_picker(
+    service: Loopdesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPDESK_AUTH", "oidc")
+    # Login not configured: nobody is anybody, and the page says what to set.
+    at = AppTest.from_file(INBOX, default_timeout=30)
+    at.session_state["loopdesk_user"] = "alex"  # a stale demo choice grants nothing
+    at.run()
+    assert not at.tabs
+    assert any("LOOPDESK_AUTH=oidc, but there is no [auth] section" in e.value for e in at.error)
+    shell = run(APP)
+    assert not shell.sidebar.selectbox
+    assert any("LOOPDESK_AUTH=oidc" in e.value for e in shell.sidebar.error)
+    # Configured: a verified login decides, as before.
+    inbox = run(INBOX, AUTH, {"is_logged_in": True, "email": "jamie@example.com", "email_verified": True})
+    assert inbox.tabs[0].label == "Pending (1)"
+    assert [b.label for b in run(APP, AUTH, {"is_logged_in": False}).sidebar.button] == ["Log in"]
+
+
+def test_demo_mode_says_it_is_not_a_login(service: Loopdesk) -> None:
+    at = run(APP)
+    assert any("Demo mode: anyone can act as anyone" in c.value for c in at.sidebar.caption)

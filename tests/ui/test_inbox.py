@@ -83,10 +83,10 @@ def test_approving_with_an_edit_advances_the_run_and_the_audit_names_me(waiting_
     assert any("Approved with 1 edited value" in s.value for s in at.success)
     assert service.inbox("jamie") == []
     assert at.tabs[0].label == "Pending (0)"
-    wait_until(lambda: service.get_run(waiting_run.id).status == "completed")
-    run = service.get_run(waiting_run.id)
+    wait_until(lambda: service.engine.get_run(waiting_run.id).status == "completed")
+    run = service.engine.get_run(waiting_run.id)
     assert run.section == "Published" and EDITED in run.values["draft"]
-    approvals = [e for e in service.run_detail(run.id).audit if e.event == "decision_approve"]
+    approvals = [e for e in service.run_detail(run.id, "cli").audit if e.event == "decision_approve"]
     assert [e.actor for e in approvals] == ["jamie"]
     assert approvals[0].detail["edits"]["draft"]["after"] == run.values["draft"]
 
@@ -101,18 +101,18 @@ def test_reject_without_a_comment_is_refused_and_nothing_changes(waiting_run: Ru
     cp = service.inbox("jamie")[0]
     at = click(inbox("jamie"), "Reject")
     assert "Write the reason in the Comment box, then reject." in [e.value for e in at.error]
-    assert service.checkpoint(cp.id).status == "pending"
-    assert service.get_run(waiting_run.id).status == "waiting"
+    assert service.engine.get_checkpoint(cp.id).status == "pending"
+    assert service.engine.get_run(waiting_run.id).status == "waiting"
 
     at = click(inbox("jamie"), "Request changes")
     assert any("saying what to change" in e.value for e in at.error)
-    assert service.checkpoint(cp.id).status == "pending"
+    assert service.engine.get_checkpoint(cp.id).status == "pending"
 
     at.text_area(key=f"comment_{cp.id}").input("Off brand; we don't do this topic.")
     click(at, "Reject")
-    assert service.checkpoint(cp.id).status == "decided"
-    wait_until(lambda: service.get_run(waiting_run.id).status == "rejected")
-    assert service.get_run(waiting_run.id).section == "Rejected"
+    assert service.engine.get_checkpoint(cp.id).status == "decided"
+    wait_until(lambda: service.engine.get_run(waiting_run.id).status == "rejected")
+    assert service.engine.get_run(waiting_run.id).section == "Rejected"
 
 
 def test_request_changes_sends_the_draft_back_with_my_note(waiting_run: RunRecord) -> None:
@@ -147,14 +147,18 @@ def test_another_user_does_not_see_my_items_and_cannot_decide_them(waiting_run: 
     assert any("Nothing is waiting for you" in i.value for i in at.info)
     assert not any(b.label == "Approve" for b in at.button)
 
-    # Even with a direct link, the engine refuses sam's decision and says why.
+    # Sam takes no part in marketing: a direct link to the checkpoint finds nothing.
     at = inbox("sam", cp=cp.id)
-    assert any("not to you" in w.value for w in at.warning)
+    assert f"no checkpoint with id `{cp.id}`" in [e.value for e in at.error]
+    assert not any(b.label == "Approve" for b in at.button)
+
+    # Morgan sees every marketing run, but the checkpoint is Jamie's: the engine refuses and says why.
+    at = inbox("morgan", cp=cp.id)
+    refusal = "Morgan Lee may not decide this checkpoint: it is assigned to Jamie Rivera"
+    assert any(w.value.startswith("Morgan Lee may not decide this checkpoint") for w in at.warning)
     click(at, "Approve")
-    assert "`sam` may not decide this checkpoint: it is assigned to Jamie Rivera" in [
-        e.value for e in at.error
-    ]
-    assert service.checkpoint(cp.id).status == "pending"
+    assert refusal in [e.value for e in at.error]
+    assert service.engine.get_checkpoint(cp.id).status == "pending"
 
 
 def test_a_decision_that_lost_the_race_shows_the_engine_message(waiting_run: RunRecord) -> None:
@@ -171,11 +175,14 @@ def test_reassign_needs_a_target_and_moves_the_item(waiting_run: RunRecord) -> N
     cp = service.inbox("jamie")[0]
     at = click(inbox("jamie"), "Reassign")
     assert any("Pick who should get this checkpoint" in e.value for e in at.error)
-    assert service.checkpoint(cp.id).assignee == "jamie"
+    assert service.engine.get_checkpoint(cp.id).assignee == "jamie"
 
-    at.selectbox(key=f"target_{cp.id}").select("morgan")
+    # the marketing approval may go to the marketing reviewers or the managers, nobody else
+    target = at.selectbox(key=f"target_{cp.id}")
+    assert target.options == ["Marketing reviewers (group)", "Managers (group)"]
+    target.select("group:managers")
     click(at, "Reassign")
-    assert any("Reassigned to Morgan Lee" in s.value for s in at.success)
+    assert any("Reassigned to Managers (group)" in s.value for s in at.success)
     assert service.inbox("jamie") == []
     assert [c.id for c in service.inbox("morgan")] == [cp.id]
-    assert service.get_run(waiting_run.id).status == "waiting"
+    assert service.engine.get_run(waiting_run.id).status == "waiting"

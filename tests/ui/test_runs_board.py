@@ -80,7 +80,7 @@ def test_runs_page_lists_runs_and_shows_a_runs_steps_canvas_and_audit(service: L
 
 
 def test_runs_can_be_filtered_by_status_and_workflow(service: Loopdesk) -> None:
-    other = service.new_workflow("Quick note")
+    other = service.new_workflow("Quick note", "dana")
     service.save_workflow(other, "dana")
     service.start_run(other.id, {"title": "A note"}, "dana")
     service.start_run(MARKETING, {"topic": "Kept"}, "dana")
@@ -100,7 +100,7 @@ def test_cancel_stops_a_waiting_run(service: Loopdesk) -> None:
     run = service.start_run(MARKETING, {"topic": "Cancel me"}, "dana")
     at = click(page(RUNS, run=run.id), "Cancel run")
     assert any("Cancelled" in s.value for s in at.success)
-    assert service.get_run(run.id).status == "cancelled"
+    assert service.engine.get_run(run.id).status == "cancelled"
     assert service.inbox("jamie") == []
     assert not any(b.label == "Cancel run" for b in at.button)
 
@@ -111,7 +111,7 @@ def test_cancel_that_lost_a_race_shows_the_engine_message(service: Loopdesk) -> 
     service.decide(service.inbox("jamie")[0].id, "jamie", Approve())  # completes meanwhile
     click(at, "Cancel run")
     assert f"run `{run.id}` is completed; it cannot be cancelled" in [e.value for e in at.error]
-    assert service.get_run(run.id).status == "completed"
+    assert service.engine.get_run(run.id).status == "completed"
 
 
 def test_retry_continues_a_failed_run_from_the_failed_step(service: Loopdesk) -> None:
@@ -126,8 +126,8 @@ def test_retry_continues_a_failed_run_from_the_failed_step(service: Loopdesk) ->
     assert any("unreachable" in e.value for e in at.error)
     click(at, "Retry")
     assert any("Retrying" in s.value for s in at.success)
-    wait_until(lambda: service.get_run(run.id).status == "waiting")
-    steps = service.run_detail(run.id).steps
+    wait_until(lambda: service.engine.get_run(run.id).status == "waiting")
+    steps = service.run_detail(run.id, "cli").steps
     assert [s.node_id for s in steps if s.status == "failed"] == ["draft"]
     assert [s.node_id for s in steps if s.status == "done"] == ["form", "draft", "to_review"]
     at = page(RUNS, run=run.id)
@@ -153,7 +153,7 @@ def test_board_shows_each_task_in_its_section_and_follows_moves(service: Loopdes
     click(at, "Refresh")
     headings = [m.value for m in at.markdown if m.value.startswith("##### ")]
     assert "##### Published · 1" in headings and "##### HITL Draft Review · 0" in headings
-    assert service.get_run(run.id).section == "Published"
+    assert service.engine.get_run(run.id).section == "Published"
 
 
 def test_insights_show_decision_rates_and_ai_usage(service: Loopdesk) -> None:

@@ -65,7 +65,7 @@ def test_submitting_the_form_starts_a_run_that_waits_for_the_reviewer(streamlit_
     reset_app()
     fresh = Loopdesk.open(os.environ["LOOPDESK_DB"], provider=DemoProvider(), workers=1)
     try:
-        run = fresh.get_run(run_id)
+        run = fresh.engine.get_run(run_id)
         assert run.status == "waiting" and run.current_node == "review"
         assert run.title == "Our spring webinar" and run.started_by == "dana"
         assert [c.run_id for c in fresh.inbox("jamie")] == [run_id]
@@ -81,12 +81,12 @@ def test_an_empty_required_field_is_reported_and_no_run_is_created(streamlit_app
     errors = [e.value for e in at.error]
     assert "Topic is required" in errors
     assert "start_run_last" not in at.session_state
-    assert get_app().list_runs() == []
+    assert get_app().list_runs("cli") == []
 
 
 def test_engine_validation_is_shown_at_the_field(streamlit_app: None) -> None:
     app = get_app()
-    wf = app.new_workflow("Contact request")
+    wf = app.new_workflow("Contact request", "dana")
     trigger = wf.trigger()
     trigger.fields = [
         FormField(name="title", label="Title", required=True),
@@ -103,9 +103,9 @@ def test_engine_validation_is_shown_at_the_field(streamlit_app: None) -> None:
     submit(at)
 
     assert "Email: 'not-an-email' is not an email address" in [e.value for e in at.error]
-    assert app.list_runs() == []
+    assert app.list_runs("cli") == []
 
     at.text_input(key=f"{form}__email").input("buyer@acme.test")
     submit(at)
-    runs = app.list_runs()
+    runs = app.list_runs("cli")
     assert len(runs) == 1 and runs[0].values["email"] == "buyer@acme.test" and runs[0].values["seats"] == 3

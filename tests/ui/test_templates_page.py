@@ -124,4 +124,4 @@ def test_load_demo_data_fills_the_inboxes(service: Loopdesk) -> None:
     message = at.success[0].value
     assert "Started 8 demo tasks" in message and "Jamie Rivera 3" in message and "Sam Okafor 5" in message
     assert len(service.inbox("jamie")) == 3 and len(service.inbox("morgan")) == 1
-    assert {r.status for r in service.list_runs()} == {"waiting"}
+    assert {r.status for r in service.list_runs("cli")} == {"waiting"}

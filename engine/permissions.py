@@ -1,0 +1,221 @@
+"""Who may do what: every permission rule of Loopdesk lives here.
+
+The engine (runs and decisions) and the services (workflows and what a person may see) call
+these checks, so a rule holds in the pages, the CLI and the API alike; pages use them only to
+decide what to offer. Each refusal names who is missing what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.directory import RESERVED_USERS, ROLE_NOUNS, Directory
+from engine.errors import NotAllowedError
+from engine.model import ApprovalNode, Workflow
+from engine.store.base import CheckpointRecord, RunRecord
+
+
+class Permissions:
+    """The rules, applied against one user directory."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+
+    # -- who someone is -------------------------------------------------------------------------
+    def privileged(self, user: str) -> bool:
+        """The engine itself, the local operator, or an admin: allowed everything but self-approval."""
+        if user in RESERVED_USERS:
+            return True
+        u = self.directory.users.get(user)
+        return u is not None and u.admin
+
+    def has_role(self, user: str, role: str) -> bool:
+        """Whether the user has the role (admins, the engine and the operator have every role)."""
+        if user in RESERVED_USERS:
+            return True
+        u = self.directory.users.get(user)
+        return u is not None and u.has_role(role)
+
+    def _who(self, user: str) -> str:
+        return self.directory.name_of(user)
+
+    def _list(self, entries: Iterable[str]) -> str:
+        return ", ".join(self.directory.label(e) for e in entries)
+
+    def _require_role(self, user: str, role: str, doing: str) -> None:
+        if user not in self.directory.users and user not in RESERVED_USERS:
+            raise NotAllowedError(user, f"`{user}` is not in the user directory, so may not {doing}")
+        if not self.has_role(user, role):
+            raise NotAllowedError(user, f"{self._who(user)} is not {ROLE_NOUNS[role]}, so may not {doing}")
+
+    # -- workflows ------------------------------------------------------------------------------
+    def can_edit(self, user: str, wf: Workflow | None) -> bool:
+        """Whether the user may change this workflow (None: create a new one)."""
+        try:
+            self.check_edit(user, wf)
+        except NotAllowedError:
+            return False
+        return True
+
+    def check_edit(self, user: str, wf: Workflow | None) -> None:
+        """Refuse unless the user may change the workflow (None: create a new one)."""
+        if self.privileged(user):
+            return
+        if wf is None:
+            self._require_role(user, "designer", "create workflows")
+            return
+        editors = wf.access.editors
+        if not self.has_role(user, "designer") or (editors and not self.directory.matches(user, editors)):
+            hint = f" (its editors: {self._list(editors)})" if editors else ""
+            raise NotAllowedError(user, f"{self._who(user)} is not a designer of {wf.name}{hint}")
+
+    def check_keeps_editing(self, user: str, wf: Workflow) -> None:
+        """Refuse a save that would take the saver's own edit rights away."""
+        if not self.can_edit(user, wf):
+            raise NotAllowedError(
+                user,
+                f"saving would remove {self._who(user)} from the editors of {wf.name}; "
+                "keep yourself (or one of your groups) among its editors",
+            )
+
+    def can_start(self, user: str, wf: Workflow) -> bool:
+        """Whether the user may start runs of this workflow."""
+        try:
+            self.check_start(user, wf)
+        except NotAllowedError:
+            return False
+        return True
+
+    def check_start(self, user: str, wf: Workflow) -> None:
+        """Refuse unless the user may start runs of the workflow."""
+        if self.privileged(user):
+            return
+        self._require_role(user, "requester", f"start {wf.name}")
+        starters = wf.access.starters
+        if starters and not self.directory.matches(user, starters):
+            raise NotAllowedError(
+                user, f"{self._who(user)} may not start {wf.name} (it is started by {self._list(starters)})"
+            )
+
+    def sees_all_runs(self, user: str, wf: Workflow) -> bool:
+        """Whether the user sees every run of the workflow: admins, its editors and its viewers."""
+        if self.privileged(user) or self.can_edit(user, wf):
+            return True
+        return self.directory.matches(user, wf.access.viewers)
+
+    # -- runs -----------------------------------------------------------------------------------
+    def can_see_run(
+        self,
+        user: str,
+        run: RunRecord,
+        wf: Workflow,
+        checkpoints: list[CheckpointRecord],
+        actors: set[str],
+    ) -> bool:
+        """Whether the user may see this run: whoever started it, is asked to review it or acted on
+        it (`actors`: everyone in its audit trail), and whoever sees every run of the workflow."""
+        if run.started_by == user or user in actors or self.sees_all_runs(user, wf):
+            return True
+        if user not in self.directory.users:
+            return False
+        mine = set(self.directory.assignees_for(user))
+        return any(cp.assignee in mine for cp in checkpoints)
+
+    def can_manage_run(self, user: str, run: RunRecord, wf: Workflow) -> bool:
+        """Whether the user may cancel or retry the run."""
+        return self.privileged(user) or run.started_by == user or self.can_edit(user, wf)
+
+    def check_manage_run(self, user: str, run: RunRecord, wf: Workflow, action: str) -> None:
+        """Refuse a cancel or retry unless the user started the run, designs the workflow, or is an admin."""
+        if self.can_manage_run(user, run, wf):
+            return
+        raise NotAllowedError(
+            user,
+            f"{self._who(user)} may not {action} this run: only the person who started it "
+            f"({self._who(run.started_by)}), the designers of {wf.name} and admins may",
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _self_approval(self, user: str, cp: CheckpointRecord) -> bool:
+        return user not in RESERVED_USERS and bool(cp.requester) and cp.requester == user
+
+    def can_decide(self, user: str, cp: CheckpointRecord) -> bool:
+        """Whether the user may approve, reject or send back this checkpoint."""
+        try:
+            self.check_decide(user, cp)
+        except NotAllowedError:
+            return False
+        return True
+
+    def check_decide(self, user: str, cp: CheckpointRecord) -> None:
+        """Refuse unless the user may decide the checkpoint: its assignee (or group), or an admin,
+        and never the person who started the run."""
+        if self._self_approval(user, cp):
+            raise NotAllowedError(
+                user,
+                f"{self._who(user)} started this run and may not decide its approval; "
+                f"it is assigned to {self.directory.label(cp.assignee)}",
+            )
+        if self.privileged(user):
+            return
+        self._require_role(user, "reviewer", "decide checkpoints")
+        if not self.directory.matches(user, [cp.assignee]):
+            raise NotAllowedError(
+                user,
+                f"{self._who(user)} may not decide this checkpoint: it is assigned to "
+                f"{self.directory.label(cp.assignee)}",
+            )
+
+    def reassign_targets(self, user: str, cp: CheckpointRecord, node: ApprovalNode) -> list[str]:
+        """Users and groups this user may hand the checkpoint to (empty: none)."""
+        if not self.can_reassign_at_all(user, cp):
+            return []
+        if self.privileged(user):
+            allowed = self.directory.choices()
+        elif node.reassign_to:
+            allowed = list(node.reassign_to)
+        else:
+            backup = [node.timeout_assignee] if node.timeout_assignee else []
+            allowed = [*self.directory.members(node.assignee), *backup]
+        out: list[str] = []
+        for target in allowed:
+            if (
+                target
+                and target != cp.assignee
+                and target not in out
+                and self._target_refusal(cp, target) is None
+            ):
+                out.append(target)
+        return out
+
+    def can_reassign_at_all(self, user: str, cp: CheckpointRecord) -> bool:
+        """Whether the user may reassign this checkpoint to anyone (the people who may decide it)."""
+        return self.privileged(user) or self.can_decide(user, cp)
+
+    def _target_refusal(self, cp: CheckpointRecord, target: str) -> str | None:
+        if not self.directory.exists(target):
+            return f"`{target}` is not a user or group in the directory"
+        if self.directory.is_group(target):
+            return None
+        if cp.requester and target == cp.requester:
+            return f"{self._who(target)} started this run and may not become its approver"
+        if not self.has_role(target, "reviewer"):
+            return f"{self._who(target)} is not a reviewer"
+        return None
+
+    def check_reassign(self, user: str, cp: CheckpointRecord, node: ApprovalNode, target: str) -> None:
+        """Refuse unless the user may hand the checkpoint to `target`."""
+        if user not in RESERVED_USERS:
+            self.check_decide(user, cp)
+        refusal = self._target_refusal(cp, target)
+        if refusal is not None:
+            raise NotAllowedError(user, f"cannot reassign to {self.directory.label(target)}: {refusal}")
+        if user in RESERVED_USERS or target in self.reassign_targets(user, cp, node):
+            return
+        allowed = self.reassign_targets(user, cp, node)
+        options = self._list(allowed) if allowed else "nobody (ask an admin)"
+        raise NotAllowedError(
+            user,
+            f"{self._who(user)} may not reassign this checkpoint to {self.directory.label(target)}: "
+            f"it may go to {options}",
+        )
