@@ -107,8 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     bad = False
     for path in args.files:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-            ensure_valid(load_workflow_json(text, path), source=path)
+            ensure_valid(load_workflow_json(Path(path).read_bytes(), path), source=path)
             report.append({"file": path, "valid": True, "problems": []})
         except OSError as exc:
             bad = True
@@ -125,6 +124,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except EngineError as exc:
             bad = True
             report.append({"file": path, "valid": False, "problems": [{"message": str(exc)}]})
+        except Exception as exc:  # a bug; the other files are still checked and reported
+            bad = True
+            message = f"could not be checked: unexpected {type(exc).__name__}: {exc}"
+            report.append({"file": path, "valid": False, "problems": [{"message": message}]})
     lines = []
     for item in report:
         if item["valid"]:
@@ -159,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         path = Path(target)
         if path.suffix == ".json" or path.is_file():
             try:
-                text = path.read_text(encoding="utf-8")
+                text = path.read_bytes()
             except OSError as exc:
                 raise UsageError(f"cannot read {target}: {exc.strerror}") from None
             wf = ensure_valid(load_workflow_json(text, target), source=target)

@@ -97,5 +97,14 @@ class StoreLockedError(EngineError):
         )
 
 
+class UnreadableRecordError(EngineError):
+    """A stored record no longer reads as valid data (damaged by hand or by an older bug)."""
+
+    def __init__(self, what: str, cause: Exception) -> None:
+        first = str(cause).splitlines()
+        detail = "; ".join(line.strip() for line in first[:3])
+        super().__init__(f"{what} in the database cannot be read ({detail})")
+
+
 class ImportFormatError(EngineError, ValueError):
     """A file to import is not JSON or not a workflow at all."""

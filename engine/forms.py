@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import FormValidationError
+from engine.json_guard import has_surrogates
+from engine.limits import MAX_FORM_NUMBER, MAX_FORM_TEXT
 from engine.model import FormField, FormTriggerNode
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -18,14 +20,19 @@ def _is_empty(value: Any) -> bool:
 
 
 def parse_number(value: Any) -> int | float:
-    """A finite number from text or a number; ValueError says why not."""
+    """A finite number within ±10^15 from text or a number; ValueError says why not."""
     if isinstance(value, bool):
         raise ValueError("must be a number")
     text = str(value).strip().replace(",", "") if isinstance(value, str) else value
+    if isinstance(text, str) and len(text) > 40:
+        raise ValueError(f"must be a number between -{MAX_FORM_NUMBER:,} and {MAX_FORM_NUMBER:,}")
     try:
-        return int(text) if isinstance(text, str) and text.lstrip("+-").isdigit() else _finite(float(text))
+        number = int(text) if isinstance(text, str) and text.lstrip("+-").isdigit() else _finite(float(text))
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"must be a number, not '{value}'") from None
+    if abs(number) > MAX_FORM_NUMBER:
+        raise ValueError(f"must be a number between -{MAX_FORM_NUMBER:,} and {MAX_FORM_NUMBER:,}")
+    return number
 
 
 def _finite(number: float) -> int | float:
@@ -39,6 +46,10 @@ def coerce_field(field: FormField, value: Any) -> Any:
     if field.type == "number":
         return parse_number(value)
     text = str(value).strip() if field.type != "long_text" else str(value)
+    if len(text) > MAX_FORM_TEXT:
+        raise ValueError(f"is too long ({len(text):,} characters; at most {MAX_FORM_TEXT:,})")
+    if has_surrogates(text):
+        raise ValueError("contains a broken character (a lone surrogate); paste the text again")
     if field.type == "email" and not _EMAIL_RE.match(text):
         raise ValueError(f"'{text}' is not an email address")
     if field.type == "choice" and text not in field.options:

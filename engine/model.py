@@ -5,9 +5,20 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import ImportFormatError, Problem, WorkflowValidationError
+from engine.json_guard import JsonTooComplexError, decode, has_surrogates, value_problems
+from engine.limits import (
+    MAX_EDGES,
+    MAX_FILE_BYTES,
+    MAX_ITEMS,
+    MAX_NAME_CHARS,
+    MAX_NODES,
+    MAX_PROMPT_CHARS,
+    MAX_TEXT_CHARS,
+    count,
+)
 
 SCHEMA_VERSION = 1
 
@@ -27,8 +38,25 @@ NODE_KIND_LABELS: dict[str, str] = {
 }
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
+"""A short name: a title, label, section, option, case or reference to a user or value."""
+Id = Annotated[str, Field(max_length=MAX_NAME_CHARS), AfterValidator(_not_blank)]
+"""An id that other parts of the workflow refer to."""
+Prompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+"""A prompt template (instruction, system prompt, reviewer instructions)."""
+Names = Annotated[list[Name], Field(max_length=MAX_ITEMS)]
+"""A list of short names."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # finite numbers only (JSON has no NaN), and no text longer than a stated limit
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=MAX_TEXT_CHARS)
 
 
 class Position(_Strict):
@@ -39,19 +67,25 @@ class Position(_Strict):
     y: float = 0.0
     """Vertical canvas coordinate in pixels."""
 
+    @field_validator("x", "y", mode="before")
+    @classmethod
+    def _missing_is_origin(cls, value: Any) -> Any:
+        """A null coordinate (stored by versions that let NaN through) reads as 0."""
+        return 0.0 if value is None else value
+
 
 class FormField(_Strict):
     """One input of the trigger form."""
 
-    name: str
+    name: Name
     """Identifier used in `{{ placeholders }}` and stored values."""
-    label: str = ""
+    label: Name = ""
     """What the requester sees next to the input."""
     type: FieldType = "text"
     """Input kind: text, long_text, choice, number or email."""
     required: bool = False
     """Whether the form refuses an empty value."""
-    options: list[str] = Field(default_factory=list)
+    options: Names = Field(default_factory=list)
     """Allowed values of a choice field."""
     default: str | float | None = None
     """Value prefilled in the form and used when the input is left out."""
@@ -62,7 +96,7 @@ class FormField(_Strict):
 class JsonOutputField(_Strict):
     """One named field of an AI step's JSON output."""
 
-    name: str
+    name: Name
     """Key in the answer object."""
     type: Literal["string", "number", "boolean"] = "string"
     """JSON type the value must have."""
@@ -71,9 +105,9 @@ class JsonOutputField(_Strict):
 
 
 class _NodeBase(_Strict):
-    id: str
+    id: Id
     """Unique id of the node within the workflow."""
-    title: str = ""
+    title: Name = ""
     """Short name shown on the canvas; defaults to the kind."""
     position: Position = Field(default_factory=Position)
     """Canvas position."""
@@ -83,9 +117,9 @@ class FormTriggerNode(_NodeBase):
     """The single entry point: a form submission creates the task and starts a run."""
 
     type: Literal["form_trigger"] = "form_trigger"
-    fields: list[FormField] = Field(default_factory=list)
+    fields: list[FormField] = Field(default_factory=list, max_length=MAX_ITEMS)
     """The form's inputs, in order."""
-    title_field: str | None = None
+    title_field: Name | None = None
     """Which field becomes the task title on the board."""
 
 
@@ -93,23 +127,23 @@ class AIStepNode(_NodeBase):
     """Ask a model and store its answer under `output_name`."""
 
     type: Literal["ai_step"] = "ai_step"
-    instruction: str = ""
+    instruction: Prompt = ""
     """Prompt with `{{ placeholders }}` for form fields and earlier outputs."""
-    system_prompt: str = ""
+    system_prompt: Prompt = ""
     """Optional system message."""
-    model: str | None = None
+    model: Name | None = None
     """Model name; empty uses the workflow default."""
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     """Sampling temperature."""
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
     """Cap on the answer's length in tokens."""
-    output_name: str = "output"
+    output_name: Name = "output"
     """Name the answer is stored under for later steps."""
     output_kind: OutputKind = "text"
     """text, classification (one label of `labels`), or json (named `json_fields`)."""
-    labels: list[str] = Field(default_factory=list)
+    labels: Names = Field(default_factory=list)
     """Allowed labels of a classification."""
-    json_fields: list[JsonOutputField] = Field(default_factory=list)
+    json_fields: list[JsonOutputField] = Field(default_factory=list, max_length=MAX_ITEMS)
     """Fields of a JSON answer."""
 
 
@@ -117,7 +151,7 @@ class MoveToSectionNode(_NodeBase):
     """Move the task to a board section."""
 
     type: Literal["move_to_section"] = "move_to_section"
-    section: str = ""
+    section: Name = ""
     """One of the workflow's sections."""
 
 
@@ -125,21 +159,21 @@ class ApprovalNode(_NodeBase):
     """Pause the run until the assignee approves, rejects or requests changes."""
 
     type: Literal["approval"] = "approval"
-    assignee: str = ""
+    assignee: Name = ""
     """User name or group name (prefix `group:` optional) who decides."""
-    instructions: str = ""
+    instructions: Prompt = ""
     """What the reviewer should check."""
-    visible_values: list[str] = Field(default_factory=list)
+    visible_values: Names = Field(default_factory=list)
     """Values shown to the reviewer (empty: all values)."""
-    editable_values: list[str] = Field(default_factory=list)
+    editable_values: Names = Field(default_factory=list)
     """Values the reviewer may edit before approving."""
-    due_hours: float | None = Field(default=None, gt=0)
+    due_hours: float | None = Field(default=None, gt=0, le=24 * 365 * 10)
     """Hours until the checkpoint is overdue."""
     on_timeout: Literal["none", "approve", "reject", "reassign"] = "none"
     """What happens once the due time passes."""
-    timeout_assignee: str | None = None
+    timeout_assignee: Name | None = None
     """Who receives the checkpoint when `on_timeout` is reassign."""
-    reassign_to: list[str] = Field(default_factory=list)
+    reassign_to: Names = Field(default_factory=list)
     """Users and groups a reviewer may hand the checkpoint to (empty: the assignee's group and
     the timeout assignee); admins may reassign to anyone."""
 
@@ -148,9 +182,9 @@ class BranchNode(_NodeBase):
     """Route on a value: each outgoing edge carries a case, or `default`."""
 
     type: Literal["branch"] = "branch"
-    value: str = ""
+    value: Name = ""
     """Name of the value to route on (a form field or an earlier output)."""
-    cases: list[str] = Field(default_factory=list)
+    cases: Names = Field(default_factory=list)
     """Values that have their own path; a case like `> 100` or `<= 5` compares numbers."""
 
 
@@ -158,7 +192,7 @@ class EndNode(_NodeBase):
     """Finish the run with an outcome label."""
 
     type: Literal["end"] = "end"
-    outcome: str = "Done"
+    outcome: Name = "Done"
     """Label recorded as the run's outcome."""
     status: Literal["completed", "rejected"] = "completed"
     """How the run finishes: `rejected` for the end of a rejection path."""
@@ -174,25 +208,25 @@ NodeKind = Literal["form_trigger", "ai_step", "move_to_section", "approval", "br
 class Edge(_Strict):
     """A connection; edges out of approvals carry an outcome, out of branches a case."""
 
-    id: str
+    id: Id
     """Unique id of the edge."""
-    source: str
+    source: Name
     """Id of the node the edge leaves."""
-    target: str
+    target: Name
     """Id of the node the edge enters."""
-    label: str | None = None
+    label: Name | None = None
     """Outcome (approval), case or `default` (branch); empty elsewhere."""
 
 
 class Access(_Strict):
     """Who may change a workflow, start it and see its runs; admins always may."""
 
-    editors: list[str] = Field(default_factory=list)
+    editors: Names = Field(default_factory=list)
     """Users and groups (`group:NAME`) who may change it; they need the designer role.
     Empty: every designer."""
-    starters: list[str] = Field(default_factory=list)
+    starters: Names = Field(default_factory=list)
     """Users and groups who may start runs; they need the requester role. Empty: every requester."""
-    viewers: list[str] = Field(default_factory=list)
+    viewers: Names = Field(default_factory=list)
     """Users and groups who see every run of it (Runs, Board, Insights). Its editors always do;
     everyone sees the runs they started or were asked to review."""
 
@@ -200,23 +234,23 @@ class Access(_Strict):
 class Workflow(_Strict):
     """A whole workflow design as saved, versioned and run."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=1000)
     """Version of this JSON format."""
-    id: str
+    id: Id
     """Stable id across versions (a slug)."""
-    name: str
+    name: Name
     """Name shown in lists."""
     description: str = ""
     """What the workflow is for."""
-    sections: list[str] = Field(default_factory=list)
+    sections: Names = Field(default_factory=list)
     """Board sections in order."""
-    nodes: list[Node] = Field(default_factory=list)
+    nodes: list[Node] = Field(default_factory=list, max_length=MAX_NODES)
     """Steps with their settings and canvas positions."""
-    edges: list[Edge] = Field(default_factory=list)
+    edges: list[Edge] = Field(default_factory=list, max_length=MAX_EDGES)
     """Connections between steps."""
     max_revisions: int = Field(default=3, ge=1, le=50)
     """How many times a checkpoint may send the task back before it must be decided."""
-    default_model: str = "gpt-4o-mini"
+    default_model: Name = "gpt-4o-mini"
     """Model used by AI steps that name none."""
     access: Access = Field(default_factory=Access)
     """Who may edit it, start it and see its runs."""
@@ -248,35 +282,71 @@ class Workflow(_Strict):
         return self.model_dump_json(indent=2)
 
 
+def _locate(loc: list[Any], data: Any) -> tuple[str | None, str | None, list[Any]]:
+    """(node id, edge id, rest of the path) for a path into a workflow document."""
+    if len(loc) >= 2 and loc[0] in ("nodes", "edges") and isinstance(loc[1], int):
+        try:
+            item = data[loc[0]][loc[1]]
+            ident = item.get("id") if isinstance(item, dict) else None
+        except (KeyError, IndexError, TypeError):
+            ident = None
+        # an id that is empty, not text or unreadable names the item by its position instead
+        if (
+            not isinstance(ident, str)
+            or not ident.strip()
+            or len(ident) > MAX_NAME_CHARS
+            or has_surrogates(ident)
+        ):
+            ident = f"#{loc[1] + 1}"
+        rest = loc[2:]
+        # drop the union tag pydantic inserts for discriminated unions
+        if rest and isinstance(rest[0], str) and rest[0] in NODE_KIND_LABELS:
+            rest = rest[1:]
+        return (ident, None, rest) if loc[0] == "nodes" else (None, ident, rest)
+    return None, None, loc
+
+
+def _problem(loc: list[Any], message: str, data: Any) -> Problem:
+    node_id, edge_id, rest = _locate(loc, data)
+    where = ".".join(str(p) for p in rest)
+    return Problem(f"{where}: {message}" if where else message, node_id=node_id, edge_id=edge_id)
+
+
 def _pydantic_problems(exc: ValidationError, data: Any) -> list[Problem]:
     """Turn pydantic errors into problems that name the node where possible."""
     problems: list[Problem] = []
     for err in exc.errors():
-        loc = list(err["loc"])
-        node_id: str | None = None
-        edge_id: str | None = None
-        if len(loc) >= 2 and loc[0] in ("nodes", "edges") and isinstance(loc[1], int):
-            try:
-                item = data[loc[0]][loc[1]]
-                ident = item.get("id") if isinstance(item, dict) else None
-            except (KeyError, IndexError, TypeError):
-                ident = None
-            if loc[0] == "nodes":
-                node_id = ident or f"#{loc[1] + 1}"
-            else:
-                edge_id = ident or f"#{loc[1] + 1}"
-            loc = loc[2:]
-            # drop the union tag pydantic inserts for discriminated unions
-            if loc and isinstance(loc[0], str) and loc[0] in NODE_KIND_LABELS:
-                loc = loc[1:]
-        where = ".".join(str(p) for p in loc)
         msg = err["msg"]
         if err["type"] == "union_tag_invalid":
             msg = f"unknown step type (expected one of {', '.join(NODE_KIND_LABELS)})"
         elif err["type"] == "extra_forbidden":
             msg = "unknown setting"
-        problems.append(Problem(f"{where}: {msg}" if where else msg, node_id=node_id, edge_id=edge_id))
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        problems.append(_problem(list(err["loc"]), msg, data))
     return problems
+
+
+def _size_problems(data: dict[str, Any]) -> list[Problem]:
+    """Step and connection counts beyond the limits, found before anything is validated one by one."""
+    out = []
+    for key, limit, noun in (("nodes", MAX_NODES, "step"), ("edges", MAX_EDGES, "connection")):
+        items = data.get(key)
+        if isinstance(items, list) and len(items) > limit:
+            out.append(Problem(f"the workflow has {count(len(items), noun)}; the limit is {limit:,}"))
+    return out
+
+
+def _build(data: dict[str, Any]) -> Workflow | list[Problem]:
+    """The workflow, or what makes the document unacceptable (values, sizes, then shape)."""
+    problems = [_problem(list(path), message, data) for path, message in value_problems(data)]
+    problems += _size_problems(data)
+    if problems:
+        return problems
+    try:
+        return Workflow.model_validate(data)
+    except ValidationError as exc:
+        return _pydantic_problems(exc, data)
 
 
 def parse_workflow(data: Any, source: str | None = None) -> Workflow:
@@ -285,24 +355,38 @@ def parse_workflow(data: Any, source: str | None = None) -> Workflow:
         raise ImportFormatError(
             f"{source + ': ' if source else ''}expected a JSON object describing a workflow"
         )
-    try:
-        return Workflow.model_validate(data)
-    except ValidationError as exc:
-        raise WorkflowValidationError(_pydantic_problems(exc, data), source) from None
+    built = _build(data)
+    if isinstance(built, list):
+        raise WorkflowValidationError(built, source)
+    return built
+
+
+def shape_problems(wf: Workflow) -> list[Problem]:
+    """What a workflow built or changed in code (not parsed) breaks of the model's own limits."""
+    built = _build(wf.model_dump())
+    return built if isinstance(built, list) else []
 
 
 def load_workflow_json(text: str | bytes, source: str | None = None) -> Workflow:
-    """Parse workflow JSON text; a non-JSON file gets an ImportFormatError naming the spot."""
+    """Parse workflow JSON text; a file that is too big or not JSON gets an ImportFormatError."""
+    where = f"{source}: " if source else ""
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_FILE_BYTES:
+        limit = f"{MAX_FILE_BYTES / 1e6:g} MB"
+        raise ImportFormatError(
+            f"{where}the file is {size / 1e6:.1f} MB; a workflow file may be at most {limit}"
+        )
     try:
-        data = json.loads(text)
+        data = decode(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f"{source}: " if source else ""
         detail = (
             f"line {exc.lineno} column {exc.colno}: {exc.msg}"
             if isinstance(exc, json.JSONDecodeError)
             else "not UTF-8 text"
         )
         raise ImportFormatError(f"{where}not valid JSON ({detail})") from None
+    except JsonTooComplexError as exc:
+        raise ImportFormatError(f"{where}not a workflow: {exc}") from None
     return parse_workflow(data, source)
 
 

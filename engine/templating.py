@@ -17,16 +17,24 @@ class PlaceholderSyntaxError(ValueError):
     """A template has a syntax error; the message says where."""
 
 
-def placeholders(text: str) -> set[str]:
+def placeholders(text: str) -> frozenset[str]:
     """Names of the values a template refers to (roots only: `{{ a.b }}` gives `a`)."""
+    return _placeholders(text)
+
+
+@lru_cache(maxsize=4096)
+def _placeholders(text: str) -> frozenset[str]:
+    """`placeholders`, once per distinct text (the Designer validates on every rerun)."""
     try:
         ast = _ENV.parse(text)
         for tag in (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends):
             if ast.find(tag) is not None:
                 raise PlaceholderSyntaxError("prompts cannot include, import or extend other templates")
-        return set(meta.find_undeclared_variables(ast))
+        return frozenset(meta.find_undeclared_variables(ast))
     except TemplateSyntaxError as exc:  # also unknown filters and tests
         raise PlaceholderSyntaxError(f"line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise PlaceholderSyntaxError("it nests brackets or expressions too deeply") from None
 
 
 @lru_cache(maxsize=1024)

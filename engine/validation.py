@@ -18,6 +18,7 @@ from engine.model import (
     MoveToSectionNode,
     Node,
     Workflow,
+    shape_problems,
 )
 from engine.templating import PlaceholderSyntaxError, placeholders
 
@@ -34,7 +35,9 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def validate_workflow(wf: Workflow) -> list[Problem]:
     """Return every problem in the workflow (empty when it is valid)."""
-    problems: list[Problem] = []
+    problems = shape_problems(wf)  # sizes and values, for workflows changed in place by the Designer
+    if problems:
+        return problems
     problems += _check_ids(wf)
     nodes = wf.node_map()
     triggers = [n for n in wf.nodes if isinstance(n, FormTriggerNode)]
@@ -272,8 +275,8 @@ def _check_reachable(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
     ]
 
 
-def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
-    """Loops are allowed only through `changes_requested` edges (revision loops)."""
+def _forward_edges(wf: Workflow, nodes: dict[str, Node]) -> dict[str, list[str]]:
+    """Node id → targets, leaving out revision (`changes_requested`) connections and dangling ones."""
     forward: dict[str, list[str]] = {n: [] for n in nodes}
     for e in wf.edges:
         if e.source not in nodes or e.target not in nodes:
@@ -281,14 +284,30 @@ def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
         revision = e.label == "changes_requested" and isinstance(nodes[e.source], ApprovalNode)
         if not revision:
             forward[e.source].append(e.target)
-    state: dict[str, int] = {}
-    problems: list[Problem] = []
+    return forward
 
-    def visit(nid: str, path: list[str]) -> None:
-        state[nid] = 1
-        for nxt in forward[nid]:
-            if state.get(nxt) == 1:
-                cycle = [*path[path.index(nxt) :], nxt] if nxt in path else [nid, nxt]
+
+def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
+    """Loops are allowed only through `changes_requested` edges (revision loops).
+
+    An iterative depth-first search: a chain of any length cannot exhaust the stack.
+    """
+    forward = _forward_edges(wf, nodes)
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    problems: list[Problem] = []
+    for root in nodes:
+        if root in state:
+            continue
+        path = [root]
+        state[root] = 1
+        stack = [iter(forward[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                state[path.pop()] = 2
+            elif state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt]
                 problems.append(
                     Problem(
                         "is part of a loop that does not go through a `changes_requested` "
@@ -297,12 +316,9 @@ def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
                     )
                 )
             elif nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[nid] = 2
-
-    for nid in nodes:
-        if nid not in state:
-            visit(nid, [nid])
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(forward[nxt]))
     return problems
 
 
@@ -315,12 +331,35 @@ def produced_values(node: Node) -> set[str]:
     return set()
 
 
+def _flow_order(wf: Workflow, nodes: dict[str, Node], starts: list[str]) -> list[str]:
+    """Every node, those reachable from `starts` first in the order the flow visits them
+    (reverse post-order over forward connections), so one pass of a data-flow analysis
+    sees each step after the steps that lead to it."""
+    forward = _forward_edges(wf, nodes)
+    seen: set[str] = set()
+    post: list[str] = []
+    for root in [*starts, *nodes]:
+        if root in seen or root not in nodes:
+            continue
+        seen.add(root)
+        stack = [(root, iter(forward[root]))]
+        while stack:
+            nid, children = stack[-1]
+            nxt = next(children, None)
+            if nxt is None:
+                stack.pop()
+                post.append(nid)
+            elif nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(forward[nxt])))
+    return post[::-1]
+
+
 def available_values(wf: Workflow) -> dict[str, set[str]]:
     """For each node, the values set on every path from the trigger to it."""
     nodes = wf.node_map()
-    universe = set(BUILTIN_VALUES)
-    for n in wf.nodes:
-        universe |= produced_values(n)
+    produced = {nid: produced_values(n) for nid, n in nodes.items()}
+    universe = set(BUILTIN_VALUES).union(*produced.values())
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     for e in wf.edges:
         if e.source in nodes and e.target in nodes:
@@ -329,37 +368,40 @@ def available_values(wf: Workflow) -> dict[str, set[str]]:
     avail_in: dict[str, set[str]] = {n: set(universe) for n in nodes}
     for t in triggers:
         avail_in[t] = set(BUILTIN_VALUES)
+    order = _flow_order(wf, nodes, triggers)
     changed = True
-    while changed:
+    while changed:  # one pass in flow order settles everything but revision loops
         changed = False
-        for nid in nodes:
+        for nid in order:
             if nid in triggers or not preds[nid]:
                 continue
             new = set(universe)
             for p in preds[nid]:
-                new &= avail_in[p] | produced_values(nodes[p])
+                new &= avail_in[p] | produced[p]
             if new != avail_in[nid]:
                 avail_in[nid] = new
                 changed = True
     # a step not yet connected to the form can count on nothing but the form's fields
     reachable = _reachable(wf, triggers)
-    first = nodes[triggers[0]] if triggers else None
+    first = produced[triggers[0]] if triggers else set()
     for nid in nodes:
         if nid not in reachable:
-            avail_in[nid] = set(BUILTIN_VALUES) | (produced_values(first) if first else set())
+            avail_in[nid] = set(BUILTIN_VALUES) | first
     return avail_in
 
 
 def _reachable(wf: Workflow, starts: list[str]) -> set[str]:
     """Ids of the nodes reachable from `starts`."""
+    targets: dict[str, list[str]] = {}
+    for e in wf.edges:
+        targets.setdefault(e.source, []).append(e.target)
     seen = set(starts)
     stack = list(starts)
     while stack:
-        current = stack.pop()
-        for e in wf.outgoing(current):
-            if e.target not in seen:
-                seen.add(e.target)
-                stack.append(e.target)
+        for nxt in targets.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
     return seen
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from engine.limits import MAX_FORM_NUMBER
 from engine.model import FormField, FormTriggerNode
 
 
@@ -73,7 +74,16 @@ def _widget(f: FormField, key: str) -> Any:
         )
     if f.type == "number":
         number = _number(default)
-        return st.number_input(label, value=number, step=1.0, format="%g", key=key, required=f.required)
+        return st.number_input(
+            label,
+            value=number,
+            min_value=-float(MAX_FORM_NUMBER),
+            max_value=float(MAX_FORM_NUMBER),
+            step=1.0,
+            format="%g",
+            key=key,
+            required=f.required,
+        )
     if f.type == "email":
         return st.text_input(
             label,

@@ -9,6 +9,7 @@ Reads use a cursor per thread on the shared connection.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from pydantic import ValidationError
 
-from engine.errors import EngineError, StoreLockedError
+from engine.errors import EngineError, StoreLockedError, UnreadableRecordError
 from engine.model import Workflow
 from engine.store.base import (
     AuditEvent,
@@ -39,6 +41,8 @@ from engine.store.base import (
     WorkflowVersion,
     now,
 )
+
+log = logging.getLogger("loopdesk.store")
 
 SCHEMA = [
     "CREATE SEQUENCE IF NOT EXISTS step_seq START 1",
@@ -580,10 +584,11 @@ class DuckDBStore(Store):
     @staticmethod
     def _wfv(row: tuple[Any, ...]) -> WorkflowVersion:
         wid, version, name, definition, created_at, created_by, note = row
-        return WorkflowVersion(
-            wid, int(version), name, Workflow.model_validate_json(definition),
-            float(created_at), created_by, note,
-        )  # fmt: skip
+        try:
+            wf = Workflow.model_validate_json(definition)
+        except ValidationError as exc:
+            raise UnreadableRecordError(f"workflow `{wid}` version {version}", exc) from None
+        return WorkflowVersion(wid, int(version), name, wf, float(created_at), created_by, note)
 
     def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:
         """The given version of a workflow, or its latest."""
@@ -610,7 +615,13 @@ class DuckDBStore(Store):
             "SELECT * FROM workflow_versions QUALIFY row_number() OVER "
             "(PARTITION BY workflow_id ORDER BY version DESC) = 1 ORDER BY lower(name), workflow_id"
         )
-        return [self._wfv(r) for r in rows]
+        out = []
+        for r in rows:
+            try:
+                out.append(self._wfv(r))
+            except UnreadableRecordError as exc:  # one damaged row must not hide every workflow
+                log.error("%s", exc)
+        return out
 
     def list_versions(self, workflow_id: str) -> list[WorkflowVersion]:
         """Every version of a workflow, newest first."""

@@ -106,12 +106,19 @@ def test_numbers_must_be_finite(app: Loopdesk, value: str) -> None:
         app.start_run("wf", {"topic": "t", "amount": value}, "riley")
 
 
-def test_big_integers_are_kept_exactly(app: Loopdesk) -> None:
+def test_big_integers_are_kept_exactly_up_to_the_stated_bound(app: Loopdesk) -> None:
     data = as_dict(linear_workflow())
-    node(data, "form")["fields"].append({"name": "order", "type": "number"})
+    node(data, "form")["fields"].append({"name": "order", "type": "number", "label": "Order"})
     app.save_workflow(Workflow.model_validate(data), "dana")
-    run = app.start_run("wf", {"topic": "t", "order": "12345678901234567891"}, "riley")
-    assert run.values["order"] == 12345678901234567891
+    run = app.start_run("wf", {"topic": "t", "order": "999999999999999"}, "riley")
+    assert run.values["order"] == 999_999_999_999_999
+    for too_big in ("12345678901234567891", "1" * 400, "1e16"):
+        with pytest.raises(FormValidationError) as refused:
+            app.start_run("wf", {"topic": "t", "order": too_big}, "riley")
+        assert refused.value.errors == {
+            "order": "Order must be a number between -1,000,000,000,000,000 and 1,000,000,000,000,000"
+        }
+    assert len(app.store.list_runs()) == 1
 
 
 def test_edits_take_the_declared_type(app: Loopdesk) -> None:
