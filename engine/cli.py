@@ -14,11 +14,11 @@ from typing import Any
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.demo_data import load_demo_data
 from engine.directory import OPERATOR
-from engine.errors import EngineError, WorkflowValidationError
+from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord, RunRecord
-from engine.validation import ensure_valid
+from engine.validation import ensure_valid, workflow_warnings
 
 
 class UsageError(EngineError):
@@ -101,14 +101,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _problem_doc(p: Problem) -> dict[str, Any]:
+    return {"node": p.node_id, "edge": p.edge_id, "message": p.message, "text": str(p)}
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate workflow files; exit 2 if any has problems."""
     report: list[dict[str, Any]] = []
     bad = False
     for path in args.files:
         try:
-            ensure_valid(load_workflow_json(Path(path).read_bytes(), path), source=path)
-            report.append({"file": path, "valid": True, "problems": []})
+            wf = ensure_valid(load_workflow_json(Path(path).read_bytes(), path), source=path)
+            warnings = [_problem_doc(p) for p in workflow_warnings(wf)]
+            report.append({"file": path, "valid": True, "problems": [], "warnings": warnings})
         except OSError as exc:
             bad = True
             report.append(
@@ -116,11 +121,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             )
         except WorkflowValidationError as exc:
             bad = True
-            probs = [
-                {"node": p.node_id, "edge": p.edge_id, "message": p.message, "text": str(p)}
-                for p in exc.problems
-            ]
-            report.append({"file": path, "valid": False, "problems": probs})
+            report.append({"file": path, "valid": False, "problems": [_problem_doc(p) for p in exc.problems]})
         except EngineError as exc:
             bad = True
             report.append({"file": path, "valid": False, "problems": [{"message": str(exc)}]})
@@ -132,6 +133,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for item in report:
         if item["valid"]:
             lines.append(f"{item['file']}: ok")
+        for w in item.get("warnings", []):
+            lines.append(f"{item['file']}: warning: {w['text']}")
         for p in item["problems"]:
             lines.append(f"{item['file']}: {p.get('text', p['message'])}")
     _emit(args, {"valid": not bad, "files": report}, "\n".join(lines))

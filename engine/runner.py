@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
@@ -103,6 +103,10 @@ class Engine:
         self._locks = _RunLocks()
         self._wf_cache: dict[tuple[str, int], Workflow] = {}
         self._valid: set[tuple[str, int]] = set()
+        self._busy: set[str] = set()
+        """Runs this process has queued or is driving."""
+        self._cancelled: set[str] = set()
+        """Runs cancelled while this process drives them: their prompt renders stop."""
 
     # -- helpers --------------------------------------------------------------
     def workflow_of(self, run: RunRecord) -> Workflow:
@@ -133,6 +137,7 @@ class Engine:
 
     def submit(self, run_id: str) -> Future[RunRecord]:
         """Drive a run on the worker pool (AI steps of different runs run in parallel)."""
+        self._busy.add(run_id)
         return self._pool.submit(self.drive, run_id)
 
     def start_timers(self, interval: float = 60.0) -> None:
@@ -215,33 +220,45 @@ class Engine:
         which simply run again on recovery.
         """
         with self._locks.hold(run_id):
-            # `known` is the state the caller just committed; anything else is read back
-            run: RunRecord | None = known if known is not None else self.get_run(run_id)
-            held: list[Transition] = []
-            steps = 0
-            while run is not None and run.status == "running" and run.current_node is not None:
-                wf = self.workflow_of(run)
-                node = wf.node(run.current_node)
-                external = isinstance(node, AIStepNode)
-                if (external or len(held) >= _MAX_HELD) and held and not self._commit(held):
-                    return self.get_run(run_id)
-                steps += 1
-                if steps > MAX_STEPS_PER_DRIVE:
-                    message = (
-                        f"the run took {MAX_STEPS_PER_DRIVE} steps without pausing; "
-                        "check the workflow for a loop"
-                    )
-                    t, run = self._failure(run, node, now(), message), None
-                else:
-                    t, run = self._step(wf, node, run)
-                held.append(t)
-                if run is None:
-                    break
-                if (external or run.status != "running") and not self._commit(held):
-                    return self.get_run(run_id)
-            if held and not self._commit(held):
+            self._busy.add(run_id)
+            try:
+                return self._drive(run_id, known)
+            finally:
+                self._busy.discard(run_id)
+                self._cancelled.discard(run_id)
+
+    def _stopper(self, run_id: str) -> Callable[[], bool]:
+        """Whether the run was cancelled while this process drives it (long work checks this)."""
+        return lambda: run_id in self._cancelled
+
+    def _drive(self, run_id: str, known: RunRecord | None) -> RunRecord:
+        """`drive`'s loop; the caller holds the run's lock."""
+        # `known` is the state the caller just committed; anything else is read back
+        run: RunRecord | None = known if known is not None else self.get_run(run_id)
+        held: list[Transition] = []
+        steps = 0
+        while run is not None and run.status == "running" and run.current_node is not None:
+            wf = self.workflow_of(run)
+            node = wf.node(run.current_node)
+            external = isinstance(node, AIStepNode)
+            if (external or len(held) >= _MAX_HELD) and held and not self._commit(held):
                 return self.get_run(run_id)
-            return run if run is not None else self.get_run(run_id)
+            steps += 1
+            if steps > MAX_STEPS_PER_DRIVE:
+                message = (
+                    f"the run took {MAX_STEPS_PER_DRIVE} steps without pausing; check the workflow for a loop"
+                )
+                t, run = self._failure(run, node, now(), message), None
+            else:
+                t, run = self._step(wf, node, run)
+            held.append(t)
+            if run is None:
+                break
+            if (external or run.status != "running") and not self._commit(held):
+                return self.get_run(run_id)
+        if held and not self._commit(held):
+            return self.get_run(run_id)
+        return run if run is not None else self.get_run(run_id)
 
     def _commit(self, held: list[Transition]) -> bool:
         """Apply the held transitions as one; False if the run changed meanwhile or failed."""
@@ -273,7 +290,7 @@ class Engine:
         """Run one node; return what to write and the run as it will be once written."""
         started = now()
         handler = HANDLERS[node.type]
-        ctx = StepContext(wf, node, run, self.provider, self.prices)
+        ctx = StepContext(wf, node, run, self.provider, self.prices, self._stopper(run.id))
         try:
             outcome = handler(ctx)
             t = self._transition(wf, node, run, outcome, started, now())
@@ -348,6 +365,10 @@ class Engine:
         shown = {k: values.get(k) for k in names}
         if values.get("feedback"):  # a revision: show the note it answers
             shown["feedback"] = values["feedback"]
+        instructions = ""
+        if node.instructions:
+            what = f"the reviewer instructions of step `{node.id}`"
+            instructions = render(node.instructions, values, what, self._stopper(run.id))
         ts = now()
         return CheckpointRecord(
             id=new_id("cp"),
@@ -360,7 +381,7 @@ class Engine:
             due_at=ts + node.due_hours * 3600 if node.due_hours else None,
             shown=shown,
             editable=list(node.editable_values),
-            instructions=render(node.instructions, values) if node.instructions else "",
+            instructions=instructions,
             title=run.title,
             requester=run.started_by,
         )
@@ -529,6 +550,8 @@ class Engine:
                 self.store.apply(Transition(run_update=update, cancel_checkpoints_of=run.id, audit=[audit]))
             except ConflictError:
                 continue  # the run moved on: read it again
+            if run.id in self._busy:
+                self._cancelled.add(run.id)  # a render in progress stops now, not at its budget
             return self.get_run(run.id)
         raise InvalidStateError(f"run `{run_id}` keeps changing; try cancelling again")
 

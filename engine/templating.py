@@ -1,20 +1,106 @@
-"""Prompt rendering with Jinja2's sandbox, and discovery of `{{ placeholders }}`."""
+"""Prompt rendering with Jinja2's sandbox under a time and size budget, and `{{ placeholder }}` discovery.
+
+Most prompts only print values and test them (`{{ topic }}`, `{% if feedback %}`): their cost is
+bounded by the size of the values, so they render in this thread and only their output is
+counted. A prompt that loops, calls, builds strings or defines macros could run for hours or
+fill the memory, so it renders in a separate process (`engine.render_sandbox`) that is killed
+when it runs out of time or memory, or when its run is cancelled.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import StepError
+from engine.limits import RENDER_CHARS, RENDER_MEMORY_BYTES, RENDER_SECONDS
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+def _at_run_time_only(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter or test Jinja cannot call while compiling or analysing a template.
+
+    Jinja evaluates filters with constant arguments ahead of time (`{{ 'x'|center(10**9) }}`
+    would take a gigabyte during validation); a function that needs the context is never
+    evaluated ahead of time, so this one asks for it and passes on what the original wants.
+    """
+    wants = getattr(getattr(func, "jinja_pass_arg", None), "name", None)
+
+    @pass_context
+    def wrapper(context: Context, *args: Any, **kwargs: Any) -> Any:
+        if wants == "context":
+            return func(context, *args, **kwargs)
+        if wants == "eval_context":
+            return func(context.eval_ctx, *args, **kwargs)
+        if wants == "environment":
+            return func(context.environment, *args, **kwargs)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@pass_context
+def _as_is(context: Context, value: Any) -> Any:
+    """Print values unchanged; needing the context keeps Jinja from printing constants ahead of time."""
+    return value
+
+
+class _PromptEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox that never computes anything while compiling or analysing a
+    template, so only a render (under its budget) can spend time or memory."""
+
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def __init__(self) -> None:
+        super().__init__(
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            optimized=False,
+            finalize=_as_is,
+        )
+        self.filters = {name: _at_run_time_only(f) for name, f in self.filters.items()}
+        self.tests = {name: _at_run_time_only(t) for name, t in self.tests.items()}  # type: ignore[arg-type]
+
+
+ENV = _PromptEnvironment()
+"""The one template environment (no file access, no mutation of values, no private attributes)."""
 
 
 class PlaceholderSyntaxError(ValueError):
     """A template has a syntax error; the message says where."""
+
+
+class RenderBudgetError(StepError):
+    """A render ran out of time, output or memory, or its run was cancelled meanwhile."""
+
+
+@dataclass(frozen=True)
+class RenderBudget:
+    """What one render may use."""
+
+    seconds: float = RENDER_SECONDS
+    chars: int = RENDER_CHARS
+    memory_bytes: int = RENDER_MEMORY_BYTES
+
+    @classmethod
+    def from_env(cls) -> RenderBudget:
+        """The defaults, overridden by `LOOPDESK_RENDER_SECONDS` and `LOOPDESK_RENDER_CHARS`."""
+        return cls(
+            seconds=float(os.environ.get("LOOPDESK_RENDER_SECONDS", RENDER_SECONDS)),
+            chars=int(os.environ.get("LOOPDESK_RENDER_CHARS", RENDER_CHARS)),
+        )
+
+
+def _never() -> bool:
+    return False
 
 
 def placeholders(text: str) -> frozenset[str]:
@@ -23,33 +109,173 @@ def placeholders(text: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4096)
-def _placeholders(text: str) -> frozenset[str]:
-    """`placeholders`, once per distinct text (the Designer validates on every rerun)."""
+def _parse(text: str) -> nodes.Template:
+    """The template's syntax tree; PlaceholderSyntaxError says what is wrong."""
     try:
-        ast = _ENV.parse(text)
-        for tag in (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends):
-            if ast.find(tag) is not None:
-                raise PlaceholderSyntaxError("prompts cannot include, import or extend other templates")
-        return frozenset(meta.find_undeclared_variables(ast))
+        ast = ENV.parse(text)
     except TemplateSyntaxError as exc:  # also unknown filters and tests
         raise PlaceholderSyntaxError(f"line {exc.lineno}: {exc.message}") from None
     except RecursionError:
         raise PlaceholderSyntaxError("it nests brackets or expressions too deeply") from None
+    for tag in (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends):
+        if ast.find(tag) is not None:
+            raise PlaceholderSyntaxError("prompts cannot include, import or extend other templates")
+    return ast
+
+
+@lru_cache(maxsize=4096)
+def _placeholders(text: str) -> frozenset[str]:
+    """`placeholders`, once per distinct text (the Designer validates on every rerun)."""
+    try:
+        return frozenset(meta.find_undeclared_variables(_parse(text)))
+    except TemplateSyntaxError as exc:  # unknown filters and tests are found here
+        raise PlaceholderSyntaxError(f"line {exc.lineno}: {exc.message}") from None
+
+
+# -- which prompts are cheap ------------------------------------------------------------------------
+
+_PLAIN_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Getattr,
+    nodes.If, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Test,
+    nodes.CondExpr, nodes.Filter, nodes.Getitem, nodes.List, nodes.Tuple,
+)  # fmt: skip
+_PLAIN_FILTERS = frozenset(
+    {"upper", "lower", "title", "capitalize", "trim", "striptags", "length", "count", "first", "last",
+     "default", "d", "e", "escape", "string", "int", "float", "abs", "round", "truncate", "wordcount",
+     "tojson", "safe"}
+)  # fmt: skip
+"""Filters whose output is at most about as long as their input."""
+
+
+def _small_const(node: nodes.Node) -> bool:
+    if not isinstance(node, nodes.Const):
+        return False
+    value = node.value
+    return not isinstance(value, (str, int, float)) or len(str(value)) <= 20
+
+
+@lru_cache(maxsize=4096)
+def is_plain(text: str) -> bool:
+    """Whether a template only prints and tests values (cost bounded by their size): no loops,
+    calls, macros, assignments, arithmetic or string building."""
+    try:
+        ast = _parse(text)
+    except PlaceholderSyntaxError:
+        return False
+    for node in ast.find_all(nodes.Node):
+        if not isinstance(node, _PLAIN_NODES):
+            return False
+        if isinstance(node, nodes.Filter) and (
+            node.name not in _PLAIN_FILTERS or node.kwargs or node.dyn_args or node.dyn_kwargs
+        ):
+            return False
+        if isinstance(node, nodes.Filter) and not all(_small_const(a) for a in node.args):
+            return False
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
+            return False
+    return True
+
+
+def loop_warnings(text: str) -> list[str]:
+    """Why a template's loops may not be bounded: ranges that are large or not constant, nested
+    loops, recursive loops and macros (warnings; the render budget still stops them)."""
+    try:
+        ast = _parse(text)
+    except PlaceholderSyntaxError:
+        return []
+    out: list[str] = []
+    for loop in ast.find_all(nodes.For):
+        if loop.recursive:
+            out.append("a recursive loop")
+        it = loop.iter
+        if isinstance(it, nodes.Call) and isinstance(it.node, nodes.Name) and it.node.name == "range":
+            if not all(isinstance(a, nodes.Const) and isinstance(a.value, int) for a in it.args):
+                out.append("a loop over range() of a size that is not a fixed number")
+            elif max((abs(a.value) for a in it.args if isinstance(a, nodes.Const)), default=0) > 1000:
+                out.append("a loop over range() of more than 1,000 items")
+        if next(loop.find_all(nodes.For), None) is not None:
+            out.append("a loop inside another loop")
+    if ast.find(nodes.Macro) is not None:
+        out.append("a macro (macros can call themselves without end)")
+    return list(dict.fromkeys(out))
+
+
+# -- rendering ----------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1024)
 def _compiled(text: str) -> Template:
     """Compile a template once; prompts repeat across runs."""
-    return _ENV.from_string(text)
+    return ENV.from_string(text)
 
 
-def render(text: str, values: dict[str, Any]) -> str:
-    """Render a template against the run's values; a missing value is a StepError."""
+def render(
+    text: str,
+    values: dict[str, Any],
+    what: str = "the prompt",
+    should_stop: Callable[[], bool] = _never,
+    budget: RenderBudget | None = None,
+) -> str:
+    """Render a template against the run's values within the budget; every failure is a StepError
+    whose message starts with `what` (e.g. "the instruction of step `draft`")."""
+    budget = budget or RenderBudget.from_env()
+    if is_plain(text):
+        return _render_here(text, values, what, budget)
+    from engine.render_sandbox import render_isolated
+
+    return render_isolated(text, values, what, should_stop, budget)
+
+
+def _render_here(text: str, values: dict[str, Any], what: str, budget: RenderBudget) -> str:
+    """Render a plain template in this thread, counting its output as it is produced."""
+    deadline = time.monotonic() + budget.seconds
+    parts: list[str] = []
+    size = 0
     try:
-        return _compiled(text).render(values)
-    except UndefinedError as exc:
-        raise StepError(f"the prompt refers to a value that is not set: {exc.message}") from None
-    except TemplateSyntaxError as exc:
-        raise StepError(f"the prompt has a syntax error at line {exc.lineno}: {exc.message}") from None
-    except Exception as exc:  # sandbox violations and filter errors are user-caused
-        raise StepError(f"the prompt could not be rendered: {exc}") from None
+        for chunk in _compiled(text).generate(values):
+            size += len(chunk)
+            if size > budget.chars:
+                raise RenderBudgetError(over_chars(what, budget))
+            if time.monotonic() > deadline:
+                raise RenderBudgetError(over_time(what, budget))
+            parts.append(chunk)
+    except StepError:
+        raise
+    except Exception as exc:
+        raise StepError(render_failure(what, exc)) from None
+    return "".join(parts)
+
+
+def render_failure(what: str, exc: BaseException) -> str:
+    """A failed render in words, naming what was rendered."""
+    if isinstance(exc, UndefinedError):
+        return f"{what} refers to a value that is not set: {exc.message}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"{what} has a syntax error at line {exc.lineno}: {exc.message}"
+    if isinstance(exc, RecursionError):
+        return f"{what} could not be rendered: it calls itself too deeply"
+    if isinstance(exc, MemoryError):
+        return f"{what} could not be rendered: it needs more memory than is available"
+    reason = str(exc).strip() or type(exc).__name__
+    return f"{what} could not be rendered: {reason}"  # sandbox violations, filter errors
+
+
+def over_time(what: str, budget: RenderBudget) -> str:
+    """The message for a render that ran out of time."""
+    return f"{what} took longer than the render budget of {budget.seconds:g} s; remove or shorten its loops"
+
+
+def over_chars(what: str, budget: RenderBudget) -> str:
+    """The message for a render that produced too much text."""
+    return (
+        f"{what} produced more than the render budget of {budget.chars:,} characters; "
+        "shorten it or the values it repeats"
+    )
+
+
+def over_memory(what: str, budget: RenderBudget) -> str:
+    """The message for a render that needed too much memory."""
+    return (
+        f"{what} needed more than the render budget of {budget.memory_bytes // 2**20:,} MB of memory; "
+        "remove the loops or repetitions that build large text"
+    )

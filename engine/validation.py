@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from engine.errors import Problem, WorkflowValidationError
 from engine.forms import coerce_field
+from engine.limits import RENDER_CHARS, RENDER_SECONDS
 from engine.model import (
     DEFAULT_CASE,
     OUTCOMES,
@@ -20,7 +21,7 @@ from engine.model import (
     Workflow,
     shape_problems,
 )
-from engine.templating import PlaceholderSyntaxError, placeholders
+from engine.templating import PlaceholderSyntaxError, loop_warnings, placeholders
 
 BUILTIN_VALUES: frozenset[str] = frozenset({"feedback"})
 """Values every step may use: `feedback` is the last reviewer note ('' until one is given)."""
@@ -56,6 +57,28 @@ def validate_workflow(wf: Workflow) -> list[Problem]:
         problems += _check_loops(wf, nodes)
         problems += _check_values(wf, triggers[0])
     return problems
+
+
+def workflow_warnings(wf: Workflow) -> list[Problem]:
+    """What may fail at run time though the workflow is valid: prompt loops that cannot be bounded
+    (the render budget stops them, failing the step)."""
+    out: list[Problem] = []
+    for node in wf.nodes:
+        texts: list[tuple[str, str]] = []
+        if isinstance(node, AIStepNode):
+            texts = [("the instruction", node.instruction), ("the system prompt", node.system_prompt)]
+        elif isinstance(node, ApprovalNode):
+            texts = [("the reviewer instructions", node.instructions)]
+        for label, text in texts:
+            for reason in loop_warnings(text):
+                out.append(
+                    Problem(
+                        f"{label} has {reason}; if it runs longer than {RENDER_SECONDS:g} s or writes "
+                        f"more than {RENDER_CHARS:,} characters, the step fails",
+                        node_id=node.id,
+                    )
+                )
+    return out
 
 
 def ensure_valid(wf: Workflow, source: str | None = None) -> Workflow:

@@ -16,6 +16,7 @@ import streamlit as st
 from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import NODE_KIND_LABELS, Workflow
 from engine.services import Loopdesk
+from engine.validation import workflow_warnings
 from ui import designer_state as ds
 from ui.canvas import draw_editable, node_title, take_browser_reply
 from ui.inspector import connections, node_form, plain, workflow_settings
@@ -320,6 +321,8 @@ with problems_box:
             )
     else:
         st.success("No problems: ready to save.", icon=":material/check_circle:")
+    for warning in workflow_warnings(wf):
+        st.warning(_problem_label(wf, warning), icon=":material/timer:")
 
 # -- palette ----------------------------------------------------------------------------------------------
 with canvas_col:

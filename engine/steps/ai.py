@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.errors import StepError
@@ -13,12 +14,19 @@ from engine.steps.base import StepContext, StepOutcome
 from engine.templating import render
 
 
-def build_request(node: AIStepNode, values: dict[str, Any], default_model: str) -> LLMRequest:
-    """Render the node's prompts into a chat request."""
+def build_request(
+    node: AIStepNode,
+    values: dict[str, Any],
+    default_model: str,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> LLMRequest:
+    """Render the node's prompts (within the render budget) into a chat request."""
     messages: list[dict[str, str]] = []
     if node.system_prompt.strip():
-        messages.append({"role": "system", "content": render(node.system_prompt, values)})
-    messages.append({"role": "user", "content": render(node.instruction, values)})
+        what = f"the system prompt of step `{node.id}`"
+        messages.append({"role": "system", "content": render(node.system_prompt, values, what, should_stop)})
+    what = f"the instruction of step `{node.id}`"
+    messages.append({"role": "user", "content": render(node.instruction, values, what, should_stop)})
     return LLMRequest(
         model=node.model or default_model,
         messages=messages,
@@ -34,7 +42,7 @@ def run_ai(ctx: StepContext) -> StepOutcome:
     """Call the model and store its (validated) answer under the output name."""
     node = ctx.node
     assert isinstance(node, AIStepNode)
-    request = build_request(node, ctx.run.values, ctx.workflow.default_model)
+    request = build_request(node, ctx.run.values, ctx.workflow.default_model, ctx.should_stop)
     try:
         response = ctx.provider.complete(request)
         answer = parse_answer(node.output_kind, node.labels, node.json_fields, response.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +20,8 @@ class StepContext:
     run: RunRecord
     provider: LLMProvider
     prices: dict[str, tuple[float, float]] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    """True once the run was cancelled: long work (a prompt render) stops early."""
 
 
 @dataclass
