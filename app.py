@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.llm.factory import describe_provider
-from ui.format import md_escape
+from ui.branding import page_icon
+from ui.format import md_escape, md_message
 from ui.runtime import (
     PICKER_KEY,
     auth_mode,
@@ -18,7 +19,7 @@ from ui.runtime import (
     signed_in_email,
 )
 
-st.set_page_config(page_title="Loopdesk", page_icon=":material/autorenew:", layout="wide")
+st.set_page_config(page_title="Loopdesk", page_icon=page_icon(), layout="wide")
 
 app = shell_app()
 user = current_user(app)
@@ -27,7 +28,7 @@ with st.sidebar:
     st.markdown("### :material/autorenew: Loopdesk")
     problem = auth_problem()
     if problem:
-        st.error(f"{problem}.", icon=":material/lock:")
+        st.error(f"{md_message(problem)}.", icon=":material/lock:")
     elif auth_mode() == "oidc":
         email = signed_in_email()
         if email:
@@ -35,7 +36,7 @@ with st.sidebar:
             st.caption(f"Signed in as **{md_escape(who)}**")
             refused = sign_in_problem(app)
             if refused:
-                st.error(f"{md_escape(refused)}.", icon=":material/person_off:")
+                st.error(f"{md_message(refused)}.", icon=":material/person_off:")
             st.button("Log out", on_click=st.logout, icon=":material/logout:")
         else:
             for provider in login_providers():

@@ -19,7 +19,8 @@ from engine.services import Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_state as ds
 from ui.canvas import draw_editable, node_title, take_browser_reply
-from ui.inspector import connections, node_form, plain, workflow_settings
+from ui.format import md_escape, md_message
+from ui.inspector import connections, node_form, workflow_settings
 from ui.runtime import get_app, require_user, show_error
 
 WORKFLOW_SETTINGS = "__workflow__"
@@ -50,7 +51,7 @@ user = require_user(app, "design workflows")
 st.title("Designer")
 if not app.permissions.has_role(user, "designer"):
     st.info(
-        f"{plain(app.directory.name_of(user))} is not a designer: designing workflows needs the designer "
+        f"{md_escape(app.directory.name_of(user))} is not a designer: designing workflows needs the designer "
         "role. Ask an admin to give it to you.",
         icon=":material/lock:",
     )
@@ -78,7 +79,7 @@ def _open(app: Loopdesk, workflow_id: str) -> Workflow | None:
 
 def _problem_label(wf: Workflow, p: Problem) -> str:
     """Where a problem is, in words a designer knows (escaped: it shows as a button label)."""
-    return plain(_problem_text(wf, p).replace("`", "'"))
+    return md_escape(_problem_text(wf, p).replace("`", "'"))
 
 
 def _problem_text(wf: Workflow, p: Problem) -> str:
@@ -135,7 +136,7 @@ def _create(app: Loopdesk, name: str, taken: list[str]) -> None:
         n += 1
     ds.add_draft(fresh.id)
     ds.load_working_copy(fresh, None)
-    ds.set_flash("info", f"New workflow “{plain(fresh.name)}” created; it is saved when you press Save.")
+    ds.set_flash("info", f"New workflow “{md_escape(fresh.name)}” created; it is saved when you press Save.")
     st.session_state[ds.CURRENT_KEY] = fresh.id
 
 
@@ -285,7 +286,7 @@ with side_col:
         wf = workflow_settings(wf, app.directory, f"{prefix}:__wf")
     else:
         node = wf.node(sel)
-        st.caption(f"{NODE_KIND_LABELS[node.type]} · id {plain(node.id)}")
+        st.caption(f"{NODE_KIND_LABELS[node.type]} · id {md_escape(node.id)}")
         wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}")
         wf = connections(
             wf, wf.node(sel), f"{prefix}:{node.id}", on_delete=lambda eid: _intend("delete_edge", eid)
@@ -361,19 +362,20 @@ if action == "import":
         except WorkflowValidationError as exc:
             ds.set_flash(
                 "error",
-                f"Import refused: {plain(upload.name)} has {len(exc.problems)} problem(s). "
+                f"Import refused: {md_escape(upload.name)} has {len(exc.problems)} problem(s). "
                 "Nothing was saved.",
                 [str(p) for p in exc.problems],
             )
         except EngineError as exc:
-            ds.set_flash("error", f"Import refused: {plain(str(exc))}. Nothing was saved.")
+            ds.set_flash("error", f"Import refused: {md_message(str(exc))}. Nothing was saved.")
         else:
             ds.drop_draft(imported.workflow_id)
             ds.load_working_copy(imported.definition, imported.version)
             st.session_state[ds.CURRENT_KEY] = imported.workflow_id
             ds.set_flash(
                 "success",
-                f"Imported {plain(upload.name)} as version {imported.version} of “{plain(imported.name)}”.",
+                f"Imported {md_escape(upload.name)} as version {imported.version} "
+                f"of “{md_escape(imported.name)}”.",
             )
     st.rerun()
 
@@ -399,7 +401,7 @@ if action == "save":
             [_problem_text(wf, p) for p in exc.problems],
         )
     except EngineError as exc:
-        ds.set_flash("error", f"Not saved: {plain(str(exc))}")
+        ds.set_flash("error", f"Not saved: {md_message(str(exc))}")
     else:
         ds.drop_draft(wid)
         ds.set_base_version(wid, saved_version.version)
@@ -418,7 +420,7 @@ if action == "delete_node" and arg in wf.node_map():
     ds.set_selected(wid, None)
     ds.request_fit(wid)
     ds.bump_rev(wid)
-    ds.set_flash("info", f"Deleted the step “{plain(title)}” and its connections.")
+    ds.set_flash("info", f"Deleted the step “{md_escape(title)}” and its connections.")
     st.rerun()
 
 if action == "delete_edge":
@@ -477,7 +479,8 @@ with status_box:
     elif not _same(latest.definition, wf):
         base = ds.base_version(wid)
         newer = (
-            f" Version {latest.version} was saved by {latest.created_by} since."
+            f" Version {latest.version} was saved by "
+            f"{md_escape(app.directory.name_of(latest.created_by))} since."
             if base and base < latest.version
             else ""
         )
@@ -488,7 +491,7 @@ with status_box:
     else:
         st.caption(
             f":material/check: Saved · version {latest.version} · "
-            f"{_when(latest.created_at)} by {latest.created_by}"
+            f"{_when(latest.created_at)} by {md_escape(app.directory.name_of(latest.created_by))}"
         )
 
 flash = ds.get_flash()

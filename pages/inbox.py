@@ -7,6 +7,7 @@ import streamlit as st
 from engine.errors import EngineError, NotAllowedError
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
+from ui.format import md_escape
 from ui.review import (
     DecisionInput,
     decided_message,
@@ -69,7 +70,7 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
         st.session_state.pop(SHOWN_KEY, None)
         form_slot.empty()
         who = app.directory.label(cp.decided_by) if cp.decided_by else "nobody"
-        st.info(f"This checkpoint is {cp.status} (by {who}); there is nothing left to decide.")
+        st.info(f"This checkpoint is {cp.status} (by {md_escape(who)}); there is nothing left to decide.")
     if asked.problem:
         st.error(asked.problem, icon=":material/edit_note:")
     elif asked.decision is not None:
@@ -78,7 +79,8 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
         except EngineError as exc:
             show_error(exc)
         else:
-            st.session_state[FLASH_KEY] = f"“{cp.title}”: {decided_message(asked.decision, app.directory)}"
+            decided = decided_message(asked.decision, app.directory)
+            st.session_state[FLASH_KEY] = f"“{md_escape(cp.title)}”: {md_escape(decided)}"
             st.query_params.pop(OPEN_KEY, None)
             st.session_state.pop(SHOWN_KEY, None)
             st.rerun()

@@ -10,7 +10,7 @@ from engine.directory import Directory
 from engine.errors import EngineError
 from engine.services import Loopdesk
 from engine.store.base import RUN_STATUSES, RunRecord
-from ui.format import STATUS_COLORS, age, clock, md_escape, status_label
+from ui.format import STATUS_COLORS, age, clock, md_escape, md_message, status_label
 from ui.runtime import get_app, require_user, show_error
 from ui.timeline import link_to, node_name, show_audit, show_canvas, show_steps
 
@@ -122,7 +122,9 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
             except EngineError as exc:
                 show_error(exc)
             else:
-                st.session_state[FLASH_KEY] = f"Retrying “{run.title}” from {node_name(wf, run.failed_node)}."
+                st.session_state[FLASH_KEY] = (
+                    f"Retrying “{md_escape(run.title)}” from {md_escape(node_name(wf, run.failed_node))}."
+                )
                 st.rerun()
         if (
             manage
@@ -134,13 +136,13 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
             except EngineError as exc:
                 show_error(exc)
             else:
-                st.session_state[FLASH_KEY] = f"Cancelled “{run.title}”."
+                st.session_state[FLASH_KEY] = f"Cancelled “{md_escape(run.title)}”."
                 st.rerun()
         if st.button("Refresh", icon=":material/refresh:", key="run_refresh"):
             st.rerun()
     if run.status == "failed":
         st.error(
-            f"Step “{md_escape(node_name(wf, run.failed_node))}” failed: {md_escape(run.error or '')}. "
+            f"Step “{md_escape(node_name(wf, run.failed_node))}” failed: {md_message(run.error or '')}. "
             "Fix the cause, then Retry: "
             "finished steps are kept and paid AI steps are not repeated.",
             icon=":material/error:",

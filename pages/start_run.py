@@ -10,7 +10,7 @@ import streamlit as st
 from engine.errors import EngineError, FormValidationError
 from engine.services import Loopdesk, RunDetail
 from engine.store.base import WorkflowVersion
-from ui.format import md_escape
+from ui.format import md_escape, md_message
 from ui.forms import missing_required, render_trigger_form
 from ui.runtime import get_app, require_user, show_error
 from ui.timeline import link_to, node_name, step_line
@@ -59,7 +59,7 @@ def watch(app: Loopdesk, run_id: str, user: str) -> None:
             icon=":material/hourglass_top:",
         )
     elif detail.run.status == "failed":
-        st.error(f"The run failed: {md_escape(detail.run.error or '')}", icon=":material/error:")
+        st.error(f"The run failed: {md_message(detail.run.error or '')}", icon=":material/error:")
     link_to("pages/runs.py", "Open the run", {"run": run_id}, icon=":material/open_in_new:")
 
 
@@ -94,11 +94,11 @@ if not workflows:
 wfv = pick_workflow(workflows)
 wf = wfv.definition
 if wf.description:
-    st.caption(wf.description)
+    st.caption(md_escape(wf.description))
 try:
     trigger = wf.trigger()
 except KeyError:
-    st.error(f"“{wf.name}” has no form trigger; open it in the Designer and add one.")
+    st.error(f"“{md_escape(wf.name)}” has no form trigger; open it in the Designer and add one.")
     st.stop()
 
 left, right = st.columns([3, 2], gap="large")
@@ -108,14 +108,14 @@ with left:
         errors = missing_required(trigger, form.values)
         if errors:
             for message in form.show_errors(errors):
-                st.error(message)
+                st.error(md_message(message))
             st.error("Fix the fields marked above; no run was started.", icon=":material/error:")
         else:
             try:
                 run = app.start_run(wf.id, form.values, user, background=True)
             except FormValidationError as exc:
                 for message in form.show_errors(exc.errors):
-                    st.error(message)
+                    st.error(md_message(message))
                 st.error("Fix the fields marked above; no run was started.", icon=":material/error:")
             except EngineError as exc:
                 show_error(exc)

@@ -10,7 +10,7 @@ from engine.errors import EngineError
 from engine.model import ApprovalNode, Workflow
 from engine.services import Loopdesk
 from ui.canvas import show_readonly
-from ui.format import md_escape
+from ui.format import md_escape, md_label
 from ui.runtime import current_user, get_app, show_error
 from ui.timeline import link_to
 
@@ -92,10 +92,10 @@ def show_card(app: Loopdesk, template: Template, user: str) -> None:
     """One template: what it does, what it contains, its canvas, and the actions."""
     wf = template.workflow
     with st.container(border=True):
-        st.subheader(wf.name, anchor=False)
+        st.subheader(md_escape(wf.name), anchor=False)
         with st.container(horizontal=True, gap="small"):
             for team in teams(app, wf):
-                st.badge(team, color=TEAM_COLORS.get(team, "gray"))  # type: ignore[arg-type]
+                st.badge(md_label(team), color=TEAM_COLORS.get(team, "gray"))  # type: ignore[arg-type]
             st.badge(plural(template.ai_steps, "AI step"), icon=":material/auto_awesome:", color="gray")
             st.badge(plural(template.checkpoints, "checkpoint"), icon=":material/how_to_reg:", color="gray")
         show_preview(wf, key=f"template_preview_{wf.id}")

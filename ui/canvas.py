@@ -1,13 +1,12 @@
 """Canvas adapter: a Workflow drawn with streamlit-flow, the look of each kind, one-line summaries.
 
 The component renders node content as Markdown with raw HTML inside an iframe, so every piece of
-text a user typed goes through `html.escape` before it becomes content.
+text a user typed goes through `html_text` (entities, one line) before it becomes content.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,13 +113,22 @@ def summarize(node: Node, assignee_label: AssigneeLabel | None = None) -> str:
     return " · ".join(parts)
 
 
+_HTML_SAFE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~:$="})
+
+
+def html_text(text: str) -> str:
+    """User text inside the canvas's HTML: one line (a blank line would end the HTML block and
+    turn Markdown back on), HTML-escaped, and Markdown characters as entities."""
+    return " ".join(text.split()).translate(_HTML_SAFE)
+
+
 def node_content(node: Node, assignee_label: AssigneeLabel | None = None, badge: str = "") -> str:
     """The card drawn inside a canvas node: icon, title and summary, all escaped."""
     look = KIND_LOOK[node.type]
-    title = html.escape(node_title(node))
-    summary = html.escape(summarize(node, assignee_label))
+    title = html_text(node_title(node))
+    summary = html_text(summarize(node, assignee_label))
     badge_html = (
-        f'<div style="font-size:11px;font-weight:600;margin-top:3px">{html.escape(badge)}</div>'
+        f'<div style="font-size:11px;font-weight:600;margin-top:3px">{html_text(badge)}</div>'
         if badge
         else ""
     )

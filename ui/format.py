@@ -52,6 +52,23 @@ def md_escape(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
 
 
+def md_label(text: Any) -> str:
+    """User text as a widget label, tab, button or tooltip: one line, shown literally."""
+    return md_escape(" ".join(str(text).split()))
+
+
+_CODE_SPAN = re.compile(r"(`[^`\n]*`)")
+
+
+def md_message(text: Any) -> str:
+    """A message that names things in `code spans` (engine errors): spans kept, the rest escaped.
+
+    Whatever is inside a code span shows literally, so user text can neither add markup outside
+    the spans nor inside them."""
+    parts = _CODE_SPAN.split(str(text))
+    return "".join(part if i % 2 else md_escape(part) for i, part in enumerate(parts))
+
+
 def code_span(text: str) -> str:
     """One line of user or AI text as a Markdown code span: shown literally (no links, no markup)."""
     text = " ".join(text.split())

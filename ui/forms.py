@@ -11,6 +11,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from engine.limits import MAX_FORM_NUMBER
 from engine.model import FormField, FormTriggerNode
+from ui.format import md_escape, md_label, md_message
 
 
 @dataclass
@@ -30,12 +31,12 @@ class TriggerForm:
             if slot is None:
                 rest.append(message)
             else:
-                slot.error(message, icon=":material/error:")
+                slot.error(md_message(message), icon=":material/error:")
         return rest
 
 
 def field_label(f: FormField) -> str:
-    """What the requester sees next to an input."""
+    """What the requester sees next to an input (plain text)."""
     return f.label or f.name.replace("_", " ").capitalize()
 
 
@@ -58,7 +59,7 @@ def _number(value: Any) -> float | None:
 
 def _widget(f: FormField, key: str) -> Any:
     """Draw one input and return its value."""
-    label = field_label(f)  # `required=True` makes Streamlit mark the field "(required)"
+    label = md_label(field_label(f))  # `required=True` makes Streamlit mark the field "(required)"
     default = f.default
     if f.type == "long_text":
         return st.text_area(
@@ -108,7 +109,7 @@ def render_trigger_form(trigger: FormTriggerNode, key: str, submit_label: str = 
             values[f.name] = _widget(f, f"{key}__{f.name}")
             labels[f.name] = field_label(f)
             if f.help:
-                st.caption(f.help)
+                st.caption(md_escape(f.help))
             slots[f.name] = st.empty()
         submitted = st.form_submit_button(submit_label, type="primary", icon=":material/play_arrow:")
     return TriggerForm(submitted=submitted, values=values, slots=slots, labels=labels)

@@ -7,7 +7,6 @@ working copy gets fresh widgets instead of stale ones.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -32,6 +31,7 @@ from engine.model import (
 from engine.validation import available_values
 from ui.canvas import node_title
 from ui.designer_state import allowed_labels, replace_node, set_edge_label
+from ui.format import md_escape, md_label
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
 OUTPUT_KINDS = {"text": "Text", "classification": "One label of a list", "json": "JSON fields"}
@@ -41,9 +41,6 @@ ON_TIMEOUT = {
     "reject": "Reject it",
     "reassign": "Hand it on",
 }
-
-
-_MARKDOWN_ACTIVE = re.compile(r"([\\`*\[\]()<>~$:|{}])")
 
 
 def _pick(
@@ -61,11 +58,6 @@ def _pick(
         **kwargs,
     )
     return None if choice is None else str(choice)
-
-
-def plain(text: str) -> str:
-    """Text a user typed, safe where Streamlit reads Markdown (no links, code spans, directives)."""
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
 
 
 def _lines(text: str) -> list[str]:
@@ -99,7 +91,7 @@ def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
 
 def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workflow:
     """Name, description, sections, revision cap, default model and access of the workflow."""
-    st.caption(f"Workflow id: {plain(wf.id)} (stays the same across versions)")
+    st.caption(f"Workflow id: {md_escape(wf.id)} (stays the same across versions)")
     name = st.text_input("Workflow name", value=wf.name, key=f"{prefix}:name")
     description = st.text_area("Description", value=wf.description, key=f"{prefix}:description", height=80)
     sections = st.text_area(
@@ -382,7 +374,7 @@ def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
             try:
                 default = float(raw_default)
             except ValueError:
-                st.error(f"The default of {plain(name)} is not a number.", icon=":material/error:")
+                st.error(f"The default of {md_escape(name)} is not a number.", icon=":material/error:")
                 default = None
         field = FormField(
             name=name,
@@ -443,8 +435,9 @@ def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str]
         c1.text(f"→ {name}")
         if labels:
             with c2:
+                what = "Outcome" if isinstance(node, ApprovalNode) else "Case"
                 chosen = _pick(
-                    f"{'Outcome' if isinstance(node, ApprovalNode) else 'Case'} of the connection to {name}",
+                    f"{what} of the connection to {md_label(name)}",
                     list(labels), e.label, f"{prefix}:edge:{e.id}", "Choose…",
                     label_visibility="collapsed",
                 )  # fmt: skip
@@ -454,7 +447,7 @@ def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str]
             "",
             icon=":material/delete:",
             key=f"designer_del_out_{e.id}",
-            help=f"Delete the connection to {name}",
+            help=f"Delete the connection to {md_label(name)}",
             on_click=on_delete,
             args=(e.id,),
         )
@@ -468,7 +461,7 @@ def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str]
             "",
             icon=":material/delete:",
             key=f"designer_del_in_{e.id}",
-            help=f"Delete the connection from {name}",
+            help=f"Delete the connection from {md_label(name)}",
             on_click=on_delete,
             args=(e.id,),
         )

@@ -13,7 +13,18 @@ from engine.directory import Directory
 from engine.model import AIStepNode, Workflow
 from engine.services import RunDetail
 from engine.store.base import CheckpointRecord, StepRecord
-from ui.format import DECISION_LABELS, age, as_text, clock, code_span, due, md_escape, span
+from ui.format import (
+    DECISION_LABELS,
+    age,
+    as_text,
+    clock,
+    code_span,
+    due,
+    md_escape,
+    md_label,
+    md_message,
+    span,
+)
 from ui.timeline import edit_diff, link_to, node_name
 
 
@@ -125,7 +136,7 @@ def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, refusa
         st.markdown(due_markdown(cp))
         if refusal:
             st.warning(
-                f"{md_escape(refusal)}. Loopdesk will refuse a decision from you.", icon=":material/lock:"
+                f"{md_message(refusal)}. Loopdesk will refuse a decision from you.", icon=":material/lock:"
             )
     if cp.instructions:
         st.info(md_escape(cp.instructions), icon=":material/checklist:")
@@ -172,7 +183,7 @@ def decision_form(
                 st.caption(md_escape(source))
             edited[name] = (
                 st.text_area(
-                    values.labels[name],
+                    md_label(values.labels[name]),
                     value=text,
                     height=text_height(text),
                     key=f"edit_{cp.id}_{name}",
@@ -262,14 +273,14 @@ def show_decided(cps: list[CheckpointRecord], names: dict[str, str], directory: 
         label = f"**{md_escape(kind)}** · {md_escape(cp.title or '(untitled)')} · {when}{md_escape(extra)}"
         with st.expander(label):
             st.caption(
-                f"{md_escape(names.get(cp.workflow_id, cp.workflow_id))} · step `{cp.node_id}` · "
+                f"{md_escape(names.get(cp.workflow_id, cp.workflow_id))} · step {code_span(cp.node_id)} · "
                 f"decided {clock(cp.decided_at)} after {span(review_seconds(cp))}"
             )
             if d.get("comment"):
                 st.markdown("**Comment**")
                 st.text(str(d["comment"]))
             for name, change in edits.items():
-                st.markdown(f"**Your edit of `{name}`**")
+                st.markdown(f"**Your edit of {code_span(name)}**")
                 st.code(edit_diff(name, change.get("before"), change.get("after")), language="diff")
             if not edits and d.get("kind") == "approve":
                 st.caption("Approved as shown, without edits.")

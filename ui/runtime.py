@@ -13,6 +13,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from engine.errors import EngineError
 from engine.services import Loopdesk
 from engine.store.duckdb import default_db_path
+from ui.format import md_message
 
 log = logging.getLogger("loopdesk.ui")
 USER_KEY = "loopdesk_user"
@@ -173,7 +174,7 @@ def require_user(app: Loopdesk, doing: str) -> str:
         return user
     problem = auth_problem() or (sign_in_problem(app) if auth_mode() == "oidc" else None)
     if problem:
-        st.error(f"{problem}.", icon=":material/person_off:")
+        st.error(f"{md_message(problem)}.", icon=":material/person_off:")
     else:
         st.info(f"Log in (in the sidebar) to {doing}.", icon=":material/login:")
     st.stop()
@@ -181,4 +182,4 @@ def require_user(app: Loopdesk, doing: str) -> str:
 
 def show_error(exc: EngineError) -> None:
     """Show an engine error's message to the user (no traceback: it's their input)."""
-    st.error(str(exc), icon=":material/error:")
+    st.error(md_message(str(exc)), icon=":material/error:")

@@ -15,7 +15,18 @@ from engine.directory import Directory
 from engine.model import NODE_KIND_LABELS, Workflow
 from engine.services import RunDetail
 from engine.store.base import AuditEvent, StepRecord
-from ui.format import as_text, clock, duration_ms, md_escape, money, one_line, span
+from ui.format import (
+    as_text,
+    clock,
+    code_span,
+    duration_ms,
+    md_escape,
+    md_label,
+    md_message,
+    money,
+    one_line,
+    span,
+)
 
 STEP_ICONS: dict[str, str] = {"done": ":material/check_circle:", "failed": ":material/error:"}
 
@@ -41,7 +52,7 @@ EVENT_LABELS: dict[str, str] = {
 def link_to(page: str, label: str, params: Mapping[str, str] | None = None, icon: str | None = None) -> None:
     """A link to another page of the app (plain text when the page runs on its own, e.g. in tests)."""
     try:
-        st.page_link(page, label=label, icon=icon, query_params=dict(params or {}))
+        st.page_link(page, label=md_label(label), icon=icon, query_params=dict(params or {}))
     except StreamlitAPIException:
         query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
         target = page.removeprefix("pages/").removesuffix(".py")
@@ -103,7 +114,7 @@ def node_statuses(detail: RunDetail) -> dict[str, str]:
 
 def _show_value(label: str, value: Any) -> None:
     """A stored value as text: code for strings, a JSON viewer for objects."""
-    st.caption(label)
+    st.caption(md_label(label))
     if isinstance(value, (dict, list)):
         st.json(value, expanded=1)
     else:
@@ -172,7 +183,7 @@ def _step_body(s: StepRecord, directory: Directory) -> None:
         )
     st.caption(" · ".join(facts))
     if s.error:
-        st.error(md_escape(s.error), icon=":material/error:")
+        st.error(md_message(s.error), icon=":material/error:")
     if s.kind == "ai_step":
         for m in s.meta.get("messages") or s.input.get("messages") or []:
             _show_value(f"Prompt ({m.get('role', '')})", m.get("content", ""))
@@ -186,7 +197,7 @@ def _step_body(s: StepRecord, directory: Directory) -> None:
         if out.get("comment"):
             _show_value("Comment", out["comment"])
         for name, change in (out.get("edits") or {}).items():
-            st.caption(f"Edited `{name}`")
+            st.caption(f"Edited {code_span(name)}")
             st.code(edit_diff(name, change.get("before"), change.get("after")), language="diff")
         _show_value("Shown to the reviewer", (s.input or {}).get("shown", {}))
         return

@@ -13,6 +13,7 @@ from streamlit.testing.v1.element_tree import UnknownElement
 
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
+from tests.ui.conftest import shown
 from ui import designer_state as ds
 from ui.runtime import get_app
 
@@ -68,6 +69,11 @@ def canvas_card(at: AppTest, node_id: str) -> str:
     return str(node["data"]["content"])
 
 
+def card_text(at: AppTest, node_id: str) -> str:
+    """What the card of one node reads (entities resolved)."""
+    return shown(canvas_card(at, node_id))
+
+
 def by_label(widgets: Any, label: str) -> Any:
     """The widget with this exact label."""
     return next(w for w in widgets if w.label == label)
@@ -78,7 +84,7 @@ def texts(at: AppTest) -> str:
     parts = [e.value for e in at.error] + [e.value for e in at.success] + [e.value for e in at.info]
     parts += [e.value for e in at.warning] + [t.value for t in at.text] + [c.value for c in at.caption]
     parts += [m.value for m in at.markdown] + [b.label for b in at.button]
-    return "\n".join(str(p) for p in parts)
+    return shown("\n".join(str(p) for p in parts))
 
 
 def reply(at: AppTest, wid: str, edges: list[dict[str, Any]], selected: str | None = None) -> None:
@@ -142,7 +148,7 @@ def test_inspector_edits_change_the_working_copy_and_the_card() -> None:
     step = working_copy(at, wid).node("ai_step_1")
     assert isinstance(step, AIStepNode)
     assert step.instruction == prompt and step.output_name == "announcement"
-    assert "→ announcement (text)" in canvas_card(at, "ai_step_1")
+    assert "→ announcement (text)" in card_text(at, "ai_step_1")
     assert any("{{ title }}" in c.value for c in at.code)  # the placeholders the prompt may use
 
     at.button(key="designer_add_approval").click()
@@ -167,7 +173,8 @@ def test_typed_text_is_escaped_on_the_canvas() -> None:
     at.run()
     card = canvas_card(at, "end")
     assert "<img" not in card
-    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in card
+    assert "&#60;img src&#61;x onerror&#61;&#34;alert&#40;1&#41;&#34;&#62;" in card
+    assert '<img src=x onerror="alert(1)">' in card_text(at, "end")
     assert working_copy(at, wid).node("end").title == '<img src=x onerror="alert(1)">'
 
 
@@ -201,7 +208,7 @@ def test_problems_are_listed_highlighted_and_select_their_node() -> None:
     at.run()
     assert at.selectbox(key=f"designer_inspect:{wid}").value == "__workflow__"
     problem = next(b for b in at.button if b.key and b.key.startswith("designer_problem_"))
-    assert "ai_step_1" in problem.label
+    assert "ai_step_1" in shown(problem.label)
     node = next(n for n in canvas_args(at)["nodes"] if n["id"] == "ai_step_1")
     assert node["style"]["border"].endswith("#d32f2f")  # broken nodes are drawn red
     form = next(n for n in canvas_args(at)["nodes"] if n["id"] == "form")
@@ -247,7 +254,7 @@ def test_save_of_an_invalid_workflow_is_refused_and_keeps_the_work() -> None:
     at.button(key="designer_save").click()
     at.run()
     assert not at.exception, at.exception
-    errors = " ".join(e.value for e in at.error)
+    errors = shown(" ".join(e.value for e in at.error))
     assert "Not saved" in errors
     assert "ai_step_1" in texts(at)
     assert [v.version for v in service().versions(wid)] == [1]
@@ -291,7 +298,7 @@ def test_a_file_that_is_not_json_is_refused_and_nothing_changes() -> None:
     at.file_uploader[0].set_value(("broken.json", b"{ this is not json", "application/json"))
     at.run()
     assert not at.exception, at.exception
-    errors = " ".join(e.value for e in at.error)
+    errors = shown(" ".join(e.value for e in at.error))
     assert "Import refused" in errors and "not valid JSON" in errors and "broken.json" in errors
     after = service().versions(MARKETING)
     assert [(v.version, v.definition) for v in after] == [(v.version, v.definition) for v in before]

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.services import Loopdesk
+from tests.ui.conftest import shown
 from ui.runtime import get_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,9 @@ def test_with_login_configured_strangers_and_logged_out_visitors_get_no_identity
     assert not inbox.tabs
 
     stranger = run(INBOX, AUTH, {"is_logged_in": True, "email": "eve@evil.test", "email_verified": True})
-    assert any("eve@evil.test is not in the Loopdesk user directory" in e.value for e in stranger.error)
+    assert any(
+        "eve@evil.test is not in the Loopdesk user directory" in shown(e.value) for e in stranger.error
+    )
     assert not stranger.tabs
 
 
@@ -137,7 +140,8 @@ def test_an_unverified_email_gets_no_identity(service: Loopdesk) -> None:
         inbox = run(INBOX, AUTH, claims)
         assert not inbox.tabs
         assert any(
-            "jamie@example.com is not verified by your identity provider" in e.value for e in inbox.error
+            "jamie@example.com is not verified by your identity provider" in shown(e.value)
+            for e in inbox.error
         )
         at = run(APP, AUTH, claims)
         assert not any("Signed in as **Jamie Rivera**" in c.value for c in at.sidebar.caption)
@@ -152,10 +156,10 @@ def test_production_mode_never_falls_back_to_the_picker(
     at.session_state["loopdesk_user"] = "alex"  # a stale demo choice grants nothing
     at.run()
     assert not at.tabs
-    assert any("LOOPDESK_AUTH=oidc, but there is no [auth] section" in e.value for e in at.error)
+    assert any("LOOPDESK_AUTH=oidc, but there is no [auth] section" in shown(e.value) for e in at.error)
     shell = run(APP)
     assert not shell.sidebar.selectbox
-    assert any("LOOPDESK_AUTH=oidc" in e.value for e in shell.sidebar.error)
+    assert any("LOOPDESK_AUTH=oidc" in shown(e.value) for e in shell.sidebar.error)
     # Configured: a verified login decides, as before.
     inbox = run(INBOX, AUTH, {"is_logged_in": True, "email": "jamie@example.com", "email_verified": True})
     assert inbox.tabs[0].label == "Pending (1)"

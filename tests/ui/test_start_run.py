@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from engine.llm.demo import DemoProvider
 from engine.model import FormField
 from engine.services import Loopdesk
+from tests.ui.conftest import shown
 from ui.runtime import get_app, reset_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def test_form_is_rendered_from_the_trigger(streamlit_app: None) -> None:
     assert not at.text_area(key=f"{FORM}__key_message").proto.required
     channel = at.selectbox(key=f"{FORM}__channel")
     assert channel.options == ["LinkedIn", "X", "Instagram", "Facebook"] and channel.value == "LinkedIn"
-    assert "What the post is about, in a phrase." in [c.value for c in at.caption]
+    assert "What the post is about, in a phrase." in [shown(c.value) for c in at.caption]
 
 
 def test_submitting_the_form_starts_a_run_that_waits_for_the_reviewer(streamlit_app: None) -> None:
@@ -102,7 +103,7 @@ def test_engine_validation_is_shown_at_the_field(streamlit_app: None) -> None:
     at.text_input(key=f"{form}__email").input("not-an-email")
     submit(at)
 
-    assert "Email: 'not-an-email' is not an email address" in [e.value for e in at.error]
+    assert "Email: 'not-an-email' is not an email address" in [shown(e.value) for e in at.error]
     assert app.list_runs("cli") == []
 
     at.text_input(key=f"{form}__email").input("buyer@acme.test")
