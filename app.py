@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from engine.errors import EngineError
 from engine.llm.factory import describe_provider
 from ui.branding import page_icon
 from ui.format import md_escape, md_message
@@ -15,6 +16,7 @@ from ui.runtime import (
     login_providers,
     remember_picked_user,
     shell_app,
+    show_health,
     sign_in_problem,
     signed_in_email,
 )
@@ -71,7 +73,10 @@ with st.sidebar:
     else:
         st.caption(f"AI: {provider_label}")
 
-pending = len(app.inbox(user)) if user else 0
+try:
+    pending = len(app.inbox(user)) if user else 0
+except EngineError:  # the database cannot be read now; show_health below says why
+    pending = 0
 inbox_title = f"Inbox ({pending})" if pending else "Inbox"
 pages = {
     "Build": [
@@ -86,4 +91,8 @@ pages = {
         st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
     ],
 }
-st.navigation(pages).run()
+show_health(app)
+try:
+    st.navigation(pages).run()
+except EngineError as exc:  # the database went away mid-page, say: a message, not a traceback
+    st.error(md_message(str(exc)), icon=":material/error:")

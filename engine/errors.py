@@ -97,6 +97,17 @@ class StoreLockedError(EngineError):
         )
 
 
+class StoreUnavailableError(EngineError):
+    """The database cannot be read or written right now (disk full, read-only, damaged connection)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"the database {path} cannot be used right now: {reason}. Nothing saved so far is lost; "
+            "Loopdesk carries on by itself once this is fixed"
+        )
+
+
 class UnreadableRecordError(EngineError):
     """A stored record no longer reads as valid data (damaged by hand or by an older bug)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from engine.errors import (
     InvalidStateError,
     NotAllowedError,
     NotFoundError,
+    StoreUnavailableError,
 )
 from engine.forms import coerce_field, coerce_form
 from engine.llm.base import LLMError, LLMProvider
@@ -140,17 +142,33 @@ class Engine:
         self._busy.add(run_id)
         return self._pool.submit(self.drive, run_id)
 
-    def start_timers(self, interval: float = 60.0) -> None:
-        """Check due checkpoints every `interval` seconds in a daemon thread (idempotent)."""
+    def start_timers(self, interval: float = 60.0, resume_interval: float = 15.0) -> None:
+        """In a daemon thread (idempotent): check due checkpoints every `interval` seconds, and
+        every `resume_interval` seconds drive on runs that no worker is driving (after a
+        database fault, say)."""
         if self._timers is not None:
             return
 
         def loop() -> None:
-            while not self._timers_stop.wait(interval):
-                try:
-                    self.expire_due()
-                except Exception:  # keep the timer alive; the next tick tries again
-                    log.exception("checking due checkpoints failed")
+            next_due = next_resume = time.monotonic()
+            while not self._timers_stop.wait(max(0.05, min(next_due, next_resume) - time.monotonic())):
+                at = time.monotonic()
+                for due, work, what in (
+                    (next_due, self.expire_due, "checking due checkpoints"),
+                    (next_resume, self.resume_stalled, "resuming stalled runs"),
+                ):
+                    if at < due:
+                        continue
+                    try:
+                        work()
+                    except StoreUnavailableError as exc:
+                        log.warning("%s waits for the database: %s", what, exc)
+                    except Exception:  # keep the timer alive; the next tick tries again
+                        log.exception("%s failed", what)
+                if at >= next_due:
+                    next_due = at + interval
+                if at >= next_resume:
+                    next_resume = at + resume_interval
 
         self._timers = threading.Thread(target=loop, name="loopdesk-timers", daemon=True)
         self._timers.start()
@@ -195,7 +213,7 @@ class Engine:
         if background:
             self.submit(run.id)
             return run
-        return self.drive(run.id, known=run)
+        return self._drive_on(run)
 
     def _runnable(self, workflow_id: str, version: int | None) -> tuple[Workflow, int]:
         """The workflow version to start, validated once per version and cached."""
@@ -210,6 +228,15 @@ class Engine:
         return self._wf_cache[key], key[1]
 
     # -- driving --------------------------------------------------------------
+    def _drive_on(self, committed: RunRecord) -> RunRecord:
+        """Drive a run whose last change the caller just committed. If the database then refuses
+        a write, what the caller did still stands: report that state; the run resumes later."""
+        try:
+            return self.drive(committed.id, known=committed)
+        except StoreUnavailableError as exc:
+            log.warning("run %s paused: %s", committed.id, exc)
+            return committed
+
     def drive(self, run_id: str, known: RunRecord | None = None) -> RunRecord:
         """Execute steps until the run waits, ends, fails or is cancelled.
 
@@ -268,6 +295,12 @@ class Engine:
             self.store.apply(merged)
         except ConflictError:
             return False  # cancelled meanwhile; these steps' results are dropped
+        except StoreUnavailableError as exc:
+            # The disk refused (full, read-only): the run stays `running` at the step before and
+            # is driven again once the database takes writes (see `resume_stalled`).
+            run_id = merged.run_update.run_id if merged.run_update else "?"
+            log.warning("run %s waits for the database: %s", run_id, exc)
+            raise
         except Exception as exc:  # the results cannot be stored: fail the run, visibly
             log.exception("storing steps of run %s failed", merged.run_update and merged.run_update.run_id)
             self._store_failure(merged, f"the step's result could not be saved: {exc}")
@@ -435,7 +468,7 @@ class Engine:
             if background:
                 self.submit(run.id)
             else:
-                return self.drive(run.id, known=after)
+                return self._drive_on(after)
         return after
 
     def _decision_transition(
@@ -569,6 +602,22 @@ class Engine:
                     log.exception("recovering run %s failed", rid)
         self.expire_due()
         return ids
+
+    def resume_stalled(self, grace_seconds: float = 30.0) -> list[str]:
+        """Drive on every run left `running` that this process is not driving, once it has not
+        changed for `grace_seconds` (its last step could not be saved, say); return their ids."""
+        if self.store.health() is not None:
+            return []  # no AI call is worth making while its answer cannot be saved
+        cutoff = now() - grace_seconds
+        stalled = [
+            r.id
+            for r in self.store.list_runs(status="running", limit=10_000)
+            if r.id not in self._busy and r.updated_at < cutoff
+        ]
+        for rid in stalled:
+            self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "resumed", {})]))
+            self.submit(rid)
+        return stalled
 
     def expire_due(self, at: float | None = None) -> list[str]:
         """Apply the timeout action of every overdue checkpoint; return their ids."""

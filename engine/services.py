@@ -106,6 +106,10 @@ class Loopdesk:
             store.close()  # a failed start must not keep the file claimed by this process
             raise
 
+    def health(self) -> str | None:
+        """Why the database cannot be used right now (None when all is well)."""
+        return self.store.health()
+
     def close(self) -> None:
         """Stop workers and close the database."""
         self.engine.shutdown(wait=True)

@@ -30,14 +30,25 @@ def _secrets() -> dict[str, Any]:
 
 
 def get_app() -> Loopdesk:
-    """The process-wide service for the configured database (`LOOPDESK_DB`); pages call this."""
+    """The process-wide service for the configured database (`LOOPDESK_DB`); pages call this.
+
+    When it cannot start (the file is locked, damaged or read-only), the page says why and
+    stops; the next page load tries again, so the app heals once the cause is gone.
+    """
     _ensure_app_shell()
-    return _open_app(default_db_path())
+    return shell_app()
 
 
 def shell_app() -> Loopdesk:
     """The same service for app.py, which sets up the navigation itself."""
-    return _open_app(default_db_path())
+    try:
+        return _open_app(default_db_path())
+    except EngineError as exc:
+        st.error(
+            f"Loopdesk cannot start: {md_message(str(exc))}. Reload the page to try again.",
+            icon=":material/database:",
+        )
+        st.stop()
 
 
 def _ensure_app_shell() -> None:
@@ -62,16 +73,30 @@ def _release(app: Loopdesk) -> None:
 
 @st.cache_resource(show_spinner="Starting Loopdesk…", on_release=_release)
 def _open_app(db_path: str) -> Loopdesk:
-    """Open the database once per process, install templates, resume interrupted runs."""
+    """Open the database once per process, install templates, resume interrupted runs.
+
+    A failure closes what was opened, so the next attempt (the next page load) starts clean.
+    """
     app = Loopdesk.open(db_path, secrets=_secrets())
-    installed = app.install_templates()
-    if installed:
-        log.info("installed templates: %s", ", ".join(installed))
-    recovered = app.recover(background=True)
-    if recovered:
-        log.info("resuming %d interrupted run(s)", len(recovered))
-    app.engine.start_timers()  # overdue checkpoints take their timeout action
+    try:
+        installed = app.install_templates()
+        if installed:
+            log.info("installed templates: %s", ", ".join(installed))
+        recovered = app.recover(background=True)
+        if recovered:
+            log.info("resuming %d interrupted run(s)", len(recovered))
+        app.engine.start_timers()  # overdue checkpoints act; stalled runs are driven on
+    except BaseException:
+        app.close()
+        raise
     return app
+
+
+def show_health(app: Loopdesk) -> None:
+    """One clear message while the database cannot be used (it goes away by itself)."""
+    problem = app.health()
+    if problem:
+        st.error(f"{md_message(problem)}.", icon=":material/database:")
 
 
 def reset_app() -> None:

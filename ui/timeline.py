@@ -45,6 +45,7 @@ EVENT_LABELS: dict[str, str] = {
     "retried": "Retried",
     "cancelled": "Cancelled",
     "recovered": "Recovered after restart",
+    "resumed": "Resumed after a database pause",
 }
 """How each audit event reads."""
 

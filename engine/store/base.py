@@ -193,6 +193,10 @@ class Store(ABC):
         """Flush and release the backend."""
 
     @abstractmethod
+    def health(self) -> str | None:
+        """Why the database cannot be used right now (None when it can); recovers by itself."""
+
+    @abstractmethod
     def save_workflow(self, wf: Workflow, created_by: str, note: str = "") -> WorkflowVersion:
         """Store a new version of the workflow and return it."""
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -25,7 +26,7 @@ from typing import Any
 import duckdb
 from pydantic import ValidationError
 
-from engine.errors import EngineError, StoreLockedError, UnreadableRecordError
+from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, UnreadableRecordError
 from engine.model import Workflow
 from engine.store.base import (
     AuditEvent,
@@ -69,6 +70,7 @@ SCHEMA = [
         editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
         requester VARCHAR NOT NULL DEFAULT '')""",
+    "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     """CREATE TABLE IF NOT EXISTS audit (
         id BIGINT NOT NULL DEFAULT nextval('audit_seq'), run_id VARCHAR NOT NULL,
         ts DOUBLE NOT NULL, actor VARCHAR NOT NULL, event VARCHAR NOT NULL,
@@ -128,6 +130,43 @@ def _precondition(
         if status not in u.expect_status or (u.expect_node is not None and node != u.expect_node):
             return ConflictError(f"run is {status} at `{node}`")
     return None
+
+
+_OS_REASONS = (
+    "No space left on device",
+    "Read-only file system",
+    "Permission denied",
+    "Input/output error",
+    "Disk quota exceeded",
+)
+_IO_WORDS = ("could not write", "could not read", "could not open", "could not fsync", "cannot open file")
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Whether DuckDB gave up on this connection (it must be reopened before any further use)."""
+    return isinstance(exc, duckdb.FatalException) or "has been invalidated" in str(exc)
+
+
+def _io_reason(exc: BaseException) -> str | None:
+    """What the operating system refused, for errors caused by the disk or the file; else None."""
+    text = str(exc)
+    for reason in _OS_REASONS:
+        if reason.lower() in text.lower():
+            return reason
+    if _fatal(exc) or isinstance(exc, duckdb.IOException) or any(w in text.lower() for w in _IO_WORDS):
+        return text.splitlines()[0] if text else type(exc).__name__
+    return None
+
+
+_ROOM_BYTES = 4 * 1024 * 1024
+
+
+def _has_room(path: str) -> bool:
+    """Whether the disk of the database has a few megabytes free again."""
+    try:
+        return shutil.disk_usage(Path(path).resolve().parent).free >= _ROOM_BYTES
+    except OSError:
+        return True
 
 
 def default_db_path() -> str:
@@ -242,6 +281,16 @@ class DuckDBStore(Store):
         """How many commits the writer has made (for benchmarks)."""
         self._states: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._cps: OrderedDict[str, CheckpointRecord] = OrderedDict()
+        # Faults that heal: a write refused by the disk is reported until a later write succeeds;
+        # a connection DuckDB invalidated (a failed checkpoint) is replaced by a fresh one.
+        self._gen = 0
+        """Bumped whenever the connection is replaced; cursors of older generations are dropped."""
+        self._cache_gen = 0
+        self._con_lock = threading.Lock()
+        self._broken: str | None = None
+        self._write_error: str | None = None
+        self._retry_at = 0.0
+        self._probe_at = 0.0
 
     def __enter__(self) -> DuckDBStore:
         """Use as a context manager: the store closes on exit."""
@@ -253,14 +302,78 @@ class DuckDBStore(Store):
 
     # -- plumbing -------------------------------------------------------------
     def _cur(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the current connection (reopened first if DuckDB gave it up)."""
+        self._usable()
         cur = getattr(self._local, "cur", None)
-        if cur is None:
+        if cur is None or getattr(self._local, "gen", -1) != self._gen:
             cur = self._con.cursor()
-            self._local.cur = cur
+            self._local.cur, self._local.gen = cur, self._gen
         return cur
 
     def _rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._cur().execute(sql, params).fetchall()
+        for attempt in range(2):
+            gen = self._gen
+            try:
+                return self._cur().execute(sql, params).fetchall()
+            except duckdb.Error as exc:
+                if attempt == 0 and gen != self._gen:
+                    continue  # the connection was replaced under this read: read again
+                raise self._translate(exc) from None
+        raise AssertionError("unreachable")
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """A disk or file failure as StoreUnavailableError (marking a dead connection); others as is."""
+        reason = _io_reason(exc)
+        if reason is None:
+            return exc
+        if _fatal(exc):
+            with self._con_lock:
+                if self._broken is None:
+                    log.error("DuckDB gave up on %s (%s); it is reopened once that is fixed", self.path, exc)
+                    self._broken = reason
+        return StoreUnavailableError(self.path, reason)
+
+    def _usable(self) -> None:
+        """Reopen a connection DuckDB invalidated (at most once a second); raise while that fails."""
+        if self._broken is None:
+            return
+        with self._con_lock:
+            if self._broken is None:
+                return
+            if time.monotonic() < self._retry_at:
+                raise StoreUnavailableError(self.path, self._broken)
+            self._retry_at = time.monotonic() + 1.0
+            with suppress(duckdb.Error):
+                self._con.close()
+            try:
+                self._con = duckdb.connect(self.path)
+            except duckdb.Error as exc:
+                self._broken = _io_reason(exc) or str(exc).splitlines()[0]
+                raise StoreUnavailableError(self.path, self._broken) from None
+            self._gen += 1
+            self._broken = None
+            log.warning("reopened the database %s", self.path)
+
+    def health(self) -> str | None:
+        """Why the database cannot be used right now, or None; while it cannot, each call (at most
+        every 2 s) tries a small write, so the answer turns None by itself once the cause is gone."""
+        if self._broken is None and self._write_error is None:
+            return None
+        if self._write_error == "No space left on device" and not _has_room(self.path):
+            return str(StoreUnavailableError(self.path, self._write_error))  # a tiny probe could fit
+        if time.monotonic() >= self._probe_at:
+            self._probe_at = time.monotonic() + 2.0
+
+            def probe(cur: duckdb.DuckDBPyConnection) -> None:
+                cur.execute("INSERT OR REPLACE INTO store_meta VALUES ('probe', ?)", [str(now())])
+
+            try:
+                self._submit(_Job(work=probe))
+            except StoreUnavailableError as exc:
+                return str(exc)
+            return None
+        reason = self._broken or self._write_error
+        return str(StoreUnavailableError(self.path, reason)) if reason else None
 
     def initialize(self) -> None:
         """Create tables and sequences if missing, and bring an older file's tables up to date."""
@@ -304,7 +417,8 @@ class DuckDBStore(Store):
             self._writer.join(timeout=30)
         with suppress(duckdb.Error):  # a failed checkpoint only means a longer WAL replay
             self._con.execute("CHECKPOINT")
-        self._con.close()
+        with suppress(duckdb.Error):
+            self._con.close()
         self._release()
 
     def _ensure_writer(self) -> None:
@@ -322,15 +436,29 @@ class DuckDBStore(Store):
         self._queue.put(job)
         return job.future.result()
 
+    def _writer_cur(self) -> duckdb.DuckDBPyConnection:
+        """The writer's cursor; after the connection was replaced, a new one and an empty cache
+        (the cache only ever held committed state, but the new connection is the truth now)."""
+        cur = self._cur()
+        if self._cache_gen != self._gen:
+            self._states.clear()
+            self._cps.clear()
+            self._cache_gen = self._gen
+        return cur
+
     def _write_loop(self) -> None:
         """Drain the queue: consecutive transitions share one commit; other work runs alone."""
-        cur = self._con.cursor()
         held: _Job | None = None
         while True:
             job = held if held is not None else self._queue.get()
             held = None
             if job is None:  # close() asked us to stop
                 break
+            try:
+                cur = self._writer_cur()
+            except StoreUnavailableError as exc:
+                job.future.set_exception(exc)
+                continue
             if job.transition is None:
                 self._run_alone(cur, job)
                 continue
@@ -348,7 +476,6 @@ class DuckDBStore(Store):
                     break
                 batch.append(nxt)
             self._write_transitions(cur, batch)
-        cur.close()
 
     def _run_alone(self, cur: duckdb.DuckDBPyConnection, job: _Job) -> None:
         assert job.work is not None
@@ -360,9 +487,17 @@ class DuckDBStore(Store):
         except Exception as exc:  # surfaced to the caller
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
-            job.future.set_exception(exc)
+            job.future.set_exception(self._write_failed(exc))
             return
+        self._write_error = None
         job.future.set_result(result)
+
+    def _write_failed(self, exc: BaseException) -> BaseException:
+        """The error to hand the writer's caller; a disk or file failure is remembered for `health`."""
+        translated = self._translate(exc)
+        if isinstance(translated, StoreUnavailableError):
+            self._write_error = translated.reason
+        return translated
 
     def _write_transitions(self, cur: duckdb.DuckDBPyConnection, batch: list[_Job]) -> None:
         """Apply a batch in one commit; on an unexpected error retry each job alone."""
@@ -372,11 +507,14 @@ class DuckDBStore(Store):
             cur.execute("COMMIT")
             self.commits += 1
             self._remember(runs, cps)  # only committed state enters the cache
+            self._write_error = None
         except Exception as exc:
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
-            if len(batch) == 1:
-                batch[0].future.set_exception(exc)
+            failure = self._write_failed(exc)
+            if len(batch) == 1 or isinstance(failure, StoreUnavailableError):
+                for job in batch:  # the disk refuses every one of them alike
+                    job.future.set_exception(failure)
             else:
                 for job in batch:
                     self._write_transitions(cur, [job])

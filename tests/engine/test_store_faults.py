@@ -1,0 +1,232 @@
+"""Faults that heal: a damaged, locked, full or read-only database gets one clear message, nothing
+acknowledged is lost, and Loopdesk carries on by itself once the cause is gone.
+
+The full and read-only disks are real: a small tmpfs, and a read-only bind mount (root only,
+as on the CI machine; these tests fail rather than skip elsewhere).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.decisions import Approve
+from engine.directory import Directory
+from engine.errors import EngineError, StoreLockedError, StoreUnavailableError
+from engine.llm.base import LLMRequest, LLMResponse
+from engine.llm.demo import DemoProvider
+from engine.services import Loopdesk
+from tests.engine.helpers import linear_workflow
+
+
+def mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    assert done.returncode == 0, f"these tests need root to mount a test disk: {done.stderr}"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB tmpfs that tests can fill up."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where))
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill the disk, leaving about `leave` bytes; return the filler file (delete it to make room)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    if leave:
+        with filler.open("r+b") as f:
+            f.truncate(max(0, filler.stat().st_size - leave))
+    return filler
+
+
+def open_app(path: Path, provider: object | None = None) -> Loopdesk:
+    return Loopdesk.open(
+        str(path),
+        provider=provider or DemoProvider(),
+        directory=Directory.load(),
+        workers=2,  # type: ignore[arg-type]
+    )
+
+
+def test_a_failed_start_does_not_poison_the_process(tmp_path: Path) -> None:
+    db = tmp_path / "loopdesk.duckdb"
+    db.write_bytes(b"this is not a database" * 100)
+    for _ in range(2):  # the second attempt gets the real reason again, not "already open"
+        with pytest.raises(EngineError, match=r"cannot open the database .*not a valid DuckDB database"):
+            open_app(db)
+    db.unlink()
+    app = open_app(db)
+    try:
+        app.save_workflow(linear_workflow(), "dana")
+        assert app.start_run("wf", {"topic": "t"}, "riley").status == "waiting"
+    finally:
+        app.close()
+
+
+def test_a_truncated_file_is_named_and_a_restored_one_opens(tmp_path: Path) -> None:
+    db = tmp_path / "loopdesk.duckdb"
+    app = open_app(db)
+    app.save_workflow(linear_workflow(), "dana")
+    app.close()
+    good = db.read_bytes()
+    db.write_bytes(good[:5000])
+    with pytest.raises(EngineError, match="cannot open the database"):
+        open_app(db)
+    db.write_bytes(good)
+    app = open_app(db)
+    try:
+        assert [w.workflow_id for w in app.list_workflows()] == ["wf"]
+    finally:
+        app.close()
+
+
+def test_a_locked_database_is_named_and_opens_once_released(tmp_path: Path) -> None:
+    db = tmp_path / "loopdesk.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r}); "
+         "print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLockedError, match="is in use by another Loopdesk process"):
+            Loopdesk.open(str(db), provider=DemoProvider(), lock_wait_seconds=0.3)
+    finally:
+        holder.communicate("", timeout=10)
+    app = open_app(db)  # released: the same process opens it
+    app.close()
+
+
+def test_a_full_disk_refuses_changes_with_one_message_and_heals(small_disk: Path) -> None:
+    app = open_app(small_disk / "loopdesk.duckdb")
+    try:
+        app.save_workflow(linear_workflow(), "dana")
+        run = app.start_run("wf", {"topic": "t"}, "riley")
+        cp = app.store.list_checkpoints(run_id=run.id)[0].id
+        filler = fill(small_disk)
+
+        with pytest.raises(StoreUnavailableError, match="No space left on device") as refused:
+            app.decide(cp, "jamie", Approve(comment="looks good"))
+        assert "Nothing saved so far is lost" in str(refused.value)
+        assert "No space left on device" in (app.health() or "")
+        assert app.engine.get_checkpoint(cp).status == "pending"  # reads still work
+        assert app.engine.get_run(run.id).status == "waiting"
+
+        filler.unlink()
+        time.sleep(2.1)  # the next health check tries a write again
+        assert app.health() is None
+        assert app.decide(cp, "jamie", Approve(comment="looks good")).status == "completed"
+    finally:
+        app.close()
+
+
+class DiskFillingProvider(DemoProvider):
+    """The demo model, except that the translation step fills the disk while it answers."""
+
+    def __init__(self, disk: Path) -> None:
+        super().__init__()
+        self.disk = disk
+        self.translations = 0
+        self.filler: Path | None = None
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        """Answer; during the first translation, leave no space for its result."""
+        if "Translate" in request.messages[-1]["content"]:
+            self.translations += 1
+            if self.translations == 1:
+                self.filler = fill(self.disk)
+        return super().complete(request)
+
+
+def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(small_disk: Path) -> None:
+    provider = DiskFillingProvider(small_disk)
+    app = open_app(small_disk / "loopdesk.duckdb", provider)
+    try:
+        app.save_workflow(linear_workflow(), "dana")
+        run = app.start_run("wf", {"topic": "t"}, "riley")
+        cp = app.store.list_checkpoints(run_id=run.id)[0].id
+        after = app.decide(cp, "jamie", Approve())
+        # the decision was saved; the translation's answer could not be, so the run waits there
+        assert (after.status, after.current_node) == ("running", "translate")
+        assert app.engine.get_run(run.id).current_node == "translate"
+        assert app.engine.resume_stalled(grace_seconds=0) == []  # nothing can be saved yet…
+        assert provider.filler is not None
+        provider.filler.unlink()
+        time.sleep(0.1)
+
+        assert app.engine.resume_stalled(grace_seconds=0) == [run.id]
+        deadline = time.monotonic() + 10
+        while app.engine.get_run(run.id).status == "running":
+            assert time.monotonic() < deadline, "the run never carried on"
+            time.sleep(0.05)
+        done = app.engine.get_run(run.id)
+        assert done.status == "completed" and done.section == "Published"
+        steps = app.store.list_steps(run.id)
+        assert [s.node_id for s in steps if s.node_id == "translate"] == ["translate"]  # saved once
+        assert not [s for s in steps if s.status == "failed"]
+        assert provider.translations == 2  # the unsaved answer was asked for again, never stored twice
+    finally:
+        app.close()
+
+
+def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_disk: Path) -> None:
+    app = open_app(small_disk / "loopdesk.duckdb")
+    try:
+        app.save_workflow(linear_workflow(), "dana")
+        run = app.start_run("wf", {"topic": "t"}, "riley")
+        app.store._cur().execute("SET checkpoint_threshold = '1KB'")  # every commit checkpoints
+        filler = fill(small_disk, leave=64 * 1024)  # room for the log, none for the checkpoint
+        with pytest.raises(StoreUnavailableError, match="No space left on device"):
+            app.cancel(run.id, "riley")  # its checkpoint fails: DuckDB invalidates the database
+        assert app.store._broken == "No space left on device"
+        assert "No space left on device" in (app.health() or "")
+        with pytest.raises(StoreUnavailableError, match="No space left on device"):
+            app.start_run("wf", {"topic": "while full"}, "riley")  # reopened for reading; still full
+
+        filler.unlink()
+        time.sleep(2.1)
+        assert app.health() is None  # reopened
+        assert app.engine.get_run(run.id).status in ("waiting", "cancelled")
+        assert [w.workflow_id for w in app.list_workflows()] == ["wf"]
+        assert app.start_run("wf", {"topic": "after"}, "riley").status == "waiting"
+    finally:
+        app.close()
+
+
+def test_a_read_only_database_is_named_and_opens_once_writable(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    app = open_app(data / "loopdesk.duckdb")
+    app.save_workflow(linear_workflow(), "dana")
+    app.close()
+    view = tmp_path / "view"
+    view.mkdir()
+    mount("--bind", str(data), str(view))
+    try:
+        mount("-o", "remount,ro,bind", str(view))
+        for _ in range(2):
+            with pytest.raises(EngineError, match=r"cannot open the database .*Read-only file system"):
+                open_app(view / "loopdesk.duckdb")
+        mount("-o", "remount,rw,bind", str(view))
+        app = open_app(view / "loopdesk.duckdb")
+        try:
+            assert [w.workflow_id for w in app.list_workflows()] == ["wf"]
+        finally:
+            app.close()
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
