@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from engine.cli import main
@@ -15,6 +16,7 @@ from engine.errors import EngineError, ImportFormatError, WorkflowValidationErro
 from engine.limits import MAX_NODES, MAX_PROMPT_CHARS
 from engine.model import Position, Workflow
 from engine.services import Loopdesk
+from engine.store.duckdb import DuckDBStore
 from engine.validation import validate_workflow
 from tests.engine.helpers import as_dict, linear_workflow
 
@@ -31,6 +33,12 @@ def chain(length: int) -> dict[str, Any]:
     ids = [n["id"] for n in nodes]
     edges = [{"id": f"e{i}", "source": a, "target": b} for i, (a, b) in enumerate(itertools.pairwise(ids))]
     return {"id": "chain", "name": "Chain", "sections": ["A"], "nodes": nodes, "edges": edges}
+
+
+def raw_cursor(app: Loopdesk) -> duckdb.DuckDBPyConnection:
+    """A cursor on the test database, to write rows as an older version would have."""
+    assert isinstance(app.store, DuckDBStore)
+    return app.store._cur()
 
 
 def text_of(data: Any) -> str:
@@ -166,8 +174,8 @@ def test_validate_reports_every_file_even_when_some_are_broken(
     code = main(["validate", *(f for f, _ in files), str(good), str(folder), str(tmp_path / "missing.json")])
     lines = capsys.readouterr().out.splitlines()
     assert code == 2
-    for path, message in files:
-        assert any(line.startswith(f"{path}: ") and message in line for line in lines), (path, message)
+    for name, message in files:
+        assert any(line.startswith(f"{name}: ") and message in line for line in lines), (name, message)
     assert f"{good}: ok" in lines
     assert any(line.startswith(f"{folder}: cannot read") for line in lines)
     assert any(line.startswith(f"{tmp_path / 'missing.json'}: cannot read") for line in lines)
@@ -179,7 +187,7 @@ def test_a_position_stored_as_null_by_an_older_version_still_reads(app: Loopdesk
     app.save_workflow(linear_workflow(), "dana")
     damaged = as_dict(linear_workflow())
     node(damaged, "draft")["position"] = {"x": None, "y": None}
-    cur = app.store._cur()  # a row as the old version wrote it
+    cur = raw_cursor(app)  # a row as the old version wrote it
     cur.execute(
         "INSERT INTO workflow_versions VALUES ('wf', 2, 'Test flow', ?, 0, 'dana', '')", [json.dumps(damaged)]
     )
@@ -189,7 +197,7 @@ def test_a_position_stored_as_null_by_an_older_version_still_reads(app: Loopdesk
 
 def test_an_unreadable_stored_workflow_is_named_and_hides_nothing_else(app: Loopdesk) -> None:
     app.save_workflow(linear_workflow(), "dana")
-    app.store._cur().execute(
+    raw_cursor(app).execute(
         "INSERT INTO workflow_versions VALUES ('zz', 1, 'Broken', '{\"id\": \"zz\"}', 0, 'dana', '')"
     )
     assert [w.workflow_id for w in app.list_workflows()] == ["wf"]
