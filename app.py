@@ -1,98 +1,19 @@
-"""Loopdesk: navigation, page config and the sidebar identity. Nothing else lives here."""
+"""Loopdesk's entry point: `streamlit run app.py` serves the pages and the HTTP API on one port.
+
+Streamlit runs this file as the page script (`__main__`): it draws the page shell. The server
+imports it as a module and finds `app`, which adds the API routes (server/api.py) and a lifespan
+that starts the engine, its workers and timers when the server starts, before any browser opens.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from engine.errors import EngineError
-from engine.llm.factory import describe_provider
-from ui.branding import page_icon
-from ui.format import md_escape, md_message
-from ui.runtime import (
-    PICKER_KEY,
-    auth_mode,
-    auth_problem,
-    current_user,
-    login_providers,
-    remember_picked_user,
-    shell_app,
-    show_health,
-    sign_in_problem,
-    signed_in_email,
-)
+if __name__ == "__main__":
+    from ui.shell import render
 
-st.set_page_config(page_title="Loopdesk", page_icon=page_icon(), layout="wide")
+    render()
+else:
+    from server.asgi import lifespan, routes
 
-app = shell_app()
-user = current_user(app)
-
-with st.sidebar:
-    st.markdown("### :material/autorenew: Loopdesk")
-    problem = auth_problem()
-    if problem:
-        st.error(f"{md_message(problem)}.", icon=":material/lock:")
-    elif auth_mode() == "oidc":
-        email = signed_in_email()
-        if email:
-            who = app.directory.users[user].display_name if user else email
-            st.caption(f"Signed in as **{md_escape(who)}**")
-            refused = sign_in_problem(app)
-            if refused:
-                st.error(f"{md_message(refused)}.", icon=":material/person_off:")
-            st.button("Log out", on_click=st.logout, icon=":material/logout:")
-        else:
-            for provider in login_providers():
-                st.button(
-                    f"Log in with {provider.title()}" if provider else "Log in",
-                    key=f"login_{provider or 'default'}",
-                    on_click=st.login,
-                    args=(provider,) if provider else (),
-                    type="primary",
-                    icon=":material/login:",
-                )
-    else:
-        names = list(app.directory.users)
-        st.selectbox(
-            "Signed in as",
-            names,
-            # the choice lives in a plain session key: a widget's own state can be dropped on
-            # a page change, which would silently sign the person in as someone else
-            index=names.index(user) if user in names else 0,
-            key=PICKER_KEY,
-            on_change=remember_picked_user,
-            format_func=lambda n: f"{app.directory.users[n].display_name} · {app.directory.users[n].title}",
-            help="Demo mode: pick who you are. Set LOOPDESK_AUTH=oidc and [auth] in secrets for real logins.",
-        )
-        st.caption(
-            ":material/warning: Demo mode: anyone can act as anyone. This is not a login; "
-            "do not use it for real work."
-        )
-    provider_label = describe_provider(app.engine.provider)
-    if app.engine.provider.kind == "demo":
-        st.warning(f"AI: {provider_label}. Answers are demo output.", icon=":material/science:")
-    else:
-        st.caption(f"AI: {provider_label}")
-
-try:
-    pending = len(app.inbox(user)) if user else 0
-except EngineError:  # the database cannot be read now; show_health below says why
-    pending = 0
-inbox_title = f"Inbox ({pending})" if pending else "Inbox"
-pages = {
-    "Build": [
-        st.Page("pages/templates.py", title="Templates", icon=":material/extension:", default=True),
-        st.Page("pages/designer.py", title="Designer", icon=":material/edit:"),
-    ],
-    "Work": [
-        st.Page("pages/start_run.py", title="Start a run", icon=":material/play_arrow:"),
-        st.Page("pages/inbox.py", title=inbox_title, icon=":material/inbox:"),
-        st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:"),
-        st.Page("pages/board.py", title="Board", icon=":material/view_kanban:"),
-        st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
-    ],
-}
-show_health(app)
-try:
-    st.navigation(pages).run()
-except EngineError as exc:  # the database went away mid-page, say: a message, not a traceback
-    st.error(md_message(str(exc)), icon=":material/error:")
+    app = st.App(__file__, routes=routes(), lifespan=lifespan)

@@ -1,4 +1,4 @@
-"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, schema."""
+"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, schema."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import Any
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.demo_data import load_demo_data
 from engine.directory import OPERATOR
+from engine.documents import checkpoint_document, run_document
 from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord, RunRecord
+from engine.store.base import CheckpointRecord, RunRecord, TokenRecord
 from engine.validation import ensure_valid, workflow_warnings
 
 
@@ -36,43 +37,13 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
 
 
 def run_json(app: Loopdesk, run: RunRecord) -> dict[str, Any]:
-    """The run as the CLI prints it."""
-    doc: dict[str, Any] = {
-        "run_id": run.id,
-        "workflow_id": run.workflow_id,
-        "version": run.version,
-        "status": run.status,
-        "section": run.section,
-        "title": run.title,
-        "current_node": run.current_node,
-        "outcome": run.outcome,
-        "error": run.error,
-        "values": run.values,
-    }
-    if run.status == "waiting":
-        pending = app.store.list_checkpoints(status="pending", run_id=run.id)
-        if pending:
-            doc["checkpoint_id"] = pending[0].id
-            doc["assignee"] = pending[0].assignee
-    return doc
+    """The run as the CLI prints it (the same document the HTTP API returns)."""
+    return run_document(app.store, run)
 
 
 def checkpoint_json(cp: CheckpointRecord) -> dict[str, Any]:
     """A checkpoint as the CLI prints it."""
-    return {
-        "checkpoint_id": cp.id,
-        "run_id": cp.run_id,
-        "workflow_id": cp.workflow_id,
-        "node_id": cp.node_id,
-        "assignee": cp.assignee,
-        "title": cp.title,
-        "status": cp.status,
-        "created_at": cp.created_at,
-        "due_at": cp.due_at,
-        "instructions": cp.instructions,
-        "values": cp.shown,
-        "editable": cp.editable,
-    }
+    return checkpoint_document(cp)
 
 
 def _human_run(doc: dict[str, Any]) -> str:
@@ -288,6 +259,43 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         return 0
 
 
+def _token_doc(t: TokenRecord) -> dict[str, Any]:
+    return {
+        "id": t.id, "user": t.user, "label": t.label, "created_at": t.created_at,
+        "created_by": t.created_by, "revoked": t.revoked_at is not None,
+    }  # fmt: skip
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Create, list or revoke API tokens (a new token is printed once; only its hash is kept)."""
+    with _opened(args) as app:
+        acting = args.by
+        _known(app, acting)
+        if args.action == "create":
+            if not args.user:
+                raise UsageError("token create needs --user NAME: the person the token acts as")
+            record, secret = app.create_token(args.user, acting, args.label or "")
+            doc = {**_token_doc(record), "token": secret}
+            human = (
+                f"token {record.id} for {record.user}: {secret}\n"
+                "Store it now: it is not shown again. Send it as 'Authorization: Bearer <token>'."
+            )
+            _emit(args, doc, human)
+        elif args.action == "list":
+            docs = [_token_doc(t) for t in app.list_tokens(acting, args.user)]
+            human = "\n".join(
+                f"{d['id']}  {d['user']:<10} {'revoked' if d['revoked'] else 'active ':<8} {d['label']}"
+                for d in docs
+            )
+            _emit(args, docs, human or "no API tokens")
+        else:
+            if not args.token_id:
+                raise UsageError("token revoke needs the token's id (see `token list`)")
+            record = app.revoke_token(args.token_id, acting)
+            _emit(args, _token_doc(record), f"token {record.id} of {record.user} is revoked")
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m engine`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -329,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, parents=[common, acting], help=f"{name} a run")
         s.add_argument("run_id")
         s.set_defaults(func=func)
+    s = sub.add_parser("token", parents=[common], help="create, list or revoke API tokens")
+    s.add_argument("action", choices=["create", "list", "revoke"])
+    s.add_argument("token_id", nargs="?", help="the token to revoke")
+    s.add_argument("--user", help="whose token (create: required; list: default everyone's)")
+    s.add_argument("--label", help="what the token is for, e.g. 'CRM integration'")
+    s.add_argument("--by", default=OPERATOR, help="act as this person (default: the local operator)")
+    s.set_defaults(func=cmd_token)
     s = sub.add_parser("recover", parents=[common], help="continue interrupted runs")
     s.set_defaults(func=cmd_recover)
     s = sub.add_parser("demo-data", parents=[common, acting], help="start demo runs waiting for reviewers")

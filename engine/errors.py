@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class EngineError(Exception):
@@ -62,17 +64,45 @@ class NotAllowedError(EngineError):
         super().__init__(message)
 
 
-class AlreadyDecidedError(EngineError):
-    """A checkpoint was decided (or closed) before this decision arrived."""
+class NotAuthenticatedError(EngineError):
+    """A request carries no token, or one that is unknown or revoked."""
 
-    def __init__(self, checkpoint_id: str, decided_by: str | None, status: str) -> None:
+
+class AlreadyDecidedError(EngineError):
+    """A checkpoint was decided (or closed) before this decision arrived; says who and when."""
+
+    VERBS: ClassVar[dict[str, str]] = {
+        "approve": "approved",
+        "reject": "rejected",
+        "request_changes": "sent back for changes",
+    }
+
+    def __init__(
+        self,
+        checkpoint_id: str,
+        decided_by: str | None,
+        status: str,
+        decided_at: float | None = None,
+        action: str | None = None,
+    ) -> None:
         self.checkpoint_id = checkpoint_id
         self.decided_by = decided_by
+        self.decided_at = decided_at
+        self.action = action
         if status == "decided":
             msg = f"checkpoint `{checkpoint_id}` was already decided by {decided_by}"
+            if decided_at is not None:
+                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(decided_at))
+                msg += f" ({self.VERBS.get(action or '', 'decided')} at {when})"
         else:
             msg = f"checkpoint `{checkpoint_id}` is no longer open (it was {status})"
         super().__init__(msg)
+
+    @classmethod
+    def of(cls, cp: Any) -> AlreadyDecidedError:
+        """The error for a checkpoint record that is no longer pending."""
+        action = (cp.decision or {}).get("kind") if cp.decision else None
+        return cls(cp.id, cp.decided_by, cp.status, cp.decided_at, action)
 
 
 class InvalidDecisionError(EngineError, ValueError):

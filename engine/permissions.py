@@ -219,3 +219,13 @@ class Permissions:
             f"{self._who(user)} may not reassign this checkpoint to {self.directory.label(target)}: "
             f"it may go to {options}",
         )
+
+    # -- API tokens -----------------------------------------------------------------------------
+    def check_manage_tokens(self, user: str, owner: str) -> None:
+        """Refuse unless the user manages their own tokens, or is an admin (or the operator)."""
+        if user == owner or self.privileged(user):
+            return
+        raise NotAllowedError(
+            user,
+            f"{self._who(user)} may not manage the API tokens of {self._who(owner)} (only they and admins)",
+        )

@@ -173,10 +173,11 @@ class Engine:
         self._timers = threading.Thread(target=loop, name="loopdesk-timers", daemon=True)
         self._timers.start()
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop the due-time checks and the worker pool (queued drives finish when `wait`)."""
+    def shutdown(self, wait: bool = True, timeout: float = 30.0) -> None:
+        """Stop the due-time checks and the worker pool (with `wait`, drives in progress get up to
+        `timeout` seconds to finish; one still busy after that is recovered at the next start)."""
         self._timers_stop.set()
-        self._pool.shutdown(wait=wait)
+        self._pool.shutdown(wait=wait, timeout=timeout)
 
     # -- starting -------------------------------------------------------------
     def start_run(
@@ -438,7 +439,7 @@ class Engine:
         """Apply a reviewer's decision exactly once, then drive the run on."""
         cp = self.get_checkpoint(checkpoint_id)
         if cp.status != "pending":
-            raise AlreadyDecidedError(cp.id, cp.decided_by, cp.status)
+            raise AlreadyDecidedError.of(cp)
         run = self.get_run(cp.run_id)
         wf = self.workflow_of(run)
         node = wf.node(cp.node_id)
@@ -457,7 +458,7 @@ class Engine:
         except ConflictError as exc:
             latest = exc.checkpoint or self.get_checkpoint(checkpoint_id)
             if latest.status != "pending":
-                raise AlreadyDecidedError(latest.id, latest.decided_by, latest.status) from None
+                raise AlreadyDecidedError.of(latest) from None
             raise NotAllowedError(
                 user, f"this checkpoint was just reassigned to {self.directory.label(latest.assignee)}"
             ) from None

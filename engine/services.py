@@ -11,8 +11,9 @@ from typing import Any
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
 from engine.decisions import Decision
 from engine.directory import Directory
-from engine.errors import NotFoundError, Problem, WorkflowValidationError
+from engine.errors import NotAuthenticatedError, NotFoundError, Problem, WorkflowValidationError
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
+from engine.limits import MAX_NAME_CHARS
 from engine.llm.base import LLMProvider
 from engine.llm.factory import provider_from_settings
 from engine.model import (
@@ -35,9 +36,13 @@ from engine.store.base import (
     RunScope,
     StepRecord,
     Store,
+    TokenRecord,
     WorkflowVersion,
+    new_id,
+    now,
 )
 from engine.store.duckdb import DuckDBStore
+from engine.tokens import new_secret, token_hash
 from engine.validation import validate_workflow
 
 
@@ -110,9 +115,13 @@ class Loopdesk:
         """Why the database cannot be used right now (None when all is well)."""
         return self.store.health()
 
-    def close(self) -> None:
-        """Stop workers and close the database."""
-        self.engine.shutdown(wait=True)
+    def start_background(self) -> None:
+        """Start the work a server does on its own: due checkpoints, stalled runs (idempotent)."""
+        self.engine.start_timers()
+
+    def close(self, grace_seconds: float = 30.0) -> None:
+        """Stop workers (giving drives in progress `grace_seconds` to finish) and close the database."""
+        self.engine.shutdown(wait=True, timeout=grace_seconds)
         self.store.close()
 
     # -- workflows ------------------------------------------------------------
@@ -359,6 +368,54 @@ class Loopdesk:
             for cp in self.store.list_checkpoints(status="pending")
             if cp.workflow_id == workflow_id
         }
+
+    # -- API tokens -----------------------------------------------------------
+    def create_token(self, owner: str, user: str, label: str = "") -> tuple[TokenRecord, str]:
+        """A new API token acting as `owner`; the secret is returned once and only its hash kept."""
+        self.directory.user(owner)  # a token belongs to a person in the directory
+        self.permissions.check_manage_tokens(user, owner)
+        secret = new_secret()
+        record = TokenRecord(
+            id=new_id("tok"),
+            user=owner,
+            hash=token_hash(secret),
+            label=label.strip()[:MAX_NAME_CHARS],
+            created_at=now(),
+            created_by=user,
+        )
+        self.store.save_token(record)
+        return record, secret
+
+    def list_tokens(self, user: str, owner: str | None = None) -> list[TokenRecord]:
+        """Tokens of `owner` (default: the user's own; everyone's for admins asking for None)."""
+        owner = user if owner is None and not self.permissions.privileged(user) else owner
+        if owner is not None:
+            self.permissions.check_manage_tokens(user, owner)
+        return self.store.list_tokens(owner)
+
+    def revoke_token(self, token_id: str, user: str) -> TokenRecord:
+        """Revoke a token for good: every later request with it is refused."""
+        mine = {t.id: t for t in self.store.list_tokens(None if self.permissions.privileged(user) else user)}
+        if token_id not in mine:
+            raise NotFoundError("API token", token_id)
+        self.permissions.check_manage_tokens(user, mine[token_id].user)
+        revoked = self.store.revoke_token(token_id, now())
+        if revoked is None:
+            raise NotFoundError("API token", token_id)
+        return revoked
+
+    def user_for_token(self, token: str) -> str:
+        """Who a request's token acts as; NotAuthenticatedError when it is missing, unknown or revoked."""
+        if not token.strip():
+            raise NotAuthenticatedError("send an API token: Authorization: Bearer <token>")
+        record = self.store.token_by_hash(token_hash(token))
+        if record is None:
+            raise NotAuthenticatedError("this API token is not known")
+        if record.revoked_at is not None:
+            raise NotAuthenticatedError("this API token was revoked")
+        if record.user not in self.directory.users:
+            raise NotAuthenticatedError(f"this API token belongs to `{record.user}`, who is no longer a user")
+        return record.user
 
     def checkpoint_stats(self, user: str) -> list[CheckpointStats]:
         """Approval, rejection, change and edit rates and time in review per checkpoint."""

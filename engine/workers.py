@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -71,5 +72,6 @@ class WorkerPool:
         for _ in self._threads:
             self._queue.put(None)
         if wait:
+            deadline = time.monotonic() + timeout
             for t in self._threads:
-                t.join(timeout=timeout)
+                t.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -1,8 +1,7 @@
-"""The one Loopdesk service per app process, and who the current user is."""
+"""The pages' access to the process's Loopdesk service, and who the current user is."""
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,16 +11,15 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from engine.errors import EngineError
 from engine.services import Loopdesk
-from engine.store.duckdb import default_db_path
+from server.process import close_shared, current_app, set_secrets_source, shared_app
 from ui.format import md_message
 
-log = logging.getLogger("loopdesk.ui")
 USER_KEY = "loopdesk_user"
 PICKER_KEY = "loopdesk_user_picker"
 _shell_checked = False
 
 
-def _secrets() -> dict[str, Any]:
+def read_secrets() -> dict[str, Any]:
     """Streamlit secrets as a plain dict (empty when there is no secrets file)."""
     try:
         return {k: st.secrets[k] for k in st.secrets}
@@ -41,8 +39,12 @@ def get_app() -> Loopdesk:
 
 def shell_app() -> Loopdesk:
     """The same service for app.py, which sets up the navigation itself."""
+    set_secrets_source(read_secrets)
     try:
-        return _open_app(default_db_path())
+        if current_app() is None:
+            with st.spinner("Starting Loopdesk…"):
+                return shared_app()
+        return shared_app()
     except EngineError as exc:
         st.error(
             f"Loopdesk cannot start: {md_message(str(exc))}. Reload the page to try again.",
@@ -67,31 +69,6 @@ def _ensure_app_shell() -> None:
         st.rerun()
 
 
-def _release(app: Loopdesk) -> None:
-    app.close()
-
-
-@st.cache_resource(show_spinner="Starting Loopdesk…", on_release=_release)
-def _open_app(db_path: str) -> Loopdesk:
-    """Open the database once per process, install templates, resume interrupted runs.
-
-    A failure closes what was opened, so the next attempt (the next page load) starts clean.
-    """
-    app = Loopdesk.open(db_path, secrets=_secrets())
-    try:
-        installed = app.install_templates()
-        if installed:
-            log.info("installed templates: %s", ", ".join(installed))
-        recovered = app.recover(background=True)
-        if recovered:
-            log.info("resuming %d interrupted run(s)", len(recovered))
-        app.engine.start_timers()  # overdue checkpoints act; stalled runs are driven on
-    except BaseException:
-        app.close()
-        raise
-    return app
-
-
 def show_health(app: Loopdesk) -> None:
     """One clear message while the database cannot be used (it goes away by itself)."""
     problem = app.health()
@@ -100,8 +77,8 @@ def show_health(app: Loopdesk) -> None:
 
 
 def reset_app() -> None:
-    """Close every open service and forget it (tests; a fresh start)."""
-    _open_app.clear()
+    """Close the open service and forget it (tests; a fresh start)."""
+    close_shared()
 
 
 AUTH_MODES = ("demo", "oidc")
@@ -134,12 +111,12 @@ def auth_problem() -> str | None:
 
 def oidc_configured() -> bool:
     """Whether Streamlit's built-in login (st.login, OIDC) is configured in secrets (`[auth]`)."""
-    return bool(_secrets().get("auth"))
+    return bool(read_secrets().get("auth"))
 
 
 def login_providers() -> list[str | None]:
     """Providers to offer on the login screen: None for a plain `[auth]`, else `[auth.<name>]` names."""
-    auth = _secrets().get("auth") or {}
+    auth = read_secrets().get("auth") or {}
     named: list[str | None] = [str(k) for k, v in auth.items() if isinstance(v, Mapping)]
     return [None, *named] if "client_id" in auth or not named else named
 

@@ -105,6 +105,19 @@ class CheckpointRecord:
     """Who started the run (they may not decide it)."""
 
 
+@dataclass
+class TokenRecord:
+    """An API token: only its hash is kept; it acts with exactly its user's rights."""
+
+    id: str
+    user: str
+    hash: str
+    label: str
+    created_at: float
+    created_by: str
+    revoked_at: float | None = None
+
+
 @dataclass(frozen=True)
 class RunScope:
     """The runs one person may see: every run of some workflows, plus the runs they take part in."""
@@ -183,6 +196,9 @@ class ConflictError(Exception):
 
 class Store(ABC):
     """Durable state of workflows, runs, steps, checkpoints and the audit log."""
+
+    path: str
+    """Where the data lives (a file path or a database URL), as messages name it."""
 
     @abstractmethod
     def initialize(self) -> None:
@@ -267,3 +283,25 @@ class Store(ABC):
     @abstractmethod
     def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Per workflow and node: step count, tokens, cost, average duration."""
+
+    # -- API tokens and settings ------------------------------------------------
+    @abstractmethod
+    def save_token(self, token: TokenRecord) -> None:
+        """Store a new token record."""
+
+    @abstractmethod
+    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        """The token with this hash (revoked ones included), or None."""
+
+    @abstractmethod
+    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
+        """Tokens of one user (or everyone's), newest first."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
+        """Mark a token revoked (idempotent); the record, or None when there is no such token."""
+
+    @abstractmethod
+    def setting(self, key: str, default: str) -> str:
+        """A value kept with the data (e.g. the key that signs links): the stored one, or
+        `default`, stored first, when there is none yet."""

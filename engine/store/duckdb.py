@@ -38,6 +38,7 @@ from engine.store.base import (
     RunUpdate,
     StepRecord,
     Store,
+    TokenRecord,
     Transition,
     WorkflowVersion,
     now,
@@ -71,6 +72,10 @@ SCHEMA = [
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
         requester VARCHAR NOT NULL DEFAULT '')""",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+        id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, hash VARCHAR NOT NULL UNIQUE,
+        label VARCHAR NOT NULL, created_at DOUBLE NOT NULL, created_by VARCHAR NOT NULL,
+        revoked_at DOUBLE)""",
     """CREATE TABLE IF NOT EXISTS audit (
         id BIGINT NOT NULL DEFAULT nextval('audit_seq'), run_id VARCHAR NOT NULL,
         ts DOUBLE NOT NULL, actor VARCHAR NOT NULL, event VARCHAR NOT NULL,
@@ -612,6 +617,8 @@ class DuckDBStore(Store):
                     assignee=c.new_assignee or old.assignee,
                     due_at=None if c.clear_due else old.due_at,
                     decided_by=None if c.new_assignee else c.actor,
+                    decision=None if c.new_assignee else c.decision,
+                    decided_at=None if c.new_assignee else now(),
                 )
         self._write(cur, pending)
         return results, runs, cps
@@ -947,3 +954,61 @@ class DuckDBStore(Store):
             "avg_ms",
         ]
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- API tokens and settings ------------------------------------------------
+    def save_token(self, token: TokenRecord) -> None:
+        """Store a new token record."""
+        row = [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None]
+        self._submit(_Job(work=lambda cur: cur.execute(f"INSERT INTO api_tokens VALUES ({_marks(7)})", row)))
+
+    @staticmethod
+    def _token(row: tuple[Any, ...]) -> TokenRecord:
+        tid, user, token_hash, label, created_at, created_by, revoked_at = row
+        return TokenRecord(tid, user, token_hash, label, float(created_at), created_by, revoked_at)
+
+    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        """The token with this hash (revoked ones included), or None."""
+        rows = self._rows("SELECT * FROM api_tokens WHERE hash = ?", [token_hash])
+        return self._token(rows[0]) if rows else None
+
+    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
+        """Tokens of one user (or everyone's), newest first."""
+        if user is None:
+            rows = self._rows("SELECT * FROM api_tokens ORDER BY created_at DESC")
+        else:
+            rows = self._rows("SELECT * FROM api_tokens WHERE user_name = ? ORDER BY created_at DESC", [user])
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
+        """Mark a token revoked (idempotent); the record, or None when there is no such token."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> TokenRecord | None:
+            cur.execute(
+                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [at, token_id]
+            )
+            rows = cur.execute("SELECT * FROM api_tokens WHERE id = ?", [token_id]).fetchall()
+            return self._token(rows[0]) if rows else None
+
+        result: TokenRecord | None = self._submit(_Job(work=write))
+        return result
+
+    def setting(self, key: str, default: str) -> str:
+        """The stored value of a setting, or `default`, stored first, when there is none yet."""
+        rows = self._rows("SELECT value FROM store_meta WHERE key = ?", [f"setting:{key}"])
+        if rows:
+            return str(rows[0][0])
+
+        def write(cur: duckdb.DuckDBPyConnection) -> str:
+            cur.execute(
+                "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT DO NOTHING", [f"setting:{key}", default]
+            )
+            return str(
+                cur.execute("SELECT value FROM store_meta WHERE key = ?", [f"setting:{key}"]).fetchall()[0][0]
+            )
+
+        result: str = self._submit(_Job(work=write))
+        return result
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)

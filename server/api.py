@@ -1,0 +1,248 @@
+"""The HTTP API under /api/v1: JSON in and out, a bearer token per call, the services' rules.
+
+Handlers only translate HTTP to service calls and errors to status codes; every rule (who may
+start, see or decide what) is the services' and the engine's, exactly as for pages and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.documents import checkpoint_document, run_document
+from engine.errors import (
+    AlreadyDecidedError,
+    EngineError,
+    FormValidationError,
+    InvalidDecisionError,
+    InvalidStateError,
+    NotAllowedError,
+    NotAuthenticatedError,
+    NotFoundError,
+    StoreLockedError,
+    StoreUnavailableError,
+    WorkflowValidationError,
+)
+from engine.services import Loopdesk
+from server.openapi import openapi_document
+from server.process import shared_app
+from server.schemas import DecisionBody, StartRun
+
+log = logging.getLogger("loopdesk.api")
+
+PREFIX = "/api/v1"
+MAX_BODY_BYTES = 2_000_000
+"""A request body larger than this is refused before it is parsed."""
+
+STATUS: list[tuple[type[EngineError], int]] = [
+    (NotAuthenticatedError, 401),
+    (NotAllowedError, 403),
+    (NotFoundError, 404),
+    (AlreadyDecidedError, 409),
+    (InvalidStateError, 409),
+    (FormValidationError, 422),
+    (InvalidDecisionError, 422),
+    (WorkflowValidationError, 422),
+    (StoreLockedError, 503),
+    (StoreUnavailableError, 503),
+]
+"""Which engine error answers with which status (anything else the engine refuses: 400)."""
+
+
+class BadRequestBody(EngineError):
+    """The body is not JSON or does not match the endpoint's schema."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def error_response(exc: EngineError) -> JSONResponse:
+    """The JSON error for an engine error, with the status that fits it."""
+    status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+    body: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, BadRequestBody):
+        status = 422
+        if exc.fields:
+            body["fields"] = exc.fields
+    elif isinstance(exc, FormValidationError):
+        body["fields"] = exc.errors
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(method: str, work: Callable[[Request, Any], Response]) -> Handler:
+    """Run blocking service work off the event loop; turn engine errors into JSON errors."""
+
+    async def handle(request: Request) -> Response:
+        if request.method != method:
+            return JSONResponse(
+                {"error": f"{request.url.path} answers {method} only"},
+                status_code=405,
+                headers={"Allow": method},
+            )
+        try:
+            body = await _read_body(request)
+            return await run_in_threadpool(work, request, body)
+        except EngineError as exc:
+            return error_response(exc)
+        except Exception:  # a bug: logged with its traceback, answered without one
+            log.exception("%s %s failed", request.method, request.url.path)
+            return JSONResponse({"error": "internal error; the server log has the details"}, status_code=500)
+
+    return handle
+
+
+async def _read_body(request: Request) -> Any:
+    if request.method != "POST":
+        return None
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequestBody(f"the body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequestBody(f"the body is not valid JSON: {exc}") from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], body: Any) -> M:
+    """The body as `model`, or a 422 naming every field at fault."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        fields = {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+        problems = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        raise BadRequestBody(f"invalid body: {problems}", fields) from None
+
+
+def _service() -> Loopdesk:
+    return shared_app()
+
+
+def _caller(request: Request, app: Loopdesk) -> str:
+    """The user the request's bearer token acts as."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    return app.user_for_token(token)
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+def health(request: Request, body: Any) -> Response:
+    """`{"status": "ok"}` while the server can use its database; 503 and the reason otherwise."""
+    try:
+        problem = _service().health()
+    except EngineError as exc:
+        problem = str(exc)
+    if problem:
+        return JSONResponse({"status": "unavailable", "error": problem}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def list_workflows(request: Request, body: Any) -> Response:
+    """The workflows the caller may start."""
+    app = _service()
+    user = _caller(request, app)
+    docs = [
+        {"workflow_id": w.workflow_id, "name": w.name, "version": w.version}
+        for w in app.workflows_for(user, "start")
+    ]
+    return JSONResponse(docs)
+
+
+def start_run(request: Request, body: Any) -> Response:
+    """Start a run and drive it until it waits or ends; 201 and the run."""
+    app = _service()
+    user = _caller(request, app)
+    parsed = _parse(StartRun, body)
+    run = app.start_run(request.path_params["workflow_id"], parsed.inputs, user)
+    return JSONResponse(run_document(app.store, run), status_code=201)
+
+
+def get_run(request: Request, body: Any) -> Response:
+    """One run the caller may see."""
+    app = _service()
+    user = _caller(request, app)
+    run = app.get_run(request.path_params["run_id"], user)
+    return JSONResponse(run_document(app.store, run))
+
+
+def inbox(request: Request, body: Any) -> Response:
+    """The caller's pending checkpoints, oldest first."""
+    app = _service()
+    user = _caller(request, app)
+    return JSONResponse([checkpoint_document(cp) for cp in app.inbox(user)])
+
+
+def decide(request: Request, body: Any) -> Response:
+    """Approve, reject, send back or reassign a checkpoint as the caller; 200 and the run."""
+    app = _service()
+    user = _caller(request, app)
+    parsed = _parse(DecisionBody, body)
+    run = app.decide(request.path_params["checkpoint_id"], user, _decision(parsed))
+    return JSONResponse(run_document(app.store, run))
+
+
+def _decision(body: DecisionBody) -> Decision:
+    comment = body.comment or ""
+    if body.edits and body.action != "approve":
+        raise BadRequestBody("edits go with approve", {"edits": "only an approval can change values"})
+    if body.action == "approve":
+        return Approve(comment=comment, edits=body.edits or {})
+    if body.action == "reject":
+        return Reject(comment=comment)
+    if body.action == "request_changes":
+        return RequestChanges(comment=comment)
+    if not body.to:
+        raise BadRequestBody("reassign needs `to`: the user or group:NAME to hand it to", {"to": "required"})
+    return Reassign(to=body.to, comment=comment)
+
+
+def openapi(request: Request, body: Any) -> Response:
+    """The OpenAPI document of this API."""
+    return JSONResponse(openapi_document())
+
+
+def no_such_endpoint(request: Request, body: Any) -> Response:
+    """Anything else under /api/v1: a JSON 404 (not the app's HTML page)."""
+    return JSONResponse({"error": f"no API endpoint {request.url.path}"}, status_code=404)
+
+
+ENDPOINTS: list[tuple[str, str, Callable[[Request, Any], Response]]] = [
+    ("GET", "/health", health),
+    ("GET", "/openapi.json", openapi),
+    ("GET", "/workflows", list_workflows),
+    ("POST", "/workflows/{workflow_id}/runs", start_run),
+    ("GET", "/runs/{run_id}", get_run),
+    ("GET", "/inbox", inbox),
+    ("POST", "/checkpoints/{checkpoint_id}/decision", decide),
+]
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def routes() -> list[Route]:
+    """The API's routes, mounted next to the pages."""
+    found = [Route(PREFIX + path, endpoint(method, work), methods=_ANY) for method, path, work in ENDPOINTS]
+
+    async def unknown(request: Request) -> Response:
+        return no_such_endpoint(request, None)
+
+    return [*found, Route(PREFIX + "/{rest:path}", unknown, methods=_ANY)]

@@ -1,0 +1,82 @@
+"""The HTTP API's bodies and answers, as pydantic models (the OpenAPI document is built from them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartRun(_Body):
+    """Start a run of a workflow with its form's values."""
+
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Form values by field name.")
+
+
+class DecisionBody(_Body):
+    """Decide a pending checkpoint as the token's owner."""
+
+    action: Literal["approve", "reject", "request_changes", "reassign"]
+    comment: str | None = Field(None, description="Required to reject or request changes.")
+    edits: dict[str, Any] | None = Field(None, description="New values of editable values (approve only).")
+    to: str | None = Field(None, description="User or `group:NAME` to hand the item to (reassign only).")
+
+
+class Health(BaseModel):
+    """The server answers (and, when it cannot use its database, says why)."""
+
+    status: Literal["ok", "unavailable"]
+    error: str | None = None
+
+
+class WorkflowSummary(BaseModel):
+    """A workflow the token's owner may start."""
+
+    workflow_id: str
+    name: str
+    version: int
+
+
+class Run(BaseModel):
+    """A run, with the checkpoint it waits at while `status` is `waiting`."""
+
+    run_id: str
+    workflow_id: str
+    version: int
+    status: Literal["running", "waiting", "completed", "rejected", "failed", "cancelled"]
+    section: str | None
+    title: str
+    current_node: str | None
+    outcome: str | None
+    error: str | None
+    values: dict[str, Any]
+    checkpoint_id: str | None = None
+    assignee: str | None = None
+
+
+class Checkpoint(BaseModel):
+    """A pending checkpoint in the token owner's inbox."""
+
+    checkpoint_id: str
+    run_id: str
+    workflow_id: str
+    node_id: str
+    assignee: str
+    title: str
+    status: str
+    created_at: float
+    due_at: float | None
+    instructions: str
+    values: dict[str, Any] = Field(description="What the reviewer is shown, by name.")
+    editable: list[str]
+
+
+class Error(BaseModel):
+    """Every error: the engine's message, plus the fields at fault for invalid input."""
+
+    error: str
+    fields: dict[str, str] | None = Field(None, description="Field name → what is wrong with it (422).")

@@ -1,0 +1,271 @@
+"""The HTTP API, over real HTTP against `streamlit run app.py` on 127.0.0.1: every endpoint,
+every error status, tokens acting with exactly their user's rights, exactly-once decisions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from engine.directory import Directory
+from engine.llm.demo import DemoProvider
+from engine.services import Loopdesk
+from server.schemas import Checkpoint, Run, WorkflowSummary
+from tests.conftest import load_template
+from tests.servers import Server, start_server
+
+MARKETING = "marketing-social-post"
+USERS = ("dana", "jamie", "sam", "riley", "morgan", "alex")
+
+
+class Api:
+    """A client for the running server, holding one token per user."""
+
+    def __init__(self, server: Server, tokens: dict[str, str]) -> None:
+        self.url = server.url
+        self.tokens = tokens
+        self.server = server
+
+    def call(
+        self, method: str, path: str, user: str | None = None, body: Any = None, token: str | None = None
+    ) -> requests.Response:
+        headers = {}
+        secret = token if token is not None else (self.tokens[user] if user else None)
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
+        return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, json=body, timeout=30)
+
+    def start(self, user: str, workflow_id: str = MARKETING, **inputs: Any) -> dict[str, Any]:
+        r = self.call(
+            "POST", f"/workflows/{workflow_id}/runs", user, {"inputs": {"topic": "Spring sale", **inputs}}
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+def prepare(db_path: Path) -> dict[str, str]:
+    """Templates, a workflow only Dana may start, and a token per user plus a revoked one."""
+    app = Loopdesk.open(str(db_path), provider=DemoProvider(), directory=Directory.load())
+    try:
+        app.install_templates()
+        wf = load_template("marketing_social_post")
+        restricted = wf.model_copy(
+            update={
+                "id": "restricted",
+                "name": "Restricted post",
+                "access": wf.access.model_copy(update={"starters": ["dana"]}),
+            }
+        )
+        app.save_workflow(restricted, "dana")
+        tokens = {user: app.create_token(user, user, "tests")[1] for user in USERS}
+        revoked, secret = app.create_token("jamie", "jamie", "old laptop")
+        app.revoke_token(revoked.id, "jamie")
+        tokens["revoked"] = secret
+        return tokens
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    folder = tmp_path_factory.mktemp("api")
+    tokens = prepare(folder / "api.duckdb")
+    server = start_server(folder / "api.duckdb", folder / "server.log", ready_path="/api/v1/health")
+    try:
+        yield Api(server, tokens)
+    finally:
+        server.stop()
+
+
+def test_health_needs_no_token(api: Api) -> None:
+    r = api.call("GET", "/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (None, "send an API token"),
+        ("ldk_not-a-real-token", "this API token is not known"),
+        ("revoked", "this API token was revoked"),
+    ],
+)
+def test_missing_unknown_or_revoked_tokens_get_401(api: Api, token: str | None, message: str) -> None:
+    secret = api.tokens.get(token or "", token)
+    for method, path in [("GET", "/workflows"), ("GET", "/inbox"), ("POST", f"/workflows/{MARKETING}/runs")]:
+        r = api.call(method, path, token=secret, body={"inputs": {}} if method == "POST" else None)
+        assert r.status_code == 401, (path, r.text)
+        assert message in r.json()["error"]
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_workflows_lists_what_the_token_owner_may_start(api: Api) -> None:
+    dana = api.call("GET", "/workflows", "dana").json()
+    riley = api.call("GET", "/workflows", "riley").json()
+    for item in dana:
+        WorkflowSummary.model_validate(item)
+    assert {"workflow_id": MARKETING, "name": "Marketing social post", "version": 1} in dana
+    assert "restricted" in {w["workflow_id"] for w in dana}
+    assert "restricted" not in {w["workflow_id"] for w in riley}
+
+
+def test_a_run_started_through_the_api_waits_in_the_reviewers_inbox(api: Api) -> None:
+    run = api.start("dana", topic="Autumn launch")
+    Run.model_validate(run)
+    assert run["status"] == "waiting" and run["assignee"] == "jamie"
+    assert run["values"]["topic"] == "Autumn launch" and run["values"]["draft"]
+    inbox = api.call("GET", "/inbox", "jamie").json()
+    mine = [c for c in inbox if c["checkpoint_id"] == run["checkpoint_id"]]
+    assert len(mine) == 1
+    Checkpoint.model_validate(mine[0])
+    assert mine[0]["run_id"] == run["run_id"] and mine[0]["values"]["draft"] == run["values"]["draft"]
+    again = api.call("GET", f"/runs/{run['run_id']}", "dana")
+    assert again.status_code == 200 and again.json() == run
+
+
+def test_invalid_inputs_get_422_naming_each_field(api: Api) -> None:
+    r = api.call(
+        "POST",
+        f"/workflows/{MARKETING}/runs",
+        "dana",
+        {"inputs": {"channel": "Fax", "target_language": "Klingon"}},
+    )
+    assert r.status_code == 422, r.text
+    fields = r.json()["fields"]
+    assert set(fields) == {"channel", "target_language"}
+    assert "Fax" in fields["channel"] and "Klingon" in fields["target_language"]
+    bad_body = api.call("POST", f"/workflows/{MARKETING}/runs", "dana", {"inputs": [], "extra": 1})
+    assert bad_body.status_code == 422 and set(bad_body.json()["fields"]) == {"inputs", "extra"}
+    not_json = requests.post(
+        f"{api.url}/api/v1/workflows/{MARKETING}/runs",
+        data=b"{not json",
+        headers={"Authorization": f"Bearer {api.tokens['dana']}"},
+    )
+    assert not_json.status_code == 422 and "not valid JSON" in not_json.json()["error"]
+
+
+def test_starting_a_workflow_one_may_not_start_is_403_and_unknown_ids_404(api: Api) -> None:
+    r = api.call("POST", "/workflows/restricted/runs", "riley", {"inputs": {"topic": "x"}})
+    assert r.status_code == 403 and "Riley Chen" in r.json()["error"]
+    assert api.call("POST", "/workflows/nope/runs", "dana", {"inputs": {}}).status_code == 404
+    assert api.call("GET", "/runs/run_000000000000", "dana").status_code == 404
+    r = api.call("POST", "/checkpoints/cp_000000000000/decision", "jamie", {"action": "approve"})
+    assert r.status_code == 404 and "no checkpoint" in r.json()["error"]
+
+
+def test_a_run_is_not_found_for_a_token_whose_owner_may_not_see_it(api: Api) -> None:
+    run = api.start("dana")
+    r = api.call("GET", f"/runs/{run['run_id']}", "riley")  # support agent, marketing run
+    assert r.status_code == 404 and r.json()["error"] == f"no run with id `{run['run_id']}`"
+    assert api.call("GET", f"/runs/{run['run_id']}", "morgan").status_code == 200  # a marketing viewer
+
+
+def test_approving_through_the_api_moves_the_task_on(api: Api) -> None:
+    run = api.start("dana", topic="Approve me")
+    r = api.call(
+        "POST",
+        f"/checkpoints/{run['checkpoint_id']}/decision",
+        "jamie",
+        {"action": "approve", "comment": "fine", "edits": {"draft": "Edited through the API."}},
+    )
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["status"] == "completed" and after["values"]["draft"] == "Edited through the API."
+    assert after["section"] == "Published"
+    assert run["checkpoint_id"] not in {c["checkpoint_id"] for c in api.call("GET", "/inbox", "jamie").json()}
+
+
+def test_a_token_cannot_act_beyond_its_user(api: Api) -> None:
+    run = api.start("dana")
+    cp = run["checkpoint_id"]
+    # Morgan sees every marketing run but the item is Jamie's
+    r = api.call("POST", f"/checkpoints/{cp}/decision", "morgan", {"action": "approve"})
+    assert r.status_code == 403 and "Morgan Lee may not decide" in r.json()["error"]
+    # Riley may not even see it
+    assert api.call("POST", f"/checkpoints/{cp}/decision", "riley", {"action": "approve"}).status_code == 404
+    # an admin may do a lot, but not approve a run they started
+    own = api.start("alex")
+    r = api.call("POST", f"/checkpoints/{own['checkpoint_id']}/decision", "alex", {"action": "approve"})
+    assert r.status_code == 403 and "started" in r.json()["error"]
+    # reassigning to oneself is refused too
+    r = api.call("POST", f"/checkpoints/{cp}/decision", "jamie", {"action": "reassign", "to": "dana"})
+    assert r.status_code == 403, r.text
+    assert api.call("GET", f"/runs/{run['run_id']}", "dana").json()["status"] == "waiting"
+
+
+def test_invalid_decisions_get_422(api: Api) -> None:
+    run = api.start("dana")
+    path = f"/checkpoints/{run['checkpoint_id']}/decision"
+    r = api.call("POST", path, "jamie", {"action": "maybe"})
+    assert r.status_code == 422 and "action" in r.json()["fields"]
+    r = api.call("POST", path, "jamie", {"action": "reject"})
+    assert r.status_code == 422 and "reject needs a reason" in r.json()["error"]
+    r = api.call("POST", path, "jamie", {"action": "reassign"})
+    assert r.status_code == 422 and "to" in r.json()["fields"]
+    r = api.call("POST", path, "jamie", {"action": "approve", "edits": {"topic": "sneaky"}})
+    assert r.status_code == 422 and "`topic` is not editable" in r.json()["error"]
+    assert api.call("GET", f"/runs/{run['run_id']}", "dana").json()["status"] == "waiting"
+
+
+def test_six_concurrent_decisions_one_wins_five_get_409_naming_the_winner(api: Api) -> None:
+    run = api.start("dana", topic="Race")
+    path = f"/checkpoints/{run['checkpoint_id']}/decision"
+    bodies = [{"action": "approve", "comment": f"client {i}"} for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda b: api.call("POST", path, "jamie", b), bodies))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 409, 409, 409, 409, 409], [a.text for a in answers]
+    for lost in (a for a in answers if a.status_code == 409):
+        assert "already decided by jamie (approved at " in lost.json()["error"]
+    final = api.call("GET", f"/runs/{run['run_id']}", "dana").json()
+    assert final["status"] == "completed"
+
+
+def test_a_second_decision_gets_409_with_who_and_when(api: Api) -> None:
+    run = api.start("dana")
+    path = f"/checkpoints/{run['checkpoint_id']}/decision"
+    assert api.call("POST", path, "jamie", {"action": "reject", "comment": "off brand"}).status_code == 200
+    r = api.call("POST", path, "jamie", {"action": "approve"})
+    assert r.status_code == 409
+    assert "already decided by jamie (rejected at " in r.json()["error"] and "UTC" in r.json()["error"]
+
+
+def test_wrong_methods_and_unknown_endpoints_answer_json(api: Api) -> None:
+    r = api.call("GET", f"/workflows/{MARKETING}/runs", "dana")
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and "POST only" in r.json()["error"]
+    r = api.call("GET", "/nothing-here", "dana")
+    assert r.status_code == 404 and r.json() == {"error": "no API endpoint /api/v1/nothing-here"}
+
+
+def test_the_openapi_document_describes_every_endpoint(api: Api) -> None:
+    doc = api.call("GET", "/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {
+        "/api/v1/health",
+        "/api/v1/workflows",
+        "/api/v1/workflows/{workflow_id}/runs",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/inbox",
+        "/api/v1/checkpoints/{checkpoint_id}/decision",
+    }
+    schemas = doc["components"]["schemas"]
+    assert {"StartRun", "DecisionBody", "Run", "Checkpoint", "Error", "WorkflowSummary"} <= set(schemas)
+    assert schemas["DecisionBody"]["properties"]["action"]["enum"] == [
+        "approve",
+        "reject",
+        "request_changes",
+        "reassign",
+    ]
+    decision = doc["paths"]["/api/v1/checkpoints/{checkpoint_id}/decision"]["post"]
+    assert set(decision["responses"]) == {"200", "401", "403", "404", "409", "422", "503"}
+    json.dumps(doc)  # plain JSON throughout
+
+
+def test_the_pages_still_load_next_to_the_api(api: Api) -> None:
+    r = requests.get(f"{api.url}/", timeout=10)
+    assert r.status_code == 200 and "<html" in r.text.lower()
