@@ -229,3 +229,8 @@ class Permissions:
             user,
             f"{self._who(user)} may not manage the API tokens of {self._who(owner)} (only they and admins)",
         )
+
+    def deciders(self, cp: CheckpointRecord) -> list[str]:
+        """Everyone who may decide this checkpoint now: the assignee's people who are reviewers,
+        except whoever started the run (whom to ask, e.g. by email)."""
+        return [u for u in self.directory.members(cp.assignee) if self.can_decide(u, cp)]

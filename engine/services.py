@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from engine.directory import Directory
 from engine.errors import NotAuthenticatedError, NotFoundError, Problem, WorkflowValidationError
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
 from engine.limits import MAX_NAME_CHARS
+from engine.links import LinkSigner
 from engine.llm.base import LLMProvider
 from engine.llm.factory import provider_from_settings
 from engine.model import (
@@ -27,6 +29,9 @@ from engine.model import (
     Workflow,
     load_workflow_json,
 )
+from engine.notify.sender import Notifier
+from engine.notify.settings import NotifySettings
+from engine.notify.settings import from_env as notify_settings
 from engine.permissions import Permissions
 from engine.runner import Engine
 from engine.store.base import (
@@ -83,6 +88,8 @@ class Loopdesk:
         self.store = store
         self.engine = engine
         self.directory = directory
+        self.notifier: Notifier | None = None
+        self._signer: LinkSigner | None = None
 
     @property
     def permissions(self) -> Permissions:
@@ -115,12 +122,28 @@ class Loopdesk:
         """Why the database cannot be used right now (None when all is well)."""
         return self.store.health()
 
-    def start_background(self) -> None:
-        """Start the work a server does on its own: due checkpoints, stalled runs (idempotent)."""
+    def start_background(self, notify: NotifySettings | None = None) -> None:
+        """Start the work a server does on its own (idempotent): due checkpoints, stalled runs, and
+        delivering notifications (`notify`, default: from the environment)."""
         self.engine.start_timers()
+        if self.notifier is None:
+            self.notifier = Notifier(self.engine, notify or notify_settings(), self.link_signer)
+            self.notifier.start()
+
+    @property
+    def link_signer(self) -> LinkSigner:
+        """Signs decision links: with `LOOPDESK_LINK_SECRET`, else a random key kept with the data."""
+        if self._signer is None:
+            key = os.environ.get("LOOPDESK_LINK_SECRET", "") or self.store.setting(
+                "link_key", secrets.token_hex(32)
+            )
+            self._signer = LinkSigner(key.encode())
+        return self._signer
 
     def close(self, grace_seconds: float = 30.0) -> None:
         """Stop workers (giving drives in progress `grace_seconds` to finish) and close the database."""
+        if self.notifier is not None:
+            self.notifier.stop()
         self.engine.shutdown(wait=True, timeout=grace_seconds)
         self.store.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from engine.errors import EngineError
-from server import api
+from server import api, link_pages
 from server.process import close_shared, set_secrets_source, shared_app
 
 log = logging.getLogger("loopdesk.server")
@@ -22,7 +22,7 @@ RETRY_SECONDS = 5.0
 
 def routes() -> list[BaseRoute]:
     """Every HTTP route served next to the pages."""
-    return [*api.routes()]
+    return [*api.routes(), *link_pages.routes()]
 
 
 def _open_until_ready(stop: threading.Event) -> None:

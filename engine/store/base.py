@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine.model import Workflow
+
+if TYPE_CHECKING:
+    from engine.notify.events import OutboxEvent
 
 RunStatus = Literal["running", "waiting", "completed", "rejected", "failed", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = ("running", "waiting", "completed", "rejected", "failed", "cancelled")
@@ -199,6 +203,8 @@ class Store(ABC):
 
     path: str
     """Where the data lives (a file path or a database URL), as messages name it."""
+    events_listener: Callable[[], None] | None = None
+    """Called after a commit that wrote notification events (wakes the sender)."""
 
     @abstractmethod
     def initialize(self) -> None:
@@ -283,6 +289,19 @@ class Store(ABC):
     @abstractmethod
     def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Per workflow and node: step count, tokens, cost, average duration."""
+
+    # -- notifications ----------------------------------------------------------
+    @abstractmethod
+    def due_events(self, at: float, limit: int = 100) -> list[OutboxEvent]:
+        """Undelivered events whose next attempt is due, oldest first."""
+
+    @abstractmethod
+    def update_events(self, events: list[OutboxEvent]) -> None:
+        """Record delivery progress: status, attempts, next attempt, channels done, last error."""
+
+    @abstractmethod
+    def list_events(self, run_id: str) -> list[OutboxEvent]:
+        """Every announcement of one run, oldest first, with its delivery state."""
 
     # -- API tokens and settings ------------------------------------------------
     @abstractmethod

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, UnreadableRecordError
 from engine.model import Workflow
+from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
     AuditEvent,
     CheckpointClose,
@@ -72,6 +73,11 @@ SCHEMA = [
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
         requester VARCHAR NOT NULL DEFAULT '')""",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        checkpoint_id VARCHAR, assignee VARCHAR, actor VARCHAR, action VARCHAR, occurred_at DOUBLE NOT NULL,
+        status VARCHAR NOT NULL, attempts INTEGER NOT NULL, next_at DOUBLE NOT NULL,
+        done VARCHAR NOT NULL, last_error VARCHAR, delivered_at DOUBLE)""",
     """CREATE TABLE IF NOT EXISTS api_tokens (
         id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, hash VARCHAR NOT NULL UNIQUE,
         label VARCHAR NOT NULL, created_at DOUBLE NOT NULL, created_by VARCHAR NOT NULL,
@@ -90,6 +96,10 @@ _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
     "instructions, title, decision, decided_by, decided_at, requester"
 )
+_OUTBOX_COLS = (
+    "id, event, run_id, checkpoint_id, assignee, actor, action, occurred_at, status, attempts, "
+    "next_at, done, last_error, delivered_at"
+)
 _STEP_INSERT_COLS = "run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
 _STEP_COLS = "seq, run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
 
@@ -101,6 +111,24 @@ def _dumps(value: Any) -> str:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _outbox_row(e: OutboxEvent) -> list[Any]:
+    return [
+        e.id, e.event, e.run_id, e.checkpoint_id, e.assignee, e.actor, e.action, e.at, e.status,
+        e.attempts, e.next_at, _dumps(e.done), e.last_error, e.delivered_at,
+    ]  # fmt: skip
+
+
+def _outbox_event(row: tuple[Any, ...]) -> OutboxEvent:
+    (eid, event, run_id, checkpoint_id, assignee, actor, action, at, status, attempts, next_at, done,
+     last_error, delivered_at) = row  # fmt: skip
+    return OutboxEvent(
+        id=eid, event=event, run_id=run_id, at=float(at), checkpoint_id=checkpoint_id,
+        assignee=assignee, actor=actor, action=action, status=status, attempts=int(attempts),
+        next_at=float(next_at), done=list(_loads(done) or []), last_error=last_error,
+        delivered_at=None if delivered_at is None else float(delivered_at),
+    )  # fmt: skip
 
 
 _MAX_BATCH = 512
@@ -245,6 +273,8 @@ class _Pending:
         self.closes: list[CheckpointClose] = []
         self.cancels: list[str] = []
         self.audit: list[AuditEvent] = []
+        self.announced = False
+        """Whether the batch wrote outbox events (the sender is woken after the commit)."""
 
     def add(self, t: Transition) -> None:
         if t.new_run is not None:
@@ -508,11 +538,15 @@ class DuckDBStore(Store):
         """Apply a batch in one commit; on an unexpected error retry each job alone."""
         try:
             cur.execute("BEGIN TRANSACTION")
-            results, runs, cps = self._apply_batch(cur, [job.transition for job in batch if job.transition])
+            results, runs, cps, announced = self._apply_batch(
+                cur, [job.transition for job in batch if job.transition]
+            )
             cur.execute("COMMIT")
             self.commits += 1
             self._remember(runs, cps)  # only committed state enters the cache
             self._write_error = None
+            if announced and self.events_listener is not None:
+                self.events_listener()
         except Exception as exc:
             with suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
@@ -570,13 +604,15 @@ class DuckDBStore(Store):
 
     def _apply_batch(
         self, cur: duckdb.DuckDBPyConnection, batch: list[Transition]
-    ) -> tuple[list[ConflictError | None], dict[str, tuple[str, str | None]], dict[str, CheckpointRecord]]:
+    ) -> tuple[
+        list[ConflictError | None], dict[str, tuple[str, str | None]], dict[str, CheckpointRecord], bool
+    ]:
         """Check every transition against the current state, then write the accepted ones.
 
         The writer is the only writer, so state read at the start of the batch stays
         true except for what the batch itself changes, which is tracked in memory.
-        Returns each transition's conflict (or None) and the run and checkpoint states
-        the batch leaves, for the cache once the batch is committed.
+        Returns each transition's conflict (or None), the run and checkpoint states the batch
+        leaves (for the cache once the batch is committed) and whether it wrote notification events.
         """
         runs: dict[str, tuple[str, str | None]] = {}
         for t in batch:
@@ -621,7 +657,7 @@ class DuckDBStore(Store):
                     decided_at=None if c.new_assignee else now(),
                 )
         self._write(cur, pending)
-        return results, runs, cps
+        return results, runs, cps, pending.announced
 
     def _write(self, cur: duckdb.DuckDBPyConnection, p: _Pending) -> None:
         """Write merged changes: one statement per table, whatever the batch size."""
@@ -701,6 +737,10 @@ class DuckDBStore(Store):
         if p.audit:
             rows = [[a.run_id, a.ts, a.actor, a.event, _dumps(a.detail)] for a in p.audit]
             _insert_rows(cur, "audit", "run_id, ts, actor, event, detail", rows)
+            events = events_from(p.audit)  # announced in the same commit as what they announce
+            if events:
+                _insert_rows(cur, "outbox", _OUTBOX_COLS, [_outbox_row(e) for e in events])
+                p.announced = True
 
     def apply(self, transition: Transition) -> None:
         """Queue the transition for the writer and wait until it is committed."""
@@ -954,6 +994,46 @@ class DuckDBStore(Store):
             "avg_ms",
         ]
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- notifications ----------------------------------------------------------
+    def due_events(self, at: float, limit: int = 100) -> list[OutboxEvent]:
+        """Undelivered events whose next attempt is due, oldest first."""
+        rows = self._rows(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ? "
+            "ORDER BY occurred_at, id LIMIT ?",
+            [at, limit],
+        )
+        return [_outbox_event(r) for r in rows]
+
+    def update_events(self, events: list[OutboxEvent]) -> None:
+        """Record delivery progress: status, attempts, next attempt, channels done, last error."""
+        if not events:
+            return
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            marks = ",".join(["(?,?,?,?,?,?,?)"] * len(events))
+            params = [
+                v
+                for e in events
+                for v in (e.id, e.status, e.attempts, e.next_at, _dumps(e.done), e.last_error, e.delivered_at)
+            ]
+            cur.execute(
+                "UPDATE outbox SET status = v.status, attempts = v.attempts::INTEGER, "
+                "next_at = v.next_at::DOUBLE, done = v.done, last_error = v.last_error::VARCHAR, "
+                "delivered_at = v.delivered_at::DOUBLE "
+                f"FROM (VALUES {marks}) AS v(id, status, attempts, next_at, done, last_error, delivered_at) "
+                "WHERE outbox.id = v.id",
+                params,
+            )
+
+        self._submit(_Job(work=write))
+
+    def list_events(self, run_id: str) -> list[OutboxEvent]:
+        """Every announcement of one run, oldest first, with its delivery state."""
+        rows = self._rows(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE run_id = ? ORDER BY occurred_at, id", [run_id]
+        )
+        return [_outbox_event(r) for r in rows]
 
     # -- API tokens and settings ------------------------------------------------
     def save_token(self, token: TokenRecord) -> None:

@@ -7,6 +7,7 @@ as on the CI machine; these tests fail rather than skip elsewhere).
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
@@ -39,9 +40,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def fill(disk: Path, leave: int = 0) -> Path:
+def fill(disk: Path, leave: int = 0, name: str = "filler") -> Path:
     """Fill the disk, leaving about `leave` bytes; return the filler file (delete it to make room)."""
-    filler = disk / "filler"
+    filler = disk / name
     with filler.open("wb", buffering=0) as f:
         try:
             while True:
@@ -146,11 +147,14 @@ class DiskFillingProvider(DemoProvider):
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         """Answer; during the first translation, leave no space for its result."""
+        answer = super().complete(request)
         if "Translate" in request.messages[-1]["content"]:
             self.translations += 1
             if self.translations == 1:
                 self.filler = fill(self.disk)
-        return super().complete(request)
+            # long enough that saving it needs new disk pages, not just the last page's slack
+            answer = dataclasses.replace(answer, text=answer.text + " Übersetzung." * 2000)
+        return answer
 
 
 def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(small_disk: Path) -> None:
@@ -195,10 +199,13 @@ def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_di
             app.cancel(run.id, "riley")  # its checkpoint fails: DuckDB invalidates the database
         assert app.store._broken == "No space left on device"
         assert "No space left on device" in (app.health() or "")
+        rest = fill(small_disk, name="rest")  # not a page left now
         with pytest.raises(StoreUnavailableError, match="No space left on device"):
-            app.start_run("wf", {"topic": "while full"}, "riley")  # reopened for reading; still full
+            # reopened for reading; still full (a run bigger than a page's slack in the log)
+            app.start_run("wf", {"topic": "while full " * 5000}, "riley")
 
         filler.unlink()
+        rest.unlink()
         time.sleep(2.1)
         assert app.health() is None  # reopened
         assert app.engine.get_run(run.id).status in ("waiting", "cancelled")

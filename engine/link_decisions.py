@@ -1,0 +1,118 @@
+"""Deciding from an email link: what the link's page shows, and applying its one decision through
+the same engine call as the Inbox (so exactly-once and every permission rule hold)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.decisions import Approve, Decision, Reject, RequestChanges
+from engine.errors import AlreadyDecidedError, EngineError, NotAllowedError, NotFoundError
+from engine.links import LinkClaims, LinkError, content_hash
+from engine.store.base import CheckpointRecord, RunRecord
+
+if TYPE_CHECKING:
+    from engine.services import Loopdesk
+
+VERBS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
+
+
+@dataclass
+class LinkPage:
+    """What a decision link's page shows."""
+
+    state: str
+    """`ready` (the button is offered), `done` (this link just decided it), or why not: `decided`,
+    `closed`, `changed`, `not_yours`, `expired`, `invalid`."""
+    message: str
+    claims: LinkClaims | None = None
+    checkpoint: CheckpointRecord | None = None
+    run: RunRecord | None = None
+    workflow_name: str = ""
+    reviewer: str = ""
+    error: str = ""
+    """A problem with what was submitted (e.g. a missing reason); the button is offered again."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the page offers the decision button."""
+        return self.state == "ready"
+
+
+def when(ts: float | None) -> str:
+    """'10:42 UTC on 3 Dec 2026'."""
+    if ts is None:
+        return "an unknown time"
+    t = time.gmtime(ts)
+    return f"{time.strftime('%H:%M', t)} UTC on {t.tm_mday} {time.strftime('%b %Y', t)}"
+
+
+def view_link(app: Loopdesk, token: str) -> LinkPage:
+    """What a link's page shows; opening it never decides anything."""
+    try:
+        claims = app.link_signer.read(token)
+    except LinkError as exc:
+        if "expired" not in str(exc):
+            return LinkPage("invalid", "This link is not valid: it may have been cut short or changed.")
+        claims = app.link_signer.read(token, expired_ok=True)
+        return LinkPage("expired", "This link has expired — open the item in Loopdesk.", claims)
+    cp = app.store.get_checkpoint(claims.checkpoint_id)
+    run = app.store.get_run(cp.run_id) if cp is not None else None
+    if cp is None or run is None:
+        return LinkPage("invalid", "This item no longer exists.", claims)
+    page = LinkPage(
+        "ready",
+        "",
+        claims,
+        cp,
+        run,
+        workflow_name=_workflow_name(app, run),
+        reviewer=app.directory.name_of(claims.user),
+    )
+    if cp.status == "decided":
+        verb = VERBS.get((cp.decision or {}).get("kind", ""), "decided")
+        who = app.directory.name_of(cp.decided_by or "")
+        page.state, page.message = "decided", f"Already {verb} by {who} at {when(cp.decided_at)}."
+    elif cp.status != "pending":
+        page.state, page.message = "closed", "This task was cancelled; there is nothing left to decide."
+    elif content_hash(cp) != claims.content:
+        page.state = "changed"
+        page.message = "This item changed since the email was sent — open it in Loopdesk."
+    elif not app.permissions.can_decide(claims.user, cp):
+        page.state = "not_yours"
+        page.message = f"This item is now with {app.directory.label(cp.assignee)}; it no longer waits on you."
+    return page
+
+
+def decide_by_link(app: Loopdesk, token: str, comment: str) -> LinkPage:
+    """Apply the link's decision as its reviewer, once; the page says what happened."""
+    page = view_link(app, token)
+    if not page.ready or page.claims is None or page.checkpoint is None:
+        return page
+    claims = page.claims
+    decision: Decision
+    if claims.action == "approve":
+        decision = Approve(comment=comment)
+    elif claims.action == "reject":
+        decision = Reject(comment=comment)
+    else:
+        decision = RequestChanges(comment=comment)
+    try:
+        run = app.decide(claims.checkpoint_id, claims.user, decision)
+    except (AlreadyDecidedError, NotAllowedError, NotFoundError):
+        return view_link(app, token)  # someone was faster, or the item moved: say so
+    except EngineError as exc:
+        page.error = str(exc)
+        return page
+    page.state = "done"
+    page.run = run
+    page.message = f"{VERBS[claims.action].capitalize()} by {page.reviewer}. Thank you!"
+    return page
+
+
+def _workflow_name(app: Loopdesk, run: RunRecord) -> str:
+    try:
+        return app.engine.workflow_of(run).name
+    except EngineError:
+        return run.workflow_id

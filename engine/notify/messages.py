@@ -1,0 +1,147 @@
+"""What a notification says: the webhook JSON, a Slack message, and the review email."""
+
+from __future__ import annotations
+
+import html
+import json
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import quote
+
+from engine.directory import Directory, User
+from engine.notify.events import OutboxEvent
+from engine.store.base import CheckpointRecord, RunRecord
+
+ACTION_WORDS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
+ONCE_NOTE = "Each link works once and only for you; opening it decides nothing."
+LINK_LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
+
+
+def item_url(base_url: str, event: OutboxEvent) -> str:
+    """Where to look at what the event is about: the Inbox item while it waits, else the run."""
+    if event.event in ("checkpoint.opened", "checkpoint.reassigned") and event.checkpoint_id:
+        return f"{base_url}/inbox?cp={quote(event.checkpoint_id)}"
+    return f"{base_url}/runs?run={quote(event.run_id)}"
+
+
+def webhook_payload(event: OutboxEvent, run: RunRecord, base_url: str) -> dict[str, Any]:
+    """The JSON a webhook receives (receivers de-duplicate on `id`)."""
+    doc: dict[str, Any] = {
+        "id": event.id,
+        "event": event.event,
+        "run_id": event.run_id,
+        "workflow_id": run.workflow_id,
+        "title": run.title,
+        "url": item_url(base_url, event),
+        "at": event.at,
+    }
+    if event.checkpoint_id:
+        doc["checkpoint_id"] = event.checkpoint_id
+    if event.assignee:
+        doc["assignee"] = event.assignee
+    if event.event == "checkpoint.decided":
+        doc["decided_by"] = event.actor
+        doc["action"] = event.action
+    if event.event == "checkpoint.reassigned":
+        doc["reassigned_by"] = event.actor
+    return doc
+
+
+def summary(event: OutboxEvent, run: RunRecord, directory: Directory, workflow_name: str) -> str:
+    """One readable sentence about the event."""
+    title = f"“{run.title}” ({workflow_name})"
+    if event.event == "checkpoint.opened":
+        return f"{title} waits for {directory.label(event.assignee or '')} to review it"
+    if event.event == "checkpoint.reassigned":
+        who = directory.name_of(event.actor or "")
+        return f"{title} was handed to {directory.label(event.assignee or '')} by {who}"
+    if event.event == "checkpoint.decided":
+        verb = ACTION_WORDS.get(event.action or "", "decided")
+        return f"{title} was {verb} by {directory.name_of(event.actor or '')}"
+    if event.event == "run.completed":
+        return f"{title} is done: {run.outcome or 'completed'}"
+    if event.event == "run.rejected":
+        return f"{title} was rejected"
+    return f"{title} failed: {run.error or 'see the run'}"
+
+
+def slack_payload(
+    event: OutboxEvent, run: RunRecord, directory: Directory, workflow_name: str, url: str
+) -> str:
+    """A Slack incoming-webhook message (Slack's own link syntax; its special characters escaped)."""
+    text = summary(event, run, directory, workflow_name)
+    safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return json.dumps({"text": f"{safe} <{url}|Open in Loopdesk>"})
+
+
+def value_label(name: str) -> str:
+    """How a value's name reads to a person: `key_message` → 'Key message'."""
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else name
+
+
+def _header(text: str) -> str:
+    """Header text on one line (a title with a line break must not add headers)."""
+    return " ".join(text.split())[:300]
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def review_email(
+    *,
+    cp: CheckpointRecord,
+    run: RunRecord,
+    workflow_name: str,
+    recipient: User,
+    sender: str,
+    links: dict[str, str],
+    open_url: str,
+) -> EmailMessage:
+    """A plain-text and HTML email asking one reviewer to decide, with one-click decision links.
+
+    Everything that came from users or the model is escaped in the HTML part.
+    """
+    msg = EmailMessage()
+    msg["Subject"] = _header(f"Review: {run.title} ({workflow_name})")
+    msg["From"] = _header(sender)
+    msg["To"] = _header(f"{recipient.display_name} <{recipient.email}>")
+    lines = [
+        f"Hi {recipient.display_name},",
+        "",
+        f"“{run.title}” ({workflow_name}) waits for your review.",
+    ]
+    if cp.instructions:
+        lines += ["", "What to check:", cp.instructions]
+    for name, value in cp.shown.items():
+        lines += ["", f"{value_label(name)}:", _value_text(value)]
+    lines += [""]
+    lines += [f"{LINK_LABELS[a]}: {url}" for a, url in links.items()]
+    lines += [f"Open in Loopdesk: {open_url}", "", ONCE_NOTE]
+    msg.set_content("\n".join(lines))
+
+    e = html.escape
+    values = "".join(
+        f"<h4 style='margin:16px 0 4px'>{e(value_label(name))}</h4>"
+        f"<pre style='white-space:pre-wrap;font-family:inherit;background:#f6f6f6;padding:8px'>"
+        f"{e(_value_text(value))}</pre>"
+        for name, value in cp.shown.items()
+    )
+    buttons = " ".join(
+        f"<a href='{e(url)}' style='padding:8px 14px;border:1px solid #888;border-radius:6px;"
+        f"text-decoration:none;margin-right:6px'>{e(LINK_LABELS[a])}</a>"
+        for a, url in links.items()
+    )
+    instructions = f"<p><b>What to check:</b> {e(cp.instructions)}</p>" if cp.instructions else ""
+    msg.add_alternative(
+        f"<html><body style='font-family:sans-serif'>"
+        f"<p>Hi {e(recipient.display_name)},</p>"
+        f"<p>“{e(run.title)}” ({e(workflow_name)}) waits for your review.</p>"
+        f"{instructions}{values}<p style='margin-top:20px'>{buttons}"
+        f"<a href='{e(open_url)}'>Open in Loopdesk</a></p>"
+        f"<p style='color:#777;font-size:12px'>Each link works once and only for you; "
+        f"opening it decides nothing.</p></body></html>",
+        subtype="html",
+    )
+    return msg

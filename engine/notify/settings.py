@@ -1,0 +1,105 @@
+"""Where notifications go, from the environment (`LOOPDESK_WEBHOOK_URL`, `LOOPDESK_SMTP_URL`, …)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from engine.errors import EngineError
+
+DEFAULT_BASE_URL = "http://localhost:8501"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One receiver: plain JSON (signed), or a readable Slack message."""
+
+    url: str
+    format: str = "json"
+    """`json` or `slack`."""
+
+    @property
+    def key(self) -> str:
+        """How delivery progress names this receiver."""
+        return f"webhook:{self.url}"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """An SMTP server to send review emails through."""
+
+    host: str
+    port: int
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    ssl: bool = False
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Every channel, the webhook signing secret and the app's public address."""
+
+    webhooks: tuple[Webhook, ...] = ()
+    secret: str = ""
+    smtp: Smtp | None = None
+    mail_from: str = "Loopdesk <loopdesk@localhost>"
+    base_url: str = DEFAULT_BASE_URL
+    problems: tuple[str, ...] = field(default=())
+    """Settings that could not be used, named (shown to admins and logged)."""
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is configured to receive notifications."""
+        return bool(self.webhooks or self.smtp)
+
+
+def _webhook(entry: str) -> Webhook:
+    entry = entry.strip()
+    if entry.startswith("slack:") and not entry.startswith("slack://"):
+        return Webhook(entry.removeprefix("slack:"), "slack")
+    host = urlsplit(entry).hostname or ""
+    return Webhook(entry, "slack" if host == "hooks.slack.com" else "json")
+
+
+def parse_smtp(url: str) -> Smtp:
+    """`smtp://[user:password@]host[:port][?starttls=true]` or `smtps://…` (TLS from the start)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise EngineError(f"LOOPDESK_SMTP_URL must look like smtp://host:port, got '{url}'")
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+    return Smtp(
+        host=parts.hostname,
+        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        starttls=starttls,
+        ssl=parts.scheme == "smtps",
+    )
+
+
+def from_env(env: Mapping[str, str] | None = None) -> NotifySettings:
+    """The notification settings of this process."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    hooks = tuple(_webhook(u) for u in env.get("LOOPDESK_WEBHOOK_URL", "").split(",") if u.strip())
+    for hook in hooks:
+        if urlsplit(hook.url).scheme not in ("http", "https"):
+            problems.append(f"LOOPDESK_WEBHOOK_URL: '{hook.url}' is not an http(s) URL")
+    smtp = None
+    if env.get("LOOPDESK_SMTP_URL", "").strip():
+        try:
+            smtp = parse_smtp(env["LOOPDESK_SMTP_URL"])
+        except EngineError as exc:
+            problems.append(str(exc))
+    return NotifySettings(
+        webhooks=tuple(h for h in hooks if urlsplit(h.url).scheme in ("http", "https")),
+        secret=env.get("LOOPDESK_WEBHOOK_SECRET", ""),
+        smtp=smtp,
+        mail_from=env.get("LOOPDESK_MAIL_FROM", "").strip() or NotifySettings.mail_from,
+        base_url=(env.get("LOOPDESK_BASE_URL", "").strip() or DEFAULT_BASE_URL).rstrip("/"),
+        problems=tuple(problems),
+    )

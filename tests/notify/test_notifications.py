@@ -1,0 +1,184 @@
+"""Notifications through the outbox: written with the change they announce, delivered at least
+once (same id on every retry), signed, as webhooks, Slack messages and review emails."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+
+import pytest
+
+from engine.decisions import Approve
+from engine.directory import Directory
+from engine.errors import NotAllowedError
+from engine.llm.demo import DemoProvider
+from engine.notify.settings import NotifySettings, Webhook, parse_smtp
+from engine.services import Loopdesk
+from tests.conftest import load_template
+from tests.fakes.receivers import SmtpInbox, WebhookReceiver, html_part, text_part
+
+SECRET = "webhook-secret"
+BASE = "http://loopdesk.example"
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpInbox]:
+    with SmtpInbox() as inbox:
+        yield inbox
+
+
+def notifying_app(db_path: str, settings: NotifySettings) -> Loopdesk:
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load(), workers=2)
+    app.save_workflow(load_template("marketing_social_post"), "dana")
+    app.start_background(settings)
+    return app
+
+
+def test_a_whole_marketing_run_reaches_the_webhook_signed_and_in_order(
+    db_path: str, hook: WebhookReceiver
+) -> None:
+    app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), secret=SECRET, base_url=BASE))
+    try:
+        run = app.start_run("marketing-social-post", {"topic": "Spring <sale>"}, "dana")
+        cp = app.inbox("jamie")[0]
+        app.decide(cp.id, "jamie", Approve(comment="ship it"))
+        got = hook.wait_for(lambda d: len(d) >= 3)
+    finally:
+        app.close()
+    events = [d.json for d in got]
+    assert [e["event"] for e in events] == ["checkpoint.opened", "checkpoint.decided", "run.completed"]
+    opened, decided, completed = events
+    assert opened["assignee"] == "jamie" and opened["checkpoint_id"] == cp.id
+    assert opened["url"] == f"{BASE}/inbox?cp={cp.id}"
+    assert decided["decided_by"] == "jamie" and decided["action"] == "approve"
+    assert completed["url"] == f"{BASE}/runs?run={run.id}"
+    for e in events:
+        assert e["run_id"] == run.id and e["workflow_id"] == "marketing-social-post"
+        assert e["title"] == "Spring <sale>" and isinstance(e["at"], float)
+    assert len({e["id"] for e in events}) == 3
+    for d in got:  # the receiver can check each body came from Loopdesk
+        expected = "sha256=" + hmac.new(SECRET.encode(), d.body, hashlib.sha256).hexdigest()
+        assert d.headers["x-loopdesk-signature"] == expected
+        assert d.headers["x-loopdesk-delivery"] == d.json["id"]
+        assert d.headers["x-loopdesk-event"] == d.json["event"]
+
+
+def test_events_are_written_in_the_same_commit_as_the_change(app: Loopdesk) -> None:
+    """Without any sender running, the outbox already holds what happened (and nothing else)."""
+    app.save_workflow(load_template("marketing_social_post"), "dana")
+    run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
+    assert [e.event for e in app.store.list_events(run.id)] == ["checkpoint.opened"]
+    with pytest.raises(NotAllowedError):
+        app.decide(app.inbox("jamie")[0].id, "dana", Approve())  # refused: nothing announced
+    assert [e.event for e in app.store.list_events(run.id)] == ["checkpoint.opened"]
+    assert all(e.status == "pending" for e in app.store.list_events(run.id))
+
+
+def test_a_receiver_that_fails_twice_gets_the_event_again_with_the_same_id(
+    db_path: str, hook: WebhookReceiver
+) -> None:
+    hook.answers = [500, 503]
+    app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), secret=SECRET, base_url=BASE))
+    try:
+        run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
+        assert run.status == "waiting"  # the failing receiver never held the run up
+        got = hook.wait_for(lambda d: len(d) >= 1, timeout=20)
+        attempts = [d for d in hook.deliveries if d.json["event"] == "checkpoint.opened"]
+        assert [d.status for d in attempts] == [500, 503, 200]
+        assert len({d.json["id"] for d in attempts}) == 1 and got[0].json["id"] == attempts[0].json["id"]
+        [event] = app.store.list_events(run.id)
+        assert (event.status, event.attempts) == ("delivered", 2)
+        assert "HTTP 500" in (event.last_error or "") or "HTTP 503" in (event.last_error or "")
+        failures = [a for a in app.store.list_audit(run.id) if a.event == "notification_failed"]
+        assert len(failures) == 1 and "HTTP 500" in failures[0].detail["error"]
+    finally:
+        app.close()
+
+
+def test_one_failing_receiver_does_not_resend_to_the_one_that_took_it(db_path: str) -> None:
+    with WebhookReceiver() as good, WebhookReceiver() as bad:
+        bad.answers = [500]
+        settings = NotifySettings(webhooks=(Webhook(good.url), Webhook(bad.url)), base_url=BASE)
+        app = notifying_app(db_path, settings)
+        try:
+            app.start_run("marketing-social-post", {"topic": "t"}, "dana")
+            bad.wait_for(lambda d: len(d) >= 1)
+            good.wait_for(lambda d: len(d) >= 1)
+        finally:
+            app.close()
+        assert len(good.deliveries) == 1 and [d.status for d in bad.deliveries] == [500, 200]
+
+
+def test_slack_gets_a_readable_message(db_path: str, hook: WebhookReceiver) -> None:
+    settings = NotifySettings(webhooks=(Webhook(hook.url, "slack"),), base_url=BASE)
+    app = notifying_app(db_path, settings)
+    try:
+        app.start_run("marketing-social-post", {"topic": "Launch <b>&</b>"}, "dana")
+        [got] = hook.wait_for(lambda d: len(d) >= 1)
+    finally:
+        app.close()
+    text = got.json["text"]
+    assert text.startswith("“Launch &lt;b&gt;&amp;&lt;/b&gt;” (Marketing social post) waits for Jamie Rivera")
+    assert text.endswith("|Open in Loopdesk>") and f"<{BASE}/inbox?cp=" in text
+
+
+def test_the_reviewer_gets_an_email_with_escaped_content_and_decision_links(
+    db_path: str, smtp: SmtpInbox
+) -> None:
+    app = notifying_app(db_path, NotifySettings(smtp=parse_smtp(smtp.url), base_url=BASE))
+    try:
+        run = app.start_run("marketing-social-post", {"topic": "<img src=http://203.0.113.9/p.png>"}, "dana")
+        [mail] = smtp.wait_for("jamie@example.com")
+    finally:
+        app.close()
+    assert mail["Subject"] == "Review: <img src=http://203.0.113.9/p.png> (Marketing social post)"
+    assert mail["To"] == "Jamie Rivera <jamie@example.com>"
+    text, page = text_part(mail), html_part(mail)
+    draft = run.values["draft"]
+    assert draft.splitlines()[0] in text and "Check the LinkedIn draft" in text
+    assert "<img src=http" not in page and "&lt;img src=http://203.0.113.9/p.png&gt;" in page
+    for label in ("Approve", "Reject", "Request changes", "Open in Loopdesk"):
+        assert f"{label}: " in text
+    assert f"{BASE}/decide/" in text and f"{BASE}/inbox?cp=" in text
+
+
+def test_a_group_checkpoint_emails_each_member_who_may_decide_it(db_path: str, smtp: SmtpInbox) -> None:
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load(), workers=2)
+    try:
+        app.save_workflow(load_template("refund_request"), "sam")
+        app.start_background(NotifySettings(smtp=parse_smtp(smtp.url), base_url=BASE))
+        # Riley (support) asks; the support group decides, but never the person who asked
+        run = app.start_run("refund-request", {"customer_name": "Ana", "email": "a@b.co", "order_id": "A1",
+                                                "amount": 20, "reason": "broken"}, "riley")  # fmt: skip
+        assert run.status == "waiting"
+        smtp.wait_for("sam@example.com")
+    finally:
+        app.close()
+    recipients = {r for rcpt, _ in smtp.messages for r in rcpt}
+    assert recipients == {"sam@example.com"}
+
+
+def test_notifications_wait_in_the_outbox_while_nothing_delivers_them(
+    db_path: str, hook: WebhookReceiver
+) -> None:
+    """Events committed while no sender runs (a crash, a stop) are delivered at the next start."""
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load(), workers=2)
+    try:
+        app.save_workflow(load_template("marketing_social_post"), "dana")
+        run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
+    finally:
+        app.close()
+    assert hook.deliveries == []
+    app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
+    try:
+        [got] = hook.wait_for(lambda d: len(d) >= 1)
+        assert got.json["run_id"] == run.id and got.json["event"] == "checkpoint.opened"
+    finally:
+        app.close()
