@@ -6,7 +6,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
@@ -29,6 +29,7 @@ from engine.model import (
     Workflow,
     load_workflow_json,
 )
+from engine.notify.events import OutboxEvent
 from engine.notify.sender import Notifier
 from engine.notify.settings import NotifySettings
 from engine.notify.settings import from_env as notify_settings
@@ -60,6 +61,8 @@ class RunDetail:
     steps: list[StepRecord]
     audit: list[AuditEvent]
     checkpoints: list[CheckpointRecord]
+    notifications: list[OutboxEvent] = field(default_factory=list)
+    """What was announced about the run, with each announcement's delivery state."""
 
     @property
     def open_checkpoint(self) -> CheckpointRecord | None:
@@ -335,7 +338,12 @@ class Loopdesk:
         """The run with its workflow, steps, audit trail and checkpoints, if the user may see it."""
         run, wf, checkpoints, audit = self._visible_run(run_id, user)
         return RunDetail(
-            run=run, workflow=wf, steps=self.store.list_steps(run_id), audit=audit, checkpoints=checkpoints
+            run=run,
+            workflow=wf,
+            steps=self.store.list_steps(run_id),
+            audit=audit,
+            checkpoints=checkpoints,
+            notifications=self.store.list_events(run_id),
         )
 
     def inbox(self, user: str) -> list[CheckpointRecord]:

@@ -8,6 +8,7 @@ from engine.errors import EngineError, NotAllowedError
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from ui.format import md_escape
+from ui.live import live_seconds
 from ui.review import (
     DecisionInput,
     decided_message,
@@ -87,6 +88,22 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
     link_to("pages/runs.py", "Open the run's timeline", {"run": cp.run_id}, icon=":material/timeline:")
 
 
+@st.fragment(run_every=live_seconds())
+def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str | None) -> None:
+    """My pending items, refreshed every few seconds (the open item and its form stay put)."""
+    for cp in app.inbox(user):
+        try:
+            step = node_name(app.get_workflow(cp.workflow_id).definition, cp.node_id)
+        except EngineError:
+            step = cp.node_id
+        if show_list_item(
+            cp, names.get(cp.workflow_id, cp.workflow_id), step, app.directory, cp.id == open_id
+        ):
+            st.query_params[OPEN_KEY] = cp.id
+            st.session_state.pop(SHOWN_KEY, None)
+            st.rerun(scope="app")
+
+
 app = get_app()
 st.title("Inbox")
 user = require_user(app, "see your inbox")
@@ -113,20 +130,10 @@ with pending_tab:
         st.session_state.pop(SHOWN_KEY, None)
         st.rerun()
     if not items and not open_id:
-        st.info("Nothing is waiting for you. New checkpoints assigned to you appear here.")
+        st.info("Nothing is waiting for you. New checkpoints assigned to you appear here by themselves.")
     left, right = st.columns([1.25, 2.6], gap="large")
     with left:
-        for cp in items:
-            try:
-                step = node_name(app.get_workflow(cp.workflow_id).definition, cp.node_id)
-            except EngineError:
-                step = cp.node_id
-            if show_list_item(
-                cp, names.get(cp.workflow_id, cp.workflow_id), step, app.directory, cp.id == open_id
-            ):
-                st.query_params[OPEN_KEY] = cp.id
-                st.session_state.pop(SHOWN_KEY, None)
-                st.rerun()
+        pending_list(app, user, names, open_id)
     with right:
         if open_id:
             show_open(app, open_id, user)

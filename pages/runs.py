@@ -12,7 +12,7 @@ from engine.services import Loopdesk
 from engine.store.base import RUN_STATUSES, RunRecord
 from ui.format import STATUS_COLORS, age, clock, md_escape, md_message, status_label
 from ui.runtime import get_app, require_user, show_error
-from ui.timeline import link_to, node_name, show_audit, show_canvas, show_steps
+from ui.timeline import link_to, node_name, show_audit, show_canvas, show_notifications, show_steps
 
 FLASH_KEY = "runs_flash"
 RUN_PARAM = "run"
@@ -155,7 +155,9 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
             {"cp": cp.id},
             icon=":material/inbox:",
         )
-    timeline, canvas, audit, values = st.tabs(["Timeline", "Canvas", "Audit trail", "Values"])
+    timeline, canvas, audit, values, notes = st.tabs(
+        ["Timeline", "Canvas", "Audit trail", "Values", "Notifications"]
+    )
     with timeline:
         show_steps(detail, app.directory)
     with canvas:
@@ -165,6 +167,9 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
     with values:
         st.caption("The task's current values (form fields, AI outputs, reviewer edits).")
         st.json({k: v for k, v in run.values.items() if not (k == "feedback" and not v)}, expanded=True)
+    with notes:
+        configured = app.notifier is not None and app.notifier.settings.any
+        show_notifications(detail.notifications, configured)
 
 
 app = get_app()

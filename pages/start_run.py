@@ -8,6 +8,7 @@ from typing import Literal
 import streamlit as st
 
 from engine.errors import EngineError, FormValidationError
+from engine.notify.settings import from_env as notify_settings
 from engine.services import Loopdesk, RunDetail
 from engine.store.base import WorkflowVersion
 from ui.format import md_escape, md_message
@@ -58,6 +59,9 @@ def watch(app: Loopdesk, run_id: str, user: str) -> None:
             f"“{md_escape(node_name(wf, cp.node_id))}”. It is in their Inbox.",
             icon=":material/hourglass_top:",
         )
+        link_to("pages/inbox.py", "Open the item in the Inbox", {"cp": cp.id}, icon=":material/inbox:")
+        st.caption("Link to send to the reviewer:")
+        st.code(f"{notify_settings().base_url}/inbox?cp={cp.id}", language=None)
     elif detail.run.status == "failed":
         st.error(f"The run failed: {md_message(detail.run.error or '')}", icon=":material/error:")
     link_to("pages/runs.py", "Open the run", {"run": run_id}, icon=":material/open_in_new:")

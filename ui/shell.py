@@ -11,6 +11,7 @@ from engine.llm.factory import describe_provider
 from engine.services import Loopdesk
 from ui.branding import page_icon
 from ui.format import md_escape, md_message
+from ui.live import waiting_badge
 from ui.runtime import (
     PICKER_KEY,
     auth_mode,
@@ -53,6 +54,8 @@ def _sidebar(app: Loopdesk, user: str) -> None:
         _login(app, user)
     else:
         _demo_picker(app, user)
+    if user:
+        waiting_badge(app, user)
     provider_label = describe_provider(app.engine.provider)
     if app.engine.provider.kind == "demo":
         st.warning(f"AI: {provider_label}. Answers are demo output.", icon=":material/science:")

@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitAPIException
 
 from engine.directory import Directory
 from engine.model import NODE_KIND_LABELS, Workflow
+from engine.notify.events import OutboxEvent
 from engine.services import RunDetail
 from engine.store.base import AuditEvent, StepRecord
 from ui.format import (
@@ -46,6 +47,7 @@ EVENT_LABELS: dict[str, str] = {
     "cancelled": "Cancelled",
     "recovered": "Recovered after restart",
     "resumed": "Resumed after a database pause",
+    "notification_failed": "Notification not delivered",
 }
 """How each audit event reads."""
 
@@ -247,6 +249,9 @@ def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:
         return f"at {node_name(wf, str(d.get('at')))}"
     if e.event == "run_started":
         return f"{d.get('workflow')} v{d.get('version')}"
+    if e.event == "notification_failed":
+        then = "gave up" if d.get("gave_up") else "retrying"
+        return f"{d.get('event')}: {d.get('error')} ({then})"
     rest = {k: v for k, v in d.items() if k != "shown"}
     return json.dumps(rest, ensure_ascii=False) if rest else ""
 
@@ -279,3 +284,30 @@ def show_canvas(detail: RunDetail, key: str) -> None:
             st.markdown(f"- **{md_escape(node_name(detail.workflow, node.id))}** — {state}")
         return
     show_readonly(detail.workflow, key=key, node_status=statuses)
+
+
+NOTIFICATION_STATES = {"pending": "retrying", "delivered": "delivered", "failed": "gave up"}
+
+
+def show_notifications(events: list[OutboxEvent], configured: bool) -> None:
+    """What was announced about a run (webhooks, Slack, email) and whether it got through."""
+    if not configured:
+        st.caption(
+            "No notification channel is set up (LOOPDESK_WEBHOOK_URL, LOOPDESK_SMTP_URL); "
+            "events are recorded and sent once one is."
+        )
+    if not events:
+        st.caption("Nothing announced yet.")
+        return
+    rows = [
+        {
+            "Time": clock(e.at),
+            "Event": e.event,
+            "State": NOTIFICATION_STATES.get(e.status, e.status)
+            + (f" after {e.attempts} failed tries" if e.attempts and e.status != "pending" else ""),
+            "Sent to": ", ".join(e.done) or "—",
+            "Last problem": e.last_error or "",
+        }
+        for e in events
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")

@@ -169,3 +169,18 @@ def test_insights_show_decision_rates_and_ai_usage(service: Loopdesk) -> None:
     wfs = at.dataframe[1].value
     marketing = wfs[wfs["Workflow"] == "Marketing social post"].iloc[0]
     assert marketing["Runs"] == 2 and marketing["Completed"] == 2 and marketing["Prompt tokens"] > 0
+
+
+def test_a_notification_that_could_not_be_delivered_shows_on_the_run(service: Loopdesk) -> None:
+    run = service.start_run(MARKETING, {"topic": "Noisy"}, "dana")
+    # with no channel set up the sender settles it at once; then it is made to look like a failure
+    wait_until(lambda: service.store.list_events(run.id)[0].status == "delivered")
+    [event] = service.store.list_events(run.id)
+    event.status, event.attempts, event.next_at = "pending", 3, time.time() + 3600
+    event.last_error = "webhook:http://crm.example/hook: HTTP 500 Internal Server Error"
+    service.store.update_events([event])
+    at = page(RUNS, run=run.id)
+    notes = next(df.value for df in at.dataframe if "Last problem" in df.value.columns)
+    assert list(notes["Event"]) == ["checkpoint.opened"] and list(notes["State"]) == ["retrying"]
+    assert "HTTP 500" in notes["Last problem"][0]
+    assert any("No notification channel is set up" in c.value for c in at.caption)
