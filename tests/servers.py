@@ -52,6 +52,7 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     ready_path: str = "/_stcore/health",
     port: int | None = None,
+    extra_args: list[str] | None = None,
 ) -> Server:
     """Start `streamlit run app.py` on a free loopback port and wait until `ready_path` answers 200
     (`/api/v1/health`: the engine has opened its database too).
@@ -68,7 +69,7 @@ def start_server(
             sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
             "--server.headless", "true", "--server.address", "127.0.0.1",
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
+            "--server.fileWatcherType", "none", *(extra_args or []),
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

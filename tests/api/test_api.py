@@ -269,3 +269,16 @@ def test_the_openapi_document_describes_every_endpoint(api: Api) -> None:
 def test_the_pages_still_load_next_to_the_api(api: Api) -> None:
     r = requests.get(f"{api.url}/", timeout=10)
     assert r.status_code == 200 and "<html" in r.text.lower()
+
+
+def test_decision_link_pages_answer_over_http_and_never_decide_on_get(api: Api) -> None:
+    run = api.start("dana", topic="Link over HTTP")
+    bad = requests.get(f"{api.url}/decide/not-a-link", timeout=10)
+    assert bad.status_code == 404 and "This link is not valid" in bad.text
+    assert (
+        bad.headers["referrer-policy"] == "no-referrer"
+        and "default-src 'none'" in bad.headers["content-security-policy"]
+    )
+    posted = requests.post(f"{api.url}/decide/not-a-link", data={"comment": "x"}, timeout=10)
+    assert posted.status_code == 404
+    assert api.call("GET", f"/runs/{run['run_id']}", "dana").json()["status"] == "waiting"

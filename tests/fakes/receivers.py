@@ -25,6 +25,8 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     status: int
+    received_at: float = 0.0
+    """Epoch seconds when the request arrived."""
 
     @property
     def json(self) -> Any:
@@ -44,13 +46,14 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                arrived = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 while receiver.hang.is_set():
                     time.sleep(0.05)
                 with receiver._lock:
                     status = receiver.answers.pop(0) if receiver.answers else 200
                     receiver.deliveries.append(
-                        Delivery(body, {k.lower(): v for k, v in self.headers.items()}, status)
+                        Delivery(body, {k.lower(): v for k, v in self.headers.items()}, status, arrived)
                     )
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
