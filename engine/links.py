@@ -69,7 +69,7 @@ class LinkSigner:
         self.ttl_hours = ttl if ttl is not None else ttl_hours()
 
     def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode("utf-8", "replace"), hashlib.sha256).digest())
+        return _b64(hmac.new(self._key, payload.encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
 
     def make(self, cp: CheckpointRecord, user: str, action: str, at: float | None = None) -> str:
         """A link token letting `user` take `action` on this checkpoint as it is now."""
@@ -84,7 +84,9 @@ class LinkSigner:
         """The claims of a genuine, unexpired link (or an expired one, with `expired_ok`);
         LinkError otherwise."""
         payload, _, signature = token.partition(".")
-        if not payload or not signature or not hmac.compare_digest(self._sign(payload), signature):
+        expected = self._sign(payload).encode("ascii")
+        given = signature.encode("utf-8", "surrogatepass")  # bytes: any text compares, none raises
+        if not payload or not signature or not hmac.compare_digest(expected, given):
             raise LinkError("this link is not valid (it may have been cut short or changed)")
         try:
             data: dict[str, Any] = json.loads(_unb64(payload))

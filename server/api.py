@@ -30,9 +30,12 @@ from engine.errors import (
     NotFoundError,
     StoreLockedError,
     StoreUnavailableError,
+    UnreadableRecordError,
     WorkflowValidationError,
 )
+from engine.json_guard import JsonTooComplexError, decode
 from engine.services import Loopdesk
+from server.bodies import BodyTooLarge, read_capped
 from server.openapi import openapi_document
 from server.process import shared_app
 from server.schemas import DecisionBody, StartRun
@@ -54,6 +57,8 @@ STATUS: list[tuple[type[EngineError], int]] = [
     (WorkflowValidationError, 422),
     (StoreLockedError, 503),
     (StoreUnavailableError, 503),
+    (BodyTooLarge, 413),
+    (UnreadableRecordError, 500),
 ]
 """Which engine error answers with which status (anything else the engine refuses: 400)."""
 
@@ -83,8 +88,11 @@ def error_response(exc: EngineError) -> JSONResponse:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def endpoint(method: str, work: Callable[[Request, Any], Response]) -> Handler:
-    """Run blocking service work off the event loop; turn engine errors into JSON errors."""
+def endpoint(method: str, work: Callable[[Request, bytes], Response]) -> Handler:
+    """Run blocking service work off the event loop; turn engine errors into JSON errors.
+
+    The body is read here (capped) but parsed by the work, after it has checked the token.
+    """
 
     async def handle(request: Request) -> Response:
         if request.method != method:
@@ -94,7 +102,7 @@ def endpoint(method: str, work: Callable[[Request, Any], Response]) -> Handler:
                 headers={"Allow": method},
             )
         try:
-            body = await _read_body(request)
+            body = await read_capped(request, MAX_BODY_BYTES) if method == "POST" else b""
             return await run_in_threadpool(work, request, body)
         except EngineError as exc:
             return error_response(exc)
@@ -105,27 +113,17 @@ def endpoint(method: str, work: Callable[[Request, Any], Response]) -> Handler:
     return handle
 
 
-async def _read_body(request: Request) -> Any:
-    if request.method != "POST":
-        return None
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequestBody(f"the body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,}")
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequestBody(f"the body is not valid JSON: {exc}") from None
-
-
 M = TypeVar("M", bound=BaseModel)
 
 
-def _parse(model: type[M], body: Any) -> M:
-    """The body as `model`, or a 422 naming every field at fault."""
+def _parse(model: type[M], raw: bytes) -> M:
+    """The body as `model`, or a 422 naming what is wrong (every field at fault)."""
     try:
-        return model.model_validate(body)
+        data = decode(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, JsonTooComplexError) as exc:
+        raise BadRequestBody(f"the body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         fields = {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
         problems = "; ".join(f"{k}: {v}" for k, v in fields.items())
@@ -146,18 +144,20 @@ def _caller(request: Request, app: Loopdesk) -> str:
 
 
 # -- endpoints ------------------------------------------------------------------------------------
-def health(request: Request, body: Any) -> Response:
+def health(request: Request, body: bytes) -> Response:
     """`{"status": "ok"}` while the server can use its database; 503 and the reason otherwise."""
     try:
         problem = _service().health()
     except EngineError as exc:
         problem = str(exc)
-    if problem:
-        return JSONResponse({"status": "unavailable", "error": problem}, status_code=503)
+    if problem:  # the details (paths, reasons) go to the log and the signed-in pages, not to anyone
+        log.warning("health check: %s", problem)
+        error = "the database cannot be used right now; the server log says why"
+        return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
-def list_workflows(request: Request, body: Any) -> Response:
+def list_workflows(request: Request, body: bytes) -> Response:
     """The workflows the caller may start."""
     app = _service()
     user = _caller(request, app)
@@ -168,7 +168,7 @@ def list_workflows(request: Request, body: Any) -> Response:
     return JSONResponse(docs)
 
 
-def start_run(request: Request, body: Any) -> Response:
+def start_run(request: Request, body: bytes) -> Response:
     """Start a run and drive it until it waits or ends; 201 and the run."""
     app = _service()
     user = _caller(request, app)
@@ -177,7 +177,7 @@ def start_run(request: Request, body: Any) -> Response:
     return JSONResponse(run_document(app.store, run), status_code=201)
 
 
-def get_run(request: Request, body: Any) -> Response:
+def get_run(request: Request, body: bytes) -> Response:
     """One run the caller may see."""
     app = _service()
     user = _caller(request, app)
@@ -185,14 +185,14 @@ def get_run(request: Request, body: Any) -> Response:
     return JSONResponse(run_document(app.store, run))
 
 
-def inbox(request: Request, body: Any) -> Response:
+def inbox(request: Request, body: bytes) -> Response:
     """The caller's pending checkpoints, oldest first."""
     app = _service()
     user = _caller(request, app)
     return JSONResponse([checkpoint_document(cp) for cp in app.inbox(user)])
 
 
-def decide(request: Request, body: Any) -> Response:
+def decide(request: Request, body: bytes) -> Response:
     """Approve, reject, send back or reassign a checkpoint as the caller; 200 and the run."""
     app = _service()
     user = _caller(request, app)
@@ -216,17 +216,17 @@ def _decision(body: DecisionBody) -> Decision:
     return Reassign(to=body.to, comment=comment)
 
 
-def openapi(request: Request, body: Any) -> Response:
+def openapi(request: Request, body: bytes) -> Response:
     """The OpenAPI document of this API."""
     return JSONResponse(openapi_document())
 
 
-def no_such_endpoint(request: Request, body: Any) -> Response:
+def no_such_endpoint(request: Request, body: bytes) -> Response:
     """Anything else under /api/v1: a JSON 404 (not the app's HTML page)."""
     return JSONResponse({"error": f"no API endpoint {request.url.path}"}, status_code=404)
 
 
-ENDPOINTS: list[tuple[str, str, Callable[[Request, Any], Response]]] = [
+ENDPOINTS: list[tuple[str, str, Callable[[Request, bytes], Response]]] = [
     ("GET", "/health", health),
     ("GET", "/openapi.json", openapi),
     ("GET", "/workflows", list_workflows),
@@ -243,6 +243,6 @@ def routes() -> list[Route]:
     found = [Route(PREFIX + path, endpoint(method, work), methods=_ANY) for method, path, work in ENDPOINTS]
 
     async def unknown(request: Request) -> Response:
-        return no_such_endpoint(request, None)
+        return no_such_endpoint(request, b"")
 
     return [*found, Route(PREFIX + "/{rest:path}", unknown, methods=_ANY)]

@@ -7,7 +7,7 @@ import html
 import json
 import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from engine.errors import EngineError
 from engine.link_decisions import LinkPage, decide_by_link, view_link
 from engine.links import LINK_ACTIONS
 from engine.notify.messages import value_label
+from server.bodies import BodyTooLarge, read_capped
 from server.process import shared_app
 
 log = logging.getLogger("loopdesk.links")
@@ -25,6 +26,7 @@ log = logging.getLogger("loopdesk.links")
 LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
 NEEDS_COMMENT = {"reject": "Reason (required)", "request_changes": "What should change? (required)"}
 MAX_COMMENT = 10_000
+MAX_FORM_BYTES = 64_000
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "Referrer-Policy": "no-referrer",  # the link is a credential: never pass it on
@@ -103,11 +105,14 @@ async def decide_link(request: Request) -> Response:
     token = request.path_params["token"]
     try:
         if request.method == "POST":
-            form = await request.form()
-            comment = str(form.get("comment") or "")[:MAX_COMMENT]
+            raw = await read_capped(request, MAX_FORM_BYTES)
+            form = parse_qs(raw.decode("utf-8", "replace"))
+            comment = (form.get("comment") or [""])[0][:MAX_COMMENT]
             page = await run_in_threadpool(lambda: decide_by_link(shared_app(), token, comment))
         else:
             page = await run_in_threadpool(lambda: view_link(shared_app(), token))
+    except BodyTooLarge:
+        return _page("Too long", "<h1>Loopdesk</h1><p class='error'>That comment is too long.</p>", 413)
     except EngineError as exc:
         return _page("Unavailable", f"<h1>Loopdesk</h1><p class='error'>{html.escape(str(exc))}</p>", 503)
     except Exception:

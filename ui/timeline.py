@@ -286,15 +286,20 @@ def show_canvas(detail: RunDetail, key: str) -> None:
     show_readonly(detail.workflow, key=key, node_status=statuses)
 
 
-NOTIFICATION_STATES = {"pending": "retrying", "delivered": "delivered", "failed": "gave up"}
+NOTIFICATION_STATES = {
+    "pending": "retrying",
+    "delivered": "delivered",
+    "failed": "gave up",
+    "skipped": "not sent (no channel set up)",
+}
 
 
 def show_notifications(events: list[OutboxEvent], configured: bool) -> None:
     """What was announced about a run (webhooks, Slack, email) and whether it got through."""
     if not configured:
         st.caption(
-            "No notification channel is set up (LOOPDESK_WEBHOOK_URL, LOOPDESK_SMTP_URL); "
-            "events are recorded and sent once one is."
+            "No notification channel is set up (LOOPDESK_WEBHOOK_URL, LOOPDESK_SMTP_URL): events are "
+            "recorded here but not sent; set one up and restart to announce new ones."
         )
     if not events:
         st.caption("Nothing announced yet.")

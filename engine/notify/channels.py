@@ -12,7 +12,8 @@ from email.message import EmailMessage
 
 from engine.notify.settings import Smtp
 
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 5.0
+"""How long one receiver may take; a slower one counts as failed and is tried again later."""
 
 
 class DeliveryError(Exception):
@@ -43,6 +44,8 @@ def post_json(url: str, body: bytes, event_id: str, event: str, secret: str = ""
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"cannot reach it: {reason}") from None
+    except Exception as exc:  # a garbled answer, a malformed URL: still just a failed delivery
+        raise DeliveryError(f"unusable answer or address: {type(exc).__name__}") from None
 
 
 def send_email(server: Smtp, message: EmailMessage, to: str) -> None:
@@ -63,3 +66,5 @@ def send_email(server: Smtp, message: EmailMessage, to: str) -> None:
             client.send_message(message, to_addrs=[to])
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"email to {to}: {exc}") from None
+    except Exception as exc:  # e.g. a header the server cannot take: a failed delivery, not a crash
+        raise DeliveryError(f"email to {to}: {type(exc).__name__}: {exc}") from None

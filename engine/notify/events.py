@@ -39,7 +39,7 @@ class OutboxEvent:
     action: str | None = None
     """approve, reject or request_changes (checkpoint.decided)."""
     status: str = "pending"
-    """pending → delivered, or failed after the last attempt."""
+    """pending → delivered; failed after the last attempt; skipped when no channel is configured."""
     attempts: int = 0
     next_at: float = 0.0
     done: list[str] = field(default_factory=list)

@@ -13,7 +13,10 @@ from engine.notify.events import OutboxEvent
 from engine.store.base import CheckpointRecord, RunRecord
 
 ACTION_WORDS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
-ONCE_NOTE = "Each link works once and only for you; opening it decides nothing."
+ONCE_NOTE = (
+    "Opening a link decides nothing; its button decides once, as you. Do not forward this email: "
+    "its links act in your name until they expire."
+)
 LINK_LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
 
 
@@ -140,8 +143,7 @@ def review_email(
         f"<p>“{e(run.title)}” ({e(workflow_name)}) waits for your review.</p>"
         f"{instructions}{values}<p style='margin-top:20px'>{buttons}"
         f"<a href='{e(open_url)}'>Open in Loopdesk</a></p>"
-        f"<p style='color:#777;font-size:12px'>Each link works once and only for you; "
-        f"opening it decides nothing.</p></body></html>",
+        f"<p style='color:#777;font-size:12px'>{e(ONCE_NOTE)}</p></body></html>",
         subtype="html",
     )
     return msg

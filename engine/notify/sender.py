@@ -18,7 +18,7 @@ from engine.notify.events import OutboxEvent
 from engine.notify.messages import item_url, review_email, slack_payload, webhook_payload
 from engine.notify.settings import NotifySettings, Smtp
 from engine.runner import Engine
-from engine.store.base import AuditEvent, RunRecord, Transition, now
+from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, Transition, now
 
 log = logging.getLogger("loopdesk.notify")
 
@@ -87,18 +87,34 @@ class Notifier:
 
     # -- one round --------------------------------------------------------------------------
     def deliver_due(self) -> int:
-        """Try every due event once on each channel that does not have it yet; return how many."""
+        """Try every due event once on each channel that does not have it yet; return how many.
+
+        With no channel configured, events are marked `skipped`: recorded, never sent later.
+        """
         events = self.store.due_events(now(), BATCH)
+        handled = []
         for event in events:
-            self._deliver(event)
-        self.store.update_events(events)
-        return len(events)
+            if self._stop.is_set():
+                break
+            try:
+                self._deliver(event)
+            except Exception as exc:  # one odd event must not hold up the others' progress
+                log.exception("delivering event %s failed", event.id)
+                self._failed(event, [f"unexpected: {type(exc).__name__}"])
+            handled.append(event)
+        self.store.update_events(handled)
+        return len(handled)
 
     def _deliver(self, event: OutboxEvent) -> None:
         run = self.store.get_run(event.run_id)
-        targets = self._targets(event, run) if run is not None else []
+        if run is None:
+            event.status, event.last_error = "failed", "the run no longer exists"
+            return
+        if not self.settings.any:
+            event.status = "skipped"
+            return
         errors: list[str] = []
-        for target in targets:
+        for target in self._targets(event, run):
             if target.key in event.done:
                 continue
             try:
@@ -106,20 +122,19 @@ class Notifier:
                 event.done.append(target.key)
             except DeliveryError as exc:
                 errors.append(f"{target.key}: {exc}")
-        at = now()
-        if not targets:
-            event.status, event.delivered_at = ("delivered" if run is not None else "failed"), at
-            event.last_error = None if run is not None else "the run no longer exists"
-            return
-        if not errors:
-            event.status, event.delivered_at = "delivered", at
-            return
+        if errors:
+            self._failed(event, errors)
+        else:
+            event.status, event.delivered_at = "delivered", now()
+
+    def _failed(self, event: OutboxEvent, errors: list[str]) -> None:
+        """Count a failed round: try again after a backoff, or give up after the last attempt."""
         event.attempts += 1
         event.last_error = "; ".join(errors)
         if event.attempts >= MAX_ATTEMPTS:
             event.status = "failed"
         else:
-            event.next_at = at + backoff(event.attempts)
+            event.next_at = now() + backoff(event.attempts)
         if event.attempts == 1 or event.status == "failed":
             self._record_failure(event)
 
@@ -170,7 +185,7 @@ class Notifier:
                 continue
             links = {
                 action: f"{self.settings.base_url}/decide/{self.signer.make(cp, user, action)}"
-                for action in LINK_ACTIONS
+                for action in self._allowed_actions(run, cp)
             }
             message = review_email(
                 cp=cp,
@@ -183,6 +198,18 @@ class Notifier:
             )
             out.append(_Target(f"email:{user}", _mail(smtp, message, person.email)))
         return out
+
+    def _allowed_actions(self, run: RunRecord, cp: CheckpointRecord) -> list[str]:
+        """The link actions this checkpoint offers: no "request changes" where the step has no
+        way back or the task was already sent back as often as the workflow allows."""
+        try:
+            wf = self.engine.workflow_of(run)
+        except Exception:
+            return ["approve", "reject"]
+        can_send_back = any(e.label == "changes_requested" for e in wf.outgoing(cp.node_id))
+        if not can_send_back or run.revisions >= wf.max_revisions:
+            return [a for a in LINK_ACTIONS if a != "request_changes"]
+        return list(LINK_ACTIONS)
 
     def _workflow_name(self, run: RunRecord) -> str:
         try:

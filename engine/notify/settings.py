@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,11 @@ class Webhook:
 
     @property
     def key(self) -> str:
-        """How delivery progress names this receiver."""
-        return f"webhook:{self.url}"
+        """How delivery progress names this receiver: its host and a short hash of the URL, never
+        the URL itself (a Slack webhook URL is a secret, and runs are seen by many people)."""
+        host = urlsplit(self.url).hostname or "?"
+        digest = hashlib.sha256(self.url.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        return f"{self.format}:{host}#{digest}"
 
 
 @dataclass(frozen=True)

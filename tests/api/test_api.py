@@ -282,3 +282,14 @@ def test_decision_link_pages_answer_over_http_and_never_decide_on_get(api: Api) 
     posted = requests.post(f"{api.url}/decide/not-a-link", data={"comment": "x"}, timeout=10)
     assert posted.status_code == 404
     assert api.call("GET", f"/runs/{run['run_id']}", "dana").json()["status"] == "waiting"
+
+
+def test_oversized_deeply_nested_or_unauthenticated_bodies_are_refused_cleanly(api: Api) -> None:
+    path = f"{api.url}/api/v1/workflows/{MARKETING}/runs"
+    dana = {"Authorization": f"Bearer {api.tokens['dana']}"}
+    huge = requests.post(path, data=b"x" * 3_000_000, headers=dana, timeout=30)
+    assert huge.status_code == 413 and "2,000,000 bytes" in huge.json()["error"]
+    nested = requests.post(path, data=b"[" * 5000 + b"]" * 5000, headers=dana, timeout=30)
+    assert nested.status_code == 422 and "not valid JSON" in nested.json()["error"]
+    anonymous = requests.post(path, data=b"{not json", timeout=30)
+    assert anonymous.status_code == 401  # who you are is checked before what you sent

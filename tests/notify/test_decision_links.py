@@ -116,3 +116,10 @@ def test_the_link_key_survives_a_restart(
         assert view_link(reopened, token).ready
     finally:
         reopened.close()
+
+
+def test_a_link_with_characters_no_link_has_is_simply_invalid(
+    app: Loopdesk, waiting: tuple[RunRecord, CheckpointRecord]
+) -> None:
+    for odd in ("abc.é", "é.é", "abc.\udcff", "a" * 5000 + ".b"):
+        assert decide_by_link(app, odd, "").state == "invalid"

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from engine.decisions import Approve
+from engine.decisions import Approve, RequestChanges
 from engine.directory import Directory
 from engine.errors import NotAllowedError
 from engine.llm.demo import DemoProvider
@@ -182,3 +185,92 @@ def test_notifications_wait_in_the_outbox_while_nothing_delivers_them(
         assert got.json["run_id"] == run.id and got.json["event"] == "checkpoint.opened"
     finally:
         app.close()
+
+
+class GarbageServer:
+    """A TCP server that answers every request with something that is not HTTP."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.hits = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"this is not HTTP\r\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_receiver_answering_garbage_is_a_failed_delivery_not_a_stuck_sender(
+    db_path: str, hook: WebhookReceiver
+) -> None:
+    garbage = GarbageServer()
+    settings = NotifySettings(webhooks=(Webhook(hook.url), Webhook(garbage.url)), base_url=BASE)
+    app = notifying_app(db_path, settings)
+    try:
+        run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
+        hook.wait_for(lambda d: len(d) >= 1)
+        deadline = time.monotonic() + 10
+        while app.store.list_events(run.id)[0].attempts < 2:
+            assert time.monotonic() < deadline, "the failure was never counted"
+            time.sleep(0.05)
+        [event] = app.store.list_events(run.id)
+    finally:
+        app.close()
+        garbage.close()
+    assert len(hook.deliveries) == 1  # the healthy receiver got it once, not again on every round
+    assert event.status == "pending" and "unusable answer" in (event.last_error or "")
+    # receivers are named by host and a hash, never by their (possibly secret) URL
+    assert all("/hook" not in key for key in event.done) and "/hook" not in (event.last_error or "")
+
+
+def test_nothing_is_sent_later_for_events_from_when_no_channel_was_set_up(
+    db_path: str, hook: WebhookReceiver
+) -> None:
+    app = notifying_app(db_path, NotifySettings(base_url=BASE))
+    try:
+        run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
+        deadline = time.monotonic() + 10
+        while app.store.list_events(run.id)[0].status != "skipped":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        app.close()
+    app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
+    try:
+        app.start_run("marketing-social-post", {"topic": "after"}, "dana")
+        got = hook.wait_for(lambda d: len(d) >= 1)
+        time.sleep(0.5)
+    finally:
+        app.close()
+    assert [d.json["title"] for d in got] == ["after"] and len(hook.deliveries) == 1
+
+
+def test_the_email_offers_request_changes_only_while_the_task_can_be_sent_back(
+    db_path: str, smtp: SmtpInbox
+) -> None:
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load(), workers=2)
+    try:
+        wf = load_template("marketing_social_post")
+        app.save_workflow(wf.model_copy(update={"max_revisions": 1}), "dana")
+        app.start_background(NotifySettings(smtp=parse_smtp(smtp.url), base_url=BASE))
+        app.start_run("marketing-social-post", {"topic": "Twice"}, "dana")
+        [first] = smtp.wait_for("jamie@example.com")
+        app.decide(app.inbox("jamie")[0].id, "jamie", RequestChanges(comment="shorter"))
+        second = smtp.wait_for("jamie@example.com", count=2)[1]
+    finally:
+        app.close()
+    assert "Request changes: " in text_part(first)
+    assert "Request changes: " not in text_part(second) and "Approve: " in text_part(second)
