@@ -18,11 +18,8 @@ from typing import Any
 
 import requests
 
-from engine.directory import Directory
-from engine.llm.demo import DemoProvider
-from engine.services import Loopdesk
 from tests.fakes.receivers import WebhookReceiver
-from tests.servers import start_server
+from tests.servers import seed_database, start_server
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -41,13 +38,8 @@ def timed(call: Any) -> tuple[float, Any]:
 def run_bench(runs: int, clients: int, folder: Path) -> dict[str, Any]:
     """Start the server, start and decide `runs` runs with `clients` concurrent clients."""
     db = folder / "bench.duckdb"
-    app = Loopdesk.open(str(db), provider=DemoProvider(), directory=Directory.load())
-    try:
-        app.install_templates()
-        dana = app.create_token("dana", "dana")[1]
-        jamie = app.create_token("jamie", "jamie")[1]
-    finally:
-        app.close()
+    tokens = seed_database(db, "dana", "jamie")
+    dana, jamie = tokens["dana"], tokens["jamie"]
     with WebhookReceiver() as hook:
         env = {"LOOPDESK_WEBHOOK_URL": hook.url, "LOOPDESK_WORKERS": "8"}
         server = start_server(db, folder / "server.log", extra_env=env, ready_path="/api/v1/health")

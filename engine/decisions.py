@@ -44,3 +44,19 @@ class Reassign(BaseModel):
 
 
 Decision = Annotated[Approve | Reject | RequestChanges | Reassign, Field(discriminator="kind")]
+
+
+def decision_of(
+    action: str, comment: str = "", edits: dict[str, Any] | None = None, to: str | None = None
+) -> Decision:
+    """The decision an action name stands for (`approve`, `reject`, `request_changes`, `reassign`),
+    as the API, decision links and timeouts name them."""
+    if action == "approve":
+        return Approve(comment=comment, edits=edits or {})
+    if action == "reject":
+        return Reject(comment=comment)
+    if action == "request_changes":
+        return RequestChanges(comment=comment)
+    if action == "reassign":
+        return Reassign(to=to or "", comment=comment)
+    raise ValueError(f"no decision is called `{action}`")

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.decisions import Approve, Decision, Reject, RequestChanges
+from engine.decisions import decision_of
 from engine.errors import AlreadyDecidedError, EngineError, NotAllowedError, NotFoundError
 from engine.links import LinkClaims, LinkError, content_hash
 from engine.store.base import CheckpointRecord, RunRecord
@@ -91,15 +91,8 @@ def decide_by_link(app: Loopdesk, token: str, comment: str) -> LinkPage:
     if not page.ready or page.claims is None or page.checkpoint is None:
         return page
     claims = page.claims
-    decision: Decision
-    if claims.action == "approve":
-        decision = Approve(comment=comment)
-    elif claims.action == "reject":
-        decision = Reject(comment=comment)
-    else:
-        decision = RequestChanges(comment=comment)
     try:
-        run = app.decide(claims.checkpoint_id, claims.user, decision)
+        run = app.decide(claims.checkpoint_id, claims.user, decision_of(claims.action, comment))
     except (AlreadyDecidedError, NotAllowedError, NotFoundError):
         return view_link(app, token)  # someone was faster, or the item moved: say so
     except EngineError as exc:

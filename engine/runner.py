@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of
 from engine.directory import SYSTEM, Directory
 from engine.errors import (
     AlreadyDecidedError,
@@ -632,15 +632,9 @@ class Engine:
             if not isinstance(node, ApprovalNode) or node.on_timeout == "none":
                 continue
             note = f"due time passed ({node.due_hours:g} h)"
-            decision: Decision
-            if node.on_timeout == "approve":
-                decision = Approve(comment=note)
-            elif node.on_timeout == "reject":
-                decision = Reject(comment=note)
-            else:
-                decision = Reassign(to=node.timeout_assignee or "", comment=note)
-                if decision.to == cp.assignee:
-                    continue
+            decision = decision_of(node.on_timeout, note, to=node.timeout_assignee)
+            if isinstance(decision, Reassign) and decision.to == cp.assignee:
+                continue
             try:
                 self.decide(cp.id, SYSTEM, decision)
                 done.append(cp.id)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.decisions import Decision, decision_of
 from engine.documents import checkpoint_document, run_document
 from engine.errors import (
     AlreadyDecidedError,
@@ -202,18 +202,11 @@ def decide(request: Request, body: bytes) -> Response:
 
 
 def _decision(body: DecisionBody) -> Decision:
-    comment = body.comment or ""
     if body.edits and body.action != "approve":
         raise BadRequestBody("edits go with approve", {"edits": "only an approval can change values"})
-    if body.action == "approve":
-        return Approve(comment=comment, edits=body.edits or {})
-    if body.action == "reject":
-        return Reject(comment=comment)
-    if body.action == "request_changes":
-        return RequestChanges(comment=comment)
-    if not body.to:
+    if body.action == "reassign" and not body.to:
         raise BadRequestBody("reassign needs `to`: the user or group:NAME to hand it to", {"to": "required"})
-    return Reassign(to=body.to, comment=comment)
+    return decision_of(body.action, body.comment or "", body.edits, body.to)
 
 
 def openapi(request: Request, body: bytes) -> Response:

@@ -86,3 +86,18 @@ def start_server(
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError("streamlit did not become healthy within 60 s")
+
+
+def seed_database(db_path: Path, *token_owners: str) -> dict[str, str]:
+    """A database with the shipped templates installed and an API token for each named user
+    (returned by user), made before the server that will own the file starts."""
+    from engine.directory import Directory
+    from engine.llm.demo import DemoProvider
+    from engine.services import Loopdesk
+
+    app = Loopdesk.open(str(db_path), provider=DemoProvider(), directory=Directory.load())
+    try:
+        app.install_templates()
+        return {user: app.create_token(user, user, "tests")[1] for user in token_owners}
+    finally:
+        app.close()

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import requests
 
-from engine.directory import Directory
-from engine.llm.demo import DemoProvider
-from engine.services import Loopdesk
 from tests.fakes.receivers import WebhookReceiver
-from tests.servers import start_server
+from tests.servers import seed_database, start_server
 
 
 def test_a_kill_between_commit_and_delivery_loses_no_event(tmp_path: Path) -> None:
     db = tmp_path / "crash.duckdb"
-    app = Loopdesk.open(str(db), provider=DemoProvider(), directory=Directory.load())
-    try:
-        app.install_templates()
-        token = app.create_token("dana", "dana")[1]
-    finally:
-        app.close()
+    token = seed_database(db, "dana")["dana"]
     with WebhookReceiver() as hook:
         hook.answers = [500] * 1000  # the receiver is down: nothing gets delivered
         env = {"LOOPDESK_WEBHOOK_URL": hook.url}

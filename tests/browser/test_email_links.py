@@ -13,12 +13,9 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from engine.directory import Directory
-from engine.llm.demo import DemoProvider
-from engine.services import Loopdesk
 from tests.browser.conftest import wait_for_text, wait_idle
 from tests.fakes.receivers import SmtpInbox, WebhookReceiver, text_part
-from tests.servers import Server, free_port, start_server
+from tests.servers import Server, free_port, seed_database, start_server
 
 SECRET = "browser-secret"
 
@@ -26,12 +23,7 @@ SECRET = "browser-secret"
 @pytest.fixture
 def notifying_server(tmp_path: Path) -> Iterator[tuple[Server, SmtpInbox, WebhookReceiver, str]]:
     db = tmp_path / "mail.duckdb"
-    app = Loopdesk.open(str(db), provider=DemoProvider(), directory=Directory.load())
-    try:
-        app.install_templates()
-        token = app.create_token("dana", "dana")[1]
-    finally:
-        app.close()
+    token = seed_database(db, "dana")["dana"]
     port = free_port()
     with SmtpInbox() as smtp, WebhookReceiver() as hook:
         env = {

@@ -8,22 +8,14 @@ from pathlib import Path
 import requests
 from playwright.sync_api import Page, expect
 
-from engine.directory import Directory
-from engine.llm.demo import DemoProvider
-from engine.services import Loopdesk
 from tests.browser.conftest import navigate, wait_for_text, wait_idle
 from tests.browser.test_restart import pick
-from tests.servers import start_server
+from tests.servers import seed_database, start_server
 
 
 def test_a_new_item_appears_in_the_open_inbox_without_a_click(tmp_path: Path, page: Page) -> None:
     db = tmp_path / "live.duckdb"
-    app = Loopdesk.open(str(db), provider=DemoProvider(), directory=Directory.load())
-    try:
-        app.install_templates()
-        token = app.create_token("dana", "dana")[1]
-    finally:
-        app.close()
+    token = seed_database(db, "dana")["dana"]
     server = start_server(db, tmp_path / "server.log", extra_env={"LOOPDESK_LIVE_SECONDS": "2"})
     try:
         page.goto(server.url)
@@ -41,10 +33,10 @@ def test_a_new_item_appears_in_the_open_inbox_without_a_click(tmp_path: Path, pa
         )
         assert r.status_code == 201
         # no click, no reload: the list and the sidebar catch up within a refresh or two
-        expect(page.get_by_text("New in your Inbox: Arrives by itself")).to_be_visible(timeout=15_000)
+        expect(page.get_by_text("New in your Inbox: Arrives by itself")).to_be_visible(timeout=30_000)
         item = page.locator('[class*="st-key-inbox_item_"]')
-        expect(item.get_by_text("Arrives by itself")).to_be_visible(timeout=15_000)
+        expect(item.get_by_text("Arrives by itself")).to_be_visible(timeout=30_000)
         expect(item.get_by_role("button", name="Open")).to_be_visible()
-        expect(page.get_by_text("1 waiting for you")).to_be_visible(timeout=15_000)
+        expect(page.get_by_text("1 waiting for you")).to_be_visible(timeout=30_000)
     finally:
         server.stop()
