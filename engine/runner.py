@@ -404,6 +404,7 @@ class Engine:
             what = f"the reviewer instructions of step `{node.id}`"
             instructions = render(node.instructions, values, what, self._stopper(run.id))
         ts = now()
+        due = ts + node.due_hours * 3600 if node.due_hours else None
         return CheckpointRecord(
             id=new_id("cp"),
             run_id=run.id,
@@ -412,7 +413,8 @@ class Engine:
             status="pending",
             assignee=node.assignee,
             created_at=ts,
-            due_at=ts + node.due_hours * 3600 if node.due_hours else None,
+            due_at=due,
+            action_at=due if node.on_timeout != "none" else None,
             shown=shown,
             editable=list(node.editable_values),
             instructions=instructions,
@@ -590,7 +592,8 @@ class Engine:
         raise InvalidStateError(f"run `{run_id}` keeps changing; try cancelling again")
 
     def recover(self, background: bool = False) -> list[str]:
-        """Continue runs cut off mid-step (status running) and apply due timeouts."""
+        """Continue runs cut off mid-step (status running) and apply due timeouts (those at once only
+        when not in the background: a server's timers do it without holding up its start)."""
         ids = [r.id for r in self.store.list_runs(status="running", limit=100_000)]
         for rid in ids:
             self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "recovered", {})]))
@@ -601,7 +604,8 @@ class Engine:
                     self.drive(rid)
                 except Exception:  # one broken run must not keep the others from recovering
                     log.exception("recovering run %s failed", rid)
-        self.expire_due()
+        if not background:  # in the background, the timers apply due actions on their first tick
+            self.expire_due()
         return ids
 
     def resume_stalled(self, grace_seconds: float = 30.0) -> list[str]:
@@ -621,25 +625,30 @@ class Engine:
         return stalled
 
     def expire_due(self, at: float | None = None) -> list[str]:
-        """Apply the timeout action of every overdue checkpoint; return their ids."""
+        """Apply the timeout action of every checkpoint whose action is due; return their ids.
+
+        Only checkpoints with an action still to take are read; one that turns out to have
+        nothing to do (its step has no timeout action now) is not looked at again.
+        """
         at = now() if at is None else at
-        done = []
-        for cp in self.store.list_checkpoints(status="pending"):
-            if cp.due_at is None or cp.due_at > at:
-                continue
+        done, idle = [], []
+        for cp in self.store.due_checkpoints(at):
             run = self.get_run(cp.run_id)
             node = self.workflow_of(run).node(cp.node_id)
             if not isinstance(node, ApprovalNode) or node.on_timeout == "none":
+                idle.append(cp.id)
                 continue
             note = f"due time passed ({node.due_hours:g} h)"
             decision = decision_of(node.on_timeout, note, to=node.timeout_assignee)
             if isinstance(decision, Reassign) and decision.to == cp.assignee:
+                idle.append(cp.id)
                 continue
             try:
                 self.decide(cp.id, SYSTEM, decision)
                 done.append(cp.id)
             except EngineError as exc:
                 log.warning("timeout of checkpoint %s not applied: %s", cp.id, exc)
+        self.store.clear_actions(idle)
         return done
 
 

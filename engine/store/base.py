@@ -107,6 +107,8 @@ class CheckpointRecord:
     decided_at: float | None = None
     requester: str = ""
     """Who started the run (they may not decide it)."""
+    action_at: float | None = None
+    """When its timeout action is due (None: no action, or already taken)."""
 
 
 @dataclass
@@ -277,6 +279,14 @@ class Store(ABC):
         decided_by: str | None = None,
     ) -> list[CheckpointRecord]:
         """Checkpoints, oldest first, filtered by status, assignees, run or decider."""
+
+    @abstractmethod
+    def due_checkpoints(self, at: float) -> list[CheckpointRecord]:
+        """Pending checkpoints whose timeout action is due by `at` (nothing else is read)."""
+
+    @abstractmethod
+    def clear_actions(self, checkpoint_ids: list[str]) -> None:
+        """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
 
     @abstractmethod
     def checkpoint_stats(self) -> list[dict[str, Any]]:

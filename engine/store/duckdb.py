@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -71,7 +72,7 @@ SCHEMA = [
         created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
         editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
-        requester VARCHAR NOT NULL DEFAULT '')""",
+        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE)""",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     """CREATE TABLE IF NOT EXISTS outbox (
         id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
@@ -94,7 +95,7 @@ _RUN_COLS = (
 )
 _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
-    "instructions, title, decision, decided_by, decided_at, requester"
+    "instructions, title, decision, decided_by, decided_at, requester, action_at"
 )
 _OUTBOX_COLS = (
     "id, event, run_id, checkpoint_id, assignee, actor, action, occurred_at, status, attempts, "
@@ -207,6 +208,18 @@ def default_db_path() -> str:
     return os.environ.get("LOOPDESK_DB", "data/loopdesk.duckdb")
 
 
+DEFAULT_MEMORY_LIMIT = "256MB"
+
+
+def memory_limit() -> str:
+    """How much memory DuckDB may use (`LOOPDESK_DB_MEMORY`, e.g. `512MB`, `2GB`); beyond it,
+    large queries spill to disk instead of growing the process with the history."""
+    value = os.environ.get("LOOPDESK_DB_MEMORY", "").strip() or DEFAULT_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B|B)?", value, flags=re.IGNORECASE):
+        raise EngineError(f"LOOPDESK_DB_MEMORY is '{value}'; use a size such as 512MB or 2GB")
+    return value
+
+
 def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting up to `wait_seconds` while another process holds it."""
     deadline = time.monotonic() + wait_seconds
@@ -215,7 +228,7 @@ def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                return duckdb.connect(path)
+                return duckdb.connect(path, config={"memory_limit": memory_limit()})
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise
@@ -429,6 +442,9 @@ class DuckDBStore(Store):
                 "SELECT column_name FROM information_schema.columns WHERE table_name = 'checkpoints'"
             ).fetchall()
         }
+        if "action_at" not in cols:  # until now every pending item with a due time was re-read
+            cur.execute("ALTER TABLE checkpoints ADD COLUMN action_at DOUBLE")
+            cur.execute("UPDATE checkpoints SET action_at = due_at WHERE status = 'pending'")
         if "requester" not in cols:
             cur.execute("ALTER TABLE checkpoints ADD COLUMN requester VARCHAR DEFAULT ''")
             cur.execute(
@@ -652,6 +668,7 @@ class DuckDBStore(Store):
                     status="pending" if c.new_assignee else c.status,
                     assignee=c.new_assignee or old.assignee,
                     due_at=None if c.clear_due else old.due_at,
+                    action_at=None if c.clear_due else old.action_at,
                     decided_by=None if c.new_assignee else c.actor,
                     decision=None if c.new_assignee else c.decision,
                     decided_at=None if c.new_assignee else now(),
@@ -677,7 +694,7 @@ class DuckDBStore(Store):
                 [
                     c.id, c.run_id, c.workflow_id, c.node_id, c.status, c.assignee, c.created_at,
                     c.due_at, _dumps(c.shown), _dumps(c.editable), c.instructions, c.title,
-                    _dumps(c.decision), c.decided_by, c.decided_at, c.requester,
+                    _dumps(c.decision), c.decided_by, c.decided_at, c.requester, c.action_at,
                 ]
                 for c in p.opens
             ]  # fmt: skip
@@ -704,9 +721,10 @@ class DuckDBStore(Store):
             if c.new_assignee is not None:
                 cur.execute(
                     "UPDATE checkpoints SET assignee = ?, "
-                    "due_at = CASE WHEN ? THEN NULL ELSE due_at END "
+                    "due_at = CASE WHEN ? THEN NULL ELSE due_at END, "
+                    "action_at = CASE WHEN ? THEN NULL ELSE action_at END "
                     "WHERE id = ? AND status = 'pending'",
-                    [c.new_assignee, c.clear_due, c.checkpoint_id],
+                    [c.new_assignee, c.clear_due, c.clear_due, c.checkpoint_id],
                 )
         decided = [c for c in p.closes if c.new_assignee is None]
         if decided:
@@ -901,13 +919,14 @@ class DuckDBStore(Store):
     @staticmethod
     def _checkpoint(row: tuple[Any, ...]) -> CheckpointRecord:
         (cid, rid, wid, node, status, assignee, created_at, due_at, shown, editable,
-         instructions, title, decision, decided_by, decided_at, requester) = row  # fmt: skip
+         instructions, title, decision, decided_by, decided_at, requester, action_at) = row  # fmt: skip
         return CheckpointRecord(
             id=cid, run_id=rid, workflow_id=wid, node_id=node, status=status, assignee=assignee,
             created_at=float(created_at), due_at=None if due_at is None else float(due_at),
             shown=_loads(shown), editable=_loads(editable), instructions=instructions,
             title=title, decision=_loads(decision), decided_by=decided_by,
             decided_at=None if decided_at is None else float(decided_at), requester=requester,
+            action_at=None if action_at is None else float(action_at),
         )  # fmt: skip
 
     def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
@@ -943,6 +962,28 @@ class DuckDBStore(Store):
         order = "decided_at DESC" if decided_by else "created_at"
         rows = self._rows(f"SELECT {_CP_COLS} FROM checkpoints {clause} ORDER BY {order}", params)
         return [self._checkpoint(r) for r in rows]
+
+    def due_checkpoints(self, at: float) -> list[CheckpointRecord]:
+        """Pending checkpoints whose timeout action is due by `at` (nothing else is read)."""
+        rows = self._rows(
+            f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending' AND action_at <= ? "
+            "ORDER BY action_at",
+            [at],
+        )
+        return [self._checkpoint(r) for r in rows]
+
+    def clear_actions(self, checkpoint_ids: list[str]) -> None:
+        """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
+        if not checkpoint_ids:
+            return
+        marks = ",".join("?" * len(checkpoint_ids))
+        self._submit(
+            _Job(
+                work=lambda cur: cur.execute(
+                    f"UPDATE checkpoints SET action_at = NULL WHERE id IN ({marks})", checkpoint_ids
+                )
+            )
+        )
 
     def checkpoint_stats(self) -> list[dict[str, Any]]:
         """Per workflow and approval node: decisions by kind, edits, median review seconds."""

@@ -317,3 +317,57 @@ def test_a_revision_shows_the_reviewer_the_note_it_answers(app: Loopdesk, wf: Wo
     assert "feedback" not in app.engine.get_checkpoint(pending(app, run.id)).shown
     app.decide(pending(app, run.id), "jamie", RequestChanges(comment="Shorter, please"))
     assert app.engine.get_checkpoint(pending(app, run.id)).shown["feedback"] == "Shorter, please"
+
+
+def test_the_due_check_reads_only_items_with_an_action_still_to_take(app: Loopdesk) -> None:
+    data = as_dict(linear_workflow())
+    review = next(n for n in data["nodes"] if n["id"] == "review")
+    review.update(due_hours=1, on_timeout="none")  # overdue shows in the Inbox, nothing happens
+    app.save_workflow(Workflow.model_validate(data), "dana")
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    cp = app.engine.get_checkpoint(pending(app, run.id))
+    assert cp.due_at is not None and cp.action_at is None
+    later = cp.created_at + 7200
+    assert app.store.due_checkpoints(later) == [] and app.engine.expire_due(at=later) == []
+
+    review.update(on_timeout="approve")
+    app.save_workflow(Workflow.model_validate(data), "dana")
+    acting = app.start_run("wf", {"topic": "acts"}, "riley")
+    acp = app.engine.get_checkpoint(pending(app, acting.id))
+    assert [c.id for c in app.store.due_checkpoints(acp.created_at + 3601)] == [acp.id]
+    assert app.engine.expire_due(at=acp.created_at + 3601) == [acp.id]
+    assert app.store.due_checkpoints(later + 3600) == []  # decided: nothing left to read
+
+
+def test_items_from_an_older_file_with_nothing_to_do_are_read_once(app: Loopdesk) -> None:
+    data = as_dict(linear_workflow())
+    review = next(n for n in data["nodes"] if n["id"] == "review")
+    review.update(due_hours=1, on_timeout="none")
+    app.save_workflow(Workflow.model_validate(data), "dana")
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    cp = app.engine.get_checkpoint(pending(app, run.id))
+    # as the migration leaves an item of an older file: its due time counted as an action
+    app.store._cur().execute("UPDATE checkpoints SET action_at = due_at WHERE id = ?", [cp.id])  # type: ignore[attr-defined]
+    later = cp.created_at + 7200
+    assert [c.id for c in app.store.due_checkpoints(later)] == [cp.id]
+    assert app.engine.expire_due(at=later) == []
+    assert app.store.due_checkpoints(later) == []  # not re-read every minute
+    assert app.engine.get_checkpoint(cp.id).status == "pending"
+
+
+def test_a_file_from_before_action_times_gets_them_on_open(db_path: str) -> None:
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    data = as_dict(linear_workflow())
+    next(n for n in data["nodes"] if n["id"] == "review").update(due_hours=1, on_timeout="approve")
+    app.save_workflow(Workflow.model_validate(data), "dana")
+    run = app.start_run("wf", {"topic": "t"}, "riley")
+    cp_id = pending(app, run.id)
+    app.store._cur().execute("ALTER TABLE checkpoints DROP COLUMN action_at")  # type: ignore[attr-defined]
+    app.close()
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    try:
+        cp = app.engine.get_checkpoint(cp_id)
+        assert cp.action_at == cp.due_at is not None
+        assert app.engine.expire_due(at=cp.created_at + 3601) == [cp_id]
+    finally:
+        app.close()

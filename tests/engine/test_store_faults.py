@@ -237,3 +237,19 @@ def test_a_read_only_database_is_named_and_opens_once_writable(tmp_path: Path) -
             app.close()
     finally:
         subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def test_the_database_memory_is_capped_and_a_bad_setting_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPDESK_DB_MEMORY", "300MB")
+    app = open_app(tmp_path / "capped.duckdb")
+    try:
+        assert app.store._cur().execute("SELECT current_setting('memory_limit')").fetchall() == [
+            ("286.1 MiB",)
+        ]
+    finally:
+        app.close()
+    monkeypatch.setenv("LOOPDESK_DB_MEMORY", "lots")
+    with pytest.raises(EngineError, match="LOOPDESK_DB_MEMORY is 'lots'; use a size such as 512MB or 2GB"):
+        open_app(tmp_path / "other.duckdb")
