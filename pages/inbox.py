@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.errors import EngineError, NotAllowedError
+from engine.model import Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from ui.format import md_escape
@@ -91,11 +92,15 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
 @st.fragment(run_every=live_seconds())
 def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str | None) -> None:
     """My pending items, refreshed every few seconds (the open item and its form stay put)."""
+    definitions: dict[str, Workflow | None] = {}  # one read per workflow, not one per item
     for cp in app.inbox(user):
-        try:
-            step = node_name(app.get_workflow(cp.workflow_id).definition, cp.node_id)
-        except EngineError:
-            step = cp.node_id
+        if cp.workflow_id not in definitions:
+            try:
+                definitions[cp.workflow_id] = app.get_workflow(cp.workflow_id).definition
+            except EngineError:
+                definitions[cp.workflow_id] = None
+        wf = definitions[cp.workflow_id]
+        step = node_name(wf, cp.node_id) if wf is not None else cp.node_id
         if show_list_item(
             cp, names.get(cp.workflow_id, cp.workflow_id), step, app.directory, cp.id == open_id
         ):
