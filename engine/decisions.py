@@ -45,6 +45,9 @@ class Reassign(BaseModel):
 
 Decision = Annotated[Approve | Reject | RequestChanges | Reassign, Field(discriminator="kind")]
 
+DECISION_VERBS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
+"""How a decision reads after the fact: "Already approved by …", "was sent back for changes by …"."""
+
 
 def decision_of(
     action: str, comment: str = "", edits: dict[str, Any] | None = None, to: str | None = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
+
+from engine.decisions import DECISION_VERBS
 
 
 class EngineError(Exception):
@@ -71,12 +73,6 @@ class NotAuthenticatedError(EngineError):
 class AlreadyDecidedError(EngineError):
     """A checkpoint was decided (or closed) before this decision arrived; says who and when."""
 
-    VERBS: ClassVar[dict[str, str]] = {
-        "approve": "approved",
-        "reject": "rejected",
-        "request_changes": "sent back for changes",
-    }
-
     def __init__(
         self,
         checkpoint_id: str,
@@ -93,7 +89,7 @@ class AlreadyDecidedError(EngineError):
             msg = f"checkpoint `{checkpoint_id}` was already decided by {decided_by}"
             if decided_at is not None:
                 when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(decided_at))
-                msg += f" ({self.VERBS.get(action or '', 'decided')} at {when})"
+                msg += f" ({DECISION_VERBS.get(action or '', 'decided')} at {when})"
         else:
             msg = f"checkpoint `{checkpoint_id}` is no longer open (it was {status})"
         super().__init__(msg)

@@ -7,15 +7,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.decisions import decision_of
+from engine.decisions import DECISION_VERBS, decision_of
 from engine.errors import AlreadyDecidedError, EngineError, NotAllowedError, NotFoundError
 from engine.links import LinkClaims, LinkError, content_hash
 from engine.store.base import CheckpointRecord, RunRecord
 
 if TYPE_CHECKING:
     from engine.services import Loopdesk
-
-VERBS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
 
 
 @dataclass
@@ -67,11 +65,11 @@ def view_link(app: Loopdesk, token: str) -> LinkPage:
         claims,
         cp,
         run,
-        workflow_name=_workflow_name(app, run),
+        workflow_name=app.engine.workflow_name(run),
         reviewer=app.directory.name_of(claims.user),
     )
     if cp.status == "decided":
-        verb = VERBS.get((cp.decision or {}).get("kind", ""), "decided")
+        verb = DECISION_VERBS.get((cp.decision or {}).get("kind", ""), "decided")
         who = app.directory.name_of(cp.decided_by or "")
         page.state, page.message = "decided", f"Already {verb} by {who} at {when(cp.decided_at)}."
     elif cp.status != "pending":
@@ -100,12 +98,5 @@ def decide_by_link(app: Loopdesk, token: str, comment: str) -> LinkPage:
         return page
     page.state = "done"
     page.run = run
-    page.message = f"{VERBS[claims.action].capitalize()} by {page.reviewer}. Thank you!"
+    page.message = f"{DECISION_VERBS[claims.action].capitalize()} by {page.reviewer}. Thank you!"
     return page
-
-
-def _workflow_name(app: Loopdesk, run: RunRecord) -> str:
-    try:
-        return app.engine.workflow_of(run).name
-    except EngineError:
-        return run.workflow_id

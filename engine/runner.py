@@ -123,6 +123,13 @@ class Engine:
             self._wf_cache[key] = wf
         return wf
 
+    def workflow_name(self, run: RunRecord) -> str:
+        """The name of a run's workflow, or its id when that version cannot be read."""
+        try:
+            return self.workflow_of(run).name
+        except EngineError:
+            return run.workflow_id
+
     def get_run(self, run_id: str) -> RunRecord:
         """A run by id, or NotFoundError."""
         run = self.store.get_run(run_id)
@@ -515,16 +522,10 @@ class Engine:
                 status, outcome = "rejected", "Rejected"
             next_node = edge
         else:
+            refusal = send_back_refusal(wf, node.id, run.revisions)
+            if refusal is not None:
+                raise InvalidDecisionError(refusal)
             edge = _edge_target(wf, node.id, "changes_requested")
-            if edge is None:
-                raise InvalidDecisionError(
-                    f"approval `{node.id}` has no `changes_requested` path; approve or reject"
-                )
-            if run.revisions >= wf.max_revisions:
-                raise InvalidDecisionError(
-                    f"this task was already sent back {run.revisions} time(s), the workflow's "
-                    "limit; approve or reject it"
-                )
             values["feedback"] = comment
             revisions += 1
             next_node = edge
@@ -689,6 +690,17 @@ def _title(wf: Workflow, trigger: FormTriggerNode, values: dict[str, Any]) -> st
         if f.type in ("text", "email") and values.get(f.name):
             return str(values[f.name])[:120]
     return wf.name
+
+
+def send_back_refusal(wf: Workflow, node_id: str, revisions: int) -> str | None:
+    """Why a task at this approval cannot be sent back for changes now, or None when it can."""
+    if _edge_target(wf, node_id, "changes_requested") is None:
+        return f"approval `{node_id}` has no `changes_requested` path; approve or reject"
+    if revisions >= wf.max_revisions:
+        return (
+            f"this task was already sent back {revisions} time(s), the workflow's limit; approve or reject it"
+        )
+    return None
 
 
 def _edge_target(wf: Workflow, node_id: str, label: str | None) -> str | None:

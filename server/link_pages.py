@@ -4,7 +4,6 @@ that open links decide nothing); POST applies the decision as the link's reviewe
 from __future__ import annotations
 
 import html
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -17,13 +16,13 @@ from starlette.routing import Route
 from engine.errors import EngineError
 from engine.link_decisions import LinkPage, decide_by_link, view_link
 from engine.links import LINK_ACTIONS
-from engine.notify.messages import value_label
+from engine.notify.messages import LINK_LABELS as LABELS
+from engine.notify.messages import value_label, value_text
 from server.bodies import BodyTooLarge, read_capped
 from server.process import shared_app
 
 log = logging.getLogger("loopdesk.links")
 
-LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
 NEEDS_COMMENT = {"reject": "Reason (required)", "request_changes": "What should change? (required)"}
 MAX_COMMENT = 10_000
 MAX_FORM_BYTES = 64_000
@@ -52,8 +51,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 
 def _value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
-    return f"<pre>{html.escape(text)}</pre>"
+    return f"<pre>{html.escape(value_text(value))}</pre>"
 
 
 def _open_link(page: LinkPage) -> str:

@@ -8,11 +8,11 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
 
+from engine.decisions import DECISION_VERBS
 from engine.directory import Directory, User
 from engine.notify.events import OutboxEvent
 from engine.store.base import CheckpointRecord, RunRecord
 
-ACTION_WORDS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
 ONCE_NOTE = (
     "Opening a link decides nothing; its button decides once, as you. Do not forward this email: "
     "its links act in your name until they expire."
@@ -59,7 +59,7 @@ def summary(event: OutboxEvent, run: RunRecord, directory: Directory, workflow_n
         who = directory.name_of(event.actor or "")
         return f"{title} was handed to {directory.label(event.assignee or '')} by {who}"
     if event.event == "checkpoint.decided":
-        verb = ACTION_WORDS.get(event.action or "", "decided")
+        verb = DECISION_VERBS.get(event.action or "", "decided")
         return f"{title} was {verb} by {directory.name_of(event.actor or '')}"
     if event.event == "run.completed":
         return f"{title} is done: {run.outcome or 'completed'}"
@@ -88,7 +88,8 @@ def _header(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
-def _value_text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A shown value as text: strings as they are, anything else as indented JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
 
 
@@ -118,7 +119,7 @@ def review_email(
     if cp.instructions:
         lines += ["", "What to check:", cp.instructions]
     for name, value in cp.shown.items():
-        lines += ["", f"{value_label(name)}:", _value_text(value)]
+        lines += ["", f"{value_label(name)}:", value_text(value)]
     lines += [""]
     lines += [f"{LINK_LABELS[a]}: {url}" for a, url in links.items()]
     lines += [f"Open in Loopdesk: {open_url}", "", ONCE_NOTE]
@@ -128,7 +129,7 @@ def review_email(
     values = "".join(
         f"<h4 style='margin:16px 0 4px'>{e(value_label(name))}</h4>"
         f"<pre style='white-space:pre-wrap;font-family:inherit;background:#f6f6f6;padding:8px'>"
-        f"{e(_value_text(value))}</pre>"
+        f"{e(value_text(value))}</pre>"
         for name, value in cp.shown.items()
     )
     buttons = " ".join(

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from engine.directory import SYSTEM
+from engine.errors import EngineError
 from engine.links import LINK_ACTIONS, LinkSigner
 from engine.notify.channels import DeliveryError, post_json, send_email
 from engine.notify.events import OutboxEvent
 from engine.notify.messages import item_url, review_email, slack_payload, webhook_payload
 from engine.notify.settings import NotifySettings, Smtp
-from engine.runner import Engine
+from engine.runner import Engine, send_back_refusal
 from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, Transition, now
 
 log = logging.getLogger("loopdesk.notify")
@@ -159,7 +160,7 @@ class Notifier:
         """Every channel this event goes to, each with how to send it."""
         settings = self.settings
         url = item_url(settings.base_url, event)
-        name = self._workflow_name(run)
+        name = self.engine.workflow_name(run)
         targets: list[_Target] = []
         body = json.dumps(webhook_payload(event, run, settings.base_url)).encode()
         for hook in settings.webhooks:
@@ -203,19 +204,10 @@ class Notifier:
         """The link actions this checkpoint offers: no "request changes" where the step has no
         way back or the task was already sent back as often as the workflow allows."""
         try:
-            wf = self.engine.workflow_of(run)
-        except Exception:
-            return ["approve", "reject"]
-        can_send_back = any(e.label == "changes_requested" for e in wf.outgoing(cp.node_id))
-        if not can_send_back or run.revisions >= wf.max_revisions:
-            return [a for a in LINK_ACTIONS if a != "request_changes"]
-        return list(LINK_ACTIONS)
-
-    def _workflow_name(self, run: RunRecord) -> str:
-        try:
-            return self.engine.workflow_of(run).name
-        except Exception:
-            return run.workflow_id
+            refusal = send_back_refusal(self.engine.workflow_of(run), cp.node_id, run.revisions)
+        except EngineError:
+            refusal = "the workflow version cannot be read"
+        return [a for a in LINK_ACTIONS if a != "request_changes" or refusal is None]
 
 
 def _post(url: str, body: bytes, event: OutboxEvent, secret: str) -> Callable[[], None]:
