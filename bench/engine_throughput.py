@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from engine.decisions import Approve
-from engine.directory import Directory
+from engine.directory import OPERATOR, Directory
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow
 from engine.services import Loopdesk
@@ -52,37 +52,43 @@ SIX_NODES = {
 
 
 def run_bench(runs: int, workers: int, db: str) -> dict[str, float]:
-    """Drive `runs` runs end to end with `workers` threads; return the measured rates."""
+    """Drive `runs` runs end to end with `workers` threads on a fresh database; return the rates."""
     app = Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load(), workers=workers)
     try:
-        app.save_workflow(Workflow.model_validate(SIX_NODES), "bench")
-        store = app.store
-        assert isinstance(store, DuckDBStore)
-        commits_before = store.commits
-
-        def one(i: int) -> str:
-            run = app.start_run("bench", {"topic": f"topic {i}"}, "bench")
-            cp = app.store.list_checkpoints(run_id=run.id)[0].id
-            done = app.decide(cp, "jamie", Approve())
-            assert done.status == "completed", done
-            return run.id
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            ids = list(pool.map(one, range(runs)))
-        elapsed = time.perf_counter() - started
-        steps = sum(len(app.store.list_steps(r)) for r in ids[:50]) / min(50, len(ids)) * runs
-        return {
-            "runs": runs,
-            "workers": workers,
-            "seconds": elapsed,
-            "steps": steps,
-            "steps_per_s": steps / elapsed,
-            "runs_per_s": runs / elapsed,
-            "commits": store.commits - commits_before,
-        }
+        return drive_runs(app, runs, workers)
     finally:
         app.close()
+
+
+def drive_runs(app: Loopdesk, runs: int, workers: int) -> dict[str, float]:
+    """Drive `runs` runs of the six-node flow with `workers` threads on an open service."""
+    if app.store.latest_version("bench") is None:
+        app.save_workflow(Workflow.model_validate(SIX_NODES), OPERATOR)
+    store = app.store
+    assert isinstance(store, DuckDBStore)
+    commits_before = store.commits
+
+    def one(i: int) -> str:
+        run = app.start_run("bench", {"topic": f"topic {i}"}, OPERATOR)
+        cp = app.store.list_checkpoints(run_id=run.id)[0].id
+        done = app.decide(cp, "jamie", Approve())
+        assert done.status == "completed", done
+        return run.id
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        ids = list(pool.map(one, range(runs)))
+    elapsed = time.perf_counter() - started
+    steps = sum(len(app.store.list_steps(r)) for r in ids[:50]) / min(50, len(ids)) * runs
+    return {
+        "runs": runs,
+        "workers": workers,
+        "seconds": elapsed,
+        "steps": steps,
+        "steps_per_s": steps / elapsed,
+        "runs_per_s": runs / elapsed,
+        "commits": store.commits - commits_before,
+    }
 
 
 def main() -> None:

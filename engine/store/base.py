@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from engine.model import Workflow
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from engine.notify.events import OutboxEvent
 
 RunStatus = Literal["running", "waiting", "completed", "rejected", "failed", "cancelled"]
@@ -299,6 +301,17 @@ class Store(ABC):
     @abstractmethod
     def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Per workflow and node: step count, tokens, cost, average duration."""
+
+    # -- bulk history -----------------------------------------------------------
+    @abstractmethod
+    def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
+        """The stored rows of these runs, table by table (runs, steps, checkpoints, audit, outbox),
+        in the store's own layout: what `bulk_insert` takes back."""
+
+    @abstractmethod
+    def bulk_insert(self, tables: dict[str, pa.Table]) -> None:
+        """Add rows in the store's layout in one commit (history imports and benchmarks; the
+        rows are trusted, so nothing is checked against the live state)."""
 
     # -- notifications ----------------------------------------------------------
     @abstractmethod

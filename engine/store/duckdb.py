@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from pydantic import ValidationError
 
 from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, UnreadableRecordError
@@ -1035,6 +1036,38 @@ class DuckDBStore(Store):
             "avg_ms",
         ]
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- bulk history -----------------------------------------------------------
+    _HISTORY = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"), ("audit", "run_id"),
+                ("outbox", "run_id"))  # fmt: skip
+
+    def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
+        """The stored rows of these runs, table by table, in the store's layout."""
+        marks = _marks(len(run_ids)) or "NULL"
+        out = {}
+        for table, key in self._HISTORY:
+            query = f"SELECT * FROM {table} WHERE {key} IN ({marks})"
+            out[table] = self._cur().sql(query, params=run_ids).to_arrow_table()
+        return out
+
+    def bulk_insert(self, tables: dict[str, pa.Table]) -> None:
+        """Add rows in the store's layout in one commit; sequence columns (step and audit order)
+        are numbered afresh, in the order given."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            for table, _key in self._HISTORY:
+                rows = tables.get(table)
+                if rows is None or rows.num_rows == 0:
+                    continue
+                cols = [c for c in rows.column_names if (table, c) not in (("steps", "seq"), ("audit", "id"))]
+                cur.register("bulk_rows", rows.select(cols))
+                try:
+                    names = ", ".join(cols)
+                    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_rows")
+                finally:
+                    cur.unregister("bulk_rows")
+
+        self._submit(_Job(work=write))
 
     # -- notifications ----------------------------------------------------------
     def due_events(self, at: float, limit: int = 100) -> list[OutboxEvent]:

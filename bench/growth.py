@@ -1,0 +1,314 @@
+"""Costs as history grows: stores of 10k, 100k and 1M finished runs, measured page by page.
+
+Each store is cloned from real runs of the four shipped templates, made through the
+project's own services with the offline demo model: 70% approved, 10% approved with an
+edit, 10% rejected, 10% sent back once and then approved; 1% of the runs are still waiting,
+spread over the last week, the rest spread over the year before. The clones go in through the
+store's bulk path (`Store.bulk_insert`), then each store is measured in a fresh process through
+the same service calls and page scripts the app runs.
+
+    python -m bench.growth --sizes 10000 100000 1000000 [--cache DIR]
+
+With `--cache`, built stores are kept and reused (each measurement works on a copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.decisions import Approve, Decision, Reject, RequestChanges
+from engine.demo_data import DEMO_RUNS
+from engine.directory import Directory
+from engine.errors import EngineError
+from engine.llm.demo import DemoProvider
+from engine.services import Loopdesk
+from engine.store.base import CheckpointRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = {"approved": 0.70, "edited": 0.10, "rejected": 0.10, "sent_back": 0.10}
+WAITING = 0.01
+YEAR = 365 * 86400.0
+WEEK = 7 * 86400.0
+CHUNK = 50_000
+TIME_COLUMNS = {
+    "runs": ("created_at", "updated_at"),
+    "steps": ("started_at", "finished_at"),
+    "checkpoints": ("created_at", "due_at", "decided_at", "action_at"),
+    "audit": ("ts",),
+    "outbox": ("occurred_at", "next_at", "delivered_at"),
+}
+ID_COLUMNS = {
+    "runs": ("id",),
+    "steps": ("run_id",),
+    "checkpoints": ("id", "run_id"),
+    "audit": ("run_id",),
+    "outbox": ("id", "run_id", "checkpoint_id"),
+}
+TIME_ORIGIN = {"runs": "created_at", "steps": "started_at", "checkpoints": "created_at", "audit": "ts"}
+
+
+# -- samples: real runs made through the services ---------------------------------------------
+def decider(app: Loopdesk, cp: CheckpointRecord) -> str:
+    """Someone who may decide this checkpoint (not its requester)."""
+    for name in app.directory.users:
+        try:
+            app.permissions.check_decide(name, cp)
+        except EngineError:
+            continue
+        return name
+    raise RuntimeError(f"nobody may decide {cp.id}")
+
+
+def decision_for(shape: str, cp: CheckpointRecord, first: bool) -> Decision:
+    """The decision a sample of this shape takes at a checkpoint."""
+    if shape == "rejected":
+        return Reject(comment="Not for us, thanks.")
+    if shape == "sent_back" and first:
+        return RequestChanges(comment="Shorter, and mention the date.")
+    if shape == "edited" and first and cp.editable:
+        name = cp.editable[0]
+        old = cp.shown.get(name, "")
+        new = old - 1 if isinstance(old, int | float) else f"{old} (edited by the reviewer)"
+        return Approve(edits={name: new})
+    return Approve()
+
+
+def make_samples(app: Loopdesk) -> dict[str, list[str]]:
+    """Finished runs of every shape for each demo input, and waiting ones; run ids by shape."""
+    app.install_templates()
+    samples: dict[str, list[str]] = {shape: [] for shape in [*SHAPE, "waiting"]}
+    for demo in DEMO_RUNS:
+        for shape in samples:
+            run = app.start_run(demo.workflow_id, demo.inputs, demo.user)
+            first = True
+            while shape != "waiting" and run.status == "waiting":
+                cp = app.store.list_checkpoints(status="pending", run_id=run.id)[0]
+                run = app.decide(cp.id, decider(app, cp), decision_for(shape, cp, first))
+                first = False
+            samples[shape].append(run.id)
+    return samples
+
+
+# -- cloning through the bulk path -------------------------------------------------------------
+def clone_chunk(
+    sample: dict[str, pa.Table], run_index: dict[str, int], picks: np.ndarray, starts: np.ndarray, first: int
+) -> dict[str, pa.Table]:
+    """Copies of sample runs: copy k is sample `picks[k]` moved to start at `starts[k]`."""
+    out = {}
+    origin = sample["runs"].column("created_at").to_numpy()
+    shift = starts - origin[picks]
+    suffix = pc.binary_join_element_wise(
+        "_", pc.utf8_lpad(pc.cast(pa.array(np.arange(first, first + len(picks))), pa.string()), 8, "0"), ""
+    )
+    for table, rows in sample.items():
+        key = "id" if table == "runs" else "run_id"
+        owner = np.array([run_index[r] for r in rows.column(key).to_pylist()], dtype=np.int64)
+        by_run = np.argsort(owner, kind="stable")
+        counts = np.bincount(owner, minlength=len(run_index))
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        lens = counts[picks]
+        copy = np.repeat(np.arange(len(picks)), lens)
+        within = np.arange(len(copy)) - np.repeat(np.cumsum(lens) - lens, lens)
+        taken = rows.take(pa.array(by_run[np.repeat(offsets[picks], lens) + within]))
+        copy_arr = pa.array(copy)
+        for col in ID_COLUMNS[table]:
+            i = taken.column_names.index(col)
+            joined = pc.binary_join_element_wise(taken.column(col), pc.take(suffix, copy_arr), "")
+            taken = taken.set_column(i, col, joined)
+        delta = pa.array(shift[copy])
+        for col in TIME_COLUMNS[table]:
+            i = taken.column_names.index(col)
+            taken = taken.set_column(i, col, pc.add(taken.column(col), delta))
+        out[table] = taken
+    return out
+
+
+def build(db: str, runs: int, seed: int = 7) -> dict[str, Any]:
+    """A store of `runs` runs with the benchmark's shape; returns how long it took."""
+    started = time.perf_counter()
+    app = Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load(), workers=2)
+    try:
+        samples = make_samples(app)
+        ids = [rid for shape_ids in samples.values() for rid in shape_ids]
+        sample = app.store.export_rows(ids)
+        order = sample["runs"].column("id").to_pylist()
+        run_index = {rid: i for i, rid in enumerate(order)}
+        by_shape = {shape: np.array([run_index[r] for r in rs]) for shape, rs in samples.items()}
+        rng = np.random.default_rng(seed)
+        made = sum(len(r) for r in samples.values())
+        todo = runs - made
+        end = time.time()
+        for first in range(0, todo, CHUNK):
+            n = min(CHUNK, todo - first)
+            waiting = rng.random(n) < WAITING
+            shapes = rng.choice(list(SHAPE), size=n, p=list(SHAPE.values()))
+            picks = np.empty(n, dtype=np.int64)
+            starts = np.empty(n)
+            for shape in SHAPE:
+                mask = (shapes == shape) & ~waiting
+                picks[mask] = rng.choice(by_shape[shape], size=int(mask.sum()))
+            picks[waiting] = rng.choice(by_shape["waiting"], size=int(waiting.sum()))
+            starts[~waiting] = end - WEEK - rng.random(int((~waiting).sum())) * YEAR
+            starts[waiting] = end - rng.random(int(waiting.sum())) * WEEK
+            app.store.bulk_insert(clone_chunk(sample, run_index, picks, starts, first))
+        return {"runs": runs, "build_s": time.perf_counter() - started}
+    finally:
+        app.close()
+
+
+# -- measuring, in a fresh process per store ----------------------------------------------------
+def rss_mb() -> float:
+    """This process's resident memory in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(fn: Any, repeat: int = 3) -> float:
+    """Best of `repeat` calls, in milliseconds (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1000
+
+
+def page(path: str, user: str, **params: str) -> float:
+    """Seconds to render one page script for `user` (AppTest, as the tests do)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / path), default_timeout=300)
+    at.session_state["loopdesk_user"] = user
+    for k, v in params.items():
+        at.query_params[k] = v
+    t = time.perf_counter()
+    at.run()
+    elapsed = time.perf_counter() - t
+    if at.exception:
+        raise RuntimeError(f"{path}: {at.exception}")
+    return elapsed
+
+
+def measure(throughput_runs: int) -> dict[str, Any]:
+    """Every figure of the table for the store at LOOPDESK_DB (run in a fresh process)."""
+    from bench.engine_throughput import drive_runs
+    from server.process import shared_app
+
+    t = time.perf_counter()
+    app = shared_app()
+    page("app.py", "jamie")
+    out: dict[str, Any] = {"first_page_s": time.perf_counter() - t}
+    out["inbox_page_s"] = min(page("pages/inbox.py", "jamie") for _ in range(2))
+    out["decided_ms"] = timed(lambda: app.decided("jamie"))
+    out["inbox_ms"] = timed(lambda: app.inbox("jamie"))
+    board = {"workflow": "marketing-social-post"}
+    out["board_page_s"] = min(page("pages/board.py", "dana", **board) for _ in range(2))
+    out["runs_page_s"] = min(page("pages/runs.py", "dana") for _ in range(2))
+    latest = app.list_runs("alex", limit=1)
+    out["run_page_s"] = (
+        min(page("pages/runs.py", "dana", run=latest[0].id) for _ in range(2)) if latest else float("nan")
+    )
+    out["insights_page_s"] = min(page("pages/insights.py", "dana") for _ in range(2))
+    out["workflow_stats_ms"] = timed(lambda: app.workflow_stats("dana"))
+    out["checkpoint_stats_ms"] = timed(lambda: app.checkpoint_stats("dana"))
+    out["due_check_ms"] = timed(app.engine.expire_due)
+    out["memory_mb"] = rss_mb()
+    one = drive_runs(app, max(50, throughput_runs // 10), 1)
+    many = drive_runs(app, throughput_runs, 32)
+    out["steps_per_s_1"] = one["steps_per_s"]
+    out["steps_per_s_32"] = many["steps_per_s"]
+    return out
+
+
+ROWS = [
+    ("first page, including engine start", "first_page_s", "{:.2f} s"),
+    ("Inbox page render for Jamie (AppTest)", "inbox_page_s", "{:.2f} s"),
+    ("`decided()` first page", "decided_ms", "{:.1f} ms"),
+    ("`inbox()`", "inbox_ms", "{:.1f} ms"),
+    ("Board page", "board_page_s", "{:.2f} s"),
+    ("Runs page (list)", "runs_page_s", "{:.2f} s"),
+    ("Runs page (one run's timeline)", "run_page_s", "{:.2f} s"),
+    ("Insights page", "insights_page_s", "{:.2f} s"),
+    ("`workflow_stats()`", "workflow_stats_ms", "{:.1f} ms"),
+    ("`checkpoint_stats()`", "checkpoint_stats_ms", "{:.1f} ms"),
+    ("due check (`expire_due()`)", "due_check_ms", "{:.1f} ms"),
+    ("process memory after visiting the pages", "memory_mb", "{:.0f} MB"),
+    ("durable steps/s, 1 run at a time", "steps_per_s_1", "{:.0f}"),
+    ("durable steps/s, 32 concurrent runs", "steps_per_s_32", "{:.0f}"),
+]
+
+
+def measure_in_child(db: str, throughput_runs: int) -> dict[str, Any]:
+    """Run `measure` in a fresh Python process on `db` and return its figures."""
+    env = {**os.environ, "LOOPDESK_DB": db, "LOOPDESK_WORKERS": "8"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.growth", "--measure", "--throughput-runs", str(throughput_runs)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-4000:])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    """Build (or reuse) each store, measure a copy of it, print the table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--cache", help="keep built stores here and reuse them")
+    p.add_argument("--throughput-runs", type=int, default=1000)
+    p.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.measure:
+        from server.process import close_shared
+
+        figures = measure(a.throughput_runs)
+        close_shared()
+        print(json.dumps(figures), flush=True)
+        return
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    results: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(a.cache) if a.cache else Path(tmp)
+        cache.mkdir(parents=True, exist_ok=True)
+        for size in [0, *a.sizes]:
+            built = cache / f"growth-{size}.duckdb"
+            if size and not built.exists():
+                partial = built.with_suffix(".partial")
+                partial.unlink(missing_ok=True)
+                r = build(str(partial), size)
+                partial.rename(built)
+                print(f"built {size:,} runs in {r['build_s']:.0f} s ({built.stat().st_size / 1e6:.0f} MB)")
+            work = Path(tmp) / "work.duckdb"
+            if size:
+                shutil.copyfile(built, work)
+            results[size] = measure_in_child(str(work), a.throughput_runs)
+            work.unlink()
+            Path(str(work) + ".wal").unlink(missing_ok=True)
+            print(f"measured {size:,}: {json.dumps(results[size])}", flush=True)
+    sizes = list(results)
+    print("\n| measure | " + " | ".join(f"{s:,} runs" if s else "empty" for s in sizes) + " |")
+    print("|---|" + "---:|" * len(sizes))
+    for label, key, fmt in ROWS:
+        print(f"| {label} | " + " | ".join(fmt.format(results[s][key]) for s in sizes) + " |")
+
+
+if __name__ == "__main__":
+    main()
