@@ -149,11 +149,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _positive(text: str) -> int:
+    value = _not_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def _not_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
+
+
 def cmd_inbox(args: argparse.Namespace) -> int:
     """List a user's pending checkpoints."""
     with _opened(args) as app:
         app.directory.user(args.user)
-        items = [checkpoint_json(c) for c in app.inbox(args.user)]
+        items = [checkpoint_json(c) for c in app.inbox(args.user, limit=args.limit, offset=args.offset)]
         human = (
             "\n".join(
                 f"{c['checkpoint_id']}  {c['title']}  "
@@ -321,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_run)
     s = sub.add_parser("inbox", parents=[common], help="a user's pending checkpoints")
     s.add_argument("--user", required=True)
+    s.add_argument("--limit", type=_positive, default=100, help="how many to list (default 100)")
+    s.add_argument("--offset", type=_not_negative, default=0, help="how many of the oldest to skip")
     s.set_defaults(func=cmd_inbox)
     s = sub.add_parser("decide", parents=[common], help="decide a checkpoint")
     s.add_argument("checkpoint_id")

@@ -1,10 +1,11 @@
-"""Review and usage figures for the Insights page, built from the store's aggregates."""
+"""Review and usage figures for the Insights page, built from the store's insight counters."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+
+from engine.store.counters import AI_METRICS, DECISION_METRICS, RUNS_PREFIX
 
 
 @dataclass
@@ -19,11 +20,17 @@ class CheckpointStats:
     rejected: int = 0
     changes_requested: int = 0
     edited: int = 0
-    median_review_seconds: float | None = None
+    review_seconds: float = 0.0
+    """Time in review of every decided checkpoint, added up."""
 
     def rate(self, count: int) -> float | None:
         """A share of decided checkpoints in percent (None before any decision)."""
         return 100.0 * count / self.decided if self.decided else None
+
+    @property
+    def mean_review_seconds(self) -> float | None:
+        """How long a decided checkpoint waited for its decision, on average."""
+        return self.review_seconds / self.decided if self.decided else None
 
 
 @dataclass
@@ -43,24 +50,34 @@ class WorkflowStats:
         return sum(self.runs.values())
 
 
-def checkpoint_stats(rows: list[dict[str, Any]]) -> list[CheckpointStats]:
-    """Turn the store's per-checkpoint aggregates into stats objects."""
-    return [CheckpointStats(**row) for row in rows]
+def checkpoint_stats(
+    totals: dict[tuple[str, str, str], float], pending: dict[tuple[str, str], int]
+) -> list[CheckpointStats]:
+    """Per approval step: decisions by kind, edits and time in review (counters), and what waits now."""
+    out: dict[tuple[str, str], CheckpointStats] = {}
+    for (workflow_id, node_id, metric), value in totals.items():
+        if metric in DECISION_METRICS:
+            stats = out.setdefault((workflow_id, node_id), CheckpointStats(workflow_id, node_id))
+            if metric == "review_seconds":
+                stats.review_seconds = value
+            else:
+                setattr(stats, metric, round(value))
+    for (workflow_id, node_id), n in pending.items():
+        out.setdefault((workflow_id, node_id), CheckpointStats(workflow_id, node_id)).pending = n
+    return [out[key] for key in sorted(out)]
 
 
-def workflow_stats(
-    run_counts: dict[tuple[str, str], int], step_rows: list[dict[str, Any]]
-) -> list[WorkflowStats]:
+def workflow_stats(totals: dict[tuple[str, str, str], float]) -> list[WorkflowStats]:
     """Per workflow: runs by status, AI steps, tokens and cost."""
     out: dict[str, WorkflowStats] = {}
-    for (workflow_id, status), n in run_counts.items():
-        out.setdefault(workflow_id, WorkflowStats(workflow_id)).runs[status] += n
-    for row in step_rows:
-        if row.get("kind") != "ai_step":
-            continue
-        stats = out.setdefault(str(row["workflow_id"]), WorkflowStats(str(row["workflow_id"])))
-        stats.ai_steps += int(row.get("steps") or 0)
-        stats.prompt_tokens += int(row.get("prompt_tokens") or 0)
-        stats.completion_tokens += int(row.get("completion_tokens") or 0)
-        stats.cost_usd += float(row.get("cost_usd") or 0.0)
+    for (workflow_id, _node, metric), value in totals.items():
+        if metric.startswith(RUNS_PREFIX):
+            stats = out.setdefault(workflow_id, WorkflowStats(workflow_id))
+            stats.runs[metric.removeprefix(RUNS_PREFIX)] += round(value)
+        elif metric in AI_METRICS:
+            stats = out.setdefault(workflow_id, WorkflowStats(workflow_id))
+            if metric == "cost_usd":
+                stats.cost_usd += value
+            else:
+                setattr(stats, metric, getattr(stats, metric) + round(value))
     return sorted(out.values(), key=lambda s: s.workflow_id)

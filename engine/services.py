@@ -70,6 +70,19 @@ class RunDetail:
         return next((c for c in self.checkpoints if c.status == "pending"), None)
 
 
+@dataclass
+class Board:
+    """A workflow's runs by section: the newest cards of each, and how many each holds."""
+
+    columns: dict[str, list[RunRecord]]
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Every run on the board, shown or not."""
+        return sum(self.counts.values())
+
+
 def slugify(text: str) -> str:
     """A lowercase id made of letters, digits and dashes."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -328,11 +341,16 @@ class Loopdesk:
         status: str | None = None,
         workflow_id: str | None = None,
         limit: int = 500,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        """The runs this user may see, newest first."""
+        """The runs this user may see, newest first; one page with `limit`/`offset`."""
         return self.store.list_runs(
-            status=status, workflow_id=workflow_id, limit=limit, scope=self.run_scope(user)
+            status=status, workflow_id=workflow_id, limit=limit, scope=self.run_scope(user), offset=offset
         )
+
+    def count_runs(self, user: str, status: str | None = None, workflow_id: str | None = None) -> int:
+        """How many runs `list_runs` would show this user with these filters."""
+        return self.store.count_runs(status=status, workflow_id=workflow_id, scope=self.run_scope(user))
 
     def run_detail(self, run_id: str, user: str) -> RunDetail:
         """The run with its workflow, steps, audit trail and checkpoints, if the user may see it."""
@@ -346,14 +364,33 @@ class Loopdesk:
             notifications=self.store.list_events(run_id),
         )
 
-    def inbox(self, user: str) -> list[CheckpointRecord]:
-        """Pending checkpoints the user may decide (assigned to them or their groups), oldest first."""
-        pending = self.store.list_checkpoints(status="pending", assignees=self.directory.assignees_for(user))
-        return [cp for cp in pending if cp.requester != user]
+    def inbox(
+        self, user: str, limit: int | None = None, offset: int = 0, newest_first: bool = False
+    ) -> list[CheckpointRecord]:
+        """Pending checkpoints the user may decide (assigned to them or their groups, not their own
+        requests), oldest first; one page with `limit`/`offset`."""
+        return self.store.list_checkpoints(
+            status="pending",
+            assignees=self.directory.assignees_for(user),
+            not_requested_by=user,
+            limit=limit,
+            offset=offset,
+            newest_first=newest_first,
+        )
 
-    def decided(self, user: str) -> list[CheckpointRecord]:
-        """Checkpoints the user decided, newest first."""
-        return self.store.list_checkpoints(status=None, decided_by=user)
+    def inbox_count(self, user: str) -> int:
+        """How many checkpoints wait for the user (what `inbox` would list, counted, not read)."""
+        return self.store.count_checkpoints(
+            status="pending", assignees=self.directory.assignees_for(user), not_requested_by=user
+        )
+
+    def decided(self, user: str, limit: int = 50, offset: int = 0) -> list[CheckpointRecord]:
+        """Checkpoints the user decided, newest first, one page."""
+        return self.store.list_checkpoints(status=None, decided_by=user, limit=limit, offset=offset)
+
+    def decided_count(self, user: str) -> int:
+        """How many checkpoints the user has decided."""
+        return self.store.count_checkpoints(status=None, decided_by=user)
 
     def checkpoint(self, checkpoint_id: str, user: str) -> CheckpointRecord:
         """A checkpoint by id, if the user may see its run."""
@@ -392,13 +429,9 @@ class Loopdesk:
         """Continue runs interrupted by a crash; return their ids."""
         return self.engine.recover(background=background)
 
-    def waiting_for(self, workflow_id: str) -> dict[str, str]:
-        """Run id → assignee of its pending checkpoint, for one workflow's waiting runs."""
-        return {
-            cp.run_id: cp.assignee
-            for cp in self.store.list_checkpoints(status="pending")
-            if cp.workflow_id == workflow_id
-        }
+    def waiting_for(self, run_ids: list[str]) -> dict[str, str]:
+        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
+        return self.store.pending_assignees(run_ids)
 
     # -- API tokens -----------------------------------------------------------
     def create_token(self, owner: str, user: str, label: str = "") -> tuple[TokenRecord, str]:
@@ -453,14 +486,14 @@ class Loopdesk:
         seen = self._viewable_ids(user)
         return [
             s
-            for s in checkpoint_stats(self.store.checkpoint_stats())
+            for s in checkpoint_stats(self.store.stat_totals(), self.store.pending_counts())
             if seen is None or s.workflow_id in seen
         ]
 
     def workflow_stats(self, user: str) -> list[WorkflowStats]:
         """Runs by status and AI tokens and cost per workflow."""
         seen = self._viewable_ids(user)
-        stats = workflow_stats(self.store.run_counts(), self.store.step_stats())
+        stats = workflow_stats(self.store.stat_totals())
         return [s for s in stats if seen is None or s.workflow_id in seen]
 
     def _viewable_ids(self, user: str) -> set[str] | None:
@@ -469,11 +502,17 @@ class Loopdesk:
             return None
         return {w.workflow_id for w in self.workflows_for(user, "view")}
 
-    def board(self, workflow_id: str, user: str) -> dict[str, list[RunRecord]]:
-        """The runs of a workflow this user may see, grouped by current section, in section order."""
+    def board(self, workflow_id: str, user: str, per_section: int = 50) -> Board:
+        """The runs of a workflow this user may see, by current section in section order: the
+        newest `per_section` cards of each section and how many there are in all."""
         wf = self.get_workflow(workflow_id).definition
-        columns: dict[str, list[RunRecord]] = {s: [] for s in wf.sections}
-        for run in self.list_runs(user, workflow_id=workflow_id, limit=5000):
-            section = run.section or (wf.sections[0] if wf.sections else "")
-            columns.setdefault(section, []).append(run)
-        return columns
+        first = wf.sections[0] if wf.sections else ""
+        counts, runs = self.store.runs_by_section(workflow_id, per_section, self.run_scope(user))
+        board = Board({s: [] for s in wf.sections}, {s: 0 for s in wf.sections})
+        for section, n in counts.items():
+            board.counts[section or first] = board.counts.get(section or first, 0) + n
+        for run in runs:
+            board.columns.setdefault(run.section or first, []).append(run)
+        for section in board.counts:
+            board.columns.setdefault(section, [])
+        return board

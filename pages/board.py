@@ -52,28 +52,36 @@ def card(run: RunRecord, waiting_for: str | None) -> None:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def show_board(workflow_id: str, user: str) -> None:
-    """One column per section in order, a card per task in its current section."""
+    """One column per section in order, a card per task in its current section (the newest
+    MAX_CARDS of each; the count says how many there are in all)."""
     try:
-        columns = app.board(workflow_id, user)
+        board = app.board(workflow_id, user, per_section=MAX_CARDS)
     except EngineError as exc:
         show_error(exc)
         return
-    waiting = {rid: app.directory.label(who) for rid, who in app.waiting_for(workflow_id).items()}
-    total = sum(len(v) for v in columns.values())
-    st.caption(f"{total} task{'s' if total != 1 else ''} · refreshes every {REFRESH_SECONDS} s")
-    if not columns:
+    shown = [run.id for runs in board.columns.values() for run in runs if run.status == "waiting"]
+    waiting = {rid: app.directory.label(who) for rid, who in app.waiting_for(shown).items()}
+    total = board.total
+    st.caption(f"{total:,} task{'s' if total != 1 else ''} · refreshes every {REFRESH_SECONDS} s")
+    if not board.columns:
         st.info("This workflow has no sections; add them in the Designer.")
         return
-    for section, col in zip(columns, st.columns(len(columns), gap="small"), strict=True):
+    for section, col in zip(board.columns, st.columns(len(board.columns), gap="small"), strict=True):
         with col, st.container(key=section_key(section)):
-            runs = columns[section]
-            st.markdown(f"##### {md_escape(section)} · {len(runs)}")
+            runs = board.columns[section]
+            count = board.counts.get(section, len(runs))
+            st.markdown(f"##### {md_escape(section)} · {count:,}")
             if not runs:
                 st.caption("No tasks")
-            for run in runs[:MAX_CARDS]:
+            for run in runs:
                 card(run, waiting.get(run.id))
-            if len(runs) > MAX_CARDS:
-                st.caption(f"+ {len(runs) - MAX_CARDS} more (see Runs)")
+            if count > len(runs):
+                link_to(
+                    "pages/runs.py",
+                    f"+ {count - len(runs):,} older (see Runs)",
+                    {"workflow": workflow_id},
+                    icon=":material/list_alt:",
+                )
 
 
 app = get_app()

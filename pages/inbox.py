@@ -27,6 +27,20 @@ FLASH_KEY = "inbox_flash"
 VIEWER_KEY = "inbox_viewer"
 OPEN_KEY = "cp"
 SHOWN_KEY = "inbox_shown"
+PENDING_LIMIT_KEY = "inbox_pending_limit"
+DECIDED_LIMIT_KEY = "inbox_decided_limit"
+PAGE_SIZE = 50
+
+
+def more_button(key: str, shown: int, total: int, what: str) -> None:
+    """'Show 50 more' under a list that holds more than it shows."""
+    if total > shown:
+        st.caption(f"Showing {shown:,} of {total:,} {what}.")
+        if st.button(
+            f"Show {min(PAGE_SIZE, total - shown)} more", key=f"{key}_more", icon=":material/expand_more:"
+        ):
+            st.session_state[key] = shown + PAGE_SIZE
+            st.rerun(scope="app")
 
 
 def open_checkpoint_id(items: list[CheckpointRecord], user: str) -> str | None:
@@ -93,7 +107,9 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
 def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str | None) -> None:
     """My pending items, refreshed every few seconds (the open item and its form stay put)."""
     definitions: dict[str, Workflow | None] = {}  # one read per workflow, not one per item
-    for cp in app.inbox(user):
+    limit = st.session_state.get(PENDING_LIMIT_KEY, PAGE_SIZE)
+    items = app.inbox(user, limit=limit)
+    for cp in items:
         if cp.workflow_id not in definitions:
             try:
                 definitions[cp.workflow_id] = app.get_workflow(cp.workflow_id).definition
@@ -107,6 +123,9 @@ def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str |
             st.query_params[OPEN_KEY] = cp.id
             st.session_state.pop(SHOWN_KEY, None)
             st.rerun(scope="app")
+    more_button(
+        PENDING_LIMIT_KEY, len(items), len(items) if len(items) < limit else app.inbox_count(user), "items"
+    )
 
 
 app = get_app()
@@ -118,10 +137,11 @@ if flash:
     st.success(flash, icon=":material/check_circle:")
     st.toast(flash, icon=":material/check_circle:")
 
-items = app.inbox(user)
+waiting = app.inbox_count(user)
+items = app.inbox(user, limit=1)  # the oldest, opened when nothing else is asked for
 names = {w.workflow_id: w.name for w in app.list_workflows()}
 me = app.directory.users[user]
-pending_tab, decided_tab = st.tabs([f"Pending ({len(items)})", "Decided"])
+pending_tab, decided_tab = st.tabs([f"Pending ({waiting:,})", "Decided"])
 
 with pending_tab:
     open_id = open_checkpoint_id(items, user)
@@ -144,4 +164,8 @@ with pending_tab:
             show_open(app, open_id, user)
 
 with decided_tab:
-    show_decided(app.decided(user), names, app.directory)
+    limit = st.session_state.get(DECIDED_LIMIT_KEY, PAGE_SIZE)
+    decided = app.decided(user, limit=limit)
+    show_decided(decided, names, app.directory)
+    total = len(decided) if len(decided) < limit else app.decided_count(user)
+    more_button(DECIDED_LIMIT_KEY, len(decided), total, "decisions")

@@ -42,9 +42,7 @@ cp_rows = [
         "Rejected": percent(s.rate(s.rejected)),
         "Changes requested": percent(s.rate(s.changes_requested)),
         "Approved with edits": percent(s.rate(s.edited)),
-        "Median time in review": span(s.median_review_seconds)
-        if s.median_review_seconds is not None
-        else "—",
+        "Mean time in review": span(s.mean_review_seconds) if s.mean_review_seconds is not None else "—",
     }
     for s in app.checkpoint_stats(user)
 ]

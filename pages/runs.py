@@ -15,6 +15,8 @@ from ui.runtime import get_app, require_user, show_error
 from ui.timeline import link_to, node_name, show_audit, show_canvas, show_notifications, show_steps
 
 FLASH_KEY = "runs_flash"
+PAGE_KEY = "runs_page"
+PAGE_SIZE = 50
 RUN_PARAM = "run"
 ALL = "All"
 
@@ -51,6 +53,31 @@ def runs_table(runs: list[RunRecord], names: dict[str, str], directory: Director
         on_select=partial(_open_selected, [r.id for r in runs]),
         selection_mode="single-row",
     )
+
+
+def page_offset(total: int, filters: tuple[str, ...]) -> int:
+    """Where the shown page starts; back to the newest page whenever the filters change."""
+    page, seen = st.session_state.get(PAGE_KEY, (0, filters))
+    if seen != filters:
+        page = 0
+    page = max(0, min(page, (total - 1) // PAGE_SIZE)) if total else 0
+    st.session_state[PAGE_KEY] = (page, filters)
+    return page * PAGE_SIZE
+
+
+def _turn(step: int) -> None:
+    page, filters = st.session_state.get(PAGE_KEY, (0, ()))
+    st.session_state[PAGE_KEY] = (page + step, filters)
+
+
+def pager(offset: int, shown: int, total: int) -> None:
+    """'Runs 51–100 of 1,234' with buttons to the newer and older pages."""
+    left, newer, older = st.columns([4, 1, 1], vertical_alignment="center")
+    left.caption(f"Runs {offset + 1:,}–{offset + shown:,} of {total:,}, newest first")
+    newer.button("Newer", icon=":material/chevron_left:", key="runs_newer", disabled=offset == 0,
+                 on_click=_turn, args=(-1,), width="stretch")  # fmt: skip
+    older.button("Older", icon=":material/chevron_right:", key="runs_older",
+                 disabled=offset + shown >= total, on_click=_turn, args=(1,), width="stretch")  # fmt: skip
 
 
 def pick_run(runs: list[RunRecord], names: dict[str, str], app: Loopdesk, user: str) -> str | None:
@@ -186,14 +213,18 @@ if not app.permissions.privileged(user):
     )
 workflows = app.list_workflows()
 names = {w.workflow_id: w.name for w in workflows}
+if st.query_params.get("workflow") in names and "runs_workflow" not in st.session_state:
+    st.session_state["runs_workflow"] = st.query_params["workflow"]  # from a board's "older" link
 f1, f2 = st.columns(2)
 status = f1.selectbox("Status", [ALL, *RUN_STATUSES], key="runs_status")
 workflow = f2.selectbox("Workflow", [ALL, *names], key="runs_workflow", format_func=lambda w: names.get(w, w))
-runs = app.list_runs(
-    user, status=None if status == ALL else status, workflow_id=None if workflow == ALL else workflow
-)
+filters = {"status": None if status == ALL else status, "workflow_id": None if workflow == ALL else workflow}
+total = app.count_runs(user, **filters)
+offset = page_offset(total, (status, workflow))
+runs = app.list_runs(user, limit=PAGE_SIZE, offset=offset, **filters)
 if runs:
     runs_table(runs, names, app.directory)
+    pager(offset, len(runs), total)
 else:
     st.info("No run matches these filters. Start one on the Start a run page.")
 run_id = pick_run(runs, names, app, user)

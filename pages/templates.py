@@ -122,7 +122,7 @@ def show_card(app: Loopdesk, template: Template, user: str) -> None:
 
 def inbox_summary(app: Loopdesk) -> str:
     """Who has how many items waiting, e.g. 'Jamie Rivera 3 · Sam Okafor 5'."""
-    counts = [(app.directory.users[name].display_name, len(app.inbox(name))) for name in app.directory.users]
+    counts = [(app.directory.users[name].display_name, app.inbox_count(name)) for name in app.directory.users]
     return " · ".join(f"{md_escape(label)} {n}" for label, n in counts if n)
 
 

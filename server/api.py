@@ -185,11 +185,34 @@ def get_run(request: Request, body: bytes) -> Response:
     return JSONResponse(run_document(app.store, run))
 
 
+INBOX_LIMIT = 100
+INBOX_MAX_LIMIT = 1000
+
+
+def _count_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or a 422 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise BadRequestBody(f"{name} must be a whole number from {low} to {high}", {name: raw[:50]})
+    return value
+
+
 def inbox(request: Request, body: bytes) -> Response:
-    """The caller's pending checkpoints, oldest first."""
+    """The caller's pending checkpoints, oldest first, one page (`limit`, `offset`); the header
+    `X-Total-Count` says how many there are in all."""
     app = _service()
     user = _caller(request, app)
-    return JSONResponse([checkpoint_document(cp) for cp in app.inbox(user)])
+    limit = _count_param(request, "limit", INBOX_LIMIT, 1, INBOX_MAX_LIMIT)
+    offset = _count_param(request, "offset", 0, 0, 10**9)
+    items = app.inbox(user, limit=limit, offset=offset)
+    total = app.inbox_count(user)
+    return JSONResponse([checkpoint_document(cp) for cp in items], headers={"X-Total-Count": str(total)})
 
 
 def decide(request: Request, body: bytes) -> Response:

@@ -41,6 +41,13 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _query_int(name: str, description: str, low: int, high: int | None, default: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": low, "default": default}
+    if high is not None:
+        schema["maximum"] = high
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The whole document (computed once per process)."""
@@ -84,10 +91,22 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/inbox": {
             "get": {
-                "summary": "The token owner's pending checkpoints, oldest first",
+                "summary": "The token owner's pending checkpoints, oldest first, one page at a time",
+                "parameters": [
+                    _query_int("limit", "How many to return (1-1000, default 100)", 1, 1000, 100),
+                    _query_int("offset", "How many of the oldest to skip (default 0)", 0, None, 0),
+                ],
                 "responses": {
-                    "200": _json({"type": "array", "items": _ref(Checkpoint)}, "Pending checkpoints"),
-                    **_errors(401, 503),
+                    "200": {
+                        **_json({"type": "array", "items": _ref(Checkpoint)}, "Pending checkpoints"),
+                        "headers": {
+                            "X-Total-Count": {
+                                "description": "How many checkpoints wait in all",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                    },
+                    **_errors(401, 422, 503),
                 },
             }
         },

@@ -23,10 +23,15 @@ def live_seconds() -> float:
         return 5.0
 
 
+NEWEST = 20
+"""How many of the newest items are compared with the last look (older ones were seen before)."""
+
+
 def announce_new(app: Loopdesk, user: str) -> int:
     """Toast each item that reached the user's inbox since the last look; return how many wait."""
     try:
-        items = app.inbox(user)
+        count = app.inbox_count(user)
+        items = app.inbox(user, limit=NEWEST, newest_first=True) if count else []
     except EngineError:  # the database cannot be read now; the page's banner says why
         return 0
     ids = {cp.id for cp in items}
@@ -34,8 +39,10 @@ def announce_new(app: Loopdesk, user: str) -> int:
     if seen is not None:
         for cp in [c for c in items if c.id not in seen][:3]:
             st.toast(f"New in your Inbox: {md_escape(cp.title)}", icon=":material/inbox:")
-    st.session_state[SEEN_KEY] = ids
-    return len(items)
+    # remember what was seen, so that an older item moving up into the newest ones is not "new"
+    merged = ids if seen is None else seen | ids
+    st.session_state[SEEN_KEY] = merged if len(merged) <= 1000 else ids
+    return count
 
 
 @st.fragment(run_every=live_seconds())

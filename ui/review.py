@@ -264,7 +264,7 @@ def show_decided(cps: list[CheckpointRecord], names: dict[str, str], directory: 
     if not cps:
         st.caption("You have not decided anything yet.")
         return
-    for cp in cps[:50]:
+    for cp in cps:
         d = cp.decision or {}
         kind = DECISION_LABELS.get(str(d.get("kind", "")), str(d.get("kind", "")))
         edits: dict[str, dict[str, Any]] = d.get("edits") or {}

@@ -107,7 +107,7 @@ def _demo_picker(app: Loopdesk, user: str) -> None:
 def _pages(app: Loopdesk, user: str) -> dict[str, list[Any]]:
     """The navigation, with the number of items waiting in the user's inbox."""
     try:
-        pending = len(app.inbox(user)) if user else 0
+        pending = app.inbox_count(user) if user else 0
     except EngineError:  # the database cannot be read now; show_health says why
         pending = 0
     inbox_title = f"Inbox ({pending})" if pending else "Inbox"

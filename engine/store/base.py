@@ -257,8 +257,22 @@ class Store(ABC):
         workflow_id: str | None = None,
         limit: int = 500,
         scope: RunScope | None = None,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered (and limited to what `scope` lets someone see)."""
+        """Runs, newest first, optionally filtered (and limited to what `scope` lets someone see);
+        one page with `limit`/`offset`."""
+
+    @abstractmethod
+    def count_runs(
+        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
+    ) -> int:
+        """How many runs `list_runs` would list with these filters (counted, not read)."""
+
+    @abstractmethod
+    def runs_by_section(
+        self, workflow_id: str, per_section: int, scope: RunScope | None = None
+    ) -> tuple[dict[str | None, int], list[RunRecord]]:
+        """For a board: how many runs are in each section, and the newest `per_section` of each."""
 
     @abstractmethod
     def list_steps(self, run_id: str) -> list[StepRecord]:
@@ -279,8 +293,27 @@ class Store(ABC):
         assignees: list[str] | None = None,
         run_id: str | None = None,
         decided_by: str | None = None,
+        not_requested_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
     ) -> list[CheckpointRecord]:
-        """Checkpoints, oldest first, filtered by status, assignees, run or decider."""
+        """Checkpoints, oldest first (newest decision first with `decided_by`), filtered by status,
+        assignees, run, decider or a requester to leave out; one page with `limit`/`offset`."""
+
+    @abstractmethod
+    def count_checkpoints(
+        self,
+        status: str | None = "pending",
+        assignees: list[str] | None = None,
+        decided_by: str | None = None,
+        not_requested_by: str | None = None,
+    ) -> int:
+        """How many checkpoints `list_checkpoints` would list with these filters (not read)."""
+
+    @abstractmethod
+    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
+        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
 
     @abstractmethod
     def due_checkpoints(self, at: float) -> list[CheckpointRecord]:
@@ -291,16 +324,22 @@ class Store(ABC):
         """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
 
     @abstractmethod
-    def checkpoint_stats(self) -> list[dict[str, Any]]:
-        """Per workflow and approval node: decisions by kind, edits, median review seconds."""
+    def stat_totals(self) -> dict[tuple[str, str, str], float]:
+        """Insight counters (engine/store/counters.py): (workflow, node, metric) → the total over
+        every day; zero totals are left out."""
 
     @abstractmethod
-    def run_counts(self) -> dict[tuple[str, str], int]:
-        """Number of runs per (workflow id, status)."""
+    def counters(self) -> dict[tuple[str, str, int, str], float]:
+        """The insight counters as kept, per day (zero ones left out)."""
 
     @abstractmethod
-    def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
-        """Per workflow and node: step count, tokens, cost, average duration."""
+    def recomputed_stats(self) -> dict[tuple[str, str, int, str], float]:
+        """The same counters computed from scratch over every stored run (reads everything; for
+        checking that the counters kept equal a full recomputation)."""
+
+    @abstractmethod
+    def pending_counts(self) -> dict[tuple[str, str], int]:
+        """(workflow, approval step) → how many checkpoints wait there now."""
 
     # -- bulk history -----------------------------------------------------------
     @abstractmethod

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -32,6 +32,7 @@ from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, 
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
+    OPEN_STATUSES,
     AuditEvent,
     CheckpointClose,
     CheckpointRecord,
@@ -46,6 +47,7 @@ from engine.store.base import (
     WorkflowVersion,
     now,
 )
+from engine.store.counters import AI_METRICS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
 
 log = logging.getLogger("loopdesk.store")
 
@@ -74,6 +76,19 @@ SCHEMA = [
         editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
         requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE)""",
+    # Open checkpoints live in their own small table (what the inbox, the sidebar count and the
+    # timers read, so they cost the same whatever the history); closed ones move to `checkpoints`.
+    """CREATE TABLE IF NOT EXISTS pending_checkpoints (
+        id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, workflow_id VARCHAR NOT NULL,
+        node_id VARCHAR NOT NULL, status VARCHAR NOT NULL, assignee VARCHAR NOT NULL,
+        created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
+        editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
+        decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
+        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE)""",
+    # Insight counters (engine/store/counters.py), kept up to date in the commit of what they count.
+    """CREATE TABLE IF NOT EXISTS stats_counters (
+        workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
+        metric VARCHAR NOT NULL, value DOUBLE NOT NULL, PRIMARY KEY (workflow_id, node_id, day, metric))""",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     """CREATE TABLE IF NOT EXISTS outbox (
         id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
@@ -90,6 +105,13 @@ SCHEMA = [
         detail VARCHAR NOT NULL)""",
 ]
 
+INDEXES = [  # a run's rows are found through these, not by scanning every run's
+    "CREATE INDEX IF NOT EXISTS steps_by_run ON steps (run_id)",
+    "CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id)",
+    "CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints (run_id)",
+    "CREATE INDEX IF NOT EXISTS outbox_by_run ON outbox (run_id)",
+]
+
 _RUN_COLS = (
     "id, workflow_id, version, status, current_node, section, title, vals, started_by, "
     "created_at, updated_at, revisions, outcome, error, failed_node"
@@ -97,6 +119,10 @@ _RUN_COLS = (
 _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
     "instructions, title, decision, decided_by, decided_at, requester, action_at"
+)
+_CP_BY_ID = (
+    f"SELECT {_CP_COLS} FROM pending_checkpoints WHERE id = ? "
+    f"UNION ALL SELECT {_CP_COLS} FROM checkpoints WHERE id = ?"
 )
 _OUTBOX_COLS = (
     "id, event, run_id, checkpoint_id, assignee, actor, action, occurred_at, status, attempts, "
@@ -144,8 +170,96 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, table: str, cols: str, rows: li
     cur.execute(f"INSERT INTO {table} ({cols}) VALUES {marks}", [v for row in rows for v in row])
 
 
+def _update_rows(
+    cur: duckdb.DuckDBPyConnection, table: str, ids: list[str], columns: dict[str, list[Any]]
+) -> None:
+    """Set per-row values of a few rows, found by key through the table's index.
+
+    `UPDATE … FROM (VALUES …)` joins against the whole table, so its cost grows with the
+    history; `CASE id WHEN …` with `WHERE id IN (…)` reads only the rows it changes.
+    """
+    sets, params = [], []
+    for col, values in columns.items():
+        sets.append(f"{col} = CASE id {' '.join(['WHEN ? THEN ?'] * len(ids))} END")
+        params += [v for pair in zip(ids, values, strict=True) for v in pair]
+    cur.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE id IN ({_marks(len(ids))})", [*params, *ids])
+
+
+def _move_closed(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> None:
+    """Move closed checkpoints matching `where` from the pending table to the history."""
+    cur.execute(
+        f"INSERT INTO checkpoints ({_CP_COLS}) SELECT {_CP_COLS} FROM pending_checkpoints "
+        f"WHERE status <> 'pending' AND {where}",
+        params,
+    )
+    cur.execute(f"DELETE FROM pending_checkpoints WHERE status <> 'pending' AND {where}", params)
+
+
+class _RunState(NamedTuple):
+    """What the writer checks and counts of a run: its status, position and workflow."""
+
+    status: str
+    node: str | None
+    workflow_id: str
+
+
+_ADD_ON_CONFLICT = (
+    "ON CONFLICT (workflow_id, node_id, day, metric) "
+    "DO UPDATE SET value = stats_counters.value + excluded.value"
+)
+
+
+def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int, str, float]]) -> None:
+    """Add deltas to the insight counters (one row per key, created at its first delta)."""
+    marks = ",".join(["(?,?,?,?,?)"] * len(rows))
+    cols = "workflow_id, node_id, day, metric, value"
+    cur.execute(
+        f"INSERT INTO stats_counters ({cols}) VALUES {marks} {_ADD_ON_CONFLICT}",
+        [v for row in rows for v in row],
+    )
+
+
+def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
+    """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
+    kind = "json_extract_string(decision, '$.kind')"
+    day = "CAST(floor({} / 86400) AS INTEGER)"
+    decisions = ", ".join(DECISION_METRICS)
+    ai = ", ".join(AI_METRICS)
+    return f"""
+        SELECT workflow_id, '' AS node_id, 0 AS day, '{RUNS_PREFIX}' || status AS metric,
+               CAST(count(*) AS DOUBLE) AS value
+        FROM {runs} GROUP BY ALL
+        UNION ALL
+        SELECT workflow_id, node_id, day, metric, value FROM (
+            UNPIVOT (
+                SELECT workflow_id, node_id, {day.format("decided_at")} AS day,
+                    CAST(count(*) AS DOUBLE) AS decided,
+                    CAST(count(*) FILTER (WHERE {kind} = 'approve') AS DOUBLE) AS approved,
+                    CAST(count(*) FILTER (WHERE {kind} = 'reject') AS DOUBLE) AS rejected,
+                    CAST(count(*) FILTER (WHERE {kind} = 'request_changes') AS DOUBLE) AS changes_requested,
+                    CAST(count(*) FILTER (WHERE {kind} = 'approve'
+                        AND CAST(json_extract(decision, '$.edits') AS VARCHAR) NOT IN ('{{}}', 'null'))
+                        AS DOUBLE) AS edited,
+                    sum(decided_at - created_at) AS review_seconds
+                FROM {checkpoints} WHERE status = 'decided' GROUP BY ALL
+            ) ON {decisions} INTO NAME metric VALUE value)
+        UNION ALL
+        SELECT workflow_id, node_id, day, metric, value FROM (
+            UNPIVOT (
+                SELECT r.workflow_id, s.node_id, {day.format("s.finished_at")} AS day,
+                    CAST(count(*) AS DOUBLE) AS ai_steps,
+                    CAST(sum(coalesce(CAST(json_extract(s.meta, '$.prompt_tokens') AS BIGINT), 0))
+                        AS DOUBLE) AS prompt_tokens,
+                    CAST(sum(coalesce(CAST(json_extract(s.meta, '$.completion_tokens') AS BIGINT), 0))
+                        AS DOUBLE) AS completion_tokens,
+                    sum(coalesce(CAST(json_extract(s.meta, '$.cost_usd') AS DOUBLE), 0)) AS cost_usd
+                FROM {steps} s JOIN {runs} r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY ALL
+            ) ON {ai} INTO NAME metric VALUE value)
+    """
+
+
 def _precondition(
-    t: Transition, runs: dict[str, tuple[str, str | None]], cps: dict[str, CheckpointRecord]
+    t: Transition, runs: dict[str, _RunState], cps: dict[str, CheckpointRecord]
 ) -> ConflictError | None:
     """Why a transition cannot apply to the current state, or None when it can."""
     if t.close_checkpoint is not None:
@@ -161,7 +275,7 @@ def _precondition(
         u = t.run_update
         if u.run_id not in runs:
             return ConflictError(f"no run `{u.run_id}`")
-        status, node = runs[u.run_id]
+        status, node, _ = runs[u.run_id]
         if status not in u.expect_status or (u.expect_node is not None and node != u.expect_node):
             return ConflictError(f"run is {status} at `{node}`")
     return None
@@ -289,6 +403,9 @@ class _Pending:
         self.audit: list[AuditEvent] = []
         self.announced = False
         """Whether the batch wrote outbox events (the sender is woken after the commit)."""
+        self.deciding: dict[str, tuple[CheckpointRecord, dict[str, Any] | None]] = {}
+        """Checkpoints this batch decides: as they were, and the decision (for the counters)."""
+        self.counts = CounterDeltas()
 
     def add(self, t: Transition) -> None:
         if t.new_run is not None:
@@ -328,7 +445,7 @@ class DuckDBStore(Store):
         self._closed = False
         self.commits = 0
         """How many commits the writer has made (for benchmarks)."""
-        self._states: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
+        self._states: OrderedDict[str, _RunState] = OrderedDict()
         self._cps: OrderedDict[str, CheckpointRecord] = OrderedDict()
         # Faults that heal: a write refused by the disk is reported until a later write succeeds;
         # a connection DuckDB invalidated (a failed checkpoint) is replaced by a fresh one.
@@ -452,6 +569,19 @@ class DuckDBStore(Store):
                 "UPDATE checkpoints SET requester = runs.started_by FROM runs "
                 "WHERE runs.id = checkpoints.run_id"
             )
+        # files written before open checkpoints had their own table
+        cur.execute(
+            f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
+            f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'"
+        )
+        cur.execute("DELETE FROM checkpoints WHERE status = 'pending'")
+        for stmt in INDEXES:
+            cur.execute(stmt)
+        if not cur.execute("SELECT 1 FROM store_meta WHERE key = 'stats_counters'").fetchall():
+            # a file from before the counters (or a new one): count what it holds, once
+            cur.execute("DELETE FROM stats_counters")
+            cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0")
+            cur.execute("INSERT INTO store_meta VALUES ('stats_counters', '1')")
 
     def _release(self) -> None:
         if self._claimed is not None:
@@ -582,8 +712,8 @@ class DuckDBStore(Store):
                 job.future.set_exception(res)
 
     # -- the one write path ---------------------------------------------------
-    def _run_state(self, cur: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, str | None] | None:
-        """(status, current node) of a run: from the writer's cache, else one point lookup.
+    def _run_state(self, cur: duckdb.DuckDBPyConnection, run_id: str) -> _RunState | None:
+        """Status, current node and workflow of a run: from the writer's cache, else a point lookup.
 
         Only the writer changes runs, so what it committed is what the table holds.
         """
@@ -591,8 +721,9 @@ class DuckDBStore(Store):
         if state is not None:
             self._states.move_to_end(run_id)
             return state
-        rows = cur.execute("SELECT status, current_node FROM runs WHERE id = ?", [run_id]).fetchall()
-        return (rows[0][0], rows[0][1]) if rows else None
+        sql = "SELECT status, current_node, workflow_id FROM runs WHERE id = ?"
+        rows = cur.execute(sql, [run_id]).fetchall()
+        return _RunState(*rows[0]) if rows else None
 
     def _checkpoint_state(
         self, cur: duckdb.DuckDBPyConnection, checkpoint_id: str
@@ -601,14 +732,18 @@ class DuckDBStore(Store):
         cp = self._cps.get(checkpoint_id)
         if cp is not None:
             return cp
-        rows = cur.execute(f"SELECT {_CP_COLS} FROM checkpoints WHERE id = ?", [checkpoint_id]).fetchall()
+        rows = cur.execute(_CP_BY_ID, [checkpoint_id, checkpoint_id]).fetchall()
         return self._checkpoint(rows[0]) if rows else None
 
-    def _remember(self, states: dict[str, tuple[str, str | None]], cps: dict[str, CheckpointRecord]) -> None:
-        """Cache committed run states and pending checkpoints (oldest entries are forgotten)."""
-        self._states.update(states)
-        for run_id in states:
-            self._states.move_to_end(run_id)
+    def _remember(self, states: dict[str, _RunState], cps: dict[str, CheckpointRecord]) -> None:
+        """Cache committed states of live runs and pending checkpoints (oldest entries are
+        forgotten; a finished run leaves the cache, so it holds what is in flight, not history)."""
+        for run_id, state in states.items():
+            if state.status in OPEN_STATUSES:
+                self._states[run_id] = state
+                self._states.move_to_end(run_id)
+            else:
+                self._states.pop(run_id, None)
         while len(self._states) > _STATE_CACHE:
             self._states.popitem(last=False)
         for cp in cps.values():
@@ -621,9 +756,7 @@ class DuckDBStore(Store):
 
     def _apply_batch(
         self, cur: duckdb.DuckDBPyConnection, batch: list[Transition]
-    ) -> tuple[
-        list[ConflictError | None], dict[str, tuple[str, str | None]], dict[str, CheckpointRecord], bool
-    ]:
+    ) -> tuple[list[ConflictError | None], dict[str, _RunState], dict[str, CheckpointRecord], bool]:
         """Check every transition against the current state, then write the accepted ones.
 
         The writer is the only writer, so state read at the start of the batch stays
@@ -631,12 +764,13 @@ class DuckDBStore(Store):
         Returns each transition's conflict (or None), the run and checkpoint states the batch
         leaves (for the cache once the batch is committed) and whether it wrote notification events.
         """
-        runs: dict[str, tuple[str, str | None]] = {}
+        runs: dict[str, _RunState] = {}
         for t in batch:
             if t.run_update is not None and t.run_update.run_id not in runs:
                 state = self._run_state(cur, t.run_update.run_id)
                 if state is not None:
                     runs[t.run_update.run_id] = state
+        before = dict(runs)
         cps: dict[str, CheckpointRecord] = {}
         for t in batch:
             if t.close_checkpoint is not None and t.close_checkpoint.checkpoint_id not in cps:
@@ -652,9 +786,11 @@ class DuckDBStore(Store):
                 continue
             pending.add(t)
             if t.new_run is not None:
-                runs[t.new_run.id] = (t.new_run.status, t.new_run.current_node)
+                r = t.new_run
+                runs[r.id] = _RunState(r.status, r.current_node, r.workflow_id)
             if t.run_update is not None:
-                runs[t.run_update.run_id] = (t.run_update.status, t.run_update.current_node)
+                u = t.run_update
+                runs[u.run_id] = _RunState(u.status, u.current_node, runs[u.run_id].workflow_id)
             if t.open_checkpoint is not None:
                 cps[t.open_checkpoint.id] = t.open_checkpoint
             if t.cancel_checkpoints_of is not None:
@@ -664,6 +800,8 @@ class DuckDBStore(Store):
             if t.close_checkpoint is not None and t.close_checkpoint.checkpoint_id in cps:
                 c = t.close_checkpoint
                 old = cps[c.checkpoint_id]
+                if c.new_assignee is None and c.status == "decided":
+                    pending.deciding[c.checkpoint_id] = (old, c.decision)
                 cps[c.checkpoint_id] = replace(
                     old,
                     status="pending" if c.new_assignee else c.status,
@@ -674,6 +812,13 @@ class DuckDBStore(Store):
                     decision=None if c.new_assignee else c.decision,
                     decided_at=None if c.new_assignee else now(),
                 )
+        for rid in {*(r.id for r in pending.new_runs), *pending.run_updates}:
+            was = before.get(rid)
+            pending.counts.run_moved(runs[rid].workflow_id, was.status if was else None, runs[rid].status)
+        for step in pending.steps:
+            state = runs.get(step.run_id) or self._run_state(cur, step.run_id)
+            if state is not None:
+                pending.counts.step(state.workflow_id, step)
         self._write(cur, pending)
         return results, runs, cps, pending.announced
 
@@ -699,51 +844,54 @@ class DuckDBStore(Store):
                 ]
                 for c in p.opens
             ]  # fmt: skip
-            _insert_rows(cur, "checkpoints", _CP_COLS, rows)
+            _insert_rows(cur, "pending_checkpoints", _CP_COLS, rows)
         if p.run_updates:
-            updates = list(p.run_updates.values())
-            marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(updates))
-            params: list[Any] = []
-            for u in updates:
-                params += [
-                    u.run_id, u.status, u.current_node, _dumps(u.values), u.section, u.revisions,
-                    u.outcome, u.error, u.failed_node,
-                ]  # fmt: skip
-            cur.execute(
-                "UPDATE runs SET status = v.status, current_node = v.node::VARCHAR, vals = v.vals, "
-                "section = v.section::VARCHAR, revisions = v.revisions::INTEGER, "
-                "outcome = v.outcome::VARCHAR, error = v.error::VARCHAR, "
-                f"failed_node = v.failed_node::VARCHAR, updated_at = {ts!r} "
-                f"FROM (VALUES {marks}) AS v(id, status, node, vals, section, revisions, outcome, "
-                "error, failed_node) WHERE runs.id = v.id",
-                params,
-            )
+            _update_rows(
+                cur, "runs", list(p.run_updates),
+                {
+                    "status": [u.status for u in p.run_updates.values()],
+                    "current_node": [u.current_node for u in p.run_updates.values()],
+                    "vals": [_dumps(u.values) for u in p.run_updates.values()],
+                    "section": [u.section for u in p.run_updates.values()],
+                    "revisions": [u.revisions for u in p.run_updates.values()],
+                    "outcome": [u.outcome for u in p.run_updates.values()],
+                    "error": [u.error for u in p.run_updates.values()],
+                    "failed_node": [u.failed_node for u in p.run_updates.values()],
+                    "updated_at": [ts] * len(p.run_updates),
+                },
+            )  # fmt: skip
         for c in p.closes:
             if c.new_assignee is not None:
                 cur.execute(
-                    "UPDATE checkpoints SET assignee = ?, "
+                    "UPDATE pending_checkpoints SET assignee = ?, "
                     "due_at = CASE WHEN ? THEN NULL ELSE due_at END, "
-                    "action_at = CASE WHEN ? THEN NULL ELSE action_at END "
-                    "WHERE id = ? AND status = 'pending'",
+                    "action_at = CASE WHEN ? THEN NULL ELSE action_at END WHERE id = ?",
                     [c.new_assignee, c.clear_due, c.clear_due, c.checkpoint_id],
                 )
-        decided = [c for c in p.closes if c.new_assignee is None]
-        if decided:
-            marks = ",".join(["(?,?,?,?)"] * len(decided))
-            params = [v for c in decided for v in (c.checkpoint_id, c.status, _dumps(c.decision), c.actor)]
+        decided = {c.checkpoint_id: c for c in p.closes if c.new_assignee is None}
+        if decided:  # a closed checkpoint moves from the pending table to the history
+            ids = list(decided)
+            _update_rows(
+                cur, "pending_checkpoints", ids,
+                {
+                    "status": [decided[i].status for i in ids],
+                    "decision": [_dumps(decided[i].decision) for i in ids],
+                    "decided_by": [decided[i].actor for i in ids],
+                    "decided_at": [ts] * len(ids),
+                    "action_at": [None] * len(ids),
+                },
+            )  # fmt: skip
+            _move_closed(cur, f"id IN ({_marks(len(ids))})", ids)
+            for cp, decision in p.deciding.values():
+                p.counts.decided(cp, decision, ts)
+        if p.cancels:
+            marks = _marks(len(p.cancels))
             cur.execute(
-                "UPDATE checkpoints SET status = v.status, decision = v.decision, "
-                f"decided_by = v.actor, decided_at = {ts!r} "
-                f"FROM (VALUES {marks}) AS v(id, status, decision, actor) "
-                "WHERE checkpoints.id = v.id AND checkpoints.status = 'pending'",
-                params,
+                f"UPDATE pending_checkpoints SET status = 'cancelled', decided_at = ?, action_at = NULL "
+                f"WHERE run_id IN ({marks})",
+                [ts, *p.cancels],
             )
-        for run_id in p.cancels:
-            cur.execute(
-                "UPDATE checkpoints SET status = 'cancelled', decided_at = ? "
-                "WHERE run_id = ? AND status = 'pending'",
-                [ts, run_id],
-            )
+            _move_closed(cur, f"run_id IN ({marks})", p.cancels)
         if p.steps:
             rows = [
                 [
@@ -753,6 +901,9 @@ class DuckDBStore(Store):
                 for s in p.steps
             ]  # fmt: skip
             _insert_rows(cur, "steps", _STEP_INSERT_COLS, rows)
+        counted = p.counts.rows()
+        if counted:
+            _add_counters(cur, counted)
         if p.audit:
             rows = [[a.run_id, a.ts, a.actor, a.event, _dumps(a.detail)] for a in p.audit]
             _insert_rows(cur, "audit", "run_id, ts, actor, event, detail", rows)
@@ -858,8 +1009,45 @@ class DuckDBStore(Store):
         workflow_id: str | None = None,
         limit: int = 500,
         scope: RunScope | None = None,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs newest first, filtered by status and workflow, and limited to `scope`."""
+        """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
+        clause, params = self._run_filter(status, workflow_id, scope)
+        rows = self._rows(
+            f"SELECT {_RUN_COLS} FROM runs {clause} ORDER BY created_at DESC, id "
+            f"LIMIT {int(limit)} OFFSET {int(offset)}",
+            params,
+        )
+        return [self._run(r) for r in rows]
+
+    def count_runs(
+        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
+    ) -> int:
+        """How many runs `list_runs` would list with these filters (counted, not read)."""
+        clause, params = self._run_filter(status, workflow_id, scope)
+        return int(self._rows(f"SELECT count(*) FROM runs {clause}", params)[0][0])
+
+    def runs_by_section(
+        self, workflow_id: str, per_section: int, scope: RunScope | None = None
+    ) -> tuple[dict[str | None, int], list[RunRecord]]:
+        """For a board: how many runs are in each section, and the newest `per_section` of each."""
+        clause, params = self._run_filter(None, workflow_id, scope)
+        counts = {
+            section: int(n)
+            for section, n in self._rows(f"SELECT section, count(*) FROM runs {clause} GROUP BY ALL", params)
+        }
+        rows = self._rows(
+            f"SELECT {_RUN_COLS} FROM runs {clause} QUALIFY row_number() OVER "
+            "(PARTITION BY section ORDER BY created_at DESC, id) <= ? ORDER BY created_at DESC, id",
+            [*params, per_section],
+        )
+        return counts, [self._run(r) for r in rows]
+
+    @staticmethod
+    def _run_filter(
+        status: str | None, workflow_id: str | None, scope: RunScope | None
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) for runs with these filters."""
         where: list[str] = []
         params: list[Any] = []
         if status:
@@ -875,16 +1063,14 @@ class DuckDBStore(Store):
                 visible.append(f"workflow_id IN ({','.join('?' * len(scope.workflow_ids))})")
                 params += sorted(scope.workflow_ids)
             mine = ",".join("?" * len(scope.assignees)) or "NULL"
-            visible.append(f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}))")
+            visible.append(
+                f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}) UNION ALL "
+                f"SELECT run_id FROM pending_checkpoints WHERE assignee IN ({mine}))"
+            )
             visible.append("id IN (SELECT run_id FROM audit WHERE actor = ?)")
-            params += [*scope.assignees, scope.user]
+            params += [*scope.assignees, *scope.assignees, scope.user]
             where.append(f"({' OR '.join(visible)})")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._rows(
-            f"SELECT {_RUN_COLS} FROM runs {clause} ORDER BY created_at DESC LIMIT {int(limit)}",
-            params,
-        )
-        return [self._run(r) for r in rows]
+        return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
     @staticmethod
     def _step(row: tuple[Any, ...]) -> StepRecord:
@@ -932,7 +1118,7 @@ class DuckDBStore(Store):
 
     def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
         """One checkpoint by id."""
-        rows = self._rows(f"SELECT {_CP_COLS} FROM checkpoints WHERE id = ?", [checkpoint_id])
+        rows = self._rows(_CP_BY_ID, [checkpoint_id, checkpoint_id])
         return self._checkpoint(rows[0]) if rows else None
 
     def list_checkpoints(
@@ -941,8 +1127,47 @@ class DuckDBStore(Store):
         assignees: list[str] | None = None,
         run_id: str | None = None,
         decided_by: str | None = None,
+        not_requested_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
     ) -> list[CheckpointRecord]:
-        """Checkpoints oldest first, filtered."""
+        """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
+        query = self._checkpoint_query(status, assignees, run_id, decided_by, not_requested_by)
+        if query is None:
+            return []
+        sql, params = query
+        order = "created_at DESC, id" if newest_first else "created_at, id"
+        if decided_by:
+            order = "decided_at DESC, id"
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        rows = self._rows(f"SELECT {_CP_COLS} FROM ({sql}) ORDER BY {order}{page}", params)
+        return [self._checkpoint(r) for r in rows]
+
+    def count_checkpoints(
+        self,
+        status: str | None = "pending",
+        assignees: list[str] | None = None,
+        decided_by: str | None = None,
+        not_requested_by: str | None = None,
+    ) -> int:
+        """How many checkpoints `list_checkpoints` would list with these filters."""
+        query = self._checkpoint_query(status, assignees, None, decided_by, not_requested_by, "id")
+        if query is None:
+            return 0
+        sql, params = query
+        return int(self._rows(f"SELECT count(*) FROM ({sql})", params)[0][0])
+
+    @staticmethod
+    def _checkpoint_query(
+        status: str | None,
+        assignees: list[str] | None,
+        run_id: str | None,
+        decided_by: str | None,
+        not_requested_by: str | None,
+        cols: str = _CP_COLS,
+    ) -> tuple[str, list[Any]] | None:
+        """The SELECT over the tables that can hold such checkpoints, or None when none can."""
         where: list[str] = []
         params: list[Any] = []
         if status:
@@ -950,8 +1175,8 @@ class DuckDBStore(Store):
             params.append(status)
         if assignees is not None:
             if not assignees:
-                return []
-            where.append(f"assignee IN ({','.join('?' * len(assignees))})")
+                return None
+            where.append(f"assignee IN ({_marks(len(assignees))})")
             params += assignees
         if run_id:
             where.append("run_id = ?")
@@ -959,17 +1184,32 @@ class DuckDBStore(Store):
         if decided_by:
             where.append("decided_by = ?")
             params.append(decided_by)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        order = "decided_at DESC" if decided_by else "created_at"
-        rows = self._rows(f"SELECT {_CP_COLS} FROM checkpoints {clause} ORDER BY {order}", params)
-        return [self._checkpoint(r) for r in rows]
+        if not_requested_by:
+            where.append("requester <> ?")
+            params.append(not_requested_by)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        tables = []
+        if status in (None, "pending") and not decided_by:
+            tables.append("pending_checkpoints")
+        if status != "pending":
+            tables.append("checkpoints")
+        sql = " UNION ALL ".join(f"SELECT {cols} FROM {t}{clause}" for t in tables)
+        return sql, params * len(tables)
+
+    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
+        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
+        if not run_ids:
+            return {}
+        rows = self._rows(
+            f"SELECT run_id, assignee FROM pending_checkpoints WHERE run_id IN ({_marks(len(run_ids))})",
+            run_ids,
+        )
+        return {rid: who for rid, who in rows}
 
     def due_checkpoints(self, at: float) -> list[CheckpointRecord]:
         """Pending checkpoints whose timeout action is due by `at` (nothing else is read)."""
         rows = self._rows(
-            f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending' AND action_at <= ? "
-            "ORDER BY action_at",
-            [at],
+            f"SELECT {_CP_COLS} FROM pending_checkpoints WHERE action_at <= ? ORDER BY action_at", [at]
         )
         return [self._checkpoint(r) for r in rows]
 
@@ -981,65 +1221,14 @@ class DuckDBStore(Store):
         self._submit(
             _Job(
                 work=lambda cur: cur.execute(
-                    f"UPDATE checkpoints SET action_at = NULL WHERE id IN ({marks})", checkpoint_ids
+                    f"UPDATE pending_checkpoints SET action_at = NULL WHERE id IN ({marks})", checkpoint_ids
                 )
             )
         )
 
-    def checkpoint_stats(self) -> list[dict[str, Any]]:
-        """Per workflow and approval node: decisions by kind, edits, median review seconds."""
-        kind = "json_extract_string(decision, '$.kind')"
-        rows = self._rows(
-            "SELECT workflow_id, node_id, "
-            "count(*) FILTER (WHERE status = 'decided'), "
-            "count(*) FILTER (WHERE status = 'pending'), "
-            f"count(*) FILTER (WHERE {kind} = 'approve'), "
-            f"count(*) FILTER (WHERE {kind} = 'reject'), "
-            f"count(*) FILTER (WHERE {kind} = 'request_changes'), "
-            f"count(*) FILTER (WHERE {kind} = 'approve' "
-            "AND CAST(json_extract(decision, '$.edits') AS VARCHAR) <> '{}'), "
-            "median(decided_at - created_at) FILTER (WHERE status = 'decided') "
-            "FROM checkpoints GROUP BY ALL ORDER BY 1, 2"
-        )
-        keys = [
-            "workflow_id", "node_id", "decided", "pending", "approved", "rejected",
-            "changes_requested", "edited", "median_review_seconds",
-        ]  # fmt: skip
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    def run_counts(self) -> dict[tuple[str, str], int]:
-        """Number of runs per (workflow id, status)."""
-        rows = self._rows("SELECT workflow_id, status, count(*) FROM runs GROUP BY ALL")
-        return {(w, s): int(n) for w, s, n in rows}
-
-    def step_stats(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
-        """Per workflow and node: steps, tokens, cost and mean duration."""
-        clause = "WHERE r.workflow_id = ?" if workflow_id else ""
-        rows = self._rows(
-            "SELECT r.workflow_id, s.node_id, s.kind, count(*) AS steps, "
-            "sum(coalesce(CAST(json_extract(s.meta, '$.prompt_tokens') AS BIGINT), 0)), "
-            "sum(coalesce(CAST(json_extract(s.meta, '$.completion_tokens') AS BIGINT), 0)), "
-            "sum(coalesce(CAST(json_extract(s.meta, '$.cost_usd') AS DOUBLE), 0)), "
-            "avg((s.finished_at - s.started_at) * 1000) "
-            f"FROM steps s JOIN runs r ON r.id = s.run_id {clause} "
-            "GROUP BY ALL ORDER BY 1, 2",
-            [workflow_id] if workflow_id else [],
-        )
-        keys = [
-            "workflow_id",
-            "node_id",
-            "kind",
-            "steps",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
-            "avg_ms",
-        ]
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
     # -- bulk history -----------------------------------------------------------
-    _HISTORY = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"), ("audit", "run_id"),
-                ("outbox", "run_id"))  # fmt: skip
+    _HISTORY = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"),
+                ("pending_checkpoints", "run_id"), ("audit", "run_id"), ("outbox", "run_id"))  # fmt: skip
 
     def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
         """The stored rows of these runs, table by table, in the store's layout."""
@@ -1055,19 +1244,55 @@ class DuckDBStore(Store):
         are numbered afresh, in the order given."""
 
         def write(cur: duckdb.DuckDBPyConnection) -> None:
-            for table, _key in self._HISTORY:
-                rows = tables.get(table)
-                if rows is None or rows.num_rows == 0:
-                    continue
-                cols = [c for c in rows.column_names if (table, c) not in (("steps", "seq"), ("audit", "id"))]
-                cur.register("bulk_rows", rows.select(cols))
-                try:
+            registered = []
+            try:
+                for table, _key in self._HISTORY:
+                    rows = tables.get(table)
+                    if rows is None:  # nothing of this table: an empty one of its layout
+                        rows = cur.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table()
+                    cur.register(f"bulk_{table}", rows)
+                    registered.append(f"bulk_{table}")
+                    if rows.num_rows == 0:
+                        continue
+                    numbered = (("steps", "seq"), ("audit", "id"))  # given afresh by the sequences
+                    cols = [c for c in rows.column_names if (table, c) not in numbered]
                     names = ", ".join(cols)
-                    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_rows")
-                finally:
-                    cur.unregister("bulk_rows")
+                    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_{table}")
+                if tables.get("runs") is not None and tables["runs"].num_rows:
+                    stats = _stats_query("bulk_runs", "bulk_checkpoints", "bulk_steps")
+                    cur.execute(
+                        f"INSERT INTO stats_counters SELECT * FROM ({stats}) WHERE value <> 0 "
+                        + _ADD_ON_CONFLICT
+                    )
+            finally:
+                for name in registered:
+                    cur.unregister(name)
 
         self._submit(_Job(work=write))
+
+    # -- insight counters --------------------------------------------------------
+    def stat_totals(self) -> dict[tuple[str, str, str], float]:
+        """(workflow, node, metric) → its counter summed over every day."""
+        rows = self._rows(
+            "SELECT workflow_id, node_id, metric, sum(value) FROM stats_counters "
+            "GROUP BY ALL HAVING sum(value) <> 0"
+        )
+        return {(w, n, m): float(v) for w, n, m, v in rows}
+
+    def recomputed_stats(self) -> dict[tuple[str, str, int, str], float]:
+        """The counters computed from scratch over every stored run (for checking; reads everything)."""
+        rows = self._rows(f"SELECT * FROM ({_stats_query()}) WHERE value <> 0")
+        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+
+    def counters(self) -> dict[tuple[str, str, int, str], float]:
+        """The counters as kept (zero ones left out)."""
+        rows = self._rows("SELECT * FROM stats_counters WHERE value <> 0")
+        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+
+    def pending_counts(self) -> dict[tuple[str, str], int]:
+        """(workflow, approval step) → how many checkpoints wait there now."""
+        rows = self._rows("SELECT workflow_id, node_id, count(*) FROM pending_checkpoints GROUP BY ALL")
+        return {(w, n): int(c) for w, n, c in rows}
 
     # -- notifications ----------------------------------------------------------
     def due_events(self, at: float, limit: int = 100) -> list[OutboxEvent]:

@@ -257,9 +257,11 @@ def test_insights_cover_only_the_workflows_one_may_see(shipped: Loopdesk) -> Non
 def test_board_lists_only_visible_runs(shipped: Loopdesk) -> None:
     run_id, _ = marketing_run(shipped)
     board = shipped.board("marketing-social-post", "sam")
-    assert all(run_id not in {r.id for r in cards} for cards in board.values())
+    assert all(run_id not in {r.id for r in cards} for cards in board.columns.values())
+    assert board.total == 0
     board = shipped.board("marketing-social-post", "morgan")
-    assert any(run_id in {r.id for r in cards} for cards in board.values())
+    assert any(run_id in {r.id for r in cards} for cards in board.columns.values())
+    assert board.total == 1
 
 
 def test_demo_data_needs_a_designer(shipped: Loopdesk) -> None:

@@ -347,12 +347,23 @@ def test_items_from_an_older_file_with_nothing_to_do_are_read_once(app: Loopdesk
     run = app.start_run("wf", {"topic": "t"}, "riley")
     cp = app.engine.get_checkpoint(pending(app, run.id))
     # as the migration leaves an item of an older file: its due time counted as an action
-    app.store._cur().execute("UPDATE checkpoints SET action_at = due_at WHERE id = ?", [cp.id])  # type: ignore[attr-defined]
+    app.store._cur().execute("UPDATE pending_checkpoints SET action_at = due_at WHERE id = ?", [cp.id])  # type: ignore[attr-defined]
     later = cp.created_at + 7200
     assert [c.id for c in app.store.due_checkpoints(later)] == [cp.id]
     assert app.engine.expire_due(at=later) == []
     assert app.store.due_checkpoints(later) == []  # not re-read every minute
     assert app.engine.get_checkpoint(cp.id).status == "pending"
+
+
+def as_first_release(app: Loopdesk) -> None:
+    """Turn the open database into the layout the first release wrote: every checkpoint in one
+    table without action times, and no indexes."""
+    cur = app.store._cur()  # type: ignore[attr-defined]
+    for index in ("steps_by_run", "audit_by_run", "checkpoints_by_run", "outbox_by_run"):
+        cur.execute(f"DROP INDEX {index}")
+    cur.execute("INSERT INTO checkpoints SELECT * FROM pending_checkpoints")
+    cur.execute("DROP TABLE pending_checkpoints")
+    cur.execute("ALTER TABLE checkpoints DROP COLUMN action_at")
 
 
 def test_a_file_from_before_action_times_gets_them_on_open(db_path: str) -> None:
@@ -362,12 +373,13 @@ def test_a_file_from_before_action_times_gets_them_on_open(db_path: str) -> None
     app.save_workflow(Workflow.model_validate(data), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
     cp_id = pending(app, run.id)
-    app.store._cur().execute("ALTER TABLE checkpoints DROP COLUMN action_at")  # type: ignore[attr-defined]
+    as_first_release(app)
     app.close()
     app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
     try:
         cp = app.engine.get_checkpoint(cp_id)
         assert cp.action_at == cp.due_at is not None
+        assert [c.id for c in app.inbox("jamie")] == [cp_id]  # moved to the table of open items
         assert app.engine.expire_due(at=cp.created_at + 3601) == [cp_id]
     finally:
         app.close()

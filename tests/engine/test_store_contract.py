@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.insights import checkpoint_stats, workflow_stats
 from engine.store.base import (
     AuditEvent,
     CheckpointClose,
@@ -203,15 +204,12 @@ def test_aggregates_for_insights(store: Store) -> None:
     ]
     for cp, decision in zip(cps, decisions, strict=False):
         store.apply(Transition(close_checkpoint=CheckpointClose(cp.id, "decided", "jamie", decision)))
-    (row,) = store.checkpoint_stats()
-    assert (row["workflow_id"], row["node_id"]) == ("wf", "review")
-    assert (row["decided"], row["pending"], row["approved"], row["rejected"], row["edited"]) == (
-        2,
-        1,
-        1,
-        1,
-        1,
-    )
-    assert row["changes_requested"] == 0
-    assert row["median_review_seconds"] is not None and row["median_review_seconds"] >= 0
-    assert store.run_counts() == {("wf", "waiting"): 3}
+    (row,) = checkpoint_stats(store.stat_totals(), store.pending_counts())
+    assert (row.workflow_id, row.node_id) == ("wf", "review")
+    assert (row.decided, row.pending, row.approved, row.rejected, row.edited) == (2, 1, 1, 1, 1)
+    assert row.changes_requested == 0
+    assert row.mean_review_seconds is not None and row.mean_review_seconds >= 0
+    (wf,) = workflow_stats(store.stat_totals())
+    assert wf.runs == {"waiting": 3}
+    assert store.counters().keys() == store.recomputed_stats().keys()
+    assert store.counters() == pytest.approx(store.recomputed_stats())

@@ -1,0 +1,86 @@
+"""Insight counters are kept in the commit of what they count and equal a full recomputation."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.decisions import Approve, Reassign, Reject, RequestChanges
+from engine.demo_data import load_demo_data
+from engine.directory import Directory
+from engine.errors import EngineError
+from engine.llm.demo import DemoProvider
+from engine.services import Loopdesk
+from engine.store.base import CheckpointRecord
+
+
+def decider(app: Loopdesk, cp: CheckpointRecord) -> str:
+    """Someone allowed to decide the checkpoint."""
+    for name in app.directory.users:
+        try:
+            app.permissions.check_decide(name, cp)
+        except EngineError:
+            continue
+        return name
+    raise AssertionError(f"nobody may decide {cp.id}")
+
+
+def pending_of(app: Loopdesk, run_id: str) -> CheckpointRecord:
+    """The run's open checkpoint."""
+    (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
+    return cp
+
+
+def assert_counters_match(app: Loopdesk) -> None:
+    """The counters kept equal the figures recomputed from every stored row."""
+    kept, recomputed = app.store.counters(), app.store.recomputed_stats()
+    assert kept.keys() == recomputed.keys()
+    assert kept == pytest.approx(recomputed)
+
+
+def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(app: Loopdesk) -> None:
+    run_ids = load_demo_data(app, "dana") + load_demo_data(app, "dana")
+    assert_counters_match(app)
+    for i, run_id in enumerate(run_ids):
+        cp = pending_of(app, run_id)
+        who = decider(app, cp)
+        if i % 6 == 0:
+            app.decide(cp.id, who, Reject(comment="Not for us"))
+        elif i % 6 == 1:
+            app.decide(cp.id, who, RequestChanges(comment="Shorter"))  # back to the AI step, waits again
+        elif i % 6 == 2 and cp.editable and isinstance(cp.shown.get(cp.editable[0]), str):
+            name = cp.editable[0]
+            app.decide(cp.id, who, Approve(edits={name: cp.shown[name] + " Edited."}))
+        elif i % 6 == 3:
+            app.cancel(run_id, "alex")
+        elif i % 6 == 4:
+            target = next(t for t in app.reassign_targets(cp, who) if t != cp.assignee)
+            app.decide(cp.id, who, Reassign(to=target))
+        else:
+            app.decide(cp.id, who, Approve())
+    assert_counters_match(app)
+    stats = {s.workflow_id: s for s in app.workflow_stats("alex")}
+    assert sum(s.total_runs for s in stats.values()) == len(run_ids)
+    assert stats["marketing-social-post"].ai_steps > 0
+    by_step = app.checkpoint_stats("alex")
+    assert sum(s.decided for s in by_step) == len(app.store.list_checkpoints(status="decided"))
+    assert sum(s.pending for s in by_step) == len(app.store.list_checkpoints(status="pending"))
+
+
+def test_the_counters_survive_a_restart_and_an_older_file_gets_them(db_path: str) -> None:
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    try:
+        for run_id in load_demo_data(app, "dana"):
+            cp = pending_of(app, run_id)
+            app.decide(cp.id, decider(app, cp), Approve())
+        kept = app.store.counters()
+        cur = app.store._cur()  # type: ignore[attr-defined]
+        cur.execute("DELETE FROM stats_counters")  # as a file written before the counters
+        cur.execute("DELETE FROM store_meta WHERE key = 'stats_counters'")
+    finally:
+        app.close()
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    try:
+        assert app.store.counters() == pytest.approx(kept)
+        assert_counters_match(app)
+    finally:
+        app.close()
