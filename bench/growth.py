@@ -48,6 +48,7 @@ TIME_COLUMNS = {
     "runs": ("created_at", "updated_at"),
     "steps": ("started_at", "finished_at"),
     "checkpoints": ("created_at", "due_at", "decided_at", "action_at"),
+    "pending_checkpoints": ("created_at", "due_at", "decided_at", "action_at"),
     "audit": ("ts",),
     "outbox": ("occurred_at", "next_at", "delivered_at"),
 }
@@ -55,6 +56,7 @@ ID_COLUMNS = {
     "runs": ("id",),
     "steps": ("run_id",),
     "checkpoints": ("id", "run_id"),
+    "pending_checkpoints": ("id", "run_id"),
     "audit": ("run_id",),
     "outbox": ("id", "run_id", "checkpoint_id"),
 }

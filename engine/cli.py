@@ -1,4 +1,4 @@
-"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, schema."""
+"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, archive, schema."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,45 @@ def cmd_recover(args: argparse.Namespace) -> int:
         return 0
 
 
+def _moment(text: str) -> float:
+    """A date (2026-01-01, midnight UTC) or an ISO time with its offset, as epoch seconds."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date such as 2026-01-01") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+ARCHIVED_WORDS = {"runs": "runs", "steps": "steps", "checkpoints": "checkpoints", "audit": "audit events",
+                  "outbox": "notifications"}  # fmt: skip
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    """Move finished runs created before a date to monthly Parquet files."""
+    with _opened(args) as app:
+        _known(app, args.user)
+        folder = Path(args.to) if args.to else app.archive_folder()
+        live_before = app.store.count_runs()
+        moved = app.archive(args.before, args.user, folder)
+        live_after = app.store.count_runs()
+        runs = sum(m.get("runs", 0) for m in moved.values())
+        lines = [
+            f"{month}: " + ", ".join(f"{n:,} {ARCHIVED_WORDS[t]}" for t, n in tables.items())
+            for month, tables in moved.items()
+        ]
+        lines.append(
+            f"archived {runs:,} finished run(s) to {folder}; the live store held {live_before:,} runs "
+            f"and now holds {live_after:,}"
+            if runs
+            else "no finished run was created before that date; nothing was archived"
+        )
+        doc = {"folder": str(folder), "months": moved, "runs": runs, "live_runs": live_after}
+        _emit(args, doc, "\n".join(lines))
+        return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """Start a batch of demo runs that wait in the reviewers' inboxes."""
     with _opened(args) as app:
@@ -365,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_token)
     s = sub.add_parser("recover", parents=[common], help="continue interrupted runs")
     s.set_defaults(func=cmd_recover)
+    s = sub.add_parser("archive", parents=[common, acting], help="move old finished runs to Parquet files")
+    s.add_argument("--before", type=_moment, required=True, metavar="DATE", help="runs created before (UTC)")
+    s.add_argument(
+        "--to", metavar="DIR", help="where the monthly files go (default: archive/ next to the database)"
+    )
+    s.set_defaults(func=cmd_archive)
     s = sub.add_parser("demo-data", parents=[common, acting], help="start demo runs waiting for reviewers")
     s.set_defaults(func=cmd_demo_data)
     return p

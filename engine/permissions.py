@@ -221,6 +221,11 @@ class Permissions:
         )
 
     # -- API tokens -----------------------------------------------------------------------------
+    def check_archive(self, user: str) -> None:
+        """Refuse unless the user is an admin (or the operator): archiving moves everyone's history."""
+        if not self.privileged(user):
+            raise NotAllowedError(user, f"{self._who(user)} is not an admin, so may not archive runs")
+
     def check_manage_tokens(self, user: str, owner: str) -> None:
         """Refuse unless the user manages their own tokens, or is an admin (or the operator)."""
         if user == owner or self.privileged(user):

@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
@@ -481,20 +482,39 @@ class Loopdesk:
             raise NotAuthenticatedError(f"this API token belongs to `{record.user}`, who is no longer a user")
         return record.user
 
-    def checkpoint_stats(self, user: str) -> list[CheckpointStats]:
+    def checkpoint_stats(self, user: str, include_archived: bool = False) -> list[CheckpointStats]:
         """Approval, rejection, change and edit rates and time in review per checkpoint."""
         seen = self._viewable_ids(user)
+        totals = self.store.stat_totals(include_archived)
         return [
             s
-            for s in checkpoint_stats(self.store.stat_totals(), self.store.pending_counts())
+            for s in checkpoint_stats(totals, self.store.pending_counts())
             if seen is None or s.workflow_id in seen
         ]
 
-    def workflow_stats(self, user: str) -> list[WorkflowStats]:
+    def workflow_stats(self, user: str, include_archived: bool = False) -> list[WorkflowStats]:
         """Runs by status and AI tokens and cost per workflow."""
         seen = self._viewable_ids(user)
-        stats = workflow_stats(self.store.stat_totals())
+        stats = workflow_stats(self.store.stat_totals(include_archived))
         return [s for s in stats if seen is None or s.workflow_id in seen]
+
+    def has_archive(self) -> bool:
+        """Whether some runs were archived (Insights can then include them)."""
+        return bool(
+            self.store.stat_totals(include_archived=True).keys() - self.store.stat_totals().keys()
+        ) or any(True for _ in self.store.archived_counters())
+
+    def archive_folder(self) -> Path:
+        """Where archives go by default: `archive/` next to the database file."""
+        return Path(self.store.path).resolve().parent / "archive"
+
+    def archive(
+        self, before: float, user: str, folder: str | Path | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Move finished runs created before `before` to monthly Parquet files (admins only);
+        month → table → rows moved."""
+        self.permissions.check_archive(user)
+        return self.store.archive_runs(before, str(folder or self.archive_folder()))
 
     def _viewable_ids(self, user: str) -> set[str] | None:
         """Workflows whose every run the user sees (None: all of them)."""

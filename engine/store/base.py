@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 RunStatus = Literal["running", "waiting", "completed", "rejected", "failed", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = ("running", "waiting", "completed", "rejected", "failed", "cancelled")
 OPEN_STATUSES: tuple[str, ...] = ("running", "waiting")
+FINISHED_STATUSES: tuple[str, ...] = ("completed", "rejected", "failed", "cancelled")
 CheckpointStatus = Literal["pending", "decided", "cancelled"]
 
 
@@ -324,9 +325,24 @@ class Store(ABC):
         """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
 
     @abstractmethod
-    def stat_totals(self) -> dict[tuple[str, str, str], float]:
+    def stat_totals(self, include_archived: bool = False) -> dict[tuple[str, str, str], float]:
         """Insight counters (engine/store/counters.py): (workflow, node, metric) → the total over
-        every day; zero totals are left out."""
+        every day (with `include_archived`, archived runs' too); zero totals are left out."""
+
+    @abstractmethod
+    def archive_runs(self, before: float, folder: str) -> dict[str, dict[str, int]]:
+        """Move finished runs created before `before`, with their steps, checkpoints, audit and
+        notifications, to Parquet files under `folder` (a folder per month, a file per table),
+        verifying the files' row counts before deleting; month → table → rows moved. What they
+        counted moves to the archive's counters. Nothing changes when any part fails."""
+
+    @abstractmethod
+    def archived_counters(self) -> dict[tuple[str, str, int, str], float]:
+        """The insight counters of archived runs, per day (zero ones left out)."""
+
+    @abstractmethod
+    def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
+        """The archive's counters computed from scratch from the Parquet files under `folder`."""
 
     @abstractmethod
     def counters(self) -> dict[tuple[str, str, int, str], float]:

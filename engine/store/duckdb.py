@@ -32,6 +32,7 @@ from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, 
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
+    FINISHED_STATUSES,
     OPEN_STATUSES,
     AuditEvent,
     CheckpointClose,
@@ -86,9 +87,14 @@ SCHEMA = [
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
         requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE)""",
     # Insight counters (engine/store/counters.py), kept up to date in the commit of what they count.
+    # Deltas are appended (a plain insert is the cheapest write) and summed when read; the writer
+    # folds them into one row per key now and then (`_compact_counters`), so reads stay small.
     """CREATE TABLE IF NOT EXISTS stats_counters (
         workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
-        metric VARCHAR NOT NULL, value DOUBLE NOT NULL, PRIMARY KEY (workflow_id, node_id, day, metric))""",
+        metric VARCHAR NOT NULL, value DOUBLE NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS archived_counters (
+        workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
+        metric VARCHAR NOT NULL, value DOUBLE NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     """CREATE TABLE IF NOT EXISTS outbox (
         id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
@@ -119,10 +125,6 @@ _RUN_COLS = (
 _CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
     "instructions, title, decision, decided_by, decided_at, requester, action_at"
-)
-_CP_BY_ID = (
-    f"SELECT {_CP_COLS} FROM pending_checkpoints WHERE id = ? "
-    f"UNION ALL SELECT {_CP_COLS} FROM checkpoints WHERE id = ?"
 )
 _OUTBOX_COLS = (
     "id, event, run_id, checkpoint_id, assignee, actor, action, occurred_at, status, attempts, "
@@ -170,29 +172,16 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, table: str, cols: str, rows: li
     cur.execute(f"INSERT INTO {table} ({cols}) VALUES {marks}", [v for row in rows for v in row])
 
 
-def _update_rows(
-    cur: duckdb.DuckDBPyConnection, table: str, ids: list[str], columns: dict[str, list[Any]]
-) -> None:
-    """Set per-row values of a few rows, found by key through the table's index.
-
-    `UPDATE … FROM (VALUES …)` joins against the whole table, so its cost grows with the
-    history; `CASE id WHEN …` with `WHERE id IN (…)` reads only the rows it changes.
-    """
-    sets, params = [], []
-    for col, values in columns.items():
-        sets.append(f"{col} = CASE id {' '.join(['WHEN ? THEN ?'] * len(ids))} END")
-        params += [v for pair in zip(ids, values, strict=True) for v in pair]
-    cur.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE id IN ({_marks(len(ids))})", [*params, *ids])
-
-
-def _move_closed(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> None:
-    """Move closed checkpoints matching `where` from the pending table to the history."""
+def _move_closed(cur: duckdb.DuckDBPyConnection, closing: str, params: list[Any], ts: float) -> None:
+    """Copy pending checkpoints to the history, closed as `closing` says (a relation `v` of id,
+    status, decision and actor) at `ts`; the caller then deletes them from the pending table."""
     cur.execute(
-        f"INSERT INTO checkpoints ({_CP_COLS}) SELECT {_CP_COLS} FROM pending_checkpoints "
-        f"WHERE status <> 'pending' AND {where}",
+        f"INSERT INTO checkpoints ({_CP_COLS}) SELECT p.id, p.run_id, p.workflow_id, p.node_id, v.status, "
+        "p.assignee, p.created_at, p.due_at, p.shown, p.editable, p.instructions, p.title, "
+        f"CAST(v.decision AS VARCHAR), CAST(v.actor AS VARCHAR), {ts!r}, p.requester, NULL "
+        f"FROM pending_checkpoints p JOIN {closing} ON p.id = v.id",
         params,
     )
-    cur.execute(f"DELETE FROM pending_checkpoints WHERE status <> 'pending' AND {where}", params)
 
 
 class _RunState(NamedTuple):
@@ -203,10 +192,43 @@ class _RunState(NamedTuple):
     workflow_id: str
 
 
-_ADD_ON_CONFLICT = (
-    "ON CONFLICT (workflow_id, node_id, day, metric) "
-    "DO UPDATE SET value = stats_counters.value + excluded.value"
-)
+COUNTER_DELTAS_BEFORE_COMPACTING = 20_000
+
+
+def _compact_counters(cur: duckdb.DuckDBPyConnection, table: str = "stats_counters") -> None:
+    """Fold a counter table's appended deltas into one row per key (zero totals dropped)."""
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE compacted AS SELECT workflow_id, node_id, day, metric, "
+        f"sum(value) AS value FROM {table} GROUP BY ALL HAVING sum(value) <> 0"
+    )
+    cur.execute(f"DELETE FROM {table}")
+    cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
+    cur.execute("DROP TABLE compacted")
+
+
+_ARCHIVE_FILES = {
+    "runs": "read_parquet('{0}/*/runs-*.parquet', union_by_name = true)",
+    "checkpoints": "read_parquet('{0}/*/checkpoints-*.parquet', union_by_name = true)",
+    "steps": "read_parquet('{0}/*/steps-*.parquet', union_by_name = true)",
+}
+
+
+def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
+    """Move what the runs in the temp table `archiving` counted from the live to the archive's counters."""
+    leaving = {}
+    for table, key in (("runs", "id"), ("checkpoints", "run_id"), ("steps", "run_id")):
+        leaving[table] = f"(SELECT * FROM {table} WHERE {key} IN (SELECT id FROM archiving))"
+    query = _stats_query(leaving["runs"], leaving["checkpoints"], leaving["steps"])
+    stats = f"SELECT * FROM ({query}) WHERE value <> 0"
+    cur.execute(f"INSERT INTO stats_counters SELECT workflow_id, node_id, day, metric, -value FROM ({stats})")
+    cur.execute(f"INSERT INTO archived_counters SELECT * FROM ({stats})")
+    _compact_counters(cur)
+    _compact_counters(cur, "archived_counters")
+
+
+def _sql_text(text: str) -> str:
+    """Text for a single-quoted SQL literal (file paths in COPY and read_parquet)."""
+    return text.replace("'", "''")
 
 
 def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int, str, float]]) -> None:
@@ -214,7 +236,7 @@ def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int
     marks = ",".join(["(?,?,?,?,?)"] * len(rows))
     cols = "workflow_id, node_id, day, metric, value"
     cur.execute(
-        f"INSERT INTO stats_counters ({cols}) VALUES {marks} {_ADD_ON_CONFLICT}",
+        f"INSERT INTO stats_counters ({cols}) VALUES {marks}",
         [v for row in rows for v in row],
     )
 
@@ -446,6 +468,8 @@ class DuckDBStore(Store):
         self.commits = 0
         """How many commits the writer has made (for benchmarks)."""
         self._states: OrderedDict[str, _RunState] = OrderedDict()
+        self._counter_rows = 0
+        """Counter deltas appended since the writer last folded them (a hint for when to fold)."""
         self._cps: OrderedDict[str, CheckpointRecord] = OrderedDict()
         # Faults that heal: a write refused by the disk is reported until a later write succeeds;
         # a connection DuckDB invalidated (a failed checkpoint) is replaced by a fresh one.
@@ -732,8 +756,11 @@ class DuckDBStore(Store):
         cp = self._cps.get(checkpoint_id)
         if cp is not None:
             return cp
-        rows = cur.execute(_CP_BY_ID, [checkpoint_id, checkpoint_id]).fetchall()
-        return self._checkpoint(rows[0]) if rows else None
+        for table in ("pending_checkpoints", "checkpoints"):
+            rows = cur.execute(f"SELECT {_CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id]).fetchall()
+            if rows:
+                return self._checkpoint(rows[0])
+        return None
 
     def _remember(self, states: dict[str, _RunState], cps: dict[str, CheckpointRecord]) -> None:
         """Cache committed states of live runs and pending checkpoints (oldest entries are
@@ -846,20 +873,24 @@ class DuckDBStore(Store):
             ]  # fmt: skip
             _insert_rows(cur, "pending_checkpoints", _CP_COLS, rows)
         if p.run_updates:
-            _update_rows(
-                cur, "runs", list(p.run_updates),
-                {
-                    "status": [u.status for u in p.run_updates.values()],
-                    "current_node": [u.current_node for u in p.run_updates.values()],
-                    "vals": [_dumps(u.values) for u in p.run_updates.values()],
-                    "section": [u.section for u in p.run_updates.values()],
-                    "revisions": [u.revisions for u in p.run_updates.values()],
-                    "outcome": [u.outcome for u in p.run_updates.values()],
-                    "error": [u.error for u in p.run_updates.values()],
-                    "failed_node": [u.failed_node for u in p.run_updates.values()],
-                    "updated_at": [ts] * len(p.run_updates),
-                },
-            )  # fmt: skip
+            updates = list(p.run_updates.values())
+            marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(updates))
+            params: list[Any] = []
+            for u in updates:
+                params += [
+                    u.run_id, u.status, u.current_node, _dumps(u.values), u.section, u.revisions,
+                    u.outcome, u.error, u.failed_node,
+                ]  # fmt: skip
+            # measured: cheaper than `CASE id WHEN …` with `id IN (…)`, on an empty store and at 1M runs
+            cur.execute(
+                "UPDATE runs SET status = v.status, current_node = v.node::VARCHAR, vals = v.vals, "
+                "section = v.section::VARCHAR, revisions = v.revisions::INTEGER, "
+                "outcome = v.outcome::VARCHAR, error = v.error::VARCHAR, "
+                f"failed_node = v.failed_node::VARCHAR, updated_at = {ts!r} "
+                f"FROM (VALUES {marks}) AS v(id, status, node, vals, section, revisions, outcome, "
+                "error, failed_node) WHERE runs.id = v.id",
+                params,
+            )
         for c in p.closes:
             if c.new_assignee is not None:
                 cur.execute(
@@ -871,27 +902,29 @@ class DuckDBStore(Store):
         decided = {c.checkpoint_id: c for c in p.closes if c.new_assignee is None}
         if decided:  # a closed checkpoint moves from the pending table to the history
             ids = list(decided)
-            _update_rows(
-                cur, "pending_checkpoints", ids,
-                {
-                    "status": [decided[i].status for i in ids],
-                    "decision": [_dumps(decided[i].decision) for i in ids],
-                    "decided_by": [decided[i].actor for i in ids],
-                    "decided_at": [ts] * len(ids),
-                    "action_at": [None] * len(ids),
-                },
-            )  # fmt: skip
-            _move_closed(cur, f"id IN ({_marks(len(ids))})", ids)
+            params = [
+                v for i in ids for v in (i, decided[i].status, _dumps(decided[i].decision), decided[i].actor)
+            ]
+            values = f"(VALUES {','.join(['(?,?,?,?)'] * len(ids))}) AS v(id, status, decision, actor)"
+            _move_closed(cur, values, params, ts)
+            cur.execute(f"DELETE FROM pending_checkpoints WHERE id IN ({_marks(len(ids))})", ids)
             for cp, decision in p.deciding.values():
                 p.counts.decided(cp, decision, ts)
         if p.cancels:
             marks = _marks(len(p.cancels))
-            cur.execute(
-                f"UPDATE pending_checkpoints SET status = 'cancelled', decided_at = ?, action_at = NULL "
-                f"WHERE run_id IN ({marks})",
-                [ts, *p.cancels],
+            closing = (
+                "(SELECT id, 'cancelled' AS status, NULL AS decision, NULL AS actor "
+                f"FROM pending_checkpoints WHERE run_id IN ({marks})) AS v"
             )
-            _move_closed(cur, f"run_id IN ({marks})", p.cancels)
+            _move_closed(cur, closing, p.cancels, ts)
+            cur.execute(f"DELETE FROM pending_checkpoints WHERE run_id IN ({marks})", p.cancels)
+        counted = p.counts.rows()
+        if counted:
+            _add_counters(cur, counted)
+            self._counter_rows += len(counted)
+            if self._counter_rows > COUNTER_DELTAS_BEFORE_COMPACTING:
+                _compact_counters(cur)
+                self._counter_rows = 0
         if p.steps:
             rows = [
                 [
@@ -901,9 +934,6 @@ class DuckDBStore(Store):
                 for s in p.steps
             ]  # fmt: skip
             _insert_rows(cur, "steps", _STEP_INSERT_COLS, rows)
-        counted = p.counts.rows()
-        if counted:
-            _add_counters(cur, counted)
         if p.audit:
             rows = [[a.run_id, a.ts, a.actor, a.event, _dumps(a.detail)] for a in p.audit]
             _insert_rows(cur, "audit", "run_id, ts, actor, event, detail", rows)
@@ -1118,8 +1148,11 @@ class DuckDBStore(Store):
 
     def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
         """One checkpoint by id."""
-        rows = self._rows(_CP_BY_ID, [checkpoint_id, checkpoint_id])
-        return self._checkpoint(rows[0]) if rows else None
+        for table in ("pending_checkpoints", "checkpoints"):  # open ones are looked up most
+            rows = self._rows(f"SELECT {_CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id])
+            if rows:
+                return self._checkpoint(rows[0])
+        return None
 
     def list_checkpoints(
         self,
@@ -1136,12 +1169,19 @@ class DuckDBStore(Store):
         query = self._checkpoint_query(status, assignees, run_id, decided_by, not_requested_by)
         if query is None:
             return []
-        sql, params = query
+        tables, clause, params = query
         order = "created_at DESC, id" if newest_first else "created_at, id"
         if decided_by:
             order = "decided_at DESC, id"
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        rows = self._rows(f"SELECT {_CP_COLS} FROM ({sql}) ORDER BY {order}{page}", params)
+        if len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
+            rows = self._rows(f"SELECT {_CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
+        elif limit is None and run_id:  # one run's checkpoints: two index lookups, merged here
+            rows = [r for t in tables for r in self._rows(f"SELECT {_CP_COLS} FROM {t}{clause}", params)]
+            rows.sort(key=lambda r: (-r[6] if newest_first else r[6], r[0]))
+        else:
+            union = " UNION ALL ".join(f"SELECT {_CP_COLS} FROM {t}{clause}" for t in tables)
+            rows = self._rows(f"SELECT * FROM ({union}) ORDER BY {order}{page}", params * len(tables))
         return [self._checkpoint(r) for r in rows]
 
     def count_checkpoints(
@@ -1152,11 +1192,11 @@ class DuckDBStore(Store):
         not_requested_by: str | None = None,
     ) -> int:
         """How many checkpoints `list_checkpoints` would list with these filters."""
-        query = self._checkpoint_query(status, assignees, None, decided_by, not_requested_by, "id")
+        query = self._checkpoint_query(status, assignees, None, decided_by, not_requested_by)
         if query is None:
             return 0
-        sql, params = query
-        return int(self._rows(f"SELECT count(*) FROM ({sql})", params)[0][0])
+        tables, clause, params = query
+        return sum(int(self._rows(f"SELECT count(*) FROM {t}{clause}", params)[0][0]) for t in tables)
 
     @staticmethod
     def _checkpoint_query(
@@ -1165,9 +1205,9 @@ class DuckDBStore(Store):
         run_id: str | None,
         decided_by: str | None,
         not_requested_by: str | None,
-        cols: str = _CP_COLS,
-    ) -> tuple[str, list[Any]] | None:
-        """The SELECT over the tables that can hold such checkpoints, or None when none can."""
+    ) -> tuple[list[str], str, list[Any]] | None:
+        """The tables that can hold such checkpoints, the WHERE clause and its parameters (None
+        when no checkpoint can match)."""
         where: list[str] = []
         params: list[Any] = []
         if status:
@@ -1193,8 +1233,7 @@ class DuckDBStore(Store):
             tables.append("pending_checkpoints")
         if status != "pending":
             tables.append("checkpoints")
-        sql = " UNION ALL ".join(f"SELECT {cols} FROM {t}{clause}" for t in tables)
-        return sql, params * len(tables)
+        return tables, clause, params
 
     def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
         """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
@@ -1260,10 +1299,7 @@ class DuckDBStore(Store):
                     cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_{table}")
                 if tables.get("runs") is not None and tables["runs"].num_rows:
                     stats = _stats_query("bulk_runs", "bulk_checkpoints", "bulk_steps")
-                    cur.execute(
-                        f"INSERT INTO stats_counters SELECT * FROM ({stats}) WHERE value <> 0 "
-                        + _ADD_ON_CONFLICT
-                    )
+                    cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({stats}) WHERE value <> 0")
             finally:
                 for name in registered:
                     cur.unregister(name)
@@ -1271,10 +1307,13 @@ class DuckDBStore(Store):
         self._submit(_Job(work=write))
 
     # -- insight counters --------------------------------------------------------
-    def stat_totals(self) -> dict[tuple[str, str, str], float]:
-        """(workflow, node, metric) → its counter summed over every day."""
+    def stat_totals(self, include_archived: bool = False) -> dict[tuple[str, str, str], float]:
+        """(workflow, node, metric) → its counter summed over every day (and the archive's)."""
+        source = "stats_counters"
+        if include_archived:
+            source = "(SELECT * FROM stats_counters UNION ALL SELECT * FROM archived_counters)"
         rows = self._rows(
-            "SELECT workflow_id, node_id, metric, sum(value) FROM stats_counters "
+            f"SELECT workflow_id, node_id, metric, sum(value) FROM {source} "
             "GROUP BY ALL HAVING sum(value) <> 0"
         )
         return {(w, n, m): float(v) for w, n, m, v in rows}
@@ -1286,8 +1325,90 @@ class DuckDBStore(Store):
 
     def counters(self) -> dict[tuple[str, str, int, str], float]:
         """The counters as kept (zero ones left out)."""
-        rows = self._rows("SELECT * FROM stats_counters WHERE value <> 0")
+        rows = self._rows(
+            "SELECT workflow_id, node_id, day, metric, sum(value) FROM stats_counters "
+            "GROUP BY ALL HAVING sum(value) <> 0"
+        )
         return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+
+    def archived_counters(self) -> dict[tuple[str, str, int, str], float]:
+        """The insight counters of archived runs (zero ones left out)."""
+        rows = self._rows(
+            "SELECT workflow_id, node_id, day, metric, sum(value) FROM archived_counters "
+            "GROUP BY ALL HAVING sum(value) <> 0"
+        )
+        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+
+    def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
+        """The archive's counters computed from scratch from its Parquet files."""
+        where = _sql_text(str(Path(folder).resolve()))
+        if not list(Path(folder).glob("*/runs-*.parquet")):
+            return {}
+        query = _stats_query(*(_ARCHIVE_FILES[t].format(where) for t in ("runs", "checkpoints", "steps")))
+        rows = self._rows(f"SELECT * FROM ({query}) WHERE value <> 0")
+        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+
+    # -- archiving ----------------------------------------------------------------
+    _ARCHIVED = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"), ("audit", "run_id"),
+                 ("outbox", "run_id"))  # fmt: skip
+
+    def archive_runs(self, before: float, folder: str) -> dict[str, dict[str, int]]:
+        """Move finished runs created before `before` to Parquet files, a folder per month (UTC)
+        and a file per table, verified by reading the files back before anything is deleted."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        root = Path(folder).resolve()
+
+        def work(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE archiving AS SELECT id, strftime(make_timestamp("
+                "CAST(created_at * 1000000 AS BIGINT)), '%Y-%m') AS month FROM runs "
+                f"WHERE status IN ({_marks(len(FINISHED_STATUSES))}) AND created_at < ?",
+                [*FINISHED_STATUSES, before],
+            )
+            months = cur.execute("SELECT DISTINCT month FROM archiving ORDER BY 1").fetchall()
+            written: list[Path] = []
+            try:
+                moved = {
+                    str(m): self._archive_month(cur, str(m), root / str(m), stamp, written) for (m,) in months
+                }
+                _move_counters(cur)
+                for table, key in reversed(self._ARCHIVED):
+                    cur.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM archiving)")
+            except BaseException:
+                for path in written:  # the transaction rolls back: no file may claim those rows
+                    path.unlink(missing_ok=True)
+                raise
+            finally:
+                cur.execute("DROP TABLE IF EXISTS archiving")
+            return moved
+
+        result: dict[str, dict[str, int]] = self._submit(_Job(work=work))
+        self._states.clear()  # the cache mirrors the table, which no longer holds those runs
+        return result
+
+    def _archive_month(
+        self, cur: duckdb.DuckDBPyConnection, month: str, target: Path, stamp: str, written: list[Path]
+    ) -> dict[str, int]:
+        """Write one month's rows of every table to Parquet and check each file's row count."""
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngineError(f"cannot write the archive to {target}: {exc.strerror or exc}") from None
+        moved = {}
+        for table, key in self._ARCHIVED:
+            rows = f"SELECT * FROM {table} WHERE {key} IN (SELECT id FROM archiving WHERE month = '{month}')"
+            expected = int(cur.execute(f"SELECT count(*) FROM ({rows})").fetchall()[0][0])
+            if not expected:
+                continue
+            path = target / f"{table}-{stamp}.parquet"
+            written.append(path)
+            file = _sql_text(str(path))
+            cur.execute(f"COPY ({rows}) TO '{file}' (FORMAT parquet)")
+            found = int(cur.execute(f"SELECT count(*) FROM read_parquet('{file}')").fetchall()[0][0])
+            if found != expected:
+                raise EngineError(f"{path} holds {found} rows of {table}, not {expected}; nothing was moved")
+            moved[table] = found
+        return moved
 
     def pending_counts(self) -> dict[tuple[str, str], int]:
         """(workflow, approval step) → how many checkpoints wait there now."""

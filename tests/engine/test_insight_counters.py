@@ -37,7 +37,11 @@ def assert_counters_match(app: Loopdesk) -> None:
     assert kept == pytest.approx(recomputed)
 
 
-def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(app: Loopdesk) -> None:
+@pytest.mark.parametrize("fold_after", [20_000, 7], ids=["appended", "folded-often"])
+def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(
+    app: Loopdesk, fold_after: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engine.store.duckdb.COUNTER_DELTAS_BEFORE_COMPACTING", fold_after)
     run_ids = load_demo_data(app, "dana") + load_demo_data(app, "dana")
     assert_counters_match(app)
     for i, run_id in enumerate(run_ids):
