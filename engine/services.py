@@ -309,18 +309,23 @@ class Loopdesk:
         """Start a run from form values (the engine checks the user may start it)."""
         return self.engine.start_run(workflow_id, inputs, user, background=background)
 
-    def _visible_run(
-        self, run_id: str, user: str
-    ) -> tuple[RunRecord, Workflow, list[CheckpointRecord], list[AuditEvent]]:
-        """The run, its workflow, checkpoints and audit, or NotFoundError for whoever may not see it."""
+    def _visible_run(self, run_id: str, user: str) -> tuple[RunRecord, Workflow]:
+        """The run and its workflow, or NotFoundError for whoever may not see it.
+
+        What decides it is read only as far as needed: the run itself (its starter, and the
+        workflow's designers and viewers), then its checkpoints (who is asked to review it), and
+        its audit trail (who acted on it) last.
+        """
         run = self.engine.get_run(run_id)
         wf = self.engine.workflow_of(run)
-        checkpoints = self.store.list_checkpoints(status=None, run_id=run_id)
-        audit = self.store.list_audit(run_id)
-        actors = {a.actor for a in audit}
-        if not self.permissions.can_see_run(user, run, wf, checkpoints, actors):
+        see = self.permissions.can_see_run
+        if not (
+            see(user, run, wf, [], set())
+            or see(user, run, wf, self.store.list_checkpoints(status=None, run_id=run_id), set())
+            or see(user, run, wf, [], {a.actor for a in self.store.list_audit(run_id)})
+        ):
             raise NotFoundError("run", run_id)  # the same answer as for a run that does not exist
-        return run, wf, checkpoints, audit
+        return run, wf
 
     def get_run(self, run_id: str, user: str) -> RunRecord:
         """A run by id, if the user may see it."""
@@ -355,13 +360,13 @@ class Loopdesk:
 
     def run_detail(self, run_id: str, user: str) -> RunDetail:
         """The run with its workflow, steps, audit trail and checkpoints, if the user may see it."""
-        run, wf, checkpoints, audit = self._visible_run(run_id, user)
+        run, wf = self._visible_run(run_id, user)
         return RunDetail(
             run=run,
             workflow=wf,
             steps=self.store.list_steps(run_id),
-            audit=audit,
-            checkpoints=checkpoints,
+            audit=self.store.list_audit(run_id),
+            checkpoints=self.store.list_checkpoints(status=None, run_id=run_id),
             notifications=self.store.list_events(run_id),
         )
 

@@ -27,6 +27,12 @@ def step_title(workflow_id: str, node_id: str) -> str:
     return node_name(wfv.definition, node_id) if wfv else node_id
 
 
+archived = app.has_archive() and st.toggle(
+    "Include archived runs",
+    key="insights_archived",
+    help="Runs moved to Parquet files with `python -m engine archive` still count here when this is on.",
+)
+
 st.subheader("Checkpoints", anchor=False)
 st.caption(
     "Per approval step: how often reviewers approve, reject, send back or edit the AI's work, and how "
@@ -44,7 +50,7 @@ cp_rows = [
         "Approved with edits": percent(s.rate(s.edited)),
         "Mean time in review": span(s.mean_review_seconds) if s.mean_review_seconds is not None else "—",
     }
-    for s in app.checkpoint_stats(user)
+    for s in app.checkpoint_stats(user, include_archived=archived)
 ]
 if cp_rows:
     st.dataframe(cp_rows, hide_index=True, width="stretch")
@@ -53,7 +59,7 @@ else:
 
 st.subheader("Workflows", anchor=False)
 wf_rows = []
-for s in app.workflow_stats(user):
+for s in app.workflow_stats(user, include_archived=archived):
     row: dict[str, object] = {
         "Workflow": workflows[s.workflow_id].name if s.workflow_id in workflows else s.workflow_id,
         "Runs": s.total_runs,

@@ -1043,12 +1043,30 @@ class DuckDBStore(Store):
     ) -> list[RunRecord]:
         """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
         clause, params = self._run_filter(status, workflow_id, scope)
-        rows = self._rows(
-            f"SELECT {_RUN_COLS} FROM runs {clause} ORDER BY created_at DESC, id "
-            f"LIMIT {int(limit)} OFFSET {int(offset)}",
-            params,
-        )
+        rows = self._newest(f"SELECT {_RUN_COLS} FROM runs {clause}", params, "created_at", limit, offset)
         return [self._run(r) for r in rows]
+
+    _WINDOWS = (3, 30, 365)
+    """Days looked back before reading the whole history, for the newest rows of a list."""
+
+    def _newest(self, select: str, params: list[Any], time_col: str, limit: int, offset: int) -> list[Any]:
+        """One page of `select`'s rows, newest `time_col` first, reading recent history first.
+
+        Rows are appended in time order, so DuckDB skips every older block for `time_col >= t`;
+        when the last few days already hold the whole page, nothing older is read (a page only
+        needs rows older than the window when the window holds fewer than it).
+        """
+        need = limit + offset
+        joiner = " AND " if " WHERE " in select else " WHERE "
+        order = f" ORDER BY {time_col} DESC, id LIMIT {int(limit)} OFFSET {int(offset)}"
+        for days in self._WINDOWS:
+            since = now() - days * 86400.0
+            (count,) = self._rows(
+                f"SELECT count(*) FROM ({select}{joiner}{time_col} >= ?)", [*params, since]
+            )[0]
+            if count >= need:
+                return self._rows(f"{select}{joiner}{time_col} >= ?{order}", [*params, since])
+        return self._rows(f"{select}{order}", params)
 
     def count_runs(
         self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
@@ -1086,7 +1104,7 @@ class DuckDBStore(Store):
         if workflow_id:
             where.append("workflow_id = ?")
             params.append(workflow_id)
-        if scope is not None:
+        if scope is not None and not (workflow_id and workflow_id in scope.workflow_ids):
             visible = ["started_by = ?"]
             params.append(scope.user)
             if scope.workflow_ids:
@@ -1174,7 +1192,11 @@ class DuckDBStore(Store):
         if decided_by:
             order = "decided_at DESC, id"
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        if len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
+        if decided_by and limit is not None:  # someone's latest decisions: the newest rows first
+            rows = self._newest(
+                f"SELECT {_CP_COLS} FROM checkpoints{clause}", params, "decided_at", limit, offset
+            )
+        elif len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
             rows = self._rows(f"SELECT {_CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
         elif limit is None and run_id:  # one run's checkpoints: two index lookups, merged here
             rows = [r for t in tables for r in self._rows(f"SELECT {_CP_COLS} FROM {t}{clause}", params)]

@@ -293,3 +293,24 @@ def test_oversized_deeply_nested_or_unauthenticated_bodies_are_refused_cleanly(a
     assert nested.status_code == 422 and "not valid JSON" in nested.json()["error"]
     anonymous = requests.post(path, data=b"{not json", timeout=30)
     assert anonymous.status_code == 401  # who you are is checked before what you sent
+
+
+def test_the_inbox_comes_a_page_at_a_time_with_the_total_in_a_header(api: Api) -> None:
+    for i in range(3):
+        api.start("dana", topic=f"Paged post {i}")
+    whole = api.call("GET", "/inbox", "jamie")
+    items = whole.json()
+    assert whole.status_code == 200 and int(whole.headers["X-Total-Count"]) == len(items) >= 3
+    first = api.call("GET", "/inbox?limit=2", "jamie")
+    assert first.json() == items[:2] and first.headers["X-Total-Count"] == whole.headers["X-Total-Count"]
+    assert api.call("GET", "/inbox?limit=2&offset=2", "jamie").json() == items[2:4]
+    assert api.call("GET", f"/inbox?offset={len(items)}", "jamie").json() == []
+    for query, name in (
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("offset=-1", "offset"),
+        ("limit=ten", "limit"),
+    ):
+        r = api.call("GET", f"/inbox?{query}", "jamie")
+        assert r.status_code == 422, r.text
+        assert f"{name} must be a whole number from" in r.json()["error"] and name in r.json()["fields"]
