@@ -224,6 +224,7 @@ def measure(throughput_runs: int) -> dict[str, Any]:
     out["inbox_ms"] = timed(lambda: (app.inbox("jamie", limit=50), app.inbox_count("jamie")))
     board = {"workflow": "marketing-social-post"}
     out["board_page_s"] = min(page("pages/board.py", "dana", **board) for _ in range(2))
+    out["board_ms"] = timed(lambda: app.board("marketing-social-post", "dana"))
     out["runs_page_s"] = min(page("pages/runs.py", "dana") for _ in range(2))
     latest = app.list_runs("alex", limit=1)
     out["run_page_s"] = (
@@ -247,6 +248,7 @@ ROWS = [
     ("`decided()` first page (50)", "decided_ms", "{:.1f} ms"),
     ("`inbox()` first page (50) + `inbox_count()`", "inbox_ms", "{:.1f} ms"),
     ("Board page", "board_page_s", "{:.2f} s"),
+    ("`board()` (counts + newest 50 of each section)", "board_ms", "{:.1f} ms"),
     ("Runs page (list)", "runs_page_s", "{:.2f} s"),
     ("Runs page (one run's timeline)", "run_page_s", "{:.2f} s"),
     ("Insights page", "insights_page_s", "{:.2f} s"),
@@ -283,8 +285,10 @@ def main() -> None:
     if a.measure:
         from server.process import close_shared
 
-        figures = measure(a.throughput_runs)
-        close_shared()
+        try:
+            figures = measure(a.throughput_runs)
+        finally:
+            close_shared()
         print(json.dumps(figures), flush=True)
         return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")

@@ -354,9 +354,13 @@ class Loopdesk:
             status=status, workflow_id=workflow_id, limit=limit, scope=self.run_scope(user), offset=offset
         )
 
-    def count_runs(self, user: str, status: str | None = None, workflow_id: str | None = None) -> int:
-        """How many runs `list_runs` would show this user with these filters."""
-        return self.store.count_runs(status=status, workflow_id=workflow_id, scope=self.run_scope(user))
+    def count_runs(self, user: str, status: str | None = None, workflow_id: str | None = None) -> int | None:
+        """How many runs `list_runs` would show this user with these filters; None when only
+        reading every run they ever took part in could tell (their list is paged without a total)."""
+        scope = self.run_scope(user)
+        if scope is not None and not (workflow_id and workflow_id in scope.workflow_ids):
+            return None
+        return self.store.count_runs(status=status, workflow_id=workflow_id)
 
     def run_detail(self, run_id: str, user: str) -> RunDetail:
         """The run with its workflow, steps, audit trail and checkpoints, if the user may see it."""

@@ -55,12 +55,14 @@ def runs_table(runs: list[RunRecord], names: dict[str, str], directory: Director
     )
 
 
-def page_offset(total: int, filters: tuple[str, ...]) -> int:
+def page_offset(total: int | None, filters: tuple[str, ...]) -> int:
     """Where the shown page starts; back to the newest page whenever the filters change."""
     page, seen = st.session_state.get(PAGE_KEY, (0, filters))
     if seen != filters:
         page = 0
-    page = max(0, min(page, (total - 1) // PAGE_SIZE)) if total else 0
+    if total is not None:
+        page = min(page, max(total - 1, 0) // PAGE_SIZE)
+    page = max(page, 0)
     st.session_state[PAGE_KEY] = (page, filters)
     return page * PAGE_SIZE
 
@@ -70,14 +72,16 @@ def _turn(step: int) -> None:
     st.session_state[PAGE_KEY] = (page + step, filters)
 
 
-def pager(offset: int, shown: int, total: int) -> None:
-    """'Runs 51–100 of 1,234' with buttons to the newer and older pages."""
+def pager(offset: int, shown: int, total: int | None, more: bool) -> None:
+    """'Runs 51–100 of 1,234' with buttons to the newer and older pages (without a total when
+    counting would mean reading every run the person ever took part in)."""
     left, newer, older = st.columns([4, 1, 1], vertical_alignment="center")
-    left.caption(f"Runs {offset + 1:,}–{offset + shown:,} of {total:,}, newest first")
+    of = "" if total is None else f" of {total:,}"
+    left.caption(f"Runs {offset + 1:,}–{offset + shown:,}{of}, newest first")
     newer.button("Newer", icon=":material/chevron_left:", key="runs_newer", disabled=offset == 0,
                  on_click=_turn, args=(-1,), width="stretch")  # fmt: skip
     older.button("Older", icon=":material/chevron_right:", key="runs_older",
-                 disabled=offset + shown >= total, on_click=_turn, args=(1,), width="stretch")  # fmt: skip
+                 disabled=not more, on_click=_turn, args=(1,), width="stretch")  # fmt: skip
 
 
 def pick_run(runs: list[RunRecord], names: dict[str, str], app: Loopdesk, user: str) -> str | None:
@@ -221,10 +225,12 @@ workflow = f2.selectbox("Workflow", [ALL, *names], key="runs_workflow", format_f
 filters = {"status": None if status == ALL else status, "workflow_id": None if workflow == ALL else workflow}
 total = app.count_runs(user, **filters)
 offset = page_offset(total, (status, workflow))
-runs = app.list_runs(user, limit=PAGE_SIZE, offset=offset, **filters)
+runs = app.list_runs(user, limit=PAGE_SIZE + 1, offset=offset, **filters)
+older = len(runs) > PAGE_SIZE
+runs = runs[:PAGE_SIZE]
 if runs:
     runs_table(runs, names, app.directory)
-    pager(offset, len(runs), total)
+    pager(offset, len(runs), total, older)
 else:
     st.info("No run matches these filters. Start one on the Start a run page.")
 run_id = pick_run(runs, names, app, user)

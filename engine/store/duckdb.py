@@ -1042,30 +1042,44 @@ class DuckDBStore(Store):
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
-        clause, params = self._run_filter(status, workflow_id, scope)
-        rows = self._newest(f"SELECT {_RUN_COLS} FROM runs {clause}", params, "created_at", limit, offset)
+        rows = self._newest_runs(status, workflow_id, None, scope, limit, offset)
         return [self._run(r) for r in rows]
 
     _WINDOWS = (3, 30, 365)
     """Days looked back before reading the whole history, for the newest rows of a list."""
 
-    def _newest(self, select: str, params: list[Any], time_col: str, limit: int, offset: int) -> list[Any]:
-        """One page of `select`'s rows, newest `time_col` first, reading recent history first.
+    def _newest_runs(
+        self,
+        status: str | None,
+        workflow_id: str | None,
+        section: str | None,
+        scope: RunScope | None,
+        limit: int,
+        offset: int,
+    ) -> list[tuple[Any, ...]]:
+        """One page of runs, newest first, reading recent history first.
 
-        Rows are appended in time order, so DuckDB skips every older block for `time_col >= t`;
-        when the last few days already hold the whole page, nothing older is read (a page only
-        needs rows older than the window when the window holds fewer than it).
+        Rows are appended in time order, so DuckDB skips every older block for `created_at >= t`
+        (and the scope's lookups in checkpoints and audit skip theirs); when the last few days
+        already hold the whole page, nothing older is read.
         """
-        need = limit + offset
-        joiner = " AND " if " WHERE " in select else " WHERE "
+        order = f"ORDER BY created_at DESC, id LIMIT {int(limit)} OFFSET {int(offset)}"
+        for days in self._WINDOWS if limit + offset <= 1000 else ():  # pages, not bulk reads
+            clause, params = self._run_filter(status, workflow_id, scope, section, now() - days * 86400.0)
+            if self._rows(f"SELECT count(*) FROM runs {clause}", params)[0][0] >= limit + offset:
+                return self._rows(f"SELECT {_RUN_COLS} FROM runs {clause} {order}", params)
+        clause, params = self._run_filter(status, workflow_id, scope, section)
+        return self._rows(f"SELECT {_RUN_COLS} FROM runs {clause} {order}", params)
+
+    def _newest(self, select: str, params: list[Any], time_col: str, limit: int, offset: int) -> list[Any]:
+        """One page of `select`'s rows (a SELECT with a WHERE clause), newest `time_col` first,
+        reading recent history first, as `_newest_runs` does."""
         order = f" ORDER BY {time_col} DESC, id LIMIT {int(limit)} OFFSET {int(offset)}"
-        for days in self._WINDOWS:
+        for days in self._WINDOWS if limit + offset <= 1000 else ():
             since = now() - days * 86400.0
-            (count,) = self._rows(
-                f"SELECT count(*) FROM ({select}{joiner}{time_col} >= ?)", [*params, since]
-            )[0]
-            if count >= need:
-                return self._rows(f"{select}{joiner}{time_col} >= ?{order}", [*params, since])
+            recent = f"{select} AND {time_col} >= ?"
+            if self._rows(f"SELECT count(*) FROM ({recent})", [*params, since])[0][0] >= limit + offset:
+                return self._rows(f"{recent}{order}", [*params, since])
         return self._rows(f"{select}{order}", params)
 
     def count_runs(
@@ -1084,18 +1098,22 @@ class DuckDBStore(Store):
             section: int(n)
             for section, n in self._rows(f"SELECT section, count(*) FROM runs {clause} GROUP BY ALL", params)
         }
-        rows = self._rows(
-            f"SELECT {_RUN_COLS} FROM runs {clause} QUALIFY row_number() OVER "
-            "(PARTITION BY section ORDER BY created_at DESC, id) <= ? ORDER BY created_at DESC, id",
-            [*params, per_section],
-        )
+        rows = [
+            row
+            for section in counts
+            for row in self._newest_runs(None, workflow_id, section or "", scope, per_section, 0)
+        ]
         return counts, [self._run(r) for r in rows]
 
     @staticmethod
     def _run_filter(
-        status: str | None, workflow_id: str | None, scope: RunScope | None
+        status: str | None,
+        workflow_id: str | None,
+        scope: RunScope | None,
+        section: str | None = None,
+        since: float | None = None,
     ) -> tuple[str, list[Any]]:
-        """The WHERE clause (and its parameters) for runs with these filters."""
+        """The WHERE clause (and its parameters) for runs with these filters, created `since`."""
         where: list[str] = []
         params: list[Any] = []
         if status:
@@ -1104,6 +1122,13 @@ class DuckDBStore(Store):
         if workflow_id:
             where.append("workflow_id = ?")
             params.append(workflow_id)
+        if section is not None:
+            where.append("section IS NULL" if section == "" else "section = ?")
+            params += [] if section == "" else [section]
+        recent = "" if since is None else " AND created_at >= ?"
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(since)
         if scope is not None and not (workflow_id and workflow_id in scope.workflow_ids):
             visible = ["started_by = ?"]
             params.append(scope.user)
@@ -1111,12 +1136,23 @@ class DuckDBStore(Store):
                 visible.append(f"workflow_id IN ({','.join('?' * len(scope.workflow_ids))})")
                 params += sorted(scope.workflow_ids)
             mine = ",".join("?" * len(scope.assignees)) or "NULL"
+            # a run's checkpoints and audit events are never older than the run
             visible.append(
-                f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}) UNION ALL "
-                f"SELECT run_id FROM pending_checkpoints WHERE assignee IN ({mine}))"
+                f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}){recent} UNION ALL "
+                f"SELECT run_id FROM pending_checkpoints WHERE assignee IN ({mine}){recent})"
             )
-            visible.append("id IN (SELECT run_id FROM audit WHERE actor = ?)")
-            params += [*scope.assignees, *scope.assignees, scope.user]
+            visible.append(
+                f"id IN (SELECT run_id FROM audit WHERE actor = ?{recent.replace('created_at', 'ts')})"
+            )
+            since_params = [] if since is None else [since]
+            params += [
+                *scope.assignees,
+                *since_params,
+                *scope.assignees,
+                *since_params,
+                scope.user,
+                *since_params,
+            ]
             where.append(f"({' OR '.join(visible)})")
         return (f"WHERE {' AND '.join(where)}" if where else ""), params
 

@@ -71,7 +71,7 @@ def test_past_decisions_come_fifty_at_a_time(service: Loopdesk, many_runs: list[
 
 
 def test_runs_come_a_page_at_a_time(service: Loopdesk, many_runs: list[str]) -> None:
-    at = page(RUNS, "dana")
+    at = page(RUNS, "alex")
     assert len(at.dataframe[0].value) == 50
     assert f"Runs 1–50 of {RUNS_MADE}, newest first" in texts(at)
     click(at, "Older")
@@ -79,6 +79,17 @@ def test_runs_come_a_page_at_a_time(service: Loopdesk, many_runs: list[str]) -> 
     assert f"Runs 51–{RUNS_MADE} of {RUNS_MADE}, newest first" in texts(at)
     click(at, "Newer")
     assert f"Runs 1–50 of {RUNS_MADE}" in texts(at)
+
+
+def test_runs_someone_took_part_in_are_paged_without_counting_all_of_history(
+    service: Loopdesk, many_runs: list[str]
+) -> None:
+    at = page(RUNS, "jamie")  # not an admin: the runs they review, found newest first
+    assert len(at.dataframe[0].value) == 50
+    assert "Runs 1–50, newest first" in texts(at)
+    click(at, "Older")
+    assert len(at.dataframe[0].value) == RUNS_MADE - 50
+    assert next(b for b in at.button if b.label == "Older").disabled
 
 
 def test_the_board_counts_every_task_and_shows_the_newest_of_each_section(
