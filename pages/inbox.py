@@ -30,16 +30,18 @@ SHOWN_KEY = "inbox_shown"
 PENDING_LIMIT_KEY = "inbox_pending_limit"
 DECIDED_LIMIT_KEY = "inbox_decided_limit"
 PAGE_SIZE = 50
+DECIDED_PAGE_SIZE = 20
+"""Past decisions are drawn with their diffs, so fewer of them come at a time."""
 
 
-def more_button(key: str, shown: int, total: int, what: str) -> None:
+def more_button(key: str, shown: int, total: int, what: str, step: int = PAGE_SIZE) -> None:
     """'Show 50 more' under a list that holds more than it shows."""
     if total > shown:
         st.caption(f"Showing {shown:,} of {total:,} {what}.")
         if st.button(
-            f"Show {min(PAGE_SIZE, total - shown)} more", key=f"{key}_more", icon=":material/expand_more:"
+            f"Show {min(step, total - shown)} more", key=f"{key}_more", icon=":material/expand_more:"
         ):
-            st.session_state[key] = shown + PAGE_SIZE
+            st.session_state[key] = shown + step
             st.rerun(scope="app")
 
 
@@ -164,8 +166,8 @@ with pending_tab:
             show_open(app, open_id, user)
 
 with decided_tab:
-    limit = st.session_state.get(DECIDED_LIMIT_KEY, PAGE_SIZE)
+    limit = st.session_state.get(DECIDED_LIMIT_KEY, DECIDED_PAGE_SIZE)
     decided = app.decided(user, limit=limit)
     show_decided(decided, names, app.directory)
     total = len(decided) if len(decided) < limit else app.decided_count(user)
-    more_button(DECIDED_LIMIT_KEY, len(decided), total, "decisions")
+    more_button(DECIDED_LIMIT_KEY, len(decided), total, "decisions", DECIDED_PAGE_SIZE)

@@ -18,6 +18,7 @@ RUNS = str(ROOT / "pages" / "runs.py")
 BOARD = str(ROOT / "pages" / "board.py")
 MARKETING = "marketing-social-post"
 RUNS_MADE = 56
+MAX_CARDS = 20  # pages/board.py: cards drawn per section
 
 
 def page(path: str, user: str, **params: str) -> AppTest:
@@ -59,15 +60,17 @@ def test_the_inbox_lists_fifty_items_counts_all_and_shows_more_on_request(
     assert "Show " not in " ".join(b.label for b in at.button if b.label.endswith("more"))
 
 
-def test_past_decisions_come_fifty_at_a_time(service: Loopdesk, many_runs: list[str]) -> None:
+def test_past_decisions_come_twenty_at_a_time(service: Loopdesk, many_runs: list[str]) -> None:
     for cp in service.inbox("jamie"):
         service.decide(cp.id, "jamie", Approve())
     at = page(INBOX, "jamie")
     assert at.tabs[0].label == "Pending (0)"
-    assert f"Showing 50 of {RUNS_MADE} decisions." in texts(at)
-    assert len(at.expander) == 50
-    click(at, f"Show {RUNS_MADE - 50} more")
-    assert len(at.expander) == RUNS_MADE
+    assert f"Showing 20 of {RUNS_MADE} decisions." in texts(at)
+    assert len(at.expander) == 20
+    click(at, "Show 20 more")
+    assert len(at.expander) == 40
+    click(at, f"Show {RUNS_MADE - 40} more")
+    assert len(at.expander) == RUNS_MADE and "Showing" not in texts(at)
 
 
 def test_runs_come_a_page_at_a_time(service: Loopdesk, many_runs: list[str]) -> None:
@@ -99,5 +102,6 @@ def test_the_board_counts_every_task_and_shows_the_newest_of_each_section(
     read = texts(at)
     assert f"{RUNS_MADE} tasks" in read
     assert f"HITL Draft Review · {RUNS_MADE}" in read
-    assert f"+ {RUNS_MADE - 50} older (see Runs)" in read
-    assert sum(1 for m in at.markdown if m.value.startswith("**Post ")) == 50
+    assert f"+ {RUNS_MADE - MAX_CARDS} older (see Runs)" in read
+    newest = [shown(m.value).strip("*") for m in at.markdown if m.value.startswith("**Post ")]
+    assert newest == [f"Post {i}" for i in range(RUNS_MADE - 1, RUNS_MADE - 1 - MAX_CARDS, -1)]
