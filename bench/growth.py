@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from engine.demo_data import DEMO_RUNS
 from engine.directory import Directory
 from engine.errors import EngineError
 from engine.llm.demo import DemoProvider
+from engine.notify.sender import Notifier
+from engine.notify.settings import NotifySettings
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 
@@ -51,6 +54,7 @@ TIME_COLUMNS = {
     "pending_checkpoints": ("created_at", "due_at", "decided_at", "action_at"),
     "audit": ("ts",),
     "outbox": ("occurred_at", "next_at", "delivered_at"),
+    "outbox_log": ("occurred_at", "next_at", "delivered_at"),
 }
 ID_COLUMNS = {
     "runs": ("id",),
@@ -59,8 +63,8 @@ ID_COLUMNS = {
     "pending_checkpoints": ("id", "run_id"),
     "audit": ("run_id",),
     "outbox": ("id", "run_id", "checkpoint_id"),
+    "outbox_log": ("id", "run_id", "checkpoint_id"),
 }
-TIME_ORIGIN = {"runs": "created_at", "steps": "started_at", "checkpoints": "created_at", "audit": "ts"}
 
 
 # -- samples: real runs made through the services ---------------------------------------------
@@ -102,6 +106,10 @@ def make_samples(app: Loopdesk) -> dict[str, list[str]]:
                 run = app.decide(cp.id, decider(app, cp), decision_for(shape, cp, first))
                 first = False
             samples[shape].append(run.id)
+    # as a server would have long since: every announcement handled (no channel here: skipped)
+    sender = Notifier(app.engine, NotifySettings(), app.link_signer)
+    while sender.deliver_due():
+        pass
     return samples
 
 
@@ -210,13 +218,18 @@ def page(path: str, user: str, **params: str) -> float:
     return elapsed
 
 
-def measure(throughput_runs: int) -> dict[str, Any]:
-    """Every figure of the table for the store at LOOPDESK_DB (run in a fresh process)."""
+def measure(throughput_runs: int, pages: bool = True) -> dict[str, Any]:
+    """Every figure of the table for the store at LOOPDESK_DB (run in a fresh process); with
+    `pages` False, only the throughput."""
     from bench.engine_throughput import drive_runs
     from server.process import shared_app
 
     t = time.perf_counter()
     app = shared_app()
+    if not pages:
+        many = drive_runs(app, throughput_runs, 32)
+        one = drive_runs(app, max(50, throughput_runs // 10), 1)
+        return {"steps_per_s_1": one["steps_per_s"], "steps_per_s_32": many["steps_per_s"]}
     page("app.py", "jamie")
     out: dict[str, Any] = {"first_page_s": time.perf_counter() - t}
     out["inbox_page_s"] = min(page("pages/inbox.py", "jamie") for _ in range(2))
@@ -261,11 +274,12 @@ ROWS = [
 ]
 
 
-def measure_in_child(db: str, throughput_runs: int) -> dict[str, Any]:
+def measure_in_child(db: str, throughput_runs: int, pages: bool = True) -> dict[str, Any]:
     """Run `measure` in a fresh Python process on `db` and return its figures."""
     env = {**os.environ, "LOOPDESK_DB": db, "LOOPDESK_WORKERS": "8"}
+    only = [] if pages else ["--throughput-only"]
     out = subprocess.run(
-        [sys.executable, "-m", "bench.growth", "--measure", "--throughput-runs", str(throughput_runs)],
+        [sys.executable, "-m", "bench.growth", "--measure", "--throughput-runs", str(throughput_runs), *only],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if out.returncode != 0:
@@ -274,24 +288,57 @@ def measure_in_child(db: str, throughput_runs: int) -> dict[str, Any]:
     return result
 
 
+def compare_throughput(size: int, cache: str | None, runs: int, repeats: int) -> None:
+    """Steps/s on an empty store and on `size` runs, measured in turn (shared machines drift)."""
+    figures: dict[int, list[dict[str, Any]]] = {0: [], size: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(cache or tmp) / f"growth-{size}.duckdb"
+        if not built.exists():
+            build(str(built), size)
+        for _ in range(repeats):
+            for n in figures:
+                work = Path(tmp) / "work.duckdb"
+                if n:
+                    shutil.copyfile(built, work)
+                figures[n].append(measure_in_child(str(work), runs, pages=False))
+                work.unlink(missing_ok=True)
+                Path(str(work) + ".wal").unlink(missing_ok=True)
+                print(f"{n:,} runs: {json.dumps(figures[n][-1])}", flush=True)
+    for key in ("steps_per_s_1", "steps_per_s_32"):
+        empty = statistics.median(f[key] for f in figures[0])
+        big = statistics.median(f[key] for f in figures[size])
+        print(f"{key}: empty {empty:.0f}, {size:,} runs {big:.0f} ({100 * big / empty:.0f}%)")
+
+
 def main() -> None:
     """Build (or reuse) each store, measure a copy of it, print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     p.add_argument("--cache", help="keep built stores here and reuse them")
     p.add_argument("--throughput-runs", type=int, default=1000)
+    p.add_argument(
+        "--throughput-only",
+        type=int,
+        metavar="REPEATS",
+        nargs="?",
+        const=1,
+        help="only steps/s: the empty store and the largest size in turn, REPEATS times each (medians)",
+    )
     p.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.measure:
         from server.process import close_shared
 
         try:
-            figures = measure(a.throughput_runs)
+            figures = measure(a.throughput_runs, pages=a.throughput_only is None)
         finally:
             close_shared()
         print(json.dumps(figures), flush=True)
         return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if a.throughput_only:
+        compare_throughput(max(a.sizes), a.cache, a.throughput_runs, a.throughput_only)
+        return
     results: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(a.cache) if a.cache else Path(tmp)

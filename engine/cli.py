@@ -274,7 +274,7 @@ def _moment(text: str) -> float:
 
 
 ARCHIVED_WORDS = {"runs": "runs", "steps": "steps", "checkpoints": "checkpoints", "audit": "audit events",
-                  "outbox": "notifications"}  # fmt: skip
+                  "outbox": "notifications to send", "outbox_log": "notifications sent"}  # fmt: skip
 
 
 def cmd_archive(args: argparse.Namespace) -> int:

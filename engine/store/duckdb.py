@@ -101,6 +101,13 @@ SCHEMA = [
         checkpoint_id VARCHAR, assignee VARCHAR, actor VARCHAR, action VARCHAR, occurred_at DOUBLE NOT NULL,
         status VARCHAR NOT NULL, attempts INTEGER NOT NULL, next_at DOUBLE NOT NULL,
         done VARCHAR NOT NULL, last_error VARCHAR, delivered_at DOUBLE)""",
+    # Announcements still to deliver stay in `outbox` (what the sender reads after every commit);
+    # delivered, skipped and failed ones move to `outbox_log`, which only grows at its end.
+    """CREATE TABLE IF NOT EXISTS outbox_log (
+        id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        checkpoint_id VARCHAR, assignee VARCHAR, actor VARCHAR, action VARCHAR, occurred_at DOUBLE NOT NULL,
+        status VARCHAR NOT NULL, attempts INTEGER NOT NULL, next_at DOUBLE NOT NULL,
+        done VARCHAR NOT NULL, last_error VARCHAR, delivered_at DOUBLE)""",
     """CREATE TABLE IF NOT EXISTS api_tokens (
         id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, hash VARCHAR NOT NULL UNIQUE,
         label VARCHAR NOT NULL, created_at DOUBLE NOT NULL, created_by VARCHAR NOT NULL,
@@ -116,6 +123,7 @@ INDEXES = [  # a run's rows are found through these, not by scanning every run's
     "CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id)",
     "CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints (run_id)",
     "CREATE INDEX IF NOT EXISTS outbox_by_run ON outbox (run_id)",
+    "CREATE INDEX IF NOT EXISTS outbox_log_by_run ON outbox_log (run_id)",
 ]
 
 _RUN_COLS = (
@@ -224,6 +232,15 @@ def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(f"INSERT INTO archived_counters SELECT * FROM ({stats})")
     _compact_counters(cur)
     _compact_counters(cur, "archived_counters")
+
+
+def _once(cur: duckdb.DuckDBPyConnection, key: str, *statements: str) -> None:
+    """Run a migration's statements unless the file records that they ran (then record it)."""
+    if cur.execute("SELECT 1 FROM store_meta WHERE key = ?", [key]).fetchall():
+        return
+    for stmt in statements:
+        cur.execute(stmt)
+    cur.execute("INSERT INTO store_meta VALUES (?, '1')", [key])
 
 
 def _sql_text(text: str) -> str:
@@ -593,19 +610,23 @@ class DuckDBStore(Store):
                 "UPDATE checkpoints SET requester = runs.started_by FROM runs "
                 "WHERE runs.id = checkpoints.run_id"
             )
-        # files written before open checkpoints had their own table
-        cur.execute(
+        _once(  # files written before open checkpoints and due announcements had their own tables
+            cur,
+            "split_tables",
             f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
-            f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'"
+            f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'",
+            "DELETE FROM checkpoints WHERE status = 'pending'",
+            f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE status <> 'pending'",
+            "DELETE FROM outbox WHERE status <> 'pending'",
         )
-        cur.execute("DELETE FROM checkpoints WHERE status = 'pending'")
         for stmt in INDEXES:
             cur.execute(stmt)
-        if not cur.execute("SELECT 1 FROM store_meta WHERE key = 'stats_counters'").fetchall():
-            # a file from before the counters (or a new one): count what it holds, once
-            cur.execute("DELETE FROM stats_counters")
-            cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0")
-            cur.execute("INSERT INTO store_meta VALUES ('stats_counters', '1')")
+        _once(
+            cur,
+            "stats_counters",  # a file from before the counters (or a new one): count what it holds
+            "DELETE FROM stats_counters",
+            f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0",
+        )
 
     def _release(self) -> None:
         if self._claimed is not None:
@@ -1325,7 +1346,8 @@ class DuckDBStore(Store):
 
     # -- bulk history -----------------------------------------------------------
     _HISTORY = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"),
-                ("pending_checkpoints", "run_id"), ("audit", "run_id"), ("outbox", "run_id"))  # fmt: skip
+                ("pending_checkpoints", "run_id"), ("audit", "run_id"), ("outbox", "run_id"),
+                ("outbox_log", "run_id"))  # fmt: skip
 
     def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
         """The stored rows of these runs, table by table, in the store's layout."""
@@ -1408,7 +1430,7 @@ class DuckDBStore(Store):
 
     # -- archiving ----------------------------------------------------------------
     _ARCHIVED = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"), ("audit", "run_id"),
-                 ("outbox", "run_id"))  # fmt: skip
+                 ("outbox", "run_id"), ("outbox_log", "run_id"))  # fmt: skip
 
     def archive_runs(self, before: float, folder: str) -> dict[str, dict[str, int]]:
         """Move finished runs created before `before` to Parquet files, a folder per month (UTC)
@@ -1503,14 +1525,24 @@ class DuckDBStore(Store):
                 "WHERE outbox.id = v.id",
                 params,
             )
+            ids = [e.id for e in events if e.status != "pending"]
+            if ids:  # done with: into the log, out of what the sender reads
+                marks = _marks(len(ids))
+                cur.execute(
+                    f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE id IN ({marks})", ids
+                )
+                cur.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
 
         self._submit(_Job(work=write))
 
     def list_events(self, run_id: str) -> list[OutboxEvent]:
         """Every announcement of one run, oldest first, with its delivery state."""
-        rows = self._rows(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE run_id = ? ORDER BY occurred_at, id", [run_id]
-        )
+        rows = [
+            row
+            for table in ("outbox_log", "outbox")
+            for row in self._rows(f"SELECT {_OUTBOX_COLS} FROM {table} WHERE run_id = ?", [run_id])
+        ]
+        rows.sort(key=lambda r: (r[7], r[0]))  # occurred_at, id
         return [_outbox_event(r) for r in rows]
 
     # -- API tokens and settings ------------------------------------------------

@@ -53,7 +53,7 @@ def table_counts(db_path: str, run_ids: list[str]) -> dict[str, int]:
         out = {
             "runs": con.execute(f"SELECT count(*) FROM runs WHERE id IN ({marks})", run_ids).fetchall()[0][0]
         }
-        for table in ("steps", "checkpoints", "audit", "outbox"):
+        for table in ("steps", "checkpoints", "audit", "outbox", "outbox_log"):
             sql = f"SELECT count(*) FROM {table} WHERE run_id IN ({marks})"
             out[table] = con.execute(sql, run_ids).fetchall()[0][0]
     return out

@@ -359,11 +359,12 @@ def as_first_release(app: Loopdesk) -> None:
     """Turn the open database into the layout the first release wrote: every checkpoint in one
     table without action times, and no indexes."""
     cur = app.store._cur()  # type: ignore[attr-defined]
-    for index in ("steps_by_run", "audit_by_run", "checkpoints_by_run", "outbox_by_run"):
+    for index in ("steps_by_run", "audit_by_run", "checkpoints_by_run", "outbox_by_run", "outbox_log_by_run"):
         cur.execute(f"DROP INDEX {index}")
     cur.execute("INSERT INTO checkpoints SELECT * FROM pending_checkpoints")
     cur.execute("DROP TABLE pending_checkpoints")
     cur.execute("ALTER TABLE checkpoints DROP COLUMN action_at")
+    cur.execute("DELETE FROM store_meta WHERE key IN ('split_tables', 'stats_counters')")
 
 
 def test_a_file_from_before_action_times_gets_them_on_open(db_path: str) -> None:

@@ -246,6 +246,10 @@ def test_nothing_is_sent_later_for_events_from_when_no_channel_was_set_up(
         while app.store.list_events(run.id)[0].status != "skipped":
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        # done with: out of the table the sender reads after every commit, still in the run's record
+        assert app.store.due_events(time.time() + 86400) == []
+        assert app.store._rows("SELECT count(*) FROM outbox WHERE run_id = ?", [run.id]) == [(0,)]  # type: ignore[attr-defined]
+        assert [e.status for e in app.store.list_events(run.id)] == ["skipped"]
     finally:
         app.close()
     app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
