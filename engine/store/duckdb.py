@@ -234,6 +234,20 @@ def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
     _compact_counters(cur, "archived_counters")
 
 
+def _in_transaction(cur: duckdb.DuckDBPyConnection, *statements: str | tuple[str, list[Any]]) -> None:
+    """Run statements (SQL, or SQL and parameters) as one transaction."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        for stmt in statements:
+            sql, params = stmt if isinstance(stmt, tuple) else (stmt, [])
+            cur.execute(sql, params)
+        cur.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+        raise
+
+
 def _once(cur: duckdb.DuckDBPyConnection, key: str, *statements: str) -> None:
     """Run a migration's statements unless the file records that they ran (then record it)."""
     if cur.execute("SELECT 1 FROM store_meta WHERE key = ?", [key]).fetchall():
@@ -610,15 +624,30 @@ class DuckDBStore(Store):
                 "UPDATE checkpoints SET requester = runs.started_by FROM runs "
                 "WHERE runs.id = checkpoints.run_id"
             )
-        _once(  # files written before open checkpoints and due announcements had their own tables
-            cur,
-            "split_tables",
-            f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
-            f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'",
-            "DELETE FROM checkpoints WHERE status = 'pending'",
-            f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE status <> 'pending'",
-            "DELETE FROM outbox WHERE status <> 'pending'",
-        )
+        if not cur.execute("SELECT 1 FROM store_meta WHERE key = 'split_tables'").fetchall():
+            # files written before open checkpoints and due announcements had their own tables;
+            # a year of announcements moves a month per transaction (one would not fit in memory)
+            _in_transaction(
+                cur,
+                f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
+                f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'",
+                "DELETE FROM checkpoints WHERE status = 'pending'",
+            )
+            (first, last) = cur.execute(
+                "SELECT min(occurred_at), max(occurred_at) FROM outbox WHERE status <> 'pending'"
+            ).fetchall()[0]
+            month = 30 * 86400.0
+            start = first
+            while first is not None and start <= last:
+                span = [start, start + month]
+                handled = "status <> 'pending' AND occurred_at >= ? AND occurred_at < ?"
+                _in_transaction(
+                    cur,
+                    (f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE {handled}", span),
+                    (f"DELETE FROM outbox WHERE {handled}", span),
+                )
+                start += month
+            cur.execute("INSERT INTO store_meta VALUES ('split_tables', '1')")
         for stmt in INDEXES:
             cur.execute(stmt)
         _once(
