@@ -34,7 +34,6 @@ import pyarrow.compute as pc
 from engine.decisions import Approve, Decision, Reject, RequestChanges
 from engine.demo_data import DEMO_RUNS
 from engine.directory import Directory
-from engine.errors import EngineError
 from engine.llm.demo import DemoProvider
 from engine.notify.sender import Notifier
 from engine.notify.settings import NotifySettings
@@ -68,17 +67,6 @@ ID_COLUMNS = {
 
 
 # -- samples: real runs made through the services ---------------------------------------------
-def decider(app: Loopdesk, cp: CheckpointRecord) -> str:
-    """Someone who may decide this checkpoint (not its requester)."""
-    for name in app.directory.users:
-        try:
-            app.permissions.check_decide(name, cp)
-        except EngineError:
-            continue
-        return name
-    raise RuntimeError(f"nobody may decide {cp.id}")
-
-
 def decision_for(shape: str, cp: CheckpointRecord, first: bool) -> Decision:
     """The decision a sample of this shape takes at a checkpoint."""
     if shape == "rejected":
@@ -103,7 +91,7 @@ def make_samples(app: Loopdesk) -> dict[str, list[str]]:
             first = True
             while shape != "waiting" and run.status == "waiting":
                 cp = app.store.list_checkpoints(status="pending", run_id=run.id)[0]
-                run = app.decide(cp.id, decider(app, cp), decision_for(shape, cp, first))
+                run = app.decide(cp.id, app.permissions.deciders(cp)[0], decision_for(shape, cp, first))
                 first = False
             samples[shape].append(run.id)
     # as a server would have long since: every announcement handled (no channel here: skipped)

@@ -52,6 +52,24 @@ from engine.store.counters import AI_METRICS, DECISION_METRICS, RUNS_PREFIX, Cou
 
 log = logging.getLogger("loopdesk.store")
 
+_CHECKPOINT_COLUMNS = """
+        id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, workflow_id VARCHAR NOT NULL,
+        node_id VARCHAR NOT NULL, status VARCHAR NOT NULL, assignee VARCHAR NOT NULL,
+        created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
+        editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
+        decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
+        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE"""
+"""Open (`pending_checkpoints`) and closed (`checkpoints`) checkpoints have the same columns."""
+_COUNTER_COLUMNS = """
+        workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
+        metric VARCHAR NOT NULL, value DOUBLE NOT NULL"""
+_OUTBOX_COLUMNS = """
+        id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        checkpoint_id VARCHAR, assignee VARCHAR, actor VARCHAR, action VARCHAR, occurred_at DOUBLE NOT NULL,
+        status VARCHAR NOT NULL, attempts INTEGER NOT NULL, next_at DOUBLE NOT NULL,
+        done VARCHAR NOT NULL, last_error VARCHAR, delivered_at DOUBLE"""
+"""Announcements to deliver (`outbox`) and handled ones (`outbox_log`) have the same columns."""
+
 SCHEMA = [
     "CREATE SEQUENCE IF NOT EXISTS step_seq START 1",
     "CREATE SEQUENCE IF NOT EXISTS audit_seq START 1",
@@ -70,44 +88,20 @@ SCHEMA = [
         node_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, status VARCHAR NOT NULL,
         input VARCHAR NOT NULL, output VARCHAR, error VARCHAR, started_at DOUBLE NOT NULL,
         finished_at DOUBLE NOT NULL, meta VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS checkpoints (
-        id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, workflow_id VARCHAR NOT NULL,
-        node_id VARCHAR NOT NULL, status VARCHAR NOT NULL, assignee VARCHAR NOT NULL,
-        created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
-        editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
-        decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
-        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE)""",
+    f"CREATE TABLE IF NOT EXISTS checkpoints ({_CHECKPOINT_COLUMNS})",
     # Open checkpoints live in their own small table (what the inbox, the sidebar count and the
     # timers read, so they cost the same whatever the history); closed ones move to `checkpoints`.
-    """CREATE TABLE IF NOT EXISTS pending_checkpoints (
-        id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, workflow_id VARCHAR NOT NULL,
-        node_id VARCHAR NOT NULL, status VARCHAR NOT NULL, assignee VARCHAR NOT NULL,
-        created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
-        editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
-        decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
-        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE)""",
+    f"CREATE TABLE IF NOT EXISTS pending_checkpoints ({_CHECKPOINT_COLUMNS})",
     # Insight counters (engine/store/counters.py), kept up to date in the commit of what they count.
     # Deltas are appended (a plain insert is the cheapest write) and summed when read; the writer
     # folds them into one row per key now and then (`_compact_counters`), so reads stay small.
-    """CREATE TABLE IF NOT EXISTS stats_counters (
-        workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
-        metric VARCHAR NOT NULL, value DOUBLE NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS archived_counters (
-        workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
-        metric VARCHAR NOT NULL, value DOUBLE NOT NULL)""",
+    f"CREATE TABLE IF NOT EXISTS stats_counters ({_COUNTER_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS archived_counters ({_COUNTER_COLUMNS})",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS outbox (
-        id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
-        checkpoint_id VARCHAR, assignee VARCHAR, actor VARCHAR, action VARCHAR, occurred_at DOUBLE NOT NULL,
-        status VARCHAR NOT NULL, attempts INTEGER NOT NULL, next_at DOUBLE NOT NULL,
-        done VARCHAR NOT NULL, last_error VARCHAR, delivered_at DOUBLE)""",
+    f"CREATE TABLE IF NOT EXISTS outbox ({_OUTBOX_COLUMNS})",
     # Announcements still to deliver stay in `outbox` (what the sender reads after every commit);
     # delivered, skipped and failed ones move to `outbox_log`, which only grows at its end.
-    """CREATE TABLE IF NOT EXISTS outbox_log (
-        id VARCHAR PRIMARY KEY, event VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
-        checkpoint_id VARCHAR, assignee VARCHAR, actor VARCHAR, action VARCHAR, occurred_at DOUBLE NOT NULL,
-        status VARCHAR NOT NULL, attempts INTEGER NOT NULL, next_at DOUBLE NOT NULL,
-        done VARCHAR NOT NULL, last_error VARCHAR, delivered_at DOUBLE)""",
+    f"CREATE TABLE IF NOT EXISTS outbox_log ({_OUTBOX_COLUMNS})",
     """CREATE TABLE IF NOT EXISTS api_tokens (
         id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, hash VARCHAR NOT NULL UNIQUE,
         label VARCHAR NOT NULL, created_at DOUBLE NOT NULL, created_by VARCHAR NOT NULL,

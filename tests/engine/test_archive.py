@@ -13,21 +13,8 @@ from engine.cli import main
 from engine.decisions import Approve, Reject
 from engine.demo_data import load_demo_data
 from engine.directory import Directory
-from engine.errors import EngineError
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord
-
-
-def decider(app: Loopdesk, cp: CheckpointRecord) -> str:
-    """Someone allowed to decide the checkpoint."""
-    for name in app.directory.users:
-        try:
-            app.permissions.check_decide(name, cp)
-        except EngineError:
-            continue
-        return name
-    raise AssertionError(f"nobody may decide {cp.id}")
 
 
 def history(db_path: str) -> tuple[list[str], list[str]]:
@@ -38,7 +25,7 @@ def history(db_path: str) -> tuple[list[str], list[str]]:
         for i, run_id in enumerate(ids[:-2]):
             (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
             decision = Reject(comment="No") if i % 3 == 0 else Approve()
-            app.decide(cp.id, decider(app, cp), decision)
+            app.decide(cp.id, app.permissions.deciders(cp)[0], decision)
         finished = [r for r in ids if app.engine.get_run(r).status in ("completed", "rejected")]
         waiting = [r for r in ids if r not in finished]
         return finished, waiting
@@ -103,7 +90,10 @@ def test_archiving_moves_finished_runs_to_monthly_parquet_and_loses_nothing(
         assert sum(live.values()) == len(waiting)
         # the waiting runs still decide and finish as before
         (cp,) = app.store.list_checkpoints(status="pending", run_id=waiting[0])
-        assert app.decide(cp.id, decider(app, cp), Approve()).status in ("completed", "waiting")
+        assert app.decide(cp.id, app.permissions.deciders(cp)[0], Approve()).status in (
+            "completed",
+            "waiting",
+        )
     finally:
         app.close()
 

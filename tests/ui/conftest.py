@@ -1,4 +1,4 @@
-"""Shared AppTest helpers: the service the pages use, and clicking a button by its label."""
+"""Shared AppTest helpers: the service the pages use, running a page as someone, clicking a button."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ def click(at: AppTest, label: str) -> AppTest:
 def shown(text: str) -> str:
     """What a person reads: Markdown backslash escapes and HTML entities resolved."""
     return html.unescape(re.sub(r"\\(.)", r"\1", text))
+
+
+def page(path: str, user: str = "dana", **params: str) -> AppTest:
+    """Run a page script as `user` with these query parameters; it must not raise."""
+    at = AppTest.from_file(path, default_timeout=60)
+    at.session_state["loopdesk_user"] = user
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
 from engine.services import Loopdesk
-from tests.ui.conftest import click, shown
+from tests.ui.conftest import click, page, shown
 
 ROOT = Path(__file__).resolve().parents[2]
 INBOX = str(ROOT / "pages" / "inbox.py")
@@ -19,17 +19,6 @@ BOARD = str(ROOT / "pages" / "board.py")
 MARKETING = "marketing-social-post"
 RUNS_MADE = 56
 MAX_CARDS = 20  # pages/board.py: cards drawn per section
-
-
-def page(path: str, user: str, **params: str) -> AppTest:
-    """Run a page as `user`."""
-    at = AppTest.from_file(path, default_timeout=60)
-    at.session_state["loopdesk_user"] = user
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def open_buttons(at: AppTest) -> int:

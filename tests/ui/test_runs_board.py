@@ -6,12 +6,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 from engine.decisions import Approve
 from engine.llm.base import LLMError, LLMRequest, LLMResponse
 from engine.services import Loopdesk
-from tests.ui.conftest import click
+from tests.ui.conftest import click, page
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = str(ROOT / "pages" / "runs.py")
@@ -36,17 +34,6 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out waiting for the run to move on"
         time.sleep(0.05)
-
-
-def page(path: str, user: str = "dana", **params: str) -> AppTest:
-    """Run a page as `user` with query parameters."""
-    at = AppTest.from_file(path, default_timeout=30)
-    at.session_state["loopdesk_user"] = user
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_runs_page_lists_runs_and_shows_a_runs_steps_canvas_and_audit(service: Loopdesk) -> None:
