@@ -214,10 +214,14 @@ def measure(throughput_runs: int, pages: bool = True) -> dict[str, Any]:
 
     t = time.perf_counter()
     app = shared_app()
-    if not pages:
-        many = drive_runs(app, throughput_runs, 32)
+
+    def throughput() -> dict[str, float]:
         one = drive_runs(app, max(50, throughput_runs // 10), 1)
+        many = drive_runs(app, throughput_runs, 32)
         return {"steps_per_s_1": one["steps_per_s"], "steps_per_s_32": many["steps_per_s"]}
+
+    if not pages:
+        return throughput()
     page("app.py", "jamie")
     out: dict[str, Any] = {"first_page_s": time.perf_counter() - t}
     out["inbox_page_s"] = min(page("pages/inbox.py", "jamie") for _ in range(2))
@@ -236,11 +240,7 @@ def measure(throughput_runs: int, pages: bool = True) -> dict[str, Any]:
     out["checkpoint_stats_ms"] = timed(lambda: app.checkpoint_stats("dana"))
     out["due_check_ms"] = timed(app.engine.expire_due)
     out["memory_mb"] = rss_mb()
-    one = drive_runs(app, max(50, throughput_runs // 10), 1)
-    many = drive_runs(app, throughput_runs, 32)
-    out["steps_per_s_1"] = one["steps_per_s"]
-    out["steps_per_s_32"] = many["steps_per_s"]
-    return out
+    return out | throughput()
 
 
 ROWS = [
@@ -276,21 +276,38 @@ def measure_in_child(db: str, throughput_runs: int, pages: bool = True) -> dict[
     return result
 
 
+def built_store(cache: Path, size: int) -> Path:
+    """The store of `size` runs in `cache`, built first when it is not there yet."""
+    built = cache / f"growth-{size}.duckdb"
+    if not built.exists():
+        partial = built.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        r = build(str(partial), size)
+        partial.rename(built)
+        print(f"built {size:,} runs in {r['build_s']:.0f} s ({built.stat().st_size / 1e6:.0f} MB)")
+    return built
+
+
+def measure_copy(built: Path | None, tmp: str, runs: int, pages: bool = True) -> dict[str, Any]:
+    """Measure a copy of a built store (None: an empty one) in a fresh process."""
+    work = Path(tmp) / "work.duckdb"
+    if built is not None:
+        shutil.copyfile(built, work)
+    try:
+        return measure_in_child(str(work), runs, pages)
+    finally:
+        work.unlink(missing_ok=True)
+        Path(str(work) + ".wal").unlink(missing_ok=True)
+
+
 def compare_throughput(size: int, cache: str | None, runs: int, repeats: int) -> None:
     """Steps/s on an empty store and on `size` runs, measured in turn (shared machines drift)."""
     figures: dict[int, list[dict[str, Any]]] = {0: [], size: []}
     with tempfile.TemporaryDirectory() as tmp:
-        built = Path(cache or tmp) / f"growth-{size}.duckdb"
-        if not built.exists():
-            build(str(built), size)
+        built = built_store(Path(cache or tmp), size)
         for _ in range(repeats):
             for n in figures:
-                work = Path(tmp) / "work.duckdb"
-                if n:
-                    shutil.copyfile(built, work)
-                figures[n].append(measure_in_child(str(work), runs, pages=False))
-                work.unlink(missing_ok=True)
-                Path(str(work) + ".wal").unlink(missing_ok=True)
+                figures[n].append(measure_copy(built if n else None, tmp, runs, pages=False))
                 print(f"{n:,} runs: {json.dumps(figures[n][-1])}", flush=True)
     for key in ("steps_per_s_1", "steps_per_s_32"):
         empty = statistics.median(f[key] for f in figures[0])
@@ -332,19 +349,7 @@ def main() -> None:
         cache = Path(a.cache) if a.cache else Path(tmp)
         cache.mkdir(parents=True, exist_ok=True)
         for size in [0, *a.sizes]:
-            built = cache / f"growth-{size}.duckdb"
-            if size and not built.exists():
-                partial = built.with_suffix(".partial")
-                partial.unlink(missing_ok=True)
-                r = build(str(partial), size)
-                partial.rename(built)
-                print(f"built {size:,} runs in {r['build_s']:.0f} s ({built.stat().st_size / 1e6:.0f} MB)")
-            work = Path(tmp) / "work.duckdb"
-            if size:
-                shutil.copyfile(built, work)
-            results[size] = measure_in_child(str(work), a.throughput_runs)
-            work.unlink()
-            Path(str(work) + ".wal").unlink(missing_ok=True)
+            results[size] = measure_copy(built_store(cache, size) if size else None, tmp, a.throughput_runs)
             print(f"measured {size:,}: {json.dumps(results[size])}", flush=True)
     sizes = list(results)
     print("\n| measure | " + " | ".join(f"{s:,} runs" if s else "empty" for s in sizes) + " |")

@@ -509,9 +509,7 @@ class Loopdesk:
 
     def has_archive(self) -> bool:
         """Whether some runs were archived (Insights can then include them)."""
-        return bool(
-            self.store.stat_totals(include_archived=True).keys() - self.store.stat_totals().keys()
-        ) or any(True for _ in self.store.archived_counters())
+        return bool(self.store.archived_counters())
 
     def archive_folder(self) -> Path:
         """Where archives go by default: `archive/` next to the database file."""

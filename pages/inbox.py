@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from engine.errors import EngineError, NotAllowedError
@@ -34,8 +36,10 @@ DECIDED_PAGE_SIZE = 20
 """Past decisions are drawn with their diffs, so fewer of them come at a time."""
 
 
-def more_button(key: str, shown: int, total: int, what: str, step: int = PAGE_SIZE) -> None:
-    """'Show 50 more' under a list that holds more than it shows."""
+def more_button(key: str, shown: int, limit: int, count: Callable[[], int], what: str, step: int) -> None:
+    """'Show 50 more' under a list that holds more than it shows (`count` is asked only when the
+    list came back full)."""
+    total = shown if shown < limit else count()
     if total > shown:
         st.caption(f"Showing {shown:,} of {total:,} {what}.")
         if st.button(
@@ -125,9 +129,7 @@ def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str |
             st.query_params[OPEN_KEY] = cp.id
             st.session_state.pop(SHOWN_KEY, None)
             st.rerun(scope="app")
-    more_button(
-        PENDING_LIMIT_KEY, len(items), len(items) if len(items) < limit else app.inbox_count(user), "items"
-    )
+    more_button(PENDING_LIMIT_KEY, len(items), limit, lambda: app.inbox_count(user), "items", PAGE_SIZE)
 
 
 app = get_app()
@@ -169,5 +171,11 @@ with decided_tab:
     limit = st.session_state.get(DECIDED_LIMIT_KEY, DECIDED_PAGE_SIZE)
     decided = app.decided(user, limit=limit)
     show_decided(decided, names, app.directory)
-    total = len(decided) if len(decided) < limit else app.decided_count(user)
-    more_button(DECIDED_LIMIT_KEY, len(decided), total, "decisions", DECIDED_PAGE_SIZE)
+    more_button(
+        DECIDED_LIMIT_KEY,
+        len(decided),
+        limit,
+        lambda: app.decided_count(user),
+        "decisions",
+        DECIDED_PAGE_SIZE,
+    )

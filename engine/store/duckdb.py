@@ -48,7 +48,7 @@ from engine.store.base import (
     WorkflowVersion,
     now,
 )
-from engine.store.counters import AI_METRICS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
+from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
 
 log = logging.getLogger("loopdesk.store")
 
@@ -199,20 +199,29 @@ COUNTER_DELTAS_BEFORE_COMPACTING = 20_000
 
 def _compact_counters(cur: duckdb.DuckDBPyConnection, table: str = "stats_counters") -> None:
     """Fold a counter table's appended deltas into one row per key (zero totals dropped)."""
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE compacted AS SELECT workflow_id, node_id, day, metric, "
-        f"sum(value) AS value FROM {table} GROUP BY ALL HAVING sum(value) <> 0"
-    )
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE compacted AS {_summed(table)}")
     cur.execute(f"DELETE FROM {table}")
     cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
     cur.execute("DROP TABLE compacted")
 
 
-_ARCHIVE_FILES = {
-    "runs": "read_parquet('{0}/*/runs-*.parquet', union_by_name = true)",
-    "checkpoints": "read_parquet('{0}/*/checkpoints-*.parquet', union_by_name = true)",
-    "steps": "read_parquet('{0}/*/steps-*.parquet', union_by_name = true)",
-}
+def _archive_files(folder: str, table: str) -> str:
+    """Every archived month's file of one table, as one relation."""
+    where = _sql_text(str(Path(folder).resolve()))
+    return f"read_parquet('{where}/*/{table}-*.parquet', union_by_name = true)"
+
+
+def _summed(table: str) -> str:
+    """A counter table's appended deltas added up per key (zero totals left out)."""
+    return (
+        f"SELECT workflow_id, node_id, day, metric, sum(value) AS value FROM {table} "
+        "GROUP BY ALL HAVING sum(value) <> 0"
+    )
+
+
+def _given(since: float | None) -> list[float]:
+    """The parameter of an optional `>= since` condition."""
+    return [] if since is None else [since]
 
 
 def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
@@ -242,13 +251,45 @@ def _in_transaction(cur: duckdb.DuckDBPyConnection, *statements: str | tuple[str
         raise
 
 
-def _once(cur: duckdb.DuckDBPyConnection, key: str, *statements: str) -> None:
-    """Run a migration's statements unless the file records that they ran (then record it)."""
+def _once(
+    cur: duckdb.DuckDBPyConnection, key: str, migrate: Callable[[duckdb.DuckDBPyConnection], None]
+) -> None:
+    """Run a migration unless the file records that it ran (then record it)."""
     if cur.execute("SELECT 1 FROM store_meta WHERE key = ?", [key]).fetchall():
         return
-    for stmt in statements:
-        cur.execute(stmt)
+    migrate(cur)
     cur.execute("INSERT INTO store_meta VALUES (?, '1')", [key])
+
+
+def _split_tables(cur: duckdb.DuckDBPyConnection) -> None:
+    """Migrate a file written before open checkpoints and due announcements had their own tables;
+    a year of announcements moves a month per transaction (one would not fit in memory)."""
+    _in_transaction(
+        cur,
+        f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
+        f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'",
+        "DELETE FROM checkpoints WHERE status = 'pending'",
+    )
+    (first, last) = cur.execute(
+        "SELECT min(occurred_at), max(occurred_at) FROM outbox WHERE status <> 'pending'"
+    ).fetchall()[0]
+    month = 30 * DAY_SECONDS
+    start = first
+    while first is not None and start <= last:
+        span = [start, start + month]
+        handled = "status <> 'pending' AND occurred_at >= ? AND occurred_at < ?"
+        _in_transaction(
+            cur,
+            (f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE {handled}", span),
+            (f"DELETE FROM outbox WHERE {handled}", span),
+        )
+        start += month
+
+
+def _count_history(cur: duckdb.DuckDBPyConnection) -> None:
+    """Fill the insight counters from what a file from before them (or a new one) holds."""
+    cur.execute("DELETE FROM stats_counters")
+    cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0")
 
 
 def _sql_text(text: str) -> str:
@@ -269,7 +310,7 @@ def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int
 def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
     """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
     kind = "json_extract_string(decision, '$.kind')"
-    day = "CAST(floor({} / 86400) AS INTEGER)"
+    day = f"CAST(floor({{}} / {DAY_SECONDS!r}) AS INTEGER)"
     decisions = ", ".join(DECISION_METRICS)
     ai = ", ".join(AI_METRICS)
     return f"""
@@ -618,38 +659,10 @@ class DuckDBStore(Store):
                 "UPDATE checkpoints SET requester = runs.started_by FROM runs "
                 "WHERE runs.id = checkpoints.run_id"
             )
-        if not cur.execute("SELECT 1 FROM store_meta WHERE key = 'split_tables'").fetchall():
-            # files written before open checkpoints and due announcements had their own tables;
-            # a year of announcements moves a month per transaction (one would not fit in memory)
-            _in_transaction(
-                cur,
-                f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
-                f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'",
-                "DELETE FROM checkpoints WHERE status = 'pending'",
-            )
-            (first, last) = cur.execute(
-                "SELECT min(occurred_at), max(occurred_at) FROM outbox WHERE status <> 'pending'"
-            ).fetchall()[0]
-            month = 30 * 86400.0
-            start = first
-            while first is not None and start <= last:
-                span = [start, start + month]
-                handled = "status <> 'pending' AND occurred_at >= ? AND occurred_at < ?"
-                _in_transaction(
-                    cur,
-                    (f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE {handled}", span),
-                    (f"DELETE FROM outbox WHERE {handled}", span),
-                )
-                start += month
-            cur.execute("INSERT INTO store_meta VALUES ('split_tables', '1')")
+        _once(cur, "split_tables", _split_tables)
         for stmt in INDEXES:
             cur.execute(stmt)
-        _once(
-            cur,
-            "stats_counters",  # a file from before the counters (or a new one): count what it holds
-            "DELETE FROM stats_counters",
-            f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0",
-        )
+        _once(cur, "stats_counters", _count_history)
 
     def _release(self) -> None:
         if self._claimed is not None:
@@ -800,11 +813,7 @@ class DuckDBStore(Store):
         cp = self._cps.get(checkpoint_id)
         if cp is not None:
             return cp
-        for table in ("pending_checkpoints", "checkpoints"):
-            rows = cur.execute(f"SELECT {_CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id]).fetchall()
-            if rows:
-                return self._checkpoint(rows[0])
-        return None
+        return self._checkpoint_by_id(lambda sql, params: cur.execute(sql, params).fetchall(), checkpoint_id)
 
     def _remember(self, states: dict[str, _RunState], cps: dict[str, CheckpointRecord]) -> None:
         """Cache committed states of live runs and pending checkpoints (oldest entries are
@@ -1101,30 +1110,36 @@ class DuckDBStore(Store):
         limit: int,
         offset: int,
     ) -> list[tuple[Any, ...]]:
-        """One page of runs, newest first, reading recent history first.
+        """One page of runs, newest first, reading recent history first (`_newest`); the scope's
+        lookups in checkpoints and audit are narrowed to the same days."""
 
-        Rows are appended in time order, so DuckDB skips every older block for `created_at >= t`
-        (and the scope's lookups in checkpoints and audit skip theirs); when the last few days
-        already hold the whole page, nothing older is read.
+        def select(since: float | None) -> tuple[str, list[Any]]:
+            clause, params = self._run_filter(status, workflow_id, scope, section, since)
+            return f"SELECT {_RUN_COLS} FROM runs {clause}", params
+
+        return self._newest(select, "created_at", limit, offset)
+
+    def _newest(
+        self,
+        select: Callable[[float | None], tuple[str, list[Any]]],
+        time_col: str,
+        limit: int,
+        offset: int,
+    ) -> list[tuple[Any, ...]]:
+        """One page of rows, newest `time_col` first; `select(since)` gives the query (and its
+        parameters) for rows from `since` on, or for all of them with None.
+
+        Rows are appended in time order, so DuckDB skips every older block for `time_col >= t`;
+        when the last few days already hold the whole page, nothing older is read (and a page
+        the window holds is exactly the page a full sort gives, since every older row is older).
         """
-        order = f"ORDER BY created_at DESC, id LIMIT {int(limit)} OFFSET {int(offset)}"
-        for days in self._WINDOWS if limit + offset <= 1000 else ():  # pages, not bulk reads
-            clause, params = self._run_filter(status, workflow_id, scope, section, now() - days * 86400.0)
-            if self._rows(f"SELECT count(*) FROM runs {clause}", params)[0][0] >= limit + offset:
-                return self._rows(f"SELECT {_RUN_COLS} FROM runs {clause} {order}", params)
-        clause, params = self._run_filter(status, workflow_id, scope, section)
-        return self._rows(f"SELECT {_RUN_COLS} FROM runs {clause} {order}", params)
-
-    def _newest(self, select: str, params: list[Any], time_col: str, limit: int, offset: int) -> list[Any]:
-        """One page of `select`'s rows (a SELECT with a WHERE clause), newest `time_col` first,
-        reading recent history first, as `_newest_runs` does."""
         order = f" ORDER BY {time_col} DESC, id LIMIT {int(limit)} OFFSET {int(offset)}"
-        for days in self._WINDOWS if limit + offset <= 1000 else ():
-            since = now() - days * 86400.0
-            recent = f"{select} AND {time_col} >= ?"
-            if self._rows(f"SELECT count(*) FROM ({recent})", [*params, since])[0][0] >= limit + offset:
-                return self._rows(f"{recent}{order}", [*params, since])
-        return self._rows(f"{select}{order}", params)
+        for days in self._WINDOWS if limit + offset <= 1000 else ():  # pages, not bulk reads
+            sql, params = select(now() - days * DAY_SECONDS)
+            if self._rows(f"SELECT count(*) FROM ({sql})", params)[0][0] >= limit + offset:
+                return self._rows(f"{sql}{order}", params)
+        sql, params = select(None)
+        return self._rows(f"{sql}{order}", params)
 
     def count_runs(
         self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
@@ -1188,14 +1203,13 @@ class DuckDBStore(Store):
             visible.append(
                 f"id IN (SELECT run_id FROM audit WHERE actor = ?{recent.replace('created_at', 'ts')})"
             )
-            since_params = [] if since is None else [since]
             params += [
                 *scope.assignees,
-                *since_params,
+                *_given(since),
                 *scope.assignees,
-                *since_params,
+                *_given(since),
                 scope.user,
-                *since_params,
+                *_given(since),
             ]
             where.append(f"({' OR '.join(visible)})")
         return (f"WHERE {' AND '.join(where)}" if where else ""), params
@@ -1246,10 +1260,17 @@ class DuckDBStore(Store):
 
     def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
         """One checkpoint by id."""
-        for table in ("pending_checkpoints", "checkpoints"):  # open ones are looked up most
-            rows = self._rows(f"SELECT {_CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id])
+        return self._checkpoint_by_id(self._rows, checkpoint_id)
+
+    @classmethod
+    def _checkpoint_by_id(
+        cls, fetch: Callable[[str, list[Any]], list[tuple[Any, ...]]], checkpoint_id: str
+    ) -> CheckpointRecord | None:
+        """A checkpoint wherever it is: the open ones first (they are looked up most)."""
+        for table in ("pending_checkpoints", "checkpoints"):
+            rows = fetch(f"SELECT {_CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id])
             if rows:
-                return self._checkpoint(rows[0])
+                return cls._checkpoint(rows[0])
         return None
 
     def list_checkpoints(
@@ -1273,9 +1294,12 @@ class DuckDBStore(Store):
             order = "decided_at DESC, id"
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         if decided_by and limit is not None:  # someone's latest decisions: the newest rows first
-            rows = self._newest(
-                f"SELECT {_CP_COLS} FROM checkpoints{clause}", params, "decided_at", limit, offset
-            )
+
+            def select(since: float | None) -> tuple[str, list[Any]]:
+                recent = "" if since is None else " AND decided_at >= ?"
+                return f"SELECT {_CP_COLS} FROM checkpoints{clause}{recent}", [*params, *_given(since)]
+
+            rows = self._newest(select, "decided_at", limit, offset)
         elif len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
             rows = self._rows(f"SELECT {_CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
         elif limit is None and run_id:  # one run's checkpoints: two index lookups, merged here
@@ -1358,7 +1382,7 @@ class DuckDBStore(Store):
         """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
         if not checkpoint_ids:
             return
-        marks = ",".join("?" * len(checkpoint_ids))
+        marks = _marks(len(checkpoint_ids))
         self._submit(
             _Job(
                 work=lambda cur: cur.execute(
@@ -1423,37 +1447,30 @@ class DuckDBStore(Store):
 
     def recomputed_stats(self) -> dict[tuple[str, str, int, str], float]:
         """The counters computed from scratch over every stored run (for checking; reads everything)."""
-        rows = self._rows(f"SELECT * FROM ({_stats_query()}) WHERE value <> 0")
-        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+        return self._counter_dict(f"SELECT * FROM ({_stats_query()}) WHERE value <> 0")
 
     def counters(self) -> dict[tuple[str, str, int, str], float]:
         """The counters as kept (zero ones left out)."""
-        rows = self._rows(
-            "SELECT workflow_id, node_id, day, metric, sum(value) FROM stats_counters "
-            "GROUP BY ALL HAVING sum(value) <> 0"
-        )
-        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+        return self._counter_dict(_summed("stats_counters"))
 
     def archived_counters(self) -> dict[tuple[str, str, int, str], float]:
         """The insight counters of archived runs (zero ones left out)."""
-        rows = self._rows(
-            "SELECT workflow_id, node_id, day, metric, sum(value) FROM archived_counters "
-            "GROUP BY ALL HAVING sum(value) <> 0"
-        )
-        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+        return self._counter_dict(_summed("archived_counters"))
 
     def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
         """The archive's counters computed from scratch from its Parquet files."""
-        where = _sql_text(str(Path(folder).resolve()))
         if not list(Path(folder).glob("*/runs-*.parquet")):
             return {}
-        query = _stats_query(*(_ARCHIVE_FILES[t].format(where) for t in ("runs", "checkpoints", "steps")))
-        rows = self._rows(f"SELECT * FROM ({query}) WHERE value <> 0")
-        return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
+        query = _stats_query(*(_archive_files(folder, t) for t in ("runs", "checkpoints", "steps")))
+        return self._counter_dict(f"SELECT * FROM ({query}) WHERE value <> 0")
+
+    def _counter_dict(self, sql: str) -> dict[tuple[str, str, int, str], float]:
+        """Counter rows (workflow, node, day, metric, value) as a dict by key."""
+        return {(w, n, int(d), m): float(v) for w, n, d, m, v in self._rows(sql)}
 
     # -- archiving ----------------------------------------------------------------
-    _ARCHIVED = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"), ("audit", "run_id"),
-                 ("outbox", "run_id"), ("outbox_log", "run_id"))  # fmt: skip
+    _ARCHIVED = tuple(t for t in _HISTORY if t[0] != "pending_checkpoints")
+    """Finished runs have no open checkpoint."""
 
     def archive_runs(self, before: float, folder: str) -> dict[str, dict[str, int]]:
         """Move finished runs created before `before` to Parquet files, a folder per month (UTC)
@@ -1486,8 +1503,7 @@ class DuckDBStore(Store):
             return moved
 
         result: dict[str, dict[str, int]] = self._submit(_Job(work=work))
-        self._states.clear()  # the cache mirrors the table, which no longer holds those runs
-        return result
+        return result  # the writer's cache holds live runs only, so none of these
 
     def _archive_month(
         self, cur: duckdb.DuckDBPyConnection, month: str, target: Path, stamp: str, written: list[Path]
