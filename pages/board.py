@@ -14,8 +14,7 @@ from ui.runtime import get_app, require_user, show_error
 from ui.timeline import link_to
 
 REFRESH_SECONDS = 3
-MAX_CARDS = 20
-"""Cards drawn per section (the newest); the column header counts them all."""
+MAX_CARDS = 20  # cards drawn per section (the newest); the column header counts them all
 
 
 def section_key(section: str) -> str:

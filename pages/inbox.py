@@ -32,8 +32,7 @@ SHOWN_KEY = "inbox_shown"
 PENDING_LIMIT_KEY = "inbox_pending_limit"
 DECIDED_LIMIT_KEY = "inbox_decided_limit"
 PAGE_SIZE = 50
-DECIDED_PAGE_SIZE = 20
-"""Past decisions are drawn with their diffs, so fewer of them come at a time."""
+DECIDED_PAGE_SIZE = 20  # past decisions are drawn with their diffs, so fewer come at a time
 
 
 def more_button(key: str, shown: int, limit: int, count: Callable[[], int], what: str, step: int) -> None:
