@@ -48,7 +48,7 @@ from engine.store.base import (
     new_id,
     now,
 )
-from engine.store.duckdb import DuckDBStore
+from engine.store.factory import is_postgres_url, open_store
 from engine.tokens import new_secret, token_hash
 from engine.validation import validate_workflow
 
@@ -124,7 +124,7 @@ class Loopdesk:
         lock_wait_seconds: float | None = None,
     ) -> Loopdesk:
         """Open (and initialize) the database and wire the engine."""
-        store = DuckDBStore(db_path, lock_wait_seconds=lock_wait_seconds)
+        store = open_store(db_path, lock_wait_seconds=lock_wait_seconds)
         try:
             store.initialize()
             provider = provider or provider_from_settings(secrets=secrets)
@@ -512,8 +512,14 @@ class Loopdesk:
         return bool(self.store.archived_counters())
 
     def archive_folder(self) -> Path:
-        """Where archives go by default: `archive/` next to the database file."""
-        return Path(self.store.path).resolve().parent / "archive"
+        """Where archives go by default: `LOOPDESK_ARCHIVE_DIR`, else `archive/` next to the database
+        file (for a database server: data/archive)."""
+        chosen = os.environ.get("LOOPDESK_ARCHIVE_DIR", "").strip()
+        if chosen:
+            return Path(chosen).resolve()
+        if is_postgres_url(self.store.source):
+            return Path("data/archive").resolve()
+        return Path(self.store.source).resolve().parent / "archive"
 
     def archive(
         self, before: float, user: str, folder: str | Path | None = None

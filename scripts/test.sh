@@ -15,6 +15,16 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# PostgreSQL tests start their own throwaway server from Debian's package (never skipped)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL tests need Debian's postgresql: sudo apt-get install -y postgresql" >&2
+    exit 1
+  fi
+fi
+
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
 echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.services import Loopdesk
-from engine.store.duckdb import default_db_path
+from engine.store.factory import default_location
 
 log = logging.getLogger("loopdesk.server")
 
@@ -35,9 +35,9 @@ def shared_app(db_path: str | None = None) -> Loopdesk:
     call tries again.
     """
     global _app
-    path = db_path or default_db_path()
+    path = db_path or default_location()
     with _lock:
-        if _app is not None and _app.store.path != path:
+        if _app is not None and _app.store.source != path:
             _app.close()  # tests point LOOPDESK_DB at a fresh file
             _app = None
         if _app is None:

@@ -1,7 +1,11 @@
-"""Shared fixtures: every test gets its own DuckDB file and the offline demo model."""
+"""Shared fixtures: every test gets its own DuckDB file (or PostgreSQL database) and the offline
+demo model."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,8 @@ from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow, load_workflow_json
 from engine.services import Loopdesk
+from tests.postgres_server import PostgresServer
+from tests.postgres_server import start as start_postgres
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +33,43 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def db_path(tmp_path: Path) -> str:
     """A fresh database file for this test."""
     return str(tmp_path / "loopdesk.duckdb")
+
+
+BACKENDS = ("duckdb", "postgres")
+"""Suites that must hold on every backend override `db_path` with `params=BACKENDS`."""
+
+
+def location_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of this backend for one test: a file path or a PostgreSQL URL."""
+    if backend == "duckdb":
+        return str(tmp_path / "loopdesk.duckdb")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole test session (Debian's package; never skipped:
+    without PostgreSQL these tests fail and say how to install it)."""
+    server = start_postgres(Path(tempfile.mkdtemp(prefix="loopdesk-pg-")))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped after it)."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
 
 
 @pytest.fixture

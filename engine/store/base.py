@@ -182,6 +182,15 @@ class CheckpointClose:
     """With a reassignment: the due time has been acted on, so drop it."""
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A run handed to one driver (a process) for `seconds` from the commit; it renews the lease
+    while it works, and anyone may take the run over once the lease has run out."""
+
+    owner: str
+    seconds: float
+
+
 @dataclass
 class Transition:
     """Everything one engine move writes, applied atomically or not at all."""
@@ -193,6 +202,9 @@ class Transition:
     close_checkpoint: CheckpointClose | None = None
     cancel_checkpoints_of: str | None = None
     audit: list[AuditEvent] = field(default_factory=list)
+    lease: Lease | None = None
+    """Lease the transition's run (new or updated) to this driver in the same commit: the one who
+    made it runnable drives it next, and no worker takes it meanwhile."""
 
 
 class ConflictError(Exception):
@@ -207,7 +219,9 @@ class Store(ABC):
     """Durable state of workflows, runs, steps, checkpoints and the audit log."""
 
     path: str
-    """Where the data lives (a file path or a database URL), as messages name it."""
+    """Where the data lives (a file path or a database URL), as messages name it (no password)."""
+    source: str
+    """Where the data lives, exactly as the store was opened with it."""
     events_listener: Callable[[], None] | None = None
     """Called after a commit that wrote notification events (wakes the sender)."""
 
@@ -317,8 +331,10 @@ class Store(ABC):
         """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
 
     @abstractmethod
-    def due_checkpoints(self, at: float) -> list[CheckpointRecord]:
-        """Pending checkpoints whose timeout action is due by `at` (nothing else is read)."""
+    def due_checkpoints(self, at: float, lease_seconds: float = 0.0) -> list[CheckpointRecord]:
+        """Pending checkpoints whose timeout action is due by `at` (nothing else is read). With
+        `lease_seconds`, they are claimed: nobody else gets them until that many seconds from now
+        (by then the action was applied, or it is due again for anyone to take)."""
 
     @abstractmethod
     def clear_actions(self, checkpoint_ids: list[str]) -> None:
@@ -357,11 +373,39 @@ class Store(ABC):
     def pending_counts(self) -> dict[tuple[str, str], int]:
         """(workflow, approval step) → how many checkpoints wait there now."""
 
+    # -- driving runs across processes --------------------------------------------
+    @abstractmethod
+    def claim_runs(
+        self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
+    ) -> list[str]:
+        """Lease `running` runs to `owner` (these, or any, least recently changed first) whose lease
+        is free, has run out, or is `owner`'s already; return the ids now leased. Two drivers
+        never hold one run at once."""
+
+    @abstractmethod
+    def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> list[str]:
+        """Extend `owner`'s leases on these runs; return those it still holds (a lease that ran out
+        may have been taken over)."""
+
+    @abstractmethod
+    def release_runs(self, owner: str, run_ids: list[str]) -> None:
+        """Give up `owner`'s leases on these runs (anyone may drive them at once)."""
+
+    @abstractmethod
+    def wait_for_work(self, timeout: float) -> bool:
+        """Wait until a commit (of any process) made a run runnable with no driver, or `timeout`
+        seconds passed; whether something was announced."""
+
     # -- bulk history -----------------------------------------------------------
     @abstractmethod
     def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
         """The stored rows of these runs, table by table (runs, steps, checkpoints, audit, outbox),
         in the store's own layout: what `bulk_insert` takes back."""
+
+    @abstractmethod
+    def export_catalog(self) -> dict[str, pa.Table]:
+        """Everything that belongs to no single run, table by table (workflow versions, API
+        tokens, settings, archived runs' counters), in the layout `bulk_insert` takes back."""
 
     @abstractmethod
     def bulk_insert(self, tables: dict[str, pa.Table]) -> None:
@@ -370,8 +414,9 @@ class Store(ABC):
 
     # -- notifications ----------------------------------------------------------
     @abstractmethod
-    def due_events(self, at: float, limit: int = 100) -> list[OutboxEvent]:
-        """Undelivered events whose next attempt is due, oldest first."""
+    def due_events(self, at: float, limit: int = 100, lease_seconds: float = 0.0) -> list[OutboxEvent]:
+        """Undelivered events whose next attempt is due, oldest first; with `lease_seconds`, claimed
+        as `due_checkpoints` claims (so one process sends each)."""
 
     @abstractmethod
     def update_events(self, events: list[OutboxEvent]) -> None:

@@ -8,7 +8,6 @@ Reads use a cursor per thread on the shared connection.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -22,11 +21,10 @@ from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pydantic import ValidationError
 
 from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, UnreadableRecordError
 from engine.model import Workflow
@@ -49,6 +47,34 @@ from engine.store.base import (
     now,
 )
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
+from engine.store.factory import default_location
+from engine.store.filters import checkpoint_query, given, run_filter
+from engine.store.filters import marks as _marks
+from engine.store.rows import (
+    CATALOG_TABLES,
+    CP_COLS,
+    OUTBOX_COLS,
+    RUN_COLS,
+    STEP_COLS,
+    STEP_INSERT_COLS,
+    RunState,
+    catalog_queries,
+    checkpoint_record,
+    checkpoint_values,
+    dumps,
+    loads,
+    made_runnable,
+    outbox_event,
+    outbox_values,
+    precondition,
+    run_of,
+    run_record,
+    run_values,
+    step_record,
+    step_values,
+    token_record,
+    workflow_version,
+)
 
 log = logging.getLogger("loopdesk.store")
 
@@ -120,49 +146,6 @@ INDEXES = [  # a run's rows are found through these, not by scanning every run's
     "CREATE INDEX IF NOT EXISTS outbox_log_by_run ON outbox_log (run_id)",
 ]
 
-_RUN_COLS = (
-    "id, workflow_id, version, status, current_node, section, title, vals, started_by, "
-    "created_at, updated_at, revisions, outcome, error, failed_node"
-)
-_CP_COLS = (
-    "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
-    "instructions, title, decision, decided_by, decided_at, requester, action_at"
-)
-_OUTBOX_COLS = (
-    "id, event, run_id, checkpoint_id, assignee, actor, action, occurred_at, status, attempts, "
-    "next_at, done, last_error, delivered_at"
-)
-_STEP_INSERT_COLS = "run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
-_STEP_COLS = "seq, run_id, node_id, kind, status, input, output, error, started_at, finished_at, meta"
-
-
-def _dumps(value: Any) -> str:
-    # ASCII escapes keep any text storable, even half of an emoji cut off by a token limit
-    return json.dumps(value, default=str, ensure_ascii=True)
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _outbox_row(e: OutboxEvent) -> list[Any]:
-    return [
-        e.id, e.event, e.run_id, e.checkpoint_id, e.assignee, e.actor, e.action, e.at, e.status,
-        e.attempts, e.next_at, _dumps(e.done), e.last_error, e.delivered_at,
-    ]  # fmt: skip
-
-
-def _outbox_event(row: tuple[Any, ...]) -> OutboxEvent:
-    (eid, event, run_id, checkpoint_id, assignee, actor, action, at, status, attempts, next_at, done,
-     last_error, delivered_at) = row  # fmt: skip
-    return OutboxEvent(
-        id=eid, event=event, run_id=run_id, at=float(at), checkpoint_id=checkpoint_id,
-        assignee=assignee, actor=actor, action=action, status=status, attempts=int(attempts),
-        next_at=float(next_at), done=list(_loads(done) or []), last_error=last_error,
-        delivered_at=None if delivered_at is None else float(delivered_at),
-    )  # fmt: skip
-
-
 _MAX_BATCH = 512
 _STATE_CACHE = 100_000
 
@@ -178,20 +161,12 @@ def _move_closed(cur: duckdb.DuckDBPyConnection, closing: str, params: list[Any]
     """Copy pending checkpoints to the history, closed as `closing` says (a relation `v` of id,
     status, decision and actor) at `ts`; the caller then deletes them from the pending table."""
     cur.execute(
-        f"INSERT INTO checkpoints ({_CP_COLS}) SELECT p.id, p.run_id, p.workflow_id, p.node_id, v.status, "
+        f"INSERT INTO checkpoints ({CP_COLS}) SELECT p.id, p.run_id, p.workflow_id, p.node_id, v.status, "
         "p.assignee, p.created_at, p.due_at, p.shown, p.editable, p.instructions, p.title, "
         f"CAST(v.decision AS VARCHAR), CAST(v.actor AS VARCHAR), {ts!r}, p.requester, NULL "
         f"FROM pending_checkpoints p JOIN {closing} ON p.id = v.id",
         params,
     )
-
-
-class _RunState(NamedTuple):
-    """What the writer checks and counts of a run: its status, position and workflow."""
-
-    status: str
-    node: str | None
-    workflow_id: str
 
 
 COUNTER_DELTAS_BEFORE_COMPACTING = 20_000
@@ -217,11 +192,6 @@ def _summed(table: str) -> str:
         f"SELECT workflow_id, node_id, day, metric, sum(value) AS value FROM {table} "
         "GROUP BY ALL HAVING sum(value) <> 0"
     )
-
-
-def _given(since: float | None) -> list[float]:
-    """The parameter of an optional `>= since` condition."""
-    return [] if since is None else [since]
 
 
 def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
@@ -266,8 +236,8 @@ def _split_tables(cur: duckdb.DuckDBPyConnection) -> None:
     a year of announcements moves a month per transaction (one would not fit in memory)."""
     _in_transaction(
         cur,
-        f"INSERT INTO pending_checkpoints ({_CP_COLS}) "
-        f"SELECT {_CP_COLS} FROM checkpoints WHERE status = 'pending'",
+        f"INSERT INTO pending_checkpoints ({CP_COLS}) "
+        f"SELECT {CP_COLS} FROM checkpoints WHERE status = 'pending'",
         "DELETE FROM checkpoints WHERE status = 'pending'",
     )
     (first, last) = cur.execute(
@@ -280,7 +250,7 @@ def _split_tables(cur: duckdb.DuckDBPyConnection) -> None:
         handled = "status <> 'pending' AND occurred_at >= ? AND occurred_at < ?"
         _in_transaction(
             cur,
-            (f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE {handled}", span),
+            (f"INSERT INTO outbox_log SELECT {OUTBOX_COLS} FROM outbox WHERE {handled}", span),
             (f"DELETE FROM outbox WHERE {handled}", span),
         )
         start += month
@@ -290,6 +260,20 @@ def _count_history(cur: duckdb.DuckDBPyConnection) -> None:
     """Fill the insight counters from what a file from before them (or a new one) holds."""
     cur.execute("DELETE FROM stats_counters")
     cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0")
+
+
+def archive_stats(folder: str) -> dict[tuple[str, str, int, str], float]:
+    """The insight counters of the archive under `folder`, computed from scratch from its Parquet
+    files (whichever backend wrote them: DuckDB reads them in memory)."""
+    if not list(Path(folder).glob("*/runs-*.parquet")):
+        return {}
+    query = _stats_query(*(_archive_files(folder, t) for t in ("runs", "checkpoints", "steps")))
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT * FROM ({query}) WHERE value <> 0").fetchall()
+    finally:
+        con.close()
+    return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
 
 
 def _sql_text(text: str) -> str:
@@ -346,29 +330,6 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
     """
 
 
-def _precondition(
-    t: Transition, runs: dict[str, _RunState], cps: dict[str, CheckpointRecord]
-) -> ConflictError | None:
-    """Why a transition cannot apply to the current state, or None when it can."""
-    if t.close_checkpoint is not None:
-        c = t.close_checkpoint
-        cp = cps.get(c.checkpoint_id)
-        if cp is None:
-            return ConflictError(f"no checkpoint `{c.checkpoint_id}`")
-        if cp.status != "pending":
-            return ConflictError("checkpoint is not pending", cp)
-        if c.expect_assignee is not None and cp.assignee != c.expect_assignee:
-            return ConflictError("checkpoint was reassigned", cp)
-    if t.run_update is not None:
-        u = t.run_update
-        if u.run_id not in runs:
-            return ConflictError(f"no run `{u.run_id}`")
-        status, node, _ = runs[u.run_id]
-        if status not in u.expect_status or (u.expect_node is not None and node != u.expect_node):
-            return ConflictError(f"run is {status} at `{node}`")
-    return None
-
-
 _OS_REASONS = (
     "No space left on device",
     "Read-only file system",
@@ -404,11 +365,6 @@ def _has_room(path: str) -> bool:
         return shutil.disk_usage(Path(path).resolve().parent).free >= _ROOM_BYTES
     except OSError:
         return True
-
-
-def default_db_path() -> str:
-    """The database file: `LOOPDESK_DB` or data/loopdesk.duckdb."""
-    return os.environ.get("LOOPDESK_DB", "data/loopdesk.duckdb")
 
 
 DEFAULT_MEMORY_LIMIT = "256MB"
@@ -514,7 +470,8 @@ class DuckDBStore(Store):
     """The DuckDB-backed store; safe to share between threads of one process."""
 
     def __init__(self, path: str | None = None, lock_wait_seconds: float | None = None) -> None:
-        self.path = path or default_db_path()
+        self.path = path or default_location()
+        self.source = self.path
         wait = (
             lock_wait_seconds
             if lock_wait_seconds is not None
@@ -533,10 +490,15 @@ class DuckDBStore(Store):
         self._closed = False
         self.commits = 0
         """How many commits the writer has made (for benchmarks)."""
-        self._states: OrderedDict[str, _RunState] = OrderedDict()
+        self._states: OrderedDict[str, RunState] = OrderedDict()
         self._counter_rows = 0
         """Counter deltas appended since the writer last folded them (a hint for when to fold)."""
         self._cps: OrderedDict[str, CheckpointRecord] = OrderedDict()
+        # Leases of runs to drivers. Only one process can open the file, so this process's memory
+        # is where every lease is; the PostgreSQL store keeps them in the runs table instead.
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._lease_lock = threading.Lock()
+        self._runnable = threading.Event()
         # Faults that heal: a write refused by the disk is reported until a later write succeeds;
         # a connection DuckDB invalidated (a failed checkpoint) is replaced by a fresh one.
         self._gen = 0
@@ -772,6 +734,9 @@ class DuckDBStore(Store):
             cur.execute("COMMIT")
             self.commits += 1
             self._remember(runs, cps)  # only committed state enters the cache
+            for job, res in zip(batch, results, strict=True):
+                if res is None and job.transition is not None:
+                    self._lease_or_announce(job.transition)
             self._write_error = None
             if announced and self.events_listener is not None:
                 self.events_listener()
@@ -793,7 +758,7 @@ class DuckDBStore(Store):
                 job.future.set_exception(res)
 
     # -- the one write path ---------------------------------------------------
-    def _run_state(self, cur: duckdb.DuckDBPyConnection, run_id: str) -> _RunState | None:
+    def _run_state(self, cur: duckdb.DuckDBPyConnection, run_id: str) -> RunState | None:
         """Status, current node and workflow of a run: from the writer's cache, else a point lookup.
 
         Only the writer changes runs, so what it committed is what the table holds.
@@ -804,7 +769,7 @@ class DuckDBStore(Store):
             return state
         sql = "SELECT status, current_node, workflow_id FROM runs WHERE id = ?"
         rows = cur.execute(sql, [run_id]).fetchall()
-        return _RunState(*rows[0]) if rows else None
+        return RunState(*rows[0]) if rows else None
 
     def _checkpoint_state(
         self, cur: duckdb.DuckDBPyConnection, checkpoint_id: str
@@ -815,7 +780,7 @@ class DuckDBStore(Store):
             return cp
         return self._checkpoint_by_id(lambda sql, params: cur.execute(sql, params).fetchall(), checkpoint_id)
 
-    def _remember(self, states: dict[str, _RunState], cps: dict[str, CheckpointRecord]) -> None:
+    def _remember(self, states: dict[str, RunState], cps: dict[str, CheckpointRecord]) -> None:
         """Cache committed states of live runs and pending checkpoints (oldest entries are
         forgotten; a finished run leaves the cache, so it holds what is in flight, not history)."""
         for run_id, state in states.items():
@@ -836,7 +801,7 @@ class DuckDBStore(Store):
 
     def _apply_batch(
         self, cur: duckdb.DuckDBPyConnection, batch: list[Transition]
-    ) -> tuple[list[ConflictError | None], dict[str, _RunState], dict[str, CheckpointRecord], bool]:
+    ) -> tuple[list[ConflictError | None], dict[str, RunState], dict[str, CheckpointRecord], bool]:
         """Check every transition against the current state, then write the accepted ones.
 
         The writer is the only writer, so state read at the start of the batch stays
@@ -844,7 +809,7 @@ class DuckDBStore(Store):
         Returns each transition's conflict (or None), the run and checkpoint states the batch
         leaves (for the cache once the batch is committed) and whether it wrote notification events.
         """
-        runs: dict[str, _RunState] = {}
+        runs: dict[str, RunState] = {}
         for t in batch:
             if t.run_update is not None and t.run_update.run_id not in runs:
                 state = self._run_state(cur, t.run_update.run_id)
@@ -860,17 +825,17 @@ class DuckDBStore(Store):
         results: list[ConflictError | None] = []
         pending = _Pending()
         for t in batch:
-            conflict = _precondition(t, runs, cps)
+            conflict = precondition(t, runs, cps)
             results.append(conflict)
             if conflict is not None:
                 continue
             pending.add(t)
             if t.new_run is not None:
                 r = t.new_run
-                runs[r.id] = _RunState(r.status, r.current_node, r.workflow_id)
+                runs[r.id] = RunState(r.status, r.current_node, r.workflow_id)
             if t.run_update is not None:
                 u = t.run_update
-                runs[u.run_id] = _RunState(u.status, u.current_node, runs[u.run_id].workflow_id)
+                runs[u.run_id] = RunState(u.status, u.current_node, runs[u.run_id].workflow_id)
             if t.open_checkpoint is not None:
                 cps[t.open_checkpoint.id] = t.open_checkpoint
             if t.cancel_checkpoints_of is not None:
@@ -906,32 +871,18 @@ class DuckDBStore(Store):
         """Write merged changes: one statement per table, whatever the batch size."""
         ts = now()
         if p.new_runs:
-            rows = [
-                [
-                    r.id, r.workflow_id, r.version, r.status, r.current_node, r.section, r.title,
-                    _dumps(r.values), r.started_by, r.created_at, r.updated_at, r.revisions,
-                    r.outcome, r.error, r.failed_node,
-                ]
-                for r in p.new_runs
-            ]  # fmt: skip
-            _insert_rows(cur, "runs", _RUN_COLS, rows)
+            rows = [run_values(r) for r in p.new_runs]
+            _insert_rows(cur, "runs", RUN_COLS, rows)
         if p.opens:
-            rows = [
-                [
-                    c.id, c.run_id, c.workflow_id, c.node_id, c.status, c.assignee, c.created_at,
-                    c.due_at, _dumps(c.shown), _dumps(c.editable), c.instructions, c.title,
-                    _dumps(c.decision), c.decided_by, c.decided_at, c.requester, c.action_at,
-                ]
-                for c in p.opens
-            ]  # fmt: skip
-            _insert_rows(cur, "pending_checkpoints", _CP_COLS, rows)
+            rows = [checkpoint_values(c) for c in p.opens]
+            _insert_rows(cur, "pending_checkpoints", CP_COLS, rows)
         if p.run_updates:
             updates = list(p.run_updates.values())
             marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(updates))
             params: list[Any] = []
             for u in updates:
                 params += [
-                    u.run_id, u.status, u.current_node, _dumps(u.values), u.section, u.revisions,
+                    u.run_id, u.status, u.current_node, dumps(u.values), u.section, u.revisions,
                     u.outcome, u.error, u.failed_node,
                 ]  # fmt: skip
             # measured: cheaper than `CASE id WHEN …` with `id IN (…)`, on an empty store and at 1M runs
@@ -956,7 +907,7 @@ class DuckDBStore(Store):
         if decided:  # a closed checkpoint moves from the pending table to the history
             ids = list(decided)
             params = [
-                v for i in ids for v in (i, decided[i].status, _dumps(decided[i].decision), decided[i].actor)
+                v for i in ids for v in (i, decided[i].status, dumps(decided[i].decision), decided[i].actor)
             ]
             values = f"(VALUES {','.join(['(?,?,?,?)'] * len(ids))}) AS v(id, status, decision, actor)"
             _move_closed(cur, values, params, ts)
@@ -979,21 +930,70 @@ class DuckDBStore(Store):
                 _compact_counters(cur)
                 self._counter_rows = 0
         if p.steps:
-            rows = [
-                [
-                    s.run_id, s.node_id, s.kind, s.status, _dumps(s.input), _dumps(s.output),
-                    s.error, s.started_at, s.finished_at, _dumps(s.meta),
-                ]
-                for s in p.steps
-            ]  # fmt: skip
-            _insert_rows(cur, "steps", _STEP_INSERT_COLS, rows)
+            rows = [step_values(s) for s in p.steps]
+            _insert_rows(cur, "steps", STEP_INSERT_COLS, rows)
         if p.audit:
-            rows = [[a.run_id, a.ts, a.actor, a.event, _dumps(a.detail)] for a in p.audit]
+            rows = [[a.run_id, a.ts, a.actor, a.event, dumps(a.detail)] for a in p.audit]
             _insert_rows(cur, "audit", "run_id, ts, actor, event, detail", rows)
             events = events_from(p.audit)  # announced in the same commit as what they announce
             if events:
-                _insert_rows(cur, "outbox", _OUTBOX_COLS, [_outbox_row(e) for e in events])
+                _insert_rows(cur, "outbox", OUTBOX_COLS, [outbox_values(e) for e in events])
                 p.announced = True
+
+    def _lease_or_announce(self, t: Transition) -> None:
+        """After a commit: lease the run to its driver, or wake whoever waits for runnable runs."""
+        leased = run_of(t)
+        if t.lease is not None and leased is not None:
+            with self._lease_lock:
+                self._leases[leased] = (t.lease.owner, now() + t.lease.seconds)
+        elif made_runnable(t) is not None:
+            self._runnable.set()
+
+    def claim_runs(
+        self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
+    ) -> list[str]:
+        """Lease running runs whose lease is free, run out or `owner`'s (these, or any)."""
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            sql = f"SELECT id FROM runs WHERE status = 'running' AND id IN ({_marks(len(run_ids))})"
+            found = [r[0] for r in self._rows(sql, run_ids)]
+        else:
+            sql = "SELECT id FROM runs WHERE status = 'running' ORDER BY updated_at, id LIMIT ?"
+            found = [r[0] for r in self._rows(sql, [limit + len(self._leases)])]
+        ts, out = now(), []
+        with self._lease_lock:
+            for rid in found:
+                held = self._leases.get(rid)
+                if held is None or held[0] == owner or held[1] < ts:
+                    self._leases[rid] = (owner, ts + lease_seconds)
+                    out.append(rid)
+                    if len(out) >= limit:
+                        break
+        return out
+
+    def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> list[str]:
+        """Extend `owner`'s leases on these runs; those it still holds."""
+        until, held = now() + lease_seconds, []
+        with self._lease_lock:
+            for rid in run_ids:
+                if self._leases.get(rid, ("", 0.0))[0] == owner:
+                    self._leases[rid] = (owner, until)
+                    held.append(rid)
+        return held
+
+    def release_runs(self, owner: str, run_ids: list[str]) -> None:
+        """Give up `owner`'s leases on these runs."""
+        with self._lease_lock:
+            for rid in run_ids:
+                if self._leases.get(rid, ("", 0.0))[0] == owner:
+                    del self._leases[rid]
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Wait until a commit made a run runnable with no driver, or `timeout` seconds passed."""
+        woke = self._runnable.wait(timeout)
+        self._runnable.clear()
+        return woke
 
     def apply(self, transition: Transition) -> None:
         """Queue the transition for the writer and wait until it is committed."""
@@ -1019,15 +1019,6 @@ class DuckDBStore(Store):
         result: WorkflowVersion = self._submit(_Job(work=write))
         return result
 
-    @staticmethod
-    def _wfv(row: tuple[Any, ...]) -> WorkflowVersion:
-        wid, version, name, definition, created_at, created_by, note = row
-        try:
-            wf = Workflow.model_validate_json(definition)
-        except ValidationError as exc:
-            raise UnreadableRecordError(f"workflow `{wid}` version {version}", exc) from None
-        return WorkflowVersion(wid, int(version), name, wf, float(created_at), created_by, note)
-
     def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:
         """The given version of a workflow, or its latest."""
         if version is None:
@@ -1040,7 +1031,7 @@ class DuckDBStore(Store):
                 "SELECT * FROM workflow_versions WHERE workflow_id = ? AND version = ?",
                 [workflow_id, version],
             )
-        return self._wfv(rows[0]) if rows else None
+        return workflow_version(rows[0]) if rows else None
 
     def latest_version(self, workflow_id: str) -> int | None:
         """The newest version number of a workflow, or None."""
@@ -1056,7 +1047,7 @@ class DuckDBStore(Store):
         out = []
         for r in rows:
             try:
-                out.append(self._wfv(r))
+                out.append(workflow_version(r))
             except UnreadableRecordError as exc:  # one damaged row must not hide every workflow
                 log.error("%s", exc)
         return out
@@ -1067,24 +1058,13 @@ class DuckDBStore(Store):
             "SELECT * FROM workflow_versions WHERE workflow_id = ? ORDER BY version DESC",
             [workflow_id],
         )
-        return [self._wfv(r) for r in rows]
+        return [workflow_version(r) for r in rows]
 
     # -- runs -----------------------------------------------------------------
-    @staticmethod
-    def _run(row: tuple[Any, ...]) -> RunRecord:
-        (rid, wid, version, status, node, section, title, vals, started_by, created_at,
-         updated_at, revisions, outcome, error, failed_node) = row  # fmt: skip
-        return RunRecord(
-            id=rid, workflow_id=wid, version=int(version), status=status, current_node=node,
-            section=section, title=title, values=_loads(vals), started_by=started_by,
-            created_at=float(created_at), updated_at=float(updated_at),
-            revisions=int(revisions), outcome=outcome, error=error, failed_node=failed_node,
-        )  # fmt: skip
-
     def get_run(self, run_id: str) -> RunRecord | None:
         """One run by id."""
-        rows = self._rows(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", [run_id])
-        return self._run(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", [run_id])
+        return run_record(rows[0]) if rows else None
 
     def list_runs(
         self,
@@ -1096,7 +1076,7 @@ class DuckDBStore(Store):
     ) -> list[RunRecord]:
         """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
         rows = self._newest_runs(status, workflow_id, None, scope, limit, offset)
-        return [self._run(r) for r in rows]
+        return [run_record(r) for r in rows]
 
     _WINDOWS = (3, 30, 365)
     """Days looked back before reading the whole history, for the newest rows of a list."""
@@ -1114,8 +1094,8 @@ class DuckDBStore(Store):
         lookups in checkpoints and audit are narrowed to the same days."""
 
         def select(since: float | None) -> tuple[str, list[Any]]:
-            clause, params = self._run_filter(status, workflow_id, scope, section, since)
-            return f"SELECT {_RUN_COLS} FROM runs {clause}", params
+            clause, params = run_filter(status, workflow_id, scope, section, since)
+            return f"SELECT {RUN_COLS} FROM runs {clause}", params
 
         return self._newest(select, "created_at", limit, offset)
 
@@ -1145,14 +1125,14 @@ class DuckDBStore(Store):
         self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
     ) -> int:
         """How many runs `list_runs` would list with these filters (counted, not read)."""
-        clause, params = self._run_filter(status, workflow_id, scope)
+        clause, params = run_filter(status, workflow_id, scope)
         return int(self._rows(f"SELECT count(*) FROM runs {clause}", params)[0][0])
 
     def runs_by_section(
         self, workflow_id: str, per_section: int, scope: RunScope | None = None
     ) -> tuple[dict[str | None, int], list[RunRecord]]:
         """For a board: how many runs are in each section, and the newest `per_section` of each."""
-        clause, params = self._run_filter(None, workflow_id, scope)
+        clause, params = run_filter(None, workflow_id, scope)
         counts = {
             section: int(n)
             for section, n in self._rows(f"SELECT section, count(*) FROM runs {clause} GROUP BY ALL", params)
@@ -1162,71 +1142,12 @@ class DuckDBStore(Store):
             for section in counts
             for row in self._newest_runs(None, workflow_id, section or "", scope, per_section, 0)
         ]
-        return counts, [self._run(r) for r in rows]
-
-    @staticmethod
-    def _run_filter(
-        status: str | None,
-        workflow_id: str | None,
-        scope: RunScope | None,
-        section: str | None = None,
-        since: float | None = None,
-    ) -> tuple[str, list[Any]]:
-        """The WHERE clause (and its parameters) for runs with these filters, created `since`."""
-        where: list[str] = []
-        params: list[Any] = []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if workflow_id:
-            where.append("workflow_id = ?")
-            params.append(workflow_id)
-        if section is not None:
-            where.append("section IS NULL" if section == "" else "section = ?")
-            params += [] if section == "" else [section]
-        recent = "" if since is None else " AND created_at >= ?"
-        if since is not None:
-            where.append("created_at >= ?")
-            params.append(since)
-        if scope is not None and not (workflow_id and workflow_id in scope.workflow_ids):
-            visible = ["started_by = ?"]
-            params.append(scope.user)
-            if scope.workflow_ids:
-                visible.append(f"workflow_id IN ({','.join('?' * len(scope.workflow_ids))})")
-                params += sorted(scope.workflow_ids)
-            mine = ",".join("?" * len(scope.assignees)) or "NULL"
-            # a run's checkpoints and audit events are never older than the run
-            visible.append(
-                f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}){recent} UNION ALL "
-                f"SELECT run_id FROM pending_checkpoints WHERE assignee IN ({mine}){recent})"
-            )
-            visible.append(
-                f"id IN (SELECT run_id FROM audit WHERE actor = ?{recent.replace('created_at', 'ts')})"
-            )
-            params += [
-                *scope.assignees,
-                *_given(since),
-                *scope.assignees,
-                *_given(since),
-                scope.user,
-                *_given(since),
-            ]
-            where.append(f"({' OR '.join(visible)})")
-        return (f"WHERE {' AND '.join(where)}" if where else ""), params
-
-    @staticmethod
-    def _step(row: tuple[Any, ...]) -> StepRecord:
-        seq, rid, node, kind, status, inp, out, err, started, finished, meta = row
-        return StepRecord(
-            run_id=rid, node_id=node, kind=kind, status=status, input=_loads(inp),
-            output=_loads(out), started_at=float(started), finished_at=float(finished),
-            error=err, meta=_loads(meta), seq=int(seq),
-        )  # fmt: skip
+        return counts, [run_record(r) for r in rows]
 
     def list_steps(self, run_id: str) -> list[StepRecord]:
         """Steps of a run in the order they ran."""
-        rows = self._rows(f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", [run_id])
-        return [self._step(r) for r in rows]
+        rows = self._rows(f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", [run_id])
+        return [step_record(r) for r in rows]
 
     def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
         """Audit events oldest first (a run's), or the newest `limit` overall."""
@@ -1240,24 +1161,11 @@ class DuckDBStore(Store):
                 f"SELECT id, run_id, ts, actor, event, detail FROM audit ORDER BY id DESC LIMIT {int(limit)}"
             )
         return [
-            AuditEvent(run_id=r[1], actor=r[3], event=r[4], detail=_loads(r[5]), ts=float(r[2]), id=int(r[0]))
+            AuditEvent(run_id=r[1], actor=r[3], event=r[4], detail=loads(r[5]), ts=float(r[2]), id=int(r[0]))
             for r in rows
         ]
 
     # -- checkpoints ----------------------------------------------------------
-    @staticmethod
-    def _checkpoint(row: tuple[Any, ...]) -> CheckpointRecord:
-        (cid, rid, wid, node, status, assignee, created_at, due_at, shown, editable,
-         instructions, title, decision, decided_by, decided_at, requester, action_at) = row  # fmt: skip
-        return CheckpointRecord(
-            id=cid, run_id=rid, workflow_id=wid, node_id=node, status=status, assignee=assignee,
-            created_at=float(created_at), due_at=None if due_at is None else float(due_at),
-            shown=_loads(shown), editable=_loads(editable), instructions=instructions,
-            title=title, decision=_loads(decision), decided_by=decided_by,
-            decided_at=None if decided_at is None else float(decided_at), requester=requester,
-            action_at=None if action_at is None else float(action_at),
-        )  # fmt: skip
-
     def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
         """One checkpoint by id."""
         return self._checkpoint_by_id(self._rows, checkpoint_id)
@@ -1268,9 +1176,9 @@ class DuckDBStore(Store):
     ) -> CheckpointRecord | None:
         """A checkpoint wherever it is: the open ones first (they are looked up most)."""
         for table in ("pending_checkpoints", "checkpoints"):
-            rows = fetch(f"SELECT {_CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id])
+            rows = fetch(f"SELECT {CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id])
             if rows:
-                return cls._checkpoint(rows[0])
+                return checkpoint_record(rows[0])
         return None
 
     def list_checkpoints(
@@ -1285,7 +1193,7 @@ class DuckDBStore(Store):
         newest_first: bool = False,
     ) -> list[CheckpointRecord]:
         """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
-        query = self._checkpoint_query(status, assignees, run_id, decided_by, not_requested_by)
+        query = checkpoint_query(status, assignees, run_id, decided_by, not_requested_by)
         if query is None:
             return []
         tables, clause, params = query
@@ -1297,18 +1205,18 @@ class DuckDBStore(Store):
 
             def select(since: float | None) -> tuple[str, list[Any]]:
                 recent = "" if since is None else " AND decided_at >= ?"
-                return f"SELECT {_CP_COLS} FROM checkpoints{clause}{recent}", [*params, *_given(since)]
+                return f"SELECT {CP_COLS} FROM checkpoints{clause}{recent}", [*params, *given(since)]
 
             rows = self._newest(select, "decided_at", limit, offset)
         elif len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
-            rows = self._rows(f"SELECT {_CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
+            rows = self._rows(f"SELECT {CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
         elif limit is None and run_id:  # one run's checkpoints: two index lookups, merged here
-            rows = [r for t in tables for r in self._rows(f"SELECT {_CP_COLS} FROM {t}{clause}", params)]
+            rows = [r for t in tables for r in self._rows(f"SELECT {CP_COLS} FROM {t}{clause}", params)]
             rows.sort(key=lambda r: (-r[6] if newest_first else r[6], r[0]))
         else:
-            union = " UNION ALL ".join(f"SELECT {_CP_COLS} FROM {t}{clause}" for t in tables)
+            union = " UNION ALL ".join(f"SELECT {CP_COLS} FROM {t}{clause}" for t in tables)
             rows = self._rows(f"SELECT * FROM ({union}) ORDER BY {order}{page}", params * len(tables))
-        return [self._checkpoint(r) for r in rows]
+        return [checkpoint_record(r) for r in rows]
 
     def count_checkpoints(
         self,
@@ -1318,48 +1226,11 @@ class DuckDBStore(Store):
         not_requested_by: str | None = None,
     ) -> int:
         """How many checkpoints `list_checkpoints` would list with these filters."""
-        query = self._checkpoint_query(status, assignees, None, decided_by, not_requested_by)
+        query = checkpoint_query(status, assignees, None, decided_by, not_requested_by)
         if query is None:
             return 0
         tables, clause, params = query
         return sum(int(self._rows(f"SELECT count(*) FROM {t}{clause}", params)[0][0]) for t in tables)
-
-    @staticmethod
-    def _checkpoint_query(
-        status: str | None,
-        assignees: list[str] | None,
-        run_id: str | None,
-        decided_by: str | None,
-        not_requested_by: str | None,
-    ) -> tuple[list[str], str, list[Any]] | None:
-        """The tables that can hold such checkpoints, the WHERE clause and its parameters (None
-        when no checkpoint can match)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if assignees is not None:
-            if not assignees:
-                return None
-            where.append(f"assignee IN ({_marks(len(assignees))})")
-            params += assignees
-        if run_id:
-            where.append("run_id = ?")
-            params.append(run_id)
-        if decided_by:
-            where.append("decided_by = ?")
-            params.append(decided_by)
-        if not_requested_by:
-            where.append("requester <> ?")
-            params.append(not_requested_by)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        tables = []
-        if status in (None, "pending") and not decided_by:
-            tables.append("pending_checkpoints")
-        if status != "pending":
-            tables.append("checkpoints")
-        return tables, clause, params
 
     def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
         """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
@@ -1371,12 +1242,32 @@ class DuckDBStore(Store):
         )
         return {rid: who for rid, who in rows}
 
-    def due_checkpoints(self, at: float) -> list[CheckpointRecord]:
-        """Pending checkpoints whose timeout action is due by `at` (nothing else is read)."""
-        rows = self._rows(
-            f"SELECT {_CP_COLS} FROM pending_checkpoints WHERE action_at <= ? ORDER BY action_at", [at]
-        )
-        return [self._checkpoint(r) for r in rows]
+    def due_checkpoints(self, at: float, lease_seconds: float = 0.0) -> list[CheckpointRecord]:
+        """Pending checkpoints whose timeout action is due by `at`; claimed for `lease_seconds`."""
+        select = f"SELECT {CP_COLS} FROM pending_checkpoints WHERE action_at <= ? ORDER BY action_at"
+        rows = self._claim_rows(select, [at], "pending_checkpoints", "action_at", lease_seconds)
+        return [checkpoint_record(r) for r in rows]
+
+    def _claim_rows(
+        self, select: str, params: list[Any], table: str, due_col: str, lease_seconds: float
+    ) -> list[tuple[Any, ...]]:
+        """The rows `select` finds; with a lease, their `due_col` moves that far ahead of now in the
+        same commit, so nothing (in this process: the one that may open the file) takes them twice."""
+        if lease_seconds <= 0:
+            return self._rows(select, params)
+
+        def claim(cur: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+            rows = cur.execute(select, params).fetchall()
+            if rows:
+                ids = [r[0] for r in rows]
+                cur.execute(
+                    f"UPDATE {table} SET {due_col} = ? WHERE id IN ({_marks(len(ids))})",
+                    [now() + lease_seconds, *ids],
+                )
+            return rows
+
+        result: list[tuple[Any, ...]] = self._submit(_Job(work=claim))
+        return result
 
     def clear_actions(self, checkpoint_ids: list[str]) -> None:
         """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
@@ -1405,6 +1296,10 @@ class DuckDBStore(Store):
             out[table] = self._cur().sql(query, params=run_ids).to_arrow_table()
         return out
 
+    def export_catalog(self) -> dict[str, pa.Table]:
+        """Workflow versions, API tokens, settings and archived counters, in the shared layout."""
+        return {table: self._cur().sql(sql).to_arrow_table() for table, sql in catalog_queries().items()}
+
     def bulk_insert(self, tables: dict[str, pa.Table]) -> None:
         """Add rows in the store's layout in one commit; sequence columns (step and audit order)
         are numbered afresh, in the order given."""
@@ -1412,6 +1307,13 @@ class DuckDBStore(Store):
         def write(cur: duckdb.DuckDBPyConnection) -> None:
             registered = []
             try:
+                for table in CATALOG_TABLES:  # whole, in the shared layout
+                    rows = tables.get(table)
+                    if rows is not None and rows.num_rows:
+                        cur.register(f"bulk_{table}", rows)
+                        registered.append(f"bulk_{table}")
+                        names = ", ".join(rows.column_names)
+                        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_{table}")
                 for table, _key in self._HISTORY:
                     rows = tables.get(table)
                     if rows is None:  # nothing of this table: an empty one of its layout
@@ -1459,10 +1361,7 @@ class DuckDBStore(Store):
 
     def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
         """The archive's counters computed from scratch from its Parquet files."""
-        if not list(Path(folder).glob("*/runs-*.parquet")):
-            return {}
-        query = _stats_query(*(_archive_files(folder, t) for t in ("runs", "checkpoints", "steps")))
-        return self._counter_dict(f"SELECT * FROM ({query}) WHERE value <> 0")
+        return archive_stats(folder)
 
     def _counter_dict(self, sql: str) -> dict[tuple[str, str, int, str], float]:
         """Counter rows (workflow, node, day, metric, value) as a dict by key."""
@@ -1535,14 +1434,13 @@ class DuckDBStore(Store):
         return {(w, n): int(c) for w, n, c in rows}
 
     # -- notifications ----------------------------------------------------------
-    def due_events(self, at: float, limit: int = 100) -> list[OutboxEvent]:
-        """Undelivered events whose next attempt is due, oldest first."""
-        rows = self._rows(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ? "
-            "ORDER BY occurred_at, id LIMIT ?",
-            [at, limit],
+    def due_events(self, at: float, limit: int = 100, lease_seconds: float = 0.0) -> list[OutboxEvent]:
+        """Undelivered events whose next attempt is due, oldest first; claimed for `lease_seconds`."""
+        select = (
+            f"SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ? "
+            f"ORDER BY occurred_at, id LIMIT {int(limit)}"
         )
-        return [_outbox_event(r) for r in rows]
+        return [outbox_event(r) for r in self._claim_rows(select, [at], "outbox", "next_at", lease_seconds)]
 
     def update_events(self, events: list[OutboxEvent]) -> None:
         """Record delivery progress: status, attempts, next attempt, channels done, last error."""
@@ -1554,7 +1452,7 @@ class DuckDBStore(Store):
             params = [
                 v
                 for e in events
-                for v in (e.id, e.status, e.attempts, e.next_at, _dumps(e.done), e.last_error, e.delivered_at)
+                for v in (e.id, e.status, e.attempts, e.next_at, dumps(e.done), e.last_error, e.delivered_at)
             ]
             cur.execute(
                 "UPDATE outbox SET status = v.status, attempts = v.attempts::INTEGER, "
@@ -1568,7 +1466,7 @@ class DuckDBStore(Store):
             if ids:  # done with: into the log, out of what the sender reads
                 marks = _marks(len(ids))
                 cur.execute(
-                    f"INSERT INTO outbox_log SELECT {_OUTBOX_COLS} FROM outbox WHERE id IN ({marks})", ids
+                    f"INSERT INTO outbox_log SELECT {OUTBOX_COLS} FROM outbox WHERE id IN ({marks})", ids
                 )
                 cur.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
 
@@ -1579,10 +1477,10 @@ class DuckDBStore(Store):
         rows = [
             row
             for table in ("outbox_log", "outbox")
-            for row in self._rows(f"SELECT {_OUTBOX_COLS} FROM {table} WHERE run_id = ?", [run_id])
+            for row in self._rows(f"SELECT {OUTBOX_COLS} FROM {table} WHERE run_id = ?", [run_id])
         ]
         rows.sort(key=lambda r: (r[7], r[0]))  # occurred_at, id
-        return [_outbox_event(r) for r in rows]
+        return [outbox_event(r) for r in rows]
 
     # -- API tokens and settings ------------------------------------------------
     def save_token(self, token: TokenRecord) -> None:
@@ -1590,15 +1488,10 @@ class DuckDBStore(Store):
         row = [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None]
         self._submit(_Job(work=lambda cur: cur.execute(f"INSERT INTO api_tokens VALUES ({_marks(7)})", row)))
 
-    @staticmethod
-    def _token(row: tuple[Any, ...]) -> TokenRecord:
-        tid, user, token_hash, label, created_at, created_by, revoked_at = row
-        return TokenRecord(tid, user, token_hash, label, float(created_at), created_by, revoked_at)
-
     def token_by_hash(self, token_hash: str) -> TokenRecord | None:
         """The token with this hash (revoked ones included), or None."""
         rows = self._rows("SELECT * FROM api_tokens WHERE hash = ?", [token_hash])
-        return self._token(rows[0]) if rows else None
+        return token_record(rows[0]) if rows else None
 
     def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
         """Tokens of one user (or everyone's), newest first."""
@@ -1606,7 +1499,7 @@ class DuckDBStore(Store):
             rows = self._rows("SELECT * FROM api_tokens ORDER BY created_at DESC")
         else:
             rows = self._rows("SELECT * FROM api_tokens WHERE user_name = ? ORDER BY created_at DESC", [user])
-        return [self._token(r) for r in rows]
+        return [token_record(r) for r in rows]
 
     def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
         """Mark a token revoked (idempotent); the record, or None when there is no such token."""
@@ -1616,7 +1509,7 @@ class DuckDBStore(Store):
                 "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [at, token_id]
             )
             rows = cur.execute("SELECT * FROM api_tokens WHERE id = ?", [token_id]).fetchall()
-            return self._token(rows[0]) if rows else None
+            return token_record(rows[0]) if rows else None
 
         result: TokenRecord | None = self._submit(_Job(work=write))
         return result
@@ -1637,7 +1530,3 @@ class DuckDBStore(Store):
 
         result: str = self._submit(_Job(work=write))
         return result
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)

@@ -1,22 +1,49 @@
-"""The CLI contract: names, --json documents, exit codes, one-line errors."""
+"""The CLI contract: names, --json documents, exit codes, one-line errors; on every backend.
+
+Commands run in this process (`engine.cli.main`), as a shell would see them: exit code, stdout and
+stderr. One test runs the real `python -m engine` as a subprocess."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import pytest
+
+from engine.cli import main
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
+from tests.conftest import BACKENDS, location_for
 from tests.engine.helpers import as_dict, linear_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh DuckDB file, and a fresh PostgreSQL database, for each test."""
+    return location_for(request.param, request, tmp_path)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run one CLI command in this process; what a shell would see."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(["engine", *args], code, out.getvalue(), err.getvalue())
+
+
+def cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m engine` for real, in its own process."""
     return subprocess.run(
         [sys.executable, "-m", "engine", *args], capture_output=True, text=True, cwd=ROOT,
         env={**os.environ, **(env or {})}, timeout=120,
@@ -33,7 +60,7 @@ def test_validate_ok_and_broken(tmp_path: Path) -> None:
     bad.write_text(json.dumps(data))
     notjson = tmp_path / "notjson.json"
     notjson.write_text("{ nope")
-    assert cli("validate", str(good)).returncode == 0
+    assert cli_process("validate", str(good)).returncode == 0  # the real command, once
     out = cli("validate", str(good), str(bad), str(notjson))
     assert out.returncode == 2
     lines = out.stdout.splitlines()
@@ -45,8 +72,7 @@ def test_validate_ok_and_broken(tmp_path: Path) -> None:
     assert doc["valid"] is False and {p["node"] for p in doc["files"][0]["problems"]} >= {"publish"}
 
 
-def test_run_decide_show_json(tmp_path: Path) -> None:
-    db = str(tmp_path / "c.duckdb")
+def test_run_decide_show_json(tmp_path: Path, db: str) -> None:
     wf = tmp_path / "wf.json"
     wf.write_text(linear_workflow().to_json())
     run = json.loads(cli("run", str(wf), "--db", db, "--json", "--input", "topic=CLI launch").stdout)
@@ -75,8 +101,7 @@ def test_run_decide_show_json(tmp_path: Path) -> None:
     assert "translate" in human.stdout and human.returncode == 0
 
 
-def test_user_mistakes_exit_nonzero_with_one_line(tmp_path: Path) -> None:
-    db = str(tmp_path / "m.duckdb")
+def test_user_mistakes_exit_nonzero_with_one_line(tmp_path: Path, db: str) -> None:
     wf = tmp_path / "wf.json"
     wf.write_text(linear_workflow().to_json())
     run = json.loads(cli("run", str(wf), "--db", db, "--json", "--input", "topic=x").stdout)
@@ -114,7 +139,7 @@ def test_locked_database_is_a_clear_message(tmp_path: Path) -> None:
     db = str(tmp_path / "locked.duckdb")
     holder = Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load())
     try:
-        out = cli("inbox", "--user", "jamie", "--db", db, env={"LOOPDESK_DB_WAIT": "0.5"})
+        out = cli_process("inbox", "--user", "jamie", "--db", db, env={"LOOPDESK_DB_WAIT": "0.5"})
     finally:
         holder.close()
     assert out.returncode == 1

@@ -1,9 +1,11 @@
-"""The runner through every decision path, authorization, failure, retry and cancel."""
+"""The runner through every decision path, authorization, failure, retry and cancel, on every
+backend."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,8 +23,21 @@ from engine.llm.demo import DemoProvider
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import Workflow
 from engine.services import Loopdesk
+from tests.conftest import BACKENDS, location_for
 from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
 from tests.fakes.openai_server import FakeOpenAIServer, answer, error
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test here runs on a fresh DuckDB file and on a fresh PostgreSQL database."""
+    return location_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def duckdb_file(tmp_path: Path) -> str:
+    """For the tests of how an older DuckDB file is brought up to date."""
+    return str(tmp_path / "older.duckdb")
 
 
 @pytest.fixture
@@ -339,7 +354,15 @@ def test_the_due_check_reads_only_items_with_an_action_still_to_take(app: Loopde
     assert app.store.due_checkpoints(later + 3600) == []  # decided: nothing left to read
 
 
-def test_items_from_an_older_file_with_nothing_to_do_are_read_once(app: Loopdesk) -> None:
+def test_items_from_an_older_file_with_nothing_to_do_are_read_once(duckdb_file: str) -> None:
+    app = Loopdesk.open(duckdb_file, provider=DemoProvider(), directory=Directory.load())
+    try:
+        items_of_an_older_file_are_read_once(app)
+    finally:
+        app.close()
+
+
+def items_of_an_older_file_are_read_once(app: Loopdesk) -> None:
     data = as_dict(linear_workflow())
     review = next(n for n in data["nodes"] if n["id"] == "review")
     review.update(due_hours=1, on_timeout="none")
@@ -367,7 +390,8 @@ def as_first_release(app: Loopdesk) -> None:
     cur.execute("DELETE FROM store_meta WHERE key IN ('split_tables', 'stats_counters')")
 
 
-def test_a_file_from_before_action_times_gets_them_on_open(db_path: str) -> None:
+def test_a_file_from_before_action_times_gets_them_on_open(duckdb_file: str) -> None:
+    db_path = duckdb_file
     app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
     data = as_dict(linear_workflow())
     next(n for n in data["nodes"] if n["id"] == "review").update(due_hours=1, on_timeout="approve")

@@ -22,20 +22,19 @@ from engine.store.base import (
     new_id,
     now,
 )
-from engine.store.duckdb import DuckDBStore
+from engine.store.factory import open_store
+from tests.conftest import BACKENDS, location_for
 from tests.engine.helpers import linear_workflow
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "duckdb-file": lambda tmp: DuckDBStore(str(tmp / "contract.duckdb")),
-}
 
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """Opens stores on one fresh database of the backend (a second one sees the first's data)."""
+    location = location_for(request.param, request, tmp_path)
     opened: list[Store] = []
 
     def factory() -> Store:
-        store = BACKENDS[request.param](tmp_path)
+        store = open_store(location)
         store.initialize()
         opened.append(store)
         return store

@@ -1,0 +1,105 @@
+"""The filters of list pages as SQL clauses, shared by every backend so that who sees what is
+decided in one place. Clauses use `?` placeholders (a backend with another style swaps them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.store.base import RunScope
+
+
+def marks(n: int) -> str:
+    """`n` comma-separated `?` placeholders."""
+    return ",".join("?" * n)
+
+
+def given(since: float | None) -> list[float]:
+    """The parameter of an optional `>= since` condition."""
+    return [] if since is None else [since]
+
+
+def run_filter(
+    status: str | None,
+    workflow_id: str | None,
+    scope: RunScope | None,
+    section: str | None = None,
+    since: float | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) for runs with these filters, created `since`."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if workflow_id:
+        where.append("workflow_id = ?")
+        params.append(workflow_id)
+    if section is not None:
+        where.append("section IS NULL" if section == "" else "section = ?")
+        params += [] if section == "" else [section]
+    recent = "" if since is None else " AND created_at >= ?"
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(since)
+    if scope is not None and not (workflow_id and workflow_id in scope.workflow_ids):
+        visible = ["started_by = ?"]
+        params.append(scope.user)
+        if scope.workflow_ids:
+            visible.append(f"workflow_id IN ({','.join('?' * len(scope.workflow_ids))})")
+            params += sorted(scope.workflow_ids)
+        mine = ",".join("?" * len(scope.assignees)) or "NULL"
+        # a run's checkpoints and audit events are never older than the run
+        visible.append(
+            f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}){recent} UNION ALL "
+            f"SELECT run_id FROM pending_checkpoints WHERE assignee IN ({mine}){recent})"
+        )
+        visible.append(
+            f"id IN (SELECT run_id FROM audit WHERE actor = ?{recent.replace('created_at', 'ts')})"
+        )
+        params += [
+            *scope.assignees,
+            *given(since),
+            *scope.assignees,
+            *given(since),
+            scope.user,
+            *given(since),
+        ]
+        where.append(f"({' OR '.join(visible)})")
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
+
+
+def checkpoint_query(
+    status: str | None,
+    assignees: list[str] | None,
+    run_id: str | None,
+    decided_by: str | None,
+    not_requested_by: str | None,
+) -> tuple[list[str], str, list[Any]] | None:
+    """The tables that can hold such checkpoints, the WHERE clause and its parameters (None
+    when no checkpoint can match)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if assignees is not None:
+        if not assignees:
+            return None
+        where.append(f"assignee IN ({marks(len(assignees))})")
+        params += assignees
+    if run_id:
+        where.append("run_id = ?")
+        params.append(run_id)
+    if decided_by:
+        where.append("decided_by = ?")
+        params.append(decided_by)
+    if not_requested_by:
+        where.append("requester <> ?")
+        params.append(not_requested_by)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    tables = []
+    if status in (None, "pending") and not decided_by:
+        tables.append("pending_checkpoints")
+    if status != "pending":
+        tables.append("checkpoints")
+    return tables, clause, params
