@@ -1,11 +1,14 @@
-"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, archive, schema."""
+"""`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, archive, schema,
+worker, migrate."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +23,10 @@ from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord, RunRecord, TokenRecord
+from engine.store.factory import redacted
+from engine.store.migrate import copy_database
 from engine.validation import ensure_valid, workflow_warnings
+from engine.worker import POLL_SECONDS, Worker
 
 
 class UsageError(EngineError):
@@ -144,10 +150,46 @@ def cmd_run(args: argparse.Namespace) -> int:
             workflow_id = app.save_if_changed(wf, args.user, note=f"from {target}").workflow_id
         else:
             workflow_id = target
-        run = app.start_run(workflow_id, _pairs(args.input, "--input"), args.user)
+        run = app.start_run(workflow_id, _pairs(args.input, "--input"), args.user, detach=args.detach)
         doc = run_json(app, run)
-        _emit(args, doc, _human_run(doc))
+        human = _human_run(doc)
+        if args.detach:
+            human += "\n  a worker drives it from here (python -m engine worker)"
+        _emit(args, doc, human)
         return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Drive runs until SIGTERM or Ctrl-C (then finish or release what is held)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    app = Loopdesk.open(args.db, workers=args.concurrency)
+    try:
+        engine = app.engine
+        print(
+            f"worker {engine.owner} on {app.store.path}: up to {args.concurrency} run(s) at once, "
+            f"leases of {engine.lease_seconds:g} s",
+            flush=True,
+        )
+        report = Worker(app, poll_seconds=args.poll).run(stop)
+    finally:
+        app.close(grace_seconds=0)
+    doc = {"driven": len(report.driven), "timeouts": len(report.timeouts), "released": report.released}
+    human = (
+        f"worker stopped: took up {doc['driven']} run(s), applied {doc['timeouts']} timeout(s), "
+        f"released {len(report.released)} run(s) to other workers"
+    )
+    _emit(args, doc, human)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy a whole database to an empty one of any backend, verified by counts."""
+    counts = copy_database(args.source, args.target, batch=args.batch)
+    human = "\n".join(f"  {table}: {n}" for table, n in counts.items())
+    _emit(args, {"from": args.source, "to": redacted(args.target), "copied": counts}, f"copied:\n{human}")
+    return 0
 
 
 def _positive(text: str) -> int:
@@ -356,7 +398,10 @@ def cmd_token(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m engine`."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="database file (default: $LOOPDESK_DB or data/loopdesk.duckdb)")
+    common.add_argument(
+        "--db",
+        help="database file or postgresql:// URL (default: $LOOPDESK_DB or data/loopdesk.duckdb)",
+    )
     common.add_argument("--json", action="store_true", help="print exactly one JSON document")
     acting = argparse.ArgumentParser(add_help=False)
     acting.add_argument(
@@ -375,7 +420,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", parents=[common, acting], help="start a run")
     s.add_argument("workflow", metavar="FILE_OR_WORKFLOW_ID")
     s.add_argument("--input", action="append", metavar="NAME=VALUE")
+    s.add_argument(
+        "--detach", action="store_true", help="only create the run (status running); a worker drives it"
+    )
     s.set_defaults(func=cmd_run)
+    s = sub.add_parser("worker", parents=[common], help="drive runs until stopped (SIGTERM, Ctrl-C)")
+    s.add_argument("--concurrency", type=_positive, default=4, help="runs driven at once (default 4)")
+    s.add_argument(
+        "--poll",
+        type=float,
+        default=POLL_SECONDS,
+        help=f"seconds between looks for work (default {POLL_SECONDS:g})",
+    )
+    s.set_defaults(func=cmd_worker)
+    s = sub.add_parser("migrate", parents=[common], help="copy a whole database to an empty one")
+    s.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL", help="the database to copy")
+    s.add_argument("--to", dest="target", required=True, metavar="URL_OR_PATH", help="an empty database")
+    s.add_argument("--batch", type=_positive, default=5000, help="runs copied per transaction (default 5000)")
+    s.set_defaults(func=cmd_migrate)
     s = sub.add_parser("inbox", parents=[common], help="a user's pending checkpoints")
     s.add_argument("--user", required=True)
     s.add_argument("--limit", type=_positive, default=100, help="how many to list (default 100)")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -39,6 +42,7 @@ from engine.store.base import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    Lease,
     RunRecord,
     RunUpdate,
     StepRecord,
@@ -52,6 +56,27 @@ from engine.validation import ensure_valid
 from engine.workers import WorkerPool
 
 log = logging.getLogger("loopdesk.engine")
+
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def lease_seconds() -> float:
+    """How long a driver's hold on a run lasts unless renewed (`LOOPDESK_LEASE_SECONDS`, default 30):
+    after a driver dies, its runs wait this long before another driver continues them."""
+    value = os.environ.get("LOOPDESK_LEASE_SECONDS", "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_LEASE_SECONDS
+    except ValueError:
+        raise EngineError(f"LOOPDESK_LEASE_SECONDS is '{value}'; use a number of seconds, e.g. 30") from None
+    if seconds < 1:
+        raise EngineError(f"LOOPDESK_LEASE_SECONDS is {value}; use at least 1 second")
+    return seconds
+
+
+def driver_id() -> str:
+    """A name for this process as a driver of runs: host, process id and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
 
 MAX_STEPS_PER_DRIVE = 1000
 """A run that takes this many steps without pausing is stopped as failed (a loop)."""
@@ -99,7 +124,17 @@ class Engine:
         self.directory = directory
         self.permissions = Permissions(directory)
         self.prices = prices
-        self._pool = WorkerPool(workers)
+        self._pool = WorkerPool(workers) if workers > 0 else None
+        """Threads driving runs in the background; None: dedicated workers drive them instead."""
+        self.owner = driver_id()
+        """Who this process is when it leases runs (the store keeps the lease)."""
+        self.lease_seconds = lease_seconds()
+        self._leased: set[str] = set()
+        """Runs this process drives right now; their leases are renewed while it does."""
+        self._heartbeat: threading.Thread | None = None
+        self._heartbeat_lock = threading.Lock()
+        self._drive_ended = threading.Event()
+        """Set whenever a drive ends (a worker waiting for room to take more work wakes up)."""
         self._timers_stop = threading.Event()
         self._timers: threading.Thread | None = None
         self._locks = _RunLocks()
@@ -144,10 +179,51 @@ class Engine:
             raise NotFoundError("checkpoint", checkpoint_id)
         return cp
 
+    @property
+    def drives_in_background(self) -> bool:
+        """Whether this process drives runs in background threads (else dedicated workers do)."""
+        return self._pool is not None
+
     def submit(self, run_id: str) -> Future[RunRecord]:
-        """Drive a run on the worker pool (AI steps of different runs run in parallel)."""
+        """Drive a run on the worker pool (AI steps of different runs run in parallel); without a
+        pool, leave it to the workers (the store has announced it) and return it as it is."""
+        if self._pool is None:
+            left: Future[RunRecord] = Future()
+            left.set_result(self.get_run(run_id))
+            return left
         self._busy.add(run_id)
         return self._pool.submit(self.drive, run_id)
+
+    def _lease(self, background: bool) -> Lease | None:
+        """The lease to take in the commit that makes a run runnable: this process's, when it will
+        drive the run itself (now, or on its pool); None leaves the run to whichever worker claims it."""
+        if background and self._pool is None:
+            return None
+        return Lease(self.owner, self.lease_seconds)
+
+    def _renew_leases(self) -> None:
+        """Keep renewing the leases of the runs this process drives (a third of the lease apart);
+        a lease found lost (this process stalled past it) stops that drive's long work."""
+        while not self._timers_stop.wait(self.lease_seconds / 3):
+            held = list(self._leased)
+            if not held:
+                continue
+            try:
+                kept = set(self.store.renew_leases(self.owner, held, self.lease_seconds))
+            except Exception:  # the next beat tries again; a lease outlives a few missed beats
+                log.exception("renewing run leases failed")
+                continue
+            for rid in held:
+                if rid not in kept and rid in self._leased:
+                    log.warning("lost the lease on run %s; another driver continues it", rid)
+                    self._cancelled.add(rid)
+
+    def _start_heartbeat(self) -> None:
+        with self._heartbeat_lock:
+            if self._heartbeat is None:
+                beat = threading.Thread(target=self._renew_leases, name="loopdesk-leases", daemon=True)
+                beat.start()
+                self._heartbeat = beat
 
     def start_timers(self, interval: float = 60.0, resume_interval: float = 15.0) -> None:
         """In a daemon thread (idempotent): check due checkpoints every `interval` seconds, and
@@ -180,11 +256,25 @@ class Engine:
         self._timers = threading.Thread(target=loop, name="loopdesk-timers", daemon=True)
         self._timers.start()
 
-    def shutdown(self, wait: bool = True, timeout: float = 30.0) -> None:
+    def shutdown(self, wait: bool = True, timeout: float = 30.0) -> list[str]:
         """Stop the due-time checks and the worker pool (with `wait`, drives in progress get up to
         `timeout` seconds to finish; one still busy after that is recovered at the next start)."""
         self._timers_stop.set()
-        self._pool.shutdown(wait=wait, timeout=timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, timeout=timeout)
+        return self.release_all()
+
+    def release_all(self) -> list[str]:
+        """Give up the leases of runs still being driven here (a stopping process): another driver
+        continues each at its step in flight; return their ids."""
+        held = list(self._leased)
+        if held:
+            self._cancelled.update(held)  # long renders stop; their results would conflict anyway
+            try:
+                self.store.release_runs(self.owner, held)
+            except Exception:  # the leases then simply run out
+                log.exception("releasing %d run(s) failed", len(held))
+        return held
 
     # -- starting -------------------------------------------------------------
     def start_run(
@@ -194,8 +284,10 @@ class Engine:
         actor: str,
         version: int | None = None,
         background: bool = False,
+        detach: bool = False,
     ) -> RunRecord:
-        """Check the form values, create the run, and drive it (now, or on the pool)."""
+        """Check the form values, create the run, and drive it (now, or on the pool); with
+        `detach`, only create it: a worker process picks it up."""
         wf, run_version = self._runnable(workflow_id, version)
         self.permissions.check_start(actor, wf)
         trigger = wf.trigger()
@@ -217,7 +309,10 @@ class Engine:
             updated_at=ts,
         )
         audit = AuditEvent(run.id, actor, "run_started", {"workflow": wf.id, "version": run_version}, ts)
-        self.store.apply(Transition(new_run=run, audit=[audit]))
+        lease = None if detach else self._lease(background)
+        self.store.apply(Transition(new_run=run, audit=[audit], lease=lease))
+        if detach or lease is None:
+            return run
         if background:
             self.submit(run.id)
             return run
@@ -257,10 +352,19 @@ class Engine:
         with self._locks.hold(run_id):
             self._busy.add(run_id)
             try:
-                return self._drive(run_id, known)
+                if not self.store.claim_runs(self.owner, self.lease_seconds, [run_id]):
+                    return self.get_run(run_id)  # another process drives it (or it is not running)
+                self._leased.add(run_id)
+                self._start_heartbeat()
+                try:
+                    return self._drive(run_id, known)
+                finally:
+                    self._leased.discard(run_id)
+                    self.store.release_runs(self.owner, [run_id])
             finally:
                 self._busy.discard(run_id)
                 self._cancelled.discard(run_id)
+                self._drive_ended.set()
 
     def _stopper(self, run_id: str) -> Callable[[], bool]:
         """Whether the run was cancelled while this process drives it (long work checks this)."""
@@ -462,6 +566,8 @@ class Engine:
         else:
             self.permissions.check_decide(user, cp)
         t = self._decision_transition(wf, node, cp, run, user, decision)
+        if t.run_update is not None and t.run_update.status == "running":
+            t.lease = self._lease(background)
         try:
             self.store.apply(t)
         except ConflictError as exc:
@@ -474,7 +580,7 @@ class Engine:
         if t.run_update is None:  # a reassignment: the run is unchanged
             return run
         after = _updated(run, t.run_update)
-        if after.status == "running":
+        if after.status == "running" and t.lease is not None:
             if background:
                 self.submit(run.id)
             else:
@@ -560,11 +666,12 @@ class Engine:
             run.id, ("failed",), "running", node, run.values, run.section, run.revisions,
         )  # fmt: skip
         audit = AuditEvent(run.id, actor, "retried", {"node": node})
+        lease = self._lease(background)
         try:
-            self.store.apply(Transition(run_update=update, audit=[audit]))
+            self.store.apply(Transition(run_update=update, audit=[audit], lease=lease))
         except ConflictError:
             raise InvalidStateError(f"run `{run_id}` changed meanwhile; reload it") from None
-        if background:
+        if background or lease is None:
             self.submit(run.id)
             return self.get_run(run.id)
         return self.drive(run.id)
@@ -593,9 +700,12 @@ class Engine:
         raise InvalidStateError(f"run `{run_id}` keeps changing; try cancelling again")
 
     def recover(self, background: bool = False) -> list[str]:
-        """Continue runs cut off mid-step (status running) and apply due timeouts (those at once only
-        when not in the background: a server's timers do it without holding up its start)."""
-        ids = [r.id for r in self.store.list_runs(status="running", limit=100_000)]
+        """Continue runs cut off mid-step (status running, nobody's live lease on them) and apply due
+        timeouts (those at once only when not in the background: a server's timers do it without
+        holding up its start). A process without a pool leaves this to the workers."""
+        if background and self._pool is None:
+            return []
+        ids = list(self.store.claim_runs(self.owner, self.lease_seconds, limit=100_000))
         for rid in ids:
             self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "recovered", {})]))
             if background:
@@ -609,21 +719,38 @@ class Engine:
             self.expire_due()
         return ids
 
-    def resume_stalled(self, grace_seconds: float = 30.0) -> list[str]:
-        """Drive on every run left `running` that this process is not driving, once it has not
-        changed for `grace_seconds` (its last step could not be saved, say); return their ids."""
-        if self.store.health() is not None:
+    def take_work(self, limit: int | None = None) -> list[str]:
+        """Claim runs that nobody drives (new ones left to workers, and ones whose driver stopped or
+        died: their lease ran out) and drive them on the pool; return their ids. A run taken over
+        from another driver says so in its audit trail."""
+        if self._pool is None or self.store.health() is not None:
             return []  # no AI call is worth making while its answer cannot be saved
-        cutoff = now() - grace_seconds
-        stalled = [
-            r.id
-            for r in self.store.list_runs(status="running", limit=10_000)
-            if r.id not in self._busy and r.updated_at < cutoff
-        ]
-        for rid in stalled:
-            self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "resumed", {})]))
+        room = self.room() if limit is None else limit
+        if room == 0:
+            return []
+        claimed = self.store.claim_runs(self.owner, self.lease_seconds, limit=room)
+        taken = [rid for rid in claimed if rid not in self._busy]
+        for rid in taken:
+            was = claimed[rid]
+            if was is not None and was != self.owner:
+                detail = {"previous_driver": was, "driver": self.owner}
+                self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "taken_over", detail)]))
             self.submit(rid)
-        return stalled
+        return taken
+
+    def room(self) -> int:
+        """How many more runs the pool could drive right now."""
+        return 0 if self._pool is None else max(0, self._pool.size - len(self._busy))
+
+    def wait_for_room(self, timeout: float) -> None:
+        """Wait until a drive ends or `timeout` seconds pass."""
+        self._drive_ended.wait(timeout)
+        self._drive_ended.clear()
+
+    def resume_stalled(self) -> list[str]:
+        """Drive on every run left `running` that nobody drives (its last step could not be saved,
+        say, or its driver died); return their ids."""
+        return self.take_work()
 
     def expire_due(self, at: float | None = None) -> list[str]:
         """Apply the timeout action of every checkpoint whose action is due; return their ids.
@@ -633,7 +760,7 @@ class Engine:
         """
         at = now() if at is None else at
         done, idle = [], []
-        for cp in self.store.due_checkpoints(at):
+        for cp in self.store.due_checkpoints(at, lease_seconds=self.lease_seconds):
             run = self.get_run(cp.run_id)
             node = self.workflow_of(run).node(cp.node_id)
             if not isinstance(node, ApprovalNode) or node.on_timeout == "none":

@@ -13,7 +13,7 @@ from typing import Any
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
 from engine.decisions import Decision
 from engine.directory import Directory
-from engine.errors import NotAuthenticatedError, NotFoundError, Problem, WorkflowValidationError
+from engine.errors import EngineError, NotAuthenticatedError, NotFoundError, Problem, WorkflowValidationError
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
 from engine.limits import MAX_NAME_CHARS
 from engine.links import LinkSigner
@@ -84,6 +84,15 @@ class Board:
         return sum(self.counts.values())
 
 
+def background_workers() -> int:
+    """How many runs a process drives at once in the background (`LOOPDESK_WORKERS`, default 8);
+    0: none, dedicated workers (`python -m engine worker`) drive every run."""
+    value = os.environ.get("LOOPDESK_WORKERS", "").strip() or "8"
+    if not value.isdigit():
+        raise EngineError(f"LOOPDESK_WORKERS is '{value}'; use a whole number (0: leave runs to workers)")
+    return int(value)
+
+
 def slugify(text: str) -> str:
     """A lowercase id made of letters, digits and dashes."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -129,7 +138,7 @@ class Loopdesk:
             store.initialize()
             provider = provider or provider_from_settings(secrets=secrets)
             directory = directory or Directory.load()
-            n = workers or int(os.environ.get("LOOPDESK_WORKERS", "8"))
+            n = workers if workers is not None else background_workers()
             return cls(store, Engine(store, provider, directory, workers=n), directory)
         except BaseException:
             store.close()  # a failed start must not keep the file claimed by this process
@@ -143,6 +152,11 @@ class Loopdesk:
         """Start the work a server does on its own (idempotent): due checkpoints, stalled runs, and
         delivering notifications (`notify`, default: from the environment)."""
         self.engine.start_timers()
+        self.start_notifier(notify)
+
+    def start_notifier(self, notify: NotifySettings | None = None) -> None:
+        """Deliver notifications from this process too (idempotent); with several processes on one
+        database, each announcement is claimed by one of them and sent once."""
         if self.notifier is None:
             self.notifier = Notifier(self.engine, notify or notify_settings(), self.link_signer)
             self.notifier.start()
@@ -305,9 +319,11 @@ class Loopdesk:
         inputs: Mapping[str, Any],
         user: str,
         background: bool = False,
+        detach: bool = False,
     ) -> RunRecord:
-        """Start a run from form values (the engine checks the user may start it)."""
-        return self.engine.start_run(workflow_id, inputs, user, background=background)
+        """Start a run from form values (the engine checks the user may start it); with `detach`,
+        only create it, for a worker process to drive."""
+        return self.engine.start_run(workflow_id, inputs, user, background=background, detach=detach)
 
     def _visible_run(self, run_id: str, user: str) -> tuple[RunRecord, Workflow]:
         """The run and its workflow, or NotFoundError for whoever may not see it.

@@ -47,6 +47,7 @@ EVENT_LABELS: dict[str, str] = {
     "cancelled": "Cancelled",
     "recovered": "Recovered after restart",
     "resumed": "Resumed after a database pause",
+    "taken_over": "Continued by another worker (the one driving it stopped)",
     "notification_failed": "Notification not delivered",
 }
 """How each audit event reads."""

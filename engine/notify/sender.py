@@ -28,6 +28,9 @@ MAX_ATTEMPTS = 25
 MAX_BACKOFF_SECONDS = 900.0
 BATCH = 50
 POLL_SECONDS = 2.0
+CLAIM_SECONDS = 300.0
+"""How long a sender holds the events it took (other processes skip them meanwhile); a sender that
+dies mid-batch leaves them to be sent by another after this."""
 """How often the sender looks for due retries when nothing wakes it."""
 
 
@@ -92,7 +95,7 @@ class Notifier:
 
         With no channel configured, events are marked `skipped`: recorded, never sent later.
         """
-        events = self.store.due_events(now(), BATCH)
+        events = self.store.due_events(now(), BATCH, lease_seconds=CLAIM_SECONDS)
         handled = []
         for event in events:
             if self._stop.is_set():

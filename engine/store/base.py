@@ -377,10 +377,11 @@ class Store(ABC):
     @abstractmethod
     def claim_runs(
         self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
-    ) -> list[str]:
+    ) -> dict[str, str | None]:
         """Lease `running` runs to `owner` (these, or any, least recently changed first) whose lease
-        is free, has run out, or is `owner`'s already; return the ids now leased. Two drivers
-        never hold one run at once."""
+        is free, has run out, or is `owner`'s already; return each run now leased with who held
+        it before (None: nobody; another owner: their lease ran out). Two drivers never hold
+        one run at once."""
 
     @abstractmethod
     def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> list[str]:
@@ -401,6 +402,10 @@ class Store(ABC):
     def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
         """The stored rows of these runs, table by table (runs, steps, checkpoints, audit, outbox),
         in the store's own layout: what `bulk_insert` takes back."""
+
+    @abstractmethod
+    def table_counts(self) -> dict[str, int]:
+        """How many rows each table holds (what a copy of the database is checked against)."""
 
     @abstractmethod
     def export_catalog(self) -> dict[str, pa.Table]:

@@ -52,6 +52,7 @@ from engine.store.filters import checkpoint_query, given, run_filter
 from engine.store.filters import marks as _marks
 from engine.store.rows import (
     CATALOG_TABLES,
+    COUNTED_TABLES,
     CP_COLS,
     OUTBOX_COLS,
     RUN_COLS,
@@ -951,23 +952,23 @@ class DuckDBStore(Store):
 
     def claim_runs(
         self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
-    ) -> list[str]:
+    ) -> dict[str, str | None]:
         """Lease running runs whose lease is free, run out or `owner`'s (these, or any)."""
         if run_ids is not None:
             if not run_ids:
-                return []
+                return {}
             sql = f"SELECT id FROM runs WHERE status = 'running' AND id IN ({_marks(len(run_ids))})"
             found = [r[0] for r in self._rows(sql, run_ids)]
         else:
             sql = "SELECT id FROM runs WHERE status = 'running' ORDER BY updated_at, id LIMIT ?"
             found = [r[0] for r in self._rows(sql, [limit + len(self._leases)])]
-        ts, out = now(), []
+        ts, out = now(), {}
         with self._lease_lock:
             for rid in found:
                 held = self._leases.get(rid)
                 if held is None or held[0] == owner or held[1] < ts:
                     self._leases[rid] = (owner, ts + lease_seconds)
-                    out.append(rid)
+                    out[rid] = None if held is None else held[0]
                     if len(out) >= limit:
                         break
         return out
@@ -1292,9 +1293,14 @@ class DuckDBStore(Store):
         marks = _marks(len(run_ids)) or "NULL"
         out = {}
         for table, key in self._HISTORY:
-            query = f"SELECT * FROM {table} WHERE {key} IN ({marks})"
+            order = {"steps": " ORDER BY seq", "audit": " ORDER BY id"}.get(table, "")
+            query = f"SELECT * FROM {table} WHERE {key} IN ({marks}){order}"
             out[table] = self._cur().sql(query, params=run_ids).to_arrow_table()
         return out
+
+    def table_counts(self) -> dict[str, int]:
+        """How many rows each table holds."""
+        return {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED_TABLES}
 
     def export_catalog(self) -> dict[str, pa.Table]:
         """Workflow versions, API tokens, settings and archived counters, in the shared layout."""

@@ -5,6 +5,7 @@ knows which one it has."""
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from engine.store.base import Store
 
@@ -31,3 +32,13 @@ def open_store(location: str | None = None, lock_wait_seconds: float | None = No
     from engine.store.duckdb import DuckDBStore
 
     return DuckDBStore(location, lock_wait_seconds=lock_wait_seconds)
+
+
+def redacted(location: str) -> str:
+    """A database location as messages show it: a URL without its password."""
+    parts = urlsplit(location)
+    if not is_postgres_url(location) or parts.password is None:
+        return location
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

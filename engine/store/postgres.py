@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
@@ -46,10 +45,12 @@ from engine.store.base import (
 )
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
 from engine.store.duckdb import archive_stats
+from engine.store.factory import redacted
 from engine.store.filters import checkpoint_query, run_filter
 from engine.store.rows import (
     AUDIT_COLS,
     CATALOG_TABLES,
+    COUNTED_TABLES,
     CP_COLS,
     OUTBOX_COLS,
     RUN_COLS,
@@ -160,16 +161,6 @@ _COLUMNS = {"runs": RUN_COLS, "steps": STEP_COLS, "checkpoints": CP_COLS, "pendi
 _ORDER = {"steps": "seq", "audit": "id"}
 _ARROW_TYPES = {25: pa.string(), 1043: pa.string(), 701: pa.float64(), 23: pa.int32(), 20: pa.int64()}
 """PostgreSQL type oid → Arrow type, for the column types this schema uses."""
-
-
-def redacted(url: str) -> str:
-    """A database URL as messages show it: without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
@@ -754,23 +745,27 @@ class PostgresStore(Store):
     # -- driving runs across processes --------------------------------------------
     def claim_runs(
         self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
-    ) -> list[str]:
-        """Lease running runs whose lease is free, run out or `owner`'s (these, or any), skipping
-        runs another transaction has locked (being written, or claimed by someone else now)."""
+    ) -> dict[str, str | None]:
+        """Lease running runs whose lease is free, run out or `owner`'s (these, or any: then skipping
+        runs another transaction has locked, being written or claimed by someone else now)."""
         if run_ids is not None and not run_ids:
-            return []
+            return {}
         ts = now()
         chosen = "" if run_ids is None else " AND id = ANY(%s)"
+        # Looking for any work skips rows others hold; claiming given runs waits for them instead
+        # (a conflicting writer's brief lock must not make a driver give up a run it leased).
+        lock = "FOR UPDATE SKIP LOCKED" if run_ids is None else "FOR UPDATE"
         sql = (
-            "UPDATE runs SET lease_owner = %s, lease_until = %s WHERE id IN ("
-            "SELECT id FROM runs WHERE status = 'running' "
+            "UPDATE runs SET lease_owner = %s, lease_until = %s FROM ("
+            "SELECT id, lease_owner AS was FROM runs WHERE status = 'running' "
             f"AND (lease_until IS NULL OR lease_until < %s OR lease_owner = %s){chosen} "
-            "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+            f"ORDER BY updated_at LIMIT %s {lock}) AS free "
+            "WHERE runs.id = free.id RETURNING runs.id, free.was"
         )
         params: list[Any] = [owner, ts + lease_seconds, ts, owner]
         params += [] if run_ids is None else [run_ids]
         with self._conn() as conn:
-            return [r[0] for r in conn.execute(sql, [*params, int(limit)]).fetchall()]
+            return {rid: was for rid, was in conn.execute(sql, [*params, int(limit)]).fetchall()}
 
     def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> list[str]:
         """Extend `owner`'s leases on these runs; those it still holds."""
@@ -837,6 +832,10 @@ class PostgresStore(Store):
                 )
                 out[table] = _arrow(cur)
         return out
+
+    def table_counts(self) -> dict[str, int]:
+        """How many rows each table holds."""
+        return {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED_TABLES}
 
     def export_catalog(self) -> dict[str, pa.Table]:
         """Everything that is not a run's: workflow versions, API tokens, settings, archived counters."""

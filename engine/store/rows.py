@@ -212,3 +212,10 @@ def catalog_queries() -> dict[str, str]:
         "store_meta": "SELECT key, value FROM store_meta WHERE key LIKE 'setting:%' ORDER BY key",
         "archived_counters": "SELECT workflow_id, node_id, day, metric, value FROM archived_counters",
     }
+
+
+COUNTED_TABLES = (
+    "workflow_versions", "runs", "steps", "checkpoints", "pending_checkpoints", "audit", "outbox",
+    "outbox_log", "api_tokens",
+)  # fmt: skip
+"""The tables a copy of a database must hold exactly as many rows of (counters are compared by value)."""
