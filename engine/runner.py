@@ -12,7 +12,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -226,35 +225,31 @@ class Engine:
                 self._heartbeat = beat
 
     def start_timers(self, interval: float = 60.0, resume_interval: float = 15.0) -> None:
-        """In a daemon thread (idempotent): check due checkpoints every `interval` seconds, and
-        every `resume_interval` seconds drive on runs that no worker is driving (after a
-        database fault, say)."""
+        """In daemon threads (idempotent): check due checkpoints every `interval` seconds; and, when
+        this process drives runs in the background, take up runs nobody drives as soon as the
+        store announces one (a run left to workers, a driver that stopped) and at least every
+        `resume_interval` seconds (after a database fault, say)."""
         if self._timers is not None:
             return
 
-        def loop() -> None:
-            next_due = next_resume = time.monotonic()
-            while not self._timers_stop.wait(max(0.05, min(next_due, next_resume) - time.monotonic())):
-                at = time.monotonic()
-                for due, work, what in (
-                    (next_due, self.expire_due, "checking due checkpoints"),
-                    (next_resume, self.resume_stalled, "resuming stalled runs"),
-                ):
-                    if at < due:
-                        continue
-                    try:
-                        work()
-                    except StoreUnavailableError as exc:
-                        log.warning("%s waits for the database: %s", what, exc)
-                    except Exception:  # keep the timer alive; the next tick tries again
-                        log.exception("%s failed", what)
-                if at >= next_due:
-                    next_due = at + interval
-                if at >= next_resume:
-                    next_resume = at + resume_interval
+        def every(
+            seconds: float, work: Callable[[], object], what: str, wait: Callable[[float], object]
+        ) -> None:
+            while not self._timers_stop.is_set():
+                try:
+                    work()
+                except StoreUnavailableError as exc:
+                    log.warning("%s waits for the database: %s", what, exc)
+                except Exception:  # keep the timer alive; the next tick tries again
+                    log.exception("%s failed", what)
+                wait(seconds)
 
-        self._timers = threading.Thread(target=loop, name="loopdesk-timers", daemon=True)
+        due = (interval, self.expire_due, "checking due checkpoints", self._timers_stop.wait)
+        self._timers = threading.Thread(target=every, args=due, name="loopdesk-timers", daemon=True)
         self._timers.start()
+        if self._pool is not None:
+            take = (resume_interval, self.take_work, "taking up runs", self.store.wait_for_work)
+            threading.Thread(target=every, args=take, name="loopdesk-take-work", daemon=True).start()
 
     def shutdown(self, wait: bool = True, timeout: float = 30.0) -> list[str]:
         """Stop the due-time checks and the worker pool (with `wait`, drives in progress get up to

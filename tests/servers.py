@@ -26,7 +26,8 @@ class Server:
     """A running Loopdesk app."""
 
     url: str
-    db_path: Path
+    db_path: Path | str
+    """The database file, or a PostgreSQL URL."""
     process: subprocess.Popen[bytes]
     log_path: Path
 
@@ -47,7 +48,7 @@ class Server:
 
 
 def start_server(
-    db_path: Path,
+    db_path: Path | str,
     log_path: Path,
     extra_env: dict[str, str] | None = None,
     ready_path: str = "/_stcore/health",
@@ -88,7 +89,7 @@ def start_server(
     raise RuntimeError("streamlit did not become healthy within 60 s")
 
 
-def seed_database(db_path: Path, *token_owners: str) -> dict[str, str]:
+def seed_database(db_path: Path | str, *token_owners: str) -> dict[str, str]:
     """A database with the shipped templates installed and an API token for each named user
     (returned by user), made before the server that will own the file starts."""
     from engine.directory import Directory
