@@ -67,6 +67,13 @@ class PostgresServer:
         stop(self.folder)
 
 
+def _run(*cmd: str) -> None:
+    """Run a server program as `postgres`; its own words when it fails (a folder it cannot reach…)."""
+    done = subprocess.run(_as_postgres(*cmd), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(cmd[0]).name} failed: {(done.stderr or done.stdout).strip()}")
+
+
 def start(folder: Path, port: int | None = None) -> PostgresServer:
     """Initialise a data directory under `folder` and start a server on 127.0.0.1 (about 2 s)."""
     folder = Path(folder).resolve()
@@ -76,12 +83,9 @@ def start(folder: Path, port: int | None = None) -> PostgresServer:
     data, log = folder / "data", folder / "server.log"
     port = port or free_port()
     pg = bin_dir()
-    run = {"check": True, "capture_output": True}
-    subprocess.run(_as_postgres(str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"), **run)
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on"
-    subprocess.run(
-        _as_postgres(str(pg / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"), **run
-    )
+    _run(str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    _run(str(pg / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start")
     server = PostgresServer(folder, port)
     server.create_database("loopdesk")
     return server
