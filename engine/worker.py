@@ -53,7 +53,8 @@ class Worker:
         next_due = time.monotonic()
         while not stop.is_set():
             try:
-                self.report.driven += engine.take_work()
+                taken = engine.take_work()
+                self.report.driven += taken
                 if time.monotonic() >= next_due:
                     self.report.timeouts += engine.expire_due()
                     next_due = time.monotonic() + self.poll_seconds
@@ -63,8 +64,8 @@ class Worker:
                 continue
             wait = max(0.05, min(self.poll_seconds, next_due - time.monotonic()))
             if engine.room() == 0:
-                engine.wait_for_room(wait)
-            else:
+                engine.wait_for_room(wait)  # then claim again: more may be waiting
+            elif not taken:  # nothing left to claim: wait to be told (or for the next look)
                 store.wait_for_work(wait)
         self.report.released = self.app.engine.shutdown(wait=True, timeout=self.grace_seconds)
         return self.report

@@ -378,10 +378,10 @@ class Store(ABC):
     def claim_runs(
         self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
     ) -> dict[str, str | None]:
-        """Lease `running` runs to `owner` (these, or any, least recently changed first) whose lease
-        is free, has run out, or is `owner`'s already; return each run now leased with who held
-        it before (None: nobody; another owner: their lease ran out). Two drivers never hold
-        one run at once."""
+        """Lease `running` runs to `owner` whose lease is free or has run out: these (also when
+        `owner` holds them already), or any (least recently changed first; not `owner`'s own);
+        return each run now leased with who held it before (None: nobody; another owner: their
+        lease ran out). Two drivers never hold one run at once."""
 
     @abstractmethod
     def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> list[str]:

@@ -966,7 +966,8 @@ class DuckDBStore(Store):
         with self._lease_lock:
             for rid in found:
                 held = self._leases.get(rid)
-                if held is None or held[0] == owner or held[1] < ts:
+                mine = held is not None and held[0] == owner and run_ids is not None
+                if held is None or mine or held[1] < ts:
                     self._leases[rid] = (owner, ts + lease_seconds)
                     out[rid] = None if held is None else held[0]
                     if len(out) >= limit:

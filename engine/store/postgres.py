@@ -746,24 +746,26 @@ class PostgresStore(Store):
     def claim_runs(
         self, owner: str, lease_seconds: float, run_ids: list[str] | None = None, limit: int = 100
     ) -> dict[str, str | None]:
-        """Lease running runs whose lease is free, run out or `owner`'s (these, or any: then skipping
-        runs another transaction has locked, being written or claimed by someone else now)."""
+        """Lease running runs whose lease is free or has run out (these, also when `owner`'s; or any,
+        then skipping runs another transaction has locked: being written, or claimed right now)."""
         if run_ids is not None and not run_ids:
             return {}
         ts = now()
-        chosen = "" if run_ids is None else " AND id = ANY(%s)"
+        if run_ids is None:  # any work: not `owner`'s own live leases (it drives those already)
+            which, free = "(lease_until IS NULL OR lease_until < %s)", [ts]
+        else:  # these runs, also when `owner` holds them already
+            which = "(lease_until IS NULL OR lease_until < %s OR lease_owner = %s) AND id = ANY(%s)"
+            free = [ts, owner, run_ids]
         # Looking for any work skips rows others hold; claiming given runs waits for them instead
         # (a conflicting writer's brief lock must not make a driver give up a run it leased).
         lock = "FOR UPDATE SKIP LOCKED" if run_ids is None else "FOR UPDATE"
         sql = (
             "UPDATE runs SET lease_owner = %s, lease_until = %s FROM ("
-            "SELECT id, lease_owner AS was FROM runs WHERE status = 'running' "
-            f"AND (lease_until IS NULL OR lease_until < %s OR lease_owner = %s){chosen} "
+            f"SELECT id, lease_owner AS was FROM runs WHERE status = 'running' AND {which} "
             f"ORDER BY updated_at LIMIT %s {lock}) AS free "
             "WHERE runs.id = free.id RETURNING runs.id, free.was"
         )
-        params: list[Any] = [owner, ts + lease_seconds, ts, owner]
-        params += [] if run_ids is None else [run_ids]
+        params: list[Any] = [owner, ts + lease_seconds, *free]
         with self._conn() as conn:
             return {rid: was for rid, was in conn.execute(sql, [*params, int(limit)]).fetchall()}
 

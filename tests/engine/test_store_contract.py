@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from engine.store.base import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    Lease,
     RunRecord,
     RunUpdate,
     StepRecord,
@@ -212,3 +214,51 @@ def test_aggregates_for_insights(store: Store) -> None:
     assert wf.runs == {"waiting": 3}
     assert store.counters().keys() == store.recomputed_stats().keys()
     assert store.counters() == pytest.approx(store.recomputed_stats())
+
+
+def test_runs_are_leased_to_one_driver_at_a_time(store: Store) -> None:
+    running = [new_run() for _ in range(3)]
+    for r in running:
+        store.apply(Transition(new_run=r))
+    store.apply(Transition(new_run=new_run(status="waiting", node="review")))  # not runnable
+    first = store.claim_runs("a", 30, limit=2)
+    assert len(first) == 2 and set(first.values()) == {None}
+    rest = store.claim_runs("b", 30, limit=10)
+    assert list(rest) == [r.id for r in running if r.id not in first]  # only what nobody holds
+    assert store.claim_runs("b", 30, run_ids=list(first)) == {}  # a's leases are live
+    assert store.claim_runs("a", 30, limit=10) == {}  # any work: not a's own again
+    mine = next(iter(first))
+    assert store.claim_runs("a", 30, run_ids=[mine]) == {mine: "a"}  # these runs: re-entrant
+    assert set(store.renew_leases("a", [*first, *rest], 30)) == set(first)
+    store.release_runs("a", [mine])
+    assert store.claim_runs("b", 30, run_ids=[mine]) == {mine: None}
+    other = next(r for r in first if r != mine)
+    store.claim_runs("a", 0.2, run_ids=[other])  # a short lease that a then fails to renew
+    time.sleep(0.3)
+    assert store.claim_runs("c", 30, limit=10) == {other: "a"}  # taken over, and says from whom
+    assert store.renew_leases("a", [other], 30) == []
+
+
+def test_a_lease_is_taken_in_the_commit_that_makes_a_run_runnable(store: Store) -> None:
+    run = new_run()
+    store.apply(Transition(new_run=run, lease=Lease("a", 30)))
+    assert store.claim_runs("b", 30, limit=10) == {}
+    assert store.claim_runs("a", 30, run_ids=[run.id]) == {run.id: "a"}
+
+
+def test_due_work_is_claimed_once(store: Store) -> None:
+    run = new_run(status="waiting", node="review")
+    cp = checkpoint(run.id)
+    cp.due_at = cp.action_at = now() - 1
+    opened = {"checkpoint": cp.id, "node": "review", "assignee": "jamie"}
+    store.apply(
+        Transition(
+            new_run=run, open_checkpoint=cp, audit=[AuditEvent(run.id, "system", "checkpoint_opened", opened)]
+        )
+    )
+    assert [c.id for c in store.due_checkpoints(now(), lease_seconds=30)] == [cp.id]
+    assert store.due_checkpoints(now(), lease_seconds=30) == []  # claimed: nobody else gets it
+    events = store.due_events(now(), lease_seconds=30)
+    assert [e.event for e in events] == ["checkpoint.opened"]
+    assert store.due_events(now(), lease_seconds=30) == []
+    assert [e.id for e in store.due_events(now() + 31)] == [events[0].id]  # due again after the lease
