@@ -751,8 +751,9 @@ class PostgresStore(Store):
         if run_ids is not None and not run_ids:
             return {}
         ts = now()
+        free: list[Any] = [ts]
         if run_ids is None:  # any work: not `owner`'s own live leases (it drives those already)
-            which, free = "(lease_until IS NULL OR lease_until < %s)", [ts]
+            which = "(lease_until IS NULL OR lease_until < %s)"
         else:  # these runs, also when `owner` holds them already
             which = "(lease_until IS NULL OR lease_until < %s OR lease_owner = %s) AND id = ANY(%s)"
             free = [ts, owner, run_ids]
