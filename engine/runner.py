@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -191,7 +192,7 @@ class Engine:
             left.set_result(self.get_run(run_id))
             return left
         self._busy.add(run_id)
-        return self._pool.submit(self.drive, run_id)
+        return self._pool.submit(self.drive, run_id, None, time.monotonic())
 
     def _lease(self, background: bool) -> Lease | None:
         """The lease to take in the commit that makes a run runnable: this process's, when it will
@@ -330,13 +331,19 @@ class Engine:
         """Drive a run whose last change the caller just committed. If the database then refuses
         a write, what the caller did still stands: report that state; the run resumes later."""
         try:
-            return self.drive(committed.id, known=committed)
+            return self.drive(committed.id, known=committed, leased_at=time.monotonic())
         except StoreUnavailableError as exc:
             log.warning("run %s paused: %s", committed.id, exc)
             return committed
 
-    def drive(self, run_id: str, known: RunRecord | None = None) -> RunRecord:
+    def drive(
+        self, run_id: str, known: RunRecord | None = None, leased_at: float | None = None
+    ) -> RunRecord:
         """Execute steps until the run waits, ends, fails or is cancelled.
+
+        The run is leased to this process first, unless the caller leased it moments ago
+        (`leased_at`, a monotonic time: then asking again would only cost a round trip). A run
+        another process drives is left to it.
 
         Steps that only move data (form, move, branch, approval, end) are committed
         together with the steps that follow them; before an AI step (an outside call
@@ -347,7 +354,8 @@ class Engine:
         with self._locks.hold(run_id):
             self._busy.add(run_id)
             try:
-                if not self.store.claim_runs(self.owner, self.lease_seconds, [run_id]):
+                fresh = leased_at is not None and time.monotonic() - leased_at < self.lease_seconds / 3
+                if not fresh and not self.store.claim_runs(self.owner, self.lease_seconds, [run_id]):
                     return self.get_run(run_id)  # another process drives it (or it is not running)
                 self._leased.add(run_id)
                 self._start_heartbeat()
@@ -669,7 +677,7 @@ class Engine:
         if background or lease is None:
             self.submit(run.id)
             return self.get_run(run.id)
-        return self.drive(run.id)
+        return self.drive(run.id, leased_at=time.monotonic())
 
     def cancel(self, run_id: str, actor: str) -> RunRecord:
         """Stop a running or waiting run and close its open checkpoint."""
@@ -707,7 +715,7 @@ class Engine:
                 self.submit(rid)
             else:
                 try:
-                    self.drive(rid)
+                    self.drive(rid, leased_at=time.monotonic())
                 except Exception:  # one broken run must not keep the others from recovering
                     log.exception("recovering run %s failed", rid)
         if not background:  # in the background, the timers apply due actions on their first tick
