@@ -12,6 +12,7 @@ run runnable wakes waiting workers with `NOTIFY`.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -855,15 +857,11 @@ class PostgresStore(Store):
                 if rows is None or rows.num_rows == 0:
                     continue
                 cols = [c for c in rows.column_names if (table, c) not in (("steps", "seq"), ("audit", "id"))]
-                with conn.cursor().copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in zip(*(rows.column(c).to_pylist() for c in cols), strict=True):
-                        copy.write_row(row)
+                _copy_in(conn, table, rows.select(cols))
             runs = tables.get("runs")
             if runs is not None and runs.num_rows:
                 conn.execute("CREATE TEMP TABLE bulk_ids (id TEXT PRIMARY KEY) ON COMMIT DROP")
-                with conn.cursor().copy("COPY bulk_ids (id) FROM STDIN") as copy:
-                    for rid in runs.column("id").to_pylist():
-                        copy.write_row((rid,))
+                _copy_in(conn, "bulk_ids", runs.select(["id"]))
                 stats = _stats_query(*_of_runs("bulk_ids"))
                 conn.execute(f"INSERT INTO stats_counters SELECT * FROM ({stats}) AS s WHERE value <> 0")
 
@@ -1032,6 +1030,18 @@ class PostgresStore(Store):
             [f"setting:{key}", default, f"setting:{key}"],
         )
         return str(rows[0][0])
+
+
+def _copy_in(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:
+    """Append Arrow rows to a table with one `COPY … (FORMAT csv)`: Arrow quotes every text, so an
+    empty text stays empty and only a missing value (unquoted, empty) is NULL."""
+    buffer = io.BytesIO()
+    pa_csv.write_csv(rows, buffer, pa_csv.WriteOptions(include_header=False))
+    names = ", ".join(rows.column_names)
+    with conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+        view = buffer.getbuffer()
+        for start in range(0, len(view), 1 << 20):
+            copy.write(view[start : start + (1 << 20)])
 
 
 def _of_runs(ids_table: str) -> tuple[str, str, str]:
