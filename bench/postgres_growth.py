@@ -34,7 +34,7 @@ def main() -> None:
     with postgres() as server:
         empty, grown = server.create_database("empty"), server.create_database("grown")
         started = time.perf_counter()
-        copied = copy_database(str(built), grown, batch=20_000)
+        copied = copy_database(str(built), grown)
         took = time.perf_counter() - started
         rows = sum(copied.values())
         print(f"migrate: {copied['runs']:,} runs, {rows:,} rows in {took:.0f} s ({rows / took:,.0f} rows/s)")

@@ -336,9 +336,7 @@ class Engine:
             log.warning("run %s paused: %s", committed.id, exc)
             return committed
 
-    def drive(
-        self, run_id: str, known: RunRecord | None = None, leased_at: float | None = None
-    ) -> RunRecord:
+    def drive(self, run_id: str, known: RunRecord | None = None, leased_at: float | None = None) -> RunRecord:
         """Execute steps until the run waits, ends, fails or is cancelled.
 
         The run is leased to this process first, unless the caller leased it moments ago
@@ -774,8 +772,8 @@ class Engine:
             if isinstance(decision, Reassign) and decision.to == cp.assignee:
                 idle.append(cp.id)
                 continue
-            try:
-                self.decide(cp.id, SYSTEM, decision)
+            try:  # a process that drives nothing itself leaves the run to the workers
+                self.decide(cp.id, SYSTEM, decision, background=self._pool is None)
                 done.append(cp.id)
             except EngineError as exc:
                 log.warning("timeout of checkpoint %s not applied: %s", cp.id, exc)

@@ -127,6 +127,10 @@ class TokenRecord:
     revoked_at: float | None = None
 
 
+RunKey = tuple[float, str]
+"""A run's place in history: (created_at, id)."""
+
+
 @dataclass(frozen=True)
 class RunScope:
     """The runs one person may see: every run of some workflows, plus the runs they take part in."""
@@ -402,6 +406,13 @@ class Store(ABC):
     def export_rows(self, run_ids: list[str]) -> dict[str, pa.Table]:
         """The stored rows of these runs, table by table (runs, steps, checkpoints, audit, outbox),
         in the store's own layout: what `bulk_insert` takes back."""
+
+    @abstractmethod
+    def run_keys(
+        self, after: tuple[float, str] | None = None, limit: int = 10_000
+    ) -> list[tuple[float, str]]:
+        """(created_at, id) of the runs after `after`, oldest first: keyset pages over all of
+        history that read two columns only (moving a database)."""
 
     @abstractmethod
     def table_counts(self) -> dict[str, int]:

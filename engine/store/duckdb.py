@@ -1299,6 +1299,16 @@ class DuckDBStore(Store):
             out[table] = self._cur().sql(query, params=run_ids).to_arrow_table()
         return out
 
+    def run_keys(
+        self, after: tuple[float, str] | None = None, limit: int = 10_000
+    ) -> list[tuple[float, str]]:
+        """(created_at, id) of the runs after `after`, oldest first (two columns read)."""
+        where, params = "", []
+        if after is not None:
+            where, params = "WHERE created_at > ? OR (created_at = ? AND id > ?) ", [after[0], *after]
+        sql = f"SELECT created_at, id FROM runs {where}ORDER BY created_at, id LIMIT {int(limit)}"
+        return [(float(ts), str(rid)) for ts, rid in self._rows(sql, params)]
+
     def table_counts(self) -> dict[str, int]:
         """How many rows each table holds."""
         return {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED_TABLES}

@@ -40,13 +40,11 @@ def _copy(src: Store, dst: Store, batch: int) -> dict[str, int]:
             f"{redacted(dst.source)} is not empty ({what}); migrate copies into an empty database"
         )
     dst.bulk_insert(src.export_catalog())
-    ids: list[str] = []
-    page = 10_000
-    while chunk := src.list_runs(limit=page, offset=len(ids)):
-        ids += [r.id for r in chunk]
-    ids.reverse()  # oldest first: steps and audit events are numbered afresh in the order copied
-    for start in range(0, len(ids), batch):
-        dst.bulk_insert(src.export_rows(ids[start : start + batch]))
+    # oldest first: steps and audit events are numbered afresh in the order copied
+    last: tuple[float, str] | None = None
+    while keys := src.run_keys(last, limit=batch):
+        dst.bulk_insert(src.export_rows([rid for _, rid in keys]))
+        last = keys[-1]
     before, after = src.table_counts(), dst.table_counts()
     wrong = [f"{t}: {before[t]} → {after.get(t)}" for t in before if before[t] != after.get(t)]
     if wrong:

@@ -15,6 +15,7 @@ from engine.demo_data import load_demo_data
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
+from tests.conftest import BACKENDS, location_for
 
 
 def history(db_path: str) -> tuple[list[str], list[str]]:
@@ -34,16 +35,19 @@ def history(db_path: str) -> tuple[list[str], list[str]]:
 
 
 def table_counts(db_path: str, run_ids: list[str]) -> dict[str, int]:
-    """How many rows of these runs each table holds."""
-    with duckdb.connect(db_path, read_only=True) as con:
-        marks = ",".join("?" * len(run_ids))
-        out = {
-            "runs": con.execute(f"SELECT count(*) FROM runs WHERE id IN ({marks})", run_ids).fetchall()[0][0]
-        }
-        for table in ("steps", "checkpoints", "audit", "outbox", "outbox_log"):
-            sql = f"SELECT count(*) FROM {table} WHERE run_id IN ({marks})"
-            out[table] = con.execute(sql, run_ids).fetchall()[0][0]
-    return out
+    """How many rows of these runs each table holds (read through the store, whatever its backend)."""
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    try:
+        rows = app.store.export_rows(run_ids)
+    finally:
+        app.close()
+    return {t: rows[t].num_rows for t in ("runs", "steps", "checkpoints", "audit", "outbox", "outbox_log")}
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh DuckDB file, and a fresh PostgreSQL database."""
+    return location_for(request.param, request, tmp_path)
 
 
 def test_archiving_moves_finished_runs_to_monthly_parquet_and_loses_nothing(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.decisions import Approve, Reassign, Reject, RequestChanges
@@ -10,6 +12,19 @@ from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
+from tests.conftest import BACKENDS, location_for
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh DuckDB file, and a fresh PostgreSQL database."""
+    return location_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def duckdb_file(tmp_path: Path) -> str:
+    """For how an older DuckDB file gets its counters."""
+    return str(tmp_path / "older.duckdb")
 
 
 def pending_of(app: Loopdesk, run_id: str) -> CheckpointRecord:
@@ -30,6 +45,7 @@ def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(
     app: Loopdesk, fold_after: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("engine.store.duckdb.COUNTER_DELTAS_BEFORE_COMPACTING", fold_after)
+    monkeypatch.setattr("engine.store.postgres.COUNTER_DELTAS_BEFORE_COMPACTING", fold_after)
     run_ids = load_demo_data(app, "dana") + load_demo_data(app, "dana")
     assert_counters_match(app)
     for i, run_id in enumerate(run_ids):
@@ -58,7 +74,8 @@ def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(
     assert sum(s.pending for s in by_step) == len(app.store.list_checkpoints(status="pending"))
 
 
-def test_the_counters_survive_a_restart_and_an_older_file_gets_them(db_path: str) -> None:
+def test_the_counters_survive_a_restart_and_an_older_file_gets_them(duckdb_file: str) -> None:
+    db_path = duckdb_file
     app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
     try:
         for run_id in load_demo_data(app, "dana"):

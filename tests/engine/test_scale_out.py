@@ -4,6 +4,7 @@ runs, and moving a DuckDB database over."""
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -240,9 +242,6 @@ def test_a_stopped_worker_releases_what_it_holds(pg_url: str, workers: Workers) 
 
 # -- moving a database ---------------------------------------------------------------------------
 def _cli(*args: str) -> tuple[str, str]:
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = main(list(args))
