@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import replace
@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from engine.errors import EngineError, StoreLockedError, StoreUnavailableError, UnreadableRecordError
+from engine.errors import EngineError, StoreLockedError, StoreUnavailableError
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
@@ -40,7 +40,6 @@ from engine.store.base import (
     RunScope,
     RunUpdate,
     StepRecord,
-    Store,
     TokenRecord,
     Transition,
     WorkflowVersion,
@@ -52,18 +51,15 @@ from engine.store.filters import checkpoint_query, given, run_filter
 from engine.store.filters import marks as _marks
 from engine.store.rows import (
     CATALOG_TABLES,
-    COUNTED_TABLES,
     CP_COLS,
     OUTBOX_COLS,
     RUN_COLS,
-    STEP_COLS,
     STEP_INSERT_COLS,
     RunState,
     catalog_queries,
     checkpoint_record,
     checkpoint_values,
     dumps,
-    loads,
     made_runnable,
     outbox_event,
     outbox_values,
@@ -71,11 +67,10 @@ from engine.store.rows import (
     run_of,
     run_record,
     run_values,
-    step_record,
     step_values,
     token_record,
-    workflow_version,
 )
+from engine.store.sql import SqlStore, find_checkpoint, summed
 
 log = logging.getLogger("loopdesk.store")
 
@@ -175,7 +170,7 @@ COUNTER_DELTAS_BEFORE_COMPACTING = 20_000
 
 def _compact_counters(cur: duckdb.DuckDBPyConnection, table: str = "stats_counters") -> None:
     """Fold a counter table's appended deltas into one row per key (zero totals dropped)."""
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE compacted AS {_summed(table)}")
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE compacted AS {summed(table)}")
     cur.execute(f"DELETE FROM {table}")
     cur.execute(f"INSERT INTO {table} SELECT * FROM compacted")
     cur.execute("DROP TABLE compacted")
@@ -185,14 +180,6 @@ def _archive_files(folder: str, table: str) -> str:
     """Every archived month's file of one table, as one relation."""
     where = _sql_text(str(Path(folder).resolve()))
     return f"read_parquet('{where}/*/{table}-*.parquet', union_by_name = true)"
-
-
-def _summed(table: str) -> str:
-    """A counter table's appended deltas added up per key (zero totals left out)."""
-    return (
-        f"SELECT workflow_id, node_id, day, metric, sum(value) AS value FROM {table} "
-        "GROUP BY ALL HAVING sum(value) <> 0"
-    )
 
 
 def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
@@ -380,7 +367,7 @@ def memory_limit() -> str:
     return value
 
 
-def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, wait_seconds: float, memory: str) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting up to `wait_seconds` while another process holds it."""
     deadline = time.monotonic() + wait_seconds
     try:
@@ -388,7 +375,7 @@ def _connect(path: str, wait_seconds: float) -> duckdb.DuckDBPyConnection:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                return duckdb.connect(path, config={"memory_limit": memory_limit()})
+                return duckdb.connect(path, config={"memory_limit": memory})
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise
@@ -467,10 +454,12 @@ class _Pending:
         self.audit += t.audit
 
 
-class DuckDBStore(Store):
+class DuckDBStore(SqlStore):
     """The DuckDB-backed store; safe to share between threads of one process."""
 
-    def __init__(self, path: str | None = None, lock_wait_seconds: float | None = None) -> None:
+    def __init__(
+        self, path: str | None = None, lock_wait_seconds: float | None = None, memory: str | None = None
+    ) -> None:
         self.path = path or default_location()
         self.source = self.path
         wait = (
@@ -478,9 +467,11 @@ class DuckDBStore(Store):
             if lock_wait_seconds is not None
             else float(os.environ.get("LOOPDESK_DB_WAIT", "10"))
         )
+        self._memory = memory or memory_limit()
+        """DuckDB's memory limit for this file (`LOOPDESK_DB_MEMORY` unless given)."""
         self._claimed = _claim(self.path)
         try:
-            self._con = _connect(self.path, wait)
+            self._con = _connect(self.path, wait, self._memory)
         except BaseException:
             self._release()
             raise
@@ -529,7 +520,15 @@ class DuckDBStore(Store):
             self._local.cur, self._local.gen = cur, self._gen
         return cur
 
-    def _rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read (DuckDB takes `?` placeholders as they are)."""
+        return self._rows(sql, params)
+
+    def _stats_sql(self) -> str:
+        """The insight counters computed from scratch, in DuckDB's dialect."""
+        return _stats_query()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         for attempt in range(2):
             gen = self._gen
             try:
@@ -541,7 +540,13 @@ class DuckDBStore(Store):
         raise AssertionError("unreachable")
 
     def _translate(self, exc: BaseException) -> BaseException:
-        """A disk or file failure as StoreUnavailableError (marking a dead connection); others as is."""
+        """A disk or file failure as StoreUnavailableError (marking a dead connection); running out of
+        the memory limit as advice to raise it; others as is."""
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return EngineError(
+                f"DuckDB needs more memory than its limit of {self._memory} for this "
+                f"({str(exc).splitlines()[0]}); set LOOPDESK_DB_MEMORY higher, e.g. 2GB, and try again"
+            )
         reason = _io_reason(exc)
         if reason is None:
             return exc
@@ -565,7 +570,7 @@ class DuckDBStore(Store):
             with suppress(duckdb.Error):
                 self._con.close()
             try:
-                self._con = duckdb.connect(self.path)
+                self._con = duckdb.connect(self.path, config={"memory_limit": self._memory})
             except duckdb.Error as exc:
                 self._broken = _io_reason(exc) or str(exc).splitlines()[0]
                 raise StoreUnavailableError(self.path, self._broken) from None
@@ -779,7 +784,7 @@ class DuckDBStore(Store):
         cp = self._cps.get(checkpoint_id)
         if cp is not None:
             return cp
-        return self._checkpoint_by_id(lambda sql, params: cur.execute(sql, params).fetchall(), checkpoint_id)
+        return find_checkpoint(lambda sql, params: cur.execute(sql, params).fetchall(), checkpoint_id)
 
     def _remember(self, states: dict[str, RunState], cps: dict[str, CheckpointRecord]) -> None:
         """Cache committed states of live runs and pending checkpoints (oldest entries are
@@ -1021,53 +1026,7 @@ class DuckDBStore(Store):
         result: WorkflowVersion = self._submit(_Job(work=write))
         return result
 
-    def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:
-        """The given version of a workflow, or its latest."""
-        if version is None:
-            rows = self._rows(
-                "SELECT * FROM workflow_versions WHERE workflow_id = ? ORDER BY version DESC LIMIT 1",
-                [workflow_id],
-            )
-        else:
-            rows = self._rows(
-                "SELECT * FROM workflow_versions WHERE workflow_id = ? AND version = ?",
-                [workflow_id, version],
-            )
-        return workflow_version(rows[0]) if rows else None
-
-    def latest_version(self, workflow_id: str) -> int | None:
-        """The newest version number of a workflow, or None."""
-        rows = self._rows("SELECT max(version) FROM workflow_versions WHERE workflow_id = ?", [workflow_id])
-        return None if rows[0][0] is None else int(rows[0][0])
-
-    def list_workflows(self) -> list[WorkflowVersion]:
-        """Latest version of each workflow, ordered by name."""
-        rows = self._rows(
-            "SELECT * FROM workflow_versions QUALIFY row_number() OVER "
-            "(PARTITION BY workflow_id ORDER BY version DESC) = 1 ORDER BY lower(name), workflow_id"
-        )
-        out = []
-        for r in rows:
-            try:
-                out.append(workflow_version(r))
-            except UnreadableRecordError as exc:  # one damaged row must not hide every workflow
-                log.error("%s", exc)
-        return out
-
-    def list_versions(self, workflow_id: str) -> list[WorkflowVersion]:
-        """Every version of a workflow, newest first."""
-        rows = self._rows(
-            "SELECT * FROM workflow_versions WHERE workflow_id = ? ORDER BY version DESC",
-            [workflow_id],
-        )
-        return [workflow_version(r) for r in rows]
-
     # -- runs -----------------------------------------------------------------
-    def get_run(self, run_id: str) -> RunRecord | None:
-        """One run by id."""
-        rows = self._rows(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", [run_id])
-        return run_record(rows[0]) if rows else None
-
     def list_runs(
         self,
         status: str | None = None,
@@ -1123,13 +1082,6 @@ class DuckDBStore(Store):
         sql, params = select(None)
         return self._rows(f"{sql}{order}", params)
 
-    def count_runs(
-        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
-    ) -> int:
-        """How many runs `list_runs` would list with these filters (counted, not read)."""
-        clause, params = run_filter(status, workflow_id, scope)
-        return int(self._rows(f"SELECT count(*) FROM runs {clause}", params)[0][0])
-
     def runs_by_section(
         self, workflow_id: str, per_section: int, scope: RunScope | None = None
     ) -> tuple[dict[str | None, int], list[RunRecord]]:
@@ -1146,43 +1098,7 @@ class DuckDBStore(Store):
         ]
         return counts, [run_record(r) for r in rows]
 
-    def list_steps(self, run_id: str) -> list[StepRecord]:
-        """Steps of a run in the order they ran."""
-        rows = self._rows(f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", [run_id])
-        return [step_record(r) for r in rows]
-
-    def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
-        """Audit events oldest first (a run's), or the newest `limit` overall."""
-        if run_id is not None:
-            rows = self._rows(
-                "SELECT id, run_id, ts, actor, event, detail FROM audit WHERE run_id = ? ORDER BY id",
-                [run_id],
-            )
-        else:
-            rows = self._rows(
-                f"SELECT id, run_id, ts, actor, event, detail FROM audit ORDER BY id DESC LIMIT {int(limit)}"
-            )
-        return [
-            AuditEvent(run_id=r[1], actor=r[3], event=r[4], detail=loads(r[5]), ts=float(r[2]), id=int(r[0]))
-            for r in rows
-        ]
-
     # -- checkpoints ----------------------------------------------------------
-    def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
-        """One checkpoint by id."""
-        return self._checkpoint_by_id(self._rows, checkpoint_id)
-
-    @classmethod
-    def _checkpoint_by_id(
-        cls, fetch: Callable[[str, list[Any]], list[tuple[Any, ...]]], checkpoint_id: str
-    ) -> CheckpointRecord | None:
-        """A checkpoint wherever it is: the open ones first (they are looked up most)."""
-        for table in ("pending_checkpoints", "checkpoints"):
-            rows = fetch(f"SELECT {CP_COLS} FROM {table} WHERE id = ?", [checkpoint_id])
-            if rows:
-                return checkpoint_record(rows[0])
-        return None
-
     def list_checkpoints(
         self,
         status: str | None = "pending",
@@ -1219,30 +1135,6 @@ class DuckDBStore(Store):
             union = " UNION ALL ".join(f"SELECT {CP_COLS} FROM {t}{clause}" for t in tables)
             rows = self._rows(f"SELECT * FROM ({union}) ORDER BY {order}{page}", params * len(tables))
         return [checkpoint_record(r) for r in rows]
-
-    def count_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        decided_by: str | None = None,
-        not_requested_by: str | None = None,
-    ) -> int:
-        """How many checkpoints `list_checkpoints` would list with these filters."""
-        query = checkpoint_query(status, assignees, None, decided_by, not_requested_by)
-        if query is None:
-            return 0
-        tables, clause, params = query
-        return sum(int(self._rows(f"SELECT count(*) FROM {t}{clause}", params)[0][0]) for t in tables)
-
-    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
-        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
-        if not run_ids:
-            return {}
-        rows = self._rows(
-            f"SELECT run_id, assignee FROM pending_checkpoints WHERE run_id IN ({_marks(len(run_ids))})",
-            run_ids,
-        )
-        return {rid: who for rid, who in rows}
 
     def due_checkpoints(self, at: float, lease_seconds: float = 0.0) -> list[CheckpointRecord]:
         """Pending checkpoints whose timeout action is due by `at`; claimed for `lease_seconds`."""
@@ -1296,22 +1188,11 @@ class DuckDBStore(Store):
         for table, key in self._HISTORY:
             order = {"steps": " ORDER BY seq", "audit": " ORDER BY id"}.get(table, "")
             query = f"SELECT * FROM {table} WHERE {key} IN ({marks}){order}"
-            out[table] = self._cur().sql(query, params=run_ids).to_arrow_table()
+            try:
+                out[table] = self._cur().sql(query, params=run_ids).to_arrow_table()
+            except duckdb.Error as exc:
+                raise self._translate(exc) from None
         return out
-
-    def run_keys(
-        self, after: tuple[float, str] | None = None, limit: int = 10_000
-    ) -> list[tuple[float, str]]:
-        """(created_at, id) of the runs after `after`, oldest first (two columns read)."""
-        where, params = "", []
-        if after is not None:
-            where, params = "WHERE created_at > ? OR (created_at = ? AND id > ?) ", [after[0], *after]
-        sql = f"SELECT created_at, id FROM runs {where}ORDER BY created_at, id LIMIT {int(limit)}"
-        return [(float(ts), str(rid)) for ts, rid in self._rows(sql, params)]
-
-    def table_counts(self) -> dict[str, int]:
-        """How many rows each table holds."""
-        return {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED_TABLES}
 
     def export_catalog(self) -> dict[str, pa.Table]:
         """Workflow versions, API tokens, settings and archived counters, in the shared layout."""
@@ -1353,36 +1234,9 @@ class DuckDBStore(Store):
         self._submit(_Job(work=write))
 
     # -- insight counters --------------------------------------------------------
-    def stat_totals(self, include_archived: bool = False) -> dict[tuple[str, str, str], float]:
-        """(workflow, node, metric) → its counter summed over every day (and the archive's)."""
-        source = "stats_counters"
-        if include_archived:
-            source = "(SELECT * FROM stats_counters UNION ALL SELECT * FROM archived_counters)"
-        rows = self._rows(
-            f"SELECT workflow_id, node_id, metric, sum(value) FROM {source} "
-            "GROUP BY ALL HAVING sum(value) <> 0"
-        )
-        return {(w, n, m): float(v) for w, n, m, v in rows}
-
-    def recomputed_stats(self) -> dict[tuple[str, str, int, str], float]:
-        """The counters computed from scratch over every stored run (for checking; reads everything)."""
-        return self._counter_dict(f"SELECT * FROM ({_stats_query()}) WHERE value <> 0")
-
-    def counters(self) -> dict[tuple[str, str, int, str], float]:
-        """The counters as kept (zero ones left out)."""
-        return self._counter_dict(_summed("stats_counters"))
-
-    def archived_counters(self) -> dict[tuple[str, str, int, str], float]:
-        """The insight counters of archived runs (zero ones left out)."""
-        return self._counter_dict(_summed("archived_counters"))
-
     def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
         """The archive's counters computed from scratch from its Parquet files."""
         return archive_stats(folder)
-
-    def _counter_dict(self, sql: str) -> dict[tuple[str, str, int, str], float]:
-        """Counter rows (workflow, node, day, metric, value) as a dict by key."""
-        return {(w, n, int(d), m): float(v) for w, n, d, m, v in self._rows(sql)}
 
     # -- archiving ----------------------------------------------------------------
     _ARCHIVED = tuple(t for t in _HISTORY if t[0] != "pending_checkpoints")
@@ -1445,11 +1299,6 @@ class DuckDBStore(Store):
             moved[table] = found
         return moved
 
-    def pending_counts(self) -> dict[tuple[str, str], int]:
-        """(workflow, approval step) → how many checkpoints wait there now."""
-        rows = self._rows("SELECT workflow_id, node_id, count(*) FROM pending_checkpoints GROUP BY ALL")
-        return {(w, n): int(c) for w, n, c in rows}
-
     # -- notifications ----------------------------------------------------------
     def due_events(self, at: float, limit: int = 100, lease_seconds: float = 0.0) -> list[OutboxEvent]:
         """Undelivered events whose next attempt is due, oldest first; claimed for `lease_seconds`."""
@@ -1489,34 +1338,11 @@ class DuckDBStore(Store):
 
         self._submit(_Job(work=write))
 
-    def list_events(self, run_id: str) -> list[OutboxEvent]:
-        """Every announcement of one run, oldest first, with its delivery state."""
-        rows = [
-            row
-            for table in ("outbox_log", "outbox")
-            for row in self._rows(f"SELECT {OUTBOX_COLS} FROM {table} WHERE run_id = ?", [run_id])
-        ]
-        rows.sort(key=lambda r: (r[7], r[0]))  # occurred_at, id
-        return [outbox_event(r) for r in rows]
-
     # -- API tokens and settings ------------------------------------------------
     def save_token(self, token: TokenRecord) -> None:
         """Store a new token record."""
         row = [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None]
         self._submit(_Job(work=lambda cur: cur.execute(f"INSERT INTO api_tokens VALUES ({_marks(7)})", row)))
-
-    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        """The token with this hash (revoked ones included), or None."""
-        rows = self._rows("SELECT * FROM api_tokens WHERE hash = ?", [token_hash])
-        return token_record(rows[0]) if rows else None
-
-    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
-        """Tokens of one user (or everyone's), newest first."""
-        if user is None:
-            rows = self._rows("SELECT * FROM api_tokens ORDER BY created_at DESC")
-        else:
-            rows = self._rows("SELECT * FROM api_tokens WHERE user_name = ? ORDER BY created_at DESC", [user])
-        return [token_record(r) for r in rows]
 
     def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
         """Mark a token revoked (idempotent); the record, or None when there is no such token."""

@@ -22,8 +22,11 @@ def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(location: str | None = None, lock_wait_seconds: float | None = None) -> Store:
-    """The store for `location` (default: `default_location()`), opened but not yet initialized."""
+def open_store(
+    location: str | None = None, lock_wait_seconds: float | None = None, memory: str | None = None
+) -> Store:
+    """The store for `location` (default: `default_location()`), opened but not yet initialized;
+    `memory` overrides DuckDB's memory limit (`LOOPDESK_DB_MEMORY`) for this store."""
     location = location or default_location()
     if is_postgres_url(location):
         from engine.store.postgres import PostgresStore  # psycopg is only loaded when it is used
@@ -31,7 +34,7 @@ def open_store(location: str | None = None, lock_wait_seconds: float | None = No
         return PostgresStore(location)
     from engine.store.duckdb import DuckDBStore
 
-    return DuckDBStore(location, lock_wait_seconds=lock_wait_seconds)
+    return DuckDBStore(location, lock_wait_seconds=lock_wait_seconds, memory=memory)
 
 
 def redacted(location: str) -> str:

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,17 +29,14 @@ import pyarrow.parquet as pq
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engine.errors import EngineError, StoreUnavailableError, UnreadableRecordError
+from engine.errors import EngineError, StoreUnavailableError
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
     FINISHED_STATUSES,
-    AuditEvent,
     CheckpointRecord,
     RunRecord,
     RunScope,
-    StepRecord,
-    Store,
     TokenRecord,
     Transition,
     WorkflowVersion,
@@ -52,7 +49,6 @@ from engine.store.filters import checkpoint_query, run_filter
 from engine.store.rows import (
     AUDIT_COLS,
     CATALOG_TABLES,
-    COUNTED_TABLES,
     CP_COLS,
     OUTBOX_COLS,
     RUN_COLS,
@@ -65,18 +61,16 @@ from engine.store.rows import (
     checkpoint_record,
     checkpoint_values,
     dumps,
-    loads,
     made_runnable,
     outbox_event,
     outbox_values,
     precondition,
     run_record,
     run_values,
-    step_record,
     step_values,
     token_record,
-    workflow_version,
 )
+from engine.store.sql import SqlStore, find_checkpoint
 
 log = logging.getLogger("loopdesk.store")
 
@@ -203,12 +197,15 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
     """
 
 
-def _summed(table: str) -> str:
-    """A counter table's appended deltas added up per key (zero totals left out)."""
-    return (
-        f"SELECT workflow_id, node_id, day, metric, sum(value) FROM {table} "
-        "GROUP BY workflow_id, node_id, day, metric HAVING sum(value) <> 0"
-    )
+def _fetch(conn: psycopg.Connection[Any]) -> Callable[[str, list[Any]], list[tuple[Any, ...]]]:
+    """Run statements written with `?` placeholders (the shared ones) on this connection."""
+
+    def fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        if not params:
+            return conn.execute(sql).fetchall()  # nothing to bind: `%` in the text stays as it is
+        return conn.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
+
+    return fetch
 
 
 def _pg(clause: str) -> str:
@@ -222,7 +219,7 @@ def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
     return ",".join([row] * len(rows)), [v for r in rows for v in r]
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlStore):
     """The PostgreSQL-backed store; safe to share between threads and between processes."""
 
     def __init__(self, url: str, pool_size: int | None = None) -> None:
@@ -281,7 +278,16 @@ class PostgresStore(Store):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreUnavailableError(self.path, reason) from None
 
-    def _rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read written with `?` placeholders."""
+        with self._conn() as conn:
+            return _fetch(conn)(sql, list(params))
+
+    def _stats_sql(self) -> str:
+        """The insight counters computed from scratch, in PostgreSQL's dialect."""
+        return _stats_query()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
             return conn.execute(sql, params).fetchall()
 
@@ -364,7 +370,7 @@ class PostgresStore(Store):
         before = dict(runs)
         cps: dict[str, CheckpointRecord] = {}
         if t.close_checkpoint is not None:
-            cp = self._checkpoint_by_id(conn, t.close_checkpoint.checkpoint_id, lock=True)
+            cp = find_checkpoint(_fetch(conn), t.close_checkpoint.checkpoint_id, lock=True)
             if cp is not None:
                 cps[cp.id] = cp
         conflict = precondition(t, runs, cps)
@@ -521,53 +527,7 @@ class PostgresStore(Store):
         result: WorkflowVersion = self._write(write)
         return result
 
-    def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:
-        """The given version of a workflow, or its latest."""
-        if version is None:
-            sql = f"SELECT {WORKFLOW_COLS} FROM workflow_versions WHERE workflow_id = %s "
-            rows = self._rows(sql + "ORDER BY version DESC LIMIT 1", [workflow_id])
-        else:
-            rows = self._rows(
-                f"SELECT {WORKFLOW_COLS} FROM workflow_versions WHERE workflow_id = %s AND version = %s",
-                [workflow_id, version],
-            )
-        return workflow_version(rows[0]) if rows else None
-
-    def latest_version(self, workflow_id: str) -> int | None:
-        """The newest version number of a workflow, or None."""
-        rows = self._rows("SELECT max(version) FROM workflow_versions WHERE workflow_id = %s", [workflow_id])
-        return None if rows[0][0] is None else int(rows[0][0])
-
-    def list_workflows(self) -> list[WorkflowVersion]:
-        """Latest version of each workflow, ordered by name."""
-        rows = self._rows(
-            f"SELECT DISTINCT ON (lower(name), workflow_id) {WORKFLOW_COLS} FROM workflow_versions w "
-            "WHERE version = (SELECT max(version) FROM workflow_versions v "
-            "WHERE v.workflow_id = w.workflow_id) "
-            "ORDER BY lower(name), workflow_id"
-        )
-        out = []
-        for r in rows:
-            try:
-                out.append(workflow_version(r))
-            except UnreadableRecordError as exc:  # one damaged row must not hide every workflow
-                log.error("%s", exc)
-        return out
-
-    def list_versions(self, workflow_id: str) -> list[WorkflowVersion]:
-        """Every version of a workflow, newest first."""
-        rows = self._rows(
-            f"SELECT {WORKFLOW_COLS} FROM workflow_versions WHERE workflow_id = %s ORDER BY version DESC",
-            [workflow_id],
-        )
-        return [workflow_version(r) for r in rows]
-
     # -- runs -----------------------------------------------------------------
-    def get_run(self, run_id: str) -> RunRecord | None:
-        """One run by id."""
-        rows = self._rows(f"SELECT {RUN_COLS} FROM runs WHERE id = %s", [run_id])
-        return run_record(rows[0]) if rows else None
-
     def list_runs(
         self,
         status: str | None = None,
@@ -580,13 +540,6 @@ class PostgresStore(Store):
         clause, params = run_filter(status, workflow_id, scope)
         sql = f"SELECT {RUN_COLS} FROM runs {_pg(clause)} ORDER BY created_at DESC, id LIMIT %s OFFSET %s"
         return [run_record(r) for r in self._rows(sql, [*params, int(limit), int(offset)])]
-
-    def count_runs(
-        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
-    ) -> int:
-        """How many runs `list_runs` would list with these filters (counted, not read)."""
-        clause, params = run_filter(status, workflow_id, scope)
-        return int(self._rows(f"SELECT count(*) FROM runs {_pg(clause)}", params)[0][0])
 
     def runs_by_section(
         self, workflow_id: str, per_section: int, scope: RunScope | None = None
@@ -607,42 +560,7 @@ class PostgresStore(Store):
         )
         return counts, [run_record(r) for r in rows]
 
-    def list_steps(self, run_id: str) -> list[StepRecord]:
-        """Steps of a run in the order they ran."""
-        rows = self._rows(f"SELECT {STEP_COLS} FROM steps WHERE run_id = %s ORDER BY seq", [run_id])
-        return [step_record(r) for r in rows]
-
-    def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
-        """Audit events oldest first (a run's), or the newest `limit` overall."""
-        if run_id is not None:
-            rows = self._rows(f"SELECT {AUDIT_COLS} FROM audit WHERE run_id = %s ORDER BY id", [run_id])
-        else:
-            rows = self._rows(f"SELECT {AUDIT_COLS} FROM audit ORDER BY id DESC LIMIT %s", [int(limit)])
-        return [
-            AuditEvent(run_id=r[1], actor=r[3], event=r[4], detail=loads(r[5]), ts=float(r[2]), id=int(r[0]))
-            for r in rows
-        ]
-
     # -- checkpoints ----------------------------------------------------------
-    def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
-        """One checkpoint by id."""
-        with self._conn() as conn:
-            return self._checkpoint_by_id(conn, checkpoint_id)
-
-    @staticmethod
-    def _checkpoint_by_id(
-        conn: psycopg.Connection[Any], checkpoint_id: str, lock: bool = False
-    ) -> CheckpointRecord | None:
-        """A checkpoint wherever it is (open ones first); with `lock`, an open one is locked."""
-        for table in ("pending_checkpoints", "checkpoints"):
-            suffix = " FOR UPDATE" if lock and table == "pending_checkpoints" else ""
-            row = conn.execute(
-                f"SELECT {CP_COLS} FROM {table} WHERE id = %s{suffix}", [checkpoint_id]
-            ).fetchone()
-            if row is not None:
-                return checkpoint_record(row)
-        return None
-
     def list_checkpoints(
         self,
         status: str | None = "pending",
@@ -668,29 +586,6 @@ class PostgresStore(Store):
             f"SELECT * FROM ({union}) AS c ORDER BY {order}{page}", [*params * len(tables), *paging]
         )
         return [checkpoint_record(r) for r in rows]
-
-    def count_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        decided_by: str | None = None,
-        not_requested_by: str | None = None,
-    ) -> int:
-        """How many checkpoints `list_checkpoints` would list with these filters."""
-        query = checkpoint_query(status, assignees, None, decided_by, not_requested_by)
-        if query is None:
-            return 0
-        tables, clause, params = query
-        return sum(int(self._rows(f"SELECT count(*) FROM {t}{_pg(clause)}", params)[0][0]) for t in tables)
-
-    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
-        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
-        if not run_ids:
-            return {}
-        rows = self._rows(
-            "SELECT run_id, assignee FROM pending_checkpoints WHERE run_id = ANY(%s)", [run_ids]
-        )
-        return {rid: who for rid, who in rows}
 
     def due_checkpoints(self, at: float, lease_seconds: float = 0.0) -> list[CheckpointRecord]:
         """Pending checkpoints whose timeout action is due by `at`; with a lease, claimed (skipping
@@ -838,20 +733,6 @@ class PostgresStore(Store):
                 out[table] = _arrow(cur)
         return out
 
-    def run_keys(
-        self, after: tuple[float, str] | None = None, limit: int = 10_000
-    ) -> list[tuple[float, str]]:
-        """(created_at, id) of the runs after `after`, oldest first (two columns read)."""
-        where, params = "", []
-        if after is not None:
-            where, params = "WHERE created_at > %s OR (created_at = %s AND id > %s) ", [after[0], *after]
-        sql = f"SELECT created_at, id FROM runs {where}ORDER BY created_at, id LIMIT {int(limit)}"
-        return [(float(ts), str(rid)) for ts, rid in self._rows(sql, params)]
-
-    def table_counts(self) -> dict[str, int]:
-        """How many rows each table holds."""
-        return {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED_TABLES}
-
     def export_catalog(self) -> dict[str, pa.Table]:
         """Everything that is not a run's: workflow versions, API tokens, settings, archived counters."""
         with self._conn() as conn:
@@ -878,42 +759,9 @@ class PostgresStore(Store):
         self._write(write)
 
     # -- insight counters --------------------------------------------------------
-    def stat_totals(self, include_archived: bool = False) -> dict[tuple[str, str, str], float]:
-        """(workflow, node, metric) → its counter summed over every day (and the archive's)."""
-        source = "stats_counters"
-        if include_archived:
-            source = "(SELECT * FROM stats_counters UNION ALL SELECT * FROM archived_counters) AS c"
-        rows = self._rows(
-            f"SELECT workflow_id, node_id, metric, sum(value) FROM {source} "
-            "GROUP BY workflow_id, node_id, metric HAVING sum(value) <> 0"
-        )
-        return {(w, n, m): float(v) for w, n, m, v in rows}
-
-    def recomputed_stats(self) -> dict[tuple[str, str, int, str], float]:
-        """The counters computed from scratch over every stored run (for checking; reads everything)."""
-        return self._counter_dict(f"SELECT * FROM ({_stats_query()}) AS s WHERE value <> 0")
-
-    def counters(self) -> dict[tuple[str, str, int, str], float]:
-        """The counters as kept (zero ones left out)."""
-        return self._counter_dict(_summed("stats_counters"))
-
-    def archived_counters(self) -> dict[tuple[str, str, int, str], float]:
-        """The insight counters of archived runs (zero ones left out)."""
-        return self._counter_dict(_summed("archived_counters"))
-
     def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
         """The archive's counters computed from scratch from its Parquet files."""
         return archive_stats(folder)
-
-    def _counter_dict(self, sql: str) -> dict[tuple[str, str, int, str], float]:
-        return {(w, n, int(d), m): float(v) for w, n, d, m, v in self._rows(sql)}
-
-    def pending_counts(self) -> dict[tuple[str, str], int]:
-        """(workflow, approval step) → how many checkpoints wait there now."""
-        rows = self._rows(
-            "SELECT workflow_id, node_id, count(*) FROM pending_checkpoints GROUP BY workflow_id, node_id"
-        )
-        return {(w, n): int(c) for w, n, c in rows}
 
     # -- archiving ----------------------------------------------------------------
     def archive_runs(self, before: float, folder: str) -> dict[str, dict[str, int]]:
@@ -990,15 +838,6 @@ class PostgresStore(Store):
 
         self._write(write)
 
-    def list_events(self, run_id: str) -> list[OutboxEvent]:
-        """Every announcement of one run, oldest first, with its delivery state."""
-        rows = self._rows(
-            f"SELECT {OUTBOX_COLS} FROM outbox_log WHERE run_id = %s UNION ALL "
-            f"SELECT {OUTBOX_COLS} FROM outbox WHERE run_id = %s ORDER BY occurred_at, id",
-            [run_id, run_id],
-        )
-        return [outbox_event(r) for r in rows]
-
     # -- API tokens and settings ------------------------------------------------
     def save_token(self, token: TokenRecord) -> None:
         """Store a new token record."""
@@ -1006,21 +845,6 @@ class PostgresStore(Store):
             f"INSERT INTO api_tokens ({TOKEN_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s)",
             [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None],
         )
-
-    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        """The token with this hash (revoked ones included), or None."""
-        rows = self._rows(f"SELECT {TOKEN_COLS} FROM api_tokens WHERE hash = %s", [token_hash])
-        return token_record(rows[0]) if rows else None
-
-    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
-        """Tokens of one user (or everyone's), newest first."""
-        if user is None:
-            rows = self._rows(f"SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC")
-        else:
-            rows = self._rows(
-                f"SELECT {TOKEN_COLS} FROM api_tokens WHERE user_name = %s ORDER BY created_at DESC", [user]
-            )
-        return [token_record(r) for r in rows]
 
     def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
         """Mark a token revoked (idempotent); the record, or None when there is no such token."""

@@ -160,6 +160,21 @@ def test_detached_runs_are_driven_by_a_worker(pg_url: str, workers: Workers, tmp
     assert "worker stopped: took up" in workers.log(0)
 
 
+def test_a_worker_is_woken_by_the_database_not_by_its_poll(pg_url: str, workers: Workers) -> None:
+    app = open_app(pg_url, workers=0)
+    try:
+        app.save_workflow(linear_workflow(), "dana")
+        proc = workers.start("--concurrency", "2", "--poll", "60")  # the last --poll wins: once a minute
+        time.sleep(3)  # connected and listening, past its first look for work
+        assert proc.poll() is None
+        started = time.monotonic()
+        run = app.start_run("wf", {"topic": "notify"}, "riley", detach=True)
+        wait_until(lambda: app.engine.get_run(run.id).status == "waiting", "the worker was woken", 20)
+        assert time.monotonic() - started < 10  # NOTIFY, not the 60-second poll
+    finally:
+        app.close()
+
+
 def test_a_worker_killed_mid_ai_step_is_taken_over_after_its_lease(pg_url: str, tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
         server.plan(answer("slow draft", delay=60), answer("second draft"), answer("Auf Deutsch"))

@@ -1,0 +1,243 @@
+"""What every SQL backend reads with the same statements. They are written with `?` placeholders;
+a backend whose driver wants another style converts them in `_query`."""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from engine.errors import UnreadableRecordError
+from engine.notify.events import OutboxEvent
+from engine.store.base import (
+    AuditEvent,
+    CheckpointRecord,
+    RunKey,
+    RunRecord,
+    RunScope,
+    StepRecord,
+    Store,
+    TokenRecord,
+    WorkflowVersion,
+)
+from engine.store.filters import checkpoint_query, marks, run_filter
+from engine.store.rows import (
+    AUDIT_COLS,
+    COUNTED_TABLES,
+    CP_COLS,
+    OUTBOX_COLS,
+    RUN_COLS,
+    STEP_COLS,
+    TOKEN_COLS,
+    WORKFLOW_COLS,
+    checkpoint_record,
+    loads,
+    outbox_event,
+    run_record,
+    step_record,
+    token_record,
+    workflow_version,
+)
+
+log = logging.getLogger("loopdesk.store")
+
+Rows = list[tuple[Any, ...]]
+Fetch = Callable[[str, list[Any]], Rows]
+"""Runs one statement written with `?` placeholders and returns its rows."""
+
+
+def find_checkpoint(fetch: Fetch, checkpoint_id: str, lock: bool = False) -> CheckpointRecord | None:
+    """A checkpoint wherever it is, the open ones first (they are looked up most); with `lock`, an
+    open one is locked for the rest of the transaction (`SELECT … FOR UPDATE`)."""
+    for table in ("pending_checkpoints", "checkpoints"):
+        suffix = " FOR UPDATE" if lock and table == "pending_checkpoints" else ""
+        rows = fetch(f"SELECT {CP_COLS} FROM {table} WHERE id = ?{suffix}", [checkpoint_id])
+        if rows:
+            return checkpoint_record(rows[0])
+    return None
+
+
+def summed(table: str) -> str:
+    """A counter table's appended deltas added up per key (zero totals left out)."""
+    return (
+        f"SELECT workflow_id, node_id, day, metric, sum(value) AS value FROM {table} "
+        "GROUP BY workflow_id, node_id, day, metric HAVING sum(value) <> 0"
+    )
+
+
+class SqlStore(Store):
+    """The reads both SQL backends share; each backend adds its writes and its dialect's queries."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Run one read written with `?` placeholders; its rows."""
+
+    @abstractmethod
+    def _stats_sql(self) -> str:
+        """The insight counters computed from scratch, in this backend's dialect."""
+
+    # -- workflows ------------------------------------------------------------
+    def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:
+        """The given version of a workflow, or its latest."""
+        select = f"SELECT {WORKFLOW_COLS} FROM workflow_versions WHERE workflow_id = ?"
+        if version is None:
+            rows = self._query(f"{select} ORDER BY version DESC LIMIT 1", [workflow_id])
+        else:
+            rows = self._query(f"{select} AND version = ?", [workflow_id, version])
+        return workflow_version(rows[0]) if rows else None
+
+    def latest_version(self, workflow_id: str) -> int | None:
+        """The newest version number of a workflow, or None."""
+        rows = self._query("SELECT max(version) FROM workflow_versions WHERE workflow_id = ?", [workflow_id])
+        return None if rows[0][0] is None else int(rows[0][0])
+
+    def list_workflows(self) -> list[WorkflowVersion]:
+        """Latest version of each workflow, ordered by name."""
+        rows = self._query(
+            f"SELECT {WORKFLOW_COLS} FROM workflow_versions w WHERE version = "
+            "(SELECT max(version) FROM workflow_versions v WHERE v.workflow_id = w.workflow_id) "
+            "ORDER BY lower(name), workflow_id"
+        )
+        out = []
+        for r in rows:
+            try:
+                out.append(workflow_version(r))
+            except UnreadableRecordError as exc:  # one damaged row must not hide every workflow
+                log.error("%s", exc)
+        return out
+
+    def list_versions(self, workflow_id: str) -> list[WorkflowVersion]:
+        """Every version of a workflow, newest first."""
+        rows = self._query(
+            f"SELECT {WORKFLOW_COLS} FROM workflow_versions WHERE workflow_id = ? ORDER BY version DESC",
+            [workflow_id],
+        )
+        return [workflow_version(r) for r in rows]
+
+    # -- runs -----------------------------------------------------------------
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by id."""
+        rows = self._query(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", [run_id])
+        return run_record(rows[0]) if rows else None
+
+    def count_runs(
+        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
+    ) -> int:
+        """How many runs `list_runs` would list with these filters (counted, not read)."""
+        clause, params = run_filter(status, workflow_id, scope)
+        return int(self._query(f"SELECT count(*) FROM runs {clause}", params)[0][0])
+
+    def run_keys(self, after: RunKey | None = None, limit: int = 10_000) -> list[RunKey]:
+        """(created_at, id) of the runs after `after`, oldest first (two columns read)."""
+        where, params = "", []
+        if after is not None:
+            where, params = "WHERE created_at > ? OR (created_at = ? AND id > ?) ", [after[0], *after]
+        sql = f"SELECT created_at, id FROM runs {where}ORDER BY created_at, id LIMIT {int(limit)}"
+        return [(float(ts), str(rid)) for ts, rid in self._query(sql, params)]
+
+    def list_steps(self, run_id: str) -> list[StepRecord]:
+        """Steps of a run in the order they ran."""
+        rows = self._query(f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", [run_id])
+        return [step_record(r) for r in rows]
+
+    def list_audit(self, run_id: str | None = None, limit: int = 1000) -> list[AuditEvent]:
+        """Audit events oldest first (a run's), or the newest `limit` overall."""
+        if run_id is not None:
+            rows = self._query(f"SELECT {AUDIT_COLS} FROM audit WHERE run_id = ? ORDER BY id", [run_id])
+        else:
+            rows = self._query(f"SELECT {AUDIT_COLS} FROM audit ORDER BY id DESC LIMIT {int(limit)}")
+        return [
+            AuditEvent(run_id=r[1], actor=r[3], event=r[4], detail=loads(r[5]), ts=float(r[2]), id=int(r[0]))
+            for r in rows
+        ]
+
+    def table_counts(self) -> dict[str, int]:
+        """How many rows each table holds."""
+        return {t: int(self._query(f"SELECT count(*) FROM {t}")[0][0]) for t in COUNTED_TABLES}
+
+    # -- checkpoints ----------------------------------------------------------
+    def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
+        """One checkpoint by id."""
+        return find_checkpoint(self._query, checkpoint_id)
+
+    def count_checkpoints(
+        self,
+        status: str | None = "pending",
+        assignees: list[str] | None = None,
+        decided_by: str | None = None,
+        not_requested_by: str | None = None,
+    ) -> int:
+        """How many checkpoints `list_checkpoints` would list with these filters."""
+        query = checkpoint_query(status, assignees, None, decided_by, not_requested_by)
+        if query is None:
+            return 0
+        tables, clause, params = query
+        return sum(int(self._query(f"SELECT count(*) FROM {t}{clause}", params)[0][0]) for t in tables)
+
+    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
+        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
+        if not run_ids:
+            return {}
+        sql = f"SELECT run_id, assignee FROM pending_checkpoints WHERE run_id IN ({marks(len(run_ids))})"
+        return {rid: who for rid, who in self._query(sql, run_ids)}
+
+    def pending_counts(self) -> dict[tuple[str, str], int]:
+        """(workflow, approval step) → how many checkpoints wait there now."""
+        rows = self._query(
+            "SELECT workflow_id, node_id, count(*) FROM pending_checkpoints GROUP BY workflow_id, node_id"
+        )
+        return {(w, n): int(c) for w, n, c in rows}
+
+    # -- insight counters --------------------------------------------------------
+    def stat_totals(self, include_archived: bool = False) -> dict[tuple[str, str, str], float]:
+        """(workflow, node, metric) → its counter summed over every day (and the archive's)."""
+        source = "stats_counters"
+        if include_archived:
+            source = "(SELECT * FROM stats_counters UNION ALL SELECT * FROM archived_counters) AS c"
+        rows = self._query(
+            f"SELECT workflow_id, node_id, metric, sum(value) FROM {source} "
+            "GROUP BY workflow_id, node_id, metric HAVING sum(value) <> 0"
+        )
+        return {(w, n, m): float(v) for w, n, m, v in rows}
+
+    def recomputed_stats(self) -> dict[tuple[str, str, int, str], float]:
+        """The counters computed from scratch over every stored run (for checking; reads everything)."""
+        return self._counter_dict(f"SELECT * FROM ({self._stats_sql()}) AS s WHERE value <> 0")
+
+    def counters(self) -> dict[tuple[str, str, int, str], float]:
+        """The counters as kept (zero ones left out)."""
+        return self._counter_dict(summed("stats_counters"))
+
+    def archived_counters(self) -> dict[tuple[str, str, int, str], float]:
+        """The insight counters of archived runs (zero ones left out)."""
+        return self._counter_dict(summed("archived_counters"))
+
+    def _counter_dict(self, sql: str) -> dict[tuple[str, str, int, str], float]:
+        """Counter rows (workflow, node, day, metric, value) as a dict by key."""
+        return {(w, n, int(d), m): float(v) for w, n, d, m, v in self._query(sql)}
+
+    # -- notifications and tokens ------------------------------------------------
+    def list_events(self, run_id: str) -> list[OutboxEvent]:
+        """Every announcement of one run, oldest first, with its delivery state."""
+        rows = self._query(
+            f"SELECT {OUTBOX_COLS} FROM outbox_log WHERE run_id = ? UNION ALL "
+            f"SELECT {OUTBOX_COLS} FROM outbox WHERE run_id = ? ORDER BY occurred_at, id",
+            [run_id, run_id],
+        )
+        return [outbox_event(r) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        """The token with this hash (revoked ones included), or None."""
+        rows = self._query(f"SELECT {TOKEN_COLS} FROM api_tokens WHERE hash = ?", [token_hash])
+        return token_record(rows[0]) if rows else None
+
+    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
+        """Tokens of one user (or everyone's), newest first."""
+        if user is None:
+            rows = self._query(f"SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC")
+        else:
+            rows = self._query(
+                f"SELECT {TOKEN_COLS} FROM api_tokens WHERE user_name = ? ORDER BY created_at DESC", [user]
+            )
+        return [token_record(r) for r in rows]
