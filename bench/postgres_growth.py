@@ -23,7 +23,9 @@ def main() -> None:
     """Build (or reuse) the history, migrate it, measure, print."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=1_000_000, help="runs in the grown database")
-    p.add_argument("--migrate-size", type=int, default=100_000, help="runs of the DuckDB store migrated")
+    p.add_argument(
+        "--migrate-size", type=int, default=100_000, help="runs of the DuckDB store migrated (0: skip)"
+    )
     p.add_argument("--cache", help="keep the built DuckDB store here and reuse it")
     p.add_argument("--runs", type=int, default=1000, help="runs driven per measurement")
     p.add_argument("--processes", type=int, default=2, help="worker processes (8 runs each)")
@@ -31,14 +33,17 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     cache = Path(a.cache or tempfile.mkdtemp(prefix="loopdesk-growth-"))
     cache.mkdir(parents=True, exist_ok=True)
-    built = built_store(cache, a.migrate_size)
     with postgres() as server:
-        moved = server.create_database("moved")
-        started = time.perf_counter()
-        copied = copy_database(str(built), moved)
-        took = time.perf_counter() - started
-        rows = sum(copied.values())
-        print(f"migrate: {copied['runs']:,} runs, {rows:,} rows in {took:.0f} s ({rows / took:,.0f} rows/s)")
+        if a.migrate_size:
+            built = built_store(cache, a.migrate_size)
+            moved = server.create_database("moved")
+            started = time.perf_counter()
+            copied = copy_database(str(built), moved)
+            took = time.perf_counter() - started
+            rows = sum(copied.values())
+            print(
+                f"migrate: {copied['runs']:,} runs, {rows:,} rows in {took:.0f} s ({rows / took:,.0f} rows/s)"
+            )
         empty, grown = server.create_database("empty"), server.create_database("grown")
         made = build(grown, a.size)
         print(f"built {a.size:,} runs in PostgreSQL (bulk path) in {made['build_s']:.0f} s", flush=True)

@@ -208,6 +208,17 @@ def _fetch(conn: psycopg.Connection[Any]) -> Callable[[str, list[Any]], list[tup
     return fetch
 
 
+_UNAVAILABLE = ("08", "53", "57", "58")
+"""SQLSTATE classes of a server that cannot be used right now: connection lost, out of resources,
+shut down or restarting, system error."""
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether an error means the server cannot be used right now (not that this one statement lost)."""
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, PoolTimeout) or state is None or str(state)[:2] in _UNAVAILABLE
+
+
 def _pg(clause: str) -> str:
     """A shared filter clause (engine/store/filters.py, `?` placeholders) in psycopg's style."""
     return clause.replace("?", "%s")
@@ -273,8 +284,8 @@ class PostgresStore(SqlStore):
             with self._pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            if isinstance(exc, pg_errors.QueryCanceled):
-                raise
+            if not _unavailable(exc):
+                raise  # a deadlock or a serialization conflict: `_write` tries again
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreUnavailableError(self.path, reason) from None
 
@@ -755,6 +766,8 @@ class PostgresStore(SqlStore):
                 _copy_in(conn, "bulk_ids", runs.select(["id"]))
                 stats = _stats_query(*_of_runs("bulk_ids"))
                 conn.execute(f"INSERT INTO stats_counters SELECT * FROM ({stats}) AS s WHERE value <> 0")
+            for table in tables:  # the planner's statistics, before autovacuum gets round to it
+                conn.execute(f"ANALYZE {table}")
 
         self._write(write)
 

@@ -73,3 +73,17 @@ def test_urls_are_shown_without_their_password() -> None:
     assert redacted("postgresql://me:pw@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert redacted("postgresql://me@db/x") == "postgresql://me@db/x"
     assert redacted("data/loopdesk.duckdb") == "data/loopdesk.duckdb"
+
+
+def test_a_lost_statement_is_not_taken_for_a_lost_server() -> None:
+    from psycopg import OperationalError
+    from psycopg import errors as pg_errors
+    from psycopg_pool import PoolTimeout
+
+    from engine.store.postgres import _unavailable
+
+    assert not _unavailable(pg_errors.DeadlockDetected("deadlock"))  # retried by the store
+    assert not _unavailable(pg_errors.SerializationFailure("conflict"))
+    assert _unavailable(pg_errors.AdminShutdown("terminating connection"))
+    assert _unavailable(OperationalError("connection refused"))
+    assert _unavailable(PoolTimeout("no connection in 10 s"))
