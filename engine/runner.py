@@ -410,7 +410,7 @@ class Engine:
             return False  # cancelled meanwhile; these steps' results are dropped
         except StoreUnavailableError as exc:
             # The disk refused (full, read-only): the run stays `running` at the step before and
-            # is driven again once the database takes writes (see `resume_stalled`).
+            # is driven again once the database takes writes (see `take_work`).
             run_id = merged.run_update.run_id if merged.run_update else "?"
             log.warning("run %s waits for the database: %s", run_id, exc)
             raise
@@ -720,13 +720,13 @@ class Engine:
             self.expire_due()
         return ids
 
-    def take_work(self, limit: int | None = None) -> list[str]:
+    def take_work(self) -> list[str]:
         """Claim runs that nobody drives (new ones left to workers, and ones whose driver stopped or
         died: their lease ran out) and drive them on the pool; return their ids. A run taken over
         from another driver says so in its audit trail."""
         if self._pool is None or self.store.health() is not None:
             return []  # no AI call is worth making while its answer cannot be saved
-        room = self.room() if limit is None else limit
+        room = self.room()
         if room == 0:
             return []
         claimed = self.store.claim_runs(self.owner, self.lease_seconds, limit=room)
@@ -747,11 +747,6 @@ class Engine:
         """Wait until a drive ends or `timeout` seconds pass."""
         self._drive_ended.wait(timeout)
         self._drive_ended.clear()
-
-    def resume_stalled(self) -> list[str]:
-        """Drive on every run left `running` that nobody drives (its last step could not be saved,
-        say, or its driver died); return their ids."""
-        return self.take_work()
 
     def expire_due(self, at: float | None = None) -> list[str]:
         """Apply the timeout action of every checkpoint whose action is due; return their ids.

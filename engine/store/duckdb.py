@@ -47,7 +47,7 @@ from engine.store.base import (
 )
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
 from engine.store.factory import default_location
-from engine.store.filters import checkpoint_query, given, run_filter
+from engine.store.filters import checkpoint_order, checkpoint_query, given, run_filter
 from engine.store.filters import marks as _marks
 from engine.store.rows import (
     CATALOG_TABLES,
@@ -1115,9 +1115,7 @@ class DuckDBStore(SqlStore):
         if query is None:
             return []
         tables, clause, params = query
-        order = "created_at DESC, id" if newest_first else "created_at, id"
-        if decided_by:
-            order = "decided_at DESC, id"
+        order = checkpoint_order(newest_first, decided_by)
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         if decided_by and limit is not None:  # someone's latest decisions: the newest rows first
 

@@ -103,3 +103,10 @@ def checkpoint_query(
     if status != "pending":
         tables.append("checkpoints")
     return tables, clause, params
+
+
+def checkpoint_order(newest_first: bool, decided_by: str | None) -> str:
+    """How `list_checkpoints` orders: oldest first, newest first, or someone's latest decisions first."""
+    if decided_by:
+        return "decided_at DESC, id"
+    return "created_at DESC, id" if newest_first else "created_at, id"

@@ -45,7 +45,7 @@ from engine.store.base import (
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
 from engine.store.duckdb import archive_stats
 from engine.store.factory import redacted
-from engine.store.filters import checkpoint_query, run_filter
+from engine.store.filters import checkpoint_order, checkpoint_query, run_filter
 from engine.store.rows import (
     AUDIT_COLS,
     CATALOG_TABLES,
@@ -217,11 +217,6 @@ def _unavailable(exc: BaseException) -> bool:
     """Whether an error means the server cannot be used right now (not that this one statement lost)."""
     state = getattr(exc, "sqlstate", None)
     return isinstance(exc, PoolTimeout) or state is None or str(state)[:2] in _UNAVAILABLE
-
-
-def _pg(clause: str) -> str:
-    """A shared filter clause (engine/store/filters.py, `?` placeholders) in psycopg's style."""
-    return clause.replace("?", "%s")
 
 
 def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
@@ -549,8 +544,8 @@ class PostgresStore(SqlStore):
     ) -> list[RunRecord]:
         """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
         clause, params = run_filter(status, workflow_id, scope)
-        sql = f"SELECT {RUN_COLS} FROM runs {_pg(clause)} ORDER BY created_at DESC, id LIMIT %s OFFSET %s"
-        return [run_record(r) for r in self._rows(sql, [*params, int(limit), int(offset)])]
+        sql = f"SELECT {RUN_COLS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        return [run_record(r) for r in self._query(sql, [*params, int(limit), int(offset)])]
 
     def runs_by_section(
         self, workflow_id: str, per_section: int, scope: RunScope | None = None
@@ -559,13 +554,13 @@ class PostgresStore(SqlStore):
         clause, params = run_filter(None, workflow_id, scope)
         counts = {
             section: int(n)
-            for section, n in self._rows(
-                f"SELECT section, count(*) FROM runs {_pg(clause)} GROUP BY section", params
+            for section, n in self._query(
+                f"SELECT section, count(*) FROM runs {clause} GROUP BY section", params
             )
         }
-        rows = self._rows(
+        rows = self._query(
             f"SELECT {RUN_COLS} FROM (SELECT {RUN_COLS}, row_number() OVER (PARTITION BY section "
-            f"ORDER BY created_at DESC, id) AS n FROM runs {_pg(clause)}) AS ranked WHERE n <= %s "
+            f"ORDER BY created_at DESC, id) AS n FROM runs {clause}) AS ranked WHERE n <= ? "
             "ORDER BY created_at DESC, id",
             [*params, int(per_section)],
         )
@@ -588,12 +583,10 @@ class PostgresStore(SqlStore):
         if query is None:
             return []
         tables, clause, params = query
-        order = "created_at DESC, id" if newest_first else "created_at, id"
-        if decided_by:
-            order = "decided_at DESC, id"
-        page, paging = ("", []) if limit is None else (" LIMIT %s OFFSET %s", [int(limit), int(offset)])
-        union = " UNION ALL ".join(f"SELECT {CP_COLS} FROM {t}{_pg(clause)}" for t in tables)
-        rows = self._rows(
+        order = checkpoint_order(newest_first, decided_by)
+        page, paging = ("", []) if limit is None else (" LIMIT ? OFFSET ?", [int(limit), int(offset)])
+        union = " UNION ALL ".join(f"SELECT {CP_COLS} FROM {t}{clause}" for t in tables)
+        rows = self._query(
             f"SELECT * FROM ({union}) AS c ORDER BY {order}{page}", [*params * len(tables), *paging]
         )
         return [checkpoint_record(r) for r in rows]

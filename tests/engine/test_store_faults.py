@@ -168,12 +168,12 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(small
         # the decision was saved; the translation's answer could not be, so the run waits there
         assert (after.status, after.current_node) == ("running", "translate")
         assert app.engine.get_run(run.id).current_node == "translate"
-        assert app.engine.resume_stalled() == []  # nothing can be saved yet…
+        assert app.engine.take_work() == []  # nothing can be saved yet…
         assert provider.filler is not None
         provider.filler.unlink()
         time.sleep(0.1)
 
-        assert app.engine.resume_stalled() == [run.id]
+        assert app.engine.take_work() == [run.id]
         deadline = time.monotonic() + 10
         while app.engine.get_run(run.id).status == "running":
             assert time.monotonic() < deadline, "the run never carried on"
