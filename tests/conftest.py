@@ -36,7 +36,7 @@ def db_path(tmp_path: Path) -> str:
 
 
 BACKENDS = ("duckdb", "postgres")
-"""Suites that must hold on every backend override `db_path` with `params=BACKENDS`."""
+"""The backends every suite that must hold on all of them runs on."""
 
 
 def location_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -15,7 +15,7 @@ from engine.demo_data import load_demo_data
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
-from tests.conftest import BACKENDS, location_for
+from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 
 
 def history(db_path: str) -> tuple[list[str], list[str]]:
@@ -42,12 +42,6 @@ def table_counts(db_path: str, run_ids: list[str]) -> dict[str, int]:
     finally:
         app.close()
     return {t: rows[t].num_rows for t in ("runs", "steps", "checkpoints", "audit", "outbox", "outbox_log")}
-
-
-@pytest.fixture(params=BACKENDS)
-def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh DuckDB file, and a fresh PostgreSQL database."""
-    return location_for(request.param, request, tmp_path)
 
 
 def test_archiving_moves_finished_runs_to_monthly_parquet_and_loses_nothing(

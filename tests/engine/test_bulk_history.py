@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bench.growth import build
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
-from tests.conftest import BACKENDS, location_for
-
-
-@pytest.fixture(params=BACKENDS)
-def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh DuckDB file, and a fresh PostgreSQL database."""
-    return location_for(request.param, request, tmp_path)
+from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 
 
 def test_a_cloned_history_keeps_its_shape_and_its_counters(db_path: str) -> None:

@@ -12,13 +12,7 @@ from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
-from tests.conftest import BACKENDS, location_for
-
-
-@pytest.fixture(params=BACKENDS)
-def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh DuckDB file, and a fresh PostgreSQL database."""
-    return location_for(request.param, request, tmp_path)
+from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 
 
 @pytest.fixture

@@ -23,15 +23,9 @@ from engine.llm.demo import DemoProvider
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import Workflow
 from engine.services import Loopdesk
-from tests.conftest import BACKENDS, location_for
+from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
 from tests.fakes.openai_server import FakeOpenAIServer, answer, error
-
-
-@pytest.fixture(params=BACKENDS)
-def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every test here runs on a fresh DuckDB file and on a fresh PostgreSQL database."""
-    return location_for(request.param, request, tmp_path)
 
 
 @pytest.fixture
