@@ -1,5 +1,5 @@
 """`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, archive, schema,
-worker, migrate."""
+worker, migrate, timers."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from engine.directory import OPERATOR
 from engine.documents import checkpoint_document, run_document
 from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
+from engine.policies import Escalated
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord, RunRecord, TokenRecord
 from engine.store.factory import redacted
@@ -231,12 +232,13 @@ def _decision(args: argparse.Namespace) -> Decision:
     edits = _pairs(args.edit, "--edit")
     if edits and not args.approve:
         raise UsageError("--edit goes with --approve")
+    override = args.override_reason or ""
     if args.approve:
-        return Approve(comment=comment, edits=edits)
+        return Approve(comment=comment, edits=edits, override_reason=override)
     if args.reject:
-        return Reject(comment=comment)
+        return Reject(comment=comment, override_reason=override)
     if args.request_changes:
-        return RequestChanges(comment=comment)
+        return RequestChanges(comment=comment, override_reason=override)
     return Reassign(to=args.reassign_to, comment=comment)
 
 
@@ -313,6 +315,33 @@ def _moment(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def _escalation_line(app: Loopdesk, e: Escalated) -> str:
+    """One line for one escalation step the timer took."""
+    label = app.directory.label
+    what = {
+        "remind": f"reminded {label(e.assignee)}",
+        "reassign": f"reassigned from {label(e.assignee)} to {label(e.to or '')}",
+        "approve": "approved as Loopdesk",
+        "reject": "rejected as Loopdesk",
+    }[e.action]
+    due = datetime.fromtimestamp(e.due_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{e.checkpoint_id} (run {e.run_id}): {what}: {e.reason}; due {due}"
+
+
+def cmd_timers(args: argparse.Namespace) -> int:
+    """Apply every reminder, escalation and timeout due at an instant, as the app's timer does."""
+    at = args.at if args.at is not None else datetime.now(UTC).timestamp()
+    with _opened(args) as app:
+        done = app.engine.apply_timers(at)
+        if args.json:  # one JSON object per action, one per line
+            for e in done:
+                print(json.dumps(e.as_dict()))
+        else:
+            when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            print("\n".join(_escalation_line(app, e) for e in done) or f"nothing was due at {when}")
+        return 0
 
 
 ARCHIVED_WORDS = {"runs": "runs", "steps": "steps", "checkpoints": "checkpoints", "audit": "audit events",
@@ -453,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--reassign-to", metavar="USER")
     s.add_argument("--comment")
     s.add_argument("--edit", action="append", metavar="NAME=VALUE")
+    s.add_argument(
+        "--override-reason",
+        metavar="TEXT",
+        help="an admin deciding a run they started: why (recorded in the audit trail)",
+    )
     s.set_defaults(func=cmd_decide)
     for name, func in (("show", cmd_show), ("retry", cmd_retry), ("cancel", cmd_cancel)):
         s = sub.add_parser(name, parents=[common, acting], help=f"{name} a run")
@@ -473,6 +507,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="DIR", help="where the monthly files go (default: archive/ next to the database)"
     )
     s.set_defaults(func=cmd_archive)
+    s = sub.add_parser(
+        "timers", parents=[common], help="apply the reminders, escalations and timeouts due at an instant"
+    )
+    s.add_argument(
+        "--at", type=_moment, metavar="TIME", help="the instant, e.g. 2026-12-05T10:00:00Z (default: now)"
+    )
+    s.set_defaults(func=cmd_timers)
     s = sub.add_parser("demo-data", parents=[common, acting], help="start demo runs waiting for reviewers")
     s.set_defaults(func=cmd_demo_data)
     return p

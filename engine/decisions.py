@@ -15,6 +15,8 @@ class Approve(BaseModel):
     """Optional note for the audit trail."""
     edits: dict[str, Any] = Field(default_factory=dict)
     """New values for editable values, by name."""
+    override_reason: str = ""
+    """An admin deciding a run they started themselves says why (recorded in the audit)."""
 
 
 class Reject(BaseModel):
@@ -23,6 +25,8 @@ class Reject(BaseModel):
     kind: Literal["reject"] = "reject"
     comment: str = ""
     """The reason (required)."""
+    override_reason: str = ""
+    """An admin deciding a run they started themselves says why (recorded in the audit)."""
 
 
 class RequestChanges(BaseModel):
@@ -31,6 +35,8 @@ class RequestChanges(BaseModel):
     kind: Literal["request_changes"] = "request_changes"
     comment: str = ""
     """What to change (required)."""
+    override_reason: str = ""
+    """An admin deciding a run they started themselves says why (recorded in the audit)."""
 
 
 class Reassign(BaseModel):
@@ -50,16 +56,20 @@ DECISION_VERBS = {"approve": "approved", "reject": "rejected", "request_changes"
 
 
 def decision_of(
-    action: str, comment: str = "", edits: dict[str, Any] | None = None, to: str | None = None
+    action: str,
+    comment: str = "",
+    edits: dict[str, Any] | None = None,
+    to: str | None = None,
+    override_reason: str = "",
 ) -> Decision:
     """The decision an action name stands for (`approve`, `reject`, `request_changes`, `reassign`),
     as the API, decision links and timeouts name them."""
     if action == "approve":
-        return Approve(comment=comment, edits=edits or {})
+        return Approve(comment=comment, edits=edits or {}, override_reason=override_reason)
     if action == "reject":
-        return Reject(comment=comment)
+        return Reject(comment=comment, override_reason=override_reason)
     if action == "request_changes":
-        return RequestChanges(comment=comment)
+        return RequestChanges(comment=comment, override_reason=override_reason)
     if action == "reassign":
         return Reassign(to=to or "", comment=comment)
     raise ValueError(f"no decision is called `{action}`")

@@ -44,4 +44,6 @@ def checkpoint_document(cp: CheckpointRecord) -> dict[str, Any]:
         "instructions": cp.instructions,
         "values": cp.shown,
         "editable": cp.editable,
+        "action_at": cp.action_at,
+        "approvals": [v["by"] for v in cp.policy.votes],
     }

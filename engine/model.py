@@ -155,6 +155,49 @@ class MoveToSectionNode(_NodeBase):
     """One of the workflow's sections."""
 
 
+EscalationAction = Literal["remind", "reassign", "approve", "reject"]
+ESCALATION_VERBS: dict[str, str] = {
+    "remind": "reminds",
+    "reassign": "hands it to",
+    "approve": "approves it",
+    "reject": "rejects it",
+}
+"""How a step of an escalation chain reads before it happens ("reminds Jamie in 3 h")."""
+
+
+class EscalationStep(_Strict):
+    """One step of an approval's escalation chain, taken if nobody has decided by then."""
+
+    after_hours: float = Field(gt=0, le=24 * 365 * 10)
+    """Hours after the checkpoint opened (business hours when the workflow sets them)."""
+    action: EscalationAction
+    """remind the assignee again, reassign to `to`, or approve / reject as Loopdesk."""
+    to: Name | None = None
+    """Who receives the checkpoint (reassign only): a user or a group."""
+
+
+class Quorum(_Strict):
+    """How many members of a group assignee must approve."""
+
+    mode: Literal["any", "all", "count"] = "any"
+    """any: the first approval decides; all: every member; count: `count` members."""
+    count: int | None = Field(default=None, ge=1, le=1000)
+    """Approvals needed with mode `count`."""
+
+
+class BusinessHours(_Strict):
+    """When escalation and due times count: hours outside these are skipped."""
+
+    days: Name = "mon-fri"
+    """Working days: ranges and lists of mon…sun, e.g. `mon-fri` or `mon-thu,sat`."""
+    start: Name = "09:00"
+    """When the working day starts (24-hour HH:MM, local time)."""
+    end: Name = "17:00"
+    """When the working day ends (HH:MM, after `start`)."""
+    timezone: Name = "UTC"
+    """IANA time zone of the hours, e.g. Europe/Berlin."""
+
+
 class ApprovalNode(_NodeBase):
     """Pause the run until the assignee approves, rejects or requests changes."""
 
@@ -176,6 +219,13 @@ class ApprovalNode(_NodeBase):
     reassign_to: Names = Field(default_factory=list)
     """Users and groups a reviewer may hand the checkpoint to (empty: the assignee's group and
     the timeout assignee); admins may reassign to anyone."""
+    escalation: list[EscalationStep] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Reminders and escalations in time order, taken while nobody decides; the due-time action
+    (`due_hours` / `on_timeout`) is the chain's last step."""
+    quorum: Quorum = Field(default_factory=Quorum)
+    """How many members of a group assignee must approve (one rejection or send-back decides)."""
+    allow_self_approval: bool = False
+    """Whether the person who started the run may decide it (admins may override with a reason)."""
 
 
 class BranchNode(_NodeBase):
@@ -254,6 +304,8 @@ class Workflow(_Strict):
     """Model used by AI steps that name none."""
     access: Access = Field(default_factory=Access)
     """Who may edit it, start it and see its runs."""
+    business_hours: BusinessHours | None = None
+    """When set, approvals' due times and escalation steps count only these hours."""
 
     def node(self, node_id: str) -> Node:
         """Return the node with this id or raise KeyError."""

@@ -136,25 +136,36 @@ class Permissions:
         )
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def _self_approval(self, user: str, cp: CheckpointRecord) -> bool:
-        return user not in RESERVED_USERS and bool(cp.requester) and cp.requester == user
+    def self_approval(self, user: str, cp: CheckpointRecord) -> bool:
+        """Whether the user started the run of this checkpoint and its step does not allow them to
+        decide it (admins may still, with a reason: see `check_decide`)."""
+        return (
+            user not in RESERVED_USERS
+            and bool(cp.requester)
+            and cp.requester == user
+            and not cp.policy.allow_self
+        )
 
     def can_decide(self, user: str, cp: CheckpointRecord) -> bool:
-        """Whether the user may approve, reject or send back this checkpoint."""
+        """Whether the user may approve, reject or send back this checkpoint (without an override)."""
         try:
             self.check_decide(user, cp)
         except NotAllowedError:
             return False
         return True
 
-    def check_decide(self, user: str, cp: CheckpointRecord) -> None:
+    def check_decide(self, user: str, cp: CheckpointRecord, override_reason: str = "") -> None:
         """Refuse unless the user may decide the checkpoint: its assignee (or group), or an admin,
-        and never the person who started the run."""
-        if self._self_approval(user, cp):
+        and not the person who started the run unless its step allows self-approval or they are
+        an admin who gives a reason for overriding."""
+        if self.self_approval(user, cp):
+            if self.privileged(user) and override_reason.strip():
+                return
+            hint = " (as an admin you may override this with a reason)" if self.privileged(user) else ""
             raise NotAllowedError(
                 user,
                 f"{self._who(user)} started this run and may not decide its approval; "
-                f"it is assigned to {self.directory.label(cp.assignee)}",
+                f"it is assigned to {self.directory.label(cp.assignee)}{hint}",
             )
         if self.privileged(user):
             return
@@ -197,7 +208,7 @@ class Permissions:
             return f"`{target}` is not a user or group in the directory"
         if self.directory.is_group(target):
             return None
-        if cp.requester and target == cp.requester:
+        if cp.requester and target == cp.requester and not cp.policy.allow_self:
             return f"{self._who(target)} started this run and may not become its approver"
         if not self.has_role(target, "reviewer"):
             return f"{self._who(target)} is not a reviewer"

@@ -34,8 +34,19 @@ from engine.errors import (
 from engine.forms import coerce_field, coerce_form
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.structured import parse_answer
-from engine.model import AIStepNode, ApprovalNode, FormTriggerNode, Node, Workflow
+from engine.model import AIStepNode, ApprovalNode, EscalationStep, FormTriggerNode, Node, Workflow
 from engine.permissions import Permissions
+from engine.policies import (
+    Escalated,
+    approvals_needed,
+    chain,
+    counted_votes,
+    due_time,
+    next_action_at,
+    opening_policy,
+    progress,
+    step_time,
+)
 from engine.steps import HANDLERS, StepContext, StepOutcome
 from engine.store.base import (
     AuditEvent,
@@ -43,6 +54,7 @@ from engine.store.base import (
     CheckpointRecord,
     ConflictError,
     Lease,
+    PolicyState,
     RunRecord,
     RunUpdate,
     StepRecord,
@@ -77,6 +89,9 @@ def driver_id() -> str:
     """A name for this process as a driver of runs: host, process id and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
+
+_VOTE_ATTEMPTS = 50
+"""How often a decision is tried again when other members' votes land first (each try counts them)."""
 
 MAX_STEPS_PER_DRIVE = 1000
 """A run that takes this many steps without pausing is stopped as failed (a loop)."""
@@ -245,7 +260,7 @@ class Engine:
                     log.exception("%s failed", what)
                 wait(seconds)
 
-        due = (interval, self.expire_due, "checking due checkpoints", self._timers_stop.wait)
+        due = (interval, self.apply_timers, "checking due checkpoints", self._timers_stop.wait)
         self._timers = threading.Thread(target=every, args=due, name="loopdesk-timers", daemon=True)
         self._timers.start()
         if self._pool is not None:
@@ -516,8 +531,7 @@ class Engine:
             what = f"the reviewer instructions of step `{node.id}`"
             instructions = render(node.instructions, values, what, self._stopper(run.id))
         ts = now()
-        due = ts + node.due_hours * 3600 if node.due_hours else None
-        return CheckpointRecord(
+        cp = CheckpointRecord(
             id=new_id("cp"),
             run_id=run.id,
             workflow_id=wf.id,
@@ -525,13 +539,23 @@ class Engine:
             status="pending",
             assignee=node.assignee,
             created_at=ts,
-            due_at=due,
-            action_at=due if node.on_timeout != "none" else None,
+            due_at=due_time(ts, node, wf),
             shown=shown,
             editable=list(node.editable_values),
             instructions=instructions,
             title=run.title,
             requester=run.started_by,
+            policy=opening_policy(node, self._send_backs(run.id, node.id)),
+        )
+        cp.action_at = next_action_at(cp, node, wf, 0)
+        return cp
+
+    def _send_backs(self, run_id: str, node_id: str) -> int:
+        """How often the approval `node_id` has sent this run back for changes so far."""
+        return sum(
+            1
+            for c in self.store.list_checkpoints(status="decided", run_id=run_id)
+            if c.node_id == node_id and (c.decision or {}).get("kind") == "request_changes"
         )
 
     def _failure(self, run: RunRecord, node: Node, started: float, message: str) -> Transition:
@@ -550,35 +574,42 @@ class Engine:
     def decide(
         self, checkpoint_id: str, user: str, decision: Decision, background: bool = False
     ) -> RunRecord:
-        """Apply a reviewer's decision exactly once, then drive the run on."""
-        cp = self.get_checkpoint(checkpoint_id)
-        if cp.status != "pending":
-            raise AlreadyDecidedError.of(cp)
-        run = self.get_run(cp.run_id)
-        wf = self.workflow_of(run)
-        node = wf.node(cp.node_id)
-        assert isinstance(node, ApprovalNode)
-        if isinstance(decision, Reassign):
-            if not self.directory.exists(decision.to):
-                raise InvalidDecisionError(f"cannot reassign to `{decision.to}`: no such user or group")
-            if decision.to == cp.assignee:
-                raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
-            self.permissions.check_reassign(user, cp, node, decision.to)
+        """Apply a reviewer's decision exactly once, then drive the run on. Where several members
+        must approve, an approval is that member's vote (each member votes once) until the
+        quorum is reached; one rejection or send-back decides at once."""
+        for _ in range(_VOTE_ATTEMPTS):
+            cp = self.get_checkpoint(checkpoint_id)
+            if cp.status != "pending":
+                raise AlreadyDecidedError.of(cp)
+            run = self.get_run(cp.run_id)
+            wf = self.workflow_of(run)
+            node = wf.node(cp.node_id)
+            assert isinstance(node, ApprovalNode)
+            if isinstance(decision, Reassign):
+                if not self.directory.exists(decision.to):
+                    raise InvalidDecisionError(f"cannot reassign to `{decision.to}`: no such user or group")
+                if decision.to == cp.assignee:
+                    raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
+                self.permissions.check_reassign(user, cp, node, decision.to)
+            else:
+                self.permissions.check_decide(user, cp, decision.override_reason)
+            t = self._decision_transition(wf, node, cp, run, user, decision)
+            if t.run_update is not None and t.run_update.status == "running":
+                t.lease = self._lease(background)
+            try:
+                self.store.apply(t)
+            except ConflictError as exc:
+                latest = exc.checkpoint or self.get_checkpoint(checkpoint_id)
+                if latest.status != "pending":
+                    raise AlreadyDecidedError.of(latest) from None
+                if latest.assignee != cp.assignee:
+                    where = self.directory.label(latest.assignee)
+                    raise NotAllowedError(user, f"this checkpoint was just reassigned to {where}") from None
+                continue  # another member's vote (or an escalation step) landed first: count again
+            break
         else:
-            self.permissions.check_decide(user, cp)
-        t = self._decision_transition(wf, node, cp, run, user, decision)
-        if t.run_update is not None and t.run_update.status == "running":
-            t.lease = self._lease(background)
-        try:
-            self.store.apply(t)
-        except ConflictError as exc:
-            latest = exc.checkpoint or self.get_checkpoint(checkpoint_id)
-            if latest.status != "pending":
-                raise AlreadyDecidedError.of(latest) from None
-            raise NotAllowedError(
-                user, f"this checkpoint was just reassigned to {self.directory.label(latest.assignee)}"
-            ) from None
-        if t.run_update is None:  # a reassignment: the run is unchanged
+            raise InvalidStateError(f"checkpoint `{checkpoint_id}` keeps changing; try again")
+        if t.run_update is None:  # a vote or a reassignment: the run is unchanged
             return run
         after = _updated(run, t.run_update)
         if after.status == "running" and t.lease is not None:
@@ -608,6 +639,16 @@ class Engine:
         if isinstance(decision, (Reject, RequestChanges)) and not comment:
             what = "a reason" if isinstance(decision, Reject) else "a note saying what to change"
             raise InvalidDecisionError(f"{decision.kind.replace('_', ' ')} needs {what}")
+        override = decision.override_reason.strip() if self.permissions.self_approval(user, cp) else ""
+        policy = cp.policy
+        if isinstance(decision, Approve):
+            deciders = self.permissions.deciders(cp)
+            needed = approvals_needed(cp.policy, deciders)
+            if needed > 1 and user in deciders:
+                vote = self._vote(cp, node, run, user, decision, deciders, needed)
+                if vote is not None:
+                    return vote  # a vote short of the quorum: the checkpoint stays open
+                policy = replace(cp.policy, votes=[*cp.policy.votes, _ballot(user, comment)])
         values = dict(run.values)
         edits: dict[str, dict[str, Any]] = {}
         status, next_node, outcome, revisions = "running", None, None, run.revisions
@@ -629,7 +670,7 @@ class Engine:
                 status, outcome = "rejected", "Rejected"
             next_node = edge
         else:
-            refusal = send_back_refusal(wf, node.id, run.revisions)
+            refusal = send_back_refusal(wf, node.id, cp.policy.revisions)
             if refusal is not None:
                 raise InvalidDecisionError(refusal)
             edge = _edge_target(wf, node.id, "changes_requested")
@@ -637,6 +678,10 @@ class Engine:
             revisions += 1
             next_node = edge
         record: dict[str, Any] = {"kind": decision.kind, "comment": comment, "edits": edits}
+        if policy.votes:
+            record["approvals"] = [v["by"] for v in policy.votes]
+        if override:
+            record["override_reason"] = override
         ts = now()
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="done",
@@ -650,10 +695,50 @@ class Engine:
         )  # fmt: skip
         decided = {"checkpoint": cp.id, "node": node.id, **record, "shown": cp.shown}
         audit = [AuditEvent(run.id, user, f"decision_{decision.kind}", decided, ts)]
+        if override:
+            detail = {"checkpoint": cp.id, "node": node.id, "reason": override, "decision": decision.kind}
+            audit.append(AuditEvent(run.id, user, "self_approval_override", detail, ts))
         if status == "rejected":
             audit.append(AuditEvent(run.id, SYSTEM, "rejected", {"reason": comment}, ts))
-        close = CheckpointClose(cp.id, "decided", user, decision=record, expect_assignee=cp.assignee)
+        close = CheckpointClose(
+            cp.id, "decided", user, decision=record, expect_assignee=cp.assignee,
+            policy=policy if policy is not cp.policy else None, expect_policy=cp.policy,
+        )  # fmt: skip
         return Transition(run_update=update, steps=[step], close_checkpoint=close, audit=audit)
+
+    def _vote(
+        self,
+        cp: CheckpointRecord,
+        node: ApprovalNode,
+        run: RunRecord,
+        user: str,
+        decision: Approve,
+        deciders: list[str],
+        needed: int,
+    ) -> Transition | None:
+        """One member's approval where several are needed: the transition that records it, or None
+        when it completes the quorum (then it is the decision). Refused for a second vote."""
+        mine = [v for v in cp.policy.votes if v.get("by") == user]
+        if mine:
+            raise AlreadyDecidedError(cp.id, user, "decided", mine[0].get("at"), "approve")
+        if decision.edits:
+            raise InvalidDecisionError(
+                f"this approval needs {needed} approvals, so it cannot be edited by one of them; "
+                "approve as it is, or request changes"
+            )
+        policy = replace(cp.policy, votes=[*cp.policy.votes, _ballot(user, decision.comment.strip())])
+        if len(counted_votes(policy, deciders)) >= needed:
+            return None
+        close = CheckpointClose(
+            cp.id, "pending", user, expect_assignee=cp.assignee, policy=policy,
+            expect_policy=cp.policy, action_at=cp.action_at,
+        )  # fmt: skip
+        detail = {
+            "checkpoint": cp.id, "node": node.id, "comment": decision.comment.strip(),
+            "progress": progress(policy, deciders, self.directory),
+        }  # fmt: skip
+        counted = AuditEvent(run.id, user, "approval_counted", detail)
+        return Transition(close_checkpoint=close, audit=[counted])
 
     # -- lifecycle ------------------------------------------------------------
     def retry(self, run_id: str, actor: str, background: bool = False) -> RunRecord:
@@ -717,7 +802,7 @@ class Engine:
                 except Exception:  # one broken run must not keep the others from recovering
                     log.exception("recovering run %s failed", rid)
         if not background:  # in the background, the timers apply due actions on their first tick
-            self.expire_due()
+            self.apply_timers()
         return ids
 
     def take_work(self) -> list[str]:
@@ -748,32 +833,114 @@ class Engine:
         self._drive_ended.wait(timeout)
         self._drive_ended.clear()
 
-    def expire_due(self, at: float | None = None) -> list[str]:
-        """Apply the timeout action of every checkpoint whose action is due; return their ids.
-
-        Only checkpoints with an action still to take are read; one that turns out to have
-        nothing to do (its step has no timeout action now) is not looked at again.
-        """
+    def apply_timers(self, at: float | None = None) -> list[Escalated]:
+        """Take every escalation step (reminders, reassignments, approvals and rejections by
+        timeout) that is due by `at` (default: now), in order; return what was done. Each step is
+        applied once however many processes or `timers` commands run at the same time: the
+        checkpoints are claimed with a lease, and each step's write expects the step before it."""
         at = now() if at is None else at
-        done, idle = [], []
+        done: list[Escalated] = []
+        idle: list[str] = []
         for cp in self.store.due_checkpoints(at, lease_seconds=self.lease_seconds):
-            run = self.get_run(cp.run_id)
-            node = self.workflow_of(run).node(cp.node_id)
-            if not isinstance(node, ApprovalNode) or node.on_timeout == "none":
-                idle.append(cp.id)
-                continue
-            note = f"due time passed ({node.due_hours:g} h)"
-            decision = decision_of(node.on_timeout, note, to=node.timeout_assignee)
-            if isinstance(decision, Reassign) and decision.to == cp.assignee:
-                idle.append(cp.id)
-                continue
-            try:  # a process that drives nothing itself leaves the run to the workers
-                self.decide(cp.id, SYSTEM, decision, background=self._pool is None)
-                done.append(cp.id)
+            try:
+                acted, finished = self._escalate(cp, at)
             except EngineError as exc:
-                log.warning("timeout of checkpoint %s not applied: %s", cp.id, exc)
+                log.warning("escalation of checkpoint %s not applied: %s", cp.id, exc)
+                continue
+            done += acted
+            if finished:
+                idle.append(cp.id)
         self.store.clear_actions(idle)
         return done
+
+    def _escalate(self, cp: CheckpointRecord, at: float) -> tuple[list[Escalated], bool]:
+        """Take the due steps of one checkpoint's chain; (what was done, whether it has no step
+        left, so its due action can be forgotten)."""
+        run = self.get_run(cp.run_id)
+        wf = self.workflow_of(run)
+        node = wf.node(cp.node_id)
+        if not isinstance(node, ApprovalNode):
+            return [], True
+        steps = chain(node)
+        acted: list[Escalated] = []
+        while cp.status == "pending" and cp.policy.stage < len(steps):
+            stage = cp.policy.stage
+            step = steps[stage]
+            due = step_time(cp, step, wf)
+            if due > at:  # claimed early (its stored time was counted differently): put it back
+                self._record_step(cp, replace(cp.policy), due, [])
+                return acted, False
+            taken = self._take_step(cp, node, wf, run, step, stage, due)
+            if taken is None:
+                return acted, False  # another process took this step; it carries on from here
+            acted.append(taken)
+            cp = self.get_checkpoint(cp.id)
+        return acted, cp.status == "pending"
+
+    def _take_step(
+        self,
+        cp: CheckpointRecord,
+        node: ApprovalNode,
+        wf: Workflow,
+        run: RunRecord,
+        step: EscalationStep,
+        stage: int,
+        due: float,
+    ) -> Escalated | None:
+        """Apply one escalation step exactly once; what was done (None: it was done elsewhere)."""
+        legacy = stage >= len(node.escalation)
+        reason = (
+            f"due time passed ({step.after_hours:g} h)"
+            if legacy
+            else f"no decision after {step.after_hours:g} h (escalation step {stage + 1})"
+        )
+        taken = Escalated(cp.id, run.id, step.action, cp.assignee, step.to, stage + 1, due, reason)
+        later = next_action_at(cp, node, wf, stage + 1)
+        advanced = replace(cp.policy, stage=stage + 1)
+        if step.action in ("approve", "reject"):
+            try:  # a process that drives nothing itself leaves the run to the workers
+                self.decide(cp.id, SYSTEM, decision_of(step.action, reason), background=self._pool is None)
+            except AlreadyDecidedError:
+                return None
+            return taken
+        if step.action == "remind":
+            advanced = replace(advanced, reminders=cp.policy.reminders + 1, reminded_at=now())
+            detail = {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee, "reason": reason}
+            audit = [AuditEvent(run.id, SYSTEM, "reminded", detail)]
+            return taken if self._record_step(cp, advanced, later, audit) else None
+        target = step.to or ""
+        if target == cp.assignee or not self.directory.exists(target):
+            if target != cp.assignee:
+                log.warning("escalation of %s skips a reassignment to unknown `%s`", cp.id, target)
+            return taken if self._record_step(cp, advanced, later, []) else None
+        detail = {"checkpoint": cp.id, "from": cp.assignee, "to": target, "comment": reason}
+        audit = [AuditEvent(run.id, SYSTEM, "reassigned", detail)]
+        return taken if self._record_step(cp, advanced, later, audit, target) else None
+
+    def _record_step(
+        self,
+        cp: CheckpointRecord,
+        policy: PolicyState,
+        action_at: float | None,
+        audit: list[AuditEvent],
+        assignee: str | None = None,
+    ) -> bool:
+        """Write an escalation step's effect on a checkpoint that stays open, unless its policy
+        moved on meanwhile; whether it was written."""
+        close = CheckpointClose(
+            cp.id, "pending", SYSTEM, new_assignee=assignee, expect_assignee=cp.assignee,
+            policy=policy, expect_policy=cp.policy, action_at=action_at,
+        )  # fmt: skip
+        try:
+            self.store.apply(Transition(close_checkpoint=close, audit=audit))
+        except ConflictError:
+            return False
+        return True
+
+
+def _ballot(user: str, comment: str) -> dict[str, Any]:
+    """One member's approval as kept with the checkpoint until the quorum is reached."""
+    return {"by": user, "at": now(), "comment": comment}
 
 
 def _updated(run: RunRecord, u: RunUpdate) -> RunRecord:

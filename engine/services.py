@@ -35,6 +35,7 @@ from engine.notify.sender import Notifier
 from engine.notify.settings import NotifySettings
 from engine.notify.settings import from_env as notify_settings
 from engine.permissions import Permissions
+from engine.policies import next_step, progress
 from engine.runner import Engine
 from engine.store.base import (
     AuditEvent,
@@ -210,7 +211,8 @@ class Loopdesk:
         for node in wf.nodes:
             if not isinstance(node, ApprovalNode):
                 continue
-            for who in (node.assignee, node.timeout_assignee or "", *node.reassign_to):
+            escalated = [step.to or "" for step in node.escalation]
+            for who in (node.assignee, node.timeout_assignee or "", *node.reassign_to, *escalated):
                 if not who.strip():
                     continue
                 if not self.directory.exists(who):
@@ -218,6 +220,7 @@ class Loopdesk:
                 elif not self.directory.is_group(who) and not self.permissions.has_role(who, "reviewer"):
                     label = self.directory.label(who)
                     out.append(Problem(f"{label} is not a reviewer, so cannot approve", node_id=node.id))
+            out += [Problem(p, node_id=node.id) for p in self._quorum_problems(node)]
         for kind, entries in (
             ("editors", wf.access.editors),
             ("starters", wf.access.starters),
@@ -227,6 +230,20 @@ class Loopdesk:
                 if not self.directory.exists(who):
                     out.append(Problem(f"access: {kind} lists `{who}`, which is not a user or group"))
         return out
+
+    def _quorum_problems(self, node: ApprovalNode) -> list[str]:
+        """A quorum the assignee cannot reach: no group, or a count larger than its reviewers."""
+        q = node.quorum
+        if q.mode == "any" or not node.assignee.strip() or not self.directory.exists(node.assignee):
+            return []
+        if not self.directory.is_group(node.assignee):
+            return [f"quorum `{q.mode}` needs a group to approve; {node.assignee} is one person"]
+        members = self.directory.members(node.assignee)
+        reviewers = [u for u in members if self.permissions.has_role(u, "reviewer")]
+        if q.mode == "count" and q.count is not None and q.count > len(reviewers):
+            group = self.directory.label(node.assignee)
+            return [f"quorum needs {q.count} approvals but {group} has {len(reviewers)} reviewer(s)"]
+        return []
 
     def save_workflow(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
         """Validate and save as a new version; nothing is written when it is invalid or not allowed."""
@@ -426,6 +443,20 @@ class Loopdesk:
         except NotFoundError:
             raise NotFoundError("checkpoint", checkpoint_id) from None
         return cp
+
+    def progress(self, cp: CheckpointRecord) -> str:
+        """ "2 of 3 approved: Jamie Rivera, Morgan Lee" where several approvals are needed, else ''."""
+        return progress(cp.policy, self.permissions.deciders(cp), self.directory) or ""
+
+    def next_escalation(self, cp: CheckpointRecord, at: float | None = None) -> str:
+        """What the checkpoint's escalation chain does next and when ("reminds Jamie Rivera in
+        3 h"), or '' when nothing more happens by itself."""
+        wf = self.engine.workflow_of(self.engine.get_run(cp.run_id))
+        node = wf.node(cp.node_id)
+        step = next_step(cp, node, wf) if isinstance(node, ApprovalNode) else None
+        if step is None or cp.status != "pending":
+            return ""
+        return step.describe(self.directory, cp.assignee, now() if at is None else at)
 
     def reassign_targets(self, checkpoint: CheckpointRecord, user: str) -> list[str]:
         """Who the user may hand this checkpoint to."""

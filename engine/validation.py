@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from engine.business_hours import problems as business_hours_problems
 from engine.errors import Problem, WorkflowValidationError
 from engine.forms import coerce_field
 from engine.limits import RENDER_CHARS, RENDER_SECONDS
@@ -21,6 +22,7 @@ from engine.model import (
     Workflow,
     shape_problems,
 )
+from engine.policies import chain, chain_problems
 from engine.templating import PlaceholderSyntaxError, loop_warnings, placeholders
 
 BUILTIN_VALUES: frozenset[str] = frozenset({"feedback"})
@@ -78,6 +80,24 @@ def workflow_warnings(wf: Workflow) -> list[Problem]:
                         node_id=node.id,
                     )
                 )
+    return out
+
+
+def _policy_problems(wf: Workflow, node: ApprovalNode) -> list[str]:
+    """What is wrong with an approval's escalation chain, quorum and the business hours it counts in."""
+    out = chain_problems(node)
+    q = node.quorum
+    if q.mode == "count" and q.count is None:
+        out.append("quorum `count`: say how many approvals are needed")
+    if q.mode != "count" and q.count is not None:
+        out.append(f"quorum `{q.mode}` does not use a count; choose mode `count` or clear the count")
+    if q.mode != "any" and node.editable_values:
+        out.append(
+            "when several reviewers must approve, none of them may edit the values (their edits would "
+            "differ); clear the editable values or use quorum `any`"
+        )
+    if wf.business_hours is not None and (chain(node) or node.due_hours is not None):
+        out += [f"business hours: {p}" for p in business_hours_problems(wf.business_hours)]
     return out
 
 
@@ -190,6 +210,8 @@ def _check_node(wf: Workflow, node: Node) -> list[Problem]:
         for name in node.editable_values:
             if node.visible_values and name not in node.visible_values:
                 bad(f"editable value `{name}` must also be visible to the reviewer")
+        for problem in _policy_problems(wf, node):
+            bad(problem)
     elif isinstance(node, BranchNode):
         if not node.value.strip():
             bad("choose the value the branch routes on")

@@ -56,7 +56,7 @@ class Worker:
                 taken = engine.take_work()
                 self.report.driven += taken
                 if time.monotonic() >= next_due:
-                    self.report.timeouts += engine.expire_due()
+                    self.report.timeouts += [e.checkpoint_id for e in engine.apply_timers()]
                     next_due = time.monotonic() + self.poll_seconds
             except Exception:  # the database may be away for a moment: keep the worker alive
                 log.exception("looking for work failed; trying again in %.0f s", self.poll_seconds)

@@ -24,6 +24,9 @@ class DecisionBody(_Body):
     comment: str | None = Field(None, description="Required to reject or request changes.")
     edits: dict[str, Any] | None = Field(None, description="New values of editable values (approve only).")
     to: str | None = Field(None, description="User or `group:NAME` to hand the item to (reassign only).")
+    override_reason: str | None = Field(
+        None, description="An admin deciding a run they started themselves: why (recorded in the audit)."
+    )
 
 
 class Health(BaseModel):
@@ -73,6 +76,10 @@ class Checkpoint(BaseModel):
     instructions: str
     values: dict[str, Any] = Field(description="What the reviewer is shown, by name.")
     editable: list[str]
+    action_at: float | None = Field(None, description="When its next escalation step is due.")
+    approvals: list[str] = Field(
+        default_factory=list, description="Who has approved so far where several approvals are needed."
+    )
 
 
 class Error(BaseModel):

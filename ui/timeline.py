@@ -49,6 +49,9 @@ EVENT_LABELS: dict[str, str] = {
     "resumed": "Resumed after a database pause",
     "taken_over": "Continued by another worker (the one driving it stopped)",
     "notification_failed": "Notification not delivered",
+    "reminded": "Reminder sent",
+    "approval_counted": "Approval counted (more needed)",
+    "self_approval_override": "Self-approval by an admin (override)",
 }
 """How each audit event reads."""
 

@@ -17,6 +17,7 @@ EVENTS: dict[str, str] = {
     "decision_reject": "checkpoint.decided",
     "decision_request_changes": "checkpoint.decided",
     "reassigned": "checkpoint.reassigned",
+    "reminded": "checkpoint.reminded",
     "completed": "run.completed",
     "rejected": "run.rejected",
     "failed": "run.failed",
@@ -60,7 +61,7 @@ def events_from(audit: list[AuditEvent]) -> list[OutboxEvent]:
         if kind.startswith("checkpoint."):
             event.checkpoint_id = detail.get("checkpoint")
             event.actor = a.actor
-        if kind == "checkpoint.opened":
+        if kind in ("checkpoint.opened", "checkpoint.reminded"):
             event.assignee = detail.get("assignee")
             event.actor = None
         elif kind == "checkpoint.reassigned":

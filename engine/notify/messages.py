@@ -18,11 +18,13 @@ ONCE_NOTE = (
     "its links act in your name until they expire."
 )
 LINK_LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
+ASKING_EVENTS = ("checkpoint.opened", "checkpoint.reassigned", "checkpoint.reminded")
+"""Events that ask the people who may decide a checkpoint to review it (by email, with links)."""
 
 
 def item_url(base_url: str, event: OutboxEvent) -> str:
     """Where to look at what the event is about: the Inbox item while it waits, else the run."""
-    if event.event in ("checkpoint.opened", "checkpoint.reassigned") and event.checkpoint_id:
+    if event.event in ASKING_EVENTS and event.checkpoint_id:
         return f"{base_url}/inbox?cp={quote(event.checkpoint_id)}"
     return f"{base_url}/runs?run={quote(event.run_id)}"
 
@@ -55,6 +57,8 @@ def summary(event: OutboxEvent, run: RunRecord, directory: Directory, workflow_n
     title = f"“{run.title}” ({workflow_name})"
     if event.event == "checkpoint.opened":
         return f"{title} waits for {directory.label(event.assignee or '')} to review it"
+    if event.event == "checkpoint.reminded":
+        return f"Reminder: {title} still waits for {directory.label(event.assignee or '')} to review it"
     if event.event == "checkpoint.reassigned":
         who = directory.name_of(event.actor or "")
         return f"{title} was handed to {directory.label(event.assignee or '')} by {who}"
@@ -102,19 +106,20 @@ def review_email(
     sender: str,
     links: dict[str, str],
     open_url: str,
+    reminder: bool = False,
 ) -> EmailMessage:
     """A plain-text and HTML email asking one reviewer to decide, with one-click decision links.
 
     Everything that came from users or the model is escaped in the HTML part.
     """
     msg = EmailMessage()
-    msg["Subject"] = _header(f"Review: {run.title} ({workflow_name})")
+    msg["Subject"] = _header(f"{'Reminder: ' if reminder else ''}Review: {run.title} ({workflow_name})")
     msg["From"] = _header(sender)
     msg["To"] = _header(f"{recipient.display_name} <{recipient.email}>")
     lines = [
         f"Hi {recipient.display_name},",
         "",
-        f"“{run.title}” ({workflow_name}) waits for your review.",
+        f"“{run.title}” ({workflow_name}) {'still waits' if reminder else 'waits'} for your review.",
     ]
     if cp.instructions:
         lines += ["", "What to check:", cp.instructions]

@@ -16,7 +16,7 @@ from engine.errors import EngineError
 from engine.links import LINK_ACTIONS, LinkSigner
 from engine.notify.channels import DeliveryError, post_json, send_email
 from engine.notify.events import OutboxEvent
-from engine.notify.messages import item_url, review_email, slack_payload, webhook_payload
+from engine.notify.messages import ASKING_EVENTS, item_url, review_email, slack_payload, webhook_payload
 from engine.notify.settings import NotifySettings, Smtp
 from engine.runner import Engine, send_back_refusal
 from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, Transition, now
@@ -172,7 +172,7 @@ class Notifier:
                 targets.append(_Target(hook.key, _post(hook.url, slack, event, settings.secret)))
             else:
                 targets.append(_Target(hook.key, _post(hook.url, body, event, settings.secret)))
-        if settings.smtp is not None and event.event in ("checkpoint.opened", "checkpoint.reassigned"):
+        if settings.smtp is not None and event.event in ASKING_EVENTS:
             targets += self._emails(event, run, name)
         return targets
 
@@ -183,7 +183,10 @@ class Notifier:
         if smtp is None or cp is None or cp.status != "pending" or cp.assignee != event.assignee:
             return []  # decided or handed on meanwhile: nobody needs asking any more
         out = []
+        voted = {v.get("by") for v in cp.policy.votes}  # members who approved already are not asked again
         for user in self.engine.permissions.deciders(cp):
+            if user in voted:
+                continue
             person = self.engine.directory.users[user]
             if not person.email:
                 continue
@@ -199,6 +202,7 @@ class Notifier:
                 sender=self.settings.mail_from,
                 links=links,
                 open_url=item_url(self.settings.base_url, event),
+                reminder=event.event == "checkpoint.reminded",
             )
             out.append(_Target(f"email:{user}", _mail(smtp, message, person.email)))
         return out
@@ -207,7 +211,7 @@ class Notifier:
         """The link actions this checkpoint offers: no "request changes" where the step has no
         way back or the task was already sent back as often as the workflow allows."""
         try:
-            refusal = send_back_refusal(self.engine.workflow_of(run), cp.node_id, run.revisions)
+            refusal = send_back_refusal(self.engine.workflow_of(run), cp.node_id, cp.policy.revisions)
         except EngineError:
             refusal = "the workflow version cannot be read"
         return [a for a in LINK_ACTIONS if a != "request_changes" or refusal is None]

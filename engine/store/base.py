@@ -6,7 +6,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.model import Workflow
@@ -90,6 +90,38 @@ class StepRecord:
 
 
 @dataclass
+class PolicyState:
+    """What a checkpoint's policy has done so far, and the rules it opened under."""
+
+    stage: int = 0
+    """How many steps of the escalation chain were taken."""
+    votes: list[dict[str, Any]] = field(default_factory=list)
+    """Approvals of group members so far (`by`, `at`, `comment`), while a quorum is not reached."""
+    quorum: str = "any"
+    """any, all or count (see `ApprovalNode.quorum`)."""
+    quorum_count: int | None = None
+    """Approvals needed with quorum `count`."""
+    allow_self: bool = False
+    """Whether the person who started the run may decide it."""
+    revisions: int = 0
+    """How often this step sent this task back before (the workflow's cap counts these)."""
+    reminders: int = 0
+    """How many reminders were sent."""
+    reminded_at: float | None = None
+    """When the last reminder went out."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored (JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PolicyState:
+        """From stored JSON; keys a newer version added are ignored, missing ones take defaults."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+@dataclass
 class CheckpointRecord:
     """A pending or decided approval: a row, not a sleeping thread."""
 
@@ -111,7 +143,9 @@ class CheckpointRecord:
     requester: str = ""
     """Who started the run (they may not decide it)."""
     action_at: float | None = None
-    """When its timeout action is due (None: no action, or already taken)."""
+    """When its next escalation step is due (None: no step left)."""
+    policy: PolicyState = field(default_factory=PolicyState)
+    """Escalation progress, quorum votes and the rules the checkpoint opened under."""
 
 
 @dataclass
@@ -174,7 +208,8 @@ class RunUpdate:
 
 @dataclass
 class CheckpointClose:
-    """Close (decide or cancel) or reassign a checkpoint if it is still pending."""
+    """Close (decide or cancel) a checkpoint if it is still pending, or (status `pending`) keep it
+    open and reassign it or record a vote or escalation step."""
 
     checkpoint_id: str
     status: str
@@ -184,6 +219,12 @@ class CheckpointClose:
     expect_assignee: str | None = None
     clear_due: bool = False
     """With a reassignment: the due time has been acted on, so drop it."""
+    policy: PolicyState | None = None
+    """New policy state (a vote, an escalation step taken), kept open or closed with the checkpoint."""
+    expect_policy: PolicyState | None = None
+    """Apply only if the policy state is still this one (no other vote or step landed meanwhile)."""
+    action_at: float | None = None
+    """With `policy`: when the next escalation step is due (None: none left)."""
 
 
 @dataclass(frozen=True)

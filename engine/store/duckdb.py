@@ -59,8 +59,11 @@ from engine.store.rows import (
     catalog_queries,
     checkpoint_record,
     checkpoint_values,
+    closed,
     dumps,
+    kept_open,
     made_runnable,
+    open_update,
     outbox_event,
     outbox_values,
     precondition,
@@ -80,7 +83,7 @@ _CHECKPOINT_COLUMNS = """
         created_at DOUBLE NOT NULL, due_at DOUBLE, shown VARCHAR NOT NULL,
         editable VARCHAR NOT NULL, instructions VARCHAR NOT NULL, title VARCHAR NOT NULL,
         decision VARCHAR, decided_by VARCHAR, decided_at DOUBLE,
-        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE"""
+        requester VARCHAR NOT NULL DEFAULT '', action_at DOUBLE, policy VARCHAR NOT NULL DEFAULT '{}'"""
 """Open (`pending_checkpoints`) and closed (`checkpoints`) checkpoints have the same columns."""
 _COUNTER_COLUMNS = """
         workflow_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day INTEGER NOT NULL,
@@ -155,11 +158,13 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, table: str, cols: str, rows: li
 
 def _move_closed(cur: duckdb.DuckDBPyConnection, closing: str, params: list[Any], ts: float) -> None:
     """Copy pending checkpoints to the history, closed as `closing` says (a relation `v` of id,
-    status, decision and actor) at `ts`; the caller then deletes them from the pending table."""
+    status, decision, actor and policy, NULL to keep it) at `ts`; the caller then deletes them
+    from the pending table."""
     cur.execute(
         f"INSERT INTO checkpoints ({CP_COLS}) SELECT p.id, p.run_id, p.workflow_id, p.node_id, v.status, "
         "p.assignee, p.created_at, p.due_at, p.shown, p.editable, p.instructions, p.title, "
-        f"CAST(v.decision AS VARCHAR), CAST(v.actor AS VARCHAR), {ts!r}, p.requester, NULL "
+        f"CAST(v.decision AS VARCHAR), CAST(v.actor AS VARCHAR), {ts!r}, p.requester, NULL, "
+        "coalesce(CAST(v.policy AS VARCHAR), p.policy) "
         f"FROM pending_checkpoints p JOIN {closing} ON p.id = v.id",
         params,
     )
@@ -627,6 +632,13 @@ class DuckDBStore(SqlStore):
                 "UPDATE checkpoints SET requester = runs.started_by FROM runs "
                 "WHERE runs.id = checkpoints.run_id"
             )
+        for table in ("checkpoints", "pending_checkpoints"):  # policy state came with escalation chains
+            found = cur.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = 'policy'",
+                [table],
+            ).fetchall()
+            if not found:
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN policy VARCHAR NOT NULL DEFAULT '{{}}'")
         _once(cur, "split_tables", _split_tables)
         for stmt in INDEXES:
             cur.execute(stmt)
@@ -851,18 +863,9 @@ class DuckDBStore(SqlStore):
             if t.close_checkpoint is not None and t.close_checkpoint.checkpoint_id in cps:
                 c = t.close_checkpoint
                 old = cps[c.checkpoint_id]
-                if c.new_assignee is None and c.status == "decided":
+                if c.status == "decided":
                     pending.deciding[c.checkpoint_id] = (old, c.decision)
-                cps[c.checkpoint_id] = replace(
-                    old,
-                    status="pending" if c.new_assignee else c.status,
-                    assignee=c.new_assignee or old.assignee,
-                    due_at=None if c.clear_due else old.due_at,
-                    action_at=None if c.clear_due else old.action_at,
-                    decided_by=None if c.new_assignee else c.actor,
-                    decision=None if c.new_assignee else c.decision,
-                    decided_at=None if c.new_assignee else now(),
-                )
+                cps[c.checkpoint_id] = kept_open(old, c) if c.status == "pending" else closed(old, c)
         for rid in {*(r.id for r in pending.new_runs), *pending.run_updates}:
             was = before.get(rid)
             pending.counts.run_moved(runs[rid].workflow_id, was.status if was else None, runs[rid].status)
@@ -902,20 +905,19 @@ class DuckDBStore(SqlStore):
                 params,
             )
         for c in p.closes:
-            if c.new_assignee is not None:
-                cur.execute(
-                    "UPDATE pending_checkpoints SET assignee = ?, "
-                    "due_at = CASE WHEN ? THEN NULL ELSE due_at END, "
-                    "action_at = CASE WHEN ? THEN NULL ELSE action_at END WHERE id = ?",
-                    [c.new_assignee, c.clear_due, c.clear_due, c.checkpoint_id],
-                )
-        decided = {c.checkpoint_id: c for c in p.closes if c.new_assignee is None}
+            if c.status == "pending":
+                sql, params = open_update(c)
+                cur.execute(sql, params)
+        decided = {c.checkpoint_id: c for c in p.closes if c.status != "pending"}
         if decided:  # a closed checkpoint moves from the pending table to the history
             ids = list(decided)
-            params = [
-                v for i in ids for v in (i, decided[i].status, dumps(decided[i].decision), decided[i].actor)
-            ]
-            values = f"(VALUES {','.join(['(?,?,?,?)'] * len(ids))}) AS v(id, status, decision, actor)"
+            params = []
+            for i in ids:
+                c = decided[i]
+                policy = None if c.policy is None else dumps(c.policy.to_dict())
+                params += [i, c.status, dumps(c.decision), c.actor, policy]
+            tuples = ",".join(["(?,?,?,?,?)"] * len(ids))
+            values = f"(VALUES {tuples}) AS v(id, status, decision, actor, policy)"
             _move_closed(cur, values, params, ts)
             cur.execute(f"DELETE FROM pending_checkpoints WHERE id IN ({_marks(len(ids))})", ids)
             for cp, decision in p.deciding.values():
@@ -923,7 +925,7 @@ class DuckDBStore(SqlStore):
         if p.cancels:
             marks = _marks(len(p.cancels))
             closing = (
-                "(SELECT id, 'cancelled' AS status, NULL AS decision, NULL AS actor "
+                "(SELECT id, 'cancelled' AS status, NULL AS decision, NULL AS actor, NULL AS policy "
                 f"FROM pending_checkpoints WHERE run_id IN ({marks})) AS v"
             )
             _move_closed(cur, closing, p.cancels, ts)

@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine.store.base import RunScope
+from engine.store.rows import dumps
+
+ALLOW_SELF_JSON = dumps({"allow_self": True})[1:-1]
+"""How a checkpoint's stored policy says its requester may decide it (`"allow_self": true`)."""
 
 
 def marks(n: int) -> str:
@@ -93,8 +97,8 @@ def checkpoint_query(
     if decided_by:
         where.append("decided_by = ?")
         params.append(decided_by)
-    if not_requested_by:
-        where.append("requester <> ?")
+    if not_requested_by:  # unless the step lets its requester decide (`PolicyState.allow_self`)
+        where.append(f"(requester <> ? OR policy LIKE '%{ALLOW_SELF_JSON}%')")
         params.append(not_requested_by)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     tables = []

@@ -62,6 +62,7 @@ from engine.store.rows import (
     checkpoint_values,
     dumps,
     made_runnable,
+    open_update,
     outbox_event,
     outbox_values,
     precondition,
@@ -142,6 +143,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX outbox_of_run ON outbox (run_id)",
         "CREATE INDEX outbox_due ON outbox (next_at) WHERE status = 'pending'",
         "CREATE INDEX outbox_log_of_run ON outbox_log (run_id)",
+    ],
+    [  # 2: checkpoint policy state (escalation progress, quorum votes, the rules it opened under)
+        "ALTER TABLE checkpoints ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE pending_checkpoints ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'",
     ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
@@ -411,7 +416,7 @@ class PostgresStore(SqlStore):
             counts.run_moved(was.workflow_id, was.status, u.status)
         if t.open_checkpoint is not None:
             conn.execute(
-                f"INSERT INTO pending_checkpoints ({CP_COLS}) VALUES ({','.join(['%s'] * 17)})",
+                f"INSERT INTO pending_checkpoints ({CP_COLS}) VALUES ({','.join(['%s'] * 18)})",
                 checkpoint_values(t.open_checkpoint),
             )
         if t.close_checkpoint is not None:
@@ -452,19 +457,17 @@ class PostgresStore(SqlStore):
         counts: CounterDeltas,
         ts: float,
     ) -> None:
-        """Reassign a locked pending checkpoint, or move it to the history decided or cancelled."""
+        """Change a locked pending checkpoint kept open (reassigned, a vote, an escalation step), or
+        move it to the history decided or cancelled."""
         c = t.close_checkpoint
         assert c is not None
-        if c.new_assignee is not None:
-            conn.execute(
-                "UPDATE pending_checkpoints SET assignee = %s, "
-                "due_at = CASE WHEN %s THEN NULL ELSE due_at END, "
-                "action_at = CASE WHEN %s THEN NULL ELSE action_at END WHERE id = %s AND assignee = %s",
-                [c.new_assignee, c.clear_due, c.clear_due, c.checkpoint_id, cp.assignee],
-            )
+        if c.status == "pending":
+            sql, params = open_update(c)
+            conn.execute(sql.replace("?", "%s"), params)
             return
+        policy = dumps((c.policy or cp.policy).to_dict())
         moved = self._move_closed(
-            conn, "id = %s", [c.checkpoint_id], c.status, dumps(c.decision), c.actor, ts
+            conn, "id = %s", [c.checkpoint_id], c.status, dumps(c.decision), c.actor, ts, policy
         )
         assert moved == 1, "the locked checkpoint left the pending table under its lock"
         if c.status == "decided":
@@ -479,13 +482,16 @@ class PostgresStore(SqlStore):
         decision: str | None,
         actor: str | None,
         ts: float,
+        policy: str | None = None,
     ) -> int:
-        """Move pending checkpoints to the history, closed as `status` by `actor` at `ts`; how many."""
+        """Move pending checkpoints to the history, closed as `status` by `actor` at `ts` (with this
+        policy state; None keeps theirs); how many."""
         cur = conn.execute(
             f"WITH gone AS (DELETE FROM pending_checkpoints WHERE {where} RETURNING *) "
             f"INSERT INTO checkpoints ({CP_COLS}) SELECT id, run_id, workflow_id, node_id, %s, assignee, "
-            "created_at, due_at, shown, editable, instructions, title, %s, %s, %s, requester, NULL FROM gone",
-            [*params, status, decision, actor, ts],
+            "created_at, due_at, shown, editable, instructions, title, %s, %s, %s, requester, NULL, "
+            "coalesce(%s, policy) FROM gone",
+            [*params, status, decision, actor, ts, policy],
         )
         return cur.rowcount
 

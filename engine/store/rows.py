@@ -4,6 +4,7 @@ and the one rule for whether a transition may apply to the state it finds."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -12,13 +13,16 @@ from engine.errors import UnreadableRecordError
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent
 from engine.store.base import (
+    CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    PolicyState,
     RunRecord,
     StepRecord,
     TokenRecord,
     Transition,
     WorkflowVersion,
+    now,
 )
 
 RUN_COLS = (
@@ -27,7 +31,7 @@ RUN_COLS = (
 )
 CP_COLS = (
     "id, run_id, workflow_id, node_id, status, assignee, created_at, due_at, shown, editable, "
-    "instructions, title, decision, decided_by, decided_at, requester, action_at"
+    "instructions, title, decision, decided_by, decided_at, requester, action_at, policy"
 )
 OUTBOX_COLS = (
     "id, event, run_id, checkpoint_id, assignee, actor, action, occurred_at, status, attempts, "
@@ -80,20 +84,20 @@ def checkpoint_values(c: CheckpointRecord) -> list[Any]:
     return [
         c.id, c.run_id, c.workflow_id, c.node_id, c.status, c.assignee, c.created_at, c.due_at,
         dumps(c.shown), dumps(c.editable), c.instructions, c.title, dumps(c.decision), c.decided_by,
-        c.decided_at, c.requester, c.action_at,
+        c.decided_at, c.requester, c.action_at, dumps(c.policy.to_dict()),
     ]  # fmt: skip
 
 
 def checkpoint_record(row: tuple[Any, ...]) -> CheckpointRecord:
     """A row in `CP_COLS` order as a checkpoint."""
     (cid, rid, wid, node, status, assignee, created_at, due_at, shown, editable,
-     instructions, title, decision, decided_by, decided_at, requester, action_at) = row  # fmt: skip
+     instructions, title, decision, decided_by, decided_at, requester, action_at, policy) = row  # fmt: skip
     return CheckpointRecord(
         id=cid, run_id=rid, workflow_id=wid, node_id=node, status=status, assignee=assignee,
         created_at=float(created_at), due_at=_float(due_at), shown=loads(shown),
         editable=loads(editable), instructions=instructions, title=title, decision=loads(decision),
         decided_by=decided_by, decided_at=_float(decided_at), requester=requester,
-        action_at=_float(action_at),
+        action_at=_float(action_at), policy=PolicyState.from_dict(loads(policy)),
     )  # fmt: skip
 
 
@@ -172,6 +176,8 @@ def precondition(
             return ConflictError("checkpoint is not pending", cp)
         if c.expect_assignee is not None and cp.assignee != c.expect_assignee:
             return ConflictError("checkpoint was reassigned", cp)
+        if c.expect_policy is not None and cp.policy != c.expect_policy:
+            return ConflictError("checkpoint's policy moved on (another vote or escalation step)", cp)
     if t.run_update is not None:
         u = t.run_update
         if u.run_id not in runs:
@@ -180,6 +186,45 @@ def precondition(
         if status not in u.expect_status or (u.expect_node is not None and node != u.expect_node):
             return ConflictError(f"run is {status} at `{node}`")
     return None
+
+
+def open_update(c: CheckpointClose) -> tuple[str, list[Any]]:
+    """The statement (`?` placeholders) that changes a checkpoint kept open: reassigned, a vote or
+    an escalation step recorded."""
+    sets: list[str] = []
+    params: list[Any] = []
+    if c.new_assignee is not None:
+        sets.append("assignee = ?")
+        params.append(c.new_assignee)
+    if c.clear_due:
+        sets.append("due_at = NULL")
+    if c.policy is not None:
+        sets += ["policy = ?", "action_at = ?"]
+        params += [dumps(c.policy.to_dict()), c.action_at]
+    elif c.clear_due:
+        sets.append("action_at = NULL")
+    assert sets, "a checkpoint kept open must change something"
+    return f"UPDATE pending_checkpoints SET {', '.join(sets)} WHERE id = ?", [*params, c.checkpoint_id]
+
+
+def kept_open(cp: CheckpointRecord, c: CheckpointClose) -> CheckpointRecord:
+    """The checkpoint as `open_update` leaves it."""
+    action_at = c.action_at if c.policy is not None else None if c.clear_due else cp.action_at
+    return replace(
+        cp,
+        assignee=c.new_assignee or cp.assignee,
+        due_at=None if c.clear_due else cp.due_at,
+        action_at=action_at,
+        policy=c.policy or cp.policy,
+    )
+
+
+def closed(cp: CheckpointRecord, c: CheckpointClose) -> CheckpointRecord:
+    """The checkpoint as closing it (decided or cancelled) leaves it."""
+    return replace(
+        cp, status=c.status, decided_by=c.actor, decision=c.decision, decided_at=now(), action_at=None,
+        policy=c.policy or cp.policy,
+    )  # fmt: skip
 
 
 def made_runnable(t: Transition) -> str | None:

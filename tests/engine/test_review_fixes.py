@@ -144,9 +144,9 @@ def test_timeout_reassign_fires_once(app: Loopdesk) -> None:
     run = app.start_run("wf", {"topic": "t"}, "riley")
     cp = app.store.list_checkpoints(run_id=run.id)[0]
     later = cp.created_at + 7200
-    assert app.engine.expire_due(at=later) == [cp.id]
+    assert [e.checkpoint_id for e in app.engine.apply_timers(at=later)] == [cp.id]
     app.decide(cp.id, "morgan", Reassign(to="jamie"))
-    assert app.engine.expire_due(at=later + 60) == []
+    assert [e.checkpoint_id for e in app.engine.apply_timers(at=later + 60)] == []
     assert app.engine.get_checkpoint(cp.id).assignee == "jamie"
 
 

@@ -284,8 +284,8 @@ def test_due_checkpoint_applies_its_timeout_action(app: Loopdesk) -> None:
     app.save_workflow(Workflow.model_validate(data), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
     cp = app.engine.get_checkpoint(pending(app, run.id))
-    assert app.engine.expire_due(at=cp.created_at + 1800) == []
-    assert app.engine.expire_due(at=cp.created_at + 3601) == [cp.id]
+    assert [e.checkpoint_id for e in app.engine.apply_timers(at=cp.created_at + 1800)] == []
+    assert [e.checkpoint_id for e in app.engine.apply_timers(at=cp.created_at + 3601)] == [cp.id]
     assert [c.id for c in app.inbox("morgan")] == [cp.id]
 
 
@@ -337,14 +337,14 @@ def test_the_due_check_reads_only_items_with_an_action_still_to_take(app: Loopde
     cp = app.engine.get_checkpoint(pending(app, run.id))
     assert cp.due_at is not None and cp.action_at is None
     later = cp.created_at + 7200
-    assert app.store.due_checkpoints(later) == [] and app.engine.expire_due(at=later) == []
+    assert app.store.due_checkpoints(later) == [] and app.engine.apply_timers(at=later) == []
 
     review.update(on_timeout="approve")
     app.save_workflow(Workflow.model_validate(data), "dana")
     acting = app.start_run("wf", {"topic": "acts"}, "riley")
     acp = app.engine.get_checkpoint(pending(app, acting.id))
     assert [c.id for c in app.store.due_checkpoints(acp.created_at + 3601)] == [acp.id]
-    assert app.engine.expire_due(at=acp.created_at + 3601) == [acp.id]
+    assert [e.checkpoint_id for e in app.engine.apply_timers(at=acp.created_at + 3601)] == [acp.id]
     assert app.store.due_checkpoints(later + 3600) == []  # decided: nothing left to read
 
 
@@ -367,7 +367,7 @@ def items_of_an_older_file_are_read_once(app: Loopdesk) -> None:
     app.store._cur().execute("UPDATE pending_checkpoints SET action_at = due_at WHERE id = ?", [cp.id])  # type: ignore[attr-defined]
     later = cp.created_at + 7200
     assert [c.id for c in app.store.due_checkpoints(later)] == [cp.id]
-    assert app.engine.expire_due(at=later) == []
+    assert [e.checkpoint_id for e in app.engine.apply_timers(at=later)] == []
     assert app.store.due_checkpoints(later) == []  # not re-read every minute
     assert app.engine.get_checkpoint(cp.id).status == "pending"
 
@@ -399,6 +399,6 @@ def test_a_file_from_before_action_times_gets_them_on_open(duckdb_file: str) -> 
         cp = app.engine.get_checkpoint(cp_id)
         assert cp.action_at == cp.due_at is not None
         assert [c.id for c in app.inbox("jamie")] == [cp_id]  # moved to the table of open items
-        assert app.engine.expire_due(at=cp.created_at + 3601) == [cp_id]
+        assert [e.checkpoint_id for e in app.engine.apply_timers(at=cp.created_at + 3601)] == [cp_id]
     finally:
         app.close()

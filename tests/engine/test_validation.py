@@ -164,3 +164,43 @@ def test_an_unconnected_step_is_offered_only_the_form_fields() -> None:
     avail = available_values(Workflow.model_validate(data))
     assert avail["loose"] == {"topic", "channel", "feedback"}
     assert "extra" not in avail["translate"]
+
+
+def test_broken_checkpoint_policies_are_explained_at_the_node() -> None:
+    data = as_dict(linear_workflow())
+    node(data, "review").update(
+        editable_values=[],
+        escalation=[
+            {"after_hours": 8, "action": "remind"},
+            {"after_hours": 4, "action": "reassign"},
+            {"after_hours": 24, "action": "approve"},
+            {"after_hours": 30, "action": "remind", "to": "sam"},
+        ],
+        quorum={"mode": "count"},
+    )
+    data["business_hours"] = {"days": "mon-fri", "start": "09:00", "end": "17:00", "timezone": "Mars/Olympus"}
+    found = [m for where, m in problems_of(data) if where == "review"]
+    assert found == [
+        "escalation step 2 (reassign after 4 h): choose who receives the checkpoint",
+        "escalation step 2 (reassign after 4 h) must come later than the step before (8 h)",
+        "escalation step 3 (approve after 24 h) decides it; the steps after it would never run",
+        "escalation step 4 (remind after 30 h): only a reassign step hands it to someone; clear `to`",
+        "quorum `count`: say how many approvals are needed",
+        "business hours: `Mars/Olympus` is not a known time zone (use e.g. Europe/Berlin)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ({"days": "fri-mon"}, "`fri-mon` runs backwards; write the days from Monday on, e.g. mon-fri"),
+        ({"days": "weekdays"}, "`weekdays` is not a day or range of days (use e.g. mon-fri or mon,wed,fri)"),
+        ({"start": "9am"}, "the start `9am` is not a time of day like 09:00"),
+        ({"start": "18:00"}, "the working day ends (17:00) before it starts (18:00)"),
+    ],
+)
+def test_business_hours_mistakes_are_named(hours: dict[str, str], message: str) -> None:
+    data = as_dict(linear_workflow())
+    node(data, "review").update(due_hours=8)
+    data["business_hours"] = {"days": "mon-fri", "start": "09:00", "end": "17:00", "timezone": "UTC", **hours}
+    assert ("review", f"business hours: {message}") in problems_of(data)

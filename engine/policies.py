@@ -1,0 +1,165 @@
+"""Checkpoint policies: the escalation chain of an approval, when each step is due, and quorum.
+
+The engine applies them (`Engine.apply_timers`, `Engine.decide`); pages and the CLI describe them
+with the same functions, so what the Inbox promises is what the timer does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.business_hours import add_hours
+from engine.directory import Directory
+from engine.model import ESCALATION_VERBS, ApprovalNode, EscalationStep, Workflow
+from engine.store.base import CheckpointRecord, PolicyState
+
+
+def chain(node: ApprovalNode) -> list[EscalationStep]:
+    """The node's escalation steps in order; the due-time action (`due_hours` / `on_timeout`, as
+    saved before chains existed) is the last one."""
+    steps = list(node.escalation)
+    if node.on_timeout != "none" and node.due_hours is not None:
+        to = node.timeout_assignee if node.on_timeout == "reassign" else None
+        steps.append(EscalationStep(after_hours=node.due_hours, action=node.on_timeout, to=to))
+    return steps
+
+
+def chain_problems(node: ApprovalNode) -> list[str]:
+    """What makes a node's escalation chain unusable, in words (empty when it is fine)."""
+    out: list[str] = []
+    steps = chain(node)
+    for i, step in enumerate(steps, 1):
+        where = f"escalation step {i} ({step.action} after {step.after_hours:g} h)"
+        if i > len(node.escalation):
+            where = f"the due-time action ({step.action} after {step.after_hours:g} h)"
+        if step.action == "reassign" and not (step.to or "").strip():
+            out.append(f"{where}: choose who receives the checkpoint")
+        if step.action != "reassign" and step.to:
+            out.append(f"{where}: only a reassign step hands it to someone; clear `to`")
+        if i > 1 and step.after_hours <= steps[i - 2].after_hours:
+            out.append(f"{where} must come later than the step before ({steps[i - 2].after_hours:g} h)")
+        if step.action in ("approve", "reject") and i < len(steps):
+            out.append(f"{where} decides it; the steps after it would never run")
+    return out
+
+
+def step_time(cp: CheckpointRecord, step: EscalationStep, wf: Workflow) -> float:
+    """When a step of the chain is due for this checkpoint (counted from when it opened)."""
+    return add_hours(cp.created_at, step.after_hours, wf.business_hours)
+
+
+def due_time(opened: float, node: ApprovalNode, wf: Workflow) -> float | None:
+    """When a checkpoint opened at `opened` is overdue (None: it has no due time)."""
+    return None if node.due_hours is None else add_hours(opened, node.due_hours, wf.business_hours)
+
+
+def next_action_at(cp: CheckpointRecord, node: ApprovalNode, wf: Workflow, stage: int) -> float | None:
+    """When the chain's step number `stage` (0-based) is due; None when the chain is done."""
+    steps = chain(node)
+    return step_time(cp, steps[stage], wf) if stage < len(steps) else None
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The chain step a pending checkpoint waits for."""
+
+    step: EscalationStep
+    at: float
+
+    def describe(self, directory: Directory, assignee: str, at: float) -> str:
+        """How the step reads in a list: "reminds Jamie Rivera in 3 h", "approves it in 2 d"."""
+        verb = ESCALATION_VERBS[self.step.action]
+        if self.step.action == "remind":
+            verb = f"{verb} {directory.label(assignee)}"
+        elif self.step.action == "reassign":
+            verb = f"{verb} {directory.label(self.step.to or '')}"
+        left = self.at - at
+        return f"{verb} {'now' if left <= 0 else 'in ' + span(left)}"
+
+
+def next_step(cp: CheckpointRecord, node: ApprovalNode, wf: Workflow) -> NextStep | None:
+    """The chain step this checkpoint waits for, with when it is due (None: none left)."""
+    steps = chain(node)
+    stage = cp.policy.stage
+    if stage >= len(steps):
+        return None
+    return NextStep(steps[stage], step_time(cp, steps[stage], wf))
+
+
+def span(seconds: float) -> str:
+    """A duration the way people say it: 45 min, 3 h, 2 d."""
+    seconds = abs(seconds)
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 2 * 86400:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
+
+
+# -- quorum -----------------------------------------------------------------------------------
+def opening_policy(node: ApprovalNode, revisions: int) -> PolicyState:
+    """The policy state a new checkpoint of this node starts with."""
+    return PolicyState(
+        quorum=node.quorum.mode,
+        quorum_count=node.quorum.count,
+        allow_self=node.allow_self_approval,
+        revisions=revisions,
+    )
+
+
+def approvals_needed(policy: PolicyState, deciders: list[str]) -> int:
+    """How many approvals close the checkpoint, given who may decide it now."""
+    if policy.quorum == "all":
+        return max(1, len(deciders))
+    if policy.quorum == "count":
+        return max(1, min(policy.quorum_count or 1, len(deciders) or 1))
+    return 1
+
+
+def counted_votes(policy: PolicyState, deciders: list[str]) -> list[str]:
+    """Who has approved so far, among the people who may decide it now."""
+    return [v["by"] for v in policy.votes if v.get("by") in deciders]
+
+
+def progress(policy: PolicyState, deciders: list[str], directory: Directory) -> str | None:
+    """ "2 of 3 approved: Jamie Rivera, Morgan Lee" for a checkpoint that needs several approvals
+    (None when one approval decides)."""
+    needed = approvals_needed(policy, deciders)
+    if needed <= 1:
+        return None
+    names = [directory.name_of(v) for v in counted_votes(policy, deciders)]
+    who = f": {', '.join(names)}" if names else ""
+    return f"{len(names)} of {needed} approved{who}"
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """One escalation step the timer took."""
+
+    checkpoint_id: str
+    run_id: str
+    action: str
+    """remind, reassign, approve or reject."""
+    assignee: str
+    """Who the checkpoint was assigned to when the step was taken."""
+    to: str | None
+    """Who received it (reassign)."""
+    step: int
+    """Its number in the chain (1-based)."""
+    due_at: float
+    """When it was due."""
+    reason: str
+    """Why, as recorded in the audit trail."""
+
+    def as_dict(self) -> dict[str, object]:
+        """As one JSON object (`python -m engine timers --json`)."""
+        return {
+            "checkpoint": self.checkpoint_id,
+            "run": self.run_id,
+            "action": self.action,
+            "assignee": self.assignee,
+            "to": self.to,
+            "step": self.step,
+            "due_at": self.due_at,
+            "reason": self.reason,
+        }
