@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of
+from engine.diffs import edit_size
 from engine.directory import SYSTEM, Directory
 from engine.errors import (
     AlreadyDecidedError,
@@ -678,6 +679,8 @@ class Engine:
             revisions += 1
             next_node = edge
         record: dict[str, Any] = {"kind": decision.kind, "comment": comment, "edits": edits}
+        if isinstance(decision, Approve):
+            record["edit_size"] = edit_size(edits)  # words changed / words in the draft
         if policy.votes:
             record["approvals"] = [v["by"] for v in policy.votes]
         if override:

@@ -408,10 +408,18 @@ class Loopdesk:
         )
 
     def inbox(
-        self, user: str, limit: int | None = None, offset: int = 0, newest_first: bool = False
+        self,
+        user: str,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+        workflow_id: str | None = None,
+        node_id: str | None = None,
+        by_due: bool = False,
     ) -> list[CheckpointRecord]:
         """Pending checkpoints the user may decide (assigned to them or their groups, not their own
-        requests), oldest first; one page with `limit`/`offset`."""
+        requests unless the step allows it), oldest first (or soonest due), of one workflow and
+        step when given; one page with `limit`/`offset`."""
         return self.store.list_checkpoints(
             status="pending",
             assignees=self.directory.assignees_for(user),
@@ -419,13 +427,33 @@ class Loopdesk:
             limit=limit,
             offset=offset,
             newest_first=newest_first,
+            workflow_id=workflow_id,
+            node_id=node_id,
+            by_due=by_due,
         )
 
-    def inbox_count(self, user: str) -> int:
+    def inbox_count(self, user: str, workflow_id: str | None = None, node_id: str | None = None) -> int:
         """How many checkpoints wait for the user (what `inbox` would list, counted, not read)."""
         return self.store.count_checkpoints(
-            status="pending", assignees=self.directory.assignees_for(user), not_requested_by=user
+            status="pending",
+            assignees=self.directory.assignees_for(user),
+            not_requested_by=user,
+            workflow_id=workflow_id,
+            node_id=node_id,
         )
+
+    def decide_many(
+        self, checkpoint_ids: list[str], user: str, decision: Decision, background: bool = True
+    ) -> dict[str, RunRecord | EngineError]:
+        """Apply one decision to several checkpoints, each as its own decision, exactly once; a
+        checkpoint decided meanwhile (or refused) gets its error, the rest go ahead."""
+        out: dict[str, RunRecord | EngineError] = {}
+        for cp_id in dict.fromkeys(checkpoint_ids):
+            try:
+                out[cp_id] = self.decide(cp_id, user, decision, background=background)
+            except EngineError as exc:
+                out[cp_id] = exc
+        return out
 
     def decided(self, user: str, limit: int = 50, offset: int = 0) -> list[CheckpointRecord]:
         """Checkpoints the user decided, newest first, one page."""

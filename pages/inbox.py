@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
+from engine.decisions import Approve, Reject
 from engine.errors import EngineError, NotAllowedError
 from engine.model import Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
-from ui.format import md_escape
+from ui.format import md_escape, md_message
 from ui.live import live_seconds
 from ui.review import (
     DecisionInput,
+    ListFacts,
     decided_message,
     decision_form,
     review_values,
@@ -31,6 +34,8 @@ OPEN_KEY = "cp"
 SHOWN_KEY = "inbox_shown"
 PENDING_LIMIT_KEY = "inbox_pending_limit"
 DECIDED_LIMIT_KEY = "inbox_decided_limit"
+PICK_PREFIX = "pick_"
+"""Session keys of the rows' "select" checkboxes (see `ui.review.show_list_item`)."""
 PAGE_SIZE = 50
 DECIDED_PAGE_SIZE = 20  # past decisions are drawn with their diffs, so fewer come at a time
 
@@ -71,20 +76,28 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
         show_error(exc)
         return
     refusal = None
+    override = app.permissions.self_approval(user, cp) and app.permissions.privileged(user)
     try:
         app.permissions.check_decide(user, cp)
     except NotAllowedError as exc:
-        refusal = str(exc)
+        refusal = None if override else str(exc)
     show_header(cp, detail.workflow, app.directory, refusal)
+    progress = app.progress(cp)
+    if progress and cp.status == "pending":
+        st.markdown(f":blue-badge[{md_escape(progress)}]")
+    voted = any(v.get("by") == user for v in cp.policy.votes)
     values = review_values(cp, detail)
     show_values(values)
     form_slot = st.empty()
     asked = DecisionInput()
-    if cp.status == "pending" or cp.id == shown:
+    if voted and cp.status == "pending":
+        st.info("You approved this already; it waits for the other approvals.", icon=":material/how_to_vote:")
+    elif cp.status == "pending" or cp.id == shown:
         # Drawn even when the checkpoint closed since my last look, so that a click that lost the
         # race still reaches the engine, whose message then says what happened.
         with form_slot.container():
-            asked = decision_form(cp, values, app.directory, app.reassign_targets(cp, user))
+            targets = app.reassign_targets(cp, user)
+            asked = decision_form(cp, values, app.directory, targets, override=override)
     if cp.status == "pending":
         st.session_state[SHOWN_KEY] = cp.id
     else:
@@ -108,12 +121,109 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
     link_to("pages/runs.py", "Open the run's timeline", {"run": cp.run_id}, icon=":material/timeline:")
 
 
+@dataclass
+class InboxView:
+    """How the pending list is sorted and filtered."""
+
+    by_due: bool = False
+    workflow_id: str | None = None
+    node_id: str | None = None
+
+    @property
+    def one_step(self) -> bool:
+        """Whether the list shows one checkpoint step only (then items can be decided together)."""
+        return bool(self.workflow_id and self.node_id)
+
+
+def view_controls(app: Loopdesk, names: dict[str, str]) -> InboxView:
+    """Sort order and filters above the list."""
+    cols = st.columns(3)
+    order = cols[0].selectbox("Sort", ["Oldest first", "Due soonest"], key="inbox_sort")
+    wf_id = cols[1].selectbox(
+        "Workflow",
+        list(names),
+        index=None,
+        format_func=lambda w: names.get(w, w),
+        placeholder="All workflows",
+        key="inbox_workflow",
+    )
+    steps: dict[str, str] = {}
+    if wf_id:
+        try:
+            wf = app.get_workflow(wf_id).definition
+            steps = {n.id: node_name(wf, n.id) for n in wf.nodes if n.type == "approval"}
+        except EngineError:
+            steps = {}
+    node_id = cols[2].selectbox(
+        "Checkpoint",
+        list(steps),
+        index=None,
+        format_func=lambda n: steps.get(n, n),
+        placeholder="All checkpoints" if wf_id else "Choose a workflow first",
+        disabled=not wf_id,
+        key="inbox_step",
+    )
+    return InboxView(order == "Due soonest", wf_id, node_id if wf_id else None)
+
+
+def _title(app: Loopdesk, cp_id: str, user: str) -> str:
+    """A checkpoint's task title for a message (its id when it cannot be read)."""
+    try:
+        return app.checkpoint(cp_id, user).title
+    except EngineError:
+        return cp_id
+
+
+def bulk_bar(app: Loopdesk, user: str, items: list[CheckpointRecord]) -> None:
+    """Decide the selected items of one step together: each is its own decision, made once (an item
+    decided since it was selected stays selected, so the result can say so)."""
+    listed = {cp.id for cp in items}
+    picked = [
+        str(key).removeprefix(PICK_PREFIX)
+        for key, on in st.session_state.items()
+        if str(key).startswith(PICK_PREFIX) and on
+    ]
+    picked = sorted(picked, key=lambda cp_id: (cp_id not in listed, cp_id))
+    with st.container(border=True):
+        st.markdown(f"**Decide several at once** · {len(picked)} selected")
+        comment = st.text_input("Comment for all of them (required to reject)", key="bulk_comment")
+        cols = st.columns(2)
+        approve = cols[0].button(
+            f"Approve {len(picked)} selected", key="bulk_approve", disabled=not picked, type="primary"
+        )
+        reject = cols[1].button(
+            f"Reject {len(picked)} selected", key="bulk_reject", disabled=not picked, icon=":material/close:"
+        )
+    if not (approve or reject):
+        return
+    if reject and not comment.strip():
+        st.error("Write the reason in the comment box, then reject.", icon=":material/edit_note:")
+        return
+    decision = Approve(comment=comment.strip()) if approve else Reject(comment=comment.strip())
+    results = app.decide_many(picked, user, decision)
+    done = [cp_id for cp_id, r in results.items() if not isinstance(r, EngineError)]
+    lines = [f"{'Approved' if approve else 'Rejected'} {len(done)} of {len(picked)}."]
+    for cp_id, r in results.items():
+        if isinstance(r, EngineError):
+            lines.append(f"“{md_escape(_title(app, cp_id, user))}” was not decided: {md_message(str(r))}")
+    for cp_id in picked:
+        st.session_state.pop(f"{PICK_PREFIX}{cp_id}", None)
+    st.session_state[FLASH_KEY] = "  \n".join(lines)
+    st.rerun()
+
+
 @st.fragment(run_every=live_seconds())
-def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str | None) -> None:
+def pending_list(
+    app: Loopdesk, user: str, names: dict[str, str], open_id: str | None, view: InboxView
+) -> None:
     """My pending items, refreshed every few seconds (the open item and its form stay put)."""
     definitions: dict[str, Workflow | None] = {}  # one read per workflow, not one per item
     limit = st.session_state.get(PENDING_LIMIT_KEY, PAGE_SIZE)
-    items = app.inbox(user, limit=limit)
+    items = app.inbox(
+        user, limit=limit, workflow_id=view.workflow_id, node_id=view.node_id, by_due=view.by_due
+    )
+    if view.one_step and items:
+        bulk_bar(app, user, items)
     for cp in items:
         if cp.workflow_id not in definitions:
             try:
@@ -122,13 +232,21 @@ def pending_list(app: Loopdesk, user: str, names: dict[str, str], open_id: str |
                 definitions[cp.workflow_id] = None
         wf = definitions[cp.workflow_id]
         step = node_name(wf, cp.node_id) if wf is not None else cp.node_id
+        facts = ListFacts(app.progress(cp), app.next_escalation(cp), view.one_step)
         if show_list_item(
-            cp, names.get(cp.workflow_id, cp.workflow_id), step, app.directory, cp.id == open_id
+            cp, names.get(cp.workflow_id, cp.workflow_id), step, app.directory, cp.id == open_id, facts
         ):
             st.query_params[OPEN_KEY] = cp.id
             st.session_state.pop(SHOWN_KEY, None)
             st.rerun(scope="app")
-    more_button(PENDING_LIMIT_KEY, len(items), limit, lambda: app.inbox_count(user), "items", PAGE_SIZE)
+    more_button(
+        PENDING_LIMIT_KEY,
+        len(items),
+        limit,
+        lambda: app.inbox_count(user, view.workflow_id, view.node_id),
+        "items",
+        PAGE_SIZE,
+    )
 
 
 app = get_app()
@@ -152,7 +270,7 @@ with pending_tab:
     top[0].caption(
         f"Checkpoints assigned to {me.display_name}"
         + (f" or {', '.join(app.directory.label(g) for g in me.groups)}" if me.groups else "")
-        + ", oldest first."
+        + "."
     )
     if top[1].button("Refresh", icon=":material/refresh:", key="inbox_refresh"):
         st.session_state.pop(SHOWN_KEY, None)
@@ -161,7 +279,8 @@ with pending_tab:
         st.info("Nothing is waiting for you. New checkpoints assigned to you appear here by themselves.")
     left, right = st.columns([1.25, 2.6], gap="large")
     with left:
-        pending_list(app, user, names, open_id)
+        view = view_controls(app, names)
+        pending_list(app, user, names, open_id, view)
     with right:
         if open_id:
             show_open(app, open_id, user)

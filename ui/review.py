@@ -25,7 +25,7 @@ from ui.format import (
     md_message,
     span,
 )
-from ui.timeline import edit_diff, link_to, node_name
+from ui.timeline import link_to, node_name, show_edit
 
 
 @dataclass
@@ -98,20 +98,51 @@ def due_markdown(cp: CheckpointRecord) -> str:
     return f"waiting {span(time.time() - cp.created_at)} · {due_md}"
 
 
+@dataclass
+class ListFacts:
+    """What an inbox row says besides title and age: quorum progress, the next escalation step."""
+
+    progress: str = ""
+    next_step: str = ""
+    selectable: bool = False
+    """Whether the row offers a checkbox for deciding several items at once."""
+
+
 def show_list_item(
-    cp: CheckpointRecord, workflow_name: str, step: str, directory: Directory, selected: bool
+    cp: CheckpointRecord,
+    workflow_name: str,
+    step: str,
+    directory: Directory,
+    selected: bool,
+    facts: ListFacts | None = None,
 ) -> bool:
-    """One inbox row (title, workflow, age, due); True when its Open button was clicked."""
+    """One inbox row (title, workflow, age, due, progress, next escalation); True when its Open
+    button was clicked."""
+    facts = facts or ListFacts()
+    title = cp.title or "(untitled task)"
     with st.container(border=True, key=f"inbox_item_{cp.id}"):
-        st.markdown(f"**{md_escape(cp.title or '(untitled task)')}**")
+        if facts.selectable:
+            st.checkbox(f"Select “{md_label(title)}”", key=f"pick_{cp.id}")
+        st.markdown(f"**{md_escape(title)}**")
         where = f"{md_escape(workflow_name)} · {md_escape(step)}"
         if directory.is_group(cp.assignee):
             where += f" · via {md_escape(directory.label(cp.assignee))}"
         st.caption(where)
+        notes = []
+        if cp.policy.reminders:
+            times = f" {cp.policy.reminders}×" if cp.policy.reminders > 1 else ""
+            notes.append(f":orange-badge[Reminded{times}]")
+        if facts.progress:
+            notes.append(f":blue-badge[{md_escape(facts.progress)}]")
+        if facts.next_step:
+            notes.append(f"next: {md_escape(facts.next_step)}")
+        if notes:
+            st.markdown(" ".join(notes))
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(due_markdown(cp), width="stretch")
+            short = title if len(title) <= 40 else title[:39] + "…"
             return st.button(
-                "Opened" if selected else "Open",
+                md_label(f"{'Opened' if selected else 'Open'} “{short}”"),
                 key=f"open_{cp.id}",
                 type="primary" if selected else "secondary",
                 disabled=selected,
@@ -169,11 +200,22 @@ class DecisionInput:
 
 
 def decision_form(
-    cp: CheckpointRecord, values: ReviewValues, directory: Directory, targets: list[str]
+    cp: CheckpointRecord,
+    values: ReviewValues,
+    directory: Directory,
+    targets: list[str],
+    override: bool = False,
 ) -> DecisionInput:
-    """Editable values prefilled, a comment, a reassign target (of `targets`) and the four buttons."""
+    """Editable values prefilled, a comment, a reassign target (of `targets`) and the four buttons;
+    with `override`, the reason an admin gives for deciding their own request."""
     edited: dict[str, str] = {}
+    reason = ""
     with st.form(f"decide_{cp.id}", border=False):
+        if override:
+            reason = st.text_input(
+                "Why you decide your own request (admin override, recorded in the audit trail)",
+                key=f"override_{cp.id}",
+            )
         for name, value in values.editable.items():
             text = as_text(value)
             source = values.sources.get(name, "")
@@ -219,19 +261,22 @@ def decision_form(
             )
             reassign = st.form_submit_button("Reassign", icon=":material/forward:", key=f"reassign_{cp.id}")
     comment = (comment or "").strip()
+    reason = (reason or "").strip()
+    if override and (approve or changes or reject) and not reason:
+        return DecisionInput(problem="You started this run: say why you decide it yourself, then decide.")
     if approve:
         changed = {n: v for n, v in edited.items() if v != as_text(values.editable[n])}
-        return DecisionInput(Approve(comment=comment, edits=changed))
+        return DecisionInput(Approve(comment=comment, edits=changed, override_reason=reason))
     if changes:
         if not comment:
             return DecisionInput(
                 problem="Write a note in the Comment box saying what to change, then request changes."
             )
-        return DecisionInput(RequestChanges(comment=comment))
+        return DecisionInput(RequestChanges(comment=comment, override_reason=reason))
     if reject:
         if not comment:
             return DecisionInput(problem="Write the reason in the Comment box, then reject.")
-        return DecisionInput(Reject(comment=comment))
+        return DecisionInput(Reject(comment=comment, override_reason=reason))
     if reassign:
         if not target:
             return DecisionInput(
@@ -280,8 +325,7 @@ def show_decided(cps: list[CheckpointRecord], names: dict[str, str], directory: 
                 st.markdown("**Comment**")
                 st.text(str(d["comment"]))
             for name, change in edits.items():
-                st.markdown(f"**Your edit of {code_span(name)}**")
-                st.code(edit_diff(name, change.get("before"), change.get("after")), language="diff")
+                show_edit(name, change, f"Your edit of {name}")
             if not edits and d.get("kind") == "approve":
                 st.caption("Approved as shown, without edits.")
             link_to("pages/runs.py", "Open the run", {"run": cp.run_id}, icon=":material/open_in_new:")

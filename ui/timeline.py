@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -11,6 +10,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from engine.diffs import edit_size, word_diff, words_changed
 from engine.directory import Directory
 from engine.model import NODE_KIND_LABELS, Workflow
 from engine.notify.events import OutboxEvent
@@ -19,7 +19,6 @@ from engine.store.base import AuditEvent, StepRecord
 from ui.format import (
     as_text,
     clock,
-    code_span,
     duration_ms,
     md_escape,
     md_label,
@@ -204,8 +203,7 @@ def _step_body(s: StepRecord, directory: Directory) -> None:
         if out.get("comment"):
             _show_value("Comment", out["comment"])
         for name, change in (out.get("edits") or {}).items():
-            st.caption(f"Edited {code_span(name)}")
-            st.code(edit_diff(name, change.get("before"), change.get("after")), language="diff")
+            show_edit(name, change, f"Edited {name}")
         _show_value("Shown to the reviewer", (s.input or {}).get("shown", {}))
         return
     if s.input:
@@ -214,15 +212,25 @@ def _step_body(s: StepRecord, directory: Directory) -> None:
         _show_value("Output", s.output)
 
 
-def edit_diff(name: str, before: Any, after: Any) -> str:
-    """A unified diff of one edited value (line by line, or by sentence for a single line)."""
-    old, new = as_text(before), as_text(after)
-    a, b = old.splitlines(), new.splitlines()
-    if len(a) <= 1 and len(b) <= 1:
-        a = [p.strip() for p in old.replace(". ", ".\n").splitlines()]
-        b = [p.strip() for p in new.replace(". ", ".\n").splitlines()]
-    lines = difflib.unified_diff(a, b, f"{name} (AI)", f"{name} (edited)", lineterm="", n=1)
-    return "\n".join(lines) or "(no change)"
+def word_diff_markdown(before: Any, after: Any) -> str:
+    """An edit as Markdown, word by word: removed words struck through on red, added ones on green
+    (the text itself escaped; line breaks kept)."""
+    marks = {"same": "{}", "del": ":red-background[~~{}~~]", "ins": ":green-background[{}]"}
+    parts = []
+    for op, text in word_diff(before, after):
+        lines = [md_escape(line.strip()) for line in text.split("\n")]
+        parts.append("  \n".join(marks[op].format(line) if line else "" for line in lines))
+    return " ".join(parts) or "(no change)"
+
+
+def show_edit(name: str, change: dict[str, Any], title: str) -> None:
+    """One edited value as a readable word diff, with how much of the draft changed."""
+    before, after = change.get("before"), change.get("after")
+    changed = words_changed(before, after)
+    size = edit_size({name: change})
+    st.markdown(f"**{md_escape(title)}** · {changed} word{'s' if changed != 1 else ''} changed ({size:.0%})")
+    with st.container(border=True):
+        st.markdown(word_diff_markdown(before, after))
 
 
 def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:

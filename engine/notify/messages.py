@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from engine.decisions import DECISION_VERBS
+from engine.diffs import inline_diff, words_changed
 from engine.directory import Directory, User
 from engine.notify.events import OutboxEvent
 from engine.store.base import CheckpointRecord, RunRecord
@@ -29,8 +30,28 @@ def item_url(base_url: str, event: OutboxEvent) -> str:
     return f"{base_url}/runs?run={quote(event.run_id)}"
 
 
-def webhook_payload(event: OutboxEvent, run: RunRecord, base_url: str) -> dict[str, Any]:
-    """The JSON a webhook receives (receivers de-duplicate on `id`)."""
+def decision_changes(decision: dict[str, Any] | None) -> dict[str, Any]:
+    """What a decision changed, for its notification: each edited value as a word diff
+    ([-removed-] {+added+}) with the words changed, and the edit size of the whole decision."""
+    d = decision or {}
+    edits = {
+        name: {
+            "diff": inline_diff(e.get("before"), e.get("after")),
+            "words_changed": words_changed(e.get("before"), e.get("after")),
+        }
+        for name, e in (d.get("edits") or {}).items()
+    }
+    out: dict[str, Any] = {"comment": d.get("comment", ""), "edits": edits}
+    if "edit_size" in d:
+        out["edit_size"] = d["edit_size"]
+    return out
+
+
+def webhook_payload(
+    event: OutboxEvent, run: RunRecord, base_url: str, decision: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON a webhook receives (receivers de-duplicate on `id`); a decision's comment and word
+    diffs when `decision` (the checkpoint's) is given."""
     doc: dict[str, Any] = {
         "id": event.id,
         "event": event.event,
@@ -47,6 +68,8 @@ def webhook_payload(event: OutboxEvent, run: RunRecord, base_url: str) -> dict[s
     if event.event == "checkpoint.decided":
         doc["decided_by"] = event.actor
         doc["action"] = event.action
+        if decision is not None:
+            doc.update(decision_changes(decision))
     if event.event == "checkpoint.reassigned":
         doc["reassigned_by"] = event.actor
     return doc
@@ -73,10 +96,19 @@ def summary(event: OutboxEvent, run: RunRecord, directory: Directory, workflow_n
 
 
 def slack_payload(
-    event: OutboxEvent, run: RunRecord, directory: Directory, workflow_name: str, url: str
+    event: OutboxEvent,
+    run: RunRecord,
+    directory: Directory,
+    workflow_name: str,
+    url: str,
+    decision: dict[str, Any] | None = None,
 ) -> str:
-    """A Slack incoming-webhook message (Slack's own link syntax; its special characters escaped)."""
+    """A Slack incoming-webhook message (Slack's own link syntax; its special characters escaped),
+    with what a decision changed as word diffs."""
     text = summary(event, run, directory, workflow_name)
+    if event.event == "checkpoint.decided" and decision is not None:
+        changes = decision_changes(decision)
+        text += "".join(f"\nEdited {value_label(n)}: {e['diff']}" for n, e in changes["edits"].items())
     safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return json.dumps({"text": f"{safe} <{url}|Open in Loopdesk>"})
 

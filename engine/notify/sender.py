@@ -165,10 +165,14 @@ class Notifier:
         url = item_url(settings.base_url, event)
         name = self.engine.workflow_name(run)
         targets: list[_Target] = []
-        body = json.dumps(webhook_payload(event, run, settings.base_url)).encode()
+        decision = None
+        if event.event == "checkpoint.decided" and event.checkpoint_id:
+            decided = self.store.get_checkpoint(event.checkpoint_id)
+            decision = decided.decision if decided is not None else None
+        body = json.dumps(webhook_payload(event, run, settings.base_url, decision)).encode()
         for hook in settings.webhooks:
             if hook.format == "slack":
-                slack = slack_payload(event, run, self.engine.directory, name, url).encode()
+                slack = slack_payload(event, run, self.engine.directory, name, url, decision).encode()
                 targets.append(_Target(hook.key, _post(hook.url, slack, event, settings.secret)))
             else:
                 targets.append(_Target(hook.key, _post(hook.url, body, event, settings.secret)))

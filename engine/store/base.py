@@ -357,9 +357,13 @@ class Store(ABC):
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        workflow_id: str | None = None,
+        node_id: str | None = None,
+        by_due: bool = False,
     ) -> list[CheckpointRecord]:
-        """Checkpoints, oldest first (newest decision first with `decided_by`), filtered by status,
-        assignees, run, decider or a requester to leave out; one page with `limit`/`offset`."""
+        """Checkpoints, oldest first (soonest due with `by_due`, newest decision first with
+        `decided_by`), filtered by status, assignees, run, decider, a requester to leave out,
+        workflow and step; one page with `limit`/`offset`."""
 
     @abstractmethod
     def count_checkpoints(
@@ -368,6 +372,8 @@ class Store(ABC):
         assignees: list[str] | None = None,
         decided_by: str | None = None,
         not_requested_by: str | None = None,
+        workflow_id: str | None = None,
+        node_id: str | None = None,
     ) -> int:
         """How many checkpoints `list_checkpoints` would list with these filters (not read)."""
 

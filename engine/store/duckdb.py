@@ -1111,13 +1111,18 @@ class DuckDBStore(SqlStore):
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        workflow_id: str | None = None,
+        node_id: str | None = None,
+        by_due: bool = False,
     ) -> list[CheckpointRecord]:
         """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
-        query = checkpoint_query(status, assignees, run_id, decided_by, not_requested_by)
+        query = checkpoint_query(
+            status, assignees, run_id, decided_by, not_requested_by, workflow_id, node_id
+        )
         if query is None:
             return []
         tables, clause, params = query
-        order = checkpoint_order(newest_first, decided_by)
+        order = checkpoint_order(newest_first, decided_by, by_due)
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         if decided_by and limit is not None:  # someone's latest decisions: the newest rows first
 

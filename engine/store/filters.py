@@ -78,11 +78,17 @@ def checkpoint_query(
     run_id: str | None,
     decided_by: str | None,
     not_requested_by: str | None,
+    workflow_id: str | None = None,
+    node_id: str | None = None,
 ) -> tuple[list[str], str, list[Any]] | None:
     """The tables that can hold such checkpoints, the WHERE clause and its parameters (None
     when no checkpoint can match)."""
     where: list[str] = []
     params: list[Any] = []
+    for column, value in (("workflow_id", workflow_id), ("node_id", node_id)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
     if status:
         where.append("status = ?")
         params.append(status)
@@ -109,8 +115,11 @@ def checkpoint_query(
     return tables, clause, params
 
 
-def checkpoint_order(newest_first: bool, decided_by: str | None) -> str:
-    """How `list_checkpoints` orders: oldest first, newest first, or someone's latest decisions first."""
+def checkpoint_order(newest_first: bool, decided_by: str | None, by_due: bool = False) -> str:
+    """How `list_checkpoints` orders: oldest first, newest first, soonest due first (those without a
+    due time last), or someone's latest decisions first."""
     if decided_by:
         return "decided_at DESC, id"
+    if by_due:
+        return "due_at IS NULL, due_at, created_at, id"
     return "created_at DESC, id" if newest_first else "created_at, id"

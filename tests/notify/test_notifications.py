@@ -281,3 +281,22 @@ def test_the_email_offers_request_changes_only_while_the_task_can_be_sent_back(
         app.close()
     assert "Request changes: " in text_part(first)
     assert "Request changes: " not in text_part(second) and "Approve: " in text_part(second)
+
+
+def test_the_decision_notification_carries_the_word_diff(db_path: str, hook: WebhookReceiver) -> None:
+    app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), secret=SECRET, base_url=BASE))
+    try:
+        app.start_run("marketing-social-post", {"topic": "Spring sale"}, "dana")
+        cp = app.inbox("jamie")[0]
+        draft = str(cp.shown["draft"])
+        words = draft.split()
+        edited = draft[: draft.rindex(words[-1])] + "tomorrow!"  # one word changed, lines kept
+        app.decide(cp.id, "jamie", Approve(comment="one word", edits={"draft": edited}))
+        got = hook.wait_for(lambda d: any(x.json["event"] == "checkpoint.decided" for x in d))
+    finally:
+        app.close()
+    decided = next(d.json for d in got if d.json["event"] == "checkpoint.decided")
+    change = decided["edits"]["draft"]
+    assert change["words_changed"] == 1
+    assert change["diff"].endswith(f"[-{words[-1]}-] {{+tomorrow!+}}")
+    assert decided["edit_size"] == round(1 / len(words), 4) and decided["comment"] == "one word"

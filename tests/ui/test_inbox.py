@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
 from engine.services import Loopdesk
-from engine.store.base import RunRecord
+from engine.store.base import CheckpointClose, RunRecord, Transition
 from tests.ui.conftest import click, shown
 from ui.review import due_markdown
 from ui.runtime import get_app
@@ -187,3 +187,46 @@ def test_reassign_needs_a_target_and_moves_the_item(waiting_run: RunRecord) -> N
     assert service.inbox("jamie") == []
     assert [c.id for c in service.inbox("morgan")] == [cp.id]
     assert service.engine.get_run(waiting_run.id).status == "waiting"
+
+
+def test_filter_to_one_step_and_decide_several_with_one_decided_meanwhile(service: Loopdesk) -> None:
+    runs = [
+        service.start_run("marketing-social-post", {"topic": f"Launch note {i}"}, "dana") for i in range(3)
+    ]
+    cps = {c.run_id: c for c in service.inbox("jamie")}
+    at = inbox("jamie")
+    assert not any(b.label.startswith("Approve 0") for b in at.button)  # no bulk bar for a mixed list
+    opens = [b.label for b in at.button if str(b.key or "").startswith("open_")]
+    assert all(label.startswith(("Open “", "Opened “")) for label in opens)  # named for screen readers
+    assert len(set(opens)) == len(opens)
+
+    at.selectbox(key="inbox_workflow").set_value("marketing-social-post").run()
+    at.selectbox(key="inbox_step").set_value("review").run()
+    assert not at.exception, at.exception
+    for run in runs:
+        at.checkbox(key=f"pick_{cps[run.id].id}").check()
+    at.run()
+    service.decide(cps[runs[1].id].id, "jamie", Approve(comment="in another tab"))
+    click(at, "Approve 3 selected")
+    flash = [shown(s.value) for s in at.success]
+    assert any(f.startswith("Approved 2 of 3.") for f in flash), flash
+    assert any("“Launch note 1” was not decided: checkpoint" in f and "already decided" in f for f in flash)
+    for run in runs:
+        wait_until(lambda run=run: service.engine.get_run(run.id).status == "completed")
+    decisions = [service.engine.get_checkpoint(c.id).decided_by for c in cps.values()]
+    assert decisions == ["jamie"] * 3  # each its own decision, each once
+    audit = [a.event for r in runs for a in service.store.list_audit(r.id) if a.event == "decision_approve"]
+    assert len(audit) == 3
+
+
+def test_rows_show_reminders_quorum_progress_and_the_next_escalation(service: Loopdesk) -> None:
+    run = service.start_run("marketing-social-post", {"topic": "Escalated post"}, "dana")
+    cp = service.inbox("jamie")[0]
+    moved = replace(cp.policy, reminders=2)
+    service.store.apply(
+        Transition(close_checkpoint=CheckpointClose(cp.id, "pending", "system", policy=moved, action_at=None))
+    )
+    at = inbox("jamie")
+    text = " ".join(m.value for m in at.markdown)
+    assert ":orange-badge[Reminded 2×]" in text
+    assert run.status == "waiting"

@@ -1,0 +1,59 @@
+"""What a reviewer changed, word by word: the diff people read and the edit size insights count."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from typing import Any, Literal
+
+Op = Literal["same", "del", "ins"]
+_TOKEN = re.compile(r"\n|[^\s]+")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _words(value: Any) -> list[str]:
+    return _TOKEN.findall(_text(value))
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    return list(difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes())
+
+
+def word_diff(before: Any, after: Any) -> list[tuple[Op, str]]:
+    """The change as runs of words: ("same" | "del" | "ins", text); line breaks are kept."""
+    a, b = _words(before), _words(after)
+    out: list[tuple[Op, str]] = []
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
+        if tag == "equal":
+            out.append(("same", " ".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(("del", " ".join(a[i1:i2])))
+        if j2 > j1:
+            out.append(("ins", " ".join(b[j1:j2])))
+    return out
+
+
+def words_changed(before: Any, after: Any) -> int:
+    """How many words were replaced, removed or added."""
+    a, b = _words(before), _words(after)
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in _opcodes(a, b) if tag != "equal")
+
+
+def edit_size(edits: dict[str, dict[str, Any]]) -> float:
+    """Words changed over words in the draft, across every edited value (0.0: approved as shown)."""
+    changed = sum(words_changed(e.get("before"), e.get("after")) for e in edits.values())
+    drafted = sum(len([w for w in _words(e.get("before")) if w != "\n"]) for e in edits.values())
+    return round(changed / max(1, drafted), 4) if changed else 0.0
+
+
+def inline_diff(before: Any, after: Any) -> str:
+    """The change as plain text, deletions as [-words-] and insertions as {+words+} (git's style)."""
+    marks = {"same": "{}", "del": "[-{}-]", "ins": "{{+{}+}}"}
+    return " ".join(marks[op].format(text) for op, text in word_diff(before, after)).replace(" \n ", "\n")
