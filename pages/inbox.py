@@ -34,8 +34,7 @@ OPEN_KEY = "cp"
 SHOWN_KEY = "inbox_shown"
 PENDING_LIMIT_KEY = "inbox_pending_limit"
 DECIDED_LIMIT_KEY = "inbox_decided_limit"
-PICK_PREFIX = "pick_"
-"""Session keys of the rows' "select" checkboxes (see `ui.review.show_list_item`)."""
+PICK_PREFIX = "pick_"  # session keys of the rows' "select" checkboxes (ui.review.show_list_item)
 PAGE_SIZE = 50
 DECIDED_PAGE_SIZE = 20  # past decisions are drawn with their diffs, so fewer come at a time
 

@@ -35,7 +35,7 @@ def test_a_new_item_appears_in_the_open_inbox_without_a_click(tmp_path: Path, pa
         # no click, no reload: the list and the sidebar catch up within a refresh or two
         expect(page.get_by_text("New in your Inbox: Arrives by itself")).to_be_visible(timeout=30_000)
         item = page.locator('[class*="st-key-inbox_item_"]')
-        expect(item.get_by_text("Arrives by itself")).to_be_visible(timeout=30_000)
+        expect(item.get_by_text("Arrives by itself", exact=True)).to_be_visible(timeout=30_000)
         expect(item.get_by_role("button", name="Open")).to_be_visible()
         expect(page.get_by_text("1 waiting for you")).to_be_visible(timeout=30_000)
     finally:

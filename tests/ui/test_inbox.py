@@ -90,10 +90,12 @@ def test_approving_with_an_edit_advances_the_run_and_the_audit_names_me(waiting_
     assert [e.actor for e in approvals] == ["jamie"]
     assert approvals[0].detail["edits"]["draft"]["after"] == run.values["draft"]
 
-    # The Decided tab lists the decision with a diff of the edit.
+    # The Decided tab lists the decision with a word-level diff of the edit and its size.
     at.run()
-    diffs = [c.value for c in at.code if c.language == "diff"]
-    assert any(f"-{sentence}" in d and f"+{EDITED}" in d for d in diffs)
+    diffs = [shown(m.value) for m in at.markdown if "red-background[~~" in m.value]
+    assert diffs and not any("@@" in d for d in diffs)
+    assert any(":green-background[Every campaign result in one place," in d for d in diffs), diffs
+    assert any(m.value.startswith("**Your edit of draft** ·") and "changed" in m.value for m in at.markdown)
 
 
 def test_reject_without_a_comment_is_refused_and_nothing_changes(waiting_run: RunRecord) -> None:
