@@ -45,5 +45,5 @@ def checkpoint_document(cp: CheckpointRecord) -> dict[str, Any]:
         "values": cp.shown,
         "editable": cp.editable,
         "action_at": cp.action_at,
-        "approvals": [v["by"] for v in cp.policy.votes],
+        "approvals": cp.policy.voters,
     }

@@ -77,10 +77,10 @@ def view_link(app: Loopdesk, token: str) -> LinkPage:
     elif content_hash(cp) != claims.content:
         page.state = "changed"
         page.message = "This item changed since the email was sent — open it in Loopdesk."
-    elif any(v.get("by") == claims.user for v in cp.policy.votes):
+    elif (vote := cp.policy.vote_by(claims.user)) is not None:
         page.state = "decided"
         waits = app.progress(cp) or "it waits for more approvals"
-        page.message = f"You already approved this at {when(_voted_at(cp, claims.user))}; {waits}."
+        page.message = f"You already approved this at {when(vote.get('at'))}; {waits}."
     elif not app.permissions.can_decide(claims.user, cp):
         page.state = "not_yours"
         page.message = f"This item is now with {app.directory.label(cp.assignee)}; it no longer waits on you."
@@ -107,8 +107,3 @@ def decide_by_link(app: Loopdesk, token: str, comment: str) -> LinkPage:
     if after is not None and after.status == "pending":  # a vote: the quorum is not reached yet
         page.message = f"Your approval is counted ({app.progress(after) or 'more are needed'}). Thank you!"
     return page
-
-
-def _voted_at(cp: CheckpointRecord, user: str) -> float | None:
-    """When this member approved the checkpoint (a vote towards its quorum)."""
-    return next((v.get("at") for v in cp.policy.votes if v.get("by") == user), None)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from engine.business_hours import add_hours
 from engine.directory import Directory
+from engine.durations import span
 from engine.model import ESCALATION_VERBS, ApprovalNode, EscalationStep, Workflow
 from engine.store.base import CheckpointRecord, PolicyState
 
@@ -86,16 +87,6 @@ def next_step(cp: CheckpointRecord, node: ApprovalNode, wf: Workflow) -> NextSte
     return NextStep(steps[stage], step_time(cp, steps[stage], wf))
 
 
-def span(seconds: float) -> str:
-    """A duration the way people say it: 45 min, 3 h, 2 d."""
-    seconds = abs(seconds)
-    if seconds < 3600:
-        return f"{max(1, round(seconds / 60))} min"
-    if seconds < 2 * 86400:
-        return f"{round(seconds / 3600)} h"
-    return f"{round(seconds / 86400)} d"
-
-
 # -- quorum -----------------------------------------------------------------------------------
 def opening_policy(node: ApprovalNode, revisions: int) -> PolicyState:
     """The policy state a new checkpoint of this node starts with."""
@@ -118,7 +109,7 @@ def approvals_needed(policy: PolicyState, deciders: list[str]) -> int:
 
 def counted_votes(policy: PolicyState, deciders: list[str]) -> list[str]:
     """Who has approved so far, among the people who may decide it now."""
-    return [v["by"] for v in policy.votes if v.get("by") in deciders]
+    return [v for v in policy.voters if v in deciders]
 
 
 def progress(policy: PolicyState, deciders: list[str], directory: Directory) -> str | None:

@@ -646,10 +646,9 @@ class Engine:
             deciders = self.permissions.deciders(cp)
             needed = approvals_needed(cp.policy, deciders)
             if needed > 1 and user in deciders:
-                vote = self._vote(cp, node, run, user, decision, deciders, needed)
-                if vote is not None:
-                    return vote  # a vote short of the quorum: the checkpoint stays open
-                policy = replace(cp.policy, votes=[*cp.policy.votes, _ballot(user, comment)])
+                policy = self._with_vote(cp, user, decision, needed)
+                if len(counted_votes(policy, deciders)) < needed:  # the checkpoint stays open
+                    return self._vote_transition(cp, node, run, user, policy, deciders)
         values = dict(run.values)
         edits: dict[str, dict[str, Any]] = {}
         status, next_node, outcome, revisions = "running", None, None, run.revisions
@@ -682,7 +681,7 @@ class Engine:
         if isinstance(decision, Approve):
             record["edit_size"] = edit_size(edits)  # words changed / words in the draft
         if policy.votes:
-            record["approvals"] = [v["by"] for v in policy.votes]
+            record["approvals"] = policy.voters
         if override:
             record["override_reason"] = override
         ts = now()
@@ -705,39 +704,41 @@ class Engine:
             audit.append(AuditEvent(run.id, SYSTEM, "rejected", {"reason": comment}, ts))
         close = CheckpointClose(
             cp.id, "decided", user, decision=record, expect_assignee=cp.assignee,
-            policy=policy if policy is not cp.policy else None, expect_policy=cp.policy,
+            policy=policy if policy != cp.policy else None, expect_policy=cp.policy,
         )  # fmt: skip
         return Transition(run_update=update, steps=[step], close_checkpoint=close, audit=audit)
 
-    def _vote(
-        self,
-        cp: CheckpointRecord,
-        node: ApprovalNode,
-        run: RunRecord,
-        user: str,
-        decision: Approve,
-        deciders: list[str],
-        needed: int,
-    ) -> Transition | None:
-        """One member's approval where several are needed: the transition that records it, or None
-        when it completes the quorum (then it is the decision). Refused for a second vote."""
-        mine = [v for v in cp.policy.votes if v.get("by") == user]
-        if mine:
-            raise AlreadyDecidedError(cp.id, user, "decided", mine[0].get("at"), "approve")
+    @staticmethod
+    def _with_vote(cp: CheckpointRecord, user: str, decision: Approve, needed: int) -> PolicyState:
+        """The policy state with this member's approval added, where several are needed; refused
+        for a second vote, and for edits (each approver would edit differently)."""
+        mine = cp.policy.vote_by(user)
+        if mine is not None:
+            raise AlreadyDecidedError(cp.id, user, "decided", mine.get("at"), "approve")
         if decision.edits:
             raise InvalidDecisionError(
                 f"this approval needs {needed} approvals, so it cannot be edited by one of them; "
                 "approve as it is, or request changes"
             )
-        policy = replace(cp.policy, votes=[*cp.policy.votes, _ballot(user, decision.comment.strip())])
-        if len(counted_votes(policy, deciders)) >= needed:
-            return None
+        ballot = {"by": user, "at": now(), "comment": decision.comment.strip()}
+        return replace(cp.policy, votes=[*cp.policy.votes, ballot])
+
+    def _vote_transition(
+        self,
+        cp: CheckpointRecord,
+        node: ApprovalNode,
+        run: RunRecord,
+        user: str,
+        policy: PolicyState,
+        deciders: list[str],
+    ) -> Transition:
+        """Record one member's approval short of the quorum; the checkpoint stays open."""
         close = CheckpointClose(
             cp.id, "pending", user, expect_assignee=cp.assignee, policy=policy,
             expect_policy=cp.policy, action_at=cp.action_at,
         )  # fmt: skip
         detail = {
-            "checkpoint": cp.id, "node": node.id, "comment": decision.comment.strip(),
+            "checkpoint": cp.id, "node": node.id, "comment": policy.votes[-1]["comment"],
             "progress": progress(policy, deciders, self.directory),
         }  # fmt: skip
         counted = AuditEvent(run.id, user, "approval_counted", detail)
@@ -939,11 +940,6 @@ class Engine:
         except ConflictError:
             return False
         return True
-
-
-def _ballot(user: str, comment: str) -> dict[str, Any]:
-    """One member's approval as kept with the checkpoint until the quorum is reached."""
-    return {"by": user, "at": now(), "comment": comment}
 
 
 def _updated(run: RunRecord, u: RunUpdate) -> RunRecord:

@@ -479,10 +479,12 @@ class Loopdesk:
     def next_escalation(self, cp: CheckpointRecord, at: float | None = None) -> str:
         """What the checkpoint's escalation chain does next and when ("reminds Jamie Rivera in
         3 h"), or '' when nothing more happens by itself."""
+        if cp.status != "pending" or cp.action_at is None:
+            return ""  # decided, or no step left: no need to read its workflow
         wf = self.engine.workflow_of(self.engine.get_run(cp.run_id))
         node = wf.node(cp.node_id)
         step = next_step(cp, node, wf) if isinstance(node, ApprovalNode) else None
-        if step is None or cp.status != "pending":
+        if step is None:
             return ""
         return step.describe(self.directory, cp.assignee, now() if at is None else at)
 

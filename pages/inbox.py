@@ -84,7 +84,7 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
     progress = app.progress(cp)
     if progress and cp.status == "pending":
         st.markdown(f":blue-badge[{md_escape(progress)}]")
-    voted = any(v.get("by") == user for v in cp.policy.votes)
+    voted = cp.policy.vote_by(user) is not None
     values = review_values(cp, detail)
     show_values(values)
     form_slot = st.empty()

@@ -8,6 +8,8 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
+from engine.durations import span
+
 STATUS_ICONS: dict[str, str] = {
     "running": ":material/progress_activity:",
     "waiting": ":material/hourglass_top:",
@@ -77,21 +79,6 @@ def code_span(text: str) -> str:
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def span(seconds: float) -> str:
-    """A rough human duration: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s} s"
-    m = s // 60
-    if m < 60:
-        return f"{m} min"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h} h {m} min" if m else f"{h} h"
-    d, h = divmod(h, 24)
-    return f"{d} d {h} h" if h else f"{d} d"
 
 
 def age(ts: float, at: float | None = None) -> str:

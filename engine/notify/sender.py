@@ -187,7 +187,7 @@ class Notifier:
         if smtp is None or cp is None or cp.status != "pending" or cp.assignee != event.assignee:
             return []  # decided or handed on meanwhile: nobody needs asking any more
         out = []
-        voted = {v.get("by") for v in cp.policy.votes}  # members who approved already are not asked again
+        voted = cp.policy.voters  # members who approved already are not asked again
         for user in self.engine.permissions.deciders(cp):
             if user in voted:
                 continue

@@ -110,6 +110,15 @@ class PolicyState:
     reminded_at: float | None = None
     """When the last reminder went out."""
 
+    @property
+    def voters(self) -> list[str]:
+        """Who has approved so far, in order."""
+        return [str(v.get("by")) for v in self.votes]
+
+    def vote_by(self, user: str) -> dict[str, Any] | None:
+        """This member's approval, if they gave one."""
+        return next((v for v in self.votes if v.get("by") == user), None)
+
     def to_dict(self) -> dict[str, Any]:
         """As stored (JSON)."""
         return asdict(self)

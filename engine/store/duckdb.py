@@ -617,12 +617,12 @@ class DuckDBStore(SqlStore):
     @staticmethod
     def _migrate(cur: duckdb.DuckDBPyConnection) -> None:
         """Columns added since the first release, filled in from what the file already holds."""
-        cols = {
-            r[0]
-            for r in cur.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'checkpoints'"
-            ).fetchall()
-        }
+
+        def columns(table: str) -> set[str]:
+            query = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            return {r[0] for r in cur.execute(query, [table]).fetchall()}
+
+        cols = columns("checkpoints")
         if "action_at" not in cols:  # until now every pending item with a due time was re-read
             cur.execute("ALTER TABLE checkpoints ADD COLUMN action_at DOUBLE")
             cur.execute("UPDATE checkpoints SET action_at = due_at WHERE status = 'pending'")
@@ -633,11 +633,7 @@ class DuckDBStore(SqlStore):
                 "WHERE runs.id = checkpoints.run_id"
             )
         for table in ("checkpoints", "pending_checkpoints"):  # policy state came with escalation chains
-            found = cur.execute(
-                "SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = 'policy'",
-                [table],
-            ).fetchall()
-            if not found:
+            if "policy" not in columns(table):
                 cur.execute(f"ALTER TABLE {table} ADD COLUMN policy VARCHAR NOT NULL DEFAULT '{{}}'")
         _once(cur, "split_tables", _split_tables)
         for stmt in INDEXES:

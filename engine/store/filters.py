@@ -22,6 +22,12 @@ def given(since: float | None) -> list[float]:
     return [] if since is None else [since]
 
 
+def equals(**columns: str | None) -> tuple[list[str], list[Any]]:
+    """`column = ?` conditions (and their parameters) for the columns given a value."""
+    given_columns = {c: v for c, v in columns.items() if v}
+    return [f"{c} = ?" for c in given_columns], list(given_columns.values())
+
+
 def run_filter(
     status: str | None,
     workflow_id: str | None,
@@ -30,14 +36,7 @@ def run_filter(
     since: float | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (and its parameters) for runs with these filters, created `since`."""
-    where: list[str] = []
-    params: list[Any] = []
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    if workflow_id:
-        where.append("workflow_id = ?")
-        params.append(workflow_id)
+    where, params = equals(status=status, workflow_id=workflow_id)
     if section is not None:
         where.append("section IS NULL" if section == "" else "section = ?")
         params += [] if section == "" else [section]
@@ -83,26 +82,14 @@ def checkpoint_query(
 ) -> tuple[list[str], str, list[Any]] | None:
     """The tables that can hold such checkpoints, the WHERE clause and its parameters (None
     when no checkpoint can match)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("workflow_id", workflow_id), ("node_id", node_id)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if status:
-        where.append("status = ?")
-        params.append(status)
+    where, params = equals(
+        workflow_id=workflow_id, node_id=node_id, status=status, run_id=run_id, decided_by=decided_by
+    )
     if assignees is not None:
         if not assignees:
             return None
         where.append(f"assignee IN ({marks(len(assignees))})")
         params += assignees
-    if run_id:
-        where.append("run_id = ?")
-        params.append(run_id)
-    if decided_by:
-        where.append("decided_by = ?")
-        params.append(decided_by)
     if not_requested_by:  # unless the step lets its requester decide (`PolicyState.allow_self`)
         where.append(f"(requester <> ? OR policy LIKE '%{ALLOW_SELF_JSON}%')")
         params.append(not_requested_by)

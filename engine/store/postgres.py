@@ -202,15 +202,16 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
     """
 
 
+def _shared(conn: psycopg.Connection[Any], sql: str, params: list[Any]) -> psycopg.Cursor[Any]:
+    """Execute one statement written with `?` placeholders (the shared ones) on this connection."""
+    if not params:
+        return conn.execute(sql)  # nothing to bind: `%` in the text stays as it is
+    return conn.execute(sql.replace("%", "%%").replace("?", "%s"), params)
+
+
 def _fetch(conn: psycopg.Connection[Any]) -> Callable[[str, list[Any]], list[tuple[Any, ...]]]:
-    """Run statements written with `?` placeholders (the shared ones) on this connection."""
-
-    def fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        if not params:
-            return conn.execute(sql).fetchall()  # nothing to bind: `%` in the text stays as it is
-        return conn.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
-
-    return fetch
+    """Run reads written with `?` placeholders (the shared ones) on this connection."""
+    return lambda sql, params: _shared(conn, sql, params).fetchall()
 
 
 _UNAVAILABLE = ("08", "53", "57", "58")
@@ -463,7 +464,7 @@ class PostgresStore(SqlStore):
         assert c is not None
         if c.status == "pending":
             sql, params = open_update(c)
-            conn.execute(sql.replace("?", "%s"), params)
+            _shared(conn, sql, params)
             return
         policy = dumps((c.policy or cp.policy).to_dict())
         moved = self._move_closed(
