@@ -311,7 +311,9 @@ def _moment(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date such as 2026-01-01") from None
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a date such as 2026-01-01 or a time such as 2026-12-05T10:00:00Z"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()

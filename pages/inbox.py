@@ -135,8 +135,9 @@ class InboxView:
 
 
 def view_controls(app: Loopdesk, names: dict[str, str]) -> InboxView:
-    """Sort order and filters above the list."""
-    cols = st.columns(3)
+    """Sort order and filters, in a row above the list and the open item (the list's own column is
+    too narrow for them)."""
+    cols = st.columns([1, 1.4, 1.4, 1.2])
     order = cols[0].selectbox("Sort", ["Oldest first", "Due soonest"], key="inbox_sort")
     wf_id = cols[1].selectbox(
         "Workflow",
@@ -186,12 +187,21 @@ def bulk_bar(app: Loopdesk, user: str, items: list[CheckpointRecord]) -> None:
     with st.container(border=True):
         st.markdown(f"**Decide several at once** · {len(picked)} selected")
         comment = st.text_input("Comment for all of them (required to reject)", key="bulk_comment")
-        cols = st.columns(2)
-        approve = cols[0].button(
-            f"Approve {len(picked)} selected", key="bulk_approve", disabled=not picked, type="primary"
+        # one above the other: side by side, the list's column cuts their labels off
+        approve = st.button(
+            f"Approve {len(picked)} selected",
+            key="bulk_approve",
+            disabled=not picked,
+            type="primary",
+            icon=":material/check:",
+            width="stretch",
         )
-        reject = cols[1].button(
-            f"Reject {len(picked)} selected", key="bulk_reject", disabled=not picked, icon=":material/close:"
+        reject = st.button(
+            f"Reject {len(picked)} selected",
+            key="bulk_reject",
+            disabled=not picked,
+            icon=":material/close:",
+            width="stretch",
         )
     if not (approve or reject):
         return
@@ -276,9 +286,9 @@ with pending_tab:
         st.rerun()
     if not items and not open_id:
         st.info("Nothing is waiting for you. New checkpoints assigned to you appear here by themselves.")
+    view = view_controls(app, names)
     left, right = st.columns([1.25, 2.6], gap="large")
     with left:
-        view = view_controls(app, names)
         pending_list(app, user, names, open_id, view)
     with right:
         if open_id:
