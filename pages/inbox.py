@@ -13,6 +13,7 @@ from engine.model import Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from ui.format import md_escape, md_message
+from ui.inbox_keys import OPEN_ITEM_KEY, inbox_keys
 from ui.live import live_seconds
 from ui.review import (
     DecisionInput,
@@ -159,8 +160,8 @@ def view_controls(app: Loopdesk, names: dict[str, str]) -> InboxView:
         list(steps),
         index=None,
         format_func=lambda n: steps.get(n, n),
+        # enabled even while empty: a disabled box's label is too faint to read (WCAG contrast)
         placeholder="All checkpoints" if wf_id else "Choose a workflow first",
-        disabled=not wf_id,
         key="inbox_step",
     )
     return InboxView(order == "Due soonest", wf_id, node_id if wf_id else None)
@@ -265,7 +266,6 @@ user = require_user(app, "see your inbox")
 flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
     st.success(flash, icon=":material/check_circle:")
-    st.toast(flash, icon=":material/check_circle:")
 
 waiting = app.inbox_count(user)
 items = app.inbox(user, limit=1)  # the oldest, opened when nothing else is asked for
@@ -287,10 +287,11 @@ with pending_tab:
     if not items and not open_id:
         st.info("Nothing is waiting for you. New checkpoints assigned to you appear here by themselves.")
     view = view_controls(app, names)
+    inbox_keys(st.query_params.get(OPEN_KEY))
     left, right = st.columns([1.25, 2.6], gap="large")
     with left:
         pending_list(app, user, names, open_id, view)
-    with right:
+    with right, st.container(key=OPEN_ITEM_KEY):
         if open_id:
             show_open(app, open_id, user)
 

@@ -156,7 +156,7 @@ def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, refusa
 
     `refusal` says why the viewer may not decide it (None when they may).
     """
-    st.subheader(md_escape(cp.title or "(untitled task)"), anchor=False)
+    st.header(md_escape(cp.title or "(untitled task)"), anchor=False)  # h2 under the page's h1
     st.caption(
         f"{md_escape(wf.name)} · step “{md_escape(node_name(wf, cp.node_id))}” · "
         f"assigned to {md_escape(directory.label(cp.assignee))} · "

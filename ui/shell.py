@@ -9,6 +9,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.llm.factory import describe_provider
 from engine.services import Loopdesk
+from ui.a11y import repair_markup
 from ui.branding import page_icon
 from ui.format import md_escape, md_message
 from ui.live import waiting_badge
@@ -35,11 +36,14 @@ def render() -> None:
     st.set_page_config(page_title="Loopdesk", page_icon=page_icon(), layout="wide")
     app = shell_app()
     user = current_user(app)
+    page = st.navigation(_pages(app, user))
+    st.set_page_config(page_title=f"{page.title} · Loopdesk")  # each page its own browser-tab title
     with st.sidebar:
         _sidebar(app, user)
+        repair_markup()
     show_health(app)
     try:
-        st.navigation(_pages(app, user)).run()
+        page.run()
     except EngineError as exc:  # the database went away mid-page, say: a message, not a traceback
         st.error(md_message(str(exc)), icon=":material/error:")
 
@@ -104,24 +108,24 @@ def _demo_picker(app: Loopdesk, user: str) -> None:
     )
 
 
-def _pages(app: Loopdesk, user: str) -> dict[str, list[Any]]:
-    """The navigation, with the number of items waiting in the user's inbox."""
+def _pages(app: Loopdesk, user: str) -> list[Any]:
+    """The navigation, with the number of items waiting in the user's inbox.
+
+    One flat list, in the order people use it (build, then work, then their account): Streamlit
+    draws named sections as headers inside the list, which is not a valid list for screen readers.
+    """
     try:
         pending = app.inbox_count(user) if user else 0
     except EngineError:  # the database cannot be read now; show_health says why
         pending = 0
     inbox_title = f"Inbox ({pending})" if pending else "Inbox"
-    return {
-        "Build": [
-            st.Page("pages/templates.py", title="Templates", icon=":material/extension:", default=True),
-            st.Page("pages/designer.py", title="Designer", icon=":material/edit:"),
-        ],
-        "Work": [
-            st.Page("pages/start_run.py", title="Start a run", icon=":material/play_arrow:"),
-            st.Page("pages/inbox.py", title=inbox_title, icon=":material/inbox:"),
-            st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:"),
-            st.Page("pages/board.py", title="Board", icon=":material/view_kanban:"),
-            st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
-        ],
-        "You": [st.Page("pages/account.py", title="My account", icon=":material/person:")],
-    }
+    return [
+        st.Page("pages/templates.py", title="Templates", icon=":material/extension:", default=True),
+        st.Page("pages/designer.py", title="Designer", icon=":material/edit:"),
+        st.Page("pages/start_run.py", title="Start a run", icon=":material/play_arrow:"),
+        st.Page("pages/inbox.py", title=inbox_title, icon=":material/inbox:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:"),
+        st.Page("pages/board.py", title="Board", icon=":material/view_kanban:"),
+        st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
+        st.Page("pages/account.py", title="My account", icon=":material/person:"),
+    ]

@@ -59,7 +59,7 @@ def test_my_pending_checkpoint_shows_everything_needed_to_decide(waiting_run: Ru
     at = inbox("jamie")
     assert at.title[0].value == "Inbox"
     assert at.tabs[0].label == "Pending (1)"
-    assert any(h.value == "Our spring webinar" for h in at.subheader)
+    assert any(h.value == "Our spring webinar" for h in at.header)
     markdown = [m.value for m in at.markdown]
     assert any("waiting" in m and "due in 1 d 23 h" in m for m in markdown)
     assert any("Channel: `LinkedIn`" in m for m in markdown)
