@@ -78,6 +78,24 @@ class NextStep:
         return f"{verb} {'now' if left <= 0 else 'in ' + span(left)}"
 
 
+def chain_summary(node: ApprovalNode, wf: Workflow, directory: Directory) -> list[str]:
+    """The chain in words, one line per step, as the Designer explains it at the node:
+    "after 4 working hours: reminds whoever may decide it"."""
+    hours = "working hours" if wf.business_hours is not None else "h"
+    lines = []
+    for i, step in enumerate(chain(node), 1):
+        verb = ESCALATION_VERBS[step.action]
+        if step.action == "remind":
+            verb = f"{verb} {directory.label(node.assignee) if node.assignee else 'the assignee'} again"
+        elif step.action == "reassign":
+            verb = f"{verb} {directory.label(step.to) if step.to else '(nobody chosen yet)'}"
+        else:
+            verb = f"{verb} as Loopdesk, with the reason in the audit trail"
+        due = " (the due time)" if i > len(node.escalation) else ""
+        lines.append(f"after {step.after_hours:g} {hours}{due}: {verb}")
+    return lines
+
+
 def next_step(cp: CheckpointRecord, node: ApprovalNode, wf: Workflow) -> NextStep | None:
     """The chain step this checkpoint waits for, with when it is due (None: none left)."""
     steps = chain(node)

@@ -282,6 +282,7 @@ with side_col:
         args=(inspect_key, INSPECT_PENDING),
     )
     prefix = f"dz:{wid}:{ds.rev(wid)}"
+    node_problems_box = st.container()  # the selected step's own problems, at the top of its form
     if sel is None:
         wf = workflow_settings(wf, app.directory, f"{prefix}:__wf")
     else:
@@ -303,6 +304,10 @@ ds.put_wc(wf)
 
 # -- problems (beside the canvas; a click selects the broken step) ------------------------------------
 problems = app.problems(wf)
+with node_problems_box:
+    for p in problems:
+        if sel is not None and p.node_id == sel:
+            st.error(md_escape(p.message), icon=":material/error:")
 with problems_box:
     st.html(PROBLEM_CSS)
     if problems:

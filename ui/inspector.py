@@ -7,6 +7,7 @@ working copy gets fresh widgets instead of stale ones.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -32,6 +33,14 @@ from engine.validation import available_values
 from ui.canvas import node_title
 from ui.designer_state import allowed_labels, replace_node, set_edge_label
 from ui.format import md_escape, md_label
+from ui.policy_editor import (
+    business_hours_editor,
+    escalation_editor,
+    quorum_editor,
+    self_approval_editor,
+    show_chain,
+)
+from ui.tables import frozen_rows, records
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
 OUTPUT_KINDS = {"text": "Text", "classification": "One label of a list", "json": "JSON fields"}
@@ -90,7 +99,7 @@ def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
 
 
 def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workflow:
-    """Name, description, sections, revision cap, default model and access of the workflow."""
+    """Name, description, sections, revision cap, default model, business hours and access."""
     st.caption(f"Workflow id: {md_escape(wf.id)} (stays the same across versions)")
     name = st.text_input("Workflow name", value=wf.name, key=f"{prefix}:name")
     description = st.text_area("Description", value=wf.description, key=f"{prefix}:description", height=80)
@@ -111,6 +120,7 @@ def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workfl
         help="How often a checkpoint may send the task back before it must be decided.",
     )
     default_model = c2.text_input("Default model", value=wf.default_model, key=f"{prefix}:default_model")
+    business_hours = business_hours_editor(wf, prefix)
     st.markdown("**Access** · admins may always do everything")
     access = Access(
         editors=_people(
@@ -135,6 +145,7 @@ def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workfl
         "max_revisions": int(max_revisions),
         "default_model": default_model.strip() or wf.default_model,
         "access": access,
+        "business_hours": business_hours,
     }
     if all(getattr(wf, k) == v for k, v in changes.items()):
         return wf
@@ -159,7 +170,7 @@ def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Wo
                 _pick("Section", wf.sections, node.section, f"{prefix}:section", "Choose a section") or ""
             )
     elif isinstance(node, ApprovalNode):
-        changes.update(_approval(node, avail, directory, prefix))
+        changes.update(_approval(wf, node, avail, directory, prefix))
     elif isinstance(node, BranchNode):
         changes["value"] = (
             _pick("Route on the value", sorted(avail), node.value, f"{prefix}:value", "Choose a value") or ""
@@ -231,7 +242,7 @@ def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str) -> di
             st.text_area("Labels (one per line)", value="\n".join(node.labels), key=f"{prefix}:labels")
         )
     elif out["output_kind"] == "json":
-        rows = _frozen_rows(
+        rows = frozen_rows(
             f"{prefix}:json_fields",
             [f.model_dump() for f in node.json_fields],
         )
@@ -254,13 +265,15 @@ def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str) -> di
                 type=r.get("type") or "string",
                 description=str(r.get("description") or ""),
             ).model_dump()
-            for r in _records(edited)
+            for r in records(edited)
             if str(r.get("name") or "").strip()
         ]
     return out
 
 
-def _approval(node: ApprovalNode, avail: set[str], directory: Directory, prefix: str) -> dict[str, Any]:
+def _approval(
+    wf: Workflow, node: ApprovalNode, avail: set[str], directory: Directory, prefix: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     people = sorted(directory.users)
     groups = [f"{GROUP_PREFIX}{g}" for g in sorted(directory.groups)]
@@ -318,6 +331,12 @@ def _approval(node: ApprovalNode, avail: set[str], directory: Directory, prefix:
         "Who a reviewer may hand this checkpoint to. None chosen: the members of the assignee "
         "group and the person it is handed to when due. Admins may reassign to anyone.",
     )
+    out.update(escalation_editor(wf, node, directory, prefix))
+    # what the chain will do, as edited (a value the model refuses is reported by node_form)
+    with contextlib.suppress(ValidationError):
+        show_chain(wf, ApprovalNode.model_validate({**node.model_dump(), **out}), directory)
+    out.update(quorum_editor(node.model_copy(update={"assignee": out["assignee"]}), directory, prefix))
+    out.update(self_approval_editor(node, prefix))
     return out
 
 
@@ -330,7 +349,7 @@ def _people(label: str, current: list[str], directory: Directory, key: str, help
 
 def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
     st.caption("Form fields (add rows at the bottom; choice options are separated by commas)")
-    rows = _frozen_rows(
+    rows = frozen_rows(
         f"{prefix}:fields",
         [
             {
@@ -363,7 +382,7 @@ def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
         },
     )
     fields: list[dict[str, Any]] = []
-    for r in _records(edited):
+    for r in records(edited):
         name = str(r.get("name") or "").strip()
         if not name:
             continue
@@ -399,21 +418,6 @@ def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
         help="Its value names the task on the board.",
     )
     return {"fields": fields, "title_field": title_field}
-
-
-def _frozen_rows(key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows a data editor started from: its edits are relative to them, so they stay fixed."""
-    slot = f"{key}:base"
-    if slot not in st.session_state:
-        st.session_state[slot] = rows
-    return list(st.session_state[slot])
-
-
-def _records(edited: Any) -> list[dict[str, Any]]:
-    """Rows returned by st.data_editor as plain dicts (list input gives a list back)."""
-    if hasattr(edited, "to_dict"):
-        return cast(list[dict[str, Any]], edited.to_dict("records"))
-    return [dict(r) for r in edited]
 
 
 def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str], None]) -> Workflow:

@@ -20,7 +20,8 @@ from engine.decisions import Approve, Reject, RequestChanges
 from engine.directory import Directory
 from engine.errors import AlreadyDecidedError, InvalidDecisionError, NotAllowedError
 from engine.llm.demo import DemoProvider
-from engine.model import Workflow, load_workflow_json
+from engine.model import ApprovalNode, BusinessHours, Workflow, load_workflow_json
+from engine.policies import chain_summary
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
@@ -137,6 +138,21 @@ def test_legacy_due_time_is_the_last_step_of_the_chain(app: Loopdesk) -> None:
     run = app.engine.get_run(cp.run_id)
     assert run.status == "completed" and run.outcome == "Rejected"
     assert "due time passed (8 h)" in app.engine.get_checkpoint(cp.id).decision["comment"]
+
+
+def test_the_chain_in_words_as_the_designer_explains_it(people: Directory) -> None:
+    directory = people
+    wf = workflow(assignee="group:editors", escalation=CHAIN[:2], due_hours=72, on_timeout="reject")
+    review = wf.node("review")
+    assert isinstance(review, ApprovalNode)
+    assert chain_summary(review, wf, directory) == [
+        "after 4 h: reminds Editors (group) again",
+        "after 24 h: hands it to Sam Ortiz",
+        "after 72 h (the due time): rejects it as Loopdesk, with the reason in the audit trail",
+    ]
+    working = wf.model_copy(update={"business_hours": BusinessHours(timezone="Europe/Berlin")})
+    first = chain_summary(review, working, directory)[0]
+    assert first == "after 4 working hours: reminds Editors (group) again"
 
 
 def test_an_old_saved_version_loads_and_times_out_as_before(app: Loopdesk) -> None:
