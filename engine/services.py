@@ -417,13 +417,14 @@ class Loopdesk:
         node_id: str | None = None,
         by_due: bool = False,
     ) -> list[CheckpointRecord]:
-        """Pending checkpoints the user may decide (assigned to them or their groups, not their own
-        requests unless the step allows it), oldest first (or soonest due), of one workflow and
-        step when given; one page with `limit`/`offset`."""
+        """Pending checkpoints waiting for the user: assigned to them or their groups, not their own
+        requests unless the step allows it, not ones they approved already while the other approvals
+        of a quorum are awaited; oldest first (or soonest due), of one workflow and step when given;
+        one page with `limit`/`offset`."""
         return self.store.list_checkpoints(
             status="pending",
             assignees=self.directory.assignees_for(user),
-            not_requested_by=user,
+            actionable_by=user,
             limit=limit,
             offset=offset,
             newest_first=newest_first,
@@ -437,7 +438,7 @@ class Loopdesk:
         return self.store.count_checkpoints(
             status="pending",
             assignees=self.directory.assignees_for(user),
-            not_requested_by=user,
+            actionable_by=user,
             workflow_id=workflow_id,
             node_id=node_id,
         )

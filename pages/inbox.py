@@ -114,11 +114,23 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
             show_error(exc)
         else:
             decided = decided_message(asked.decision, app.directory)
+            counted = _counted_vote(app, cp.id, user)
+            if counted:  # one approval of several: the item leaves my inbox but the run still waits
+                decided = f"your approval is counted ({counted}); it waits for the other approvals."
             st.session_state[FLASH_KEY] = f"“{md_escape(cp.title)}”: {md_escape(decided)}"
             st.query_params.pop(OPEN_KEY, None)
             st.session_state.pop(SHOWN_KEY, None)
             st.rerun()
     link_to("pages/runs.py", "Open the run's timeline", {"run": cp.run_id}, icon=":material/timeline:")
+
+
+def _counted_vote(app: Loopdesk, cp_id: str, user: str) -> str:
+    """The quorum's progress when `user`'s approval was counted and others are still needed."""
+    try:
+        cp = app.checkpoint(cp_id, user)
+    except EngineError:
+        return ""
+    return app.progress(cp) if cp.status == "pending" and cp.policy.vote_by(user) else ""
 
 
 @dataclass

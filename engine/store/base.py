@@ -362,7 +362,7 @@ class Store(ABC):
         assignees: list[str] | None = None,
         run_id: str | None = None,
         decided_by: str | None = None,
-        not_requested_by: str | None = None,
+        actionable_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
@@ -371,8 +371,9 @@ class Store(ABC):
         by_due: bool = False,
     ) -> list[CheckpointRecord]:
         """Checkpoints, oldest first (soonest due with `by_due`, newest decision first with
-        `decided_by`), filtered by status, assignees, run, decider, a requester to leave out,
-        workflow and step; one page with `limit`/`offset`."""
+        `decided_by`), filtered by status, assignees, run, decider, workflow and step, and to what
+        `actionable_by` can act on (not their own request unless the step allows it, not one they
+        approved already); one page with `limit`/`offset`."""
 
     @abstractmethod
     def count_checkpoints(
@@ -380,7 +381,7 @@ class Store(ABC):
         status: str | None = "pending",
         assignees: list[str] | None = None,
         decided_by: str | None = None,
-        not_requested_by: str | None = None,
+        actionable_by: str | None = None,
         workflow_id: str | None = None,
         node_id: str | None = None,
     ) -> int:

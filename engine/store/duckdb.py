@@ -1103,7 +1103,7 @@ class DuckDBStore(SqlStore):
         assignees: list[str] | None = None,
         run_id: str | None = None,
         decided_by: str | None = None,
-        not_requested_by: str | None = None,
+        actionable_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
@@ -1112,9 +1112,7 @@ class DuckDBStore(SqlStore):
         by_due: bool = False,
     ) -> list[CheckpointRecord]:
         """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
-        query = checkpoint_query(
-            status, assignees, run_id, decided_by, not_requested_by, workflow_id, node_id
-        )
+        query = checkpoint_query(status, assignees, run_id, decided_by, actionable_by, workflow_id, node_id)
         if query is None:
             return []
         tables, clause, params = query

@@ -12,6 +12,16 @@ ALLOW_SELF_JSON = dumps({"allow_self": True})[1:-1]
 """How a checkpoint's stored policy says its requester may decide it (`"allow_self": true`)."""
 
 
+def vote_json(user: str) -> str:
+    """How a checkpoint's stored policy records this member's approval (`"by": "jamie"`)."""
+    return dumps({"by": user})[1:-1]
+
+
+def like_literal(text: str) -> str:
+    """`text` matched literally by `LIKE … ESCAPE '!'` (its `%`, `_` and `!` escaped)."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def marks(n: int) -> str:
     """`n` comma-separated `?` placeholders."""
     return ",".join("?" * n)
@@ -76,7 +86,7 @@ def checkpoint_query(
     assignees: list[str] | None,
     run_id: str | None,
     decided_by: str | None,
-    not_requested_by: str | None,
+    actionable_by: str | None,
     workflow_id: str | None = None,
     node_id: str | None = None,
 ) -> tuple[list[str], str, list[Any]] | None:
@@ -90,9 +100,12 @@ def checkpoint_query(
             return None
         where.append(f"assignee IN ({marks(len(assignees))})")
         params += assignees
-    if not_requested_by:  # unless the step lets its requester decide (`PolicyState.allow_self`)
+    if actionable_by:
+        # not their own request, unless the step lets its requester decide (`PolicyState.allow_self`)
         where.append(f"(requester <> ? OR policy LIKE '%{ALLOW_SELF_JSON}%')")
-        params.append(not_requested_by)
+        # nor one they approved already, while it waits for the quorum's others (`PolicyState.votes`)
+        where.append("(policy IS NULL OR policy NOT LIKE ? ESCAPE '!')")
+        params += [actionable_by, f"%{like_literal(vote_json(actionable_by))}%"]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     tables = []
     if status in (None, "pending") and not decided_by:

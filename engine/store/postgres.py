@@ -580,7 +580,7 @@ class PostgresStore(SqlStore):
         assignees: list[str] | None = None,
         run_id: str | None = None,
         decided_by: str | None = None,
-        not_requested_by: str | None = None,
+        actionable_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
@@ -589,9 +589,7 @@ class PostgresStore(SqlStore):
         by_due: bool = False,
     ) -> list[CheckpointRecord]:
         """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
-        query = checkpoint_query(
-            status, assignees, run_id, decided_by, not_requested_by, workflow_id, node_id
-        )
+        query = checkpoint_query(status, assignees, run_id, decided_by, actionable_by, workflow_id, node_id)
         if query is None:
             return []
         tables, clause, params = query

@@ -166,12 +166,12 @@ class SqlStore(Store):
         status: str | None = "pending",
         assignees: list[str] | None = None,
         decided_by: str | None = None,
-        not_requested_by: str | None = None,
+        actionable_by: str | None = None,
         workflow_id: str | None = None,
         node_id: str | None = None,
     ) -> int:
         """How many checkpoints `list_checkpoints` would list with these filters."""
-        query = checkpoint_query(status, assignees, None, decided_by, not_requested_by, workflow_id, node_id)
+        query = checkpoint_query(status, assignees, None, decided_by, actionable_by, workflow_id, node_id)
         if query is None:
             return 0
         tables, clause, params = query

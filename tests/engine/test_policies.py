@@ -243,6 +243,9 @@ def test_quorum_all_needs_every_member_and_shows_progress(app: Loopdesk) -> None
     app.decide(cp.id, "jamie", Approve(comment="fine by me"))
     after = app.engine.get_checkpoint(cp.id)
     assert after.status == "pending" and app.progress(after) == "1 of 3 approved: Jamie Rivera"
+    # it no longer waits for Jamie, who approved; it still waits for the others
+    assert [c.id for c in app.inbox("jamie")] == [] and app.inbox_count("jamie") == 0
+    assert [c.id for c in app.inbox("morgan")] == [cp.id] and app.inbox_count("kai") == 1
     with pytest.raises(AlreadyDecidedError, match="already decided by jamie"):
         app.decide(cp.id, "jamie", Approve())
     app.decide(cp.id, "morgan", Approve())

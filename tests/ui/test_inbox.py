@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
+from engine.model import Quorum
 from engine.services import Loopdesk
 from engine.store.base import CheckpointClose, RunRecord, Transition
 from tests.ui.conftest import click, shown
@@ -232,3 +233,36 @@ def test_rows_show_reminders_quorum_progress_and_the_next_escalation(service: Lo
     text = " ".join(m.value for m in at.markdown)
     assert ":orange-badge[Reminded 2×]" in text
     assert run.status == "waiting"
+
+
+def test_a_quorum_member_who_approved_sees_it_counted_and_the_item_leaves_their_inbox(
+    service: Loopdesk,
+) -> None:
+    wf = service.get_workflow("marketing-social-post").definition
+    nodes = [
+        n.model_copy(
+            update={"assignee": "group:marketing", "editable_values": [], "quorum": Quorum(mode="all")}
+        )
+        if n.id == "review"
+        else n
+        for n in wf.nodes
+    ]
+    service.save_workflow(wf.model_copy(update={"nodes": nodes}), "dana")
+    run = service.start_run("marketing-social-post", {"topic": "Needs both"}, "dana")
+    (cp,) = service.inbox("jamie")
+
+    at = inbox("jamie")
+    click(at, "Approve")
+    flash = " ".join(shown(s.value) for s in at.success)
+    assert "your approval is counted (1 of 2 approved: Jamie Rivera)" in flash
+    assert "waits for the other approvals" in flash
+    assert at.tabs[0].label == "Pending (0)" and service.inbox_count("jamie") == 0
+    assert service.engine.get_run(run.id).status == "waiting"
+
+    at = inbox("morgan")  # the other member still has it, with the progress so far
+    assert at.tabs[0].label == "Pending (1)"
+    assert any("1 of 2 approved: Jamie Rivera" in shown(m.value) for m in at.markdown)
+    click(at, "Approve")
+    assert any("Approved. The run carries on." in shown(s.value) for s in at.success)
+    wait_until(lambda: service.engine.get_run(run.id).status == "completed")
+    assert service.engine.get_checkpoint(cp.id).decision["approvals"] == ["jamie", "morgan"]
