@@ -110,7 +110,15 @@ class InvalidStateError(EngineError):
 
 
 class StepError(EngineError):
-    """A step failed in a way the user can understand; the run is marked failed."""
+    """A step failed in a way the user can understand; the run is marked failed.
+
+    `meta` is recorded with the failed step (e.g. the tokens of an AI call that was paid for
+    but whose answer could not be used).
+    """
+
+    def __init__(self, message: str, meta: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.meta = meta or {}
 
 
 class StoreLockedError(EngineError):

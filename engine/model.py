@@ -133,6 +133,10 @@ class AIStepNode(_NodeBase):
     """Optional system message."""
     model: Name | None = None
     """Model name; empty uses the workflow default."""
+    reasoning: bool | None = None
+    """Whether `model` (or the default it uses) is a reasoning model, sent `max_completion_tokens`
+    and no temperature; None: known names (o1, o3, o4-mini, gpt-5…) are recognised. Set it for a
+    gateway alias or an Azure deployment name."""
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     """Sampling temperature."""
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
@@ -300,8 +304,14 @@ class Workflow(_Strict):
     """Connections between steps."""
     max_revisions: int = Field(default=3, ge=1, le=50)
     """How many times a checkpoint may send the task back before it must be decided."""
-    default_model: Name = "gpt-4o-mini"
-    """Model used by AI steps that name none."""
+    default_model: Name = ""
+    """Model used by AI steps that name none; empty: the app's default model (`LOOPDESK_MODEL`, or
+    the setting an admin chose)."""
+    default_reasoning: bool | None = None
+    """Whether the default model is a reasoning model (None: recognised by its name)."""
+    allow_cut_off: bool = False
+    """Whether a text answer cut off by its token limit goes on to review (with a warning) instead
+    of failing the step."""
     access: Access = Field(default_factory=Access)
     """Who may edit it, start it and see its runs."""
     business_hours: BusinessHours | None = None

@@ -29,6 +29,11 @@ class Permissions:
         u = self.directory.users.get(user)
         return u is not None and u.admin
 
+    def check_settings(self, user: str, doing: str) -> None:
+        """Only admins change the app's settings (the default AI model, …)."""
+        if not self.privileged(user):
+            raise NotAllowedError(user, f"{self._who(user)} may not {doing}: only an admin may")
+
     def has_role(self, user: str, role: str) -> bool:
         """Whether the user has the role (admins, the engine and the operator have every role)."""
         if user in RESERVED_USERS:

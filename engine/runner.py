@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
@@ -34,6 +34,7 @@ from engine.errors import (
 )
 from engine.forms import coerce_field, coerce_form
 from engine.llm.base import LLMError, LLMProvider
+from engine.llm.choice import BUILTIN_MODEL, MODEL_SETTING, app_default_model
 from engine.llm.structured import parse_answer
 from engine.model import AIStepNode, ApprovalNode, EscalationStep, FormTriggerNode, Node, Workflow
 from engine.permissions import Permissions
@@ -133,7 +134,7 @@ class Engine:
         provider: LLMProvider,
         directory: Directory,
         workers: int = 8,
-        prices: dict[str, tuple[float, float]] | None = None,
+        prices: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -448,16 +449,24 @@ class Engine:
         except Exception:  # the run stays 'running' and is retried on recovery
             log.exception("could not record the failure of run %s", run.id)
 
+    def default_model(self) -> str:
+        """The model of workflows that name none: the admin's choice, else `LOOPDESK_MODEL`, else
+        gpt-4o-mini (read each time, so a change reaches every process)."""
+        return app_default_model(self.store.setting(MODEL_SETTING, ""))
+
     def _step(self, wf: Workflow, node: Node, run: RunRecord) -> tuple[Transition, RunRecord]:
         """Run one node; return what to write and the run as it will be once written."""
         started = now()
         handler = HANDLERS[node.type]
-        ctx = StepContext(wf, node, run, self.provider, self.prices, self._stopper(run.id))
+        ctx = StepContext(
+            wf, node, run, self.provider, self.prices, self._stopper(run.id),
+            default_model=self.default_model() if node.type == "ai_step" else BUILTIN_MODEL,
+        )  # fmt: skip
         try:
             outcome = handler(ctx)
             t = self._transition(wf, node, run, outcome, started, now())
         except EngineError as exc:
-            t = self._failure(run, node, started, str(exc))
+            t = self._failure(run, node, started, str(exc), getattr(exc, "meta", None))
         except Exception as exc:  # a bug, but the run must not stay 'running' forever
             log.exception("step %s of run %s crashed", node.id, run.id)
             t = self._failure(run, node, started, f"unexpected error: {exc}")
@@ -559,10 +568,12 @@ class Engine:
             if c.node_id == node_id and (c.decision or {}).get("kind") == "request_changes"
         )
 
-    def _failure(self, run: RunRecord, node: Node, started: float, message: str) -> Transition:
+    def _failure(
+        self, run: RunRecord, node: Node, started: float, message: str, meta: dict[str, Any] | None = None
+    ) -> Transition:
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="failed", input={},
-            output=None, started_at=started, finished_at=now(), error=message,
+            output=None, started_at=started, finished_at=now(), error=message, meta=meta or {},
         )  # fmt: skip
         update = RunUpdate(
             run.id, ("running",), "failed", node.id, run.values, run.section, run.revisions,

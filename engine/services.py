@@ -18,6 +18,7 @@ from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, wo
 from engine.limits import MAX_NAME_CHARS
 from engine.links import LinkSigner
 from engine.llm.base import LLMProvider
+from engine.llm.choice import MODEL_SETTING
 from engine.llm.factory import provider_from_settings
 from engine.model import (
     Access,
@@ -161,6 +162,21 @@ class Loopdesk:
         if self.notifier is None:
             self.notifier = Notifier(self.engine, notify or notify_settings(), self.link_signer)
             self.notifier.start()
+
+    def default_model(self) -> str:
+        """The model of every workflow that names none (the admin's choice, else `LOOPDESK_MODEL`,
+        else gpt-4o-mini)."""
+        return self.engine.default_model()
+
+    def set_default_model(self, user: str, model: str) -> str:
+        """Choose the app's default model (admins only); empty goes back to `LOOPDESK_MODEL` or the
+        built-in default. Returns the model now in use."""
+        self.permissions.check_settings(user, "change the default AI model")
+        chosen = model.strip()
+        if len(chosen) > 200 or any(c.isspace() for c in chosen):
+            raise EngineError(f"“{chosen[:60]}” is not a model name (one word, no spaces)")
+        self.store.put_setting(MODEL_SETTING, chosen)
+        return self.default_model()
 
     @property
     def link_signer(self) -> LinkSigner:

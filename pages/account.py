@@ -21,6 +21,22 @@ st.caption(
     + (", ".join(md_escape(app.directory.label(f"group:{g}")) for g in person.groups) or "none")
 )
 
+if app.permissions.privileged(user):
+    st.subheader("AI model", anchor=False)
+    st.caption(
+        "The model every workflow uses when it names none. Empty: LOOPDESK_MODEL from the server's "
+        "environment, else gpt-4o-mini. A step or a workflow that names its own model keeps it."
+    )
+    with st.form("default_model_form", border=False):
+        chosen = st.text_input("Default model", value=app.default_model(), key="account_default_model")
+        if st.form_submit_button("Save default model", icon=":material/save:"):
+            try:
+                now_in_use = app.set_default_model(user, chosen or "")
+            except EngineError as exc:
+                show_error(exc)
+            else:
+                st.success(f"Workflows without a model of their own now use {md_escape(now_in_use)}.")
+
 st.subheader("API tokens", anchor=False)
 st.caption(
     "A token lets another system (a CRM, a script, a chat bot) call the Loopdesk API as you, with exactly "

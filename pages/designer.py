@@ -284,11 +284,11 @@ with side_col:
     prefix = f"dz:{wid}:{ds.rev(wid)}"
     node_problems_box = st.container()  # the selected step's own problems, at the top of its form
     if sel is None:
-        wf = workflow_settings(wf, app.directory, f"{prefix}:__wf")
+        wf = workflow_settings(wf, app.directory, f"{prefix}:__wf", app.default_model())
     else:
         node = wf.node(sel)
         st.caption(f"{NODE_KIND_LABELS[node.type]} · id {md_escape(node.id)}")
-        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}")
+        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model())
         wf = connections(
             wf, wf.node(sel), f"{prefix}:{node.id}", on_delete=lambda eid: _intend("delete_edge", eid)
         )

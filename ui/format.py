@@ -113,6 +113,16 @@ def money(usd: float | None) -> str:
     return f"${usd:,.2f}"
 
 
+def ai_cost(meta: dict[str, Any]) -> str:
+    """What an AI call cost, as recorded: `$0.0012`, `free (demo)`, or `unpriced` for a model no
+    price table knows (never a made-up $0.00)."""
+    if meta.get("demo"):
+        return "free (demo)"
+    if meta.get("cost_usd") is None:
+        return "unpriced" if meta.get("prompt_tokens") is not None else "unpriced (no usage reported)"
+    return money(float(meta["cost_usd"]))
+
+
 def duration_ms(ms: float | None) -> str:
     """A step duration: `12 ms`, `1.4 s`, `2 min 5 s`."""
     if ms is None:

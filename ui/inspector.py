@@ -44,6 +44,11 @@ from ui.tables import frozen_rows, records
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
 OUTPUT_KINDS = {"text": "Text", "classification": "One label of a list", "json": "JSON fields"}
+REASONING: dict[bool | None, str] = {None: "Auto", True: "Yes", False: "No"}
+REASONING_HELP = (
+    "Reasoning models (o1, o3, o4-mini, gpt-5…) take no temperature and get max_completion_tokens. "
+    "Auto recognises the known names; choose Yes for a gateway alias or an Azure deployment name."
+)
 ON_TIMEOUT = {
     "none": "Nothing",
     "approve": "Approve it",
@@ -98,7 +103,17 @@ def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
     return replace_node(wf, updated)
 
 
-def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workflow:
+def _reasoning(label: str, current: bool | None, key: str) -> bool | None:
+    """Auto / Yes / No: whether a model is a reasoning model."""
+    options = list(REASONING)
+    choice = st.selectbox(
+        label, options, index=options.index(current), format_func=REASONING.__getitem__, key=key,
+        help=REASONING_HELP,
+    )  # fmt: skip
+    return None if choice is None else bool(choice)
+
+
+def workflow_settings(wf: Workflow, directory: Directory, prefix: str, app_model: str = "") -> Workflow:
     """Name, description, sections, revision cap, default model, business hours and access."""
     st.caption(f"Workflow id: {md_escape(wf.id)} (stays the same across versions)")
     name = st.text_input("Workflow name", value=wf.name, key=f"{prefix}:name")
@@ -119,7 +134,24 @@ def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workfl
         key=f"{prefix}:max_revisions",
         help="How often a checkpoint may send the task back before it must be decided.",
     )
-    default_model = c2.text_input("Default model", value=wf.default_model, key=f"{prefix}:default_model")
+    default_model = c2.text_input(
+        "Default model",
+        value=wf.default_model,
+        key=f"{prefix}:default_model",
+        placeholder=f"app default: {app_model}" if app_model else "the app's default",
+        help="The model of AI steps that name none. Empty: the app's default model "
+        "(LOOPDESK_MODEL, or what an admin chose on My account).",
+    )
+    c3, c4 = st.columns(2, vertical_alignment="bottom")
+    with c3:
+        default_reasoning = _reasoning("Reasoning model", wf.default_reasoning, f"{prefix}:default_reasoning")
+    allow_cut_off = c4.checkbox(
+        "Review cut-off drafts",
+        value=wf.allow_cut_off,
+        key=f"{prefix}:allow_cut_off",
+        help="A draft cut off at its step's token limit goes to review with a warning instead of "
+        "failing the step. Classification and JSON answers that were cut off always fail.",
+    )
     business_hours = business_hours_editor(wf, prefix)
     st.markdown("**Access** · admins may always do everything")
     access = Access(
@@ -143,7 +175,9 @@ def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workfl
         "description": description,
         "sections": _lines(sections),
         "max_revisions": int(max_revisions),
-        "default_model": default_model.strip() or wf.default_model,
+        "default_model": default_model.strip(),
+        "default_reasoning": default_reasoning,
+        "allow_cut_off": bool(allow_cut_off),
         "access": access,
         "business_hours": business_hours,
     }
@@ -152,8 +186,9 @@ def workflow_settings(wf: Workflow, directory: Directory, prefix: str) -> Workfl
     return wf.model_copy(update=changes)
 
 
-def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Workflow:
-    """The settings form of the selected node; returns the workflow with its edits."""
+def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str, app_model: str = "") -> Workflow:
+    """The settings form of the selected node; returns the workflow with its edits (`app_model`:
+    the app's default model, shown where a step uses it)."""
     avail = available_values(wf).get(node.id, set())
     changes: dict[str, Any] = {
         "title": st.text_input("Title", value=node.title, key=f"{prefix}:title"),
@@ -161,7 +196,7 @@ def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Wo
     if isinstance(node, FormTriggerNode):
         changes.update(_form_trigger(node, prefix))
     elif isinstance(node, AIStepNode):
-        changes.update(_ai_step(wf, node, avail, prefix))
+        changes.update(_ai_step(wf, node, avail, prefix, app_model))
     elif isinstance(node, MoveToSectionNode):
         if not wf.sections and not node.section:
             st.warning("The workflow has no board sections; add them in the workflow settings.")
@@ -196,7 +231,7 @@ def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str) -> Wo
     return _apply(wf, node, changes)
 
 
-def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str) -> dict[str, Any]:
+def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str, app_model: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["instruction"] = st.text_area(
         "Instruction (prompt)",
@@ -215,10 +250,11 @@ def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str) -> di
             "Model",
             value=node.model or "",
             key=f"{prefix}:model",
-            placeholder=f"default: {wf.default_model}",
+            placeholder=f"default: {wf.default_model or app_model or 'the app default'}",
         ).strip()
         or None
     )
+    out["reasoning"] = _reasoning("Reasoning model", node.reasoning, f"{prefix}:reasoning")
     out["temperature"] = c2.slider(
         "Temperature", 0.0, 2.0, value=float(node.temperature), step=0.1, key=f"{prefix}:temperature"
     )

@@ -38,6 +38,8 @@ class ReviewValues:
     labels: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     """Per AI output: which step wrote it, with model and a demo note."""
+    cut_off: set[str] = field(default_factory=set)
+    """AI outputs the token limit cut off (the workflow lets them go to review)."""
 
 
 def review_values(cp: CheckpointRecord, detail: RunDetail) -> ReviewValues:
@@ -75,6 +77,8 @@ def review_values(cp: CheckpointRecord, detail: RunDetail) -> ReviewValues:
                 source += f" · model {model}" if model else ""
                 if step.meta.get("demo"):
                     source += " · demo output (offline demo model)"
+                if step.meta.get("cut_off"):
+                    out.cut_off.add(name)
             out.sources[name] = source
         if name in cp.editable:
             out.editable[name] = value
@@ -188,7 +192,18 @@ def show_values(values: ReviewValues) -> None:
         st.markdown(f"**{md_escape(values.labels[name])}** — AI output to check")
         if name in values.sources:
             st.caption(md_escape(values.sources[name]))
+        cut_off_warning(values, name)
         st.code(as_text(value) or "(empty)", language=None, wrap_lines=True)
+
+
+def cut_off_warning(values: ReviewValues, name: str) -> None:
+    """Say so when the AI's answer was cut off at its token limit."""
+    if name in values.cut_off:
+        st.warning(
+            "Cut off at the token limit: the AI stopped before it finished. Check the end "
+            "(complete it, or request changes) before approving.",
+            icon=":material/content_cut:",
+        )
 
 
 @dataclass
@@ -223,6 +238,7 @@ def decision_form(
             st.markdown(f"**{md_escape(values.labels[name])}** — {hint}")
             if source:
                 st.caption(md_escape(source))
+            cut_off_warning(values, name)
             edited[name] = (
                 st.text_area(
                     md_label(values.labels[name]),

@@ -64,7 +64,11 @@ def _sidebar(app: Loopdesk, user: str) -> None:
     if app.engine.provider.kind == "demo":
         st.warning(f"AI: {provider_label}. Answers are demo output.", icon=":material/science:")
     else:
-        st.caption(f"AI: {provider_label}")
+        try:
+            model = f" · default model {md_escape(app.default_model())}"
+        except EngineError:  # the database cannot be read now; show_health says why
+            model = ""
+        st.caption(f"AI: {md_escape(provider_label)}{model}")
 
 
 def _login(app: Loopdesk, user: str) -> None:

@@ -17,13 +17,13 @@ from engine.notify.events import OutboxEvent
 from engine.services import RunDetail
 from engine.store.base import AuditEvent, StepRecord
 from ui.format import (
+    ai_cost,
     as_text,
     clock,
     duration_ms,
     md_escape,
     md_label,
     md_message,
-    money,
     one_line,
     span,
 )
@@ -96,7 +96,9 @@ def step_line(step: StepRecord, wf: Workflow, who: Callable[[str], str] = str) -
         if step.meta.get("demo"):
             parts.append(":orange[demo output]")
         else:
-            parts.append(money(step.meta.get("cost_usd")))
+            parts.append(ai_cost(step.meta))
+        if step.meta.get("cut_off"):
+            parts.append(":orange[cut off at the token limit]")
     if step.error:
         parts.append(f":red[{md_escape(one_line(step.error, 120))}]")
     return " · ".join(parts)
@@ -150,9 +152,7 @@ def show_steps(detail: RunDetail, directory: Directory) -> None:
             "Duration": duration_ms(s.duration_ms) if s.kind != "approval" else span(s.duration_ms / 1000),
             "Model": _model_label(s),
             "Tokens": str(step_tokens(s)) if s.kind == "ai_step" else "",
-            "Cost": ("free (demo)" if s.meta.get("demo") else money(s.meta.get("cost_usd")))
-            if s.kind == "ai_step"
-            else "",
+            "Cost": ai_cost(s.meta) if s.kind == "ai_step" else "",
             "Error": s.error or "",
         }
         for i, s in enumerate(steps)
@@ -182,11 +182,32 @@ def _step_body(s: StepRecord, directory: Directory) -> None:
         demo = " — **demo output** (offline demo model, not a real AI)" if meta.get("demo") else ""
         model, provider = md_escape(meta.get("model", "")), md_escape(meta.get("provider", ""))
         prompt, completion = meta.get("prompt_tokens", 0), meta.get("completion_tokens", 0)
+        tokens = (
+            "not reported by the server"
+            if prompt is None
+            else f"{prompt} prompt + {completion} completion"
+            + (
+                f" ({meta['cached_tokens']} prompt tokens from the cache)"
+                if meta.get("cached_tokens")
+                else ""
+            )
+        )
+        attempts = int(meta.get("attempts") or 1)
         st.markdown(
             f"Model **{model}** via {provider}{demo}  \n"
-            f"Tokens: {prompt} prompt + {completion} completion · cost {money(meta.get('cost_usd'))} · "
-            f"model latency {duration_ms(meta.get('latency_ms'))}"
+            f"Tokens: {tokens} · cost {ai_cost(meta)} · model latency {duration_ms(meta.get('latency_ms'))}"
+            + (f" · {attempts} attempts" if attempts > 1 else "")
         )
+        if meta.get("cut_off"):
+            st.warning("The answer was cut off at the step's token limit.", icon=":material/content_cut:")
+        if meta.get("structured") and meta["structured"] != "json_schema":
+            st.caption(
+                md_escape(
+                    f"Structured answer asked for with {meta['structured']} (the server has no json_schema)"
+                )
+            )
+        for note in meta.get("notes") or []:
+            st.caption(f":material/tune: {md_escape(str(note))}")
     st.caption(" · ".join(facts))
     if s.error:
         st.error(md_message(s.error), icon=":material/error:")

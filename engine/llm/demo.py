@@ -5,15 +5,12 @@ model; it recognises a few common tasks (social post, email or reply, summary, t
 revision after reviewer feedback, classification, JSON extraction) and fills a template
 with phrases taken from the prompt.
 
-Labelling convention: every free-text answer starts with one bracketed tag on its own
-first line that begins with "[Demo" — `[Demo output]` for drafts,
-`[Demo translation to German]` for translations, and ", revised per reviewer feedback"
-inside the brackets for revisions (`[Demo output, revised per reviewer feedback]`) — so
-anyone reading a card, an inbox item or a sent email sees that no real model wrote it
-(`is_demo_text` checks this). A revision also ends with `(Revised per reviewer note: "…")`.
-Classification and JSON answers must stay machine-readable, so a classification is a
-plain `{"label": ...}` and JSON string values start with `[Demo] `. Every response also
-carries `demo=True`.
+Labelling: every response carries `demo=True`; the step record keeps it and every page and
+email that shows the answer says "demo output". The text itself carries no label, so a later step
+that quotes it (a translation, a post built on a draft) never nests one inside its own text and
+nothing a workflow publishes carries a tag. Drafts saved by older versions began with a
+`[Demo output]` line; the demo still strips it when it reads one back (`strip_demo_tag`).
+A revision ends with `(Revised per reviewer note: "…")`.
 """
 
 from __future__ import annotations
@@ -24,14 +21,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.llm.base import LLMRequest, LLMResponse, ProviderKind
+from engine.llm.base import LLMRequest, LLMResponse, ProviderKind, TextSink
 
-DEMO_TAG = "[Demo output]"
-"""First line of a demo draft."""
-REVISION_TAG = "[Demo output, revised per reviewer feedback]"
-"""First line of a demo draft revised after reviewer feedback."""
-JSON_VALUE_TAG = "[Demo] "
-"""Prefix of every string value in a demo JSON answer."""
+LEGACY_TAG = "[Demo"
+"""How the first line of a demo draft saved by an older version began."""
 
 _STOPWORD_TEXT = "a an the our your my their its new of for and or to in on with about this that"
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
@@ -110,7 +103,7 @@ class DemoProvider:
         """Name the provider."""
         return "DemoProvider()"
 
-    def complete(self, request: LLMRequest) -> LLMResponse:
+    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
         """Answer from the prompt alone; the same request always gets the same answer."""
         prompt = _prompt_text(request.messages)
         if request.output_kind == "classification":
@@ -119,6 +112,11 @@ class DemoProvider:
             text = json.dumps(_fill_json(prompt, request.json_schema))
         else:
             text = write_text(prompt)
+            if on_text is not None:
+                on_text(text)  # the demo does not stream: its whole answer arrives at once
+        notes = (
+            (translation_note(prompt),) if request.output_kind == "text" and translation_note(prompt) else ()
+        )
         return LLMResponse(
             text=text,
             provider="demo",
@@ -127,12 +125,26 @@ class DemoProvider:
             completion_tokens=_approx_tokens(text),
             latency_ms=0.0,
             demo=True,
+            notes=notes,
         )
 
 
-def is_demo_text(text: str) -> bool:
-    """Whether a free-text answer carries the demo model's label."""
-    return text.lstrip().startswith("[Demo")
+def strip_demo_tag(text: str) -> str:
+    """The text without the `[Demo …]` first line older versions put on demo drafts."""
+    first, _, rest = text.lstrip().partition("\n")
+    return rest.strip() if first.startswith(LEGACY_TAG) and first.rstrip().endswith("]") else text
+
+
+def translation_note(prompt: str) -> str:
+    """What the step record says when the demo was asked to translate (it cannot)."""
+    task = _FEEDBACK.sub("", prompt)
+    found = _TRANSLATE.search(task)
+    if not found:
+        return ""
+    language = found.group("language").capitalize()
+    return (
+        f"the offline demo model does not translate: this is the text to translate to {language}, unchanged"
+    )
 
 
 def write_text(prompt: str) -> str:
@@ -140,15 +152,10 @@ def write_text(prompt: str) -> str:
     feedback = _FEEDBACK.search(prompt)
     task = _FEEDBACK.sub("", prompt).strip() if feedback else prompt
     translation = _TRANSLATE.search(task)
-    if translation:
-        kind = f"translation to {translation.group('language').capitalize()}"
-        body = _source_text(task)
-    else:
-        kind, body = "output", _draft(task)
+    body = _source_text(task) if translation else _draft(task)
     if feedback:
         body = _revise(task, body, feedback.group("note"))
-        return f"[Demo {kind}, revised per reviewer feedback]\n{body}"
-    return f"[Demo {kind}]\n{body}"
+    return body
 
 
 def classify(prompt: str, labels: Sequence[str]) -> str:
@@ -278,7 +285,7 @@ def _previous_draft(prompt: str) -> str:
     else:
         instruction, material = _split_instruction(prompt)
         draft = material if _REWRITE.search(instruction) else ""
-    lines = _strip_demo_tag(draft.strip()).splitlines()
+    lines = strip_demo_tag(draft.strip()).splitlines()
     return "\n".join(line for line in lines if not line.startswith(_NOTE_PREFIX)).strip()
 
 
@@ -317,7 +324,7 @@ def _topic_and_audience(instruction: str, material: str) -> tuple[str, str]:
 def _source_text(prompt: str) -> str:
     """The text a translation works on, without an earlier demo answer's tag."""
     _, material = _split_instruction(prompt)
-    return _strip_demo_tag(material) if material else prompt
+    return strip_demo_tag(material) if material else prompt
 
 
 def _sender_name(material: str) -> str:
@@ -331,11 +338,6 @@ def _sender_name(material: str) -> str:
 def _first(pattern: re.Pattern[str], text: str, group: str = "message") -> str:
     match = pattern.search(text)
     return match.group(group).strip() if match else ""
-
-
-def _strip_demo_tag(text: str) -> str:
-    first, _, rest = text.partition("\n")
-    return rest.strip() if is_demo_text(first) else text
 
 
 # --- classification -------------------------------------------------------------------
@@ -384,7 +386,7 @@ def _demo_value(name: str, json_type: str, source: str) -> Any:
     if json_type == "boolean":
         words = [w for w in re.split(r"[^a-z]+", name.lower()) if len(w) > 2]
         return any(re.search(rf"\b{w}", source.lower()) for w in words)
-    return f"{JSON_VALUE_TAG}{name.replace('_', ' ')} for: {_snippet(source, 8)}"
+    return f"{name.replace('_', ' ').capitalize()} for: {_snippet(source, 8)}"
 
 
 # --- small text helpers ---------------------------------------------------------------

@@ -3,8 +3,10 @@
 Settings are read from the environment first, then from a secrets mapping the caller
 passes in (the app passes `st.secrets`; this module never imports Streamlit):
 
-- `OPENAI_API_KEY`: switches real AI calls on; without it the offline demo model answers.
-- `OPENAI_BASE_URL`: any OpenAI-compatible server, e.g. `http://localhost:11434/v1`.
+- `OPENAI_API_KEY`: switches real AI calls on.
+- `OPENAI_BASE_URL`: any OpenAI-compatible server, e.g. `http://localhost:11434/v1`; set alone
+  (no key), the server is used with a placeholder key, which Ollama, vLLM and llama.cpp ignore.
+  With neither set, the offline demo model answers.
 - `LOOPDESK_AI_TIMEOUT`: seconds to wait for one answer (default 60).
 - `LOOPDESK_AI_RETRIES`: extra attempts after a rate limit, server error or timeout (default 3).
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.demo import DemoProvider
-from engine.llm.openai_provider import OpenAIProvider
+from engine.llm.openai_provider import PLACEHOLDER_KEY, OpenAIProvider
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
@@ -27,16 +29,18 @@ DEFAULT_RETRIES = 3
 def provider_from_settings(
     env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
 ) -> LLMProvider:
-    """Build the provider the settings ask for; the demo model when no API key is set."""
+    """Build the provider the settings ask for; the demo model when neither an API key nor a
+    server is set."""
     settings = _Settings(os.environ if env is None else env, secrets or {})
     api_key = settings.get("OPENAI_API_KEY")
-    if not api_key:
+    base_url = settings.get("OPENAI_BASE_URL")
+    if not api_key and not base_url:
         return DemoProvider()
     timeout = settings.number("LOOPDESK_AI_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
     retries = settings.number("LOOPDESK_AI_RETRIES", DEFAULT_RETRIES, minimum=0, whole=True)
     return OpenAIProvider(
-        api_key=api_key,
-        base_url=settings.get("OPENAI_BASE_URL") or None,
+        api_key=api_key or PLACEHOLDER_KEY,
+        base_url=base_url or None,
         timeout=timeout,
         max_retries=int(retries),
     )
@@ -47,7 +51,8 @@ def describe_provider(provider: LLMProvider) -> str:
     if provider.kind == "demo":
         return "Offline demo model (no API key set)"
     if isinstance(provider, OpenAIProvider) and provider.kind == "compatible":
-        return f"OpenAI-compatible server at {provider.display_url}"
+        keyless = " (no API key)" if provider.keyless else ""
+        return f"OpenAI-compatible server at {provider.display_url}{keyless}"
     if provider.kind == "compatible":
         return "OpenAI-compatible server"
     return "OpenAI"

@@ -129,6 +129,9 @@ def value_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
 
 
+DEMO_LABEL = " (demo output: written by the offline demo model, not a real AI)"
+
+
 def review_email(
     *,
     cp: CheckpointRecord,
@@ -139,8 +142,10 @@ def review_email(
     links: dict[str, str],
     open_url: str,
     reminder: bool = False,
+    demo_values: set[str] | None = None,
 ) -> EmailMessage:
-    """A plain-text and HTML email asking one reviewer to decide, with one-click decision links.
+    """A plain-text and HTML email asking one reviewer to decide, with one-click decision links;
+    values the offline demo model wrote (`demo_values`) are labelled as demo output.
 
     Everything that came from users or the model is escaped in the HTML part.
     """
@@ -155,8 +160,9 @@ def review_email(
     ]
     if cp.instructions:
         lines += ["", "What to check:", cp.instructions]
+    demo = demo_values or set()
     for name, value in cp.shown.items():
-        lines += ["", f"{value_label(name)}:", value_text(value)]
+        lines += ["", f"{value_label(name)}{DEMO_LABEL if name in demo else ''}:", value_text(value)]
     lines += [""]
     lines += [f"{LINK_LABELS[a]}: {url}" for a, url in links.items()]
     lines += [f"Open in Loopdesk: {open_url}", "", ONCE_NOTE]
@@ -164,7 +170,7 @@ def review_email(
 
     e = html.escape
     values = "".join(
-        f"<h4 style='margin:16px 0 4px'>{e(value_label(name))}</h4>"
+        f"<h4 style='margin:16px 0 4px'>{e(value_label(name))}{e(DEMO_LABEL) if name in demo else ''}</h4>"
         f"<pre style='white-space:pre-wrap;font-family:inherit;background:#f6f6f6;padding:8px'>"
         f"{e(value_text(value))}</pre>"
         for name, value in cp.shown.items()

@@ -188,6 +188,7 @@ class Notifier:
             return []  # decided or handed on meanwhile: nobody needs asking any more
         out = []
         voted = cp.policy.voters  # members who approved already are not asked again
+        demo = self._demo_values(run)
         for user in self.engine.permissions.deciders(cp):
             if user in voted:
                 continue
@@ -207,9 +208,22 @@ class Notifier:
                 links=links,
                 open_url=item_url(self.settings.base_url, event),
                 reminder=event.event == "checkpoint.reminded",
+                demo_values={name for name in cp.shown if name in demo},
             )
             out.append(_Target(f"email:{user}", _mail(smtp, message, person.email)))
         return out
+
+    def _demo_values(self, run: RunRecord) -> set[str]:
+        """The values of this run the offline demo model wrote (labelled so in the email)."""
+        try:
+            nodes = self.engine.workflow_of(run).node_map()
+        except EngineError:
+            return set()
+        return {
+            str(getattr(nodes.get(s.node_id), "output_name", ""))
+            for s in self.store.list_steps(run.id)
+            if s.kind == "ai_step" and s.meta.get("demo")
+        }
 
     def _allowed_actions(self, run: RunRecord, cp: CheckpointRecord) -> list[str]:
         """The link actions this checkpoint offers: no "request changes" where the step has no

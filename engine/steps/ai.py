@@ -1,4 +1,5 @@
-"""The AI step: render the prompt, ask the provider, check the answer's shape."""
+"""The AI step: render the prompt, ask the provider, check the answer's shape, and record what the
+call cost (a paid call is recorded even when its answer cannot be used)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import StepError
-from engine.llm.base import LLMError, LLMRequest
-from engine.llm.pricing import estimate_cost
+from engine.llm.base import LLMError, LLMRequest, LLMResponse
+from engine.llm.choice import BUILTIN_MODEL, step_model
+from engine.llm.pricing import cost_of, price_overrides
 from engine.llm.structured import build_json_schema, parse_answer
-from engine.model import AIStepNode
+from engine.model import AIStepNode, Workflow
 from engine.steps.base import StepContext, StepOutcome
 from engine.templating import render
 
@@ -17,7 +19,8 @@ from engine.templating import render
 def build_request(
     node: AIStepNode,
     values: dict[str, Any],
-    default_model: str,
+    wf: Workflow,
+    app_default: str = BUILTIN_MODEL,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> LLMRequest:
     """Render the node's prompts (within the render budget) into a chat request."""
@@ -27,43 +30,84 @@ def build_request(
         messages.append({"role": "system", "content": render(node.system_prompt, values, what, should_stop)})
     what = f"the instruction of step `{node.id}`"
     messages.append({"role": "user", "content": render(node.instruction, values, what, should_stop)})
+    model, reasoning = step_model(node, wf, app_default)
     return LLMRequest(
-        model=node.model or default_model,
+        model=model,
         messages=messages,
         temperature=node.temperature,
         max_tokens=node.max_tokens,
         output_kind=node.output_kind,
         labels=list(node.labels),
         json_schema=build_json_schema(node.output_kind, node.labels, node.json_fields),
+        reasoning=reasoning,
     )
+
+
+def usage_meta(response: LLMResponse, ctx: StepContext) -> dict[str, Any]:
+    """Model, tokens, cost and what the provider adjusted, as the step record keeps them."""
+    cost = (
+        0.0
+        if response.demo
+        else cost_of(
+            response.model,
+            response.prompt_tokens,
+            response.completion_tokens,
+            response.cached_tokens,
+            on_openai=response.provider == "openai",
+            overrides=price_overrides(ctx.prices),
+        )
+    )
+    meta: dict[str, Any] = {
+        "provider": response.provider,
+        "demo": response.demo,
+        "model": response.model,
+        "prompt_tokens": response.prompt_tokens,
+        "completion_tokens": response.completion_tokens,
+        "cached_tokens": response.cached_tokens,
+        "cost_usd": cost,
+        "latency_ms": response.latency_ms,
+        "finish_reason": response.finish_reason,
+        "attempts": response.attempts,
+    }
+    if response.notes:
+        meta["notes"] = list(response.notes)
+    if response.structured:
+        meta["structured"] = response.structured
+    return meta
 
 
 def run_ai(ctx: StepContext) -> StepOutcome:
     """Call the model and store its (validated) answer under the output name."""
     node = ctx.node
     assert isinstance(node, AIStepNode)
-    request = build_request(node, ctx.run.values, ctx.workflow.default_model, ctx.should_stop)
+    request = build_request(node, ctx.run.values, ctx.workflow, ctx.default_model, ctx.should_stop)
     try:
-        response = ctx.provider.complete(request)
+        response = ctx.provider.complete(request, ctx.on_text if node.output_kind == "text" else None)
+    except LLMError as exc:
+        paid = usage_meta(exc.response, ctx) if exc.response is not None else {}
+        raise StepError(str(exc), {**paid, "messages": request.messages}) from None
+    meta = usage_meta(response, ctx)
+    meta.update({"messages": request.messages, "answer": response.text})
+    if response.cut_off:
+        limit = f" ({request.max_tokens} tokens)" if request.max_tokens else ""
+        if node.output_kind != "text":
+            raise StepError(
+                f"The AI's answer was cut off at the token limit{limit} before its JSON was complete; "
+                "raise the step's max tokens.",
+                meta,
+            )
+        if not ctx.workflow.allow_cut_off:
+            raise StepError(
+                f"The AI's answer was cut off at the token limit{limit}: “…{response.text[-60:].strip()}”. "
+                "Raise the step's max tokens, or let this workflow send cut-off drafts to review "
+                "with a warning.",
+                meta,
+            )
+        meta["cut_off"] = True
+    try:
         answer = parse_answer(node.output_kind, node.labels, node.json_fields, response.text)
     except LLMError as exc:
-        raise StepError(str(exc)) from None
-    cost = (
-        0.0
-        if response.demo
-        else estimate_cost(response.model, response.prompt_tokens, response.completion_tokens, ctx.prices)
-    )
-    meta = {
-        "provider": response.provider,
-        "demo": response.demo,
-        "model": response.model,
-        "messages": request.messages,
-        "answer": response.text,
-        "prompt_tokens": response.prompt_tokens,
-        "completion_tokens": response.completion_tokens,
-        "cost_usd": cost,
-        "latency_ms": response.latency_ms,
-    }
+        raise StepError(str(exc), meta) from None
     return StepOutcome(
         output=answer,
         input={"messages": request.messages, "model": request.model},

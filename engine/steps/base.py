@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.llm.base import LLMProvider
+from engine.llm.base import LLMProvider, TextSink
+from engine.llm.choice import BUILTIN_MODEL
 from engine.model import Node, Workflow
 from engine.store.base import RunRecord
 
@@ -19,9 +20,14 @@ class StepContext:
     node: Node
     run: RunRecord
     provider: LLMProvider
-    prices: dict[str, tuple[float, float]] | None = None
+    prices: Mapping[str, Sequence[float]] | None = None
+    """Prices that win over `LOOPDESK_PRICES` and the maintained table (see engine.llm.pricing)."""
     should_stop: Callable[[], bool] = lambda: False
     """True once the run was cancelled: long work (a prompt render) stops early."""
+    default_model: str = BUILTIN_MODEL
+    """The app's default model (for workflows that name none)."""
+    on_text: TextSink | None = None
+    """Sees a text answer grow while it streams in (progress for the pages)."""
 
 
 @dataclass

@@ -520,3 +520,7 @@ class Store(ABC):
     def setting(self, key: str, default: str) -> str:
         """A value kept with the data (e.g. the key that signs links): the stored one, or
         `default`, stored first, when there is none yet."""
+
+    @abstractmethod
+    def put_setting(self, key: str, value: str) -> None:
+        """Store a setting's value, replacing what was stored (every process then reads it)."""

@@ -1372,3 +1372,14 @@ class DuckDBStore(SqlStore):
 
         result: str = self._submit(_Job(work=write))
         return result
+
+    def put_setting(self, key: str, value: str) -> None:
+        """Store a setting's value, replacing what was stored."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            cur.execute(
+                "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [f"setting:{key}", value],
+            )
+
+        self._submit(_Job(work=write))

@@ -881,6 +881,13 @@ class PostgresStore(SqlStore):
         )
         return str(rows[0][0])
 
+    def put_setting(self, key: str, value: str) -> None:
+        """Store a setting's value, replacing what was stored."""
+        self._rows_written(
+            "INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [f"setting:{key}", value],
+        )
+
 
 def _copy_in(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:
     """Append Arrow rows to a table with one `COPY … (FORMAT csv)`: Arrow quotes every text, so an

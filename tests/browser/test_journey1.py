@@ -53,7 +53,8 @@ def test_journey1_marketing_post_from_form_to_published(server: Server, page: Pa
     # She edits one sentence of the draft and approves.
     draft = page.locator('[data-testid="stForm"] textarea').first
     original = draft.input_value()
-    assert original.startswith("[Demo output]")
+    assert "let's talk about" in original and "[Demo" not in original
+    expect(page.get_by_text("demo output (offline demo model)").first).to_be_visible()
     sentence = sentence_to_edit(original)
     draft.fill(original.replace(sentence, EDITED))
     page.get_by_role("button", name="Approve").click()

@@ -262,3 +262,17 @@ def test_due_work_is_claimed_once(store: Store) -> None:
     assert [e.event for e in events] == ["checkpoint.opened"]
     assert store.due_events(now(), lease_seconds=30) == []
     assert [e.id for e in store.due_events(now() + 31)] == [events[0].id]  # due again after the lease
+
+
+def test_settings_keep_the_first_default_and_take_a_new_value(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    assert store.setting("default_model", "") == ""
+    assert store.setting("link_key", "first") == "first"
+    assert store.setting("link_key", "second") == "first"  # the first stored one stays
+    store.put_setting("default_model", "llama3.1")
+    store.put_setting("default_model", "qwen2.5")
+    assert store.setting("default_model", "") == "qwen2.5"
+    store.close()
+    reopened = make_store()  # another process reads the same
+    assert reopened.setting("default_model", "") == "qwen2.5"
+    reopened.close()

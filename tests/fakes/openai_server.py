@@ -12,6 +12,12 @@ default answer. Every request is recorded (path, headers, JSON body) in `server.
 
 `FakeOpenAIServer(delay_ms=200)` answers every default request after 200 ms, many at once
 (one thread per connection), which makes it a latency server for benchmarks.
+
+Servers seen in the wild refuse things; the fake can too, before any planned answer is used:
+`refuse_formats={"json_schema": 500}` answers a `json_schema` request as llama.cpp does (HTTP 500,
+"response_format.type: Input should be 'text' or 'json_object'"), and `refuse_params={"temperature":
+"..."}` answers any request carrying that parameter with HTTP 400 and that message, as reasoning
+models do. A request with `"stream": true` is answered as server-sent events.
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ class Planned:
     """Extra response headers."""
     usage: tuple[int, int] | None = None
     """(prompt_tokens, completion_tokens) to report; counted from words when None."""
+    finish_reason: str = "stop"
+    """Why the answer ended: stop, length (token limit) or content_filter."""
+    no_usage: bool = False
+    """Report no `usage` at all, as some servers do."""
+    cached_tokens: int = 0
+    """Input tokens reported as read from the prompt cache."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +71,23 @@ class RecordedRequest:
 
 
 def answer(
-    content: str | None = None, *, delay: float = 0.0, usage: tuple[int, int] | None = None
+    content: str | None = None,
+    *,
+    delay: float = 0.0,
+    usage: tuple[int, int] | None = None,
+    finish_reason: str = "stop",
+    no_usage: bool = False,
+    cached_tokens: int = 0,
 ) -> Planned:
     """Plan a successful chat completion (the default content when `content` is None)."""
-    return Planned(status=200, content=content, delay=delay, usage=usage)
+    return Planned(
+        status=200, content=content, delay=delay, usage=usage, finish_reason=finish_reason,
+        no_usage=no_usage, cached_tokens=cached_tokens,
+    )  # fmt: skip
+
+
+LLAMA_CPP_FORMAT_ERROR = "response_format.type: Input should be 'text' or 'json_object'"
+"""What llama.cpp's server answers (HTTP 500) to a `json_schema` response format."""
 
 
 def error(
@@ -95,12 +120,18 @@ class FakeOpenAIServer:
         default_content: str = DEFAULT_CONTENT,
         delay_ms: float = 0.0,
         retry_after_ms: int | None = 10,
+        refuse_formats: Mapping[str, int] | None = None,
+        refuse_params: Mapping[str, str] | None = None,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.default_content = default_content
         self.delay_ms = delay_ms
         self.retry_after_ms = retry_after_ms
         """Sent as `retry-after-ms` on error responses so client retries stay fast."""
+        self.refuse_formats = dict(refuse_formats or {})
+        """response_format type → the HTTP status it is refused with."""
+        self.refuse_params = dict(refuse_params or {})
+        """Request parameter → the message it is refused with (HTTP 400)."""
         self._plan: deque[Planned] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -191,9 +222,22 @@ class FakeOpenAIServer:
             self._requests.append(recorded)
             if recorded.path != self.chat_path or recorded.method != "POST":
                 return error(404, f"Unknown path {recorded.method} {recorded.path}")
+            refused = self._refusal(recorded.json if isinstance(recorded.json, dict) else {})
+            if refused is not None:
+                return refused
             if self._plan:
                 return self._plan.popleft()
         return Planned(delay=self.delay_ms / 1000)
+
+    def _refusal(self, request: dict[str, Any]) -> Planned | None:
+        """How this server refuses the request, if it does (a parameter, then a response format)."""
+        for name, message in self.refuse_params.items():
+            if name in request:
+                return error(400, message)
+        kind = (request.get("response_format") or {}).get("type")
+        if kind in self.refuse_formats:
+            return error(self.refuse_formats[kind], LLAMA_CPP_FORMAT_ERROR)
+        return None
 
     def _respond(self, planned: Planned, request_body: Any) -> tuple[int, dict[str, str], bytes]:
         if planned.delay > 0:
@@ -204,6 +248,9 @@ class FakeOpenAIServer:
         body = planned.body
         if body is None:
             body = self._completion(planned, request_body)
+        if planned.status == 200 and isinstance(request_body, dict) and request_body.get("stream"):
+            headers["content-type"] = "text/event-stream"
+            return 200, headers, _events(body, request_body)
         return planned.status, headers, json.dumps(body).encode()
 
     def _completion(self, planned: Planned, request_body: Any) -> dict[str, Any]:
@@ -214,7 +261,7 @@ class FakeOpenAIServer:
         else:
             words = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
             prompt_tokens, completion_tokens = words, len(content.split())
-        return {
+        body: dict[str, Any] = {
             "id": f"chatcmpl-fake-{next(self._ids)}",
             "object": "chat.completion",
             "created": 1_700_000_000,
@@ -224,15 +271,40 @@ class FakeOpenAIServer:
                     "index": 0,
                     "message": {"role": "assistant", "content": content, "refusal": None},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": planned.finish_reason,
                 }
             ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": planned.cached_tokens},
             },
         }
+        if planned.no_usage:
+            del body["usage"]
+        return body
+
+
+def _events(completion: dict[str, Any], request: dict[str, Any]) -> bytes:
+    """A completion as server-sent events: the content a few words at a time, then the finish,
+    then the usage when the request asked for it (`stream_options.include_usage`)."""
+    choice = completion["choices"][0]
+    content = choice["message"]["content"] or ""
+    words = content.split(" ")
+    pieces = [
+        " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)
+    ]
+    base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    chunks = [
+        base | {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        for piece in pieces
+    ]
+    chunks.append(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+    if (request.get("stream_options") or {}).get("include_usage") and "usage" in completion:
+        chunks.append(base | {"choices": [], "usage": completion["usage"]})
+    lines = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
+    return "".join(lines).encode()
 
 
 class _QuietThreadingServer(ThreadingHTTPServer):
@@ -274,7 +346,7 @@ def _make_handler(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             status, headers, body = fake._respond(planned, decoded)
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", headers.pop("content-type", "application/json"))
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
                     self.send_header(name, value)

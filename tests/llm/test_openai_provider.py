@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -88,7 +89,8 @@ def test_server_errors_until_retries_run_out(server: FakeOpenAIServer) -> None:
 
     assert len(server.chat_requests) == 3
     assert str(caught.value) == (
-        "The AI service failed 3 times with a server error (HTTP 500); retry the run later."
+        "The AI service failed 3 times with a server error (HTTP 500): Fake server error 500; "
+        "retry the run later."
     )
 
 
@@ -147,14 +149,15 @@ def test_rejected_key_is_explained_without_showing_it(server: FakeOpenAIServer) 
 def test_bad_request_shows_the_servers_reason_with_the_key_hidden(
     server: FakeOpenAIServer,
 ) -> None:
-    server.plan(error(400, f"Unsupported value 'temperature' (key was {API_KEY})"))
+    server.plan(error(400, f"messages[1].content is too long (key was {API_KEY})"))
 
     with pytest.raises(LLMError) as caught:
         provider_for(server).complete(text_request())
 
     assert str(caught.value).startswith("The AI service rejected the request (HTTP 400)")
-    assert "Unsupported value 'temperature'" in str(caught.value)
+    assert "messages[1].content is too long" in str(caught.value)
     assert API_KEY not in str(caught.value)
+    assert len(server.chat_requests) == 1  # a bad request cannot pass on a retry
 
 
 def test_repr_never_shows_the_key(server: FakeOpenAIServer) -> None:
@@ -278,3 +281,151 @@ def test_answer_cut_off_by_max_tokens(server: FakeOpenAIServer) -> None:
 
     with pytest.raises(LLMError, match=r"used up the step's max tokens \(5\)"):
         provider_for(server).complete(text_request(max_tokens=5))
+
+
+# -- servers as they are in the wild -----------------------------------------------------------
+def json_request(model: str = "smollm2") -> LLMRequest:
+    fields = [JsonOutputField(name="title", type="string"), JsonOutputField(name="score", type="number")]
+    return LLMRequest(
+        model=model,
+        messages=[{"role": "user", "content": "Rate this post."}],
+        output_kind="json",
+        json_schema=build_json_schema("json", [], fields),
+    )
+
+
+def test_a_server_refusing_json_schema_with_500_gets_json_object_with_the_schema_in_the_prompt() -> None:
+    with FakeOpenAIServer(refuse_formats={"json_schema": 500}) as fake:
+        fake.plan(answer('{"label": "billing"}'), answer('{"label": "bug"}'))
+        provider = provider_for(fake)
+
+        response = provider.complete(classification_request())
+
+        first, second = (r.json for r in fake.chat_requests)
+        assert first["response_format"]["type"] == "json_schema"
+        assert second["response_format"]["type"] == "json_object"
+        assert "JSON Schema" in second["messages"][-1]["content"]  # the schema is in the prompt
+        assert response.structured == "json_object"
+        assert "does not take `json_schema` answers" in response.notes[0]
+        assert "Input should be 'text' or 'json_object'" in response.notes[0]  # the server's words
+        assert parse_answer("classification", LABELS, [], response.text) == "billing"
+
+        # remembered for this server and model: the next call goes straight to json_object
+        provider_for(fake).complete(classification_request())
+        assert [r.json["response_format"]["type"] for r in fake.chat_requests] == [
+            "json_schema", "json_object", "json_object",
+        ]  # fmt: skip
+
+
+def test_a_server_with_neither_format_gets_the_schema_in_a_plain_prompt() -> None:
+    with FakeOpenAIServer(refuse_formats={"json_schema": 400, "json_object": 400}) as fake:
+        fake.plan(answer('```json\n{"title": "Spring", "score": 4}\n```'))
+        response = provider_for(fake).complete(json_request())
+
+        kinds = [(r.json.get("response_format") or {}).get("type") for r in fake.chat_requests]
+        assert kinds == ["json_schema", "json_object", None]
+        assert response.structured == "prompt" and len(response.notes) == 2
+        fields = [JsonOutputField(name="title", type="string"), JsonOutputField(name="score", type="number")]
+        assert parse_answer("json", [], fields, response.text) == {"title": "Spring", "score": 4}
+
+
+def test_parameters_refused_by_name_are_renamed_or_dropped_once_and_remembered() -> None:
+    refusals = {
+        "max_tokens": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "temperature": "Unsupported value: 'temperature' does not support 0.7 with this model.",
+    }
+    with FakeOpenAIServer(refuse_params=refusals) as fake:
+        request = LLMRequest(
+            model="azure-deployment-7", messages=[{"role": "user", "content": "x"}], max_tokens=64
+        )
+        response = provider_for(fake).complete(request)
+
+        assert response.text == "Hello from the fake OpenAI server."
+        last = fake.chat_requests[-1].json
+        assert last["max_completion_tokens"] == 64 and "max_tokens" not in last and "temperature" not in last
+        assert len(fake.chat_requests) == 3  # one adjustment each, no blind retries
+        assert any("refused `max_tokens`" in n and "`max_completion_tokens`" in n for n in response.notes)
+        assert any("refused `temperature`" in n for n in response.notes)
+
+        provider_for(fake).complete(request)  # remembered: right the first time
+        assert len(fake.chat_requests) == 4
+
+
+def test_a_step_marked_reasoning_gets_max_completion_tokens_and_no_temperature(
+    server: FakeOpenAIServer,
+) -> None:
+    alias = LLMRequest(model="team-gateway-smart", messages=[{"role": "user", "content": "x"}], max_tokens=99)
+    provider_for(server).complete(alias)
+    provider_for(server).complete(replace(alias, reasoning=True))
+
+    plain, reasoning = (r.json for r in server.chat_requests)
+    assert plain["temperature"] == 0.7 and plain["max_tokens"] == 99
+    assert "temperature" not in reasoning and reasoning["max_completion_tokens"] == 99
+    assert "max_tokens" not in reasoning
+
+
+def test_unknown_model_is_not_retried_and_says_what_the_server_said(server: FakeOpenAIServer) -> None:
+    server.plan(*[error(404, "model 'gpt-9' not found, try pulling it first")] * 3)
+
+    with pytest.raises(LLMError) as caught:
+        provider_for(server).complete(replace(text_request(), model="gpt-9"))
+
+    assert len(server.chat_requests) == 1
+    assert "does not know model 'gpt-9'" in str(caught.value)
+    assert "try pulling it first" in str(caught.value)
+
+
+def test_a_cut_off_answer_is_marked_not_hidden(server: FakeOpenAIServer) -> None:
+    server.plan(answer("Use the code SPRING at the", finish_reason="length", usage=(40, 8)))
+
+    response = provider_for(server).complete(text_request(max_tokens=8))
+
+    assert response.cut_off and response.text == "Use the code SPRING at the"
+    assert (response.prompt_tokens, response.completion_tokens) == (40, 8)
+
+
+def test_a_content_filter_stop_says_so_and_keeps_the_usage(server: FakeOpenAIServer) -> None:
+    server.plan(answer("", finish_reason="content_filter", usage=(30, 0)))
+
+    with pytest.raises(LLMError) as caught:
+        provider_for(server).complete(text_request())
+
+    assert "content filter" in str(caught.value) and "will not help" in str(caught.value)
+    assert len(server.chat_requests) == 1
+    assert caught.value.response is not None and caught.value.response.prompt_tokens == 30
+
+
+def test_usage_missing_or_cached_is_reported_as_it_is(server: FakeOpenAIServer) -> None:
+    server.plan(answer("no usage here", no_usage=True), answer("cached", usage=(1000, 5), cached_tokens=800))
+    provider = provider_for(server)
+
+    missing = provider.complete(text_request())
+    cached = provider.complete(text_request())
+
+    assert (missing.prompt_tokens, missing.completion_tokens) == (None, None)
+    assert (cached.prompt_tokens, cached.cached_tokens) == (1000, 800)
+
+
+def test_a_text_answer_streams_in_with_its_usage(server: FakeOpenAIServer) -> None:
+    draft = "Spring is here and so is our biggest sale of the year"
+    server.plan(answer(draft, usage=(20, 12)))
+    seen: list[str] = []
+
+    response = provider_for(server).complete(text_request(), on_text=seen.append)
+
+    assert server.chat_requests[0].json["stream"] is True
+    assert len(seen) > 2 and seen[-1] == draft and all(draft.startswith(s) for s in seen)
+    assert response.text == draft and (response.prompt_tokens, response.completion_tokens) == (20, 12)
+
+
+def test_a_server_refusing_stream_options_streams_without_them() -> None:
+    with FakeOpenAIServer(
+        refuse_params={"stream_options": "extra inputs are not permitted: stream_options"}
+    ) as fake:
+        seen: list[str] = []
+        response = provider_for(fake).complete(text_request(), on_text=seen.append)
+
+        assert response.text == "Hello from the fake OpenAI server." and seen[-1] == response.text
+        assert "stream_options" not in fake.chat_requests[-1].json
+        assert response.prompt_tokens is None  # without stream_options the server sent no usage

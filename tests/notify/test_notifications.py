@@ -149,6 +149,8 @@ def test_the_reviewer_gets_an_email_with_escaped_content_and_decision_links(
     text, page = text_part(mail), html_part(mail)
     draft = run.values["draft"]
     assert draft.splitlines()[0] in text and "Check the LinkedIn draft" in text
+    assert "Draft (demo output: written by the offline demo model, not a real AI):" in text
+    assert "[Demo" not in draft  # labelled beside the value, never inside it
     assert "<img src=http" not in page and "&lt;img src=http://203.0.113.9/p.png&gt;" in page
     for label in ("Approve", "Reject", "Request changes", "Open in Loopdesk"):
         assert f"{label}: " in text

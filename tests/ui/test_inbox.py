@@ -67,8 +67,9 @@ def test_my_pending_checkpoint_shows_everything_needed_to_decide(waiting_run: Ru
     assert any("brand voice" in i.value for i in at.info)  # the instructions
     cp = get_app().inbox("jamie")[0]
     draft = at.text_area(key=f"edit_{cp.id}_draft")
-    assert draft.value == cp.shown["draft"] and draft.value.startswith("[Demo output]")
-    assert any("demo output" in c.value for c in at.caption)
+    assert draft.value == cp.shown["draft"] and "let's talk about" in draft.value
+    assert "[Demo" not in draft.value  # the demo label is beside the draft, not inside it
+    assert any("demo output (offline demo model)" in shown(c.value) for c in at.caption)
     assert {"Approve", "Reject", "Request changes", "Reassign"} <= {b.label for b in at.button}
 
 

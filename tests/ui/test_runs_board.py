@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.decisions import Approve
-from engine.llm.base import LLMError, LLMRequest, LLMResponse
+from engine.llm.base import LLMError, LLMRequest, LLMResponse, TextSink
 from engine.services import Loopdesk
 from tests.ui.conftest import click, page
 
@@ -23,7 +23,7 @@ class DownProvider:
 
     kind = "openai"
 
-    def complete(self, request: LLMRequest) -> LLMResponse:
+    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
         """Fail like an unreachable API."""
         raise LLMError("the AI provider is unreachable (connection refused)")
 
@@ -52,7 +52,8 @@ def test_runs_page_lists_runs_and_shows_a_runs_steps_canvas_and_audit(service: L
     assert draft["Cost"] == "free (demo)"
     assert any("waiting for" in w.value and "Jamie Rivera" in w.value for w in at.warning)
     # each AI step shows its prompt and answer as text
-    assert any(c.value.startswith("[Demo output]") for c in at.code)
+    assert any("let's talk about Autumn release" in c.value for c in at.code)
+    assert any("demo output" in m.value for m in at.markdown)  # labelled beside the answer
     audit = next(df.value for df in at.dataframe if "Event" in df.value.columns)
     assert list(audit["Event"])[:2] == ["Run started", "Moved"] and audit["Actor"][0] == "Dana Kim"
     canvas = [e for e in at.get("component_instance") if "streamlit_flow" in e.proto.component_name]
