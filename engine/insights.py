@@ -43,6 +43,8 @@ class WorkflowStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced_steps: int = 0
+    """AI calls whose model no price table knows (not in `cost_usd`)."""
 
     @property
     def total_runs(self) -> int:

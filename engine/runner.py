@@ -33,6 +33,7 @@ from engine.errors import (
     StoreUnavailableError,
 )
 from engine.forms import coerce_field, coerce_form
+from engine.live import LiveRecorder
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.choice import BUILTIN_MODEL, MODEL_SETTING, app_default_model
 from engine.llm.structured import parse_answer
@@ -458,9 +459,11 @@ class Engine:
         """Run one node; return what to write and the run as it will be once written."""
         started = now()
         handler = HANDLERS[node.type]
+        ai = node.type == "ai_step"
+        live = LiveRecorder(self.store, run.id, node.id) if ai else None
         ctx = StepContext(
             wf, node, run, self.provider, self.prices, self._stopper(run.id),
-            default_model=self.default_model() if node.type == "ai_step" else BUILTIN_MODEL,
+            default_model=self.default_model() if ai else BUILTIN_MODEL, progress=live,
         )  # fmt: skip
         try:
             outcome = handler(ctx)
@@ -470,6 +473,9 @@ class Engine:
         except Exception as exc:  # a bug, but the run must not stay 'running' forever
             log.exception("step %s of run %s crashed", node.id, run.id)
             t = self._failure(run, node, started, f"unexpected error: {exc}")
+        finally:
+            if live is not None:
+                live.finish()
         assert t.run_update is not None
         return t, _updated(run, t.run_update)
 

@@ -41,6 +41,7 @@ from engine.runner import Engine
 from engine.store.base import (
     AuditEvent,
     CheckpointRecord,
+    LiveStep,
     RunRecord,
     RunScope,
     StepRecord,
@@ -479,6 +480,11 @@ class Loopdesk:
     def decided_count(self, user: str) -> int:
         """How many checkpoints the user has decided."""
         return self.store.count_checkpoints(status=None, decided_by=user)
+
+    def live_step(self, run_id: str, user: str) -> LiveStep | None:
+        """The run's AI step in flight (attempt and answer so far), if the user may see the run."""
+        self._visible_run(run_id, user)
+        return self.store.get_live(run_id)
 
     def checkpoint(self, checkpoint_id: str, user: str) -> CheckpointRecord:
         """A checkpoint by id, if the user may see its run."""

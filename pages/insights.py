@@ -59,7 +59,8 @@ else:
 
 st.subheader("Workflows", anchor=False)
 wf_rows = []
-for s in app.workflow_stats(user, include_archived=archived):
+workflow_totals = app.workflow_stats(user, include_archived=archived)
+for s in workflow_totals:
     row: dict[str, object] = {
         "Workflow": workflows[s.workflow_id].name if s.workflow_id in workflows else s.workflow_id,
         "Runs": s.total_runs,
@@ -70,7 +71,7 @@ for s in app.workflow_stats(user, include_archived=archived):
             "AI steps": s.ai_steps,
             "Prompt tokens": s.prompt_tokens,
             "Completion tokens": s.completion_tokens,
-            "AI cost": money(s.cost_usd),
+            "AI cost": money(s.cost_usd) + (f" + {s.unpriced_steps} unpriced" if s.unpriced_steps else ""),
         }
     )
     wf_rows.append(row)
@@ -78,5 +79,10 @@ if wf_rows:
     st.dataframe(wf_rows, hide_index=True, width="stretch")
     if app.engine.provider.kind == "demo":
         st.caption("Demo output costs nothing: the offline demo model is not a paid AI.")
+    if any(s.unpriced_steps for s in workflow_totals):
+        st.caption(
+            "Unpriced: AI calls to a model no price table knows; their cost is not in the total. "
+            'Set LOOPDESK_PRICES (e.g. {"llama3.1": [0, 0]}, or {"*": [0, 0]} for a free local server).'
+        )
 else:
     st.info("No run yet. Start one on the Start a run page.")

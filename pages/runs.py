@@ -12,7 +12,15 @@ from engine.services import Loopdesk
 from engine.store.base import RUN_STATUSES, RunRecord
 from ui.format import STATUS_COLORS, age, clock, md_escape, md_message, status_label
 from ui.runtime import get_app, require_user, show_error
-from ui.timeline import link_to, node_name, show_audit, show_canvas, show_notifications, show_steps
+from ui.timeline import (
+    link_to,
+    node_name,
+    show_audit,
+    show_canvas,
+    show_live,
+    show_notifications,
+    show_steps,
+)
 
 FLASH_KEY = "runs_flash"
 PAGE_KEY = "runs_page"
@@ -122,6 +130,20 @@ def clicked(key: str) -> bool:
     return bool(st.session_state.get(key, False))
 
 
+@st.fragment(run_every=1.0)
+def live_progress(app: Loopdesk, run_id: str, user: str) -> None:
+    """The step in flight, refreshed every second; the whole page reloads once the run moves on."""
+    try:
+        detail = app.run_detail(run_id, user)
+        live = app.live_step(run_id, user)
+    except EngineError as exc:
+        show_error(exc)
+        return
+    if detail.run.status != "running":
+        st.rerun(scope="app")
+    show_live(live, detail.workflow, detail.run.current_node)
+
+
 def show_run(app: Loopdesk, run_id: str, user: str) -> None:
     """One run: facts, actions, then its timeline, canvas and audit trail."""
     try:
@@ -191,6 +213,8 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
     )
     with timeline:
         show_steps(detail, app.directory)
+        if run.status == "running":
+            live_progress(app, run.id, user)
     with canvas:
         show_canvas(detail, key=f"run_canvas_{run.id}")
     with audit:

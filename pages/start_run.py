@@ -14,12 +14,12 @@ from engine.store.base import WorkflowVersion
 from ui.format import md_escape, md_message
 from ui.forms import missing_required, render_trigger_form
 from ui.runtime import get_app, require_user, show_error
-from ui.timeline import link_to, node_name, step_line
+from ui.timeline import link_to, node_name, show_live, step_line
 
 StatusState = Literal["running", "complete", "error"]
 LAST_RUN_KEY = "start_run_last"
 POLL_SECONDS = 0.3
-WATCH_TIMEOUT_SECONDS = 60.0
+WATCH_TIMEOUT_SECONDS = 30 * 60.0  # stop following a run here after this long (Runs keeps following it)
 
 
 def pick_workflow(workflows: list[WorkflowVersion]) -> WorkflowVersion:
@@ -35,21 +35,27 @@ def pick_workflow(workflows: list[WorkflowVersion]) -> WorkflowVersion:
 
 
 def watch(app: Loopdesk, run_id: str, user: str) -> None:
-    """Show the run's steps as they finish (polling) until it stops running, then a link to it."""
+    """Show the run's steps as they finish and the step in flight as it goes (its attempt, the
+    draft growing as tokens arrive) until the run stops running, then a link to it."""
     detail = app.run_detail(run_id, user)
     wf = detail.workflow
     title = md_escape(detail.run.title)
     shown = 0
     deadline = time.monotonic() + WATCH_TIMEOUT_SECONDS
     with st.status(f"Running **{title}**…", expanded=True) as status:
+        finished = st.container()
+        in_flight = st.empty()
         while True:
             for step in detail.steps[shown:]:
-                st.markdown(step_line(step, wf))
+                finished.markdown(step_line(step, wf))
             shown = len(detail.steps)
             if detail.run.status != "running" or time.monotonic() > deadline:
                 break
+            with in_flight.container():
+                show_live(app.live_step(run_id, user), wf, detail.run.current_node)
             time.sleep(POLL_SECONDS)
             detail = app.run_detail(run_id, user)
+        in_flight.empty()
         label, state = outcome_label(app, detail)
         status.update(label=label, state=state, expanded=True)
     cp = detail.open_checkpoint

@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# llama-cpp-python (the real-model tests) is built from source: it needs a C/C++ compiler
+if ! command -v g++ >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential >/dev/null
+  else
+    echo "The real-model tests build llama-cpp-python: sudo apt-get install -y build-essential" >&2
+    exit 1
+  fi
+fi
+
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 if [ ! -x /usr/bin/chromium ]; then

@@ -15,7 +15,7 @@ from engine.directory import Directory
 from engine.model import NODE_KIND_LABELS, Workflow
 from engine.notify.events import OutboxEvent
 from engine.services import RunDetail
-from engine.store.base import AuditEvent, StepRecord
+from engine.store.base import AuditEvent, LiveStep, StepRecord
 from ui.format import (
     ai_cost,
     as_text,
@@ -138,6 +138,21 @@ def _model_label(s: StepRecord) -> str:
     return str(s.meta.get("model", ""))
 
 
+def show_live(live: LiveStep | None, wf: Workflow, current_node: str | None) -> None:
+    """The step in flight: its name, attempt and time so far, and the answer growing as it streams."""
+    if live is None:
+        st.markdown(f":material/progress_activity: Running **{md_escape(node_name(wf, current_node))}**…")
+        return
+    attempt = f" · attempt {live.attempt}" if live.attempt > 1 else ""
+    st.markdown(
+        f":material/progress_activity: Running **{md_escape(node_name(wf, live.node_id))}**{attempt} · "
+        f"{span(time.time() - live.started_at)}"
+        + (f" · {len(live.text.split())} words so far" if live.text else " · waiting for the first words")
+    )
+    if live.text:
+        st.code(live.text, language=None, wrap_lines=True)
+
+
 def show_steps(detail: RunDetail, directory: Directory) -> None:
     """The step timeline: a summary table, then each step's inputs, output, model and errors."""
     wf, steps = detail.workflow, detail.steps
@@ -167,10 +182,6 @@ def show_steps(detail: RunDetail, directory: Directory) -> None:
         st.warning(
             f":material/hourglass_top: **{md_escape(node_name(wf, cp.node_id))}** is waiting for "
             f"{md_escape(directory.label(cp.assignee))} since {span(time.time() - cp.created_at)}.",
-        )
-    elif detail.run.status == "running":
-        st.info(
-            f":material/progress_activity: Running **{md_escape(node_name(wf, detail.run.current_node))}**…"
         )
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 ProviderKind = Literal["openai", "compatible", "demo"]
 
-TextSink = Callable[[str], None]
-"""Receives the answer so far while it streams in (the whole text each time)."""
+
+class CallProgress(Protocol):
+    """Hears how an AI call goes while it runs (the pages show it live)."""
+
+    def attempt(self, number: int, why: str) -> None:
+        """Attempt `number` (2, 3, …) starts, after `why` ("rate limited (HTTP 429)")."""
+        ...
+
+    def text(self, so_far: str) -> None:
+        """The answer so far, while it streams in (the whole text each time)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,9 @@ class LLMProvider(Protocol):
 
     kind: ProviderKind
 
-    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Answer the request or raise LLMError with a message a non-engineer understands;
-        `on_text` (when given) sees a text answer grow as it streams in."""
+        `progress` (when given) hears each new attempt and sees a text answer grow as it streams."""
         ...
 
 

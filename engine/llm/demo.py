@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.llm.base import LLMRequest, LLMResponse, ProviderKind, TextSink
+from engine.llm.base import CallProgress, LLMRequest, LLMResponse, ProviderKind
 
 LEGACY_TAG = "[Demo"
 """How the first line of a demo draft saved by an older version began."""
@@ -103,7 +103,7 @@ class DemoProvider:
         """Name the provider."""
         return "DemoProvider()"
 
-    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Answer from the prompt alone; the same request always gets the same answer."""
         prompt = _prompt_text(request.messages)
         if request.output_kind == "classification":
@@ -112,8 +112,8 @@ class DemoProvider:
             text = json.dumps(_fill_json(prompt, request.json_schema))
         else:
             text = write_text(prompt)
-            if on_text is not None:
-                on_text(text)  # the demo does not stream: its whole answer arrives at once
+            if progress is not None:
+                progress.text(text)  # the demo does not stream: its whole answer arrives at once
         notes = (
             (translation_note(prompt),) if request.output_kind == "text" and translation_note(prompt) else ()
         )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from engine.llm.base import LLMError, LLMRequest, LLMResponse, ProviderKind, TextSink
+from engine.llm.base import CallProgress, LLMError, LLMRequest, LLMResponse, ProviderKind
 
 if TYPE_CHECKING:
     import openai
@@ -114,7 +114,7 @@ class OpenAIProvider:
         with _QUIRKS_LOCK:
             return _QUIRKS.setdefault((self.base_url, model), ServerQuirks())
 
-    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Send one chat completion, adapting to what the server refuses and retrying what may
         pass later; raise LLMError saying why when no answer can be had."""
         import openai
@@ -123,13 +123,13 @@ class OpenAIProvider:
         notes: list[str] = []
         attempts = adjustments = 0
         started = time.perf_counter()
-        stream = on_text is not None and request.output_kind == "text"
+        stream = progress is not None and request.output_kind == "text"
         while True:
             attempts += 1
             params = self._params(request, quirks, stream)
             try:
                 if params.get("stream"):
-                    reply = self._streamed(params, on_text)
+                    reply = self._streamed(params, progress)
                 else:
                     reply = _Reply.of(self._client.chat.completions.create(**params))
             except openai.APIStatusError as err:
@@ -141,12 +141,19 @@ class OpenAIProvider:
                     continue
                 if self._retryable(err) and attempts <= self.max_retries:
                     self._pause(attempts, err.response.headers)
+                    if progress is not None:
+                        progress.attempt(attempts + 1, _short_reason(err))
                     continue
                 message = _explain_status(err, request.model, attempts, self._host)
                 raise LLMError(self._redact(message)) from None
             except (openai.APITimeoutError, openai.APIConnectionError) as err:
                 if attempts <= self.max_retries:
                     self._pause(attempts, None)
+                    if progress is not None:
+                        timed_out = isinstance(err, openai.APITimeoutError)
+                        progress.attempt(
+                            attempts + 1, "no answer in time" if timed_out else "connection lost"
+                        )
                     continue
                 raise LLMError(self._redact(self._explain_network(err, attempts))) from None
             except openai.OpenAIError as err:
@@ -210,7 +217,7 @@ class OpenAIProvider:
                 params["stream_options"] = {"include_usage": True}
         return params
 
-    def _streamed(self, params: dict[str, Any], on_text: TextSink | None) -> _Reply:
+    def _streamed(self, params: dict[str, Any], progress: CallProgress | None) -> _Reply:
         reply = _Reply()
         parts: list[str] = []
         with self._client.chat.completions.create(**params) as stream:
@@ -222,8 +229,8 @@ class OpenAIProvider:
                     delta = getattr(choice.delta, "content", None)
                     if delta:
                         parts.append(delta)
-                        if on_text is not None:
-                            on_text("".join(parts))
+                        if progress is not None:
+                            progress.text("".join(parts))
                     refusal = getattr(choice.delta, "refusal", None)
                     if refusal:
                         reply.refusal = (reply.refusal or "") + refusal
@@ -404,6 +411,13 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_MODEL.match(model.lower())) and "chat" not in model.lower()
 
 
+def _short_reason(err: openai.APIStatusError) -> str:
+    """Why an attempt is made again, in a few words."""
+    if err.status_code == 429:
+        return "rate limited (HTTP 429)"
+    return f"server error (HTTP {err.status_code})"
+
+
 def _structured_label(request: LLMRequest, quirks: ServerQuirks) -> str:
     if request.json_schema is None or request.output_kind == "text":
         return ""
@@ -443,14 +457,35 @@ def _explain_status(err: openai.APIStatusError, model: str, attempts: int, host:
     return f"The AI service answered HTTP {status} (tried {tries}): {detail}"
 
 
+_VALIDATION = re.compile(r"""'loc': \((?P<loc>[^)]*)\), 'msg': (?P<q>["'])(?P<msg>.*?)(?P=q)""")
+"""One problem in a pydantic validation error as a Python-based server prints it."""
+
+
 def _server_detail(err: openai.APIStatusError) -> str:
+    """What the server said, in one line: its message, with validation errors as `where: what`."""
     body = err.body
     if isinstance(body, dict):
         message: Any = body.get("message") or body.get("detail") or body.get("error") or body
     else:
         message = body if body else getattr(err, "message", "")
+    if isinstance(message, list):  # FastAPI: [{"loc": [...], "msg": "..."}]
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in m.get('loc', []) if p != 'body')}: {m.get('msg', '')}"
+            if isinstance(m, dict)
+            else str(m)
+            for m in message
+        )
     text = " ".join(str(message or "no details given").split())
+    problems = [f"{_where(m['loc'])}: {m['msg']}" for m in _VALIDATION.finditer(text)]
+    if problems:
+        text = "; ".join(problems)
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _where(loc: str) -> str:
+    """`('body', 'response_format', 'type')` as `response_format.type`."""
+    parts = [part.strip().strip("'\"") for part in loc.split(",")]
+    return ".".join(part for part in parts if part and part != "body")
 
 
 def _shorten(text: str, limit: int = 120) -> str:

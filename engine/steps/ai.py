@@ -82,7 +82,7 @@ def run_ai(ctx: StepContext) -> StepOutcome:
     assert isinstance(node, AIStepNode)
     request = build_request(node, ctx.run.values, ctx.workflow, ctx.default_model, ctx.should_stop)
     try:
-        response = ctx.provider.complete(request, ctx.on_text if node.output_kind == "text" else None)
+        response = ctx.provider.complete(request, ctx.progress)
     except LLMError as exc:
         paid = usage_meta(exc.response, ctx) if exc.response is not None else {}
         raise StepError(str(exc), {**paid, "messages": request.messages}) from None

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.llm.base import LLMProvider, TextSink
+from engine.llm.base import CallProgress, LLMProvider
 from engine.llm.choice import BUILTIN_MODEL
 from engine.model import Node, Workflow
 from engine.store.base import RunRecord
@@ -26,8 +26,8 @@ class StepContext:
     """True once the run was cancelled: long work (a prompt render) stops early."""
     default_model: str = BUILTIN_MODEL
     """The app's default model (for workflows that name none)."""
-    on_text: TextSink | None = None
-    """Sees a text answer grow while it streams in (progress for the pages)."""
+    progress: CallProgress | None = None
+    """Hears an AI call's attempts and its answer growing (the pages show them live)."""
 
 
 @dataclass

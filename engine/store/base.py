@@ -130,6 +130,18 @@ class PolicyState:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
 
+@dataclass(frozen=True)
+class LiveStep:
+    """An AI step while it runs: which attempt it is on and the answer so far (while it streams)."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    text: str
+    started_at: float
+    updated_at: float
+
+
 @dataclass
 class CheckpointRecord:
     """A pending or decided approval: a row, not a sleeping thread."""
@@ -524,3 +536,16 @@ class Store(ABC):
     @abstractmethod
     def put_setting(self, key: str, value: str) -> None:
         """Store a setting's value, replacing what was stored (every process then reads it)."""
+
+    # -- AI steps in flight ---------------------------------------------------------
+    @abstractmethod
+    def put_live(self, live: LiveStep) -> None:
+        """Record how far a running AI step is (replacing what was recorded for its run)."""
+
+    @abstractmethod
+    def get_live(self, run_id: str) -> LiveStep | None:
+        """How far the run's AI step in flight is, or None when none is."""
+
+    @abstractmethod
+    def clear_live(self, run_id: str) -> None:
+        """Forget the run's step in flight (it finished, failed or was cut short)."""

@@ -18,7 +18,8 @@ RUNS_PREFIX = "runs:"
 """`runs:<status>`: how many runs of a workflow are in that status now (node '', day 0)."""
 DECISION_METRICS = ("decided", "approved", "rejected", "changes_requested", "edited", "review_seconds")
 """Per approval step and day of the decision."""
-AI_METRICS = ("ai_steps", "prompt_tokens", "completion_tokens", "cost_usd")
+AI_METRICS = ("ai_steps", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_steps")
+"""`unpriced_steps`: paid AI calls no price table knows (their cost is not in `cost_usd`)."""
 """Per AI step and day it finished."""
 
 CounterKey = tuple[str, str, int, str]
@@ -72,6 +73,8 @@ class CounterDeltas:
         self.add(workflow_id, node, day, "prompt_tokens", float(int(meta.get("prompt_tokens") or 0)))
         self.add(workflow_id, node, day, "completion_tokens", float(int(meta.get("completion_tokens") or 0)))
         self.add(workflow_id, node, day, "cost_usd", float(meta.get("cost_usd") or 0.0))
+        if meta.get("cost_usd") is None and not meta.get("demo") and "model" in meta:
+            self.add(workflow_id, node, day, "unpriced_steps")
 
     def rows(self) -> list[tuple[str, str, int, str, float]]:
         """The non-zero deltas as rows."""

@@ -36,6 +36,7 @@ from engine.store.base import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    LiveStep,
     RunRecord,
     RunScope,
     RunUpdate,
@@ -123,6 +124,10 @@ SCHEMA = [
     f"CREATE TABLE IF NOT EXISTS stats_counters ({_COUNTER_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS archived_counters ({_COUNTER_COLUMNS})",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    # AI steps in flight: one small row per running run, rewritten while an answer streams in
+    """CREATE TABLE IF NOT EXISTS live_steps (
+        run_id VARCHAR PRIMARY KEY, node_id VARCHAR NOT NULL, attempt INTEGER NOT NULL,
+        text VARCHAR NOT NULL, started_at DOUBLE NOT NULL, updated_at DOUBLE NOT NULL)""",
     f"CREATE TABLE IF NOT EXISTS outbox ({_OUTBOX_COLUMNS})",
     # Announcements still to deliver stay in `outbox` (what the sender reads after every commit);
     # delivered, skipped and failed ones move to `outbox_log`, which only grows at its end.
@@ -317,7 +322,11 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
                         AS DOUBLE) AS prompt_tokens,
                     CAST(sum(coalesce(CAST(json_extract(s.meta, '$.completion_tokens') AS BIGINT), 0))
                         AS DOUBLE) AS completion_tokens,
-                    sum(coalesce(CAST(json_extract(s.meta, '$.cost_usd') AS DOUBLE), 0)) AS cost_usd
+                    sum(coalesce(CAST(json_extract(s.meta, '$.cost_usd') AS DOUBLE), 0)) AS cost_usd,
+                    CAST(count(*) FILTER (WHERE json_extract_string(s.meta, '$.cost_usd') IS NULL
+                        AND json_extract(s.meta, '$.model') IS NOT NULL
+                        AND coalesce(CAST(json_extract(s.meta, '$.demo') AS BOOLEAN), false) = false)
+                        AS DOUBLE) AS unpriced_steps
                 FROM {steps} s JOIN {runs} r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY ALL
             ) ON {ai} INTO NAME metric VALUE value)
     """
@@ -1372,6 +1381,30 @@ class DuckDBStore(SqlStore):
 
         result: str = self._submit(_Job(work=write))
         return result
+
+    def put_live(self, live: LiveStep) -> None:
+        """Record how far a running AI step is."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            cur.execute(
+                "INSERT OR REPLACE INTO live_steps VALUES (?, ?, ?, ?, ?, ?)",
+                [live.run_id, live.node_id, live.attempt, live.text, live.started_at, live.updated_at],
+            )
+
+        self._submit(_Job(work=write))
+
+    def get_live(self, run_id: str) -> LiveStep | None:
+        """How far the run's AI step in flight is."""
+        rows = self._rows("SELECT * FROM live_steps WHERE run_id = ?", [run_id])
+        return LiveStep(*rows[0]) if rows else None
+
+    def clear_live(self, run_id: str) -> None:
+        """Forget the run's step in flight."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            cur.execute("DELETE FROM live_steps WHERE run_id = ?", [run_id])
+
+        self._submit(_Job(work=write))
 
     def put_setting(self, key: str, value: str) -> None:
         """Store a setting's value, replacing what was stored."""

@@ -35,6 +35,7 @@ from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
     FINISHED_STATUSES,
     CheckpointRecord,
+    LiveStep,
     RunRecord,
     RunScope,
     TokenRecord,
@@ -148,6 +149,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE checkpoints ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE pending_checkpoints ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'",
     ],
+    [  # 3: AI steps in flight (the answer so far while it streams; read by every app server)
+        """CREATE UNLOGGED TABLE live_steps (
+            run_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, text TEXT NOT NULL,
+            started_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+    ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
 a database records the version it has reached in `schema_version`."""
@@ -196,7 +202,11 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
         SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (
             SELECT r.workflow_id, s.node_id, floor(s.finished_at / {DAY_SECONDS!r})::int AS day,
                 count(*)::float8 AS ai_steps, {token("prompt_tokens")}, {token("completion_tokens")},
-                sum(coalesce((s.meta::jsonb ->> 'cost_usd')::float8, 0)) AS cost_usd
+                sum(coalesce((s.meta::jsonb ->> 'cost_usd')::float8, 0)) AS cost_usd,
+                (count(*) FILTER (WHERE (s.meta::jsonb ->> 'cost_usd') IS NULL
+                    AND (s.meta::jsonb ->> 'model') IS NOT NULL
+                    AND coalesce((s.meta::jsonb ->> 'demo')::boolean, false) = false))::float8
+                    AS unpriced_steps
             FROM {steps} AS s JOIN {runs} AS r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY 1, 2, 3
         ) AS a {unpivot("a", AI_METRICS)}
     """
@@ -880,6 +890,24 @@ class PostgresStore(SqlStore):
             [f"setting:{key}", default, f"setting:{key}"],
         )
         return str(rows[0][0])
+
+    def put_live(self, live: LiveStep) -> None:
+        """Record how far a running AI step is."""
+        self._rows_written(
+            "INSERT INTO live_steps VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO UPDATE SET "
+            "node_id = excluded.node_id, attempt = excluded.attempt, text = excluded.text, "
+            "started_at = excluded.started_at, updated_at = excluded.updated_at",
+            [live.run_id, live.node_id, live.attempt, live.text, live.started_at, live.updated_at],
+        )
+
+    def get_live(self, run_id: str) -> LiveStep | None:
+        """How far the run's AI step in flight is."""
+        rows = self._rows("SELECT * FROM live_steps WHERE run_id = %s", [run_id])
+        return LiveStep(*rows[0]) if rows else None
+
+    def clear_live(self, run_id: str) -> None:
+        """Forget the run's step in flight."""
+        self._rows_written("DELETE FROM live_steps WHERE run_id = %s", [run_id])
 
     def put_setting(self, key: str, value: str) -> None:
         """Store a setting's value, replacing what was stored."""

@@ -4,9 +4,11 @@ filters content, reports no usage, or serves a model no price table knows."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,3 +213,26 @@ def test_commands_that_call_no_ai_do_not_import_openai(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_a_draft_is_seen_growing_while_it_streams_and_gone_once_done(tmp_path: Path) -> None:
+    draft = " ".join(f"word{i}" for i in range(60))
+    with FakeOpenAIServer() as server:
+        app = open_app(tmp_path / "live.duckdb", server)
+        try:
+            server.plan(answer(draft, chunk_delay=0.1))
+            run = app.start_run("marketing-social-post", {"topic": "Spring sale"}, "dana", background=True)
+            seen: list[str] = []
+            deadline = time.monotonic() + 30
+            while app.engine.get_run(run.id).status == "running" and time.monotonic() < deadline:
+                live = app.live_step(run.id, "dana")
+                if live is not None and live.text and (not seen or live.text != seen[-1]):
+                    assert live.node_id == "draft" and live.attempt == 1
+                    seen.append(live.text)
+                time.sleep(0.05)
+            assert app.engine.get_run(run.id).status == "waiting"
+            assert app.live_step(run.id, "dana") is None  # nothing in flight any more
+        finally:
+            app.close()
+    assert len(seen) >= 3, seen  # several partial drafts, each longer than the last
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(seen)) and draft.startswith(seen[-1])

@@ -87,3 +87,29 @@ def test_the_counters_survive_a_restart_and_an_older_file_gets_them(duckdb_file:
         assert_counters_match(app)
     finally:
         app.close()
+
+
+def test_unpriced_and_failed_ai_calls_are_counted_alike_kept_and_recomputed(db_path: str) -> None:
+    from engine.llm.openai_provider import OpenAIProvider
+    from tests.engine.helpers import as_dict, linear_workflow
+    from tests.fakes.openai_server import FakeOpenAIServer, answer
+
+    with FakeOpenAIServer() as server:
+        provider = OpenAIProvider("sk-test", base_url=server.base_url, timeout=10, max_retries=0)
+        app = Loopdesk.open(db_path, provider=provider, directory=Directory.load())
+        try:
+            data = as_dict(linear_workflow())
+            data["default_model"] = "house-llama"  # no price table knows it
+            app.save_workflow(type(linear_workflow()).model_validate(data), "dana")
+            server.plan(
+                answer("a draft", usage=(10, 2)), answer("cut", finish_reason="length", usage=(10, 1))
+            )
+            app.start_run("wf", {"topic": "a"}, "riley")
+            failed = app.start_run("wf", {"topic": "b"}, "riley")
+            assert failed.status == "failed"
+            assert_counters_match(app)
+            stats = {s.workflow_id: s for s in app.workflow_stats("alex")}["wf"]
+            assert (stats.ai_steps, stats.unpriced_steps, stats.cost_usd) == (2, 2, 0.0)
+            assert (stats.prompt_tokens, stats.completion_tokens) == (20, 3)  # the failed call's too
+        finally:
+            app.close()

@@ -11,7 +11,7 @@ import pytest
 from engine.decisions import Approve, Reassign
 from engine.directory import Directory
 from engine.errors import EngineError, FormValidationError, InvalidDecisionError, WorkflowValidationError
-from engine.llm.base import LLMRequest, LLMResponse, TextSink
+from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.model import Workflow
 from engine.runner import MAX_STEPS_PER_DRIVE
 from engine.services import Loopdesk
@@ -82,7 +82,7 @@ class SurrogateProvider:
 
     kind = "compatible"
 
-    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         return LLMResponse(text="Great news \ud83d", provider="compatible", model=request.model)
 
 

@@ -16,6 +16,7 @@ from engine.store.base import (
     CheckpointRecord,
     ConflictError,
     Lease,
+    LiveStep,
     RunRecord,
     RunUpdate,
     StepRecord,
@@ -276,3 +277,14 @@ def test_settings_keep_the_first_default_and_take_a_new_value(make_store: Callab
     reopened = make_store()  # another process reads the same
     assert reopened.setting("default_model", "") == "qwen2.5"
     reopened.close()
+
+
+def test_a_step_in_flight_is_recorded_replaced_and_cleared(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    assert store.get_live("run_x") is None
+    store.put_live(LiveStep("run_x", "draft", 1, "Spring is", 10.0, 11.0))
+    store.put_live(LiveStep("run_x", "draft", 2, "Spring is here", 10.0, 12.5))
+    assert store.get_live("run_x") == LiveStep("run_x", "draft", 2, "Spring is here", 10.0, 12.5)
+    store.clear_live("run_x")
+    store.clear_live("run_x")  # clearing twice is fine
+    assert store.get_live("run_x") is None

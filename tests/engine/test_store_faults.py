@@ -19,7 +19,7 @@ import pytest
 from engine.decisions import Approve
 from engine.directory import Directory
 from engine.errors import EngineError, StoreLockedError, StoreUnavailableError
-from engine.llm.base import LLMRequest, LLMResponse, TextSink
+from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
@@ -145,9 +145,9 @@ class DiskFillingProvider(DemoProvider):
         self.translations = 0
         self.filler: Path | None = None
 
-    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Answer; during the first translation, leave no space for its result."""
-        answer = super().complete(request, on_text)
+        answer = super().complete(request, progress)
         if "Translate" in request.messages[-1]["content"]:
             self.translations += 1
             if self.translations == 1:

@@ -56,6 +56,8 @@ class Planned:
     """Report no `usage` at all, as some servers do."""
     cached_tokens: int = 0
     """Input tokens reported as read from the prompt cache."""
+    chunk_delay: float = 0.0
+    """Seconds between the pieces of a streamed answer."""
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,12 @@ def answer(
     finish_reason: str = "stop",
     no_usage: bool = False,
     cached_tokens: int = 0,
+    chunk_delay: float = 0.0,
 ) -> Planned:
     """Plan a successful chat completion (the default content when `content` is None)."""
     return Planned(
         status=200, content=content, delay=delay, usage=usage, finish_reason=finish_reason,
-        no_usage=no_usage, cached_tokens=cached_tokens,
+        no_usage=no_usage, cached_tokens=cached_tokens, chunk_delay=chunk_delay,
     )  # fmt: skip
 
 
@@ -239,7 +242,9 @@ class FakeOpenAIServer:
             return error(self.refuse_formats[kind], LLAMA_CPP_FORMAT_ERROR)
         return None
 
-    def _respond(self, planned: Planned, request_body: Any) -> tuple[int, dict[str, str], bytes]:
+    def _respond(
+        self, planned: Planned, request_body: Any
+    ) -> tuple[int, dict[str, str], bytes | list[bytes]]:
         if planned.delay > 0:
             self._stopping.wait(planned.delay)
         headers = dict(planned.headers)
@@ -250,6 +255,7 @@ class FakeOpenAIServer:
             body = self._completion(planned, request_body)
         if planned.status == 200 and isinstance(request_body, dict) and request_body.get("stream"):
             headers["content-type"] = "text/event-stream"
+            headers["x-chunk-delay"] = str(planned.chunk_delay)
             return 200, headers, _events(body, request_body)
         return planned.status, headers, json.dumps(body).encode()
 
@@ -286,7 +292,7 @@ class FakeOpenAIServer:
         return body
 
 
-def _events(completion: dict[str, Any], request: dict[str, Any]) -> bytes:
+def _events(completion: dict[str, Any], request: dict[str, Any]) -> list[bytes]:
     """A completion as server-sent events: the content a few words at a time, then the finish,
     then the usage when the request asked for it (`stream_options.include_usage`)."""
     choice = completion["choices"][0]
@@ -304,7 +310,7 @@ def _events(completion: dict[str, Any], request: dict[str, Any]) -> bytes:
     if (request.get("stream_options") or {}).get("include_usage") and "usage" in completion:
         chunks.append(base | {"choices": [], "usage": completion["usage"]})
     lines = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
-    return "".join(lines).encode()
+    return [line.encode() for line in lines]
 
 
 class _QuietThreadingServer(ThreadingHTTPServer):
@@ -344,14 +350,20 @@ def _make_handler(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             )
             planned = fake._record_and_choose(recorded)
             status, headers, body = fake._respond(planned, decoded)
+            pieces = body if isinstance(body, list) else [body]
+            pause = float(headers.pop("x-chunk-delay", "0") or 0)
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", headers.pop("content-type", "application/json"))
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(sum(len(piece) for piece in pieces)))
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                for piece in pieces:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    if pause:
+                        fake._stopping.wait(pause)
             except OSError:
                 # The client gave up (e.g. its timeout fired while we were delaying).
                 self.close_connection = True

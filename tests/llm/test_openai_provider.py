@@ -284,6 +284,30 @@ def test_answer_cut_off_by_max_tokens(server: FakeOpenAIServer) -> None:
 
 
 # -- servers as they are in the wild -----------------------------------------------------------
+class Heard:
+    """What a call reported while it ran."""
+
+    def __init__(self) -> None:
+        self.attempts: list[tuple[int, str]] = []
+        self.texts: list[str] = []
+
+    def attempt(self, number: int, why: str) -> None:
+        self.attempts.append((number, why))
+
+    def text(self, so_far: str) -> None:
+        self.texts.append(so_far)
+
+
+def test_each_new_attempt_is_reported_while_the_call_runs(server: FakeOpenAIServer) -> None:
+    server.plan(error(429), error(503), answer("At last"))
+    heard = Heard()
+
+    response = provider_for(server).complete(text_request(), heard)
+
+    assert heard.attempts == [(2, "rate limited (HTTP 429)"), (3, "server error (HTTP 503)")]
+    assert response.attempts == 3 and heard.texts[-1] == "At last"
+
+
 def json_request(model: str = "smollm2") -> LLMRequest:
     fields = [JsonOutputField(name="title", type="string"), JsonOutputField(name="score", type="number")]
     return LLMRequest(
@@ -410,9 +434,10 @@ def test_usage_missing_or_cached_is_reported_as_it_is(server: FakeOpenAIServer) 
 def test_a_text_answer_streams_in_with_its_usage(server: FakeOpenAIServer) -> None:
     draft = "Spring is here and so is our biggest sale of the year"
     server.plan(answer(draft, usage=(20, 12)))
-    seen: list[str] = []
+    heard = Heard()
 
-    response = provider_for(server).complete(text_request(), on_text=seen.append)
+    response = provider_for(server).complete(text_request(), heard)
+    seen = heard.texts
 
     assert server.chat_requests[0].json["stream"] is True
     assert len(seen) > 2 and seen[-1] == draft and all(draft.startswith(s) for s in seen)
@@ -423,9 +448,19 @@ def test_a_server_refusing_stream_options_streams_without_them() -> None:
     with FakeOpenAIServer(
         refuse_params={"stream_options": "extra inputs are not permitted: stream_options"}
     ) as fake:
-        seen: list[str] = []
-        response = provider_for(fake).complete(text_request(), on_text=seen.append)
+        heard = Heard()
+        response = provider_for(fake).complete(text_request(), heard)
 
-        assert response.text == "Hello from the fake OpenAI server." and seen[-1] == response.text
+        assert response.text == "Hello from the fake OpenAI server." and heard.texts[-1] == response.text
         assert "stream_options" not in fake.chat_requests[-1].json
         assert response.prompt_tokens is None  # without stream_options the server sent no usage
+
+
+def test_a_fastapi_style_refusal_is_read_and_acted_on(server: FakeOpenAIServer) -> None:
+    refusal = {"detail": [{"loc": ["body", "temperature"], "msg": "Extra inputs are not permitted"}]}
+    server.plan(Planned(status=422, body=refusal))
+
+    response = provider_for(server).complete(text_request())
+
+    assert "temperature" not in server.chat_requests[-1].json
+    assert response.notes == ("the server refused `temperature`; retried without it",)

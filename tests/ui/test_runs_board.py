@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.decisions import Approve
-from engine.llm.base import LLMError, LLMRequest, LLMResponse, TextSink
+from engine.llm.base import CallProgress, LLMError, LLMRequest, LLMResponse
 from engine.services import Loopdesk
 from tests.ui.conftest import click, page
 
@@ -23,7 +23,7 @@ class DownProvider:
 
     kind = "openai"
 
-    def complete(self, request: LLMRequest, on_text: TextSink | None = None) -> LLMResponse:
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Fail like an unreachable API."""
         raise LLMError("the AI provider is unreachable (connection refused)")
 
