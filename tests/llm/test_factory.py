@@ -41,6 +41,13 @@ def test_base_url_means_compatible_server() -> None:
     assert describe_provider(provider) == "OpenAI-compatible server at http://localhost:11434/v1"
 
 
+def test_a_base_url_alone_is_used_without_a_key_and_says_so() -> None:
+    provider = provider_from_settings(env={"OPENAI_BASE_URL": "http://localhost:11434/v1"})
+
+    assert isinstance(provider, OpenAIProvider) and provider.keyless
+    assert describe_provider(provider) == "OpenAI-compatible server at http://localhost:11434/v1 (no API key)"
+
+
 def test_description_hides_credentials_in_the_url() -> None:
     env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "http://user:pw@gateway:8080/v1"}
 

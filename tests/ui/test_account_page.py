@@ -44,3 +44,21 @@ def test_nobody_sees_anyone_elses_tokens(service: Loopdesk) -> None:
     at = account("riley")
     assert "You have no API tokens." in [i.value for i in at.info]
     assert not any("Jamie's script" in shown(m.value) for m in at.markdown)
+
+
+def test_an_admin_chooses_the_default_model_others_do_not_see_the_setting(service: Loopdesk) -> None:
+    assert not [t for t in account("dana").text_input if t.label == "Default model"]
+    at = account("alex")
+    box = next(t for t in at.text_input if t.label == "Default model")
+    assert box.value == service.default_model()
+    try:
+        box.input("qwen2.5:7b")
+        click(at, "Save default model")
+        assert any("now use qwen2.5:7b" in shown(s.value) for s in at.success)
+        assert service.default_model() == "qwen2.5:7b"
+        next(t for t in at.text_input if t.label == "Default model").input("not a model")
+        click(at, "Save default model")
+        assert any("is not a model name" in shown(e.value) for e in at.error)
+        assert service.default_model() == "qwen2.5:7b"  # a refused value changes nothing
+    finally:
+        service.set_default_model("alex", "")

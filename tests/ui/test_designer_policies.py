@@ -158,3 +158,25 @@ def test_business_hours_are_set_on_the_workflow_and_checked() -> None:
     edit_chain(at, wid, [{"after_hours": 4, "action": "remind"}])
     assert "after 4 working hours: reminds Jamie Rivera again" in texts(at)
     assert "after 8 working hours" not in texts(at)  # no due-time action: the due time only marks it late
+
+
+def test_an_ai_step_and_the_workflow_can_be_marked_as_reasoning_models() -> None:
+    at = designer()
+    wid = new_workflow(at)
+    at.button(key="designer_add_ai_step").click()
+    at.run()
+    by_label(at.text_input, "Model").input("team-gateway-smart")
+    by_label(at.selectbox, "Reasoning model").select(True)
+    at.run()
+    step = working_copy(at, wid).node("ai_step_1")
+    assert step.type == "ai_step" and step.model == "team-gateway-smart" and step.reasoning is True
+
+    by_label(at.selectbox, "Selected").select("__workflow__")
+    at.run()
+    assert "app default" in by_label(at.text_input, "Default model").placeholder
+    by_label(at.selectbox, "Reasoning model").select(False)
+    by_label(at.checkbox, "Review cut-off drafts").check()
+    at.run()
+    assert not at.exception, at.exception
+    wf = working_copy(at, wid)
+    assert wf.default_reasoning is False and wf.allow_cut_off is True and wf.default_model == ""
