@@ -7,7 +7,8 @@ model for the life of the process, and says what it adjusted in the step record:
 - structured answers are asked for with `json_schema`, else `json_object` with the schema in the
   prompt, else plain text with the schema in the prompt (the step validates every answer);
 - a parameter the server refuses by name is renamed (`max_tokens` ↔ `max_completion_tokens`) or
-  dropped (`temperature`, `stream_options`), and the call is made again at once;
+  dropped (`temperature`, `stream_options`, `stream`: then the answer arrives whole), and the call is
+  made again at once;
 - rate limits, timeouts, lost connections and server errors are retried with backoff; a request
   the server cannot accept (bad request, unknown model, refused key) is not.
 
@@ -42,7 +43,7 @@ _REFUSAL_WORDS = re.compile(
     r"not allowed|invalid|does not support|unexpected",
     re.IGNORECASE,
 )
-_ADJUSTABLE = ("max_completion_tokens", "max_tokens", "temperature", "stream_options")
+_ADJUSTABLE = ("max_completion_tokens", "max_tokens", "temperature", "stream_options", "stream")
 """Parameters a server may refuse by name."""
 _BACKOFF_CAP = 8.0
 
@@ -211,7 +212,7 @@ class OpenAIProvider:
                 # llama.cpp constrains its answer to `schema`; OpenAI-style servers ignore the key
                 params["response_format"] = {"type": "json_object", "schema": request.json_schema}
         params["messages"] = messages
-        if stream:
+        if stream and "stream" not in quirks.dropped:
             params["stream"] = True
             if "stream_options" not in quirks.dropped:
                 params["stream_options"] = {"include_usage": True}
@@ -268,7 +269,7 @@ class OpenAIProvider:
                     return None
                 quirks.token_param = other
                 return f"the server refused `{name}`; sent the token limit as `{other}`"
-            if name in ("temperature", "stream_options") and name not in quirks.dropped:
+            if name in ("temperature", "stream_options", "stream") and name not in quirks.dropped:
                 quirks.dropped.add(name)
                 return f"the server refused `{name}`; retried without it"
         return None
@@ -446,10 +447,10 @@ def _explain_status(err: openai.APIStatusError, model: str, attempts: int, host:
     if status == 429 and err.code == "insufficient_quota":
         return (
             "The AI account has run out of credit (HTTP 429 insufficient_quota); "
-            "add credit or use another API key, then retry the run."
+            f"add credit or use another API key, then retry the run. The server said: {detail}"
         )
     if status == 429:
-        return f"The AI service refused {tries} with 'rate limited' (HTTP 429); {RETRY_LATER}"
+        return f"The AI service refused {tries} with 'rate limited' (HTTP 429): {detail}; {RETRY_LATER}"
     if status >= 500:
         return f"The AI service failed {tries} with a server error (HTTP {status}): {detail}; {RETRY_LATER}"
     if status in (400, 422):

@@ -102,7 +102,8 @@ def test_rate_limit_that_never_ends_says_so(server: FakeOpenAIServer) -> None:
 
     assert len(server.chat_requests) == 4
     assert str(caught.value) == (
-        "The AI service refused 4 times with 'rate limited' (HTTP 429); retry the run later."
+        "The AI service refused 4 times with 'rate limited' (HTTP 429): Fake server error 429; "
+        "retry the run later."
     )
 
 
@@ -464,3 +465,13 @@ def test_a_fastapi_style_refusal_is_read_and_acted_on(server: FakeOpenAIServer) 
 
     assert "temperature" not in server.chat_requests[-1].json
     assert response.notes == ("the server refused `temperature`; retried without it",)
+
+
+def test_a_server_that_cannot_stream_answers_whole() -> None:
+    with FakeOpenAIServer(refuse_params={"stream": "stream is not supported by this server"}) as fake:
+        heard = Heard()
+        response = provider_for(fake).complete(text_request(), heard)
+
+        assert response.text == "Hello from the fake OpenAI server."
+        assert "stream" not in fake.chat_requests[-1].json
+        assert response.notes == ("the server refused `stream`; retried without it",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,6 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
+from engine.llm.base import CallProgress, LLMRequest, LLMResponse
+from engine.llm.demo import DemoProvider
 from engine.model import Quorum
 from engine.services import Loopdesk
 from engine.store.base import CheckpointClose, RunRecord, Transition
@@ -267,3 +270,29 @@ def test_a_quorum_member_who_approved_sees_it_counted_and_the_item_leaves_their_
     assert any("Approved. The run carries on." in shown(s.value) for s in at.success)
     wait_until(lambda: service.engine.get_run(run.id).status == "completed")
     assert service.engine.get_checkpoint(cp.id).decision["approvals"] == ["jamie", "morgan"]
+
+
+class CutOffDemo(DemoProvider):
+    """The demo model, except that every answer stopped at its token limit."""
+
+    def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
+        """Answer as the demo does, marked cut off."""
+        return dataclasses.replace(super().complete(request, progress), finish_reason="length")
+
+
+def test_a_cut_off_draft_reaches_review_with_a_warning_when_the_workflow_allows_it(
+    service: Loopdesk,
+) -> None:
+    wf = service.get_workflow("marketing-social-post").definition
+    service.save_workflow(wf.model_copy(update={"allow_cut_off": True}), "dana")
+    before = service.engine.provider
+    service.engine.provider = CutOffDemo()
+    try:
+        run = service.start_run("marketing-social-post", {"topic": "Cut short"}, "dana")
+    finally:
+        service.engine.provider = before
+        service.save_workflow(wf, "dana")
+    assert run.status == "waiting"
+    cp = next(c for c in service.inbox("jamie") if c.run_id == run.id)
+    at = inbox("jamie", cp.id)
+    assert any("Cut off at the token limit" in w.value for w in at.warning)
