@@ -9,7 +9,7 @@ anything that changes the selection reruns) and finally draw the canvas from the
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import streamlit as st
 
@@ -20,8 +20,9 @@ from engine.validation import workflow_warnings
 from ui import designer_state as ds
 from ui.canvas import draw_editable, node_title, take_browser_reply
 from ui.format import md_escape, md_message
-from ui.inspector import connections, node_form, workflow_settings
+from ui.inspector import connections, next_steps, node_form, workflow_settings
 from ui.runtime import get_app, require_user, show_error
+from ui.wiring import WiringError, add_after, delete_step, insert_on_edge, set_exit
 
 WORKFLOW_SETTINGS = "__workflow__"
 PICK_KEY = "designer_pick"
@@ -227,6 +228,14 @@ actions = st.container(horizontal=True, vertical_alignment="center", key="design
 actions.button(
     "Save", type="primary", icon=":material/save:", key="designer_save", on_click=_intend, args=("save",)
 )
+actions.button(
+    "Undo", icon=":material/undo:", key="designer_undo", on_click=_intend, args=("undo",),
+    disabled=not ds.can_undo(wid), shortcut="Ctrl+Z", help="Take back the last edit",
+)  # fmt: skip
+actions.button(
+    "Redo", icon=":material/redo:", key="designer_redo", on_click=_intend, args=("redo",),
+    disabled=not ds.can_redo(wid), shortcut="Ctrl+Shift+Z", help="Bring back the edit you took back",
+)  # fmt: skip
 export_slot = actions.empty()
 with actions.popover("Import JSON", icon=":material/upload:", key=IMPORT_POPOVER, on_change="rerun"):
     st.file_uploader(
@@ -289,17 +298,23 @@ with side_col:
         node = wf.node(sel)
         st.caption(f"{NODE_KIND_LABELS[node.type]} · id {md_escape(node.id)}")
         wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model())
+        next_steps(wf, wf.node(sel), f"{prefix}:{node.id}", on_choose=_intend)
         wf = connections(
-            wf, wf.node(sel), f"{prefix}:{node.id}", on_delete=lambda eid: _intend("delete_edge", eid)
+            wf,
+            wf.node(sel),
+            f"{prefix}:{node.id}",
+            on_delete=lambda eid: _intend("delete_edge", eid),
+            on_insert=_intend,
         )
-        st.button(
-            "Delete step",
-            icon=":material/delete:",
-            key="designer_delete_node",
-            help="Delete this step and its connections",
-            on_click=_intend,
-            args=("delete_node", sel),
-        )
+        if node.type != "form_trigger":  # every run starts at the form: it stays
+            st.button(
+                "Delete step",
+                icon=":material/delete:",
+                key="designer_delete_node",
+                help="Delete this step; with one way in and one way on, they are joined",
+                on_click=_intend,
+                args=("delete_node", sel),
+            )
 ds.put_wc(wf)
 
 # -- problems (beside the canvas; a click selects the broken step) ------------------------------------
@@ -421,11 +436,48 @@ if action == "save":
 
 if action == "delete_node" and arg in wf.node_map():
     title = node_title(wf.node(str(arg)))
-    ds.put_wc(ds.delete_node(wf, str(arg)))
-    ds.set_selected(wid, None)
-    ds.request_fit(wid)
+    try:
+        after = delete_step(wf, str(arg))
+    except WiringError as exc:
+        ds.set_flash("error", md_escape(str(exc)).capitalize() + ".")
+    else:
+        joined = len(after.edges) > len([e for e in wf.edges if str(arg) not in (e.source, e.target)])
+        ds.put_wc(after)
+        ds.set_selected(wid, None)
+        ds.request_fit(wid)
+        ds.bump_rev(wid)
+        ds.set_flash(
+            "info",
+            f"Deleted the step “{md_escape(title)}”"
+            + ("; the step before it now leads to the step after it." if joined else " and its connections.")
+            + " Undo brings it back.",
+        )
+    st.rerun()
+
+if action in ("undo", "redo"):
+    ds.step_history(wid, back=action == "undo")
+    st.rerun()
+
+if action == "set_exit":
+    source, exit_label, target_id = cast(tuple[str, str | None, str | None], arg)
+    try:
+        ds.put_wc(set_exit(wf, source, exit_label, target_id))
+    except WiringError as exc:
+        ds.set_flash("error", md_escape(str(exc)).capitalize() + ".")
     ds.bump_rev(wid)
-    ds.set_flash("info", f"Deleted the step “{md_escape(title)}” and its connections.")
+    ds.request_push(wid)
+    st.rerun()
+
+if action == "add_after" or action == "insert":
+    where, kind = cast(tuple[str, str], arg)
+    try:
+        wf, new_id = add_after(wf, where, kind) if action == "add_after" else insert_on_edge(wf, where, kind)
+    except WiringError as exc:
+        ds.set_flash("error", md_escape(str(exc)).capitalize() + ".")
+    else:
+        ds.put_wc(wf)
+        ds.set_selected(wid, new_id)
+        ds.request_fit(wid)
     st.rerun()
 
 if action == "delete_edge":

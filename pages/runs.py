@@ -132,7 +132,11 @@ def clicked(key: str) -> bool:
 
 @st.fragment(run_every=1.0)
 def live_progress(app: Loopdesk, run_id: str, user: str) -> None:
-    """The step in flight, refreshed every second; the whole page reloads once the run moves on."""
+    """The step in flight, refreshed every second; the whole page reloads once the run moves on
+    (not while the page itself is being drawn: its messages would be lost)."""
+    ticks = f"live_ticks_{run_id}"
+    refreshed = st.session_state.get(ticks, 0) > 0  # a refresh of its own, not the page's first draw
+    st.session_state[ticks] = st.session_state.get(ticks, 0) + 1
     try:
         detail = app.run_detail(run_id, user)
         live = app.live_step(run_id, user)
@@ -140,7 +144,9 @@ def live_progress(app: Loopdesk, run_id: str, user: str) -> None:
         show_error(exc)
         return
     if detail.run.status != "running":
-        st.rerun(scope="app")
+        if refreshed:
+            st.rerun(scope="app")
+        return
     show_live(live, detail.workflow, detail.run.current_node)
 
 
@@ -214,6 +220,7 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
     with timeline:
         show_steps(detail, app.directory)
         if run.status == "running":
+            st.session_state[f"live_ticks_{run.id}"] = 0
             live_progress(app, run.id, user)
     with canvas:
         show_canvas(detail, key=f"run_canvas_{run.id}")

@@ -72,9 +72,52 @@ def get_wc(workflow_id: str) -> Workflow | None:
     return Workflow.model_validate_json(text) if isinstance(text, str) else None
 
 
+UNDO_LIMIT = 50
+"""How many edits back Undo reaches, per workflow."""
+
+
 def put_wc(wf: Workflow) -> None:
-    """Store the working copy (as JSON) under its workflow id."""
-    st.session_state[wc_key(wf.id)] = wf.model_dump_json()
+    """Store the working copy (as JSON) under its workflow id; a change is an edit Undo can take
+    back (and clears what Redo could bring back)."""
+    text = wf.model_dump_json()
+    before = st.session_state.get(wc_key(wf.id))
+    if isinstance(before, str) and before != text:
+        undo = [*st.session_state.get(_k("undo", wf.id), []), before][-UNDO_LIMIT:]
+        st.session_state[_k("undo", wf.id)] = undo
+        st.session_state[_k("redo", wf.id)] = []
+    st.session_state[wc_key(wf.id)] = text
+
+
+def can_undo(workflow_id: str) -> bool:
+    """Whether there is an edit to take back."""
+    return bool(st.session_state.get(_k("undo", workflow_id)))
+
+
+def can_redo(workflow_id: str) -> bool:
+    """Whether there is an undone edit to bring back."""
+    return bool(st.session_state.get(_k("redo", workflow_id)))
+
+
+def step_history(workflow_id: str, back: bool) -> bool:
+    """Undo (`back`) or redo one edit of the working copy; False when there is none. Widgets and
+    the canvas are redrawn from the restored copy."""
+    take, give = (_k("undo", workflow_id), _k("redo", workflow_id))
+    if not back:
+        take, give = give, take
+    stack = list(st.session_state.get(take, []))
+    current = st.session_state.get(wc_key(workflow_id))
+    if not stack or not isinstance(current, str):
+        return False
+    st.session_state[wc_key(workflow_id)] = stack.pop()
+    st.session_state[take] = stack
+    st.session_state[give] = [*st.session_state.get(give, []), current][-UNDO_LIMIT:]
+    bump_rev(workflow_id)
+    request_fit(workflow_id)
+    selected_id = selected(workflow_id)
+    restored = get_wc(workflow_id)
+    if restored is not None and selected_id not in restored.node_map():
+        set_selected(workflow_id, None)
+    return True
 
 
 def base_version(workflow_id: str) -> int | None:

@@ -31,7 +31,7 @@ from engine.model import (
 )
 from engine.validation import available_values
 from ui.canvas import node_title
-from ui.designer_state import allowed_labels, replace_node, set_edge_label
+from ui.designer_state import PALETTE, allowed_labels, replace_node, set_edge_label
 from ui.format import md_escape, md_label
 from ui.policy_editor import (
     business_hours_editor,
@@ -41,6 +41,7 @@ from ui.policy_editor import (
     show_chain,
 )
 from ui.tables import frozen_rows, records
+from ui.wiring import exits
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
 OUTPUT_KINDS = {"text": "Text", "classification": "One label of a list", "json": "JSON fields"}
@@ -456,8 +457,55 @@ def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
     return {"fields": fields, "title_field": title_field}
 
 
-def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str], None]) -> Workflow:
-    """The node's connections: choose the outcome or case of each one leaving it, delete any.
+def _chose_exit(on_choose: Callable[..., None], key: str, node_id: str, label: str | None) -> None:
+    """A next-step picker changed: ask the page to rewire that exit."""
+    on_choose("set_exit", (node_id, label, st.session_state.get(key)))
+
+
+def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., None]) -> None:
+    """Each exit of the step ("Next step", "If approved", a case, "Otherwise") with a picker of the
+    step it leads to, and "Add a step after it"; choices go to `on_choose(action, arg)`."""
+    outs = exits(wf, node.id)
+    nodes = wf.node_map()
+    if outs:
+        st.markdown("**Where it leads**")
+    options: list[str | None] = [
+        None,
+        *[n.id for n in wf.nodes if n.id != node.id and n.type != "form_trigger"],
+    ]
+    for way in outs:
+        key = f"{prefix}:exit:{way.label}"
+        st.selectbox(
+            way.name,
+            options,
+            index=options.index(way.target) if way.target in options else 0,
+            format_func=lambda i: "— nowhere yet —" if i is None else node_title(nodes[str(i)]),
+            key=key,
+            on_change=_chose_exit,
+            args=(on_choose, key, node.id, way.label),
+        )
+    if outs:
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        label = c1.selectbox("Add a step after it", list(PALETTE), key=f"{prefix}:after_kind")
+        c2.button(
+            "Add after",
+            key="designer_add_after",
+            icon=":material/add:",
+            on_click=on_choose,
+            args=("add_after", (node.id, PALETTE[str(label)])),
+            help="The new step goes on this step's way on (between it and its next step when it has one)",
+        )
+
+
+def connections(
+    wf: Workflow,
+    node: Node,
+    prefix: str,
+    on_delete: Callable[[str], None],
+    on_insert: Callable[..., None] | None = None,
+) -> Workflow:
+    """The node's connections: choose the outcome or case of each one leaving it, insert a step on
+    one (`on_insert("insert", (edge_id, kind))`), delete any.
 
     Returns the workflow with changed labels; a delete button calls `on_delete(edge_id)`.
     """
@@ -491,6 +539,16 @@ def connections(wf: Workflow, node: Node, prefix: str, on_delete: Callable[[str]
             on_click=on_delete,
             args=(e.id,),
         )
+        if on_insert is not None:
+            with st.popover(f"Insert a step before {md_label(name)}", icon=":material/add_circle:"):
+                for label, kind in PALETTE.items():
+                    st.button(
+                        label,
+                        key=f"designer_insert_{e.id}_{kind}",
+                        on_click=on_insert,
+                        args=("insert", (e.id, kind)),
+                        width="stretch",
+                    )
     for e in incoming:
         source = nodes.get(e.source)
         name = node_title(source) if source else e.source

@@ -131,6 +131,14 @@ class OpenAIProvider:
             try:
                 if params.get("stream"):
                     reply = self._streamed(params, progress)
+                    if reply.usage is None:
+                        # llama.cpp's server, for one, counts no tokens in a stream: answers from it
+                        # arrive whole from now on, so what they cost is known
+                        quirks.dropped.add("stream")
+                        notes.append(
+                            "the server sends no token counts while streaming; this answer's tokens "
+                            "are unknown, and its next answers arrive whole so they are counted"
+                        )
                 else:
                     reply = _Reply.of(self._client.chat.completions.create(**params))
             except openai.APIStatusError as err:

@@ -455,6 +455,10 @@ def test_a_server_refusing_stream_options_streams_without_them() -> None:
         assert response.text == "Hello from the fake OpenAI server." and heard.texts[-1] == response.text
         assert "stream_options" not in fake.chat_requests[-1].json
         assert response.prompt_tokens is None  # without stream_options the server sent no usage
+        assert "sends no token counts while streaming" in response.notes[-1]
+
+        counted = provider_for(fake).complete(text_request(), Heard())  # now whole, and counted
+        assert "stream" not in fake.chat_requests[-1].json and counted.prompt_tokens
 
 
 def test_a_fastapi_style_refusal_is_read_and_acted_on(server: FakeOpenAIServer) -> None:

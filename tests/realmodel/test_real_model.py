@@ -22,6 +22,7 @@ from tests.engine.helpers import as_dict, linear_workflow
 from tests.realmodel.conftest import ModelServer
 
 MODEL = "smollm2-135m-instruct"
+NO_COUNTS = "sends no token counts while streaming"
 TEXT_LIMIT = 200
 """Token limit of text steps here: the tiny model can ramble, and the test should stay quick."""
 
@@ -98,7 +99,10 @@ def test_every_template_runs_end_to_end_on_a_real_model(app: Loopdesk, template:
     assert ai and all(s.status == "done" for s in ai)
     for step in ai:
         assert step.meta["model"] and step.meta["provider"] == "compatible" and not step.meta["demo"]
-        assert step.meta["prompt_tokens"] > 0 and step.meta["completion_tokens"] > 0
+        if step.meta["prompt_tokens"] is None:  # streamed before the server was known to count none
+            assert any(NO_COUNTS in note for note in step.meta["notes"])
+        else:
+            assert step.meta["prompt_tokens"] > 0 and step.meta["completion_tokens"] > 0
         assert step.meta["cost_usd"] is None  # a local model no price table knows: unpriced
         assert str(step.output).strip()
     assert time.monotonic() - started < 300
@@ -151,14 +155,32 @@ def test_a_json_step_answers_typed_fields(app: Loopdesk) -> None:
     assert step.meta["structured"] == "json_object" and step.meta["completion_tokens"] > 0
 
 
+def test_a_stream_without_token_counts_is_followed_by_counted_answers(app: Loopdesk) -> None:
+    app.set_default_model("alex", "smollm2-stream-probe")  # a model this process has not streamed yet
+    app.save_workflow(bounded(app.get_workflow("marketing-social-post").definition), "alex")
+    values = form_values(app.get_workflow("marketing-social-post").definition.trigger().fields)
+
+    first = app.start_run("marketing-social-post", values, "alex")
+    second = app.start_run("marketing-social-post", values, "alex")
+
+    streamed, whole = (
+        next(s for s in app.store.list_steps(r.id) if s.node_id == "draft") for r in (first, second)
+    )
+    assert streamed.meta["prompt_tokens"] is None and NO_COUNTS in streamed.meta["notes"][-1]
+    assert (
+        whole.meta["prompt_tokens"] > 0 and whole.meta["completion_tokens"] > 0 and "notes" not in whole.meta
+    )
+
+
 def test_a_tiny_token_limit_is_caught_as_a_cut_off(app: Loopdesk) -> None:
+    app.set_default_model("alex", "smollm2-cut-off")
     wf = app.get_workflow("marketing-social-post").definition
     nodes = [n.model_copy(update={"max_tokens": 5}) if n.id == "draft" else n for n in wf.nodes]
     app.save_workflow(wf.model_copy(update={"nodes": nodes}), "alex")
 
-    run = app.start_run("marketing-social-post", form_values(wf.trigger().fields), "alex")
-
-    assert run.status == "failed"
-    assert "cut off at the token limit (5 tokens)" in (run.error or "")
+    for _ in range(2):  # streamed first (no counts from this server), then whole and counted
+        run = app.start_run("marketing-social-post", form_values(wf.trigger().fields), "alex")
+        assert run.status == "failed"
+        assert "cut off at the token limit (5 tokens)" in (run.error or "")
     step = next(s for s in app.store.list_steps(run.id) if s.node_id == "draft")
     assert step.meta["finish_reason"] == "length" and step.meta["completion_tokens"] == 5

@@ -1,0 +1,93 @@
+"""Wiring by choosing, on the shipped templates: exits and their targets, insert on a connection,
+add after a step, delete with reconnect, and the form that cannot be deleted."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.model import Workflow
+from engine.validation import validate_workflow
+from tests.conftest import load_template
+from ui.wiring import WiringError, add_after, delete_step, exits, insert_on_edge, set_exit
+
+
+@pytest.fixture
+def marketing() -> Workflow:
+    return load_template("marketing_social_post")
+
+
+def edge(wf: Workflow, source: str, target: str) -> str | None:
+    """The label of the connection from `source` to `target` ("" when unlabelled; None: none)."""
+    found = next((e for e in wf.edges if e.source == source and e.target == target), None)
+    return None if found is None else (found.label or "")
+
+
+def test_each_kind_has_its_exits_with_where_they_lead(marketing: Workflow) -> None:
+    assert [(x.name, x.target) for x in exits(marketing, "draft")] == [("Next step", "to_review")]
+    assert [(x.name, x.label, x.target) for x in exits(marketing, "review")] == [
+        ("If approved", "approved", "to_translation"),
+        ("If rejected", "rejected", "to_rejected"),
+        ("If changes requested", "changes_requested", "draft"),
+    ]
+    assert exits(marketing, "done") == []
+    support = load_template("support_reply")
+    branch = next(n for n in support.nodes if n.type == "branch")
+    names = [x.name for x in exits(support, branch.id)]
+    assert names[-1] == "Otherwise" and names[0].startswith("If the case is “")
+
+
+def test_choosing_a_next_step_rewires_one_exit(marketing: Workflow) -> None:
+    wf = set_exit(marketing, "review", "rejected", "draft")
+    assert any(e.source == "review" and e.label == "rejected" and e.target == "draft" for e in wf.edges)
+    assert edge(wf, "review", "to_rejected") is None
+    assert [x.target for x in exits(wf, "review")] == ["to_translation", "draft", "draft"]
+    cleared = set_exit(wf, "review", "rejected", None)
+    assert [x.target for x in exits(cleared, "review")][1] is None
+    with pytest.raises(WiringError, match="cannot lead to itself"):
+        set_exit(marketing, "draft", None, "draft")
+    with pytest.raises(WiringError, match="form"):
+        set_exit(marketing, "draft", None, "form")
+
+
+def test_inserting_on_a_connection_keeps_its_outcome_and_makes_room(marketing: Workflow) -> None:
+    into_review = next(e for e in marketing.edges if e.source == "review" and e.label == "approved")
+    below = marketing.node("to_translation").position.y
+    wf, new_id = insert_on_edge(marketing, into_review.id, "approval")
+
+    assert edge(wf, "review", new_id) == "approved"  # the new step took the outcome
+    assert edge(wf, new_id, "to_translation") == "approved"  # and leads on, by its own first exit
+    assert edge(wf, "review", "to_translation") is None
+    assert wf.node(new_id).position.y == below and wf.node("to_translation").position.y == below + 130
+    assert wf.node("form").position == marketing.node("form").position  # steps above stay put
+
+    ai_wf, ai_id = insert_on_edge(
+        marketing, next(e.id for e in marketing.edges if e.source == "draft"), "ai_step"
+    )
+    assert edge(ai_wf, "draft", ai_id) == "" and edge(ai_wf, ai_id, "to_review") == ""
+
+
+def test_adding_after_a_step_with_one_next_step_goes_in_between(marketing: Workflow) -> None:
+    wf, new_id = add_after(marketing, "draft", "move_to_section")
+    assert edge(wf, "draft", new_id) == "" and edge(wf, new_id, "to_review") == ""
+    assert edge(wf, "draft", "to_review") is None
+
+    open_review = set_exit(marketing, "review", "rejected", None)
+    wf, new_id = add_after(open_review, "review", "end")  # the first free exit
+    assert edge(wf, "review", new_id) == "rejected" and wf.outgoing(new_id) == []
+    with pytest.raises(WiringError, match="nothing can come after"):
+        add_after(marketing, "done", "ai_step")
+
+
+def test_deleting_a_step_reconnects_its_one_way_in_to_its_one_way_on(marketing: Workflow) -> None:
+    wf = delete_step(marketing, "to_review")
+    assert "to_review" not in wf.node_map()
+    assert edge(wf, "draft", "review") == ""
+    assert validate_workflow(wf) == []  # still a whole workflow
+
+    # the review has three ways on: nothing is guessed, its incoming connection simply goes
+    wf = delete_step(marketing, "review")
+    assert not any("review" in (e.source, e.target) for e in wf.edges)
+    assert edge(wf, "to_review", "to_translation") is None
+
+    with pytest.raises(WiringError, match="cannot be deleted"):
+        delete_step(marketing, "form")
