@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from engine.runner import Engine
 from engine.store.base import (
     AuditEvent,
     CheckpointRecord,
+    DesignDraft,
     LiveStep,
     RunRecord,
     RunScope,
@@ -272,7 +274,21 @@ class Loopdesk:
             raise WorkflowValidationError(problems, f"workflow `{wf.id}`")
         if not self.permissions.privileged(user):
             self.permissions.check_keeps_editing(user, wf)
-        return self.store.save_workflow(wf, user, note)
+        saved = self.store.save_workflow(wf, user, note)
+        self.store.drop_draft(user, wf.id)  # what the draft kept is saved now
+        return saved
+
+    def keep_design_draft(self, user: str, wf: Workflow) -> None:
+        """Keep the user's unsaved working copy of a workflow (restored after a reload or restart)."""
+        self.store.put_draft(DesignDraft(user, wf.id, wf.model_dump_json(), time.time()))
+
+    def design_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
+        """The user's unsaved working copy of a workflow, if one was kept."""
+        return self.store.get_draft(user, workflow_id)
+
+    def drop_design_draft(self, user: str, workflow_id: str) -> None:
+        """Forget the user's unsaved working copy (saved, or discarded)."""
+        self.store.drop_draft(user, workflow_id)
 
     def save_if_changed(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
         """Save a new version only when the definition differs from the latest."""

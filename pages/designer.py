@@ -64,18 +64,55 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def _open(app: Loopdesk, workflow_id: str) -> Workflow | None:
-    """The working copy of a workflow, loading the latest saved version the first time."""
+def _open(app: Loopdesk, workflow_id: str, user: str) -> Workflow | None:
+    """The working copy of a workflow, loading the latest saved version the first time (and
+    offering the user's unsaved changes kept from an earlier visit, when there are some)."""
     wf = ds.get_wc(workflow_id)
     if wf is not None:
         return wf
     try:
         latest = app.get_workflow(workflow_id)
+        draft = app.design_draft(user, workflow_id)
     except EngineError as exc:
         show_error(exc)
         return None
     ds.load_working_copy(latest.definition, latest.version)
+    if draft is not None and draft.definition != latest.definition.model_dump_json():
+        st.session_state[_offer_key(workflow_id)] = draft.saved_at
     return latest.definition
+
+
+def _offer_key(workflow_id: str) -> str:
+    """Where the page remembers that unsaved changes from an earlier visit wait to be restored."""
+    return f"designer_draft_offer:{workflow_id}"
+
+
+def _kept_key(workflow_id: str) -> str:
+    """The working copy last kept as a draft in the store (so unchanged copies are not rewritten)."""
+    return f"designer_draft_kept:{workflow_id}"
+
+
+def _keep_draft(app: Loopdesk, user: str, wf: Workflow, saved: Workflow | None) -> None:
+    """Keep the working copy as the user's draft while it differs from the saved version (and drop
+    the draft once it no longer does). While an earlier draft waits to be restored it is left alone,
+    until the user starts editing instead: then the new work is what is kept."""
+    unchanged = saved is not None and _same(saved, wf)
+    if st.session_state.get(_offer_key(wf.id)) is not None:
+        if unchanged:
+            return
+        st.session_state.pop(_offer_key(wf.id), None)
+    text = wf.model_dump_json()
+    if st.session_state.get(_kept_key(wf.id)) == text:
+        return
+    try:
+        if unchanged:
+            if st.session_state.get(_kept_key(wf.id)) is not None:
+                app.drop_design_draft(user, wf.id)
+        else:
+            app.keep_design_draft(user, wf)
+    except EngineError:  # the database cannot be written now; the working copy is still here
+        return
+    st.session_state[_kept_key(wf.id)] = text
 
 
 def _problem_label(wf: Workflow, p: Problem) -> str:
@@ -195,7 +232,7 @@ if current is None:
     st.info("There are no workflows yet. Create one with **New workflow**, or start from a template.")
     st.stop()
 
-wf_opened = _open(app, current)
+wf_opened = _open(app, current, user)
 if wf_opened is None:
     st.stop()
 wf: Workflow = wf_opened
@@ -224,6 +261,25 @@ if versions and base is not None and versions[0].version > base:
 
 # -- layout -------------------------------------------------------------------------------------------
 status_box = st.container()
+offered = st.session_state.get(_offer_key(wid))
+if offered is not None and versions and not _same(versions[0].definition, wf):
+    offered = None  # editing instead of answering: the new work is what is kept (see _keep_draft)
+    st.session_state.pop(_offer_key(wid), None)
+if offered is not None:
+    with st.container(border=True, key="designer_draft_offer"):
+        st.markdown(
+            f":material/restore: You have unsaved changes to this workflow from {_when(offered)}, "
+            "kept when you last left the Designer."
+        )
+        with st.container(horizontal=True):
+            st.button(
+                f"Restore your unsaved changes from {_when(offered)}",
+                key="designer_restore_draft",
+                type="primary",
+                on_click=_intend,
+                args=("restore_draft",),
+            )
+            st.button("Discard them", key="designer_discard_draft", on_click=_intend, args=("discard_draft",))
 actions = st.container(horizontal=True, vertical_alignment="center", key="designer_actions")
 actions.button(
     "Save", type="primary", icon=":material/save:", key="designer_save", on_click=_intend, args=("save",)
@@ -316,6 +372,7 @@ with side_col:
                 args=("delete_node", sel),
             )
 ds.put_wc(wf)
+_keep_draft(app, user, wf, versions[0].definition if versions else None)
 
 # -- problems (beside the canvas; a click selects the broken step) ------------------------------------
 problems = app.problems(wf)
@@ -424,6 +481,7 @@ if action == "save":
         ds.set_flash("error", f"Not saved: {md_message(str(exc))}")
     else:
         ds.drop_draft(wid)
+        st.session_state.pop(_kept_key(wid), None)  # the store dropped the draft with the save
         ds.set_base_version(wid, saved_version.version)
         unchanged = bool(versions) and saved_version.version == versions[0].version
         ds.set_flash(
@@ -452,6 +510,27 @@ if action == "delete_node" and arg in wf.node_map():
             + ("; the step before it now leads to the step after it." if joined else " and its connections.")
             + " Undo brings it back.",
         )
+    st.rerun()
+
+if action == "restore_draft":
+    st.session_state.pop(_offer_key(wid), None)
+    kept = app.design_draft(user, wid)
+    try:
+        restored = Workflow.model_validate_json(kept.definition) if kept is not None else None
+    except ValueError:
+        restored = None
+    if kept is None or restored is None:
+        ds.set_flash("error", "Your unsaved changes could not be restored; the saved version is open.")
+    else:
+        ds.load_working_copy(restored, versions[0].version if versions else None)
+        ds.set_flash("info", f"Restored your unsaved changes from {_when(kept.saved_at)}. Save to keep them.")
+    st.rerun()
+
+if action == "discard_draft":
+    st.session_state.pop(_offer_key(wid), None)
+    app.drop_design_draft(user, wid)
+    st.session_state.pop(_kept_key(wid), None)
+    ds.set_flash("info", "Discarded your unsaved changes; the saved version is open.")
     st.rerun()
 
 if action in ("undo", "redo"):

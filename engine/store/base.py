@@ -131,6 +131,17 @@ class PolicyState:
 
 
 @dataclass(frozen=True)
+class DesignDraft:
+    """A designer's unsaved working copy of a workflow, kept so a reload or restart loses nothing."""
+
+    user: str
+    workflow_id: str
+    definition: str
+    """The working copy as workflow JSON."""
+    saved_at: float
+
+
+@dataclass(frozen=True)
 class LiveStep:
     """An AI step while it runs: which attempt it is on and the answer so far (while it streams)."""
 
@@ -536,6 +547,19 @@ class Store(ABC):
     @abstractmethod
     def put_setting(self, key: str, value: str) -> None:
         """Store a setting's value, replacing what was stored (every process then reads it)."""
+
+    # -- Designer drafts ---------------------------------------------------------
+    @abstractmethod
+    def put_draft(self, draft: DesignDraft) -> None:
+        """Keep a designer's unsaved working copy (replacing their earlier one of that workflow)."""
+
+    @abstractmethod
+    def get_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
+        """The designer's unsaved working copy of the workflow, or None."""
+
+    @abstractmethod
+    def drop_draft(self, user: str, workflow_id: str) -> None:
+        """Forget the designer's unsaved working copy (saved or discarded)."""
 
     # -- AI steps in flight ---------------------------------------------------------
     @abstractmethod

@@ -36,6 +36,7 @@ from engine.store.base import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    DesignDraft,
     LiveStep,
     RunRecord,
     RunScope,
@@ -124,6 +125,9 @@ SCHEMA = [
     f"CREATE TABLE IF NOT EXISTS stats_counters ({_COUNTER_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS archived_counters ({_COUNTER_COLUMNS})",
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS design_drafts (
+        user_name VARCHAR NOT NULL, workflow_id VARCHAR NOT NULL, definition VARCHAR NOT NULL,
+        saved_at DOUBLE NOT NULL, PRIMARY KEY (user_name, workflow_id))""",
     # AI steps in flight: one small row per running run, rewritten while an answer streams in
     """CREATE TABLE IF NOT EXISTS live_steps (
         run_id VARCHAR PRIMARY KEY, node_id VARCHAR NOT NULL, attempt INTEGER NOT NULL,
@@ -1381,6 +1385,34 @@ class DuckDBStore(SqlStore):
 
         result: str = self._submit(_Job(work=write))
         return result
+
+    def put_draft(self, draft: DesignDraft) -> None:
+        """Keep a designer's unsaved working copy."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            cur.execute(
+                "INSERT OR REPLACE INTO design_drafts VALUES (?, ?, ?, ?)",
+                [draft.user, draft.workflow_id, draft.definition, draft.saved_at],
+            )
+
+        self._submit(_Job(work=write))
+
+    def get_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
+        """The designer's unsaved working copy of the workflow."""
+        rows = self._rows(
+            "SELECT * FROM design_drafts WHERE user_name = ? AND workflow_id = ?", [user, workflow_id]
+        )
+        return DesignDraft(*rows[0]) if rows else None
+
+    def drop_draft(self, user: str, workflow_id: str) -> None:
+        """Forget the designer's unsaved working copy."""
+
+        def write(cur: duckdb.DuckDBPyConnection) -> None:
+            cur.execute(
+                "DELETE FROM design_drafts WHERE user_name = ? AND workflow_id = ?", [user, workflow_id]
+            )
+
+        self._submit(_Job(work=write))
 
     def put_live(self, live: LiveStep) -> None:
         """Record how far a running AI step is."""

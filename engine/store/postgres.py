@@ -35,6 +35,7 @@ from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
     FINISHED_STATUSES,
     CheckpointRecord,
+    DesignDraft,
     LiveStep,
     RunRecord,
     RunScope,
@@ -153,6 +154,11 @@ MIGRATIONS: list[list[str]] = [
         """CREATE UNLOGGED TABLE live_steps (
             run_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, text TEXT NOT NULL,
             started_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+    ],
+    [  # 4: designers' unsaved working copies (restored after a reload or a restart)
+        """CREATE TABLE design_drafts (
+            user_name TEXT NOT NULL, workflow_id TEXT NOT NULL, definition TEXT NOT NULL,
+            saved_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (user_name, workflow_id))""",
     ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
@@ -890,6 +896,27 @@ class PostgresStore(SqlStore):
             [f"setting:{key}", default, f"setting:{key}"],
         )
         return str(rows[0][0])
+
+    def put_draft(self, draft: DesignDraft) -> None:
+        """Keep a designer's unsaved working copy."""
+        self._rows_written(
+            "INSERT INTO design_drafts VALUES (%s, %s, %s, %s) ON CONFLICT (user_name, workflow_id) "
+            "DO UPDATE SET definition = excluded.definition, saved_at = excluded.saved_at",
+            [draft.user, draft.workflow_id, draft.definition, draft.saved_at],
+        )
+
+    def get_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
+        """The designer's unsaved working copy of the workflow."""
+        rows = self._rows(
+            "SELECT * FROM design_drafts WHERE user_name = %s AND workflow_id = %s", [user, workflow_id]
+        )
+        return DesignDraft(*rows[0]) if rows else None
+
+    def drop_draft(self, user: str, workflow_id: str) -> None:
+        """Forget the designer's unsaved working copy."""
+        self._rows_written(
+            "DELETE FROM design_drafts WHERE user_name = %s AND workflow_id = %s", [user, workflow_id]
+        )
 
     def put_live(self, live: LiveStep) -> None:
         """Record how far a running AI step is."""

@@ -15,6 +15,7 @@ from engine.store.base import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    DesignDraft,
     Lease,
     LiveStep,
     RunRecord,
@@ -288,3 +289,15 @@ def test_a_step_in_flight_is_recorded_replaced_and_cleared(make_store: Callable[
     store.clear_live("run_x")
     store.clear_live("run_x")  # clearing twice is fine
     assert store.get_live("run_x") is None
+
+
+def test_a_designers_draft_is_kept_per_person_replaced_and_dropped(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    assert store.get_draft("dana", "wf") is None
+    store.put_draft(DesignDraft("dana", "wf", '{"v": 1}', 10.0))
+    store.put_draft(DesignDraft("dana", "wf", '{"v": 2}', 11.0))
+    store.put_draft(DesignDraft("sam", "wf", '{"v": 9}', 12.0))
+    assert store.get_draft("dana", "wf") == DesignDraft("dana", "wf", '{"v": 2}', 11.0)
+    store.drop_draft("dana", "wf")
+    assert store.get_draft("dana", "wf") is None
+    assert store.get_draft("sam", "wf") is not None  # each designer's own

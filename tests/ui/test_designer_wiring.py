@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from engine.model import Workflow
+from engine.services import Loopdesk
 from tests.ui.conftest import shown
 from tests.ui.test_designer import PAGE, by_label, texts, working_copy
 from ui import designer_state as ds
@@ -14,10 +16,22 @@ pytestmark = pytest.mark.usefixtures("streamlit_app")
 MARKETING = "marketing-social-post"
 
 
+@pytest.fixture(autouse=True)
+def no_drafts_kept(service: Loopdesk) -> None:
+    """Each test starts with no unsaved changes kept from another test."""
+    for user in ("dana", "sam"):
+        service.drop_design_draft(user, MARKETING)
+
+
 def open_marketing(step: str | None = None) -> AppTest:
-    """The Designer on the marketing template's workflow, with `step` selected."""
+    """The Designer on the marketing template's workflow as Dana, with `step` selected."""
+    return open_marketing_as("dana", step)
+
+
+def open_marketing_as(user: str, step: str | None = None) -> AppTest:
+    """The Designer on the marketing template's workflow as `user`, with `step` selected."""
     at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state["loopdesk_user"] = "dana"
+    at.session_state["loopdesk_user"] = user
     at.session_state[ds.CURRENT_KEY] = MARKETING
     at.run()
     if step is not None:
@@ -91,3 +105,53 @@ def test_deleting_a_step_joins_its_neighbours_and_the_form_cannot_be_deleted() -
     assert not [b for b in at.button if b.key == "designer_delete_node"]
     # nothing can lead back to the form, the form included
     assert "Post request" not in [shown(o) for o in by_label(at.selectbox, "Next step").options]
+
+
+def test_unsaved_changes_survive_a_reload_and_can_be_restored_or_discarded(service: Loopdesk) -> None:
+    at = open_marketing("review")
+    by_label(at.selectbox, "If rejected").select("draft")
+    at.run()
+    assert service.design_draft("dana", MARKETING) is not None  # kept as it happened
+
+    reloaded = open_marketing()  # a new browser session: the saved version opens, with an offer
+    assert leads(reloaded, "review")["rejected"] == "to_rejected"
+    assert not [b for b in open_marketing_as("sam").button if b.key == "designer_restore_draft"]
+    reloaded.button(key="designer_restore_draft").click()
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert leads(reloaded, "review")["rejected"] == "draft"
+    assert any("Restored your unsaved changes" in shown(m.value) for m in reloaded.info)
+
+    again = open_marketing()
+    again.button(key="designer_discard_draft").click()
+    again.run()
+    assert service.design_draft("dana", MARKETING) is None
+    assert leads(again, "review")["rejected"] == "to_rejected"
+    assert not [b for b in open_marketing().button if b.key == "designer_restore_draft"]
+
+
+def test_saving_drops_the_kept_draft(service: Loopdesk) -> None:
+    at = open_marketing("draft")
+    by_label(at.text_input, "Title").input("Write the post")
+    at.run()
+    assert service.design_draft("dana", MARKETING) is not None
+    at.button(key="designer_save").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert service.design_draft("dana", MARKETING) is None
+    assert not [b for b in open_marketing().button if b.key == "designer_restore_draft"]
+
+
+def test_editing_instead_of_answering_the_offer_keeps_the_new_work(service: Loopdesk) -> None:
+    at = open_marketing("review")
+    by_label(at.selectbox, "If rejected").select("draft")
+    at.run()
+    later = open_marketing("review")
+    assert [b for b in later.button if b.key == "designer_restore_draft"]
+    by_label(later.selectbox, "If approved").select("to_rejected")
+    later.run()
+    assert not [b for b in later.button if b.key == "designer_restore_draft"]
+    draft = service.design_draft("dana", MARKETING)
+    assert draft is not None
+    kept = Workflow.model_validate_json(draft.definition)
+    assert {e.label: e.target for e in kept.edges if e.source == "review"}["approved"] == "to_rejected"
