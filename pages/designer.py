@@ -363,14 +363,21 @@ with side_col:
             on_insert=_intend,
         )
         if node.type != "form_trigger":  # every run starts at the form: it stays
-            st.button(
-                "Delete step",
-                icon=":material/delete:",
-                key="designer_delete_node",
-                help="Delete this step; with one way in and one way on, they are joined",
-                on_click=_intend,
-                args=("delete_node", sel),
-            )
+            with st.popover(
+                "Delete step", icon=":material/delete:", key="designer_delete_menu", on_change="rerun"
+            ):
+                st.markdown(
+                    f"Delete “{md_escape(node_title(node))}”? When it has one way in and one way on, "
+                    "the step before it will lead to the step after it. Undo brings it back."
+                )
+                st.button(
+                    "Yes, delete this step",
+                    icon=":material/delete:",
+                    type="primary",
+                    key="designer_delete_node",
+                    on_click=_intend,
+                    args=("delete_node", sel, "designer_delete_menu"),
+                )
 ds.put_wc(wf)
 _keep_draft(app, user, wf, versions[0].definition if versions else None)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -19,7 +21,33 @@ from ui.timeline import link_to, node_name, show_live, step_line
 StatusState = Literal["running", "complete", "error"]
 LAST_RUN_KEY = "start_run_last"
 POLL_SECONDS = 0.3
+SUBMITTED_KEY = "start_run_submitted"
+REPEAT_SECONDS = 30.0  # the same form submitted again this soon is the same request, not a new task
 WATCH_TIMEOUT_SECONDS = 30 * 60.0  # stop following a run here after this long (Runs keeps following it)
+
+
+def _fingerprint(workflow_id: str, values: dict[str, Any]) -> str:
+    """What identifies one submission of a form: the workflow and every value typed."""
+    text = json.dumps([workflow_id, values], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def same_submission(workflow_id: str, values: dict[str, Any]) -> str | None:
+    """The run started by this very submission within the last REPEAT_SECONDS (a double click,
+    a resubmitted page), or None."""
+    last = st.session_state.get(SUBMITTED_KEY)
+    if not isinstance(last, dict) or time.time() - float(last.get("at", 0)) > REPEAT_SECONDS:
+        return None
+    return str(last["run"]) if last.get("fingerprint") == _fingerprint(workflow_id, values) else None
+
+
+def remember_submission(workflow_id: str, values: dict[str, Any], run_id: str) -> None:
+    """Remember which run this submission started (and when)."""
+    st.session_state[SUBMITTED_KEY] = {
+        "fingerprint": _fingerprint(workflow_id, values),
+        "run": run_id,
+        "at": time.time(),
+    }
 
 
 def pick_workflow(workflows: list[WorkflowVersion]) -> WorkflowVersion:
@@ -121,8 +149,13 @@ with left:
                 st.error(md_message(message))
             st.error("Fix the fields marked above; no run was started.", icon=":material/error:")
         else:
+            repeat = same_submission(wf.id, form.values)
             try:
-                run = app.start_run(wf.id, form.values, user, background=True)
+                run = (
+                    app.get_run(repeat, user)
+                    if repeat
+                    else app.start_run(wf.id, form.values, user, background=True)
+                )
             except FormValidationError as exc:
                 for message in form.show_errors(exc.errors):
                     st.error(md_message(message))
@@ -130,6 +163,13 @@ with left:
             except EngineError as exc:
                 show_error(exc)
             else:
+                if repeat:
+                    st.info(
+                        f"You submitted the same form a moment ago: “{md_escape(run.title)}” was started "
+                        "once, not twice. Change a value to start another run.",
+                        icon=":material/content_copy:",
+                    )
+                remember_submission(wf.id, form.values, run.id)
                 st.session_state[LAST_RUN_KEY] = {**st.session_state.get(LAST_RUN_KEY, {}), wf.id: run.id}
 with right:
     last = st.session_state.get(LAST_RUN_KEY, {}).get(wf.id)  # the last run of this workflow

@@ -90,6 +90,7 @@ def test_inserting_on_a_connection_keeps_its_outcome() -> None:
 
 def test_deleting_a_step_joins_its_neighbours_and_the_form_cannot_be_deleted() -> None:
     at = open_marketing("to_review")
+    assert "Delete “To draft review”?" in texts(at)  # asked once, in the Delete step menu
     at.button(key="designer_delete_node").click()
     at.run()
     assert "to_review" not in working_copy(at, MARKETING).node_map()

@@ -110,3 +110,21 @@ def test_engine_validation_is_shown_at_the_field(streamlit_app: None) -> None:
     submit(at)
     runs = app.list_runs("cli")
     assert len(runs) == 1 and runs[0].values["email"] == "buyer@acme.test" and runs[0].values["seats"] == 3
+
+
+def test_the_same_form_submitted_twice_starts_one_run(streamlit_app: None) -> None:
+    service = get_app()
+    at = start_page()
+    at.text_input(key=f"{FORM}__topic").input("Twice clicked")
+    submit(at)
+    first = at.session_state["start_run_last"]["marketing-social-post"]
+    submit(at)  # the same values again, a moment later
+
+    assert at.session_state["start_run_last"]["marketing-social-post"] == first
+    assert any("started once, not twice" in shown(i.value) for i in at.info)
+    titles = [r.title for r in service.list_runs("dana", limit=50)]
+    assert titles.count("Twice clicked") == 1
+
+    at.text_input(key=f"{FORM}__topic").input("Another topic")  # a change is a new request
+    submit(at)
+    assert at.session_state["start_run_last"]["marketing-social-post"] != first
