@@ -23,8 +23,8 @@ class LiveRecorder:
         self.started = time.time()
         self._live = LiveStep(run_id, node_id, 1, "", self.started, self.started)
         self._written = 0.0
+        """When the step was last written (0: never; until then the pages say "Running …")."""
         self._lock = threading.Lock()
-        self._write(force=True)
 
     def attempt(self, number: int, why: str) -> None:
         """A new attempt starts: the text so far is dropped (the answer starts over)."""
@@ -45,6 +45,8 @@ class LiveRecorder:
 
     def finish(self) -> None:
         """The step ended (however): nothing is in flight any more."""
+        if not self._written:
+            return  # nothing was recorded (an answer that arrived whole, at the first attempt)
         try:
             self.store.clear_live(self._live.run_id)
         except Exception:  # progress is a courtesy; the step's own record is what counts

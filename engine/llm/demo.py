@@ -111,9 +111,7 @@ class DemoProvider:
         elif request.output_kind == "json":
             text = json.dumps(_fill_json(prompt, request.json_schema))
         else:
-            text = write_text(prompt)
-            if progress is not None:
-                progress.text(text)  # the demo does not stream: its whole answer arrives at once
+            text = write_text(prompt)  # instant: nothing to show while it is written (`progress`)
         notes = (
             (translation_note(prompt),) if request.output_kind == "text" and translation_note(prompt) else ()
         )
