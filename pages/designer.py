@@ -82,6 +82,13 @@ def _open(app: Loopdesk, workflow_id: str, user: str) -> Workflow | None:
     return latest.definition
 
 
+def _refusal(exc: WiringError) -> str:
+    """A refused wiring edit as a sentence (step ids kept as code; `capitalize` would lowercase
+    names like “End”)."""
+    text = md_message(str(exc))
+    return f"{text[:1].upper()}{text[1:]}."
+
+
 def _offer_key(workflow_id: str) -> str:
     """Where the page remembers that unsaved changes from an earlier visit wait to be restored."""
     return f"designer_draft_offer:{workflow_id}"
@@ -504,7 +511,7 @@ if action == "delete_node" and arg in wf.node_map():
     try:
         after = delete_step(wf, str(arg))
     except WiringError as exc:
-        ds.set_flash("error", md_escape(str(exc)).capitalize() + ".")
+        ds.set_flash("error", _refusal(exc))
     else:
         joined = len(after.edges) > len([e for e in wf.edges if str(arg) not in (e.source, e.target)])
         ds.put_wc(after)
@@ -549,7 +556,7 @@ if action == "set_exit":
     try:
         ds.put_wc(set_exit(wf, source, exit_label, target_id))
     except WiringError as exc:
-        ds.set_flash("error", md_escape(str(exc)).capitalize() + ".")
+        ds.set_flash("error", _refusal(exc))
     ds.bump_rev(wid)
     ds.request_push(wid)
     st.rerun()
@@ -559,7 +566,7 @@ if action == "add_after" or action == "insert":
     try:
         wf, new_id = add_after(wf, where, kind) if action == "add_after" else insert_on_edge(wf, where, kind)
     except WiringError as exc:
-        ds.set_flash("error", md_escape(str(exc)).capitalize() + ".")
+        ds.set_flash("error", _refusal(exc))
     else:
         ds.put_wc(wf)
         ds.set_selected(wid, new_id)

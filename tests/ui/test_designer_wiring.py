@@ -156,3 +156,13 @@ def test_editing_instead_of_answering_the_offer_keeps_the_new_work(service: Loop
     assert draft is not None
     kept = Workflow.model_validate_json(draft.definition)
     assert {e.label: e.target for e in kept.edges if e.source == "review"}["approved"] == "to_rejected"
+
+
+def test_a_refused_edit_says_why_in_a_sentence_and_changes_nothing() -> None:
+    at = open_marketing("done")
+    before = working_copy(at, MARKETING)
+    at.session_state["designer_intent"] = ("add_after", ("done", "ai_step"))  # as a button would ask
+    at.run()
+    assert not at.exception, at.exception
+    assert "An End finishes the run; nothing can come after it." in texts(at)
+    assert working_copy(at, MARKETING) == before
