@@ -16,6 +16,8 @@ from ui.format import md_message
 
 USER_KEY = "loopdesk_user"
 PICKER_KEY = "loopdesk_user_picker"
+# Demo mode keeps the picked person in a browser cookie, so a reload does not sign them out.
+DEMO_COOKIE = "loopdesk_demo_user"
 _shell_checked = False
 
 
@@ -163,10 +165,21 @@ def current_user(app: Loopdesk) -> str:
         return user.name if user else ""
     name = st.session_state.get(USER_KEY)
     if name not in app.directory.users:
-        # the first user of the directory (a designer in the demo config) starts as requester
-        name = next(iter(app.directory.users))
+        # after a reload: the person picked before (kept in a cookie); on a first visit the first
+        # user of the directory (a designer in the demo config) starts as requester
+        name = remembered_demo_user()
+        if name not in app.directory.users:
+            name = next(iter(app.directory.users))
         st.session_state[USER_KEY] = name
     return str(name)
+
+
+def remembered_demo_user() -> str | None:
+    """The person this browser picked last in demo mode (from its cookie), if any."""
+    try:
+        return st.context.cookies.get(DEMO_COOKIE)
+    except (AttributeError, RuntimeError):  # no browser request behind this run (AppTest)
+        return None
 
 
 def require_user(app: Loopdesk, doing: str) -> str:

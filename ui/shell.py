@@ -11,9 +11,11 @@ from engine.llm.factory import describe_provider
 from engine.services import Loopdesk
 from ui.a11y import repair_markup
 from ui.branding import page_icon
+from ui.browser_cookie import keep_cookie
 from ui.format import md_escape, md_message
 from ui.live import waiting_badge
 from ui.runtime import (
+    DEMO_COOKIE,
     PICKER_KEY,
     auth_mode,
     auth_problem,
@@ -106,6 +108,8 @@ def _demo_picker(app: Loopdesk, user: str) -> None:
         format_func=lambda n: f"{people[n].display_name} · {people[n].title}",
         help=DEMO_PICKER_HELP,
     )
+    if user:
+        keep_cookie(DEMO_COOKIE, user)  # a reload keeps the person picked
     st.caption(
         ":material/warning: Demo mode: anyone can act as anyone. This is not a login; "
         "do not use it for real work."
