@@ -55,6 +55,7 @@ from engine.store.base import (
 )
 from engine.store.factory import is_postgres_url, open_store
 from engine.tokens import new_secret, token_hash
+from engine.trial import StepTrial, try_ai_step
 from engine.validation import validate_workflow
 
 
@@ -306,6 +307,19 @@ class Loopdesk:
             raise WorkflowValidationError(problems, source)
         # importing what is already the latest version (or the same file twice) adds nothing
         return self.save_if_changed(wf, user, note=f"imported from {source}")
+
+    def try_step(self, wf: Workflow, node_id: str, values: Mapping[str, Any], user: str) -> StepTrial:
+        """Run only one AI step of a (possibly unsaved) workflow on sample values, for someone who
+        may change it: the real model call, recorded nowhere (no run, no step, no insight)."""
+        latest = self.store.get_workflow(wf.id)
+        self.permissions.check_edit(user, latest.definition if latest else None)
+        return try_ai_step(
+            wf, node_id, values, self.engine.provider, user, self.engine.default_model(), self.engine.prices
+        )
+
+    def sample_runs(self, workflow_id: str, user: str, limit: int = 20) -> list[RunRecord]:
+        """Recent runs of a workflow this user may see, whose values can feed a step test."""
+        return self.list_runs(user, workflow_id=workflow_id, limit=limit)
 
     def export_workflow(self, workflow_id: str, version: int | None = None) -> str:
         """The workflow as pretty JSON."""

@@ -14,7 +14,7 @@ from typing import Any, cast
 import streamlit as st
 
 from engine.errors import EngineError, Problem, WorkflowValidationError
-from engine.model import NODE_KIND_LABELS, Workflow
+from engine.model import NODE_KIND_LABELS, AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_state as ds
@@ -22,6 +22,7 @@ from ui.canvas import draw_editable, node_title, take_browser_reply
 from ui.format import md_escape, md_message
 from ui.inspector import connections, next_steps, node_form, workflow_settings
 from ui.runtime import get_app, require_user, show_error
+from ui.step_test import step_test
 from ui.wiring import WiringError, add_after, delete_step, insert_on_edge, set_exit
 
 WORKFLOW_SETTINGS = "__workflow__"
@@ -361,6 +362,9 @@ with side_col:
         node = wf.node(sel)
         st.caption(f"{NODE_KIND_LABELS[node.type]} · id {md_escape(node.id)}")
         wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model())
+        tested = wf.node(sel)
+        if isinstance(tested, AIStepNode):
+            step_test(app, wf, tested, user)
         next_steps(wf, wf.node(sel), f"{prefix}:{node.id}", on_choose=_intend)
         wf = connections(
             wf,

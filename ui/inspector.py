@@ -41,6 +41,7 @@ from ui.policy_editor import (
     show_chain,
 )
 from ui.tables import frozen_rows, records
+from ui.values import value_labels, with_placeholder
 from ui.wiring import exits
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
@@ -80,13 +81,30 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _placeholders(names: set[str]) -> None:
-    """List the values a prompt may use, as `{{ name }}`."""
-    if names:
-        st.caption("Values you can use here (copy into the text):")
-        st.code("  ".join(f"{{{{ {n} }}}}" for n in sorted(names)), language=None, wrap_lines=True)
-    else:
+def _insert_value(pills_key: str, text_key: str) -> None:
+    """Add the clicked value's placeholder to the end of the text box (and let go of the pill)."""
+    name = st.session_state.get(pills_key)
+    if name:
+        st.session_state[text_key] = with_placeholder(str(st.session_state.get(text_key) or ""), str(name))
+    st.session_state[pills_key] = None
+
+
+def _placeholders(wf: Workflow, names: set[str], text_key: str) -> None:
+    """The values a prompt may use, by their labels: clicking one adds its `{{ name }}` to the text."""
+    if not names:
         st.caption("No values reach this step yet; connect it after the form.")
+        return
+    labels = value_labels(wf)
+    ordered = sorted(names, key=lambda n: (n == "feedback", str(labels.get(n, n)).lower(), n))
+    st.pills(
+        "Insert a value (click: it is added to the end of the text)",
+        ordered,
+        format_func=lambda n: labels.get(n, n),
+        key=f"{text_key}:insert",
+        on_change=_insert_value,
+        args=(f"{text_key}:insert", text_key),
+        help="Each value is written into the text as {{ name }}; the run fills in what it holds then.",
+    )
 
 
 def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
@@ -241,7 +259,7 @@ def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str, app_m
         height=160,
         placeholder="e.g. Write a short post about {{ title }}",
     )
-    _placeholders(avail)
+    _placeholders(wf, avail, f"{prefix}:instruction")
     out["system_prompt"] = st.text_area(
         "System prompt (optional)", value=node.system_prompt, key=f"{prefix}:system_prompt", height=80
     )
@@ -322,19 +340,22 @@ def _approval(
     out["instructions"] = st.text_area(
         "Instructions for the reviewer", value=node.instructions, key=f"{prefix}:instructions", height=100
     )
-    _placeholders(avail)
+    _placeholders(wf, avail, f"{prefix}:instructions")
     value_options = sorted(avail | set(node.visible_values) | set(node.editable_values))
+    labels = value_labels(wf)
     out["visible_values"] = st.multiselect(
         "Values the reviewer sees (none chosen: all)",
         value_options,
         default=node.visible_values,
         key=f"{prefix}:visible",
+        format_func=lambda n: labels.get(n, n),
     )
     out["editable_values"] = st.multiselect(
         "Values the reviewer may edit",
         value_options,
         default=node.editable_values,
         key=f"{prefix}:editable",
+        format_func=lambda n: labels.get(n, n),
     )
     c1, c2 = st.columns(2)
     due = c1.number_input(

@@ -149,7 +149,8 @@ def test_inspector_edits_change_the_working_copy_and_the_card() -> None:
     assert isinstance(step, AIStepNode)
     assert step.instruction == prompt and step.output_name == "announcement"
     assert "→ announcement (text)" in card_text(at, "ai_step_1")
-    assert any("{{ title }}" in c.value for c in at.code)  # the placeholders the prompt may use
+    inserts = by_label(at.button_group, "Insert a value (click: it is added to the end of the text)")
+    assert inserts.options == ["Title", "Reviewer's feedback (on a revision)"]  # by their labels
 
     at.button(key="designer_add_approval").click()
     at.run()
