@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from engine.model import AIStepNode, ApprovalNode, Workflow, load_workflow_json
@@ -42,3 +43,9 @@ def list_templates(directory: Path = TEMPLATES_DIR) -> list[Template]:
 def copy_for_user(template: Workflow, new_id: str, name: str) -> Workflow:
     """An editable copy of a template under a new id and name."""
     return template.model_copy(update={"id": new_id, "name": name}, deep=True)
+
+
+@cache
+def template_ids(directory: Path = TEMPLATES_DIR) -> frozenset[str]:
+    """The ids of the shipped templates (read once per process: the files ship with the app)."""
+    return frozenset(t.workflow.id for t in list_templates(directory))

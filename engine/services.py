@@ -11,10 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates
+from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates, template_ids
 from engine.decisions import Decision
 from engine.directory import Directory
-from engine.errors import EngineError, NotAuthenticatedError, NotFoundError, Problem, WorkflowValidationError
+from engine.errors import (
+    EngineError,
+    NotAllowedError,
+    NotAuthenticatedError,
+    NotFoundError,
+    Problem,
+    WorkflowValidationError,
+)
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
 from engine.limits import MAX_NAME_CHARS
 from engine.links import LinkSigner
@@ -57,6 +64,7 @@ from engine.store.factory import is_postgres_url, open_store
 from engine.tokens import new_secret, token_hash
 from engine.trial import StepTrial, try_ai_step
 from engine.validation import validate_workflow
+from engine.workflow_diff import WorkflowChanges, compare
 
 
 @dataclass
@@ -107,6 +115,18 @@ def slugify(text: str) -> str:
 
 WorkflowPurpose = str
 """Why workflows are listed: `edit` (Designer), `start` (Start a run) or `view` (Board, Insights)."""
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What importing a file would do, before anything is saved."""
+
+    workflow: Workflow
+    source: str
+    current: WorkflowVersion | None
+    """The latest saved version it would follow (None: it becomes a new workflow)."""
+    changes: WorkflowChanges | None
+    """What it changes against `current` (None for a new workflow)."""
 
 
 class Loopdesk:
@@ -207,11 +227,27 @@ class Loopdesk:
     def workflows_for(self, user: str, purpose: WorkflowPurpose) -> list[WorkflowVersion]:
         """The workflows a user may `edit`, `start`, or `view` every run of."""
         allowed = {
-            "edit": self.permissions.can_edit,
+            "edit": self.may_change,
             "start": self.permissions.can_start,
             "view": self.permissions.sees_all_runs,
         }[purpose]
         return [w for w in self.store.list_workflows() if allowed(user, w.definition)]
+
+    def may_change(self, user: str, wf: Workflow) -> bool:
+        """Whether the user may save new versions of this workflow (never a shipped template)."""
+        return not self.is_template(wf.id) and self.permissions.can_edit(user, wf)
+
+    def workflows_to_look_at(self, user: str) -> list[WorkflowVersion]:
+        """The workflows a user may look at read-only: the shipped templates and those the user
+        may change, start, or see every run of."""
+        return [
+            w
+            for w in self.store.list_workflows()
+            if self.is_template(w.workflow_id)
+            or self.permissions.can_edit(user, w.definition)
+            or self.permissions.can_start(user, w.definition)
+            or self.permissions.sees_all_runs(user, w.definition)
+        ]
 
     def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion:
         """A saved workflow version, or NotFoundError."""
@@ -270,6 +306,8 @@ class Loopdesk:
         latest = self.store.get_workflow(wf.id)
         # the rights of the version saved so far decide, so nobody can grant themselves access
         self.permissions.check_edit(user, latest.definition if latest else None)
+        if self.is_template(wf.id):
+            return self._keep_template(wf)
         problems = self.problems(wf)
         if problems:
             raise WorkflowValidationError(problems, f"workflow `{wf.id}`")
@@ -321,6 +359,22 @@ class Loopdesk:
         """Recent runs of a workflow this user may see, whose values can feed a step test."""
         return self.list_runs(user, workflow_id=workflow_id, limit=limit)
 
+    def preview_import(self, text: str | bytes, user: str, source: str = "file") -> ImportPreview:
+        """Check a file as `import_workflow` would (it parses, is valid, the user may save it, a
+        template stays as shipped) and say what it would change; nothing is saved."""
+        wf = load_workflow_json(text, source)
+        problems = self.problems(wf)
+        if problems:
+            raise WorkflowValidationError(problems, source)
+        latest = self.store.get_workflow(wf.id)
+        self.permissions.check_edit(user, latest.definition if latest else None)
+        if self.is_template(wf.id):
+            self._check_template(wf)
+        elif not self.permissions.privileged(user):
+            self.permissions.check_keeps_editing(user, wf)
+        changes = compare(latest.definition, wf) if latest is not None else None
+        return ImportPreview(wf, source, latest, changes)
+
     def export_workflow(self, workflow_id: str, version: int | None = None) -> str:
         """The workflow as pretty JSON."""
         return self.get_workflow(workflow_id, version).definition.to_json()
@@ -355,13 +409,38 @@ class Loopdesk:
         return [user] if user in self.directory.users else []
 
     def install_templates(self) -> list[str]:
-        """Save every shipped template that is not in the database yet (idempotent)."""
+        """Save every shipped template that is not in the database as shipped yet (idempotent): a
+        new template is installed, and one whose stored version differs (an older release, or an
+        edit made before templates were read-only) gets the shipped definition as its newest version."""
         installed = []
         for template in list_templates():
-            if self.store.get_workflow(template.workflow.id) is None:
-                self.store.save_workflow(template.workflow, TEMPLATE_AUTHOR, "installed template")
+            latest = self.store.get_workflow(template.workflow.id)
+            if latest is None or latest.definition.model_dump() != template.workflow.model_dump():
+                note = "installed template" if latest is None else "template as shipped"
+                self.store.save_workflow(template.workflow, TEMPLATE_AUTHOR, note)
                 installed.append(template.workflow.id)
         return installed
+
+    def is_template(self, workflow_id: str) -> bool:
+        """Whether a workflow id is one of the shipped templates (read-only: “Use template” copies it)."""
+        return workflow_id in template_ids()
+
+    def _check_template(self, wf: Workflow) -> None:
+        """Templates stay as shipped: a definition with a template's id must be the shipped one."""
+        shipped = next((t.workflow for t in list_templates() if t.workflow.id == wf.id), None)
+        if shipped is None or shipped.model_dump() != wf.model_dump():
+            raise NotAllowedError(
+                "",
+                f"“{wf.name}” is a shipped template and stays as shipped; "
+                "use “Use template” to make your own copy to change",
+            )
+
+    def _keep_template(self, wf: Workflow) -> WorkflowVersion:
+        """Saving a template exactly as shipped installs it (a template file run as is, say); any
+        change is refused, pointing at “Use template”."""
+        self._check_template(wf)
+        self.install_templates()
+        return self.get_workflow(wf.id)
 
     def use_template(self, template_id: str, user: str) -> WorkflowVersion:
         """Create the user's own editable workflow from a template."""

@@ -13,16 +13,19 @@ from typing import Any, cast
 
 import streamlit as st
 
-from engine.errors import EngineError, Problem, WorkflowValidationError
+from engine.errors import EngineError, NotFoundError, Problem, WorkflowValidationError
 from engine.model import NODE_KIND_LABELS, AIStepNode, Workflow
-from engine.services import Loopdesk
+from engine.services import ImportPreview, Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_state as ds
 from ui.canvas import draw_editable, node_title, take_browser_reply
+from ui.designer_readonly import show_readonly_designer
 from ui.format import md_escape, md_message
+from ui.import_preview import import_button_label, import_summary
 from ui.inspector import connections, next_steps, node_form, workflow_settings
 from ui.runtime import get_app, require_user, show_error
 from ui.step_test import step_test
+from ui.timeline import link_to
 from ui.wiring import WiringError, add_after, delete_step, insert_on_edge, set_exit
 
 WORKFLOW_SETTINGS = "__workflow__"
@@ -32,6 +35,7 @@ PICK_PENDING = "designer_pick_pending"
 INSPECT_PENDING = "designer_inspect_pending"
 CLICK_PENDING = "designer_canvas_click"
 IMPORT_NONCE_KEY = "designer_import_nonce"
+PENDING_IMPORT_KEY = "designer_pending_import"
 PALETTE_ICONS = {
     "ai_step": ":material/auto_awesome:",
     "move_to_section": ":material/arrow_forward:",
@@ -51,13 +55,6 @@ VERSIONS_POPOVER = "designer_versions_popover"
 app = get_app()
 user = require_user(app, "design workflows")
 st.title("Designer")
-if not app.permissions.has_role(user, "designer"):
-    st.info(
-        f"{md_escape(app.directory.name_of(user))} is not a designer: designing workflows needs the designer "
-        "role. Ask an admin to give it to you.",
-        icon=":material/lock:",
-    )
-    st.stop()
 
 
 def _when(ts: float) -> str:
@@ -186,15 +183,65 @@ def _create(app: Loopdesk, name: str, taken: list[str]) -> None:
     st.session_state[ds.CURRENT_KEY] = fresh.id
 
 
-# -- which workflow ---------------------------------------------------------------------------------
-saved = {w.workflow_id: w for w in app.workflows_for(user, "edit")}
+def _use_template(template_id: str) -> None:
+    """Make the user's own copy of a template and open it for editing."""
+    try:
+        created = app.use_template(template_id, user)
+    except EngineError as exc:
+        ds.set_flash("error", md_message(str(exc)))
+        return
+    st.query_params["workflow"] = created.workflow_id
+    ds.set_flash(
+        "success", f"Created “{md_escape(created.name)}”, your own copy of the template: change it and save."
+    )
+
+
+def _back_to_own() -> None:
+    """Leave the read-only view for the workflows the user may change."""
+    st.query_params.pop("workflow", None)
+    st.session_state.pop("designer_seen_query", None)
+
+
+# -- which workflow: one the user may change, or a read-only view ----------------------------------
+designer_role = app.permissions.has_role(user, "designer")
+saved = {w.workflow_id: w for w in app.workflows_for(user, "edit")} if designer_role else {}
 choices = list(dict.fromkeys([*saved, *ds.drafts()]))
 requested = st.query_params.get("workflow")
-if requested and requested not in choices:
-    try:
-        app.permissions.check_edit(user, app.get_workflow(requested).definition)
-    except EngineError as exc:
-        show_error(exc)
+if not designer_role or (requested and requested not in choices):
+    viewable = {w.workflow_id: w for w in app.workflows_to_look_at(user)}
+    reason = (
+        f"{md_escape(app.directory.name_of(user))} is not a designer: designing workflows needs the designer "
+        "role. Ask an admin to give it to you. You can look at the workflows you work with."
+    )
+    if designer_role and requested and requested in viewable and not app.is_template(requested):
+        try:
+            app.permissions.check_edit(user, viewable[requested].definition)
+        except EngineError as exc:
+            reason = f"{md_message(str(exc))}. You can look at it; ask one of its editors to change it."
+    if designer_role and requested not in viewable:
+        if requested:
+            show_error(NotFoundError("workflow you may look at", requested))
+        st.button(
+            "Back to your workflows",
+            key="designer_back_to_own",
+            icon=":material/arrow_back:",
+            on_click=_back_to_own,
+        )
+        st.stop()
+    flash = ds.get_flash()
+    if flash is not None:
+        (st.error if flash.kind == "error" else st.success)(flash.text)
+    if designer_role:
+        st.button(
+            "Back to your workflows",
+            key="designer_back_to_own",
+            icon=":material/arrow_back:",
+            on_click=_back_to_own,
+        )
+    show_readonly_designer(
+        app, user, list(viewable.values()), requested, reason, _use_template if designer_role else None
+    )
+    st.stop()
 current: str | None = st.session_state.get(ds.CURRENT_KEY)
 if requested and requested in choices and st.session_state.get("designer_seen_query") != requested:
     st.session_state["designer_seen_query"] = requested
@@ -237,7 +284,12 @@ if current is None:
         st.session_state.pop(INTENT_KEY)
         _create(app, st.session_state.get("designer_new_name", ""), choices)
         st.rerun()
-    st.info("There are no workflows yet. Create one with **New workflow**, or start from a template.")
+    st.info(
+        "You have no workflows of your own yet. Create one with **New workflow**, or open a template "
+        "and press **Use template** to get your own copy.",
+        icon=":material/info:",
+    )
+    link_to("pages/templates.py", "Browse the templates", icon=":material/extension:")
     st.stop()
 
 wf_opened = _open(app, current, user)
@@ -325,6 +377,26 @@ with actions.popover("Versions", icon=":material/history:", key=VERSIONS_POPOVER
             args=("restore", v.version, VERSIONS_POPOVER),
         )
 flash_box = st.container()
+pending_import = st.session_state.get(PENDING_IMPORT_KEY)
+if pending_import is not None:
+    preview: ImportPreview | None
+    try:
+        preview = app.preview_import(pending_import[1], user, source=pending_import[0])
+    except EngineError:  # changed meanwhile: confirming says why
+        preview = None
+    with st.container(border=True, key="designer_import_preview"):
+        if preview is not None:
+            st.markdown(import_summary(preview))
+        with st.container(horizontal=True):
+            st.button(
+                import_button_label(preview),
+                key="designer_confirm_import",
+                type="primary",
+                icon=":material/upload:",
+                on_click=_intend,
+                args=("confirm_import",),
+            )
+            st.button("Cancel", key="designer_cancel_import", on_click=_intend, args=("cancel_import",))
 
 canvas_col, side_col = st.columns([2, 1], gap="medium")
 
@@ -453,12 +525,35 @@ if action == "import":
     st.session_state[IMPORT_NONCE_KEY] = st.session_state.get(IMPORT_NONCE_KEY, 0) + 1  # empties the uploader
     if upload is not None:
         try:
-            imported = app.import_workflow(upload.getvalue(), user, source=upload.name)
+            app.preview_import(upload.getvalue(), user, source=upload.name)
         except WorkflowValidationError as exc:
             ds.set_flash(
                 "error",
                 f"Import refused: {md_escape(upload.name)} has {len(exc.problems)} problem(s). "
                 "Nothing was saved.",
+                [str(p) for p in exc.problems],
+            )
+        except EngineError as exc:
+            ds.set_flash("error", f"Import refused: {md_message(str(exc))}. Nothing was saved.")
+        else:  # shown with what it would change; it becomes a version only when confirmed
+            st.session_state[PENDING_IMPORT_KEY] = (upload.name, upload.getvalue())
+    st.rerun()
+
+if action == "cancel_import":
+    st.session_state.pop(PENDING_IMPORT_KEY, None)
+    ds.set_flash("info", "Import cancelled. Nothing was saved.")
+    st.rerun()
+
+if action == "confirm_import":
+    pending = st.session_state.pop(PENDING_IMPORT_KEY, None)
+    if pending is not None:
+        name, data = pending
+        try:
+            imported = app.import_workflow(data, user, source=name)
+        except WorkflowValidationError as exc:
+            ds.set_flash(
+                "error",
+                f"Import refused: {md_escape(name)} has {len(exc.problems)} problem(s). Nothing was saved.",
                 [str(p) for p in exc.problems],
             )
         except EngineError as exc:
@@ -469,8 +564,7 @@ if action == "import":
             st.session_state[ds.CURRENT_KEY] = imported.workflow_id
             ds.set_flash(
                 "success",
-                f"Imported {md_escape(upload.name)} as version {imported.version} "
-                f"of “{md_escape(imported.name)}”.",
+                f"Imported {md_escape(name)} as version {imported.version} of “{md_escape(imported.name)}”.",
             )
     st.rerun()
 

@@ -87,6 +87,13 @@ def load_template(name: str) -> Workflow:
     return load_workflow_json((TEMPLATES_DIR / f"{name}.json").read_text(encoding="utf-8"), name)
 
 
+def save_variant(app: Loopdesk, wf: Workflow, user: str = "dana") -> None:
+    """Test setup: a changed shipped template written straight to the store as its newest version.
+    The services keep templates as shipped; this stands for a variant a test needs to run (or a
+    database from before templates were read-only)."""
+    app.store.save_workflow(wf, user, "test setup: a changed template")
+
+
 @pytest.fixture
 def marketing(app: Loopdesk) -> Workflow:
     """The marketing template, saved in the test database."""

@@ -20,6 +20,7 @@ from engine.errors import NotAllowedError
 from engine.llm.factory import provider_from_settings
 from engine.llm.openai_provider import OpenAIProvider
 from engine.services import Loopdesk
+from tests.conftest import save_variant
 from tests.engine.helpers import as_dict, linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
 from tests.servers import ROOT
@@ -96,7 +97,7 @@ def test_a_workflow_that_allows_it_sends_a_cut_off_draft_to_review_marked(tmp_pa
         app = open_app(tmp_path / "allow.duckdb", server)
         try:
             wf = app.get_workflow("marketing-social-post").definition
-            app.save_workflow(wf.model_copy(update={"allow_cut_off": True}), "dana")
+            save_variant(app, wf.model_copy(update={"allow_cut_off": True}))
             server.plan(answer("Use the code SPRING at the", finish_reason="length"))
             run = app.start_run("marketing-social-post", {"topic": "Spring sale"}, "dana")
             draft = ai_steps(app, run.id)["draft"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from engine.catalog import TEMPLATE_AUTHOR, copy_for_user
 from engine.cli import main
 from engine.decisions import Approve, Reassign, Reject
 from engine.directory import Directory
@@ -28,6 +29,17 @@ def shipped(app: Loopdesk) -> Loopdesk:
     return app
 
 
+@pytest.fixture
+def launch(shipped: Loopdesk) -> Workflow:
+    """A team's own workflow made from the marketing template (templates themselves are read-only),
+    with the template's access rules: editable by the designers, reviewed by marketing."""
+    wf = copy_for_user(
+        shipped.get_workflow("marketing-social-post").definition, "launch-posts", "Launch posts"
+    )
+    shipped.store.save_workflow(wf, TEMPLATE_AUTHOR, "set up for the test")
+    return wf
+
+
 def marketing_run(app: Loopdesk) -> tuple[str, str]:
     """A marketing run started by Dana, waiting for Jamie: (run id, checkpoint id)."""
     run = app.start_run("marketing-social-post", {"topic": "Spring"}, "dana")
@@ -41,32 +53,64 @@ def versions(app: Loopdesk, workflow_id: str) -> int:
 # -- workflows: who may change them --------------------------------------------------------------
 
 
-def test_only_the_workflows_designers_may_change_it_and_nothing_is_saved_otherwise(shipped: Loopdesk) -> None:
-    wf = shipped.get_workflow("marketing-social-post").definition
-    changed = wf.model_copy(update={"description": "Rewritten"})
-    with pytest.raises(NotAllowedError, match=r"^Riley Chen is not a designer of Marketing social post"):
+def test_only_the_workflows_designers_may_change_it_and_nothing_is_saved_otherwise(
+    shipped: Loopdesk, launch: Workflow
+) -> None:
+    changed = launch.model_copy(update={"description": "Rewritten"})
+    with pytest.raises(NotAllowedError, match=r"^Riley Chen is not a designer of Launch posts"):
         shipped.save_workflow(changed, "riley")  # a support agent, no designer role
-    with pytest.raises(NotAllowedError, match=r"^Sam Okafor is not a designer of Marketing social post"):
-        shipped.save_workflow(changed, "sam")  # a designer, but not one of its editors
-    with pytest.raises(NotAllowedError, match="Riley Chen is not a designer of Marketing social post"):
+    with pytest.raises(NotAllowedError, match=r"^Jamie Rivera is not a designer of Launch posts"):
+        shipped.save_workflow(changed, "jamie")  # a reviewer
+    with pytest.raises(NotAllowedError, match="Riley Chen is not a designer of Launch posts"):
         shipped.import_workflow(changed.to_json(), "riley", source="mine.json")
-    assert versions(shipped, "marketing-social-post") == 1
-    assert shipped.get_workflow("marketing-social-post").definition.description == wf.description
+    assert versions(shipped, "launch-posts") == 1
+    assert shipped.get_workflow("launch-posts").definition.description == launch.description
 
     assert shipped.save_workflow(changed, "dana").version == 2  # in group:designers, its editors
-    support = shipped.get_workflow("support-reply").definition
-    assert shipped.save_workflow(support.model_copy(update={"description": "x"}), "sam").version == 2
     assert shipped.save_workflow(changed.model_copy(update={"name": "By admin"}), "alex").version == 3
 
 
-def test_nobody_can_grant_themselves_edit_rights_or_lock_themselves_out(shipped: Loopdesk) -> None:
+def test_a_designer_who_is_not_among_its_editors_may_not_change_it(shipped: Loopdesk) -> None:
+    support = copy_for_user(shipped.get_workflow("support-reply").definition, "replies", "Replies")
+    only_support = support.model_copy(
+        update={"access": support.access.model_copy(update={"editors": ["sam"]})}
+    )
+    shipped.store.save_workflow(only_support, TEMPLATE_AUTHOR, "set up for the test")
+    with pytest.raises(
+        NotAllowedError, match=r"^Dana Kim is not a designer of Replies \(its editors: Sam Okafor\)"
+    ):
+        shipped.save_workflow(only_support.model_copy(update={"description": "x"}), "dana")
+    assert shipped.save_workflow(only_support.model_copy(update={"description": "x"}), "sam").version == 2
+
+
+def test_shipped_templates_stay_as_shipped_for_everyone(shipped: Loopdesk) -> None:
     wf = shipped.get_workflow("marketing-social-post").definition
-    grab = wf.model_copy(update={"access": wf.access.model_copy(update={"editors": ["sam"]})})
-    with pytest.raises(NotAllowedError, match="Sam Okafor is not a designer of Marketing social post"):
-        shipped.save_workflow(grab, "sam")  # the saved version's editors decide, not the new one's
+    changed = wf.model_copy(update={"description": "Rewritten"})
+    for who in ("dana", "alex"):  # a designer among its editors, and an admin
+        with pytest.raises(
+            NotAllowedError, match="“Marketing social post” is a shipped template and stays as shipped"
+        ):
+            shipped.save_workflow(changed, who)
+    with pytest.raises(NotAllowedError, match="use “Use template” to make your own copy"):
+        shipped.import_workflow(changed.to_json(), "dana", source="edited-template.json")
+    assert versions(shipped, "marketing-social-post") == 1
+    assert "marketing-social-post" not in {w.workflow_id for w in shipped.workflows_for("dana", "edit")}
+    # “Try it as is”: a template changed in the database before it was read-only is put back as shipped
+    shipped.store.save_workflow(changed, "dana", "an edit from an older release")
+    assert shipped.install_templates() == ["marketing-social-post"]
+    assert shipped.get_workflow("marketing-social-post").definition == wf
+    assert shipped.install_templates() == []
+
+
+def test_nobody_can_grant_themselves_edit_rights_or_lock_themselves_out(
+    shipped: Loopdesk, launch: Workflow
+) -> None:
+    grab = launch.model_copy(update={"access": launch.access.model_copy(update={"editors": ["jamie"]})})
+    with pytest.raises(NotAllowedError, match="Jamie Rivera is not a designer of Launch posts"):
+        shipped.save_workflow(grab, "jamie")  # the saved version's editors decide, not the new one's
     with pytest.raises(NotAllowedError, match="saving would remove Dana Kim from the editors"):
         shipped.save_workflow(grab, "dana")
-    assert versions(shipped, "marketing-social-post") == 1
+    assert versions(shipped, "launch-posts") == 1
 
 
 def test_creating_workflows_needs_the_designer_role(shipped: Loopdesk) -> None:
@@ -178,11 +222,11 @@ def test_reassign_goes_only_where_the_checkpoint_allows(shipped: Loopdesk) -> No
     assert shipped.engine.get_run(run_id).status == "waiting"
 
 
-def test_deciding_needs_the_reviewer_role(shipped: Loopdesk) -> None:
+def test_deciding_needs_the_reviewer_role(shipped: Loopdesk, launch: Workflow) -> None:
     _, cp = marketing_run(shipped)
     with pytest.raises(NotAllowedError, match="Dana Kim started this run"):
         shipped.decide(cp, "dana", Approve())
-    data = as_dict(shipped.get_workflow("marketing-social-post").definition)
+    data = as_dict(launch)
     next(n for n in data["nodes"] if n["id"] == "review")["assignee"] = "dana"
     with pytest.raises(EngineError, match="Dana Kim is not a reviewer, so cannot approve"):
         shipped.save_workflow(Workflow.model_validate(data), "dana")

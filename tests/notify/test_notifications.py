@@ -18,7 +18,7 @@ from engine.errors import NotAllowedError
 from engine.llm.demo import DemoProvider
 from engine.notify.settings import NotifySettings, Webhook, parse_smtp
 from engine.services import Loopdesk
-from tests.conftest import load_template
+from tests.conftest import load_template, save_variant
 from tests.fakes.receivers import SmtpInbox, WebhookReceiver, html_part, text_part
 
 SECRET = "webhook-secret"
@@ -273,7 +273,7 @@ def test_the_email_offers_request_changes_only_while_the_task_can_be_sent_back(
     app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load(), workers=2)
     try:
         wf = load_template("marketing_social_post")
-        app.save_workflow(wf.model_copy(update={"max_revisions": 1}), "dana")
+        save_variant(app, wf.model_copy(update={"max_revisions": 1}))
         app.start_background(NotifySettings(smtp=parse_smtp(smtp.url), base_url=BASE))
         app.start_run("marketing-social-post", {"topic": "Twice"}, "dana")
         [first] = smtp.wait_for("jamie@example.com")

@@ -21,7 +21,7 @@ from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord, RunRecord
 from engine.validation import validate_workflow
-from tests.conftest import load_template
+from tests.conftest import load_template, save_variant
 
 TEMPLATE_IDS = {
     "marketing_social_post": "marketing-social-post",
@@ -468,8 +468,9 @@ def test_demo_data_adds_a_batch_each_time(app: Loopdesk) -> None:
     assert all(len(app.versions(t)) == 1 for t in TEMPLATE_IDS.values())
 
 
-def test_demo_data_survives_a_changed_form(app: Loopdesk) -> None:
-    """A designer removed a field from an installed template: demo runs still start."""
+def test_demo_data_puts_a_changed_template_back_as_shipped(app: Loopdesk) -> None:
+    """A template changed in the database (before templates were read-only) is put back as shipped
+    when demo data loads, so the demo runs start with the shipped form."""
     app.install_templates()
     data = app.get_workflow("marketing-social-post").definition.model_dump()
     form = next(n for n in data["nodes"] if n["id"] == "form")
@@ -478,9 +479,14 @@ def test_demo_data_survives_a_changed_form(app: Loopdesk) -> None:
     draft["instruction"] = draft["instruction"].replace("Key message: {{ key_message }}\n", "")
     review = next(n for n in data["nodes"] if n["id"] == "review")
     review["visible_values"].remove("key_message")
-    app.save_workflow(Workflow.model_validate(data), "dana")
+    save_variant(app, Workflow.model_validate(data))
     run_ids = load_demo_data(app, "dana")
     assert {app.engine.get_run(r).status for r in run_ids} == {"waiting"}
+    assert app.get_workflow("marketing-social-post").definition == load_template("marketing_social_post")
+    marketing = [
+        app.engine.get_run(r) for r in run_ids if app.engine.get_run(r).workflow_id == "marketing-social-post"
+    ]
+    assert marketing and all(r.values.get("key_message") for r in marketing)
 
 
 def test_refund_routes_on_the_amount_itself(app: Loopdesk) -> None:

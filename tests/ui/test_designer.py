@@ -19,7 +19,8 @@ from ui.runtime import get_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "designer.py")
-MARKETING = "marketing-social-post"
+MARKETING = "marketing-social-post-dana"
+"""Dana's own copy of the marketing template (templates themselves are read-only)."""
 
 
 def designer(user: str = "dana") -> AppTest:
@@ -286,6 +287,10 @@ def test_restore_loads_an_older_version_and_saving_makes_it_newest() -> None:
 
 
 def _open_marketing(at: AppTest) -> None:
+    """Open Dana's copy of the marketing template (made here on first use)."""
+    if MARKETING not in {w.workflow_id for w in service().workflows_for("dana", "edit")}:
+        assert service().use_template("marketing-social-post", "dana").workflow_id == MARKETING
+        at.run()
     at.selectbox(key="designer_pick").select(MARKETING)
     at.run()
     assert at.session_state[ds.CURRENT_KEY] == MARKETING
@@ -331,13 +336,54 @@ def test_a_valid_import_becomes_a_new_version_and_opens() -> None:
     before = service().get_workflow(MARKETING)
     data = json.loads(before.definition.to_json())
     data["description"] = "Imported copy"
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "to_published"]
+    data["edges"] = [e for e in data["edges"] if "to_published" not in (e["source"], e["target"])]
+    data["edges"].append({"id": "translate-done", "source": "translate", "target": "done"})
+    next(n for n in data["nodes"] if n["id"] == "review")["instructions"] = "Check the tone."
+    next(n for n in data["nodes"] if n["id"] == "draft")["position"] = {"x": 999, "y": 999}
     at.file_uploader[0].set_value(("good.json", json.dumps(data).encode(), "application/json"))
+    at.run()
+    assert not at.exception, at.exception
+    # first what it would change, and nothing saved yet
+    preview = next(shown(m.value) for m in at.markdown if "good.json" in shown(m.value))
+    assert f"would become version {before.version + 1} of “Marketing social post (dana)”" in preview
+    assert "Steps removed: “To published”" in preview
+    assert "“Review the draft” changed: instructions" in preview
+    assert "Connections: 1 added, 2 removed" in preview
+    assert "Workflow settings changed: description" in preview
+    assert "1 step moved on the canvas" in preview
+    assert service().get_workflow(MARKETING).version == before.version
+    at.button(key="designer_confirm_import").click()
     at.run()
     assert not at.exception, at.exception
     after = service().get_workflow(MARKETING)
     assert after.version == before.version + 1 and after.definition.description == "Imported copy"
     assert working_copy(at, MARKETING).description == "Imported copy"
     assert f"as version {after.version}" in texts(at)
+
+
+@pytest.mark.usefixtures("streamlit_app")
+def test_a_cancelled_import_saves_nothing_and_a_changed_template_is_refused() -> None:
+    at = designer()
+    _open_marketing(at)
+    before = service().get_workflow(MARKETING)
+    data = json.loads(before.definition.to_json())
+    data["description"] = "Not wanted"
+    at.file_uploader[0].set_value(("maybe.json", json.dumps(data).encode(), "application/json"))
+    at.run()
+    assert at.button(key="designer_confirm_import").label == f"Import as version {before.version + 1}"
+    at.button(key="designer_cancel_import").click()
+    at.run()
+    assert "Import cancelled. Nothing was saved." in texts(at)
+    assert service().get_workflow(MARKETING).version == before.version
+    assert not [b for b in at.button if b.key == "designer_confirm_import"]
+
+    template = json.loads(service().get_workflow("marketing-social-post").definition.to_json())
+    template["description"] = "My edit of the template"
+    at.file_uploader[0].set_value(("template.json", json.dumps(template).encode(), "application/json"))
+    at.run()
+    assert "“Marketing social post” is a shipped template and stays as shipped" in texts(at)
+    assert len(service().versions("marketing-social-post")) == 1
 
 
 @pytest.mark.usefixtures("streamlit_app")

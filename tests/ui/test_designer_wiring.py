@@ -13,12 +13,16 @@ from tests.ui.test_designer import PAGE, by_label, texts, working_copy
 from ui import designer_state as ds
 
 pytestmark = pytest.mark.usefixtures("streamlit_app")
-MARKETING = "marketing-social-post"
+MARKETING = "marketing-social-post-dana"
+"""Dana's own copy of the marketing template (templates themselves are read-only)."""
 
 
 @pytest.fixture(autouse=True)
 def no_drafts_kept(service: Loopdesk) -> None:
-    """Each test starts with no unsaved changes kept from another test."""
+    """Each test starts from Dana's fresh copy of the marketing template, with no unsaved changes
+    kept from another test."""
+    if MARKETING not in {w.workflow_id for w in service.workflows_for("dana", "edit")}:
+        assert service.use_template("marketing-social-post", "dana").workflow_id == MARKETING
     for user in ("dana", "sam"):
         service.drop_design_draft(user, MARKETING)
 

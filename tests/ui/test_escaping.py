@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 import engine.catalog
 from engine.catalog import Template
 from engine.services import Loopdesk
-from tests.conftest import load_template
+from tests.conftest import load_template, save_variant
 from tests.ui.conftest import shown
 from tests.ui.test_runs_board import page
 
@@ -45,7 +45,7 @@ def test_form_labels_help_and_description_are_shown_literally(service: Loopdesk)
     data["description"] = f"Replies {IMAGE}"
     form = next(n for n in data["nodes"] if n["id"] == "form")
     form["fields"][0].update(label=f"Name {IMAGE}", help=f"Who {IMAGE}")
-    service.save_workflow(type(service.get_workflow("support-reply").definition).model_validate(data), "sam")
+    save_variant(service, type(service.get_workflow("support-reply").definition).model_validate(data), "sam")
     at = page(str(ROOT / "pages" / "start_run.py"), user="riley", workflow="support-reply")
     label = at.text_input[0].label
     assert shown(label) == f"Name {IMAGE}" and not rendered_unsafely(label)
@@ -55,9 +55,9 @@ def test_form_labels_help_and_description_are_shown_literally(service: Loopdesk)
 
 
 def test_engine_messages_keep_code_spans_and_escape_the_rest(service: Loopdesk) -> None:
-    wf = service.get_workflow("marketing-social-post").definition
-    service.save_workflow(wf.model_copy(update={"name": f"Launch {IMAGE}"}), "dana")
-    at = page(str(ROOT / "pages" / "designer.py"), user="sam", workflow="marketing-social-post")
-    (error,) = [e.value for e in at.error if "Sam Okafor" in shown(e.value)]
-    assert shown(error).startswith(f"Sam Okafor is not a designer of Launch {IMAGE}")
-    assert not rendered_unsafely(error)
+    mine = service.use_template("marketing-social-post", "dana")
+    service.save_workflow(mine.definition.model_copy(update={"name": f"Launch {IMAGE}"}), "dana")
+    at = page(str(ROOT / "pages" / "designer.py"), user="sam", workflow=mine.workflow_id)
+    (why,) = [i.value for i in at.info if "Sam Okafor" in shown(i.value)]  # shown read-only, saying why
+    assert shown(why).startswith(f"Sam Okafor is not a designer of Launch {IMAGE}")
+    assert not rendered_unsafely(why)

@@ -17,6 +17,7 @@ from engine.llm.demo import DemoProvider
 from engine.model import Quorum
 from engine.services import Loopdesk
 from engine.store.base import CheckpointClose, RunRecord, Transition
+from tests.conftest import save_variant
 from tests.ui.conftest import click, shown
 from ui.review import due_markdown
 from ui.runtime import get_app
@@ -251,7 +252,7 @@ def test_a_quorum_member_who_approved_sees_it_counted_and_the_item_leaves_their_
         else n
         for n in wf.nodes
     ]
-    service.save_workflow(wf.model_copy(update={"nodes": nodes}), "dana")
+    save_variant(service, wf.model_copy(update={"nodes": nodes}))
     run = service.start_run("marketing-social-post", {"topic": "Needs both"}, "dana")
     (cp,) = service.inbox("jamie")
 
@@ -284,14 +285,14 @@ def test_a_cut_off_draft_reaches_review_with_a_warning_when_the_workflow_allows_
     service: Loopdesk,
 ) -> None:
     wf = service.get_workflow("marketing-social-post").definition
-    service.save_workflow(wf.model_copy(update={"allow_cut_off": True}), "dana")
+    save_variant(service, wf.model_copy(update={"allow_cut_off": True}))
     before = service.engine.provider
     service.engine.provider = CutOffDemo()
     try:
         run = service.start_run("marketing-social-post", {"topic": "Cut short"}, "dana")
     finally:
         service.engine.provider = before
-        service.save_workflow(wf, "dana")
+        service.install_templates()  # as shipped again for the tests after this one
     assert run.status == "waiting"
     cp = next(c for c in service.inbox("jamie") if c.run_id == run.id)
     at = inbox("jamie", cp.id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from engine.services import Loopdesk
+from tests.conftest import save_variant
+from tests.ui.conftest import shown
 from tests.ui.test_runs_board import BOARD, MARKETING, RUNS, page
 from tests.ui.test_runs_board import ROOT as _ROOT
 
@@ -25,16 +27,39 @@ def test_a_deep_link_to_someone_elses_run_finds_nothing(service: Loopdesk) -> No
     assert any(b.label == "Cancel run" for b in at.button)
 
 
-def test_the_designer_page_needs_the_designer_role(service: Loopdesk) -> None:
-    at = page(DESIGNER, user="jamie")
+def test_the_designer_is_read_only_for_people_who_may_not_change_the_workflow(service: Loopdesk) -> None:
+    at = page(DESIGNER, user="jamie")  # a reviewer: sees the workflows of their work, changes nothing
     assert any("Jamie Rivera is not a designer" in i.value for i in at.info)
-    assert not any(b.label == "Save" for b in at.button)
+    assert any("Marketing social post" in o for o in at.selectbox(key="designer_view_pick").options)
+    assert any(h.value == "Steps" for h in at.subheader)
+    labels = {b.label for b in at.button}
+    assert not labels & {"Save", "Use template", "Import JSON", "Undo"} and not at.file_uploader
 
-    at = page(DESIGNER, user="sam", workflow=MARKETING)  # a designer, not of this workflow
-    assert any(e.value.startswith("Sam Okafor is not a designer of Marketing social post") for e in at.error)
+    at = page(DESIGNER, user="sam", workflow=MARKETING)  # a template: read-only for everyone
+    assert any("is a shipped template: it stays as shipped" in i.value for i in at.info)
+    assert [b.key for b in at.button if b.label == "Use template"] == ["designer_use_template"]
+    assert "1. **Post request** · Form trigger" in " ".join(m.value for m in at.markdown)
+    assert not any(b.label == "Save" for b in at.button)
+    at.button(key="designer_use_template").click()  # a designer's own copy opens, editable
+    at.run()
+    assert not at.exception, at.exception
+    assert at.query_params["workflow"] in ("marketing-social-post-sam", ["marketing-social-post-sam"])
+    assert any(b.label == "Save" for b in at.button)
+
+    mine = service.use_template(MARKETING, "dana")  # someone else's workflow: read-only, saying why
+    at = page(DESIGNER, user="sam", workflow=mine.workflow_id)
+    assert any(
+        shown(i.value).startswith(
+            "Sam Okafor is not a designer of Marketing social post (dana) (its editors: Dana Kim)"
+        )
+        for i in at.info
+    )
+    assert not any(b.label == "Save" for b in at.button)
+    at.button(key="designer_back_to_own").click()
+    at.run()
     options = at.selectbox(key="designer_pick").options
-    assert not any("Marketing social post" in o for o in options)
-    assert any("Support reply" in o for o in options)
+    assert any("Marketing social post (sam)" in o for o in options)
+    assert not any("(dana)" in o for o in options)
 
 
 def test_start_a_run_offers_only_workflows_one_may_start(service: Loopdesk) -> None:
@@ -42,7 +67,7 @@ def test_start_a_run_offers_only_workflows_one_may_start(service: Loopdesk) -> N
     only_support = wf.model_copy(
         update={"access": wf.access.model_copy(update={"starters": ["group:support"]})}
     )
-    service.save_workflow(only_support, "sam")
+    save_variant(service, only_support, "sam")
     at = page(START, user="jamie")
     assert not any("Support reply" in o for o in at.selectbox[0].options)
     at = page(START, user="riley")

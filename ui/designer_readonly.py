@@ -1,0 +1,100 @@
+"""The Designer for someone who may not change the workflow in front of them: a shipped template
+(read-only for everyone; “Use template” copies it), or any workflow for a person without the designer
+role. They see the canvas and every step in words, and can try the workflow; nothing can be saved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from engine.model import NODE_KIND_LABELS, Workflow
+from engine.services import Loopdesk
+from engine.store.base import WorkflowVersion
+from ui.canvas import node_title, show_readonly, summarize
+from ui.format import md_escape
+from ui.timeline import link_to
+
+VIEW_PICK_KEY = "designer_view_pick"
+READONLY_HEIGHT = 640
+
+
+def flow_order(wf: Workflow) -> list[str]:
+    """Step ids from the form onwards, breadth first along the connections (unreached steps last)."""
+    nexts: dict[str, list[str]] = {}
+    for e in wf.edges:
+        nexts.setdefault(e.source, []).append(e.target)
+    start = [n.id for n in wf.nodes if n.type == "form_trigger"]
+    seen: list[str] = []
+    queue = list(start)
+    while queue:
+        nid = queue.pop(0)
+        if nid in seen or nid not in wf.node_map():
+            continue
+        seen.append(nid)
+        queue.extend(nexts.get(nid, []))
+    return seen + [n.id for n in wf.nodes if n.id not in seen]
+
+
+def steps_in_words(wf: Workflow, assignee_label: Callable[[str], str]) -> str:
+    """Every step as a numbered Markdown list: title, kind and settings in one line."""
+    nodes = wf.node_map()
+    lines = []
+    for i, nid in enumerate(flow_order(wf), start=1):
+        node = nodes[nid]
+        summary = summarize(node, assignee_label).removeprefix(NODE_KIND_LABELS[node.type]).lstrip(" ·")
+        detail = f" — {md_escape(summary)}" if summary else ""
+        lines.append(f"{i}. **{md_escape(node_title(node))}** · {NODE_KIND_LABELS[node.type]}{detail}")
+    return "\n".join(lines)
+
+
+def show_readonly_designer(
+    app: Loopdesk,
+    user: str,
+    choices: list[WorkflowVersion],
+    current: str | None,
+    reason: str,
+    on_use_template: Callable[[str], None] | None,
+) -> None:
+    """The workflows a person may look at, one at a time, read-only, with why they cannot change it."""
+    if not choices:
+        st.info(reason, icon=":material/lock:")
+        st.caption("There is no workflow you may look at yet.")
+        return
+    ids = [w.workflow_id for w in choices]
+    by_id = {w.workflow_id: w for w in choices}
+    if st.session_state.get(VIEW_PICK_KEY) not in ids:
+        st.session_state[VIEW_PICK_KEY] = current if current in ids else ids[0]
+    chosen = st.selectbox(
+        "Workflow",
+        ids,
+        key=VIEW_PICK_KEY,
+        format_func=lambda w: f"{by_id[w].name} · {w}" + (" (template)" if app.is_template(w) else ""),
+    )
+    shown = by_id[str(chosen)]
+    wf = shown.definition
+    template = app.is_template(wf.id)
+    why = (
+        f"“{md_escape(wf.name)}” is a shipped template: it stays as shipped. "
+        "Use it to get your own copy to change, or try it as is."
+        if template and on_use_template is not None
+        else reason
+    )
+    st.info(why, icon=":material/lock:")
+    with st.container(horizontal=True, vertical_alignment="center", key="designer_readonly_actions"):
+        if template and on_use_template is not None:
+            st.button(
+                "Use template",
+                key="designer_use_template",
+                type="primary",
+                icon=":material/content_copy:",
+                on_click=on_use_template,
+                args=(wf.id,),
+                help="Create your own editable copy and open it here.",
+            )
+        if app.permissions.can_start(user, wf):
+            link_to("pages/start_run.py", "Try it as is", {"workflow": wf.id}, icon=":material/play_arrow:")
+    st.caption(f"Version {shown.version} · read-only")
+    show_readonly(wf, key=f"designer_readonly_{wf.id}", height=READONLY_HEIGHT)
+    st.subheader("Steps", anchor=False)
+    st.markdown(steps_in_words(wf, app.directory.label))
