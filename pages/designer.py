@@ -18,7 +18,9 @@ from engine.model import NODE_KIND_LABELS, AIStepNode, Workflow
 from engine.services import ImportPreview, Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_state as ds
+from ui.arrange import arrange
 from ui.canvas import draw_editable, node_title, take_browser_reply
+from ui.canvas_bridge import CanvasEvent, canvas_bridge
 from ui.designer_readonly import show_readonly_designer
 from ui.format import md_escape, md_message
 from ui.import_preview import import_button_label, import_summary
@@ -36,6 +38,10 @@ INSPECT_PENDING = "designer_inspect_pending"
 CLICK_PENDING = "designer_canvas_click"
 IMPORT_NONCE_KEY = "designer_import_nonce"
 PENDING_IMPORT_KEY = "designer_pending_import"
+FOCUS_KEY = "designer_focus"
+CONFIRM_DELETE_KEY = "designer_confirm_delete_step"
+CANVAS_HEIGHT = 760
+FOCUS_CANVAS_HEIGHT = 860
 PALETTE_ICONS = {
     "ai_step": ":material/auto_awesome:",
     "move_to_section": ":material/arrow_forward:",
@@ -352,6 +358,19 @@ actions.button(
     "Redo", icon=":material/redo:", key="designer_redo", on_click=_intend, args=("redo",),
     disabled=not ds.can_redo(wid), shortcut="Ctrl+Shift+Z", help="Bring back the edit you took back",
 )  # fmt: skip
+actions.button(
+    "Auto-arrange",
+    icon=":material/account_tree:",
+    key="designer_arrange",
+    on_click=_intend,
+    args=("arrange",),
+    help="Lay the steps out top to bottom, row by row (Undo puts them back)",
+)
+actions.toggle(
+    "Focus on the canvas",
+    key=FOCUS_KEY,
+    help="Use the whole width for the canvas; the inspector folds below it",
+)
 export_slot = actions.empty()
 with actions.popover("Import JSON", icon=":material/upload:", key=IMPORT_POPOVER, on_change="rerun"):
     st.file_uploader(
@@ -398,7 +417,12 @@ if pending_import is not None:
             )
             st.button("Cancel", key="designer_cancel_import", on_click=_intend, args=("cancel_import",))
 
-canvas_col, side_col = st.columns([2, 1], gap="medium")
+focus = bool(st.session_state.get(FOCUS_KEY))
+canvas_col, side_col = (
+    (st.container(), st.expander("Inspector and problems", icon=":material/tune:"))
+    if focus
+    else st.columns([2, 1], gap="medium")
+)
 
 # -- inspector (for the selection made before this run) -----------------------------------------------
 sel = ds.selected(wid)
@@ -494,13 +518,40 @@ with problems_box:
 
 # -- palette ----------------------------------------------------------------------------------------------
 with canvas_col:
-    st.caption("Add a step next to the selected one, then drag it into place and connect its handles.")
+    st.caption(
+        "Drag a step onto the canvas (onto a connection to insert it there), or click it to add it next "
+        "to the selected step. Select a step or connection and press Delete to remove it."
+    )
     palette = st.container(horizontal=True, key="designer_palette")
     for label, kind in ds.PALETTE.items():
         palette.button(
             label, key=f"designer_add_{kind}", icon=PALETTE_ICONS[kind], on_click=_intend, args=("add", kind)
         )
+    with palette:
+        canvas_event = canvas_bridge({kind: label for label, kind in ds.PALETTE.items()})
+    if canvas_event is not None and INTENT_KEY not in st.session_state:
+        st.session_state[INTENT_KEY] = (f"canvas_{canvas_event.action}", canvas_event)
+    confirm_box = st.container()
     canvas_box = st.container()
+
+asked_delete = st.session_state.get(CONFIRM_DELETE_KEY)
+if asked_delete in wf.node_map():
+    with confirm_box.container(border=True, key="designer_confirm_delete_box"):
+        doomed = md_escape(node_title(wf.node(str(asked_delete))))
+        st.markdown(
+            f":material/delete: Delete “{doomed}”? When it has one way in and one way on, the step before "
+            "it will lead to the step after it. Undo brings it back."
+        )
+        with st.container(horizontal=True):
+            st.button(
+                "Yes, delete this step",
+                key="designer_confirm_delete",
+                type="primary",
+                icon=":material/delete:",
+                on_click=_intend,
+                args=("delete_node", asked_delete),
+            )
+            st.button("Keep it", key="designer_keep_step", on_click=_intend, args=("keep_step",))
 
 # -- act on what was asked (anything that changes the selection or the working copy reruns) --------------
 intent = st.session_state.pop(INTENT_KEY, None)
@@ -604,6 +655,49 @@ if action == "save":
         )
     st.rerun()
 
+if action == "canvas_drop":
+    dropped = cast(CanvasEvent, arg)
+    kind = str(dropped.kind)
+    try:
+        if dropped.edge is not None and any(e.id == dropped.edge for e in wf.edges):
+            wf, new_id = insert_on_edge(wf, dropped.edge, kind)
+        else:
+            wf, new_id = ds.add_node(wf, kind, near=None)
+            wf = ds.move_node(wf, new_id, dropped.x, dropped.y)
+    except WiringError as exc:
+        ds.set_flash("error", _refusal(exc))
+    else:
+        ds.put_wc(wf)
+        ds.set_selected(wid, new_id)
+        ds.request_push(wid)
+    st.rerun()
+
+if action == "canvas_delete":
+    pressed = cast(CanvasEvent, arg)
+    edge_hit = next((e for e in wf.edges if e.id == pressed.edge), None)
+    if edge_hit is not None:
+        nodes_now = wf.node_map()
+        ends = " → ".join(
+            md_escape(node_title(nodes_now[i]) if i in nodes_now else i)
+            for i in (edge_hit.source, edge_hit.target)
+        )
+        ds.put_wc(ds.delete_edge(wf, edge_hit.id))
+        ds.request_push(wid)
+        ds.set_flash("info", f"Deleted the connection {ends}. Undo brings it back.")
+    elif pressed.node in wf.node_map():
+        if wf.node(str(pressed.node)).type == "form_trigger":
+            ds.set_flash("error", "The form starts every run; it cannot be deleted.")
+        else:
+            st.session_state[CONFIRM_DELETE_KEY] = pressed.node  # asked once, beside the canvas
+    st.rerun()
+
+if action == "keep_step":
+    st.session_state.pop(CONFIRM_DELETE_KEY, None)
+    st.rerun()
+
+if action == "delete_node":
+    st.session_state.pop(CONFIRM_DELETE_KEY, None)
+
 if action == "delete_node" and arg in wf.node_map():
     title = node_title(wf.node(str(arg)))
     try:
@@ -643,6 +737,12 @@ if action == "discard_draft":
     app.drop_design_draft(user, wid)
     st.session_state.pop(_kept_key(wid), None)
     ds.set_flash("info", "Discarded your unsaved changes; the saved version is open.")
+    st.rerun()
+
+if action == "arrange":
+    ds.put_wc(arrange(wf))
+    ds.request_fit(wid)
+    ds.set_flash("info", "Arranged the steps top to bottom. Undo puts them back where they were.")
     st.rerun()
 
 if action in ("undo", "redo"):
@@ -707,6 +807,7 @@ with canvas_box:
         selected_id=sel,
         push=ds.take_push_request(wid),
         fit=ds.take_fit_request(wid),
+        height=FOCUS_CANVAS_HEIGHT if focus else CANVAS_HEIGHT,
         assignee_label=app.directory.label,
     )
 

@@ -29,6 +29,14 @@ from engine.model import (
 
 AssigneeLabel = Callable[[str], str]
 NODE_WIDTH = 230
+TITLE_PX = 16
+SUMMARY_PX = 13
+EDGE_LABEL_PX = 13
+FIT_MIN_ZOOM = 0.7
+MINIMAP_FROM = 12
+"""Workflows with more steps than this get a minimap (they no longer fit at a readable zoom)."""
+"""Fitting the view never zooms out further than this (cards stay readable: titles ≥ 11 px, summaries
+≥ 9 px on screen); a larger workflow is panned instead, with the minimap for the overview."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +143,8 @@ def node_content(node: Node, assignee_label: AssigneeLabel | None = None, badge:
     # One line of HTML: a Markdown HTML block, so no Markdown inside is interpreted.
     return (
         '<div style="text-align:left;line-height:1.3">'
-        f'<div style="font-weight:600;font-size:13px">{look.icon} {title}</div>'
-        f'<div style="font-size:11px;color:#455a64;margin-top:2px">{summary}</div>'
+        f'<div style="font-weight:600;font-size:{TITLE_PX}px">{look.icon} {title}</div>'
+        f'<div style="font-size:{SUMMARY_PX}px;color:#455a64;margin-top:2px">{summary}</div>'
         f"{badge_html}</div>"
     )
 
@@ -225,7 +233,7 @@ def to_flow_edge(
         marker_end={"type": "arrowclosed", "color": colour},
         label=label or "",
         label_show_bg=bool(label),
-        label_style={"fontSize": "11px", "fontWeight": 600, "fill": colour},
+        label_style={"fontSize": f"{EDGE_LABEL_PX}px", "fontWeight": 600, "fill": colour},
         label_bg_style={"fill": "#ffffff"},
         style=style,
     )
@@ -419,6 +427,7 @@ def draw_editable(
         get_edge_on_click=True,
         pan_on_drag=True,
         allow_zoom=True,
-        min_zoom=0.2,
+        min_zoom=FIT_MIN_ZOOM,
+        show_minimap=len(wf.nodes) > MINIMAP_FROM,
         hide_watermark=True,
     )

@@ -271,6 +271,14 @@ def add_node(wf: Workflow, kind: str, near: str | None) -> tuple[Workflow, str]:
     return wf.model_copy(update={"nodes": [*wf.nodes, node]}), node.id
 
 
+def move_node(wf: Workflow, node_id: str, x: float, y: float) -> Workflow:
+    """The workflow with one node placed at (x, y) on the canvas."""
+    nodes = [
+        n.model_copy(update={"position": Position(x=x, y=y)}) if n.id == node_id else n for n in wf.nodes
+    ]
+    return wf.model_copy(update={"nodes": nodes})
+
+
 def delete_node(wf: Workflow, node_id: str) -> Workflow:
     """The workflow without the node and every connection touching it."""
     return wf.model_copy(

@@ -170,3 +170,27 @@ def test_a_refused_edit_says_why_in_a_sentence_and_changes_nothing() -> None:
     assert not at.exception, at.exception
     assert "An End finishes the run; nothing can come after it." in texts(at)
     assert working_copy(at, MARKETING) == before
+
+
+def test_auto_arrange_lays_the_steps_out_and_undo_puts_them_back() -> None:
+    at = open_marketing()
+    before = {n.id: n.position for n in working_copy(at, MARKETING).nodes}
+    at.button(key="designer_arrange").click()
+    at.run()
+    assert not at.exception, at.exception
+    after = {n.id: n.position for n in working_copy(at, MARKETING).nodes}
+    assert after != before and after["form"].y < after["draft"].y < after["review"].y
+    assert "Arranged the steps top to bottom" in texts(at)
+    at.button(key="designer_undo").click()
+    at.run()
+    assert {n.id: n.position for n in working_copy(at, MARKETING).nodes} == before
+
+
+def test_focus_mode_gives_the_canvas_the_width_and_folds_the_inspector() -> None:
+    at = open_marketing("draft")
+    assert not [e for e in at.expander if e.label == "Inspector and problems"]
+    at.toggle(key="designer_focus").set_value(True)
+    at.run()
+    assert not at.exception, at.exception
+    (folded,) = [e for e in at.expander if e.label == "Inspector and problems"]
+    assert any(s.label == "Selected" for s in folded.selectbox)  # the inspector is there, folded
