@@ -329,6 +329,18 @@ class Loopdesk:
         """Forget the user's unsaved working copy (saved, or discarded)."""
         self.store.drop_draft(user, workflow_id)
 
+    def unsaved_workflows(self, user: str) -> list[Workflow]:
+        """New workflows the user started in the Designer and never saved (kept as drafts), newest first."""
+        found = []
+        for draft in self.store.list_drafts(user):
+            if self.store.get_workflow(draft.workflow_id) is not None:
+                continue  # a draft of a saved workflow: offered when that workflow is opened
+            try:
+                found.append(Workflow.model_validate_json(draft.definition))
+            except ValueError:  # kept by an older version that no longer reads: not offered
+                continue
+        return found
+
     def save_if_changed(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
         """Save a new version only when the definition differs from the latest."""
         latest = self.store.get_workflow(wf.id)

@@ -75,8 +75,23 @@ def _open(app: Loopdesk, workflow_id: str, user: str) -> Workflow | None:
     if wf is not None:
         return wf
     try:
-        latest = app.get_workflow(workflow_id)
         draft = app.design_draft(user, workflow_id)
+        latest = app.get_workflow(workflow_id)
+    except NotFoundError as exc:  # never saved: the new workflow comes back as it was left
+        kept = next((w for w in app.unsaved_workflows(user) if w.id == workflow_id), None)
+        if kept is None:
+            show_error(exc)
+            return None
+        if workflow_id not in ds.drafts():
+            ds.add_draft(workflow_id)
+        ds.load_working_copy(kept, None)
+        if draft is not None:
+            ds.set_flash(
+                "info",
+                f"Your new workflow “{md_escape(kept.name)}” is back as you left it on "
+                f"{_when(draft.saved_at)}; it is saved when you press Save.",
+            )
+        return kept
     except EngineError as exc:
         show_error(exc)
         return None
@@ -211,7 +226,8 @@ def _back_to_own() -> None:
 # -- which workflow: one the user may change, or a read-only view ----------------------------------
 designer_role = app.permissions.has_role(user, "designer")
 saved = {w.workflow_id: w for w in app.workflows_for(user, "edit")} if designer_role else {}
-choices = list(dict.fromkeys([*saved, *ds.drafts()]))
+unsaved = {w.id: w for w in app.unsaved_workflows(user)} if designer_role else {}
+choices = list(dict.fromkeys([*saved, *ds.drafts(), *unsaved]))
 requested = st.query_params.get("workflow")
 if not designer_role or (requested and requested not in choices):
     viewable = {w.workflow_id: w for w in app.workflows_to_look_at(user)}
@@ -262,7 +278,7 @@ if current is not None and PICK_PENDING not in st.session_state:
 def _choice_label(wid: str) -> str:
     if wid in saved:
         return f"{saved[wid].name} · {wid}"
-    draft = ds.get_wc(wid)
+    draft = ds.get_wc(wid) or unsaved.get(wid)
     return f"{draft.name if draft else wid} · {wid} (not saved yet)"
 
 
@@ -732,6 +748,15 @@ if action == "restore_draft":
         ds.set_flash("info", f"Restored your unsaved changes from {_when(kept.saved_at)}. Save to keep them.")
     st.rerun()
 
+if action == "discard_new" and not versions:
+    app.drop_design_draft(user, wid)
+    ds.drop_draft(wid)
+    st.session_state.pop(ds.wc_key(wid), None)
+    st.session_state.pop(_kept_key(wid), None)
+    st.session_state.pop(ds.CURRENT_KEY, None)
+    ds.set_flash("info", f"Discarded the new workflow “{md_escape(wf.name)}”. Nothing of it was saved.")
+    st.rerun()
+
 if action == "discard_draft":
     st.session_state.pop(_offer_key(wid), None)
     app.drop_design_draft(user, wid)
@@ -824,7 +849,18 @@ export_slot.download_button(
 with status_box:
     latest = versions[0] if versions else None
     if latest is None:
-        st.warning("New workflow: not saved yet.", icon=":material/edit_note:")
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.warning(
+                "New workflow: not saved yet (kept for you until you save or discard it).",
+                icon=":material/edit_note:",
+            )
+            st.button(
+                "Discard this new workflow",
+                key="designer_discard_new",
+                icon=":material/delete:",
+                on_click=_intend,
+                args=("discard_new",),
+            )
     elif not _same(latest.definition, wf):
         base = ds.base_version(wid)
         newer = (

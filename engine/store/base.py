@@ -561,6 +561,10 @@ class Store(ABC):
     def drop_draft(self, user: str, workflow_id: str) -> None:
         """Forget the designer's unsaved working copy (saved or discarded)."""
 
+    @abstractmethod
+    def list_drafts(self, user: str) -> list[DesignDraft]:
+        """Every unsaved working copy the designer has kept, newest first."""
+
     # -- AI steps in flight ---------------------------------------------------------
     @abstractmethod
     def put_live(self, live: LiveStep) -> None:

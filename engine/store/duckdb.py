@@ -1414,6 +1414,13 @@ class DuckDBStore(SqlStore):
 
         self._submit(_Job(work=write))
 
+    def list_drafts(self, user: str) -> list[DesignDraft]:
+        """Every unsaved working copy the designer has kept, newest first."""
+        rows = self._rows(
+            "SELECT * FROM design_drafts WHERE user_name = ? ORDER BY saved_at DESC, workflow_id", [user]
+        )
+        return [DesignDraft(*r) for r in rows]
+
     def put_live(self, live: LiveStep) -> None:
         """Record how far a running AI step is."""
 

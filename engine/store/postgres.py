@@ -918,6 +918,13 @@ class PostgresStore(SqlStore):
             "DELETE FROM design_drafts WHERE user_name = %s AND workflow_id = %s", [user, workflow_id]
         )
 
+    def list_drafts(self, user: str) -> list[DesignDraft]:
+        """Every unsaved working copy the designer has kept, newest first."""
+        rows = self._rows(
+            "SELECT * FROM design_drafts WHERE user_name = %s ORDER BY saved_at DESC, workflow_id", [user]
+        )
+        return [DesignDraft(*r) for r in rows]
+
     def put_live(self, live: LiveStep) -> None:
         """Record how far a running AI step is."""
         self._rows_written(

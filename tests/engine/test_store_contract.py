@@ -298,6 +298,10 @@ def test_a_designers_draft_is_kept_per_person_replaced_and_dropped(make_store: C
     store.put_draft(DesignDraft("dana", "wf", '{"v": 2}', 11.0))
     store.put_draft(DesignDraft("sam", "wf", '{"v": 9}', 12.0))
     assert store.get_draft("dana", "wf") == DesignDraft("dana", "wf", '{"v": 2}', 11.0)
+    store.put_draft(DesignDraft("dana", "new-one", '{"v": 3}', 13.0))
+    assert [d.workflow_id for d in store.list_drafts("dana")] == ["new-one", "wf"]  # newest first
     store.drop_draft("dana", "wf")
     assert store.get_draft("dana", "wf") is None
     assert store.get_draft("sam", "wf") is not None  # each designer's own
+    assert store.list_drafts("dana") == [DesignDraft("dana", "new-one", '{"v": 3}', 13.0)]
+    assert store.list_drafts("nobody") == []

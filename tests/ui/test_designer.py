@@ -224,7 +224,7 @@ def test_problems_are_listed_highlighted_and_select_their_node() -> None:
 def test_save_creates_a_version_and_shows_it() -> None:
     at = designer()
     wid = new_workflow(at)
-    assert "New workflow: not saved yet." in texts(at)
+    assert "New workflow: not saved yet" in texts(at)
     assert service().versions(wid) == []
     at.button(key="designer_save").click()
     at.run()

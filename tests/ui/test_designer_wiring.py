@@ -194,3 +194,34 @@ def test_focus_mode_gives_the_canvas_the_width_and_folds_the_inspector() -> None
     assert not at.exception, at.exception
     (folded,) = [e for e in at.expander if e.label == "Inspector and problems"]
     assert any(s.label == "Selected" for s in folded.selectbox)  # the inspector is there, folded
+
+
+def test_a_new_workflow_never_saved_comes_back_in_a_new_session_and_can_be_discarded(
+    service: Loopdesk,
+) -> None:
+    at = open_marketing()
+    at.text_input(key="designer_new_name").input("Launch checklist")
+    at.button(key="designer_create").click()
+    at.run()
+    wid = str(at.session_state[ds.CURRENT_KEY])
+    at.button(key="designer_add_approval").click()  # some work on it
+    at.run()
+    assert not at.exception, at.exception
+    assert service.design_draft("dana", wid) is not None
+
+    again = AppTest.from_file(PAGE, default_timeout=30)  # a reload: a new session
+    again.session_state["loopdesk_user"] = "dana"
+    again.run()
+    picker = again.selectbox(key="designer_pick")
+    assert any("Launch checklist" in o and "(not saved yet)" in o for o in picker.options)
+    picker.select(wid)
+    again.run()
+    assert not again.exception, again.exception
+    assert any(n.type == "approval" for n in working_copy(again, wid).nodes)  # as it was left
+    assert "is back as you left it" in texts(again)
+
+    again.button(key="designer_discard_new").click()
+    again.run()
+    assert "Discarded the new workflow “Launch checklist”" in texts(again)
+    assert service.design_draft("dana", wid) is None
+    assert not any("Launch checklist" in o for o in again.selectbox(key="designer_pick").options)
