@@ -387,7 +387,18 @@ actions.toggle(
     key=FOCUS_KEY,
     help="Use the whole width for the canvas; the inspector folds below it",
 )
-export_slot = actions.empty()
+# drawn in place (a slot filled at the end would change the row's width during every rerun, and the
+# canvas below would jump); the file is made when clicked, from the final working copy of this run
+export_json: dict[str, str] = {"text": ""}
+actions.download_button(
+    "Export JSON",
+    data=lambda: export_json["text"],
+    file_name=f"{wid}.json",
+    mime="application/json",
+    icon=":material/download:",
+    on_click="ignore",
+    key="designer_export",
+)
 with actions.popover("Import JSON", icon=":material/upload:", key=IMPORT_POPOVER, on_change="rerun"):
     st.file_uploader(
         "Import JSON",
@@ -836,15 +847,7 @@ with canvas_box:
         assignee_label=app.directory.label,
     )
 
-export_slot.download_button(
-    "Export JSON",
-    data=wf.to_json(),
-    file_name=f"{wid}.json",
-    mime="application/json",
-    icon=":material/download:",
-    on_click="ignore",
-    key="designer_export",
-)
+export_json["text"] = wf.to_json()
 
 with status_box:
     latest = versions[0] if versions else None
@@ -869,13 +872,15 @@ with status_box:
             if base and base < latest.version
             else ""
         )
-        st.warning(
-            f"Unsaved changes (last saved: version {latest.version}, {_when(latest.created_at)}).{newer}",
-            icon=":material/edit_note:",
+        # one line, as tall as the "Saved" line: the canvas below must not jump when the state changes
+        st.markdown(
+            f":orange[:material/edit_note: **Unsaved changes** (last saved: version {latest.version}, "
+            f"{_when(latest.created_at)}).{newer}]",
+            help="Your changes are kept for you until you save or discard them.",
         )
     else:
-        st.caption(
-            f":material/check: Saved · version {latest.version} · "
+        st.markdown(
+            f":green[:material/check:] Saved · version {latest.version} · "
             f"{_when(latest.created_at)} by {md_escape(app.directory.name_of(latest.created_by))}"
         )
 

@@ -140,6 +140,8 @@ class CanvasEvent:
     node: str | None = None
     x: float = 0.0
     y: float = 0.0
+    at: float = 0.0
+    """When the browser saw it (its clock): one gesture is acted on once, however often it is reported."""
 
 
 def _event(action: str, raw: Any, kinds: dict[str, str]) -> CanvasEvent | None:
@@ -154,6 +156,10 @@ def _event(action: str, raw: Any, kinds: dict[str, str]) -> CanvasEvent | None:
     except (TypeError, ValueError):
         x = y = 0.0
     edge, node = raw.get("edge"), raw.get("node")
+    try:
+        at = float(raw.get("at") or 0)
+    except (TypeError, ValueError):
+        at = 0.0
     return CanvasEvent(
         action,
         kind=str(kind) if kind else None,
@@ -161,6 +167,7 @@ def _event(action: str, raw: Any, kinds: dict[str, str]) -> CanvasEvent | None:
         node=str(node) if node else None,
         x=x,
         y=y,
+        at=at,
     )
 
 
@@ -177,6 +184,11 @@ def canvas_bridge(kinds: dict[str, str], key: str = "designer_canvas_bridge") ->
     )
     for action in ("drop", "delete"):
         raw = getattr(result, action, None)
-        if raw:
-            return _event(action, raw, kinds)
+        event = _event(action, raw, kinds) if raw else None
+        if event is not None:
+            seen = f"{key}:last:{action}"
+            if st.session_state.get(seen) == event.at:
+                return None  # the same gesture reported again by a later rerun
+            st.session_state[seen] = event.at
+            return event
     return None

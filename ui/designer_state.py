@@ -112,7 +112,7 @@ def step_history(workflow_id: str, back: bool) -> bool:
     st.session_state[take] = stack
     st.session_state[give] = [*st.session_state.get(give, []), current][-UNDO_LIMIT:]
     bump_rev(workflow_id)
-    request_fit(workflow_id)
+    request_push(workflow_id)  # redrawn where the person is looking: no zoom to fit under their pointer
     selected_id = selected(workflow_id)
     restored = get_wc(workflow_id)
     if restored is not None and selected_id not in restored.node_map():

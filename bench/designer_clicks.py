@@ -1,0 +1,348 @@
+"""How long a person waits per click in the Designer on a 50-step workflow, in a real browser.
+
+Each action is timed from the click (or the drop, or the key) to a settled page: the change it makes
+is on screen (the inspector shows the step, the canvas has the new step or connection, the card shows
+the new title, the status says saved) and Streamlit's status widget is gone.
+
+    python -m bench.designer_clicks --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import FrameLocator, Locator, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from engine.directory import Directory
+from engine.llm.demo import DemoProvider
+from engine.model import Workflow
+from engine.services import Loopdesk
+from tests.servers import start_server
+from ui.arrange import arrange
+
+CHROMIUM = "/usr/bin/chromium"
+CANVAS = 'iframe[title="streamlit_flow.streamlit_flow"]'
+WORKFLOW_ID = "bench-50"
+SEGMENTS = 16
+"""Each segment is an AI step, a move to a section and an approval: 16 of them, the form and two ends
+make 50 steps."""
+
+
+def fifty_steps() -> Workflow:
+    """A valid 50-step workflow: 16 draft → section → approval segments in a row; each approval's
+    rejection goes to one shared End and its changes back to its draft."""
+    nodes: list[dict[str, Any]] = [
+        {
+            "id": "form",
+            "type": "form_trigger",
+            "title": "Request",
+            "fields": [{"name": "topic", "label": "Topic"}],
+        }
+    ]
+    edges: list[dict[str, Any]] = []
+    previous = "form"
+    for i in range(1, SEGMENTS + 1):
+        draft, move, review = f"draft_{i}", f"to_review_{i}", f"review_{i}"
+        nodes += [
+            {"id": draft, "type": "ai_step", "title": f"Draft part {i}", "output_name": f"part_{i}",
+             "instruction": f"Write part {i} about {{{{ topic }}}}."},
+            {"id": move, "type": "move_to_section", "title": f"To review {i}", "section": "Review"},
+            {"id": review, "type": "approval", "title": f"Review part {i}", "assignee": "jamie"},
+        ]  # fmt: skip
+        edges += [
+            {"id": f"e-{previous}-{draft}", "source": previous, "target": draft,
+             **({"label": "approved"} if previous.startswith("review_") else {})},
+            {"id": f"e-{draft}-{move}", "source": draft, "target": move},
+            {"id": f"e-{move}-{review}", "source": move, "target": review},
+            {"id": f"e-{review}-rejected", "source": review, "target": "rejected", "label": "rejected"},
+            {"id": f"e-{review}-changes", "source": review, "target": draft, "label": "changes_requested"},
+        ]  # fmt: skip
+        previous = review
+    nodes += [
+        {"id": "done", "type": "end", "title": "Done", "outcome": "Done"},
+        {"id": "rejected", "type": "end", "title": "Rejected", "outcome": "Rejected", "status": "rejected"},
+    ]
+    edges.append({"id": f"e-{previous}-done", "source": previous, "target": "done", "label": "approved"})
+    wf = Workflow.model_validate(
+        {"id": WORKFLOW_ID, "name": "Fifty steps", "sections": ["Intake", "Review"], "nodes": nodes,
+         "edges": edges, "access": {"editors": ["dana"]}}
+    )  # fmt: skip
+    return arrange(wf)
+
+
+def seed(db: Path) -> None:
+    """The database with the 50-step workflow saved by Dana."""
+    app = Loopdesk.open(str(db), provider=DemoProvider(), directory=Directory.load())
+    try:
+        app.install_templates()
+        app.save_workflow(fifty_steps(), "dana")
+    finally:
+        app.close()
+
+
+SETTLED_FOR = 0.2
+"""A page counts as settled once nothing on the canvas changed for this long; the time recorded is
+when that quiet state began, not when the watching ended."""
+
+_CANVAS_SHAPE = """() => {
+  const f = document.querySelector('iframe[title="streamlit_flow.streamlit_flow"]');
+  const d = f && f.contentDocument;
+  if (!d) return '';
+  const at = f.getBoundingClientRect();
+  const v = d.querySelector('.react-flow__viewport');
+  return [Math.round(at.top), Math.round(at.left), v ? v.getAttribute('style') : '',
+          d.querySelectorAll('.react-flow__node').length,
+          d.querySelectorAll('.react-flow__edge').length,
+          Array.from(d.querySelectorAll('.react-flow__node')).map(n => n.innerText).join('|').length
+         ].join(';');
+}"""
+
+
+def settle(page: Page, done: Callable[[], bool], timeout: float = 30.0) -> float:
+    """Wait until `done()` holds, Streamlit's status widget is gone and the canvas stopped changing
+    (polled every 25 ms); returns the `perf_counter` time the page reached that state."""
+    deadline = time.monotonic() + timeout
+    status = page.locator('[data-testid="stStatusWidget"]')
+    shape, since = None, time.perf_counter()
+    while time.monotonic() < deadline:
+        now_shape = page.evaluate(_CANVAS_SHAPE)
+        if now_shape != shape:
+            shape, since = now_shape, time.perf_counter()
+        if not (done() and status.count() == 0):
+            since = time.perf_counter()
+        elif time.perf_counter() - since >= SETTLED_FOR:
+            return since
+        page.wait_for_timeout(25)
+    page.screenshot(path=str(Path(tempfile.gettempdir()) / "designer-clicks-timeout.png"))
+    raise TimeoutError("the page did not settle (screenshot: designer-clicks-timeout.png in the temp folder)")
+
+
+def center(locator: Locator) -> tuple[float, float]:
+    """The middle of an element on the page."""
+    box = locator.bounding_box()
+    assert box is not None, "not on screen"
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def drag(page: Page, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> float:
+    """Press at `start`, move to `end` in steps, release; the `perf_counter` time of the release
+    (a drag is timed from the drop: the hand's movement is not the app's doing)."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    for i in range(1, steps + 1):
+        page.mouse.move(start[0] + dx * i / steps, start[1] + dy * i / steps)
+        page.wait_for_timeout(30)  # a hand takes a moment per move; drag and drop needs it too
+    page.wait_for_timeout(100)  # and rests on the target before letting go
+    released = time.perf_counter()
+    page.mouse.up()
+    return released
+
+
+class Session:
+    """The Designer open on the 50-step workflow, with the actions to time."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.saved = 1
+        """The newest saved version (the seeded one is 1)."""
+
+    @property
+    def canvas(self) -> FrameLocator:
+        return self.page.frame_locator(CANVAS)
+
+    def nodes(self) -> int:
+        return self.canvas.locator(".react-flow__node").count()
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+        self.page.get_by_text("Designer").first.wait_for()
+        self.page.goto(f"{self.url}/designer?workflow={WORKFLOW_ID}")
+        settle(self.page, lambda: self.nodes() >= 50, timeout=60)
+        self.page.wait_for_timeout(1500)  # the first fit of the view
+
+    def recover(self) -> None:
+        """After an action that never settled: reload, throw the unsaved changes away, start again."""
+        self.open()
+        discard = self.page.locator(".st-key-designer_discard_draft button")
+        if discard.count():
+            discard.click()
+            settle(self.page, lambda: discard.count() == 0)
+
+    def visible_segments(self) -> list[int]:
+        """Segments whose draft and review cards are both inside the canvas's view and on screen."""
+        frame = self.page.locator(CANVAS).bounding_box()
+        assert frame is not None
+        screen = self.page.viewport_size or {"height": 1100}
+        top, bottom = frame["y"] + 10, min(frame["y"] + frame["height"], screen["height"]) - 10
+        seen = []
+        for i in range(1, SEGMENTS + 1):
+            cards = [self.canvas.locator(f'[data-testid="rf__node-{n}_{i}"]') for n in ("draft", "review")]
+            boxes = [c.bounding_box() for c in cards]
+            if all(b is not None and top < b["y"] and b["y"] + b["height"] < bottom for b in boxes):
+                seen.append(i)
+        return seen
+
+    def inspector_value(self) -> str:
+        return str(self.page.get_by_role("combobox", name="Selected").input_value())
+
+    def select(self, i: int) -> float:
+        t0 = time.perf_counter()
+        self.canvas.locator(f'[data-testid="rf__node-draft_{i}"]').click()
+        return settle(self.page, lambda: f"Draft part {i} " in self.inspector_value()) - t0
+
+    def add(self) -> float:
+        before = self.nodes()
+        t0 = time.perf_counter()
+        self.page.locator(".st-key-designer_add_ai_step button").click()
+        return settle(self.page, lambda: self.nodes() == before + 1) - t0
+
+    def insert(self, i: int) -> float:
+        before = self.nodes()
+        edge = self.canvas.locator(f'[data-testid="rf__edge-e-to_review_{i}-review_{i}"] path').first
+        palette = self.page.locator(".st-key-designer_add_move_to_section button")
+        t0 = drag(self.page, center(palette), center(edge))
+        return settle(self.page, lambda: self.nodes() == before + 1) - t0
+
+    def connect(self, i: int) -> float:
+        source = self.canvas.locator(f'.react-flow__handle.source[data-nodeid="draft_{i}"]')
+        target = self.canvas.locator(f'.react-flow__handle.target[data-nodeid="review_{i}"]')
+        edge = self.canvas.locator(f'[data-testid="rf__edge-st-flow-edge_draft_{i}-review_{i}"]')
+        t0 = drag(self.page, center(source), center(target))
+        # the browser draws the line at once; the app has taken it when it names what it changed
+        # (a plain step with two ways on is a problem the page lists)
+        taken = self.page.get_by_text("has 2 outgoing connections")
+        return settle(self.page, lambda: edge.count() == 1 and taken.count() > 0) - t0
+
+    def edit(self, i: int, r: int) -> float:
+        title = f"Draft part {i} edited {r}"
+        box = self.page.get_by_label("Title", exact=True)
+        box.fill(title)
+        t0 = time.perf_counter()
+        box.press("Tab")  # the text is sent when the box is left
+        card = self.canvas.locator(f'[data-testid="rf__node-draft_{i}"]')
+        return settle(self.page, lambda: title in card.inner_text()) - t0
+
+    def undo(self) -> float:
+        before = (
+            self.canvas.locator(".react-flow__node").count(),
+            self.canvas.locator(".react-flow__edge").count(),
+        )
+        t0 = time.perf_counter()
+        self.page.get_by_role("button", name="Undo").click()
+        counts = lambda: (self.nodes(), self.canvas.locator(".react-flow__edge").count())  # noqa: E731
+        return settle(self.page, lambda: counts() != before) - t0
+
+    def save(self) -> float:
+        n = self.saved + 1
+        t0 = time.perf_counter()
+        self.page.get_by_role("button", name="Save", exact=True).click()
+        took = settle(self.page, lambda: self.page.get_by_text(f"Saved version {n}").count() > 0) - t0
+        self.saved = n
+        return took
+
+
+THINK_TIME = 0.6
+"""Seconds between one settled action and the next click, as a person reads what changed (not timed)."""
+
+
+def timed(action: Callable[[], float]) -> float:
+    """Seconds from the click (or the drop, or the key) to the moment the page settled, as the
+    action measured it (after a person's pause before it)."""
+    time.sleep(THINK_TIME)
+    return action()
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def run_bench(repeat: int, folder: Path) -> dict[str, Any]:
+    """Time each action `repeat` times on a fresh server and browser."""
+    db = folder / "bench.duckdb"
+    seed(db)
+    server = start_server(db, folder / "server.log")
+    actions = ("select", "edit", "connect", "insert", "add", "undo", "save")
+    times: dict[str, list[float]] = {k: [] for k in actions}
+    failures: dict[str, int] = {k: 0 for k in actions}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            page.set_default_timeout(30_000)
+            session = Session(page, server.url)
+            session.open()
+            segments = session.visible_segments()
+            assert segments, "no segment is in view"
+            for r in range(repeat):
+                i = segments[r % len(segments)]  # a different segment each round, in view
+                # connect, insert and add leave the workflow unsaveable (a second way on, a step with
+                # nothing set up): each is undone, so the save at the end writes a real version
+                steps: list[tuple[str, Callable[[], float]]] = [
+                    ("select", lambda i=i: session.select(i)),  # type: ignore[misc]
+                    ("edit", lambda i=i, r=r: session.edit(i, r)),  # type: ignore[misc]
+                    ("connect", lambda i=i: session.connect(i)),  # type: ignore[misc]
+                    ("undo", session.undo),
+                    ("insert", lambda i=i: session.insert(i)),  # type: ignore[misc]
+                    ("undo", session.undo),
+                    ("add", session.add),
+                    ("undo", session.undo),
+                    ("save", session.save),
+                ]
+                for name, action in steps:
+                    try:
+                        times[name].append(timed(action))
+                    except (TimeoutError, PlaywrightTimeoutError):
+                        failures[name] += 1  # counted and reported, then a fresh start
+                        session.recover()
+                        break
+            browser.close()
+    finally:
+        server.stop()
+    return {
+        action: {
+            "median_s": round(statistics.median(values), 3),
+            "p90_s": round(percentile(values, 90), 3),
+            "runs": len(values),
+            "failed": failures[action],
+        }
+        for action, values in times.items()
+    }
+
+
+def main() -> None:
+    """Run the benchmark and print a table (and JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="designer-clicks-") as tmp:
+        result = run_bench(args.repeat, Path(tmp))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if args.json:
+        print(json.dumps({"machine": machine, "actions": result}, indent=2))
+        return
+    print(f"Designer clicks on a 50-step workflow ({machine}), {args.repeat} of each")
+    print("| action | median | p90 | timed | never settled |")
+    print("|---|---|---|---|---|")
+    for action, r in result.items():
+        print(f"| {action} | {r['median_s']:.2f} s | {r['p90_s']:.2f} s | {r['runs']} | {r['failed']} |")
+
+
+if __name__ == "__main__":
+    main()
