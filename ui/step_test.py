@@ -38,7 +38,15 @@ def _fill(wf: Workflow, node: AIStepNode, runs: dict[str, dict[str, Any]]) -> No
 
 def step_test(app: Loopdesk, wf: Workflow, node: AIStepNode, user: str) -> None:
     """The “Test this step” panel of an AI step (under its settings in the inspector)."""
-    with st.expander("Test this step", icon=":material/science:"):
+    tested = _key(wf, node, "result") in st.session_state
+    # keyed: it stays open across the reruns a test causes, wherever the inspector's layout shifts
+    with st.expander(
+        "Test this step",
+        icon=":material/science:",
+        key=_key(wf, node, "open"),
+        on_change="rerun",
+        expanded=tested,
+    ):
         st.caption(
             "Runs only this step with the values below and shows its answer. "
             "No run is created and nothing is saved."

@@ -51,8 +51,10 @@ def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Serv
     wait_idle(page)
     expect(page.get_by_label("Instruction (prompt)")).to_have_value("{{ topic }}")
     page.get_by_text("Test this step").click()
+    wait_idle(page)
     page.get_by_role("button", name="Run this step only").click()
-    wait_for_text(page, "demo output (offline demo model)")
+    wait_idle(page)
+    wait_for_text(page, "demo output (offline demo model)", timeout=30)
     page.get_by_role("button", name="Save", exact=True).click()
     wait_for_text(page, "Saved version 2")
 

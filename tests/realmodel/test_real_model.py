@@ -18,6 +18,7 @@ from engine.llm.factory import provider_from_settings
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import AIStepNode, FormField, Workflow
 from engine.services import Loopdesk
+from tests.conftest import save_variant
 from tests.engine.helpers import as_dict, linear_workflow
 from tests.realmodel.conftest import ModelServer
 
@@ -89,7 +90,7 @@ def approve_until_done(app: Loopdesk, run_id: str, starter: str) -> Any:
 )
 def test_every_template_runs_end_to_end_on_a_real_model(app: Loopdesk, template: str) -> None:
     wf = bounded(app.get_workflow(template).definition)
-    app.save_workflow(wf, "alex")
+    save_variant(app, wf, "alex")
     started = time.monotonic()
     run = app.start_run(template, form_values(wf.trigger().fields), "alex")
     run = approve_until_done(app, run.id, "alex")
@@ -112,7 +113,7 @@ def test_classification_goes_through_the_fallback_and_answers_a_label(app: Loopd
     # a model name of its own: what a server refuses is remembered per server and model
     app.set_default_model("alex", "smollm2-classifier")
     wf = bounded(app.get_workflow("support-reply").definition)
-    app.save_workflow(wf, "alex")
+    save_variant(app, wf, "alex")
     run = app.start_run("support-reply", form_values(wf.trigger().fields), "alex")
 
     classify = next(s for s in app.store.list_steps(run.id) if s.node_id == "classify")
@@ -143,7 +144,7 @@ def test_a_json_step_answers_typed_fields(app: Loopdesk) -> None:
     translate = next(n for n in data["nodes"] if n["id"] == "translate")
     translate["instruction"] = "Write one sentence about {{ topic }}."
     translate["max_tokens"] = TEXT_LIMIT
-    app.save_workflow(Workflow.model_validate(data), "dana")
+    save_variant(app, Workflow.model_validate(data))
 
     run = app.start_run("wf", {"topic": "spring sale"}, "riley")
 
@@ -157,7 +158,7 @@ def test_a_json_step_answers_typed_fields(app: Loopdesk) -> None:
 
 def test_a_stream_without_token_counts_is_followed_by_counted_answers(app: Loopdesk) -> None:
     app.set_default_model("alex", "smollm2-stream-probe")  # a model this process has not streamed yet
-    app.save_workflow(bounded(app.get_workflow("marketing-social-post").definition), "alex")
+    save_variant(app, bounded(app.get_workflow("marketing-social-post").definition), "alex")
     values = form_values(app.get_workflow("marketing-social-post").definition.trigger().fields)
 
     first = app.start_run("marketing-social-post", values, "alex")
@@ -176,7 +177,7 @@ def test_a_tiny_token_limit_is_caught_as_a_cut_off(app: Loopdesk) -> None:
     app.set_default_model("alex", "smollm2-cut-off")
     wf = app.get_workflow("marketing-social-post").definition
     nodes = [n.model_copy(update={"max_tokens": 5}) if n.id == "draft" else n for n in wf.nodes]
-    app.save_workflow(wf.model_copy(update={"nodes": nodes}), "alex")
+    save_variant(app, wf.model_copy(update={"nodes": nodes}), "alex")
 
     for _ in range(2):  # streamed first (no counts from this server), then whole and counted
         run = app.start_run("marketing-social-post", form_values(wf.trigger().fields), "alex")
