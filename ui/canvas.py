@@ -288,6 +288,22 @@ def flow_signature(state: StreamlitFlowState) -> str:
     return hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()
 
 
+def shape_of(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> str:
+    """Which nodes sit where and which connections exist: what an echo of a pushed state repeats."""
+    placed = sorted(
+        (str(n.get("id")), round(float((n.get("position") or {}).get("x", 0)), 1),
+         round(float((n.get("position") or {}).get("y", 0)), 1))
+        for n in nodes
+        if isinstance(n, dict)
+    )  # fmt: skip
+    wired = sorted(str(e.get("id")) for e in edges if isinstance(e, dict))
+    return hashlib.sha1(repr((placed, wired)).encode("utf-8")).hexdigest()
+
+
+PUSHES_REMEMBERED = 8
+"""How many earlier pushed states are recognised when the browser echoes one of them late."""
+
+
 def _directory_label() -> AssigneeLabel | None:
     """The process-wide directory's label function, when the app is available."""
     try:
@@ -368,6 +384,18 @@ def take_browser_reply(key: str) -> dict[str, Any] | None:
         return None
     slot["seen"] = raw["timestamp"]
     slot["fit_left"] = max(0, int(slot.get("fit_left", 0)) - 1)
+    # The browser answers every state it is sent with that same state (stamped with its own clock).
+    # An answer to an earlier push that arrives after a newer one was sent (an Undo right after a
+    # connection, say) would put back what the newer push took away: until the browser has answered
+    # the newest push, an answer repeating an older one is not a change the person made.
+    try:
+        shape = shape_of(list(raw.get("nodes") or []), list(raw.get("edges") or []))
+    except (TypeError, ValueError):
+        return raw
+    pushed = list(slot.get("pushed", []))
+    if slot.get("awaiting") and shape in pushed[:-1]:
+        return None
+    slot["awaiting"] = False  # the browser has the newest state (or built on it): replies are real
     return raw
 
 
@@ -410,6 +438,10 @@ def draw_editable(
         desired.timestamp = max(now_ms(), int(seen) + 1 if isinstance(seen, int) else 0, (last_ts or 0) + 1)
         slot["ts"] = desired.timestamp
         slot["sig"] = signature
+        sent = desired.asdict()
+        shape = shape_of(sent.get("nodes", []), sent.get("edges", []))
+        slot["pushed"] = [*[s for s in slot.get("pushed", []) if s != shape], shape][-PUSHES_REMEMBERED:]
+        slot["awaiting"] = True
         if fit:
             # The browser zooms after it has laid the new state out, i.e. after its first reply:
             # keep asking for a fit until its second reply has arrived.

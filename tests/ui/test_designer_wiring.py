@@ -3,13 +3,15 @@ delete with reconnect, the form that stays, and undo/redo over all of it."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.model import Workflow
 from engine.services import Loopdesk
 from tests.ui.conftest import shown
-from tests.ui.test_designer import PAGE, by_label, texts, working_copy
+from tests.ui.test_designer import PAGE, by_label, canvas_args, texts, working_copy
 from ui import designer_state as ds
 
 pytestmark = pytest.mark.usefixtures("streamlit_app")
@@ -225,3 +227,34 @@ def test_a_new_workflow_never_saved_comes_back_in_a_new_session_and_can_be_disca
     assert "Discarded the new workflow “Launch checklist”" in texts(again)
     assert service.design_draft("dana", wid) is None
     assert not any("Launch checklist" in o for o in again.selectbox(key="designer_pick").options)
+
+
+def test_a_late_echo_of_an_earlier_canvas_state_does_not_undo_an_undo() -> None:
+    at = open_marketing()
+    pushed_before = canvas_args(at)
+    edges = [
+        *pushed_before["edges"],
+        {"id": "st-flow-edge_draft-review", "source": "draft", "target": "review"},
+    ]
+    at.session_state[ds.canvas_key(MARKETING)] = {
+        "nodes": pushed_before["nodes"], "edges": edges, "selectedId": "st-flow-edge_draft-review",
+        "timestamp": int(time.time() * 1000) + 1000,
+    }  # fmt: skip
+    at.run()  # a connection drawn in the browser
+    with_edge = canvas_args(at)  # what the page sent back to the browser after taking it
+    assert any(e["id"] == "st-flow-edge_draft-review" for e in with_edge["edges"])
+    at.button(key="designer_undo").click()
+    at.run()
+    assert "st-flow-edge_draft-review" not in {e.id for e in working_copy(at, MARKETING).edges}
+
+    # the browser's answer to the earlier state arrives only now (it was on its way during Undo)
+    at.session_state[ds.canvas_key(MARKETING)] = {
+        "nodes": with_edge["nodes"], "edges": with_edge["edges"], "selectedId": None,
+        "timestamp": int(time.time() * 1000) + 2000,
+    }  # fmt: skip
+    at.run()
+    assert not at.exception, at.exception
+    assert "st-flow-edge_draft-review" not in {e.id for e in working_copy(at, MARKETING).edges}
+    at.button(key="designer_redo").click()
+    at.run()
+    assert "st-flow-edge_draft-review" in {e.id for e in working_copy(at, MARKETING).edges}
