@@ -14,7 +14,7 @@ from typing import Any, cast
 import streamlit as st
 
 from engine.errors import EngineError, NotFoundError, Problem, WorkflowValidationError
-from engine.model import NODE_KIND_LABELS, AIStepNode, Workflow
+from engine.model import NODE_KIND_LABELS, AIStepNode, Node, Workflow
 from engine.services import ImportPreview, Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_state as ds
@@ -151,7 +151,7 @@ def _problem_text(wf: Workflow, p: Problem) -> str:
     nodes = wf.node_map()
     if p.node_id:
         node = nodes.get(p.node_id)
-        return f"{node_title(node) if node else p.node_id} ({p.node_id}): {p.message}"
+        return f"{_step_name(wf, node) if node else p.node_id}: {p.message}"
     if p.edge_id:
         edge = next((e for e in wf.edges if e.id == p.edge_id), None)
         if edge is not None:
@@ -160,6 +160,13 @@ def _problem_text(wf: Workflow, p: Problem) -> str:
             return f"Connection {ends}: {p.message}"
         return f"Connection `{p.edge_id}`: {p.message}"
     return p.message
+
+
+def _step_name(wf: Workflow, node: Node) -> str:
+    """A step by its title; its id is added only when another step has the same title."""
+    title = node_title(node)
+    twins = sum(node_title(n) == title for n in wf.nodes)
+    return title if twins == 1 else f"{title} ({node.id})"
 
 
 def _same(a: Workflow, b: Workflow) -> bool:
@@ -468,11 +475,10 @@ with side_col:
         "Selected",
         node_options,
         key=inspect_key,
-        format_func=lambda i: (
-            "Workflow settings"
-            if i == WORKFLOW_SETTINGS
-            else f"{node_title(nodes_by_id[i])} · {NODE_KIND_LABELS[nodes_by_id[i].type]} ({i})"
-        ),
+        format_func={
+            WORKFLOW_SETTINGS: "Workflow settings",
+            **{i: f"{_step_name(wf, n)} · {NODE_KIND_LABELS[n.type]}" for i, n in nodes_by_id.items()},
+        }.__getitem__,
         help="Click a step on the canvas, or choose it here.",
         on_change=_remember,
         args=(inspect_key, INSPECT_PENDING),

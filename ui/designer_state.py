@@ -243,12 +243,23 @@ def _spot_near(wf: Workflow, x: float, y: float) -> Position:
     return Position(x=x + 280, y=y)
 
 
+def unique_title(wf: Workflow, base: str) -> str:
+    """`base`, or `base 2`, `base 3`… whichever no step has yet (so steps are told apart by title)."""
+    taken = {n.title.strip() for n in wf.nodes}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} {n}" in taken:
+        n += 1
+    return f"{base} {n}"
+
+
 def make_node(wf: Workflow, kind: str, near: str | None) -> Node:
     """A new node of `kind` with sensible defaults, placed next to node `near` (or the last one)."""
     node_id = new_node_id(wf, kind)
     anchor = next((n for n in wf.nodes if n.id == near), None) or (wf.nodes[-1] if wf.nodes else None)
     pos = Position(x=0, y=0) if anchor is None else _spot_near(wf, anchor.position.x, anchor.position.y)
-    title = NODE_KIND_LABELS[kind]
+    title = unique_title(wf, NODE_KIND_LABELS[kind])
     if kind == "ai_step":
         taken = {n.output_name for n in wf.nodes if isinstance(n, AIStepNode)}
         output = node_id if node_id not in taken else f"{node_id}_out"

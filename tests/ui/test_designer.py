@@ -210,7 +210,7 @@ def test_problems_are_listed_highlighted_and_select_their_node() -> None:
     at.run()
     assert at.selectbox(key=f"designer_inspect:{wid}").value == "__workflow__"
     problem = next(b for b in at.button if b.key and b.key.startswith("designer_problem_"))
-    assert "ai_step_1" in shown(problem.label)
+    assert shown(problem.label).startswith("AI step: the AI step has no instruction")  # by its title
     node = next(n for n in canvas_args(at)["nodes"] if n["id"] == "ai_step_1")
     assert node["style"]["border"].endswith("#d32f2f")  # broken nodes are drawn red
     form = next(n for n in canvas_args(at)["nodes"] if n["id"] == "form")

@@ -91,3 +91,11 @@ def test_deleting_a_step_reconnects_its_one_way_in_to_its_one_way_on(marketing: 
 
     with pytest.raises(WiringError, match="cannot be deleted"):
         delete_step(marketing, "form")
+
+
+def test_new_steps_get_titles_that_tell_them_apart() -> None:
+    wf = load_template("marketing_social_post")
+    wf, first = add_after(wf, "draft", "ai_step")
+    wf, second = add_after(wf, first, "ai_step")
+    wf, third = add_after(wf, second, "ai_step")
+    assert [wf.node(i).title for i in (first, second, third)] == ["AI step", "AI step 2", "AI step 3"]
