@@ -68,9 +68,10 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def _open(app: Loopdesk, workflow_id: str, user: str) -> Workflow | None:
+def _open(app: Loopdesk, workflow_id: str, user: str, unsaved: dict[str, Workflow]) -> Workflow | None:
     """The working copy of a workflow, loading the latest saved version the first time (and
-    offering the user's unsaved changes kept from an earlier visit, when there are some)."""
+    offering the user's unsaved changes kept from an earlier visit, when there are some); a new
+    workflow never saved comes from `unsaved` (the user's kept drafts, by id)."""
     wf = ds.get_wc(workflow_id)
     if wf is not None:
         return wf
@@ -78,7 +79,7 @@ def _open(app: Loopdesk, workflow_id: str, user: str) -> Workflow | None:
         draft = app.design_draft(user, workflow_id)
         latest = app.get_workflow(workflow_id)
     except NotFoundError as exc:  # never saved: the new workflow comes back as it was left
-        kept = next((w for w in app.unsaved_workflows(user) if w.id == workflow_id), None)
+        kept = unsaved.get(workflow_id)
         if kept is None:
             show_error(exc)
             return None
@@ -193,6 +194,14 @@ def _intend(action: str, arg: Any = None, close: str | None = None) -> None:
         st.session_state[close] = False
 
 
+def _show_new_step(wf: Workflow, new_id: str, fit: bool) -> None:
+    """Keep a working copy with a step just made, select it, and redraw the canvas (`fit`: zoom so
+    every step shows)."""
+    ds.put_wc(wf)
+    ds.set_selected(wf.id, new_id)
+    (ds.request_fit if fit else ds.request_push)(wf.id)
+
+
 def _remember(widget_key: str, pending_key: str) -> None:
     """Record a choice made in a selectbox for this run."""
     st.session_state[pending_key] = st.session_state[widget_key]
@@ -230,6 +239,16 @@ def _back_to_own() -> None:
     st.session_state.pop("designer_seen_query", None)
 
 
+def _back_button() -> None:
+    """The way from a read-only view back to the user's own workflows."""
+    st.button(
+        "Back to your workflows",
+        key="designer_back_to_own",
+        icon=":material/arrow_back:",
+        on_click=_back_to_own,
+    )
+
+
 # -- which workflow: one the user may change, or a read-only view ----------------------------------
 designer_role = app.permissions.has_role(user, "designer")
 saved = {w.workflow_id: w for w in app.workflows_for(user, "edit")} if designer_role else {}
@@ -250,23 +269,13 @@ if not designer_role or (requested and requested not in choices):
     if designer_role and requested not in viewable:
         if requested:
             show_error(NotFoundError("workflow you may look at", requested))
-        st.button(
-            "Back to your workflows",
-            key="designer_back_to_own",
-            icon=":material/arrow_back:",
-            on_click=_back_to_own,
-        )
+        _back_button()
         st.stop()
     flash = ds.get_flash()
     if flash is not None:
         (st.error if flash.kind == "error" else st.success)(flash.text)
     if designer_role:
-        st.button(
-            "Back to your workflows",
-            key="designer_back_to_own",
-            icon=":material/arrow_back:",
-            on_click=_back_to_own,
-        )
+        _back_button()
     show_readonly_designer(
         app, user, list(viewable.values()), requested, reason, _use_template if designer_role else None
     )
@@ -321,7 +330,7 @@ if current is None:
     link_to("pages/templates.py", "Browse the templates", icon=":material/extension:")
     st.stop()
 
-wf_opened = _open(app, current, user)
+wf_opened = _open(app, current, user, unsaved)
 if wf_opened is None:
     st.stop()
 wf: Workflow = wf_opened
@@ -700,9 +709,7 @@ if action == "canvas_drop":
     except WiringError as exc:
         ds.set_flash("error", _refusal(exc))
     else:
-        ds.put_wc(wf)
-        ds.set_selected(wid, new_id)
-        ds.request_push(wid)
+        _show_new_step(wf, new_id, fit=False)  # where it was dropped: the view stays put
     st.rerun()
 
 if action == "canvas_delete":
@@ -808,9 +815,7 @@ if action == "add_after" or action == "insert":
     except WiringError as exc:
         ds.set_flash("error", _refusal(exc))
     else:
-        ds.put_wc(wf)
-        ds.set_selected(wid, new_id)
-        ds.request_fit(wid)
+        _show_new_step(wf, new_id, fit=True)
     st.rerun()
 
 if action == "delete_edge":
@@ -819,10 +824,7 @@ if action == "delete_edge":
     st.rerun()
 
 if action == "add":
-    wf, new_id = ds.add_node(wf, str(arg), near=sel)
-    ds.put_wc(wf)
-    ds.set_selected(wid, new_id)
-    ds.request_fit(wid)
+    _show_new_step(*ds.add_node(wf, str(arg), near=sel), fit=True)
     st.rerun()
 
 if action == "select":
