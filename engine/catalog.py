@@ -40,6 +40,11 @@ def list_templates(directory: Path = TEMPLATES_DIR) -> list[Template]:
     return out
 
 
+def find_template(template_id: str, directory: Path = TEMPLATES_DIR) -> Template | None:
+    """The shipped template with this workflow id, or None."""
+    return next((t for t in list_templates(directory) if t.workflow.id == template_id), None)
+
+
 def copy_for_user(template: Workflow, new_id: str, name: str) -> Workflow:
     """An editable copy of a template under a new id and name."""
     return template.model_copy(update={"id": new_id, "name": name}, deep=True)

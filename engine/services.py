@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, list_templates, template_ids
+from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, find_template, list_templates, template_ids
 from engine.decisions import Decision
 from engine.directory import Directory
 from engine.errors import (
@@ -439,8 +439,8 @@ class Loopdesk:
 
     def _check_template(self, wf: Workflow) -> None:
         """Templates stay as shipped: a definition with a template's id must be the shipped one."""
-        shipped = next((t.workflow for t in list_templates() if t.workflow.id == wf.id), None)
-        if shipped is None or shipped.model_dump() != wf.model_dump():
+        shipped = find_template(wf.id)
+        if shipped is None or shipped.workflow.model_dump() != wf.model_dump():
             raise NotAllowedError(
                 "",
                 f"“{wf.name}” is a shipped template and stays as shipped; "
@@ -456,7 +456,7 @@ class Loopdesk:
 
     def use_template(self, template_id: str, user: str) -> WorkflowVersion:
         """Create the user's own editable workflow from a template."""
-        template = next((t for t in list_templates() if t.workflow.id == template_id), None)
+        template = find_template(template_id)
         if template is None:
             raise NotFoundError("template", template_id)
         fresh = self.new_workflow(f"{template.workflow.name} ({user})", user)

@@ -8,7 +8,6 @@ anything that changes the selection reruns) and finally draw the canvas from the
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, cast
 
 import streamlit as st
@@ -22,7 +21,7 @@ from ui.arrange import arrange
 from ui.canvas import draw_editable, node_title, take_browser_reply
 from ui.canvas_bridge import CanvasEvent, canvas_bridge
 from ui.designer_readonly import show_readonly_designer
-from ui.format import md_escape, md_message
+from ui.format import md_escape, md_message, minute
 from ui.import_preview import import_button_label, import_summary
 from ui.inspector import connections, next_steps, node_form, workflow_settings
 from ui.runtime import get_app, require_user, show_error
@@ -63,11 +62,6 @@ user = require_user(app, "design workflows")
 st.title("Designer")
 
 
-def _when(ts: float) -> str:
-    """A saved time as local 'YYYY-MM-DD HH:MM'."""
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-
-
 def _open(app: Loopdesk, workflow_id: str, user: str, unsaved: dict[str, Workflow]) -> Workflow | None:
     """The working copy of a workflow, loading the latest saved version the first time (and
     offering the user's unsaved changes kept from an earlier visit, when there are some); a new
@@ -90,7 +84,7 @@ def _open(app: Loopdesk, workflow_id: str, user: str, unsaved: dict[str, Workflo
             ds.set_flash(
                 "info",
                 f"Your new workflow “{md_escape(kept.name)}” is back as you left it on "
-                f"{_when(draft.saved_at)}; it is saved when you press Save.",
+                f"{minute(draft.saved_at)}; it is saved when you press Save.",
             )
         return kept
     except EngineError as exc:
@@ -366,12 +360,12 @@ if offered is not None and versions and not _same(versions[0].definition, wf):
 if offered is not None:
     with st.container(border=True, key="designer_draft_offer"):
         st.markdown(
-            f":material/restore: You have unsaved changes to this workflow from {_when(offered)}, "
+            f":material/restore: You have unsaved changes to this workflow from {minute(offered)}, "
             "kept when you last left the Designer."
         )
         with st.container(horizontal=True):
             st.button(
-                f"Restore your unsaved changes from {_when(offered)}",
+                f"Restore your unsaved changes from {minute(offered)}",
                 key="designer_restore_draft",
                 type="primary",
                 on_click=_intend,
@@ -430,7 +424,7 @@ with actions.popover("Versions", icon=":material/history:", key=VERSIONS_POPOVER
     for v in versions:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         note = f" · {v.note}" if v.note else ""
-        c1.text(f"Version {v.version} · {_when(v.created_at)} · {v.created_by}{note}")
+        c1.text(f"Version {v.version} · {minute(v.created_at)} · {v.created_by}{note}")
         c2.button(
             "Restore",
             key=f"designer_restore_{v.version}",
@@ -693,7 +687,7 @@ if action == "save":
             "info" if unchanged else "success",
             f"Nothing changed since version {saved_version.version}."
             if unchanged
-            else f"Saved version {saved_version.version} at {_when(saved_version.created_at)}.",
+            else f"Saved version {saved_version.version} at {minute(saved_version.created_at)}.",
         )
     st.rerun()
 
@@ -769,7 +763,9 @@ if action == "restore_draft":
         ds.set_flash("error", "Your unsaved changes could not be restored; the saved version is open.")
     else:
         ds.load_working_copy(restored, versions[0].version if versions else None)
-        ds.set_flash("info", f"Restored your unsaved changes from {_when(kept.saved_at)}. Save to keep them.")
+        ds.set_flash(
+            "info", f"Restored your unsaved changes from {minute(kept.saved_at)}. Save to keep them."
+        )
     st.rerun()
 
 if action == "discard_new" and not versions:
@@ -883,13 +879,13 @@ with status_box:
         # one line, as tall as the "Saved" line: the canvas below must not jump when the state changes
         st.markdown(
             f":orange[:material/edit_note: **Unsaved changes** (last saved: version {latest.version}, "
-            f"{_when(latest.created_at)}).{newer}]",
+            f"{minute(latest.created_at)}).{newer}]",
             help="Your changes are kept for you until you save or discard them.",
         )
     else:
         st.markdown(
             f":green[:material/check:] Saved · version {latest.version} · "
-            f"{_when(latest.created_at)} by {md_escape(app.directory.name_of(latest.created_by))}"
+            f"{minute(latest.created_at)} by {md_escape(app.directory.name_of(latest.created_by))}"
         )
 
 flash = ds.get_flash()

@@ -97,6 +97,11 @@ def due(due_at: float | None, at: float | None = None) -> tuple[str, bool]:
     return f"due in {span(due_at - at)}", False
 
 
+def minute(ts: float) -> str:
+    """An epoch timestamp as local `YYYY-MM-DD HH:MM` (when something was saved or started)."""
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
 def clock(ts: float | None) -> str:
     """An epoch timestamp as local `YYYY-MM-DD HH:MM:SS` (empty for None)."""
     if ts is None:

@@ -15,7 +15,7 @@ from engine.errors import EngineError
 from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.trial import StepTrial, prompt_values, sample_values
-from ui.format import ai_cost, as_text, duration_ms, md_escape, md_label, md_message
+from ui.format import ai_cost, as_text, duration_ms, md_escape, md_label, md_message, minute
 from ui.values import value_labels
 
 DEFAULTS = "__defaults__"
@@ -56,9 +56,7 @@ def step_test(app: Loopdesk, wf: Workflow, node: AIStepNode, user: str) -> None:
         except EngineError:  # the database cannot be read now; the form's defaults still work
             past = []
         runs = {r.id: r.values for r in past}
-        titles = {
-            r.id: f"{r.title} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created_at))}" for r in past
-        }
+        titles = {r.id: f"{r.title} · {minute(r.created_at)}" for r in past}
         st.selectbox(
             "Sample values from",
             [DEFAULTS, *runs],
