@@ -18,6 +18,7 @@ from engine.model import Workflow, load_workflow_json
 from engine.services import Loopdesk
 from tests.postgres_server import PostgresServer
 from tests.postgres_server import start as start_postgres
+from ui.canvas import NODE_WIDTH
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +86,24 @@ def app(db_path: str) -> Iterator[Loopdesk]:
 def load_template(name: str) -> Workflow:
     """A shipped template by file stem, e.g. 'marketing_social_post'."""
     return load_workflow_json((TEMPLATES_DIR / f"{name}.json").read_text(encoding="utf-8"), name)
+
+
+CARD_HEIGHT = 70
+"""About how tall a step's card is on the canvas, for the overlap check."""
+
+
+def assert_readable_layout(wf: Workflow) -> None:
+    """No two cards overlap on the canvas and every forward connection points down (only a loop
+    back, “changes requested”, may go up)."""
+    nodes = wf.nodes
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1 :]:
+            apart_x = abs(a.position.x - b.position.x) >= NODE_WIDTH + 20
+            apart_y = abs(a.position.y - b.position.y) >= CARD_HEIGHT
+            assert apart_x or apart_y, f"{a.id} and {b.id} overlap on the canvas"
+    for e in wf.edges:
+        if e.label != "changes_requested":
+            assert wf.node(e.target).position.y > wf.node(e.source).position.y, e.id
 
 
 def save_variant(app: Loopdesk, wf: Workflow, user: str = "dana") -> None:

@@ -7,25 +7,9 @@ from __future__ import annotations
 import pytest
 
 from engine.model import Position, Workflow
-from tests.conftest import load_template
+from tests.conftest import assert_readable_layout, load_template
 from ui.arrange import ROW_GAP, arrange, layers
-from ui.canvas import NODE_WIDTH
 from ui.wiring import add_after
-
-CARD_HEIGHT = 70
-
-
-def assert_readable(wf: Workflow) -> None:
-    """No overlapping cards; forward connections go down; loops back are the only ones going up."""
-    nodes = wf.nodes
-    for i, a in enumerate(nodes):
-        for b in nodes[i + 1 :]:
-            apart_x = abs(a.position.x - b.position.x) >= NODE_WIDTH + 20
-            apart_y = abs(a.position.y - b.position.y) >= CARD_HEIGHT
-            assert apart_x or apart_y, f"{a.id} and {b.id} overlap"
-    for e in wf.edges:
-        if e.label != "changes_requested":
-            assert wf.node(e.target).position.y > wf.node(e.source).position.y, e.id
 
 
 def piled_up(wf: Workflow) -> Workflow:
@@ -40,7 +24,7 @@ def piled_up(wf: Workflow) -> Workflow:
 )
 def test_every_template_arranges_readably_and_arranging_again_changes_nothing(stem: str) -> None:
     arranged = arrange(piled_up(load_template(stem)))
-    assert_readable(arranged)
+    assert_readable_layout(arranged)
     assert arrange(arranged) == arranged
     form = arranged.node("form")
     assert all(n.position.y >= form.position.y for n in arranged.nodes)  # the form is on top
@@ -66,4 +50,4 @@ def test_a_thirty_step_workflow_built_by_adding_steps_arranges_readably() -> Non
     for i in range(20):
         wf, _ = add_after(wf, "draft" if i % 2 else "translate", kinds[i % 3])
     assert len(wf.nodes) >= 30
-    assert_readable(arrange(piled_up(wf)))
+    assert_readable_layout(arrange(piled_up(wf)))
