@@ -320,8 +320,9 @@ def _check_reachable(wf: Workflow, trigger: FormTriggerNode) -> list[Problem]:
     ]
 
 
-def _forward_edges(wf: Workflow, nodes: dict[str, Node]) -> dict[str, list[str]]:
-    """Node id → targets, leaving out revision (`changes_requested`) connections and dangling ones."""
+def forward_edges(wf: Workflow, nodes: dict[str, Node]) -> dict[str, list[str]]:
+    """Node id → targets, leaving out revision (`changes_requested`) connections and dangling ones
+    (`nodes`: the workflow's node map)."""
     forward: dict[str, list[str]] = {n: [] for n in nodes}
     for e in wf.edges:
         if e.source not in nodes or e.target not in nodes:
@@ -337,7 +338,7 @@ def _check_loops(wf: Workflow, nodes: dict[str, Node]) -> list[Problem]:
 
     An iterative depth-first search: a chain of any length cannot exhaust the stack.
     """
-    forward = _forward_edges(wf, nodes)
+    forward = forward_edges(wf, nodes)
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     problems: list[Problem] = []
     for root in nodes:
@@ -380,7 +381,7 @@ def _flow_order(wf: Workflow, nodes: dict[str, Node], starts: list[str]) -> list
     """Every node, those reachable from `starts` first in the order the flow visits them
     (reverse post-order over forward connections), so one pass of a data-flow analysis
     sees each step after the steps that lead to it."""
-    forward = _forward_edges(wf, nodes)
+    forward = forward_edges(wf, nodes)
     seen: set[str] = set()
     post: list[str] = []
     for root in [*starts, *nodes]:

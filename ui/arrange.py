@@ -8,6 +8,7 @@ requested” loop back is not a step down), rows are ordered to keep connected s
 from __future__ import annotations
 
 from engine.model import Position, Workflow
+from engine.validation import forward_edges
 from ui.canvas import NODE_WIDTH
 
 ROW_GAP = 120.0
@@ -19,10 +20,7 @@ COLUMN_GAP = NODE_WIDTH + 50.0
 def _forward(wf: Workflow) -> dict[str, list[str]]:
     """Connections that go down the flow: from the forms onwards, depth first, without loops back."""
     nodes = wf.node_map()
-    out: dict[str, list[str]] = {n: [] for n in nodes}
-    for e in wf.edges:
-        if e.source in nodes and e.target in nodes and e.label != "changes_requested":
-            out[e.source].append(e.target)
+    out = forward_edges(wf, nodes)
     forward: dict[str, list[str]] = {n: [] for n in nodes}
     state: dict[str, int] = {}  # 1: on the path being walked, 2: done
 

@@ -11,6 +11,7 @@ import streamlit as st
 from engine.model import NODE_KIND_LABELS, Workflow
 from engine.services import Loopdesk
 from engine.store.base import WorkflowVersion
+from ui.arrange import layers
 from ui.canvas import node_title, show_readonly, summarize
 from ui.format import md_escape
 from ui.timeline import link_to
@@ -19,28 +20,12 @@ VIEW_PICK_KEY = "designer_view_pick"
 READONLY_HEIGHT = 640
 
 
-def flow_order(wf: Workflow) -> list[str]:
-    """Step ids from the form onwards, breadth first along the connections (unreached steps last)."""
-    nexts: dict[str, list[str]] = {}
-    for e in wf.edges:
-        nexts.setdefault(e.source, []).append(e.target)
-    start = [n.id for n in wf.nodes if n.type == "form_trigger"]
-    seen: list[str] = []
-    queue = list(start)
-    while queue:
-        nid = queue.pop(0)
-        if nid in seen or nid not in wf.node_map():
-            continue
-        seen.append(nid)
-        queue.extend(nexts.get(nid, []))
-    return seen + [n.id for n in wf.nodes if n.id not in seen]
-
-
 def steps_in_words(wf: Workflow, assignee_label: Callable[[str], str]) -> str:
-    """Every step as a numbered Markdown list: title, kind and settings in one line."""
+    """Every step as a numbered Markdown list, top to bottom as Auto-arrange rows them: title, kind
+    and settings in one line."""
     nodes = wf.node_map()
     lines = []
-    for i, nid in enumerate(flow_order(wf), start=1):
+    for i, nid in enumerate((nid for row in layers(wf) for nid in row), start=1):
         node = nodes[nid]
         summary = summarize(node, assignee_label).removeprefix(NODE_KIND_LABELS[node.type]).lstrip(" ·")
         detail = f" — {md_escape(summary)}" if summary else ""
