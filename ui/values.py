@@ -20,11 +20,6 @@ def value_labels(wf: Workflow) -> dict[str, str]:
     return labels
 
 
-def value_label(wf: Workflow, name: str) -> str:
-    """What a person calls one value (its name when nothing names it better)."""
-    return value_labels(wf).get(name, name)
-
-
 def placeholder(name: str) -> str:
     """The text that puts a value into a prompt."""
     return f"{{{{ {name} }}}}"

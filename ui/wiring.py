@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.model import ApprovalNode, BranchNode, Edge, EndNode, FormTriggerNode, Position, Workflow
-from ui.designer_state import default_label, make_node
+from ui.designer_state import default_label, delete_node, make_node
 
 OUTCOME_NAMES = {
     "approved": "If approved",
@@ -151,12 +151,7 @@ def delete_step(wf: Workflow, node_id: str) -> Workflow:
         raise WiringError("the form starts every run; it cannot be deleted")
     incoming = [e for e in wf.edges if e.target == node_id]
     leaving = wf.outgoing(node_id)
-    rest = wf.model_copy(
-        update={
-            "nodes": [n for n in wf.nodes if n.id != node_id],
-            "edges": [e for e in wf.edges if node_id not in (e.source, e.target)],
-        }
-    )
+    rest = delete_node(wf, node_id)
     if len(incoming) == 1 and len(leaving) == 1 and incoming[0].source != leaving[0].target:
         before = incoming[0]
         rest = set_exit(rest, before.source, before.label, leaving[0].target)
