@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -27,15 +27,6 @@ OutputKind = Literal["text", "classification", "json"]
 Outcome = Literal["approved", "rejected", "changes_requested"]
 OUTCOMES: tuple[str, ...] = ("approved", "rejected", "changes_requested")
 DEFAULT_CASE = "default"
-
-NODE_KIND_LABELS: dict[str, str] = {
-    "form_trigger": "Form trigger",
-    "ai_step": "AI step",
-    "move_to_section": "Move to section",
-    "approval": "Approval",
-    "branch": "Branch",
-    "end": "End",
-}
 
 
 def _not_blank(text: str) -> str:
@@ -257,6 +248,8 @@ Node = Annotated[
     Field(discriminator="type"),
 ]
 NodeKind = Literal["form_trigger", "ai_step", "move_to_section", "approval", "branch", "end"]
+NODE_KINDS: tuple[str, ...] = get_args(NodeKind)
+"""The `type` of every node kind (what each one is and does: `engine.kinds`)."""
 
 
 class Edge(_Strict):
@@ -362,7 +355,7 @@ def _locate(loc: list[Any], data: Any) -> tuple[str | None, str | None, list[Any
             ident = f"#{loc[1] + 1}"
         rest = loc[2:]
         # drop the union tag pydantic inserts for discriminated unions
-        if rest and isinstance(rest[0], str) and rest[0] in NODE_KIND_LABELS:
+        if rest and isinstance(rest[0], str) and rest[0] in NODE_KINDS:
             rest = rest[1:]
         return (ident, None, rest) if loc[0] == "nodes" else (None, ident, rest)
     return None, None, loc
@@ -380,7 +373,7 @@ def _pydantic_problems(exc: ValidationError, data: Any) -> list[Problem]:
     for err in exc.errors():
         msg = err["msg"]
         if err["type"] == "union_tag_invalid":
-            msg = f"unknown step type (expected one of {', '.join(NODE_KIND_LABELS)})"
+            msg = f"unknown step type (expected one of {', '.join(NODE_KINDS)})"
         elif err["type"] == "extra_forbidden":
             msg = "unknown setting"
         elif err["type"] == "value_error":

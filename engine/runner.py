@@ -33,6 +33,7 @@ from engine.errors import (
     StoreUnavailableError,
 )
 from engine.forms import coerce_field, coerce_form
+from engine.kinds import kind_of
 from engine.live import LiveRecorder
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.choice import BUILTIN_MODEL, MODEL_SETTING, app_default_model
@@ -50,7 +51,7 @@ from engine.policies import (
     progress,
     step_time,
 )
-from engine.steps import HANDLERS, StepContext, StepOutcome
+from engine.steps import StepContext, StepOutcome
 from engine.store.base import (
     AuditEvent,
     CheckpointClose,
@@ -398,7 +399,7 @@ class Engine:
         while run is not None and run.status == "running" and run.current_node is not None:
             wf = self.workflow_of(run)
             node = wf.node(run.current_node)
-            external = isinstance(node, AIStepNode)
+            external = kind_of(node).calls_out
             if (external or len(held) >= _MAX_HELD) and held and not self._commit(held):
                 return self.get_run(run_id)
             steps += 1
@@ -458,8 +459,8 @@ class Engine:
     def _step(self, wf: Workflow, node: Node, run: RunRecord) -> tuple[Transition, RunRecord]:
         """Run one node; return what to write and the run as it will be once written."""
         started = now()
-        handler = HANDLERS[node.type]
-        ai = node.type == "ai_step"
+        handler = kind_of(node).handler
+        ai = kind_of(node).calls_out
         live = LiveRecorder(self.store, run.id, node.id) if ai else None
         ctx = StepContext(
             wf, node, run, self.provider, self.prices, self._stopper(run.id),

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.model import NODE_KIND_LABELS, Node, Workflow
+from engine.kinds import node_title
+from engine.model import Workflow
 
 IGNORED_STEP_FIELDS = frozenset({"position"})
 """Moving a step on the canvas is not a change anyone needs to approve."""
-
-
-def step_name(node: Node) -> str:
-    """A step as people call it: its title (or its kind's name)."""
-    return node.title.strip() or NODE_KIND_LABELS[node.type]
 
 
 @dataclass(frozen=True)
@@ -57,8 +53,8 @@ def _edge_key(source: str, target: str, label: str | None) -> tuple[str, str, st
 def compare(old: Workflow, new: Workflow) -> WorkflowChanges:
     """What replacing `old` by `new` changes."""
     before, after = old.node_map(), new.node_map()
-    added = tuple(step_name(after[i]) for i in after if i not in before)
-    removed = tuple(step_name(before[i]) for i in before if i not in after)
+    added = tuple(node_title(after[i]) for i in after if i not in before)
+    removed = tuple(node_title(before[i]) for i in before if i not in after)
     changed: list[StepChange] = []
     moved = 0
     for nid in (i for i in after if i in before):
@@ -67,7 +63,7 @@ def compare(old: Workflow, new: Workflow) -> WorkflowChanges:
             k for k in sorted(set(a) | set(b)) if k not in IGNORED_STEP_FIELDS and a.get(k) != b.get(k)
         )
         if fields:
-            changed.append(StepChange(nid, step_name(after[nid]), fields))
+            changed.append(StepChange(nid, node_title(after[nid]), fields))
         elif a.get("position") != b.get("position"):
             moved += 1
     old_edges = {_edge_key(e.source, e.target, e.label) for e in old.edges}

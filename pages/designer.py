@@ -13,12 +13,13 @@ from typing import Any, cast
 import streamlit as st
 
 from engine.errors import EngineError, NotFoundError, Problem, WorkflowValidationError
-from engine.model import NODE_KIND_LABELS, AIStepNode, Node, Workflow
+from engine.kinds import PALETTE, kind_label, kind_of, node_title
+from engine.model import AIStepNode, Node, Workflow
 from engine.services import ImportPreview, Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_state as ds
 from ui.arrange import arrange
-from ui.canvas import draw_editable, node_title, take_browser_reply
+from ui.canvas import draw_editable, take_browser_reply
 from ui.canvas_bridge import CanvasEvent, canvas_bridge
 from ui.designer_readonly import show_readonly_designer
 from ui.format import md_escape, md_message, minute
@@ -41,13 +42,6 @@ FOCUS_KEY = "designer_focus"
 CONFIRM_DELETE_KEY = "designer_confirm_delete_step"
 CANVAS_HEIGHT = 760
 FOCUS_CANVAS_HEIGHT = 860
-PALETTE_ICONS = {
-    "ai_step": ":material/auto_awesome:",
-    "move_to_section": ":material/arrow_forward:",
-    "approval": ":material/how_to_reg:",
-    "branch": ":material/call_split:",
-    "end": ":material/flag:",
-}
 # Problem buttons read as a list: left-aligned text (a static style, no user text in it).
 PROBLEM_CSS = (
     "<style>.st-key-designer_problems button, .st-key-designer_problems button *"
@@ -480,7 +474,7 @@ with side_col:
         key=inspect_key,
         format_func={
             WORKFLOW_SETTINGS: "Workflow settings",
-            **{i: f"{_step_name(wf, n)} · {NODE_KIND_LABELS[n.type]}" for i, n in nodes_by_id.items()},
+            **{i: f"{_step_name(wf, n)} · {kind_label(n.type)}" for i, n in nodes_by_id.items()},
         }.__getitem__,
         help="Click a step on the canvas, or choose it here.",
         on_change=_remember,
@@ -492,7 +486,7 @@ with side_col:
         wf = workflow_settings(wf, app.directory, f"{prefix}:__wf", app.default_model())
     else:
         node = wf.node(sel)
-        st.caption(f"{NODE_KIND_LABELS[node.type]} · id {md_escape(node.id)}")
+        st.caption(f"{kind_label(node.type)} · id {md_escape(node.id)}")
         wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model())
         tested = wf.node(sel)
         if isinstance(tested, AIStepNode):
@@ -505,7 +499,7 @@ with side_col:
             on_delete=lambda eid: _intend("delete_edge", eid),
             on_insert=_intend,
         )
-        if node.type != "form_trigger":  # every run starts at the form: it stays
+        if not kind_of(node).starts_runs:  # every run starts at the form: it stays
             with st.popover(
                 "Delete step", icon=":material/delete:", key="designer_delete_menu", on_change="rerun"
             ):
@@ -559,12 +553,16 @@ with canvas_col:
         "to the selected step. Select a step or connection and press Delete to remove it."
     )
     palette = st.container(horizontal=True, key="designer_palette")
-    for label, kind in ds.PALETTE.items():
+    for spec in PALETTE:
         palette.button(
-            label, key=f"designer_add_{kind}", icon=PALETTE_ICONS[kind], on_click=_intend, args=("add", kind)
+            spec.label,
+            key=f"designer_add_{spec.type}",
+            icon=spec.look.palette_icon,
+            on_click=_intend,
+            args=("add", spec.type),
         )
     with palette:
-        canvas_event = canvas_bridge({kind: label for label, kind in ds.PALETTE.items()})
+        canvas_event = canvas_bridge({spec.type: spec.label for spec in PALETTE})
     if canvas_event is not None and INTENT_KEY not in st.session_state:
         st.session_state[INTENT_KEY] = (f"canvas_{canvas_event.action}", canvas_event)
     confirm_box = st.container()
@@ -719,7 +717,7 @@ if action == "canvas_delete":
         ds.request_push(wid)
         ds.set_flash("info", f"Deleted the connection {ends}. Undo brings it back.")
     elif pressed.node in wf.node_map():
-        if wf.node(str(pressed.node)).type == "form_trigger":
+        if kind_of(wf.node(str(pressed.node))).starts_runs:
             ds.set_flash("error", "The form starts every run; it cannot be deleted.")
         else:
             st.session_state[CONFIRM_DELETE_KEY] = pressed.node  # asked once, beside the canvas

@@ -1,4 +1,4 @@
-"""Canvas adapter: a Workflow drawn with streamlit-flow, the look of each kind, one-line summaries.
+"""Canvas adapter: a Workflow drawn with streamlit-flow (each kind's look and summary: `engine.kinds`).
 
 The component renders node content as Markdown with raw HTML inside an iframe, so every piece of
 text a user typed goes through `html_text` (entities, one line) before it becomes content.
@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
-from engine.model import (
-    NODE_KIND_LABELS,
-    AIStepNode,
-    ApprovalNode,
-    BranchNode,
-    EndNode,
-    FormTriggerNode,
-    MoveToSectionNode,
-    Node,
-    Workflow,
-)
+from engine.kinds import KINDS, AssigneeLabel, kind_of, node_title, summarize
+from engine.model import Node, Workflow
 
-AssigneeLabel = Callable[[str], str]
 NODE_WIDTH = 230
 TITLE_PX = 16
 SUMMARY_PX = 13
@@ -38,25 +26,6 @@ MINIMAP_FROM = 12
 """Fitting the view never zooms out further than this (cards stay readable: titles ≥ 11 px, summaries
 ≥ 9 px on screen); a larger workflow is panned instead, with the minimap for the overview."""
 
-
-@dataclass(frozen=True)
-class KindLook:
-    """Colours and icon of one node kind on the canvas."""
-
-    icon: str
-    background: str
-    border: str
-
-
-KIND_LOOK: dict[str, KindLook] = {
-    "form_trigger": KindLook("☰", "#e8f5e9", "#2e7d32"),
-    "ai_step": KindLook("✦", "#f3e5f5", "#7b1fa2"),
-    "move_to_section": KindLook("➜", "#e3f2fd", "#1565c0"),
-    "approval": KindLook("✔", "#fff8e1", "#e65100"),
-    "branch": KindLook("⋔", "#e0f2f1", "#00695c"),
-    "end": KindLook("⚑", "#eceff1", "#455a64"),
-}
-"""Look per node kind (`type` of the node)."""
 
 STATUS_LOOK: dict[str, tuple[str, str, str]] = {
     "done": ("#e8f5e9", "#2e7d32", "done"),
@@ -70,57 +39,6 @@ STATUS_LOOK: dict[str, tuple[str, str, str]] = {
 PROBLEM_BORDER = "#d32f2f"
 
 
-def _default_assignee_label(assignee: str) -> str:
-    """A readable assignee name without a directory: `group:marketing` → `marketing (group)`."""
-    if assignee.startswith("group:"):
-        return f"{assignee[len('group:') :]} (group)"
-    return assignee.capitalize()
-
-
-def _hours(value: float) -> str:
-    """48.0 → '48', 1.5 → '1.5'."""
-    return f"{value:g}"
-
-
-def node_title(node: Node) -> str:
-    """The node's title, or its kind's name when it has none."""
-    return node.title.strip() or NODE_KIND_LABELS[node.type]
-
-
-def summarize(node: Node, assignee_label: AssigneeLabel | None = None) -> str:
-    """One line describing a node's settings, e.g. 'Approval · Jamie · due 48 h' (plain text)."""
-    label = assignee_label or _default_assignee_label
-    kind = NODE_KIND_LABELS[node.type]
-    parts: list[str] = [kind]
-    if isinstance(node, FormTriggerNode):
-        n = len(node.fields)
-        parts.append(f"{n} field{'s' if n != 1 else ''}")
-        if node.title_field:
-            parts.append(f"title: {node.title_field}")
-    elif isinstance(node, AIStepNode):
-        out = {"text": "text", "classification": "label", "json": "JSON"}[node.output_kind]
-        parts.append(f"→ {node.output_name} ({out})")
-        if node.model:
-            parts.append(node.model)
-        if not node.instruction.strip():
-            parts.append("no instruction yet")
-    elif isinstance(node, MoveToSectionNode):
-        parts.append(node.section or "no section")
-    elif isinstance(node, ApprovalNode):
-        parts.append(label(node.assignee) if node.assignee else "nobody assigned")
-        if node.due_hours:
-            parts.append(f"due {_hours(node.due_hours)} h")
-    elif isinstance(node, BranchNode):
-        parts.append(f"on {node.value}" if node.value else "no value")
-        n = len(node.cases)
-        parts.append(f"{n} case{'s' if n != 1 else ''}")
-    elif isinstance(node, EndNode):
-        parts.append(node.outcome or "no outcome")
-        if node.status == "rejected":
-            parts.append("rejected")
-    return " · ".join(parts)
-
-
 _HTML_SAFE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~:$="})
 
 
@@ -132,7 +50,7 @@ def html_text(text: str) -> str:
 
 def node_content(node: Node, assignee_label: AssigneeLabel | None = None, badge: str = "") -> str:
     """The card drawn inside a canvas node: icon, title and summary, all escaped."""
-    look = KIND_LOOK[node.type]
+    look = kind_of(node).look
     title = html_text(node_title(node))
     summary = html_text(summarize(node, assignee_label))
     badge_html = (
@@ -153,7 +71,7 @@ def node_style(
     kind: str, broken: bool = False, status: str | None = None, selected: bool = False
 ) -> dict[str, Any]:
     """A fresh style dict for one node (never shared: the component mutates defaults)."""
-    look = KIND_LOOK[kind]
+    look = KINDS[kind].look
     background, border = look.background, look.border
     style: dict[str, Any] = {
         "background": background,
@@ -177,14 +95,6 @@ def node_style(
     return style
 
 
-def _node_type(node: Node) -> str:
-    if isinstance(node, FormTriggerNode):
-        return "input"
-    if isinstance(node, EndNode):
-        return "output"
-    return "default"
-
-
 def to_flow_node(
     node: Node,
     *,
@@ -206,7 +116,7 @@ def to_flow_node(
             "kind": node.type,
             "node_id": node.id,
         },
-        node_type=_node_type(node),
+        node_type=kind_of(node).canvas_role,
         draggable=editable,
         selectable=editable,
         connectable=editable,

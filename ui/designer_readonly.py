@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from engine.model import NODE_KIND_LABELS, Workflow
+from engine.kinds import kind_of, node_title
+from engine.model import Workflow
 from engine.services import Loopdesk
 from engine.store.base import WorkflowVersion
 from ui.arrange import layers
-from ui.canvas import node_title, show_readonly, summarize
+from ui.canvas import show_readonly
 from ui.format import md_escape
 from ui.timeline import link_to
 
@@ -27,9 +28,10 @@ def steps_in_words(wf: Workflow, assignee_label: Callable[[str], str]) -> str:
     lines = []
     for i, nid in enumerate((nid for row in layers(wf) for nid in row), start=1):
         node = nodes[nid]
-        summary = summarize(node, assignee_label).removeprefix(NODE_KIND_LABELS[node.type]).lstrip(" ·")
+        kind = kind_of(node)
+        summary = " · ".join(kind.summary(node, assignee_label))
         detail = f" — {md_escape(summary)}" if summary else ""
-        lines.append(f"{i}. **{md_escape(node_title(node))}** · {NODE_KIND_LABELS[node.type]}{detail}")
+        lines.append(f"{i}. **{md_escape(node_title(node))}** · {kind.label}{detail}")
     return "\n".join(lines)
 
 

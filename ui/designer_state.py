@@ -13,18 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from engine.model import (
-    NODE_KIND_LABELS,
-    AIStepNode,
-    ApprovalNode,
-    BranchNode,
-    Edge,
-    EndNode,
-    MoveToSectionNode,
-    Node,
-    Position,
-    Workflow,
-)
+from engine.kinds import KINDS, exit_labels
+from engine.model import Edge, Node, Position, Workflow
 
 CURRENT_KEY = "designer_workflow"
 """Id of the workflow open in the Designer."""
@@ -32,15 +22,6 @@ DRAFTS_KEY = "designer_drafts"
 """Ids of new workflows that exist only in this session (not saved yet)."""
 FLASH_KEY = "designer_flash"
 """The outcome of the last action (save, import, restore), shown until the next action."""
-
-PALETTE: dict[str, str] = {
-    "AI step": "ai_step",
-    "Move to section": "move_to_section",
-    "Approval": "approval",
-    "Branch": "branch",
-    "End": "end",
-}
-"""Palette button label → node kind."""
 
 
 @dataclass
@@ -255,25 +236,17 @@ def unique_title(wf: Workflow, base: str) -> str:
 
 
 def make_node(wf: Workflow, kind: str, near: str | None) -> Node:
-    """A new node of `kind` with sensible defaults, placed next to node `near` (or the last one)."""
+    """A new node of `kind` with its kind's settings for a new step, placed next to node `near` (or
+    the last one)."""
+    spec = KINDS.get(kind)
+    if spec is None or not spec.in_palette:
+        raise ValueError(f"the palette has no step kind `{kind}`")
     node_id = new_node_id(wf, kind)
     anchor = next((n for n in wf.nodes if n.id == near), None) or (wf.nodes[-1] if wf.nodes else None)
     pos = Position(x=0, y=0) if anchor is None else _spot_near(wf, anchor.position.x, anchor.position.y)
-    title = unique_title(wf, NODE_KIND_LABELS[kind])
-    if kind == "ai_step":
-        taken = {n.output_name for n in wf.nodes if isinstance(n, AIStepNode)}
-        output = node_id if node_id not in taken else f"{node_id}_out"
-        return AIStepNode(id=node_id, title=title, position=pos, output_name=output)
-    if kind == "move_to_section":
-        section = wf.sections[0] if wf.sections else ""
-        return MoveToSectionNode(id=node_id, title=title, position=pos, section=section)
-    if kind == "approval":
-        return ApprovalNode(id=node_id, title=title, position=pos)
-    if kind == "branch":
-        return BranchNode(id=node_id, title=title, position=pos)
-    if kind == "end":
-        return EndNode(id=node_id, title=title, position=pos, outcome="Done")
-    raise ValueError(f"the palette has no step kind `{kind}`")
+    title = unique_title(wf, spec.label)
+    node: Node = spec.node_class(id=node_id, title=title, position=pos, **spec.new_settings(wf, node_id))
+    return node
 
 
 def add_node(wf: Workflow, kind: str, near: str | None) -> tuple[Workflow, str]:
@@ -318,12 +291,7 @@ def replace_node(wf: Workflow, node: Node) -> Workflow:
 
 def allowed_labels(wf: Workflow, source_id: str) -> list[str]:
     """Labels a connection leaving this node may carry (empty: it carries none)."""
-    node = next((n for n in wf.nodes if n.id == source_id), None)
-    if isinstance(node, ApprovalNode):
-        return ["approved", "rejected", "changes_requested"]
-    if isinstance(node, BranchNode):
-        return [*node.cases, "default"]
-    return []
+    return [label for label in exit_labels(wf, source_id) if label is not None]
 
 
 def default_label(wf: Workflow, source_id: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Inspector forms of the Designer: one per node kind, the workflow's settings, and connections.
+"""Inspector forms of the Designer: one per node kind (`FORMS`), the workflow's settings, and
+connections.
 
 Each form reads its widgets and returns the workflow with the edits applied (or unchanged). Widget
 keys start with a prefix that includes the working copy's generation, so a restored or imported
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import streamlit as st
 from pydantic import ValidationError
 
 from engine.directory import GROUP_PREFIX, Directory
+from engine.kinds import PALETTE, kind_of, node_title
 from engine.model import (
     Access,
     AIStepNode,
@@ -30,8 +33,7 @@ from engine.model import (
     Workflow,
 )
 from engine.validation import available_values
-from ui.canvas import node_title
-from ui.designer_state import PALETTE, allowed_labels, replace_node, set_edge_label
+from ui.designer_state import allowed_labels, replace_node, set_edge_label
 from ui.format import md_escape, md_label
 from ui.policy_editor import (
     business_hours_editor,
@@ -205,52 +207,68 @@ def workflow_settings(wf: Workflow, directory: Directory, prefix: str, app_model
     return wf.model_copy(update=changes)
 
 
+@dataclass(frozen=True)
+class FormContext:
+    """What a kind's inspector form may use besides the node."""
+
+    wf: Workflow
+    avail: set[str]
+    """Values set on every path to the step (what its prompts and pickers may use)."""
+    directory: Directory
+    prefix: str
+    """Start of every widget key (includes the working copy's generation)."""
+    app_model: str
+    """The app's default model, shown where a step uses it."""
+
+
 def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str, app_model: str = "") -> Workflow:
-    """The settings form of the selected node; returns the workflow with its edits (`app_model`:
-    the app's default model, shown where a step uses it)."""
-    avail = available_values(wf).get(node.id, set())
+    """The settings form of the selected node (its title, then its kind's form from `FORMS`);
+    returns the workflow with its edits."""
+    ctx = FormContext(wf, available_values(wf).get(node.id, set()), directory, prefix, app_model)
     changes: dict[str, Any] = {
         "title": st.text_input("Title", value=node.title, key=f"{prefix}:title"),
     }
-    if isinstance(node, FormTriggerNode):
-        changes.update(_form_trigger(node, prefix))
-    elif isinstance(node, AIStepNode):
-        changes.update(_ai_step(wf, node, avail, prefix, app_model))
-    elif isinstance(node, MoveToSectionNode):
-        if not wf.sections and not node.section:
-            st.warning("The workflow has no board sections; add them in the workflow settings.")
-        else:
-            changes["section"] = (
-                _pick("Section", wf.sections, node.section, f"{prefix}:section", "Choose a section") or ""
-            )
-    elif isinstance(node, ApprovalNode):
-        changes.update(_approval(wf, node, avail, directory, prefix))
-    elif isinstance(node, BranchNode):
-        changes["value"] = (
-            _pick("Route on the value", sorted(avail), node.value, f"{prefix}:value", "Choose a value") or ""
-        )
-        changes["cases"] = _lines(
-            st.text_area(
-                "Cases (one per line)",
-                value="\n".join(node.cases),
-                key=f"{prefix}:cases",
-                help="Each case gets its own connection; `default` catches everything else.",
-            )
-        )
-    elif isinstance(node, EndNode):
-        changes["outcome"] = st.text_input("Outcome label", value=node.outcome, key=f"{prefix}:outcome")
-        changes["status"] = st.radio(
+    changes.update(FORMS[node.type](ctx, node))
+    return _apply(wf, node, changes)
+
+
+def _move_to_section(ctx: FormContext, node: MoveToSectionNode) -> dict[str, Any]:
+    if not ctx.wf.sections and not node.section:
+        st.warning("The workflow has no board sections; add them in the workflow settings.")
+        return {}
+    chosen = _pick("Section", ctx.wf.sections, node.section, f"{ctx.prefix}:section", "Choose a section")
+    return {"section": chosen or ""}
+
+
+def _branch(ctx: FormContext, node: BranchNode) -> dict[str, Any]:
+    prefix = ctx.prefix
+    value = _pick("Route on the value", sorted(ctx.avail), node.value, f"{prefix}:value", "Choose a value")
+    cases = st.text_area(
+        "Cases (one per line)",
+        value="\n".join(node.cases),
+        key=f"{prefix}:cases",
+        help="Each case gets its own connection; `default` catches everything else.",
+    )
+    return {"value": value or "", "cases": _lines(cases)}
+
+
+def _end(ctx: FormContext, node: EndNode) -> dict[str, Any]:
+    prefix = ctx.prefix
+    return {
+        "outcome": st.text_input("Outcome label", value=node.outcome, key=f"{prefix}:outcome"),
+        "status": st.radio(
             "The run finishes as",
             ["completed", "rejected"],
             index=0 if node.status == "completed" else 1,
             key=f"{prefix}:status",
             horizontal=True,
             help="Choose rejected for the end of a rejection path, so boards and insights count it so.",
-        )
-    return _apply(wf, node, changes)
+        ),
+    }
 
 
-def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str, app_model: str) -> dict[str, Any]:
+def _ai_step(ctx: FormContext, node: AIStepNode) -> dict[str, Any]:
+    wf, avail, prefix, app_model = ctx.wf, ctx.avail, ctx.prefix, ctx.app_model
     out: dict[str, Any] = {}
     out["instruction"] = st.text_area(
         "Instruction (prompt)",
@@ -326,9 +344,8 @@ def _ai_step(wf: Workflow, node: AIStepNode, avail: set[str], prefix: str, app_m
     return out
 
 
-def _approval(
-    wf: Workflow, node: ApprovalNode, avail: set[str], directory: Directory, prefix: str
-) -> dict[str, Any]:
+def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
+    wf, avail, directory, prefix = ctx.wf, ctx.avail, ctx.directory, ctx.prefix
     out: dict[str, Any] = {}
     people = sorted(directory.users)
     groups = [f"{GROUP_PREFIX}{g}" for g in sorted(directory.groups)]
@@ -405,7 +422,8 @@ def _people(label: str, current: list[str], directory: Directory, key: str, help
     return [str(c) for c in chosen]
 
 
-def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
+def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
+    prefix = ctx.prefix
     st.caption("Form fields (add rows at the bottom; choice options are separated by commas)")
     rows = frozen_rows(
         f"{prefix}:fields",
@@ -478,6 +496,18 @@ def _form_trigger(node: FormTriggerNode, prefix: str) -> dict[str, Any]:
     return {"fields": fields, "title_field": title_field}
 
 
+FORMS: dict[str, Callable[[FormContext, Any], dict[str, Any]]] = {
+    "form_trigger": _form_trigger,
+    "ai_step": _ai_step,
+    "move_to_section": _move_to_section,
+    "approval": _approval,
+    "branch": _branch,
+    "end": _end,
+}
+"""The inspector form of each node kind (the rest of a kind lives in its home, `engine.kinds`):
+reads its widgets and returns the settings as edited."""
+
+
 def _chose_exit(on_choose: Callable[..., None], key: str, node_id: str, label: str | None) -> None:
     """A next-step picker changed: ask the page to rewire that exit."""
     on_choose("set_exit", (node_id, label, st.session_state.get(key)))
@@ -492,7 +522,7 @@ def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., N
         st.markdown("**Where it leads**")
     options: list[str | None] = [
         None,
-        *[n.id for n in wf.nodes if n.id != node.id and n.type != "form_trigger"],
+        *[n.id for n in wf.nodes if n.id != node.id and not kind_of(n).starts_runs],
     ]
     for way in outs:
         key = f"{prefix}:exit:{way.label}"
@@ -507,13 +537,14 @@ def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., N
         )
     if outs:
         c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-        label = c1.selectbox("Add a step after it", list(PALETTE), key=f"{prefix}:after_kind")
+        kinds = {k.label: k.type for k in PALETTE}
+        label = c1.selectbox("Add a step after it", list(kinds), key=f"{prefix}:after_kind")
         c2.button(
             "Add after",
             key="designer_add_after",
             icon=":material/add:",
             on_click=on_choose,
-            args=("add_after", (node.id, PALETTE[str(label)])),
+            args=("add_after", (node.id, kinds[str(label)])),
             help="The new step goes on this step's way on (between it and its next step when it has one)",
         )
 
@@ -544,7 +575,7 @@ def connections(
         c1.text(f"→ {name}")
         if labels:
             with c2:
-                what = "Outcome" if isinstance(node, ApprovalNode) else "Case"
+                what = kind_of(node).exit_word
                 chosen = _pick(
                     f"{what} of the connection to {md_label(name)}",
                     list(labels), e.label, f"{prefix}:edge:{e.id}", "Choose…",
@@ -562,12 +593,13 @@ def connections(
         )
         if on_insert is not None:
             with st.popover(f"Insert a step before {md_label(name)}", icon=":material/add_circle:"):
-                for label, kind in PALETTE.items():
+                for kind in PALETTE:
                     st.button(
-                        label,
-                        key=f"designer_insert_{e.id}_{kind}",
+                        kind.label,
+                        key=f"designer_insert_{e.id}_{kind.type}",
+                        icon=kind.look.palette_icon,
                         on_click=on_insert,
-                        args=("insert", (e.id, kind)),
+                        args=("insert", (e.id, kind.type)),
                         width="stretch",
                     )
     for e in incoming:

@@ -12,7 +12,8 @@ from streamlit.errors import StreamlitAPIException
 
 from engine.diffs import edit_size, word_diff, words_changed
 from engine.directory import Directory
-from engine.model import NODE_KIND_LABELS, Workflow
+from engine.kinds import kind_label, node_title
+from engine.model import Workflow
 from engine.notify.events import OutboxEvent
 from engine.services import RunDetail
 from engine.store.base import AuditEvent, LiveStep, StepRecord
@@ -73,7 +74,7 @@ def node_name(wf: Workflow, node_id: str | None) -> str:
         node = wf.node(node_id)
     except KeyError:
         return node_id
-    return node.title.strip() or NODE_KIND_LABELS.get(node.type, node.type)
+    return node_title(node)
 
 
 def step_tokens(step: StepRecord) -> int:
@@ -84,7 +85,7 @@ def step_tokens(step: StepRecord) -> int:
 def step_line(step: StepRecord, wf: Workflow, who: Callable[[str], str] = str) -> str:
     """One Markdown line for a finished step: icon, title, kind, duration, AI facts (escaped)."""
     icon = STEP_ICONS.get(step.status, ":material/radio_button_checked:")
-    kind = NODE_KIND_LABELS.get(step.kind, step.kind)
+    kind = kind_label(step.kind)
     parts = [f"{icon} **{md_escape(node_name(wf, step.node_id))}**", md_escape(kind)]
     if step.kind == "approval" and isinstance(step.output, dict):
         by = who(str(step.output.get("by", "")))
@@ -162,7 +163,7 @@ def show_steps(detail: RunDetail, directory: Directory) -> None:
         {
             "#": i + 1,
             "Step": node_name(wf, s.node_id),
-            "Kind": NODE_KIND_LABELS.get(s.kind, s.kind),
+            "Kind": kind_label(s.kind),
             "Status": s.status,
             "Duration": duration_ms(s.duration_ms) if s.kind != "approval" else span(s.duration_ms / 1000),
             "Model": _model_label(s),

@@ -2,21 +2,18 @@
 inserting a step on a connection or after a step, and deleting a step without breaking the path.
 
 Pure functions of a Workflow (no Streamlit), written once for every node kind: what differs
-between kinds is only which exits a step has (`exits`).
+between kinds (which exits a step has and what they are called, whether it is the form) is what each
+kind declares in its home (`engine.kinds`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.model import ApprovalNode, BranchNode, Edge, EndNode, FormTriggerNode, Position, Workflow
+from engine.kinds import kind_of, node_title
+from engine.model import Edge, Position, Workflow
 from ui.designer_state import default_label, delete_node, make_node
 
-OUTCOME_NAMES = {
-    "approved": "If approved",
-    "rejected": "If rejected",
-    "changes_requested": "If changes requested",
-}
 ROW = 130.0
 """How far a step is moved down to make room for one inserted above it (canvas pixels)."""
 
@@ -38,31 +35,15 @@ class Exit:
 
 
 def exits(wf: Workflow, node_id: str) -> list[Exit]:
-    """The step's exits, each with the step it leads to (an End has none)."""
+    """The step's exits, each with the step it leads to (a step that ends the run has none)."""
     node = wf.node(node_id)
-    if isinstance(node, EndNode):
-        return []
-    if isinstance(node, ApprovalNode):
-        labels: list[str | None] = list(OUTCOME_NAMES)
-    elif isinstance(node, BranchNode):
-        labels = [*node.cases, "default"]
-    else:
-        labels = [None]
+    kind = kind_of(node)
     out = []
-    for label in labels:
+    for label in kind.exit_labels(node):
         edge = next((e for e in wf.outgoing(node_id) if e.label == label), None)
-        out.append(
-            Exit(label, _exit_name(node, label), edge.target if edge else None, edge.id if edge else None)
-        )
+        name = kind.exit_name(node, label)
+        out.append(Exit(label, name, edge.target if edge else None, edge.id if edge else None))
     return out
-
-
-def _exit_name(node: object, label: str | None) -> str:
-    if label is None:
-        return "Next step"
-    if isinstance(node, ApprovalNode):
-        return OUTCOME_NAMES[label]
-    return "Otherwise" if label == "default" else f"If the case is “{label}”"
 
 
 def new_edge_id(wf: Workflow, source: str, target: str) -> str:
@@ -81,7 +62,7 @@ def set_exit(wf: Workflow, node_id: str, label: str | None, target: str | None) 
         raise WiringError(f"there is no step `{target}` to lead to")
     if target == node_id:
         raise WiringError("a step cannot lead to itself")
-    if target is not None and isinstance(wf.node(target), FormTriggerNode):
+    if target is not None and kind_of(wf.node(target)).starts_runs:
         raise WiringError("nothing can lead back to the form: it is where every run starts")
     edges = [e for e in wf.edges if not (e.source == node_id and e.label == label)]
     if target is not None:
@@ -118,7 +99,7 @@ def insert_on_edge(wf: Workflow, edge_id: str, kind: str) -> tuple[Workflow, str
     wf, new_id = _place(wf, kind, wf.node(edge.target).position)
     wf = wf.model_copy(update={"edges": [e for e in wf.edges if e.id != edge_id]})
     wf = set_exit(wf, edge.source, edge.label, new_id)
-    if kind != "end":
+    if kind_of(wf.node(new_id)).exit_labels(wf.node(new_id)):  # a step that ends the run leads nowhere
         wf = set_exit(wf, new_id, default_label(wf, new_id), edge.target)
     return wf, new_id
 
@@ -128,8 +109,8 @@ def add_after(wf: Workflow, node_id: str, kind: str) -> tuple[Workflow, str]:
     (the new step then leads there), else on its first free exit. Returns the workflow and the
     new step's id."""
     node = wf.node(node_id)
-    if isinstance(node, EndNode):
-        raise WiringError("an End finishes the run; nothing can come after it")
+    if not kind_of(node).exit_labels(node):
+        raise WiringError(f"“{node_title(node)}” finishes the run; nothing can come after it")
     leaving = wf.outgoing(node_id)
     if len(leaving) == 1:
         return insert_on_edge(wf, leaving[0].id, kind)
@@ -146,8 +127,7 @@ def add_after(wf: Workflow, node_id: str, kind: str) -> tuple[Workflow, str]:
 def delete_step(wf: Workflow, node_id: str) -> Workflow:
     """The workflow without the step; when it had exactly one way in and one way on, the step
     before it now leads to the step after it. The form cannot be deleted."""
-    node = wf.node(node_id)
-    if isinstance(node, FormTriggerNode):
+    if kind_of(wf.node(node_id)).starts_runs:
         raise WiringError("the form starts every run; it cannot be deleted")
     incoming = [e for e in wf.edges if e.target == node_id]
     leaving = wf.outgoing(node_id)

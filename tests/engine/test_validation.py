@@ -150,7 +150,7 @@ def test_classification_needs_labels() -> None:
 
 
 def test_branch_cases_may_compare_numbers() -> None:
-    from engine.steps.simple import case_matches
+    from engine.kinds.branch import case_matches
 
     assert case_matches("> 100", 100.5) and not case_matches("> 100", 100)
     assert case_matches(">=100", "100") and case_matches("<= 5", 5) and case_matches("= 3", 3.0)

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import UnknownElement
 
+from engine.kinds import PALETTE
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
 from tests.ui.conftest import shown
@@ -109,7 +110,8 @@ def test_each_palette_button_adds_a_node_of_its_kind_and_selects_it() -> None:
     at = designer()
     wid = new_workflow(at)
     assert {n.id for n in working_copy(at, wid).nodes} == {"form", "end"}
-    for label, kind in ds.PALETTE.items():
+    for spec in PALETTE:
+        label, kind = spec.label, spec.type
         button = at.button(key=f"designer_add_{kind}")
         assert button.label == label
         before = canvas_args(at)["timestamp"]

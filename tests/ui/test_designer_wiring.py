@@ -170,7 +170,7 @@ def test_a_refused_edit_says_why_in_a_sentence_and_changes_nothing() -> None:
     at.session_state["designer_intent"] = ("add_after", ("done", "ai_step"))  # as a button would ask
     at.run()
     assert not at.exception, at.exception
-    assert "An End finishes the run; nothing can come after it." in texts(at)
+    assert "“Published” finishes the run; nothing can come after it." in texts(at)
     assert working_copy(at, MARKETING) == before
 
 

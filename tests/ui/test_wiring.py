@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.kinds import KINDS, PALETTE
 from engine.model import Workflow
 from engine.validation import validate_workflow
 from tests.conftest import load_template
@@ -99,3 +100,26 @@ def test_new_steps_get_titles_that_tell_them_apart() -> None:
     wf, second = add_after(wf, first, "ai_step")
     wf, third = add_after(wf, second, "ai_step")
     assert [wf.node(i).title for i in (first, second, third)] == ["AI step", "AI step 2", "AI step 3"]
+
+
+@pytest.mark.parametrize("kind", [k.type for k in PALETTE])
+def test_insert_add_after_and_delete_work_for_every_palette_kind(marketing: Workflow, kind: str) -> None:
+    """Written once for every kind: what differs is only what each kind declares (its exits)."""
+    spec = KINDS[kind]
+    into_review = next(e for e in marketing.edges if e.target == "review")
+    wf, new_id = insert_on_edge(marketing, into_review.id, kind)
+    node = wf.node(new_id)
+    assert node.type == kind and node.title == spec.label
+    assert edge(wf, into_review.source, new_id) == ""  # the plain connection into it stays plain
+    assert [x.label for x in exits(wf, new_id)] == spec.exit_labels(node)
+    leads_on = edge(wf, new_id, "review")
+    assert leads_on == (None if not spec.exit_labels(node) else (spec.exit_labels(node)[0] or ""))
+
+    after, after_id = add_after(marketing, "draft", kind)
+    assert edge(after, "draft", after_id) == ""
+    assert (edge(after, after_id, "to_review") is not None) == bool(spec.exit_labels(after.node(after_id)))
+
+    if spec.exit_labels(node):  # one way in and one way on: deleting it joins its neighbours again
+        back = delete_step(wf, new_id)
+        assert edge(back, into_review.source, "review") == ""
+        assert {n.id for n in back.nodes} == {n.id for n in marketing.nodes}
