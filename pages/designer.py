@@ -8,27 +8,27 @@ anything that changes the selection reruns) and finally draw the canvas from the
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import streamlit as st
 
-from engine.errors import EngineError, NotFoundError, Problem, WorkflowValidationError
+from engine.errors import EngineError, NotFoundError
 from engine.kinds import PALETTE, kind_label, kind_of, node_title
-from engine.model import AIStepNode, Node, Workflow
+from engine.model import AIStepNode, Workflow
 from engine.services import ImportPreview, Loopdesk
 from engine.validation import workflow_warnings
+from ui import designer_actions as acts
 from ui import designer_state as ds
-from ui.arrange import arrange
 from ui.canvas import draw_editable, take_browser_reply
-from ui.canvas_bridge import CanvasEvent, canvas_bridge
+from ui.canvas_bridge import canvas_bridge
 from ui.designer_readonly import show_readonly_designer
+from ui.designer_words import problem_label, problem_target, step_name
 from ui.format import md_escape, md_message, minute
 from ui.import_preview import import_button_label, import_summary
 from ui.inspector import connections, next_steps, node_form, workflow_settings
 from ui.runtime import get_app, require_user, show_error
 from ui.step_test import step_test
 from ui.timeline import link_to
-from ui.wiring import WiringError, add_after, delete_step, insert_on_edge, set_exit
 
 WORKFLOW_SETTINGS = "__workflow__"
 PICK_KEY = "designer_pick"
@@ -37,9 +37,7 @@ PICK_PENDING = "designer_pick_pending"
 INSPECT_PENDING = "designer_inspect_pending"
 CLICK_PENDING = "designer_canvas_click"
 IMPORT_NONCE_KEY = "designer_import_nonce"
-PENDING_IMPORT_KEY = "designer_pending_import"
 FOCUS_KEY = "designer_focus"
-CONFIRM_DELETE_KEY = "designer_confirm_delete_step"
 CANVAS_HEIGHT = 760
 FOCUS_CANVAS_HEIGHT = 860
 # Problem buttons read as a list: left-aligned text (a static style, no user text in it).
@@ -86,25 +84,8 @@ def _open(app: Loopdesk, workflow_id: str, user: str, unsaved: dict[str, Workflo
         return None
     ds.load_working_copy(latest.definition, latest.version)
     if draft is not None and draft.definition != latest.definition.model_dump_json():
-        st.session_state[_offer_key(workflow_id)] = draft.saved_at
+        st.session_state[ds.offer_key(workflow_id)] = draft.saved_at
     return latest.definition
-
-
-def _refusal(exc: WiringError) -> str:
-    """A refused wiring edit as a sentence (step ids kept as code; `capitalize` would lowercase
-    names like “End”)."""
-    text = md_message(str(exc))
-    return f"{text[:1].upper()}{text[1:]}."
-
-
-def _offer_key(workflow_id: str) -> str:
-    """Where the page remembers that unsaved changes from an earlier visit wait to be restored."""
-    return f"designer_draft_offer:{workflow_id}"
-
-
-def _kept_key(workflow_id: str) -> str:
-    """The working copy last kept as a draft in the store (so unchanged copies are not rewritten)."""
-    return f"designer_draft_kept:{workflow_id}"
 
 
 def _keep_draft(app: Loopdesk, user: str, wf: Workflow, saved: Workflow | None) -> None:
@@ -112,63 +93,27 @@ def _keep_draft(app: Loopdesk, user: str, wf: Workflow, saved: Workflow | None) 
     the draft once it no longer does). While an earlier draft waits to be restored it is left alone,
     until the user starts editing instead: then the new work is what is kept."""
     unchanged = saved is not None and _same(saved, wf)
-    if st.session_state.get(_offer_key(wf.id)) is not None:
+    if st.session_state.get(ds.offer_key(wf.id)) is not None:
         if unchanged:
             return
-        st.session_state.pop(_offer_key(wf.id), None)
+        st.session_state.pop(ds.offer_key(wf.id), None)
     text = wf.model_dump_json()
-    if st.session_state.get(_kept_key(wf.id)) == text:
+    if st.session_state.get(ds.kept_key(wf.id)) == text:
         return
     try:
         if unchanged:
-            if st.session_state.get(_kept_key(wf.id)) is not None:
+            if st.session_state.get(ds.kept_key(wf.id)) is not None:
                 app.drop_design_draft(user, wf.id)
         else:
             app.keep_design_draft(user, wf)
     except EngineError:  # the database cannot be written now; the working copy is still here
         return
-    st.session_state[_kept_key(wf.id)] = text
-
-
-def _problem_label(wf: Workflow, p: Problem) -> str:
-    """Where a problem is, in words a designer knows (escaped: it shows as a button label)."""
-    return md_escape(_problem_text(wf, p).replace("`", "'"))
-
-
-def _problem_text(wf: Workflow, p: Problem) -> str:
-    """Where a problem is, in words a designer knows: the step's title or the connection's ends."""
-    nodes = wf.node_map()
-    if p.node_id:
-        node = nodes.get(p.node_id)
-        return f"{_step_name(wf, node) if node else p.node_id}: {p.message}"
-    if p.edge_id:
-        edge = next((e for e in wf.edges if e.id == p.edge_id), None)
-        if edge is not None:
-            src, tgt = nodes.get(edge.source), nodes.get(edge.target)
-            ends = f"{node_title(src) if src else edge.source} → {node_title(tgt) if tgt else edge.target}"
-            return f"Connection {ends}: {p.message}"
-        return f"Connection `{p.edge_id}`: {p.message}"
-    return p.message
-
-
-def _step_name(wf: Workflow, node: Node) -> str:
-    """A step by its title; its id is added only when another step has the same title."""
-    title = node_title(node)
-    twins = sum(node_title(n) == title for n in wf.nodes)
-    return title if twins == 1 else f"{title} ({node.id})"
+    st.session_state[ds.kept_key(wf.id)] = text
 
 
 def _same(a: Workflow, b: Workflow) -> bool:
     """Whether two definitions are equal by value (not by class: a reloaded module makes new ones)."""
     return a.model_dump() == b.model_dump()
-
-
-def _problem_target(wf: Workflow, p: Problem) -> str | None:
-    """The node to select for a problem (an edge's problem selects the step it leaves)."""
-    if p.node_id and any(n.id == p.node_id for n in wf.nodes):
-        return p.node_id
-    edge = next((e for e in wf.edges if e.id == p.edge_id), None) if p.edge_id else None
-    return edge.source if edge is not None else None
 
 
 # -- intents: buttons record what was asked in a callback (kept even if a canvas reply interrupts
@@ -180,14 +125,6 @@ def _intend(action: str, arg: Any = None, close: str | None = None) -> None:
     st.session_state[INTENT_KEY] = (action, arg)
     if close:
         st.session_state[close] = False
-
-
-def _show_new_step(wf: Workflow, new_id: str, fit: bool) -> None:
-    """Keep a working copy with a step just made, select it, and redraw the canvas (`fit`: zoom so
-    every step shows)."""
-    ds.put_wc(wf)
-    ds.set_selected(wf.id, new_id)
-    (ds.request_fit if fit else ds.request_push)(wf.id)
 
 
 def _remember(widget_key: str, pending_key: str) -> None:
@@ -347,10 +284,10 @@ if versions and base is not None and versions[0].version > base:
 
 # -- layout -------------------------------------------------------------------------------------------
 status_box = st.container()
-offered = st.session_state.get(_offer_key(wid))
+offered = st.session_state.get(ds.offer_key(wid))
 if offered is not None and versions and not _same(versions[0].definition, wf):
     offered = None  # editing instead of answering: the new work is what is kept (see _keep_draft)
-    st.session_state.pop(_offer_key(wid), None)
+    st.session_state.pop(ds.offer_key(wid), None)
 if offered is not None:
     with st.container(border=True, key="designer_draft_offer"):
         st.markdown(
@@ -427,7 +364,7 @@ with actions.popover("Versions", icon=":material/history:", key=VERSIONS_POPOVER
             args=("restore", v.version, VERSIONS_POPOVER),
         )
 flash_box = st.container()
-pending_import = st.session_state.get(PENDING_IMPORT_KEY)
+pending_import = st.session_state.get(ds.PENDING_IMPORT_KEY)
 if pending_import is not None:
     preview: ImportPreview | None
     try:
@@ -474,7 +411,7 @@ with side_col:
         key=inspect_key,
         format_func={
             WORKFLOW_SETTINGS: "Workflow settings",
-            **{i: f"{_step_name(wf, n)} · {kind_label(n.type)}" for i, n in nodes_by_id.items()},
+            **{i: f"{step_name(wf, n)} · {kind_label(n.type)}" for i, n in nodes_by_id.items()},
         }.__getitem__,
         help="Click a step on the canvas, or choose it here.",
         on_change=_remember,
@@ -533,18 +470,18 @@ with problems_box:
         listing = st.container(height=300 if len(problems) > 5 else "content", border=False)
         for i, p in enumerate(problems):
             listing.button(
-                _problem_label(wf, p),
+                problem_label(wf, p),
                 key=f"designer_problem_{i}",
                 type="tertiary",
                 icon=":material/error:",
                 width="stretch",
                 on_click=_intend,
-                args=("select", _problem_target(wf, p)),
+                args=("select", problem_target(wf, p)),
             )
     else:
         st.success("No problems: ready to save.", icon=":material/check_circle:")
     for warning in workflow_warnings(wf):
-        st.warning(_problem_label(wf, warning), icon=":material/timer:")
+        st.warning(problem_label(wf, warning), icon=":material/timer:")
 
 # -- palette ----------------------------------------------------------------------------------------------
 with canvas_col:
@@ -568,7 +505,7 @@ with canvas_col:
     confirm_box = st.container()
     canvas_box = st.container()
 
-asked_delete = st.session_state.get(CONFIRM_DELETE_KEY)
+asked_delete = st.session_state.get(ds.CONFIRM_DELETE_KEY)
 if asked_delete in wf.node_map():
     with confirm_box.container(border=True, key="designer_confirm_delete_box"):
         doomed = md_escape(node_title(wf.node(str(asked_delete))))
@@ -609,220 +546,62 @@ if action == "import":
     upload = st.session_state.get(str(arg))
     st.session_state[IMPORT_NONCE_KEY] = st.session_state.get(IMPORT_NONCE_KEY, 0) + 1  # empties the uploader
     if upload is not None:
-        try:
-            app.preview_import(upload.getvalue(), user, source=upload.name)
-        except WorkflowValidationError as exc:
-            ds.set_flash(
-                "error",
-                f"Import refused: {md_escape(upload.name)} has {len(exc.problems)} problem(s). "
-                "Nothing was saved.",
-                [str(p) for p in exc.problems],
-            )
-        except EngineError as exc:
-            ds.set_flash("error", f"Import refused: {md_message(str(exc))}. Nothing was saved.")
-        else:  # shown with what it would change; it becomes a version only when confirmed
-            st.session_state[PENDING_IMPORT_KEY] = (upload.name, upload.getvalue())
+        acts.apply(wid, acts.check_import(app, upload.name, upload.getvalue(), user))
     st.rerun()
 
 if action == "cancel_import":
-    st.session_state.pop(PENDING_IMPORT_KEY, None)
+    st.session_state.pop(ds.PENDING_IMPORT_KEY, None)
     ds.set_flash("info", "Import cancelled. Nothing was saved.")
     st.rerun()
 
 if action == "confirm_import":
-    pending = st.session_state.pop(PENDING_IMPORT_KEY, None)
+    pending = st.session_state.pop(ds.PENDING_IMPORT_KEY, None)
     if pending is not None:
-        name, data = pending
-        try:
-            imported = app.import_workflow(data, user, source=name)
-        except WorkflowValidationError as exc:
-            ds.set_flash(
-                "error",
-                f"Import refused: {md_escape(name)} has {len(exc.problems)} problem(s). Nothing was saved.",
-                [str(p) for p in exc.problems],
-            )
-        except EngineError as exc:
-            ds.set_flash("error", f"Import refused: {md_message(str(exc))}. Nothing was saved.")
-        else:
-            ds.drop_draft(imported.workflow_id)
-            ds.load_working_copy(imported.definition, imported.version)
-            st.session_state[ds.CURRENT_KEY] = imported.workflow_id
-            ds.set_flash(
-                "success",
-                f"Imported {md_escape(name)} as version {imported.version} of “{md_escape(imported.name)}”.",
-            )
+        pending_name, pending_data = pending
+        acts.apply(wid, acts.confirm_import(app, pending_name, pending_data, user))
     st.rerun()
 
 if action == "restore":
-    chosen_version = next((v for v in versions if v.version == arg), None)
-    if chosen_version is not None:
-        ds.load_working_copy(chosen_version.definition, ds.base_version(wid))
-        ds.set_flash(
-            "info",
-            f"Version {chosen_version.version} is loaded into the working copy. "
-            "Save to make it the newest version.",
-        )
+    acts.apply(wid, acts.restore_version(versions, arg if isinstance(arg, int) else -1, ds.base_version(wid)))
     st.rerun()
 
 if action == "save":
-    try:
-        saved_version = app.save_if_changed(wf, user, note="saved in the designer")
-    except WorkflowValidationError as exc:
-        ds.set_flash(
-            "error",
-            f"Not saved: the workflow has {len(exc.problems)} problem(s). "
-            "Your changes are kept; fix them and save again.",
-            [_problem_text(wf, p) for p in exc.problems],
-        )
-    except EngineError as exc:
-        ds.set_flash("error", f"Not saved: {md_message(str(exc))}")
-    else:
-        ds.drop_draft(wid)
-        st.session_state.pop(_kept_key(wid), None)  # the store dropped the draft with the save
-        ds.set_base_version(wid, saved_version.version)
-        unchanged = bool(versions) and saved_version.version == versions[0].version
-        ds.set_flash(
-            "info" if unchanged else "success",
-            f"Nothing changed since version {saved_version.version}."
-            if unchanged
-            else f"Saved version {saved_version.version} at {minute(saved_version.created_at)}.",
-        )
+    acts.apply(wid, acts.save(app, wf, user, versions[0] if versions else None))
     st.rerun()
 
-if action == "canvas_drop":
-    dropped = cast(CanvasEvent, arg)
-    kind = str(dropped.kind)
-    try:
-        if dropped.edge is not None and any(e.id == dropped.edge for e in wf.edges):
-            wf, new_id = insert_on_edge(wf, dropped.edge, kind)
-        else:
-            wf, new_id = ds.add_node(wf, kind, near=None)
-            wf = ds.move_node(wf, new_id, dropped.x, dropped.y)
-    except WiringError as exc:
-        ds.set_flash("error", _refusal(exc))
-    else:
-        _show_new_step(wf, new_id, fit=False)  # where it was dropped: the view stays put
-    st.rerun()
-
-if action == "canvas_delete":
-    pressed = cast(CanvasEvent, arg)
-    edge_hit = next((e for e in wf.edges if e.id == pressed.edge), None)
-    if edge_hit is not None:
-        nodes_now = wf.node_map()
-        ends = " → ".join(
-            md_escape(node_title(nodes_now[i]) if i in nodes_now else i)
-            for i in (edge_hit.source, edge_hit.target)
-        )
-        ds.put_wc(ds.delete_edge(wf, edge_hit.id))
-        ds.request_push(wid)
-        ds.set_flash("info", f"Deleted the connection {ends}. Undo brings it back.")
-    elif pressed.node in wf.node_map():
-        if kind_of(wf.node(str(pressed.node))).starts_runs:
-            ds.set_flash("error", "The form starts every run; it cannot be deleted.")
-        else:
-            st.session_state[CONFIRM_DELETE_KEY] = pressed.node  # asked once, beside the canvas
-    st.rerun()
-
+if action in ("keep_step", "delete_node"):  # the question beside the canvas is answered
+    st.session_state.pop(ds.CONFIRM_DELETE_KEY, None)
 if action == "keep_step":
-    st.session_state.pop(CONFIRM_DELETE_KEY, None)
-    st.rerun()
-
-if action == "delete_node":
-    st.session_state.pop(CONFIRM_DELETE_KEY, None)
-
-if action == "delete_node" and arg in wf.node_map():
-    title = node_title(wf.node(str(arg)))
-    try:
-        after = delete_step(wf, str(arg))
-    except WiringError as exc:
-        ds.set_flash("error", _refusal(exc))
-    else:
-        joined = len(after.edges) > len([e for e in wf.edges if str(arg) not in (e.source, e.target)])
-        ds.put_wc(after)
-        ds.set_selected(wid, None)
-        ds.request_fit(wid)
-        ds.bump_rev(wid)
-        ds.set_flash(
-            "info",
-            f"Deleted the step “{md_escape(title)}”"
-            + ("; the step before it now leads to the step after it." if joined else " and its connections.")
-            + " Undo brings it back.",
-        )
     st.rerun()
 
 if action == "restore_draft":
-    st.session_state.pop(_offer_key(wid), None)
-    kept = app.design_draft(user, wid)
-    try:
-        restored = Workflow.model_validate_json(kept.definition) if kept is not None else None
-    except ValueError:
-        restored = None
-    if kept is None or restored is None:
-        ds.set_flash("error", "Your unsaved changes could not be restored; the saved version is open.")
-    else:
-        ds.load_working_copy(restored, versions[0].version if versions else None)
-        ds.set_flash(
-            "info", f"Restored your unsaved changes from {minute(kept.saved_at)}. Save to keep them."
-        )
+    st.session_state.pop(ds.offer_key(wid), None)
+    acts.apply(wid, acts.restore_draft(app, user, wid, versions[0].version if versions else None))
     st.rerun()
 
 if action == "discard_new" and not versions:
     app.drop_design_draft(user, wid)
     ds.drop_draft(wid)
     st.session_state.pop(ds.wc_key(wid), None)
-    st.session_state.pop(_kept_key(wid), None)
+    st.session_state.pop(ds.kept_key(wid), None)
     st.session_state.pop(ds.CURRENT_KEY, None)
     ds.set_flash("info", f"Discarded the new workflow “{md_escape(wf.name)}”. Nothing of it was saved.")
     st.rerun()
 
 if action == "discard_draft":
-    st.session_state.pop(_offer_key(wid), None)
+    st.session_state.pop(ds.offer_key(wid), None)
     app.drop_design_draft(user, wid)
-    st.session_state.pop(_kept_key(wid), None)
+    st.session_state.pop(ds.kept_key(wid), None)
     ds.set_flash("info", "Discarded your unsaved changes; the saved version is open.")
-    st.rerun()
-
-if action == "arrange":
-    ds.put_wc(arrange(wf))
-    ds.request_fit(wid)
-    ds.set_flash("info", "Arranged the steps top to bottom. Undo puts them back where they were.")
     st.rerun()
 
 if action in ("undo", "redo"):
     ds.step_history(wid, back=action == "undo")
     st.rerun()
 
-if action == "set_exit":
-    source, exit_label, target_id = cast(tuple[str, str | None, str | None], arg)
-    try:
-        ds.put_wc(set_exit(wf, source, exit_label, target_id))
-    except WiringError as exc:
-        ds.set_flash("error", _refusal(exc))
-    ds.bump_rev(wid)
-    ds.request_push(wid)
-    st.rerun()
-
-if action == "add_after" or action == "insert":
-    where, kind = cast(tuple[str, str], arg)
-    try:
-        wf, new_id = add_after(wf, where, kind) if action == "add_after" else insert_on_edge(wf, where, kind)
-    except WiringError as exc:
-        ds.set_flash("error", _refusal(exc))
-    else:
-        _show_new_step(wf, new_id, fit=True)
-    st.rerun()
-
-if action == "delete_edge":
-    ds.put_wc(ds.delete_edge(wf, str(arg)))
-    ds.request_push(wid)
-    st.rerun()
-
-if action == "add":
-    _show_new_step(*ds.add_node(wf, str(arg), near=sel), fit=True)
-    st.rerun()
-
-if action == "select":
-    ds.set_selected(wid, arg, show_on_canvas=True)
+edited = acts.act(action, wf, arg, sel) if action is not None else None
+if edited is not None:
+    acts.apply(wid, edited)
     st.rerun()
 
 if inspect_pending is not None:

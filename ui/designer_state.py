@@ -22,6 +22,10 @@ DRAFTS_KEY = "designer_drafts"
 """Ids of new workflows that exist only in this session (not saved yet)."""
 FLASH_KEY = "designer_flash"
 """The outcome of the last action (save, import, restore), shown until the next action."""
+CONFIRM_DELETE_KEY = "designer_confirm_delete_step"
+"""The step whose deletion (Delete pressed on the canvas) waits for "Yes, delete this step"."""
+PENDING_IMPORT_KEY = "designer_pending_import"
+"""A checked file (name, bytes) waiting for "Import as version n"."""
 
 
 @dataclass
@@ -35,6 +39,16 @@ class Flash:
 
 def _k(prefix: str, workflow_id: str) -> str:
     return f"designer_{prefix}:{workflow_id}"
+
+
+def offer_key(workflow_id: str) -> str:
+    """Where the page remembers that unsaved changes from an earlier visit wait to be restored."""
+    return f"designer_draft_offer:{workflow_id}"
+
+
+def kept_key(workflow_id: str) -> str:
+    """The working copy last kept as a draft in the store (so unchanged copies are not rewritten)."""
+    return f"designer_draft_kept:{workflow_id}"
 
 
 def canvas_key(workflow_id: str) -> str:
