@@ -108,6 +108,22 @@ _CANVAS_SHAPE = """() => {
 }"""
 
 
+_POINT_ON_EDGE = """(id) => {
+  const edge = document.querySelector(`[data-testid="rf__edge-${id}"]`);
+  const path = edge && edge.querySelector('path.react-flow__edge-path');
+  if (!path) return null;
+  const length = path.getTotalLength();
+  const matrix = path.getScreenCTM();
+  for (const f of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]) {
+    const p = path.getPointAtLength(length * f);
+    const x = matrix.a * p.x + matrix.c * p.y + matrix.e, y = matrix.b * p.x + matrix.d * p.y + matrix.f;
+    const hit = document.elementFromPoint(x, y);
+    if (hit && hit.closest('.react-flow__edge') === edge) return [x, y];
+  }
+  return null;
+}"""
+
+
 def settle(page: Page, done: Callable[[], bool], timeout: float = 30.0) -> float:
     """Wait until `done()` holds, Streamlit's status widget is gone and the canvas stopped changing
     (polled every 25 ms); returns the `perf_counter` time the page reached that state."""
@@ -157,6 +173,8 @@ class Session:
         self.url = url
         self.saved = 1
         """The newest saved version (the seeded one is 1)."""
+        self.before = (0, 0)
+        """Steps and connections before the last action Undo takes back."""
 
     @property
     def canvas(self) -> FrameLocator:
@@ -164,6 +182,21 @@ class Session:
 
     def nodes(self) -> int:
         return self.canvas.locator(".react-flow__node").count()
+
+    def counts(self) -> tuple[int, int]:
+        """Steps and connections on the canvas."""
+        return self.nodes(), self.canvas.locator(".react-flow__edge").count()
+
+    def on_edge(self, edge_id: str) -> tuple[float, float]:
+        """A point on the page where the connection itself is what the pointer is over (where two
+        connections cross, the one drawn on top takes a drop: a person sees which one lights up)."""
+        handle = self.page.locator(CANVAS).element_handle()
+        frame = handle.content_frame() if handle is not None else None
+        box = self.page.locator(CANVAS).bounding_box()
+        assert frame is not None and box is not None
+        point = frame.evaluate(_POINT_ON_EDGE, edge_id)
+        assert point, f"no uncovered point on connection {edge_id}"
+        return box["x"] + point[0], box["y"] + point[1]
 
     def open(self) -> None:
         self.page.goto(self.url)
@@ -203,19 +236,24 @@ class Session:
         return settle(self.page, lambda: f"Draft part {i} " in self.inspector_value()) - t0
 
     def add(self) -> float:
+        self.before = self.counts()
         before = self.nodes()
         t0 = time.perf_counter()
         self.page.locator(".st-key-designer_add_ai_step button").click()
         return settle(self.page, lambda: self.nodes() == before + 1) - t0
 
     def insert(self, i: int) -> float:
+        self.before = self.counts()
         before = self.nodes()
-        edge = self.canvas.locator(f'[data-testid="rf__edge-e-to_review_{i}-review_{i}"] path').first
         palette = self.page.locator(".st-key-designer_add_move_to_section button")
-        t0 = drag(self.page, center(palette), center(edge))
-        return settle(self.page, lambda: self.nodes() == before + 1) - t0
+        target = f"e-to_review_{i}-review_{i}"
+        t0 = drag(self.page, center(palette), self.on_edge(target))
+        # inserted there: one step more, and the connection it was dropped on split in two
+        replaced = self.canvas.locator(f'[data-testid="rf__edge-{target}"]')
+        return settle(self.page, lambda: self.nodes() == before + 1 and replaced.count() == 0) - t0
 
     def connect(self, i: int) -> float:
+        self.before = self.counts()
         source = self.canvas.locator(f'.react-flow__handle.source[data-nodeid="draft_{i}"]')
         target = self.canvas.locator(f'.react-flow__handle.target[data-nodeid="review_{i}"]')
         edge = self.canvas.locator(f'[data-testid="rf__edge-st-flow-edge_draft_{i}-review_{i}"]')
@@ -235,14 +273,11 @@ class Session:
         return settle(self.page, lambda: title in card.inner_text()) - t0
 
     def undo(self) -> float:
-        before = (
-            self.canvas.locator(".react-flow__node").count(),
-            self.canvas.locator(".react-flow__edge").count(),
-        )
+        """Take back the last connect, insert or add: settled when the canvas is as it was before it
+        (not merely changed: a canvas still catching up with the last action changes too)."""
         t0 = time.perf_counter()
         self.page.get_by_role("button", name="Undo").click()
-        counts = lambda: (self.nodes(), self.canvas.locator(".react-flow__edge").count())  # noqa: E731
-        return settle(self.page, lambda: counts() != before) - t0
+        return settle(self.page, lambda: self.counts() == self.before) - t0
 
     def save(self) -> float:
         n = self.saved + 1

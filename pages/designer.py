@@ -19,8 +19,9 @@ from engine.services import ImportPreview, Loopdesk
 from engine.validation import workflow_warnings
 from ui import designer_actions as acts
 from ui import designer_state as ds
-from ui.canvas import draw_editable, take_browser_reply
+from ui.canvas import take_browser_reply
 from ui.canvas_bridge import canvas_bridge
+from ui.designer_canvas import designer_canvas, mark_full_run
 from ui.designer_readonly import show_readonly_designer
 from ui.designer_words import problem_label, problem_target, step_name
 from ui.format import md_escape, md_message, minute
@@ -49,6 +50,7 @@ NEW_POPOVER = "designer_new_popover"
 IMPORT_POPOVER = "designer_import_popover"
 VERSIONS_POPOVER = "designer_versions_popover"
 
+mark_full_run()
 app = get_app()
 user = require_user(app, "design workflows")
 st.title("Designer")
@@ -616,9 +618,8 @@ if click_pending is not None and click_pending[0] == wid and click_pending[1] !=
 
 # -- canvas, status, flash, export (from the final working copy) ------------------------------------------
 with canvas_box:
-    draw_editable(
-        wf,
-        ckey,
+    designer_canvas(
+        wid,
         broken_nodes={p.node_id for p in problems if p.node_id},
         broken_edges={p.edge_id for p in problems if p.edge_id},
         selected_id=sel,

@@ -174,7 +174,16 @@ def build_flow_state(
         )
         for n in wf.nodes
     ]
-    edges = [to_flow_edge(e.id, e.source, e.target, e.label, e.id in broken_edges) for e in wf.edges]
+    by_id = wf.node_map()
+
+    def loops_back(label: str | None, source: str) -> bool:
+        node = by_id.get(source)
+        return node is not None and label in kind_of(node).loop_back
+
+    # loops back first: drawn beneath, so where one runs along the chain (a revision loop often
+    # does), a pointer or a dropped step finds the forward connection on top
+    ordered = sorted(wf.edges, key=lambda e: not loops_back(e.label, e.source))
+    edges = [to_flow_edge(e.id, e.source, e.target, e.label, e.id in broken_edges) for e in ordered]
     return StreamlitFlowState(
         nodes=nodes,
         edges=edges,

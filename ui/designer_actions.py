@@ -148,7 +148,10 @@ def remove_connection(wf: Workflow, edge_id: str) -> Done:
 
 
 def rewire(wf: Workflow, source: str, label: str | None, target: str | None) -> Done:
-    """A next-step picker: one exit of `source` now leads to `target`."""
+    """A next-step picker: one exit of `source` now leads to `target`. A picker of a step that is
+    gone (an Undo took it away after the page was drawn) changes nothing."""
+    if source not in wf.node_map():
+        return Done(redraw="push", fresh_widgets=True)
     try:
         return Done(wf=set_exit(wf, source, label, target), redraw="push", fresh_widgets=True)
     except WiringError as exc:

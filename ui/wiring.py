@@ -58,6 +58,8 @@ def new_edge_id(wf: Workflow, source: str, target: str) -> str:
 
 def set_exit(wf: Workflow, node_id: str, label: str | None, target: str | None) -> Workflow:
     """The workflow with one exit of the step leading to `target` (None: nowhere)."""
+    if node_id not in wf.node_map():
+        raise WiringError(f"there is no step `{node_id}` any more")
     if target is not None and target not in wf.node_map():
         raise WiringError(f"there is no step `{target}` to lead to")
     if target == node_id:
@@ -108,6 +110,8 @@ def add_after(wf: Workflow, node_id: str, kind: str) -> tuple[Workflow, str]:
     """A new step of `kind` after a step: on its only way on when it has exactly one next step
     (the new step then leads there), else on its first free exit. Returns the workflow and the
     new step's id."""
+    if node_id not in wf.node_map():
+        raise WiringError(f"there is no step `{node_id}` any more")
     node = wf.node(node_id)
     if not kind_of(node).exit_labels(node):
         raise WiringError(f"“{node_title(node)}” finishes the run; nothing can come after it")

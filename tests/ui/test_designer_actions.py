@@ -10,6 +10,7 @@ from engine.services import Loopdesk
 from tests.conftest import load_template
 from ui import designer_actions as acts
 from ui.canvas_bridge import CanvasEvent
+from ui.wiring import WiringError, set_exit
 
 
 @pytest.fixture
@@ -167,3 +168,14 @@ def test_restoring_a_version_or_kept_changes_loads_them_into_the_working_copy(
     app.keep_design_draft("dana", own.model_copy(update={"name": "Half done"}))
     kept = acts.restore_draft(app, "dana", own.id, 1)
     assert kept.load and kept.wf is not None and kept.wf.name == "Half done" and kept.base == 1
+
+
+def test_a_late_choice_for_a_step_already_gone_changes_nothing() -> None:
+    """A picker or button of a step that an Undo has just taken away can still report (the page
+    was drawn with it): it must not leave a connection from a step that no longer exists."""
+    wf = load_template("marketing_social_post")
+    stale = acts.rewire(wf, "move_to_section_1", None, "draft")
+    assert stale.wf is None and stale.flash is None
+    assert acts.add_step_after(wf, "move_to_section_1", "ai_step").wf is None
+    with pytest.raises(WiringError, match="no step"):
+        set_exit(wf, "move_to_section_1", None, "draft")
