@@ -90,29 +90,6 @@ def _open(app: Loopdesk, workflow_id: str, user: str, unsaved: dict[str, Workflo
     return latest.definition
 
 
-def _keep_draft(app: Loopdesk, user: str, wf: Workflow, saved: Workflow | None) -> None:
-    """Keep the working copy as the user's draft while it differs from the saved version (and drop
-    the draft once it no longer does). While an earlier draft waits to be restored it is left alone,
-    until the user starts editing instead: then the new work is what is kept."""
-    unchanged = saved is not None and _same(saved, wf)
-    if st.session_state.get(ds.offer_key(wf.id)) is not None:
-        if unchanged:
-            return
-        st.session_state.pop(ds.offer_key(wf.id), None)
-    text = wf.model_dump_json()
-    if st.session_state.get(ds.kept_key(wf.id)) == text:
-        return
-    try:
-        if unchanged:
-            if st.session_state.get(ds.kept_key(wf.id)) is not None:
-                app.drop_design_draft(user, wf.id)
-        else:
-            app.keep_design_draft(user, wf)
-    except EngineError:  # the database cannot be written now; the working copy is still here
-        return
-    st.session_state[ds.kept_key(wf.id)] = text
-
-
 def _same(a: Workflow, b: Workflow) -> bool:
     """Whether two definitions are equal by value (not by class: a reloaded module makes new ones)."""
     return a.model_dump() == b.model_dump()
@@ -288,7 +265,9 @@ if versions and base is not None and versions[0].version > base:
 status_box = st.container()
 offered = st.session_state.get(ds.offer_key(wid))
 if offered is not None and versions and not _same(versions[0].definition, wf):
-    offered = None  # editing instead of answering: the new work is what is kept (see _keep_draft)
+    offered = (
+        None  # editing instead of answering: the new work is what is kept (see designer_actions.keep_draft)
+    )
     st.session_state.pop(ds.offer_key(wid), None)
 if offered is not None:
     with st.container(border=True, key="designer_draft_offer"):
@@ -455,7 +434,7 @@ with side_col:
                     args=("delete_node", sel, "designer_delete_menu"),
                 )
 ds.put_wc(wf)
-_keep_draft(app, user, wf, versions[0].definition if versions else None)
+acts.keep_draft(app, user, wf, versions[0].definition if versions else None)
 
 # -- problems (beside the canvas; a click selects the broken step) ------------------------------------
 problems = app.problems(wf)

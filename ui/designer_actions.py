@@ -243,6 +243,32 @@ def restore_draft(app: Loopdesk, user: str, workflow_id: str, base: int | None) 
     return Done(wf=restored, load=True, base=base, flash=_say("info", text))
 
 
+# -- unsaved work kept in the store ------------------------------------------------------------------
+
+
+def keep_draft(app: Loopdesk, user: str, wf: Workflow, saved: Workflow | None) -> None:
+    """Keep the working copy as the user's draft while it differs from the saved version (and drop
+    the draft once it no longer does). While an earlier draft waits to be restored it is left alone,
+    until the user starts editing instead: then the new work is what is kept."""
+    unchanged = saved is not None and saved.model_dump() == wf.model_dump()
+    if st.session_state.get(ds.offer_key(wf.id)) is not None:
+        if unchanged:
+            return
+        st.session_state.pop(ds.offer_key(wf.id), None)
+    text = wf.model_dump_json()
+    if st.session_state.get(ds.kept_key(wf.id)) == text:
+        return
+    try:
+        if unchanged:
+            if st.session_state.get(ds.kept_key(wf.id)) is not None:
+                app.drop_design_draft(user, wf.id)
+        else:
+            app.keep_design_draft(user, wf)
+    except EngineError:  # the database cannot be written now; the working copy is still here
+        return
+    st.session_state[ds.kept_key(wf.id)] = text
+
+
 # -- the one place a Done reaches the session --------------------------------------------------------
 
 

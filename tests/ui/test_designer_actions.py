@@ -4,11 +4,13 @@ says what it did; no page is drawn here (the AppTests drive the same functions t
 from __future__ import annotations
 
 import pytest
+import streamlit as st
 
 from engine.model import Workflow
 from engine.services import Loopdesk
 from tests.conftest import load_template
 from ui import designer_actions as acts
+from ui import designer_state as ds
 from ui.canvas_bridge import CanvasEvent
 from ui.wiring import WiringError, set_exit
 
@@ -179,3 +181,20 @@ def test_a_late_choice_for_a_step_already_gone_changes_nothing() -> None:
     assert acts.add_step_after(wf, "move_to_section_1", "ai_step").wf is None
     with pytest.raises(WiringError, match="no step"):
         set_exit(wf, "move_to_section_1", None, "draft")
+
+
+def test_unsaved_work_is_kept_while_it_differs_from_the_saved_version(
+    app: Loopdesk, own: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(st, "session_state", {})
+    changed = own.model_copy(update={"name": "Posts, half done"})
+    acts.keep_draft(app, "dana", changed, own)
+    kept = app.design_draft("dana", own.id)
+    assert kept is not None and Workflow.model_validate_json(kept.definition).name == "Posts, half done"
+    acts.keep_draft(app, "dana", own, own)  # back as saved: nothing to keep any more
+    assert app.design_draft("dana", own.id) is None
+
+    st.session_state[ds.offer_key(own.id)] = 1.0  # an earlier draft waits to be restored
+    app.keep_design_draft("dana", changed)
+    acts.keep_draft(app, "dana", own, own)  # looking, not editing: the earlier draft stays
+    assert app.design_draft("dana", own.id) is not None
