@@ -246,7 +246,9 @@ reply = take_browser_reply(ckey)
 if reply is not None:
     wf, clicked_now, redraw = ds.apply_browser_state(wf, reply)
     ds.put_wc(wf)
-    if clicked_now is not None:
+    if clicked_now is not None and clicked_now != ds.selected(wid) and ds.inspector_untouched(wid):
+        ds.set_selected(wid, clicked_now)  # nothing typed waits: the step's form is drawn in this run
+    elif clicked_now is not None:  # the form as typed is applied first, then the click (next run)
         st.session_state[CLICK_PENDING] = (wid, clicked_now)
     if redraw:
         ds.request_push(wid)
@@ -398,7 +400,7 @@ with side_col:
         on_change=_remember,
         args=(inspect_key, INSPECT_PENDING),
     )
-    prefix = f"dz:{wid}:{ds.rev(wid)}"
+    prefix = ds.inspector_prefix(wid)
     node_problems_box = st.container()  # the selected step's own problems, at the top of its form
     if sel is None:
         wf = workflow_settings(wf, app.directory, f"{prefix}:__wf", app.default_model())
@@ -434,6 +436,7 @@ with side_col:
                     args=("delete_node", sel, "designer_delete_menu"),
                 )
 ds.put_wc(wf)
+ds.remember_inspector(wid)
 acts.keep_draft(app, user, wf, versions[0].definition if versions else None)
 
 # -- problems (beside the canvas; a click selects the broken step) ------------------------------------

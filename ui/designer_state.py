@@ -51,6 +51,38 @@ def kept_key(workflow_id: str) -> str:
     return f"designer_draft_kept:{workflow_id}"
 
 
+INSPECTED_KEY = "designer_inspected"
+"""The inspector's widget values as last drawn (widget key prefix, values by key)."""
+
+
+def inspector_prefix(workflow_id: str) -> str:
+    """Start of the inspector's widget keys for the working copy's current generation."""
+    return f"dz:{workflow_id}:{rev(workflow_id)}"
+
+
+def remember_inspector(workflow_id: str) -> None:
+    """Note the inspector's widget values as this run drew them."""
+    prefix = inspector_prefix(workflow_id)
+    values = {k: st.session_state[k] for k in list(st.session_state.keys()) if str(k).startswith(prefix)}
+    st.session_state[INSPECTED_KEY] = (prefix, values)
+
+
+def inspector_untouched(workflow_id: str) -> bool:
+    """Whether no inspector widget changed since the last run drew it: nothing typed waits to be
+    applied, so a click elsewhere can be acted on at once."""
+    seen = st.session_state.get(INSPECTED_KEY)
+    prefix = inspector_prefix(workflow_id)
+    if not (isinstance(seen, tuple) and seen[0] == prefix):
+        return False
+    now = {k for k in list(st.session_state.keys()) if str(k).startswith(prefix)}
+    if now != set(seen[1]):
+        return False
+    try:
+        return all(bool(st.session_state[k] == v) for k, v in seen[1].items())
+    except Exception:  # a value that cannot be compared: assume it changed
+        return False
+
+
 def canvas_key(workflow_id: str) -> str:
     """Component key of the workflow's canvas (its browser reply lives under this key)."""
     return f"designer_canvas_{workflow_id}"

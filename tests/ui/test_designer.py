@@ -203,6 +203,26 @@ def test_canvas_reply_moves_nodes_adds_connections_and_selects() -> None:
 
 
 @pytest.mark.usefixtures("streamlit_app")
+def test_clicking_another_step_keeps_what_was_typed_and_selects_it_either_way() -> None:
+    """A click on the canvas is acted on at once when nothing typed waits; text typed just before
+    the click is applied first, to the step it was typed for."""
+    at = designer()
+    wid = new_workflow(at)
+    at.button(key="designer_add_ai_step").click()
+    at.run()
+    edges = [{"id": e.id, "source": e.source, "target": e.target} for e in working_copy(at, wid).edges]
+    reply(at, wid, edges, selected="end")  # nothing typed: the End is selected
+    assert at.selectbox(key=f"designer_inspect:{wid}").value == "end"
+    reply(at, wid, edges, selected="ai_step_1")
+    assert at.selectbox(key=f"designer_inspect:{wid}").value == "ai_step_1"
+    title = next(t for t in at.text_input if t.label == "Title")
+    title.set_value("Typed just before the click")  # sent with the click, in the same run
+    reply(at, wid, edges, selected="end")
+    assert working_copy(at, wid).node("ai_step_1").title == "Typed just before the click"
+    assert at.selectbox(key=f"designer_inspect:{wid}").value == "end"
+
+
+@pytest.mark.usefixtures("streamlit_app")
 def test_problems_are_listed_highlighted_and_select_their_node() -> None:
     at = designer()
     wid = new_workflow(at)
