@@ -21,6 +21,7 @@ from engine.services import Loopdesk
 from engine.store.base import WorkflowVersion
 from ui import designer_state as ds
 from ui.arrange import arrange
+from ui.canvas import MINIMAP_FROM
 from ui.canvas_bridge import CanvasEvent
 from ui.designer_words import connection_name, problem_text, sentence
 from ui.format import md_escape, md_message, minute
@@ -71,28 +72,37 @@ def _new_step(wf: Workflow, new_id: str, redraw: Redraw) -> Done:
     return Done(wf=wf, select=new_id, redraw=redraw)
 
 
+def _fit_if_it_fits(wf: Workflow) -> Redraw:
+    """Zoom to show every step after a change, when they all fit at a readable size; a larger
+    workflow stays where the person is looking (fitting it would only jump to its middle)."""
+    return "fit" if len(wf.nodes) <= MINIMAP_FROM else "push"
+
+
 # -- edits of the working copy ---------------------------------------------------------------------
 
 
 def add_step(wf: Workflow, kind: str, near: str | None) -> Done:
     """A palette button: a new step of `kind` next to the selected step (`near`)."""
-    return _new_step(*ds.add_node(wf, kind, near=near), redraw="fit")
+    wf, new_id = ds.add_node(wf, kind, near=near)
+    return _new_step(wf, new_id, _fit_if_it_fits(wf))
 
 
 def add_step_after(wf: Workflow, node_id: str, kind: str) -> Done:
     """ "Add after": a new step on the step's way on."""
     try:
-        return _new_step(*add_after(wf, node_id, kind), redraw="fit")
+        wf, new_id = add_after(wf, node_id, kind)
     except WiringError as exc:
         return _refused(exc)
+    return _new_step(wf, new_id, _fit_if_it_fits(wf))
 
 
 def insert_step(wf: Workflow, edge_id: str, kind: str) -> Done:
     """ "Insert a step" on a connection."""
     try:
-        return _new_step(*insert_on_edge(wf, edge_id, kind), redraw="fit")
+        wf, new_id = insert_on_edge(wf, edge_id, kind)
     except WiringError as exc:
         return _refused(exc)
+    return _new_step(wf, new_id, _fit_if_it_fits(wf))
 
 
 def drop_step(wf: Workflow, event: CanvasEvent) -> Done:
@@ -139,7 +149,9 @@ def remove_step(wf: Workflow, node_id: str) -> Done:
     joined = len(after.edges) > len([e for e in wf.edges if node_id not in (e.source, e.target)])
     how = "; the step before it now leads to the step after it." if joined else " and its connections."
     text = f"Deleted the step “{md_escape(title)}”{how} Undo brings it back."
-    return Done(wf=after, unselect=True, redraw="fit", fresh_widgets=True, flash=_say("info", text))
+    return Done(
+        wf=after, unselect=True, redraw=_fit_if_it_fits(after), fresh_widgets=True, flash=_say("info", text)
+    )
 
 
 def remove_connection(wf: Workflow, edge_id: str) -> Done:

@@ -198,3 +198,17 @@ def test_unsaved_work_is_kept_while_it_differs_from_the_saved_version(
     app.keep_design_draft("dana", changed)
     acts.keep_draft(app, "dana", own, own)  # looking, not editing: the earlier draft stays
     assert app.design_draft("dana", own.id) is not None
+
+
+def test_a_large_workflow_stays_where_the_person_looks_after_a_new_step() -> None:
+    """Fitting fifty steps would only jump to their middle (the zoom stops at a readable size), so a
+    step added to a large workflow is drawn in place; a small one is zoomed to show every step."""
+    from bench.designer_clicks import fifty_steps
+
+    small = load_template("marketing_social_post")
+    large = fifty_steps()
+    assert acts.add_step(small, "ai_step", "draft").redraw == "fit"
+    assert acts.add_step(large, "ai_step", "draft_3").redraw == "push"
+    into = large.edges[5].id
+    assert acts.insert_step(large, into, "end").redraw == "push"
+    assert acts.remove_step(large, "to_review_3").redraw == "push"
