@@ -19,6 +19,7 @@ from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.demo_data import load_demo_data
 from engine.directory import OPERATOR
 from engine.documents import checkpoint_document, run_document
+from engine.durations import span
 from engine.errors import EngineError, Problem, WorkflowValidationError
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.policies import Escalated
@@ -224,6 +225,40 @@ def cmd_inbox(args: argparse.Namespace) -> int:
             or f"{args.user} has nothing to review"
         )
         _emit(args, items, human)
+        return 0
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _review_line(f: dict[str, Any]) -> str:
+    """One group's figures in a line a person reads."""
+    size = "–" if f["mean_edit_size"] is None else f"{f['mean_edit_size']:.2f}"
+    p50, p90 = (
+        "–" if f[k] is None else span(float(f[k])) for k in ("review_seconds_p50", "review_seconds_p90")
+    )
+    return (
+        f"{f['reviews']} reviews of {f['runs']} runs · as is {_share(f['approved_as_is_rate'])} · "
+        f"with edits {_share(f['approved_with_edits_rate'])} · changes {_share(f['changes_requested_rate'])}"
+        f" · rejected {_share(f['rejected_rate'])} · edit size {size} · review p50 {p50}, p90 {p90}"
+        f" · overdue {f['overdue']}"
+    )
+
+
+def cmd_insights(args: argparse.Namespace) -> int:
+    """What reviewers' decisions say of the AI, per workflow, AI step and prompt version, reviewer."""
+    with _opened(args) as app:
+        reports = app.review_report(args.user, args.workflow)
+        lines: list[str] = []
+        for r in reports:
+            lines.append(f"{r['workflow_id']}: {_review_line(r['overall'])}")
+            for node_id, versions in r["ai_steps"].items():
+                for version, f in versions.items():
+                    lines.append(f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}")
+            for who, f in r["reviewers"].items():
+                lines.append(f"  reviewer {who}: {_review_line(f)}")
+        _emit(args, reports, "\n".join(lines) or "no workflow whose runs you may see")
         return 0
 
 
@@ -474,6 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=_positive, default=100, help="how many to list (default 100)")
     s.add_argument("--offset", type=_not_negative, default=0, help="how many of the oldest to skip")
     s.set_defaults(func=cmd_inbox)
+    s = sub.add_parser(
+        "insights", parents=[common, acting], help="what reviewers' decisions say of the AI steps"
+    )
+    s.add_argument("--workflow", help="one workflow (default: every workflow whose runs you may see)")
+    s.set_defaults(func=cmd_insights)
     s = sub.add_parser("decide", parents=[common], help="decide a checkpoint")
     s.add_argument("checkpoint_id")
     s.add_argument("--user", required=True)

@@ -23,6 +23,7 @@ from engine.errors import (
     WorkflowValidationError,
 )
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
+from engine.learning import report as review_report
 from engine.limits import MAX_NAME_CHARS
 from engine.links import LinkSigner
 from engine.llm.base import LLMProvider
@@ -721,6 +722,15 @@ class Loopdesk:
             for s in checkpoint_stats(totals, self.store.pending_counts())
             if seen is None or s.workflow_id in seen
         ]
+
+    def review_report(self, user: str, workflow_id: str | None = None) -> list[dict[str, Any]]:
+        """What reviewers' decisions say of each workflow the user sees every run of (or of one):
+        rates, edit size and time in review overall, per AI step and prompt version, per reviewer
+        (runs moved to an archive are not counted)."""
+        shown = [w for w in self.workflows_for(user, "view") if workflow_id in (None, w.workflow_id)]
+        if workflow_id is not None and not shown:
+            raise NotFoundError("workflow whose runs you may see", workflow_id)
+        return [review_report(self.store, w.workflow_id) for w in shown]
 
     def workflow_stats(self, user: str, include_archived: bool = False) -> list[WorkflowStats]:
         """Runs by status and AI tokens and cost per workflow."""

@@ -1,0 +1,206 @@
+"""What reviewers' decisions say about the AI: per workflow, per AI step and prompt version, and per
+reviewer — how often drafts pass as they are, how much reviewers change, how long review takes.
+
+Built from decided checkpoints (their decision keeps every edit with the text before and after) and
+the workflow's versions (which version of a step's prompt wrote the draft a reviewer saw).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.diffs import edit_size
+from engine.model import AIStepNode, Workflow
+from engine.store.base import CheckpointRecord, Store, WorkflowVersion
+
+OUTCOMES = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
+"""A decision's kind as the outcome it counts under."""
+
+
+@dataclass(frozen=True)
+class Review:
+    """One decided checkpoint, as insights count it."""
+
+    run_id: str
+    workflow_id: str
+    version: int
+    """The workflow version the run ran."""
+    checkpoint_node: str
+    reviewer: str
+    outcome: str
+    """approved, rejected or changes_requested."""
+    edited: bool
+    """Approved with changes to the values shown."""
+    edit_size: float | None
+    """Words changed over words in the draft (approvals only; 0.0 as shown)."""
+    seconds: float
+    """Time in review: from the checkpoint opening to its decision."""
+    overdue: bool
+    """Decided after its due time."""
+    drafts: tuple[tuple[str, int], ...]
+    """The AI steps whose answers the reviewer saw, each with the version its prompt was written in."""
+
+
+def prompt_versions(versions: Iterable[WorkflowVersion]) -> dict[tuple[str, int], int]:
+    """(AI step id, workflow version) → the version in which that step's prompt (instruction, system
+    prompt, model) last changed, so runs of later versions that left it alone count with it."""
+    out: dict[tuple[str, int], int] = {}
+    since: dict[str, tuple[int, tuple[str, str, str | None]]] = {}
+    for v in sorted(versions, key=lambda v: v.version):
+        for node in v.definition.nodes:
+            if not isinstance(node, AIStepNode):
+                continue
+            prompt = (node.instruction, node.system_prompt, node.model)
+            if node.id not in since or since[node.id][1] != prompt:
+                since[node.id] = (v.version, prompt)
+            out[(node.id, v.version)] = since[node.id][0]
+    return out
+
+
+def review_of(
+    cp: CheckpointRecord, version: int, wf: Workflow, prompts: dict[tuple[str, int], int]
+) -> Review | None:
+    """A decided checkpoint as a review (None when it has no decision insights can read)."""
+    decision = cp.decision or {}
+    outcome = OUTCOMES.get(str(decision.get("kind")))
+    if outcome is None or cp.decided_at is None:
+        return None
+    edits = decision.get("edits") or {}
+    approved = outcome == "approved"
+    size = (
+        (float(decision["edit_size"]) if "edit_size" in decision else edit_size(edits)) if approved else None
+    )
+    drafts = tuple(
+        (n.id, prompts.get((n.id, version), version))
+        for n in wf.nodes
+        if isinstance(n, AIStepNode) and n.output_name in cp.shown
+    )
+    return Review(
+        run_id=cp.run_id,
+        workflow_id=cp.workflow_id,
+        version=version,
+        checkpoint_node=cp.node_id,
+        reviewer=cp.decided_by or "",
+        outcome=outcome,
+        edited=approved and bool(edits),
+        edit_size=size,
+        seconds=max(0.0, cp.decided_at - cp.created_at),
+        overdue=cp.due_at is not None and cp.decided_at > cp.due_at,
+        drafts=drafts,
+    )
+
+
+def reviews(store: Store, workflow_id: str) -> list[Review]:
+    """Every decided checkpoint of a workflow, oldest first, as reviews."""
+    versions = store.list_versions(workflow_id)
+    by_version = {v.version: v.definition for v in versions}
+    prompts = prompt_versions(versions)
+    out = []
+    run_versions: dict[str, int] = {}
+    for cp in store.list_checkpoints(status="decided", workflow_id=workflow_id):
+        if cp.run_id not in run_versions:
+            run = store.get_run(cp.run_id)
+            if run is None:
+                continue
+            run_versions[cp.run_id] = run.version
+        version = run_versions[cp.run_id]
+        wf = by_version.get(version)
+        if wf is None:
+            continue
+        review = review_of(cp, version, wf, prompts)
+        if review is not None:
+            out.append(review)
+    return out
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The p-th percentile by linear interpolation between the nearest ranks (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class Figures:
+    """Review figures of a group of reviews (a workflow, an AI step's prompt version, a reviewer)."""
+
+    reviews: int = 0
+    runs: int = 0
+    approved_as_is: int = 0
+    approved_with_edits: int = 0
+    changes_requested: int = 0
+    rejected: int = 0
+    overdue: int = 0
+    edit_sizes: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def rate(self, count: int) -> float | None:
+        """A share of the reviews (0–1; None before any)."""
+        return count / self.reviews if self.reviews else None
+
+    @property
+    def mean_edit_size(self) -> float | None:
+        """Mean words changed over words in the draft, over approvals (as-is counts as 0)."""
+        return sum(self.edit_sizes) / len(self.edit_sizes) if self.edit_sizes else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as plain values (rates 0–1, seconds), for JSON and tables."""
+        return {
+            "reviews": self.reviews,
+            "runs": self.runs,
+            "approved_as_is_rate": self.rate(self.approved_as_is),
+            "approved_with_edits_rate": self.rate(self.approved_with_edits),
+            "changes_requested_rate": self.rate(self.changes_requested),
+            "rejected_rate": self.rate(self.rejected),
+            "mean_edit_size": self.mean_edit_size,
+            "review_seconds_p50": percentile(self.seconds, 50),
+            "review_seconds_p90": percentile(self.seconds, 90),
+            "overdue": self.overdue,
+        }
+
+
+def figures(items: Iterable[Review]) -> Figures:
+    """Count a group of reviews."""
+    out = Figures()
+    runs: set[str] = set()
+    for r in items:
+        out.reviews += 1
+        runs.add(r.run_id)
+        if r.outcome == "approved":
+            out.approved_with_edits += r.edited
+            out.approved_as_is += not r.edited
+            out.edit_sizes.append(r.edit_size or 0.0)
+        elif r.outcome == "rejected":
+            out.rejected += 1
+        else:
+            out.changes_requested += 1
+        out.overdue += r.overdue
+        out.seconds.append(r.seconds)
+    out.runs = len(runs)
+    return out
+
+
+def report(store: Store, workflow_id: str) -> dict[str, Any]:
+    """A workflow's figures: overall, per AI step and prompt version, and per reviewer."""
+    found = reviews(store, workflow_id)
+    by_step: dict[str, dict[int, list[Review]]] = {}
+    by_reviewer: dict[str, list[Review]] = {}
+    for r in found:
+        for node_id, prompt_version in r.drafts:
+            by_step.setdefault(node_id, {}).setdefault(prompt_version, []).append(r)
+        by_reviewer.setdefault(r.reviewer, []).append(r)
+    return {
+        "workflow_id": workflow_id,
+        "overall": figures(found).as_dict(),
+        "ai_steps": {
+            node_id: {str(v): figures(items).as_dict() for v, items in sorted(versions.items())}
+            for node_id, versions in sorted(by_step.items())
+        },
+        "reviewers": {who: figures(items).as_dict() for who, items in sorted(by_reviewer.items())},
+    }

@@ -1,0 +1,130 @@
+"""What reviewers' decisions say of the AI (issue 16, first part): rates, edit sizes and time in
+review per workflow, per AI step and prompt version, and per reviewer, from a history made through
+the real engine on the demo model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.decisions import Approve, Reject, RequestChanges
+from engine.learning import percentile, prompt_versions
+from engine.model import AIStepNode, Workflow
+from engine.services import Loopdesk
+from engine.store.base import CheckpointRecord
+from tests.engine.test_cli import cli
+
+INPUTS = {"topic": "Spring sale", "channel": "LinkedIn", "audience": "Shoppers", "target_language": "German"}
+
+
+def waiting(app: Loopdesk, workflow_id: str, run_id: str | None = None) -> CheckpointRecord:
+    """The review waiting in a new run (or in run `run_id`)."""
+    if run_id is None:
+        run_id = app.start_run(workflow_id, INPUTS, "dana").id
+    (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
+    return cp
+
+
+def decide(app: Loopdesk, cp: CheckpointRecord, decision: Approve | Reject | RequestChanges) -> None:
+    app.decide(cp.id, app.permissions.deciders(cp)[0], decision)
+
+
+def with_instruction(wf: Workflow, instruction: str) -> Workflow:
+    nodes = [
+        n.model_copy(update={"instruction": instruction})
+        if isinstance(n, AIStepNode) and n.id == "draft"
+        else n
+        for n in wf.nodes
+    ]
+    return wf.model_copy(update={"nodes": nodes})
+
+
+OWN = "marketing-social-post-dana"
+
+
+@pytest.fixture
+def own(app: Loopdesk) -> Workflow:
+    """Dana's own copy of the marketing template (templates stay as shipped), version 1."""
+    return app.use_template("marketing-social-post", "dana").definition
+
+
+@pytest.fixture
+def history(app: Loopdesk, own: Workflow) -> tuple[Loopdesk, float]:
+    """Version 1: approved as is; approved with two words added; sent back, then approved as is;
+    rejected. Version 2 (a new draft prompt): approved as is. Version 3 (renamed only): rejected.
+    Returns the service and the edit size of the edited approval."""
+    wid = own.id
+    decide(app, waiting(app, wid), Approve())
+    edited = waiting(app, wid)
+    draft = str(edited.shown["draft"])
+    decide(app, edited, Approve(edits={"draft": f"{draft} Shop now"}))
+    sent_back = waiting(app, wid)
+    decide(app, sent_back, RequestChanges(comment="Shorter, please"))
+    decide(app, waiting(app, wid, sent_back.run_id), Approve())
+    decide(app, waiting(app, wid), Reject(comment="Off brand"))
+    app.save_workflow(with_instruction(own, "Write a short post about {{ topic }}."), "dana")
+    decide(app, waiting(app, wid), Approve())
+    renamed = app.get_workflow(wid).definition.model_copy(update={"name": "Social posts"})
+    app.save_workflow(renamed, "dana")
+    decide(app, waiting(app, wid), Reject(comment="Not now"))
+    return app, round(2 / len(draft.split()), 4)
+
+
+def test_rates_edit_sizes_and_review_times_follow_the_decisions(history: tuple[Loopdesk, float]) -> None:
+    app, size = history
+    (report,) = app.review_report("dana", OWN)
+    overall = report["overall"]
+    assert (overall["reviews"], overall["runs"]) == (7, 6)
+    assert overall["approved_as_is_rate"] == pytest.approx(3 / 7)
+    assert overall["approved_with_edits_rate"] == pytest.approx(1 / 7)
+    assert overall["changes_requested_rate"] == pytest.approx(1 / 7)
+    assert overall["rejected_rate"] == pytest.approx(2 / 7)
+    assert overall["mean_edit_size"] == pytest.approx(size / 4)  # over the four approvals
+    assert 0 <= overall["review_seconds_p50"] <= overall["review_seconds_p90"]
+    assert overall["overdue"] == 0  # due in 48 h
+    assert list(report["reviewers"]) == ["jamie"] and report["reviewers"]["jamie"]["reviews"] == 7
+
+
+def test_each_prompt_version_of_an_ai_step_is_counted_apart(history: tuple[Loopdesk, float]) -> None:
+    app, size = history
+    (report,) = app.review_report("dana", OWN)
+    # only the draft is shown at the review; the translation is made after it
+    assert list(report["ai_steps"]) == ["draft"]
+    by_version = report["ai_steps"]["draft"]
+    assert list(by_version) == ["1", "2"]  # version 3 left the prompt alone: its run counts with 2
+    first, second = by_version["1"], by_version["2"]
+    assert (first["reviews"], first["runs"]) == (5, 4)
+    assert first["approved_as_is_rate"] == pytest.approx(2 / 5)
+    assert first["mean_edit_size"] == pytest.approx(size / 3)
+    assert (second["reviews"], second["approved_as_is_rate"], second["rejected_rate"]) == (2, 0.5, 0.5)
+    assert second["mean_edit_size"] == 0.0
+
+
+def test_prompt_versions_follow_only_the_prompt(own: Workflow, app: Loopdesk) -> None:
+    app.save_workflow(own.model_copy(update={"name": "Renamed"}), "dana")
+    app.save_workflow(with_instruction(own, "New words"), "dana")
+    versions = prompt_versions(app.store.list_versions(own.id))
+    assert [versions[("draft", v)] for v in (1, 2, 3)] == [1, 1, 3]
+    assert [versions[("translate", v)] for v in (1, 2, 3)] == [1, 1, 1]
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    assert percentile([], 50) is None
+    assert percentile([10.0], 90) == 10.0
+    assert percentile([40.0, 10.0, 20.0, 30.0], 50) == 25.0
+    assert percentile([0.0, 100.0], 90) == pytest.approx(90.0)
+
+
+def test_the_cli_prints_the_same_figures(history: tuple[Loopdesk, float], db_path: str) -> None:
+    app, _ = history
+    expected = app.review_report("dana", OWN)
+    app.close()  # the CLI opens the database itself
+    done = cli("insights", "--db", db_path, "--workflow", OWN, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == json.loads(json.dumps(expected))
+    human = cli("insights", "--db", db_path, "--workflow", OWN)
+    assert f"{OWN}: 7 reviews of 6 runs · as is 43% · with edits 14%" in human.stdout
+    assert "AI step draft, prompt of version 2: 2 reviews of 2 runs" in human.stdout
+    unknown = cli("insights", "--db", db_path, "--workflow", "no-such-flow")
+    assert unknown.returncode != 0 and "no-such-flow" in unknown.stderr
