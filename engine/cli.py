@@ -252,7 +252,14 @@ def cmd_insights(args: argparse.Namespace) -> int:
         reports = app.review_report(args.user, args.workflow)
         lines: list[str] = []
         for r in reports:
-            lines.append(f"{r['workflow_id']}: {_review_line(r['overall'])}")
+            overall = r["overall"]
+            cost = ""
+            if overall["tokens_per_approved_task"] is not None:
+                cost = (
+                    f" · per approved task {overall['tokens_per_approved_task']:,.0f} tokens, "
+                    f"${overall['cost_per_approved_task']:.4f}"
+                )
+            lines.append(f"{r['workflow_id']}: {_review_line(overall)}{cost}")
             for node_id, versions in r["ai_steps"].items():
                 for version, f in versions.items():
                     lines.append(f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}")

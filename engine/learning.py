@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.diffs import edit_size
+from engine.insights import WorkflowStats
 from engine.model import AIStepNode, Workflow
 from engine.store.base import CheckpointRecord, Store, WorkflowVersion
 
@@ -184,6 +185,20 @@ def figures(items: Iterable[Review]) -> Figures:
         out.seconds.append(r.seconds)
     out.runs = len(runs)
     return out
+
+
+def per_approved_task(usage: WorkflowStats | None) -> dict[str, Any]:
+    """AI tokens and cost of all a workflow's runs over the tasks that finished approved (completed):
+    what one approved task costs, drafts of rejected and sent-back work included."""
+    approved = usage.runs.get("completed", 0) if usage is not None else 0
+    if usage is None or not approved:
+        return {"approved_tasks": approved, "tokens_per_approved_task": None, "cost_per_approved_task": None}
+    tokens = usage.prompt_tokens + usage.completion_tokens
+    return {
+        "approved_tasks": approved,
+        "tokens_per_approved_task": tokens / approved,
+        "cost_per_approved_task": usage.cost_usd / approved,
+    }
 
 
 def report(store: Store, workflow_id: str) -> dict[str, Any]:

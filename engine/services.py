@@ -23,6 +23,7 @@ from engine.errors import (
     WorkflowValidationError,
 )
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
+from engine.learning import per_approved_task
 from engine.learning import report as review_report
 from engine.limits import MAX_NAME_CHARS
 from engine.links import LinkSigner
@@ -730,7 +731,13 @@ class Loopdesk:
         shown = [w for w in self.workflows_for(user, "view") if workflow_id in (None, w.workflow_id)]
         if workflow_id is not None and not shown:
             raise NotFoundError("workflow whose runs you may see", workflow_id)
-        return [review_report(self.store, w.workflow_id) for w in shown]
+        usage = {s.workflow_id: s for s in workflow_stats(self.store.stat_totals())}
+        out = []
+        for w in shown:
+            report = review_report(self.store, w.workflow_id)
+            report["overall"].update(per_approved_task(usage.get(w.workflow_id)))
+            out.append(report)
+        return out
 
     def workflow_stats(self, user: str, include_archived: bool = False) -> list[WorkflowStats]:
         """Runs by status and AI tokens and cost per workflow."""

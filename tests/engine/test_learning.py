@@ -86,6 +86,25 @@ def test_rates_edit_sizes_and_review_times_follow_the_decisions(history: tuple[L
     assert list(report["reviewers"]) == ["jamie"] and report["reviewers"]["jamie"]["reviews"] == 7
 
 
+def test_tokens_and_cost_per_approved_task_count_every_draft(history: tuple[Loopdesk, float]) -> None:
+    """All AI calls of the workflow's runs (rejected and sent-back drafts included) over the four
+    tasks that finished approved."""
+    app, _ = history
+    runs = app.store.list_runs(workflow_id=OWN, limit=100)
+    assert sorted(r.status for r in runs) == ["completed"] * 4 + ["rejected"] * 2
+    tokens = sum(
+        int(s.meta.get("prompt_tokens") or 0) + int(s.meta.get("completion_tokens") or 0)
+        for r in runs
+        for s in app.store.list_steps(r.id)
+    )
+    assert tokens > 0
+    (report,) = app.review_report("dana", OWN)
+    overall = report["overall"]
+    assert overall["approved_tasks"] == 4
+    assert overall["tokens_per_approved_task"] == pytest.approx(tokens / 4)
+    assert overall["cost_per_approved_task"] == 0.0  # the demo model costs nothing
+
+
 def test_each_prompt_version_of_an_ai_step_is_counted_apart(history: tuple[Loopdesk, float]) -> None:
     app, size = history
     (report,) = app.review_report("dana", OWN)
@@ -126,5 +145,6 @@ def test_the_cli_prints_the_same_figures(history: tuple[Loopdesk, float], db_pat
     human = cli("insights", "--db", db_path, "--workflow", OWN)
     assert f"{OWN}: 7 reviews of 6 runs · as is 43% · with edits 14%" in human.stdout
     assert "AI step draft, prompt of version 2: 2 reviews of 2 runs" in human.stdout
+    assert " · per approved task " in human.stdout and " tokens, $0.0000" in human.stdout
     unknown = cli("insights", "--db", db_path, "--workflow", "no-such-flow")
     assert unknown.returncode != 0 and "no-such-flow" in unknown.stderr
