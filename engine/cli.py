@@ -21,6 +21,7 @@ from engine.directory import OPERATOR
 from engine.documents import checkpoint_document, run_document
 from engine.durations import span
 from engine.errors import EngineError, Problem, WorkflowValidationError
+from engine.learning import DRIFT_MARGIN, READ_WORDS_PER_SECOND
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.policies import Escalated
 from engine.services import Loopdesk
@@ -201,6 +202,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
 def _not_negative(text: str) -> int:
     try:
         value = int(text)
@@ -249,7 +260,7 @@ def _review_line(f: dict[str, Any]) -> str:
 def cmd_insights(args: argparse.Namespace) -> int:
     """What reviewers' decisions say of the AI, per workflow, AI step and prompt version, reviewer."""
     with _opened(args) as app:
-        reports = app.review_report(args.user, args.workflow)
+        reports = app.review_report(args.user, args.workflow, args.words_per_second, args.drift_margin)
         lines: list[str] = []
         for r in reports:
             overall = r["overall"]
@@ -265,6 +276,17 @@ def cmd_insights(args: argparse.Namespace) -> int:
                     lines.append(f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}")
             for who, f in r["reviewers"].items():
                 lines.append(f"  reviewer {who}: {_review_line(f)}")
+            if r["rubber_stamps"]:
+                lines.append(
+                    f"  ! {len(r['rubber_stamps'])} approvals came faster than the drafts can be read "
+                    f"at {args.words_per_second:g} words a second"
+                )
+            for d in r["drift"]:
+                lines.append(
+                    f"  ! AI step {d['ai_step']}: approved as is {d['recent_approved_as_is_rate']:.0%} of "
+                    f"{d['recent_reviews']} this week, {d['earlier_approved_as_is_rate']:.0%} of "
+                    f"{d['earlier_reviews']} in the four weeks before"
+                )
         _emit(args, reports, "\n".join(lines) or "no workflow whose runs you may see")
         return 0
 
@@ -520,6 +542,18 @@ def build_parser() -> argparse.ArgumentParser:
         "insights", parents=[common, acting], help="what reviewers' decisions say of the AI steps"
     )
     s.add_argument("--workflow", help="one workflow (default: every workflow whose runs you may see)")
+    s.add_argument(
+        "--words-per-second",
+        type=_positive_number,
+        default=READ_WORDS_PER_SECOND,
+        help="reading pace: approvals faster than this through their drafts are flagged (default 5)",
+    )
+    s.add_argument(
+        "--drift-margin",
+        type=_positive_number,
+        default=DRIFT_MARGIN,
+        help="flag an AI step whose approve-as-is rate fell by more than this in a week (default 0.2)",
+    )
     s.set_defaults(func=cmd_insights)
     s = sub.add_parser("decide", parents=[common], help="decide a checkpoint")
     s.add_argument("checkpoint_id")

@@ -40,16 +40,23 @@ def word_diff(before: Any, after: Any) -> list[tuple[Op, str]]:
     return out
 
 
+def _count(tokens: list[str]) -> int:
+    """Words among tokens (a line break is not a word)."""
+    return sum(token != "\n" for token in tokens)
+
+
 def words_changed(before: Any, after: Any) -> int:
-    """How many words were replaced, removed or added."""
+    """How many words were replaced, removed or added (line breaks moved do not count)."""
     a, b = _words(before), _words(after)
-    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in _opcodes(a, b) if tag != "equal")
+    return sum(
+        max(_count(a[i1:i2]), _count(b[j1:j2])) for tag, i1, i2, j1, j2 in _opcodes(a, b) if tag != "equal"
+    )
 
 
 def edit_size(edits: dict[str, dict[str, Any]]) -> float:
     """Words changed over words in the draft, across every edited value (0.0: approved as shown)."""
     changed = sum(words_changed(e.get("before"), e.get("after")) for e in edits.values())
-    drafted = sum(len([w for w in _words(e.get("before")) if w != "\n"]) for e in edits.values())
+    drafted = sum(_count(_words(e.get("before"))) for e in edits.values())
     return round(changed / max(1, drafted), 4) if changed else 0.0
 
 

@@ -8,6 +8,7 @@ the workflow's versions (which version of a step's prompt wrote the draft a revi
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,15 @@ from engine.store.base import CheckpointRecord, Store, WorkflowVersion
 
 OUTCOMES = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
 """A decision's kind as the outcome it counts under."""
+READ_WORDS_PER_SECOND = 5.0
+"""How fast a careful reader gets through a draft (300 words a minute); an approval quicker than its
+draft's words at this pace is flagged as a possible rubber stamp."""
+DRIFT_MARGIN = 0.2
+"""How far an AI step's approve-as-is rate may fall in the last week against the four weeks before
+it before it is flagged (0.2: twenty percentage points)."""
+DRIFT_MIN_REVIEWS = 3
+"""Reviews each of the two periods needs before a fall counts (fewer say nothing)."""
+WEEK = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,13 @@ class Review:
     """Decided after its due time."""
     drafts: tuple[tuple[str, int], ...]
     """The AI steps whose answers the reviewer saw, each with the version its prompt was written in."""
+    words: int = 0
+    """Words of those answers as the reviewer saw them."""
+    decided_at: float = 0.0
+
+    def rubber_stamp(self, words_per_second: float = READ_WORDS_PER_SECOND) -> bool:
+        """An approval made faster than a reader could read the drafts it approved."""
+        return self.outcome == "approved" and self.words > 0 and self.seconds < self.words / words_per_second
 
 
 def prompt_versions(versions: Iterable[WorkflowVersion]) -> dict[tuple[str, int], int]:
@@ -74,11 +91,9 @@ def review_of(
     size = (
         (float(decision["edit_size"]) if "edit_size" in decision else edit_size(edits)) if approved else None
     )
-    drafts = tuple(
-        (n.id, prompts.get((n.id, version), version))
-        for n in wf.nodes
-        if isinstance(n, AIStepNode) and n.output_name in cp.shown
-    )
+    made = [n for n in wf.nodes if isinstance(n, AIStepNode) and n.output_name in cp.shown]
+    drafts = tuple((n.id, prompts.get((n.id, version), version)) for n in made)
+    words = sum(len(str(cp.shown[n.output_name] or "").split()) for n in made)
     return Review(
         run_id=cp.run_id,
         workflow_id=cp.workflow_id,
@@ -91,6 +106,8 @@ def review_of(
         seconds=max(0.0, cp.decided_at - cp.created_at),
         overdue=cp.due_at is not None and cp.decided_at > cp.due_at,
         drafts=drafts,
+        words=words,
+        decided_at=cp.decided_at,
     )
 
 
@@ -138,6 +155,8 @@ class Figures:
     changes_requested: int = 0
     rejected: int = 0
     overdue: int = 0
+    rubber_stamped: int = 0
+    """Approvals faster than a reader could read the drafts (see `Review.rubber_stamp`)."""
     edit_sizes: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
@@ -163,10 +182,11 @@ class Figures:
             "review_seconds_p50": percentile(self.seconds, 50),
             "review_seconds_p90": percentile(self.seconds, 90),
             "overdue": self.overdue,
+            "rubber_stamped": self.rubber_stamped,
         }
 
 
-def figures(items: Iterable[Review]) -> Figures:
+def figures(items: Iterable[Review], words_per_second: float = READ_WORDS_PER_SECOND) -> Figures:
     """Count a group of reviews."""
     out = Figures()
     runs: set[str] = set()
@@ -182,6 +202,7 @@ def figures(items: Iterable[Review]) -> Figures:
         else:
             out.changes_requested += 1
         out.overdue += r.overdue
+        out.rubber_stamped += r.rubber_stamp(words_per_second)
         out.seconds.append(r.seconds)
     out.runs = len(runs)
     return out
@@ -201,8 +222,63 @@ def per_approved_task(usage: WorkflowStats | None) -> dict[str, Any]:
     }
 
 
-def report(store: Store, workflow_id: str) -> dict[str, Any]:
-    """A workflow's figures: overall, per AI step and prompt version, and per reviewer."""
+@dataclass(frozen=True)
+class Drift:
+    """An AI step whose drafts pass as they are less often this week than in the four weeks before."""
+
+    node_id: str
+    recent_rate: float
+    earlier_rate: float
+    recent_reviews: int
+    earlier_reviews: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, for JSON."""
+        return {
+            "ai_step": self.node_id,
+            "recent_approved_as_is_rate": self.recent_rate,
+            "earlier_approved_as_is_rate": self.earlier_rate,
+            "recent_reviews": self.recent_reviews,
+            "earlier_reviews": self.earlier_reviews,
+        }
+
+
+def _as_is_rate(items: list[Review]) -> float:
+    counted = figures(items)
+    return counted.approved_as_is / counted.reviews if counted.reviews else 0.0
+
+
+def drifts(items: Iterable[Review], now: float, margin: float = DRIFT_MARGIN) -> list[Drift]:
+    """AI steps whose approve-as-is rate over the last week fell by more than `margin` against the
+    four weeks before it (each period needs `DRIFT_MIN_REVIEWS` reviews)."""
+    periods: dict[str, tuple[list[Review], list[Review]]] = {}
+    for r in items:
+        age = now - r.decided_at
+        for node_id, _ in r.drafts:
+            recent, earlier = periods.setdefault(node_id, ([], []))
+            if 0 <= age < WEEK:
+                recent.append(r)
+            elif WEEK <= age < 5 * WEEK:
+                earlier.append(r)
+    out = []
+    for node_id, (recent, earlier) in sorted(periods.items()):
+        if len(recent) < DRIFT_MIN_REVIEWS or len(earlier) < DRIFT_MIN_REVIEWS:
+            continue
+        now_rate, before_rate = (_as_is_rate(p) for p in (recent, earlier))
+        if before_rate - now_rate > margin:
+            out.append(Drift(node_id, now_rate, before_rate, len(recent), len(earlier)))
+    return out
+
+
+def report(
+    store: Store,
+    workflow_id: str,
+    now: float | None = None,
+    words_per_second: float = READ_WORDS_PER_SECOND,
+    margin: float = DRIFT_MARGIN,
+) -> dict[str, Any]:
+    """A workflow's figures: overall, per AI step and prompt version, and per reviewer; the approvals
+    that look like rubber stamps and the AI steps whose drafts pass less often than they did."""
     found = reviews(store, workflow_id)
     by_step: dict[str, dict[int, list[Review]]] = {}
     by_reviewer: dict[str, list[Review]] = {}
@@ -212,10 +288,20 @@ def report(store: Store, workflow_id: str) -> dict[str, Any]:
         by_reviewer.setdefault(r.reviewer, []).append(r)
     return {
         "workflow_id": workflow_id,
-        "overall": figures(found).as_dict(),
+        "overall": figures(found, words_per_second).as_dict(),
         "ai_steps": {
-            node_id: {str(v): figures(items).as_dict() for v, items in sorted(versions.items())}
+            node_id: {
+                str(v): figures(items, words_per_second).as_dict() for v, items in sorted(versions.items())
+            }
             for node_id, versions in sorted(by_step.items())
         },
-        "reviewers": {who: figures(items).as_dict() for who, items in sorted(by_reviewer.items())},
+        "reviewers": {
+            who: figures(items, words_per_second).as_dict() for who, items in sorted(by_reviewer.items())
+        },
+        "rubber_stamps": [
+            {"run_id": r.run_id, "reviewer": r.reviewer, "seconds": r.seconds, "words": r.words}
+            for r in found
+            if r.rubber_stamp(words_per_second)
+        ],
+        "drift": [d.as_dict() for d in drifts(found, time.time() if now is None else now, margin)],
     }

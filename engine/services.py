@@ -23,7 +23,7 @@ from engine.errors import (
     WorkflowValidationError,
 )
 from engine.insights import CheckpointStats, WorkflowStats, checkpoint_stats, workflow_stats
-from engine.learning import per_approved_task
+from engine.learning import DRIFT_MARGIN, READ_WORDS_PER_SECOND, per_approved_task
 from engine.learning import report as review_report
 from engine.limits import MAX_NAME_CHARS
 from engine.links import LinkSigner
@@ -724,17 +724,25 @@ class Loopdesk:
             if seen is None or s.workflow_id in seen
         ]
 
-    def review_report(self, user: str, workflow_id: str | None = None) -> list[dict[str, Any]]:
+    def review_report(
+        self,
+        user: str,
+        workflow_id: str | None = None,
+        words_per_second: float = READ_WORDS_PER_SECOND,
+        drift_margin: float = DRIFT_MARGIN,
+    ) -> list[dict[str, Any]]:
         """What reviewers' decisions say of each workflow the user sees every run of (or of one):
-        rates, edit size and time in review overall, per AI step and prompt version, per reviewer
-        (runs moved to an archive are not counted)."""
+        rates, edit size and time in review overall, per AI step and prompt version, per reviewer,
+        possible rubber stamps and AI steps drifting (runs moved to an archive are not counted)."""
         shown = [w for w in self.workflows_for(user, "view") if workflow_id in (None, w.workflow_id)]
         if workflow_id is not None and not shown:
             raise NotFoundError("workflow whose runs you may see", workflow_id)
         usage = {s.workflow_id: s for s in workflow_stats(self.store.stat_totals())}
         out = []
         for w in shown:
-            report = review_report(self.store, w.workflow_id)
+            report = review_report(
+                self.store, w.workflow_id, words_per_second=words_per_second, margin=drift_margin
+            )
             report["overall"].update(per_approved_task(usage.get(w.workflow_id)))
             out.append(report)
         return out

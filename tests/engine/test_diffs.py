@@ -49,3 +49,10 @@ def test_the_edit_size_is_stored_with_the_decision(app: Loopdesk) -> None:
     (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
     app.decide(cp.id, "jamie", Approve())
     assert app.engine.get_checkpoint(cp.id).decision["edit_size"] == 0.0
+
+
+def test_a_draft_rewritten_whole_is_an_edit_size_of_one_line_breaks_are_not_words() -> None:
+    draft = "Spring sale starts today.\n\nShop early and save.\nSee you there"
+    assert words_changed(draft, "Totally new text") == 11
+    assert edit_size({"draft": {"before": draft, "after": "Totally new text"}}) == 1.0
+    assert words_changed("one two\nthree", "one two three") == 0  # a line joined: no word changed

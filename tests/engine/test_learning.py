@@ -9,7 +9,7 @@ import json
 import pytest
 
 from engine.decisions import Approve, Reject, RequestChanges
-from engine.learning import percentile, prompt_versions
+from engine.learning import WEEK, Review, drifts, percentile, prompt_versions
 from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
@@ -148,3 +148,50 @@ def test_the_cli_prints_the_same_figures(history: tuple[Loopdesk, float], db_pat
     assert " · per approved task " in human.stdout and " tokens, $0.0000" in human.stdout
     unknown = cli("insights", "--db", db_path, "--workflow", "no-such-flow")
     assert unknown.returncode != 0 and "no-such-flow" in unknown.stderr
+
+
+def review(outcome: str, seconds: float, words: int, decided_at: float = 0.0, edited: bool = False) -> Review:
+    """A review of the draft step's prompt of version 1, for the signal tests."""
+    return Review(
+        run_id=f"run-{decided_at}-{seconds}", workflow_id="w", version=1, checkpoint_node="review",
+        reviewer="jamie", outcome=outcome, edited=edited, edit_size=0.0 if outcome == "approved" else None,
+        seconds=seconds, overdue=False, drafts=(("draft", 1),), words=words, decided_at=decided_at,
+    )  # fmt: skip
+
+
+def test_an_approval_faster_than_its_draft_can_be_read_is_flagged() -> None:
+    assert review("approved", seconds=10, words=100).rubber_stamp()  # 100 words need 20 s at 5 a second
+    assert not review("approved", seconds=25, words=100).rubber_stamp()
+    assert not review("approved", seconds=10, words=100).rubber_stamp(words_per_second=20)
+    assert not review("rejected", seconds=1, words=100).rubber_stamp()  # only approvals are stamps
+    assert not review("approved", seconds=0, words=0).rubber_stamp()  # nothing to read
+
+
+def test_a_step_whose_drafts_pass_less_often_this_week_is_flagged() -> None:
+    now, day = 100 * WEEK, 86400.0
+    earlier = [review("approved", 60, 50, now - 2 * WEEK - i * day) for i in range(4)]
+    earlier.append(review("rejected", 60, 50, now - 3 * WEEK))
+    recent = [
+        review("approved", 60, 50, now - day),
+        *(review("rejected", 60, 50, now - i * day) for i in (2, 3)),
+    ]
+    (drift,) = drifts([*earlier, *recent], now)
+    assert (drift.node_id, drift.recent_rate, drift.earlier_rate) == ("draft", pytest.approx(1 / 3), 0.8)
+    assert (drift.recent_reviews, drift.earlier_reviews) == (3, 5)
+    assert drifts([*earlier, *recent], now, margin=0.5) == []  # fell by 0.47 only
+    assert drifts([*earlier, *recent[:2]], now) == []  # two reviews this week say nothing yet
+    older = [review("approved", 60, 50, now - 6 * WEEK) for _ in range(5)]  # beyond the four weeks
+    assert drifts([*older, *recent], now) == []
+
+
+def test_instant_approvals_of_the_history_are_flagged_as_rubber_stamps(
+    history: tuple[Loopdesk, float],
+) -> None:
+    app, _ = history
+    (report,) = app.review_report("dana", OWN)
+    stamps = report["rubber_stamps"]
+    assert len(stamps) == report["overall"]["rubber_stamped"] == 4  # every approval, decided at once
+    assert all(s["reviewer"] == "jamie" and s["words"] > 0 for s in stamps)
+    (patient,) = app.review_report("dana", OWN, words_per_second=1e9)
+    assert patient["rubber_stamps"] == [] and patient["drift"] == []
+    assert cli("insights", "--words-per-second", "0").returncode != 0
