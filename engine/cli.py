@@ -276,6 +276,17 @@ def cmd_insights(args: argparse.Namespace) -> int:
                     lines.append(f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}")
             for who, f in r["reviewers"].items():
                 lines.append(f"  reviewer {who}: {_review_line(f)}")
+            for node_id, c in r["before_after"].items():
+                rates = [
+                    f"{c[side]['approved_as_is'] / c[side]['reviews']:.0%} of {c[side]['reviews']}"
+                    for side in ("before", "after")
+                ]
+                verdict = "a real difference" if c["significant"] else "not significant yet"
+                lines.append(
+                    f"  AI step {node_id}: approved as is {rates[0]} with the prompt of version "
+                    f"{c['before_version']}, {rates[1]} with version {c['after_version']} ({verdict}, "
+                    f"p = {c['p_value']:.2f})"
+                )
             if r["rubber_stamps"]:
                 lines.append(
                     f"  ! {len(r['rubber_stamps'])} approvals came faster than the drafts can be read "

@@ -222,6 +222,49 @@ def per_approved_task(usage: WorkflowStats | None) -> dict[str, Any]:
     }
 
 
+SIGNIFICANCE = 0.05
+"""A before/after difference counts as real once a two-sided test puts its chance below this."""
+
+
+def two_proportion_p(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float | None:
+    """Two-sided p-value of a two-proportion z-test (pooled); None when a side has no trials, 1.0
+    when both sides are all hits or all misses."""
+    if not n_a or not n_b:
+        return None
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if spread == 0:
+        return 1.0
+    z = (hits_b / n_b - hits_a / n_a) / spread
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def before_after(versions: dict[int, list[Review]]) -> dict[str, Any] | None:
+    """An AI step's newest prompt version against the one before it: approve-as-is rate and edit size
+    of each, and whether the difference in rate is significant yet (None with a single version)."""
+    if len(versions) < 2:
+        return None
+    earlier, newest = sorted(versions)[-2:]
+    a, b = figures(versions[earlier]), figures(versions[newest])
+    p = two_proportion_p(a.approved_as_is, a.reviews, b.approved_as_is, b.reviews)
+    return {
+        "before_version": earlier,
+        "after_version": newest,
+        "before": {
+            "reviews": a.reviews,
+            "approved_as_is": a.approved_as_is,
+            "mean_edit_size": a.mean_edit_size,
+        },
+        "after": {
+            "reviews": b.reviews,
+            "approved_as_is": b.approved_as_is,
+            "mean_edit_size": b.mean_edit_size,
+        },
+        "p_value": p,
+        "significant": p is not None and p < SIGNIFICANCE,
+    }
+
+
 @dataclass(frozen=True)
 class Drift:
     """An AI step whose drafts pass as they are less often this week than in the four weeks before."""
@@ -297,6 +340,11 @@ def report(
         },
         "reviewers": {
             who: figures(items, words_per_second).as_dict() for who, items in sorted(by_reviewer.items())
+        },
+        "before_after": {
+            node_id: compared
+            for node_id, versions in sorted(by_step.items())
+            if (compared := before_after(versions)) is not None
         },
         "rubber_stamps": [
             {"run_id": r.run_id, "reviewer": r.reviewer, "seconds": r.seconds, "words": r.words}

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from engine.decisions import Approve, Reject, RequestChanges
-from engine.learning import WEEK, Review, drifts, percentile, prompt_versions
+from engine.learning import WEEK, Review, drifts, percentile, prompt_versions, two_proportion_p
 from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
@@ -146,6 +146,10 @@ def test_the_cli_prints_the_same_figures(history: tuple[Loopdesk, float], db_pat
     assert f"{OWN}: 7 reviews of 6 runs · as is 43% · with edits 14%" in human.stdout
     assert "AI step draft, prompt of version 2: 2 reviews of 2 runs" in human.stdout
     assert " · per approved task " in human.stdout and " tokens, $0.0000" in human.stdout
+    assert (
+        "AI step draft: approved as is 40% of 5 with the prompt of version 1, 50% of 2 with version 2 "
+        "(not significant yet, p = 0.81)"
+    ) in human.stdout
     unknown = cli("insights", "--db", db_path, "--workflow", "no-such-flow")
     assert unknown.returncode != 0 and "no-such-flow" in unknown.stderr
 
@@ -195,3 +199,25 @@ def test_instant_approvals_of_the_history_are_flagged_as_rubber_stamps(
     (patient,) = app.review_report("dana", OWN, words_per_second=1e9)
     assert patient["rubber_stamps"] == [] and patient["drift"] == []
     assert cli("insights", "--words-per-second", "0").returncode != 0
+
+
+def test_the_two_proportion_test_matches_the_textbook() -> None:
+    assert two_proportion_p(20, 100, 30, 100) == pytest.approx(0.1025, abs=1e-4)  # z = 1.633
+    assert two_proportion_p(10, 100, 40, 100) == pytest.approx(9.6e-7, rel=0.02)  # z = 4.899
+    assert two_proportion_p(5, 5, 3, 3) == 1.0 and two_proportion_p(0, 0, 1, 2) is None
+
+
+def test_before_and_after_a_new_prompt_says_whether_the_difference_is_real_yet(
+    history: tuple[Loopdesk, float],
+) -> None:
+    app, size = history
+    (report,) = app.review_report("dana", OWN)
+    compared = report["before_after"]["draft"]
+    assert (compared["before_version"], compared["after_version"]) == (1, 2)
+    assert compared["before"] == {
+        "reviews": 5,
+        "approved_as_is": 2,
+        "mean_edit_size": pytest.approx(size / 3),
+    }
+    assert compared["after"] == {"reviews": 2, "approved_as_is": 1, "mean_edit_size": 0.0}
+    assert compared["p_value"] == pytest.approx(0.8092, abs=1e-3) and compared["significant"] is False
