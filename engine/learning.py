@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.diffs import edit_size
@@ -265,6 +266,20 @@ def before_after(versions: dict[int, list[Review]]) -> dict[str, Any] | None:
     }
 
 
+def week_of(at: float) -> str:
+    """The Monday (UTC, ISO date) of the week a moment falls in."""
+    day = datetime.fromtimestamp(at, tz=UTC).date()
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def weekly(items: Iterable[Review]) -> list[dict[str, Any]]:
+    """Figures per week of decision, oldest first: the trend of "is the AI getting better?"."""
+    weeks: dict[str, list[Review]] = {}
+    for r in items:
+        weeks.setdefault(week_of(r.decided_at), []).append(r)
+    return [{"week": week, **figures(found).as_dict()} for week, found in sorted(weeks.items())]
+
+
 @dataclass(frozen=True)
 class Drift:
     """An AI step whose drafts pass as they are less often this week than in the four weeks before."""
@@ -341,6 +356,7 @@ def report(
         "reviewers": {
             who: figures(items, words_per_second).as_dict() for who, items in sorted(by_reviewer.items())
         },
+        "weeks": weekly(found),
         "before_after": {
             node_id: compared
             for node_id, versions in sorted(by_step.items())

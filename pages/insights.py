@@ -6,6 +6,7 @@ import streamlit as st
 
 from engine.store.base import RUN_STATUSES
 from ui.format import money, span
+from ui.review_figures import show as show_review_figures
 from ui.runtime import get_app, require_user
 from ui.timeline import node_name
 
@@ -86,3 +87,26 @@ if wf_rows:
         )
 else:
     st.info("No run yet. Start one on the Start a run page.")
+
+st.subheader("Is the AI getting better?", anchor=False)
+st.caption(
+    "What reviewers' decisions say of one workflow's AI steps: how often drafts pass as they are, how much "
+    "reviewers change, how long review takes — per AI step and prompt version, and per reviewer."
+)
+reviewed = {w.workflow_id: w for w in app.workflows_for(user, "view")}
+chosen = st.selectbox(
+    "Workflow",
+    list(reviewed),
+    index=None,
+    format_func=lambda wid: reviewed[wid].name,
+    placeholder="Choose a workflow",
+    key="insights_review_workflow",
+)
+if chosen is not None:
+    (figures,) = app.review_report(user, chosen)
+    design = reviewed[chosen].definition
+    show_review_figures(
+        figures,
+        step_name=lambda node_id: node_name(design, node_id),
+        person_name=app.directory.name_of,
+    )
