@@ -16,7 +16,11 @@ def test_the_picked_person_survives_a_reload(server: Server, page: Page) -> None
     expect(picker).to_have_value("Dana Kim · Designer (marketing ops)")  # a first visit: the default
     pick(page, "Signed in as", "Jamie Rivera · Marketing reviewer")
     expect(picker).to_have_value("Jamie Rivera · Marketing reviewer")
-    page.wait_for_timeout(500)  # the browser keeps the choice as the page settles
+    # the browser keeps the choice (a cookie written as the page settles; slower on a busy machine)
+    for _ in range(100):
+        if {c["name"]: c["value"] for c in page.context.cookies()}.get("loopdesk_demo_user") == "jamie":
+            break
+        page.wait_for_timeout(100)
 
     page.reload()
     wait_for_text(page, "Signed in as")

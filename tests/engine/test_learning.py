@@ -9,7 +9,16 @@ import json
 import pytest
 
 from engine.decisions import Approve, Reject, RequestChanges
-from engine.learning import WEEK, Review, drifts, percentile, prompt_versions, two_proportion_p
+from engine.learning import (
+    WEEK,
+    Review,
+    drifts,
+    percentile,
+    prompt_versions,
+    two_proportion_p,
+    week_of,
+    weekly,
+)
 from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
@@ -221,3 +230,18 @@ def test_before_and_after_a_new_prompt_says_whether_the_difference_is_real_yet(
     }
     assert compared["after"] == {"reviews": 2, "approved_as_is": 1, "mean_edit_size": 0.0}
     assert compared["p_value"] == pytest.approx(0.8092, abs=1e-3) and compared["significant"] is False
+
+
+def test_reviews_are_grouped_by_the_monday_of_their_week() -> None:
+    monday = 1_796_601_600.0  # 2026-12-07 00:00 UTC, a Monday
+    assert week_of(monday) == "2026-12-07" and week_of(monday - 1) == "2026-11-30"
+    found = [
+        review("approved", 60, 50, monday + 3600),
+        review("rejected", 60, 50, monday + 6 * 86400),
+        review("approved", 60, 50, monday - 86400),
+    ]
+    weeks = weekly(found)
+    assert [(w["week"], w["reviews"], w["approved_as_is_rate"]) for w in weeks] == [
+        ("2026-11-30", 1, 1.0),
+        ("2026-12-07", 2, 0.5),
+    ]
