@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from engine.durations import span
+from engine.learning import READ_WORDS_PER_SECOND
 
 Name = Callable[[str], str]
 """How a step or reviewer id is shown (a title, a person's name)."""
@@ -91,7 +92,7 @@ def show(report: dict[str, Any], step_name: Name, person_name: Name) -> None:
     if report["rubber_stamps"]:
         st.warning(
             f"{len(report['rubber_stamps'])} approvals came faster than their drafts can be read "
-            "(5 words a second): check that reviewers read what they approve.",
+            f"({READ_WORDS_PER_SECOND:g} words a second): check that reviewers read what they approve.",
             icon=":material/speed:",
         )
     for d in report["drift"]:
