@@ -1,5 +1,5 @@
 """`python -m engine`: validate, run, inbox, decide, show, retry, cancel, recover, token, archive, schema,
-worker, migrate, timers."""
+worker, migrate, timers, insights, replay."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from engine.demo_data import load_demo_data
 from engine.directory import OPERATOR
 from engine.documents import checkpoint_document, run_document
 from engine.durations import span
-from engine.errors import EngineError, Problem, WorkflowValidationError
+from engine.errors import EngineError, InvalidStateError, Problem, WorkflowValidationError
 from engine.learning import DRIFT_MARGIN, READ_WORDS_PER_SECOND
 from engine.model import load_workflow_json, workflow_json_schema
 from engine.policies import Escalated
+from engine.prompt_feedback import DEFAULT_RUNS
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord, RunRecord, TokenRecord
 from engine.store.factory import redacted
@@ -302,6 +303,63 @@ def cmd_insights(args: argparse.Namespace) -> int:
         return 0
 
 
+def _estimate_line(e: dict[str, Any]) -> str:
+    """What a replay is expected to use, before it starts."""
+    cost = (
+        "free (offline demo model)"
+        if e["demo"]
+        else "cost unknown (the model has no price)"
+        if e["cost_usd"] is None
+        else f"about ${e['cost_usd']:.4f}"
+    )
+    tokens = f"about {e['prompt_tokens'] + e['completion_tokens']:,} tokens"
+    return f"replaying {e['calls']} drafts: {tokens}, {cost}"
+
+
+def _replay_lines(doc: dict[str, Any]) -> list[str]:
+    """A replay's result as lines a person reads: each step's summary, then run by run."""
+    lines = []
+    for node_id, step in doc["steps"].items():
+        lines.append(f"AI step {node_id}: {step['summary']}")
+        for c in step["runs"]:
+            if c["error"]:
+                lines.append(f"  {c['run_id']} “{c['title']}”: failed: {c['error']}")
+                continue
+            lines.append(
+                f"  {c['run_id']} “{c['title']}”: {c['verdict']} · similarity to approved "
+                f"{c['old_similarity']:.2f} → {c['new_similarity']:.2f} · edit size "
+                f"{c['old_edit_size']:.2f} → {c['new_edit_size']:.2f}"
+            )
+    used = doc["usage"]
+    cost = (
+        "free (offline demo model)"
+        if used["demo"]
+        else "cost unknown"
+        if used["cost_usd"] is None
+        else (f"${used['cost_usd']:.4f}")
+    )
+    lines.append(f"used {used['prompt_tokens'] + used['completion_tokens']:,} tokens, {cost}")
+    return lines
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay a changed workflow's AI steps on the last reviewed runs of a saved one, in a sandbox."""
+    try:
+        text = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise InvalidStateError(f"cannot read {args.file}: {exc.strerror}") from None
+    wf = load_workflow_json(text, args.file)
+    with _opened(args) as app:
+        _known(app, args.user)
+        plan = app.replay_plan(wf, args.user, args.against, args.last)
+        if not args.json:
+            print(_estimate_line(plan.estimate.as_dict()), flush=True)
+        done = app.replay(wf, args.user, args.against, args.last)
+        doc = done.as_dict()
+        _emit(args, doc, "\n".join(_replay_lines(doc)))
+        return 0
+
+
 def _decision(args: argparse.Namespace) -> Decision:
     comment = args.comment or ""
     edits = _pairs(args.edit, "--edit")
@@ -566,6 +624,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag an AI step whose approve-as-is rate fell by more than this in a week (default 0.2)",
     )
     s.set_defaults(func=cmd_insights)
+    s = sub.add_parser(
+        "replay",
+        parents=[common, acting],
+        help="test a changed workflow's AI steps on past reviewed runs (nothing is stored but the cost)",
+    )
+    s.add_argument("file", metavar="WORKFLOW_FILE", help="the changed workflow (JSON)")
+    s.add_argument(
+        "--against",
+        metavar="WORKFLOW_ID",
+        help="the saved workflow whose runs to replay (default: the file's id)",
+    )
+    s.add_argument(
+        "--last",
+        type=_positive,
+        default=DEFAULT_RUNS,
+        help=f"how many approved runs (default {DEFAULT_RUNS})",
+    )
+    s.set_defaults(func=cmd_replay)
     s = sub.add_parser("decide", parents=[common], help="decide a checkpoint")
     s.add_argument("checkpoint_id")
     s.add_argument("--user", required=True)

@@ -64,3 +64,21 @@ def inline_diff(before: Any, after: Any) -> str:
     """The change as plain text, deletions as [-words-] and insertions as {+words+} (git's style)."""
     marks = {"same": "{}", "del": "[-{}-]", "ins": "{{+{}+}}"}
     return " ".join(marks[op].format(text) for op, text in word_diff(before, after)).replace(" \n ", "\n")
+
+
+def similarity(a: Any, b: Any) -> float:
+    """How alike two texts are, word by word: 1.0 the same words in the same order, 0.0 none shared
+    (twice the matching words over the words of both; line breaks do not count)."""
+    x = [t for t in _words(a) if t != "\n"]
+    y = [t for t in _words(b) if t != "\n"]
+    if not x and not y:
+        return 1.0
+    matched = sum(
+        size for *_, size in difflib.SequenceMatcher(None, x, y, autojunk=False).get_matching_blocks()
+    )
+    return round(2 * matched / (len(x) + len(y)), 4)
+
+
+def draft_edit_size(draft: Any, final: Any) -> float:
+    """Words a reviewer would change to turn `draft` into `final`, over the words of the draft."""
+    return edit_size({"text": {"before": draft, "after": final}})

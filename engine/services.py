@@ -6,7 +6,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from engine.decisions import Decision
 from engine.directory import Directory
 from engine.errors import (
     EngineError,
+    InvalidStateError,
     NotAllowedError,
     NotAuthenticatedError,
     NotFoundError,
@@ -32,6 +33,7 @@ from engine.llm.choice import MODEL_SETTING
 from engine.llm.factory import provider_from_settings
 from engine.model import (
     Access,
+    AIStepNode,
     ApprovalNode,
     Edge,
     EndNode,
@@ -47,6 +49,20 @@ from engine.notify.settings import NotifySettings
 from engine.notify.settings import from_env as notify_settings
 from engine.permissions import Permissions
 from engine.policies import next_step, progress
+from engine.prompt_advice import Suggestion, suggest
+from engine.prompt_feedback import DEFAULT_RUNS, reviewed_drafts
+from engine.replay import MAX_RUNS as MAX_REPLAY_RUNS
+from engine.replay import (
+    Replay,
+    ReplayCase,
+    ReplayPlan,
+    changed_ai_steps,
+    estimate,
+    replay_log,
+    replay_step,
+    spent,
+)
+from engine.replay import record as record_replay
 from engine.runner import Engine
 from engine.store.base import (
     AuditEvent,
@@ -746,6 +762,88 @@ class Loopdesk:
             report["overall"].update(per_approved_task(usage.get(w.workflow_id)))
             out.append(report)
         return out
+
+    # -- learning from reviewers: improve a prompt, replay it on past runs -------------------------
+    def _learning_source(self, user: str, workflow_id: str) -> WorkflowVersion:
+        """The saved workflow whose review history a designer learns from: only someone who may change
+        it (and so sees every run of it) may read its history this way."""
+        latest = self.get_workflow(workflow_id)
+        self.permissions.check_edit(user, latest.definition)
+        return latest
+
+    @staticmethod
+    def _how_many(last: int) -> int:
+        if not 1 <= last <= MAX_REPLAY_RUNS:
+            raise InvalidStateError(f"choose between 1 and {MAX_REPLAY_RUNS} past runs (not {last})")
+        return last
+
+    def suggest_instruction(
+        self, wf: Workflow, node_id: str, user: str, last: int = DEFAULT_RUNS
+    ) -> Suggestion:
+        """A revised instruction for AI step `node_id` of this (possibly unsaved) workflow, learned
+        from the edits and notes on its last `last` reviewed runs; nothing is saved."""
+        self._learning_source(user, wf.id)
+        node = wf.node_map().get(node_id)
+        if not isinstance(node, AIStepNode):
+            raise InvalidStateError(f"only AI steps have an instruction to improve; `{node_id}` is not one")
+        drafts = reviewed_drafts(self.store, wf.id, node_id, self._how_many(last))
+        return suggest(
+            node, wf, drafts, self.engine.provider, self.engine.default_model(), self.engine.prices
+        )
+
+    def replay_plan(
+        self, wf: Workflow, user: str, against: str | None = None, last: int = DEFAULT_RUNS
+    ) -> ReplayPlan:
+        """What "Test against past runs" would replay (the AI steps changed against the saved workflow
+        `against`, by default the same id, each on its last `last` approved runs) and its estimate."""
+        saved = self._learning_source(user, against or wf.id)
+        changed = changed_ai_steps(saved.definition, wf)
+        cases = {
+            node_id: reviewed_drafts(
+                self.store, saved.workflow_id, node_id, self._how_many(last), approved_only=True
+            )
+            for node_id in changed
+        }
+        provider, model = self.engine.provider, self.engine.default_model()
+        return ReplayPlan(saved, cases, estimate(wf, cases, provider, model, self.engine.prices))
+
+    def replay(
+        self,
+        wf: Workflow,
+        user: str,
+        against: str | None = None,
+        last: int = DEFAULT_RUNS,
+        on_case: Callable[[ReplayCase], None] | None = None,
+    ) -> Replay:
+        """Replay the changed AI steps of `wf` on past runs in a sandbox (no run, checkpoint,
+        notification or board move) and record what it cost in the workflow's replay log."""
+        plan = self.replay_plan(wf, user, against, last)
+        if not plan.cases:
+            raise InvalidStateError(
+                f"no AI step's prompt differs from version {plan.saved.version} of "
+                f"{plan.saved.definition.name}: change one, then test it against past runs"
+            )
+        if not any(plan.cases.values()):
+            raise InvalidStateError(
+                f"{plan.saved.definition.name} has no approved runs of the changed steps to compare with yet"
+            )
+        provider, model, prices = self.engine.provider, self.engine.default_model(), self.engine.prices
+        steps = [
+            replay_step(wf, node_id, drafts, provider, user, model, prices, on_case)
+            for node_id, drafts in plan.cases.items()
+        ]
+        prompt, completion, cost, demo = spent(steps)
+        done = Replay(
+            plan.saved.workflow_id, plan.saved.version, steps, plan.estimate,
+            prompt, completion, cost, demo, time.time(), user,
+        )  # fmt: skip
+        record_replay(self.store, done)
+        return done
+
+    def replay_log(self, workflow_id: str, user: str) -> list[dict[str, Any]]:
+        """The replays recorded for a workflow, newest first: when, by whom, what they cost."""
+        self._learning_source(user, workflow_id)
+        return replay_log(self.store, workflow_id)
 
     def workflow_stats(self, user: str, include_archived: bool = False) -> list[WorkflowStats]:
         """Runs by status and AI tokens and cost per workflow."""

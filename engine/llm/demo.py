@@ -3,7 +3,8 @@
 It lets the app and its templates run end to end without an API key. It is not a language
 model; it recognises a few common tasks (social post, email or reply, summary, translation,
 revision after reviewer feedback, classification, JSON extraction) and fills a template
-with phrases taken from the prompt.
+with phrases taken from the prompt. It follows the guidance lines "Improve this prompt" adds to an
+instruction (`- Include “…”`, `- Leave out “…”`), so an improved prompt can be demonstrated offline.
 
 Labelling: every response carries `demo=True`; the step record keeps it and every page and
 email that shows the answer says "demo output". The text itself carries no label, so a later step
@@ -68,6 +69,11 @@ _PREVIOUS_DRAFT = re.compile(
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
 _ADDITION = re.compile(r"\b(?:add|mention|include)\s+(?P<thing>[^.;\n]+)", re.IGNORECASE)
+_GUIDANCE = re.compile(
+    r"^[ \t]*[-*\u2022][ \t]*(?P<verb>include|leave out)[ \t]+[\"\u201c](?P<text>[^\"\u201d\n]+)[\"\u201d]",
+    re.IGNORECASE | re.MULTILINE,
+)
+"""A guidance line of an improved instruction: `- Include “Shop now”.` or `- Leave out “Hi”.`"""
 _NOTE_PREFIX = "(Revised per reviewer note: "
 _TRANSLATE = re.compile(r"\btranslate\b.*?\b(?:in)?to\s+(?P<language>[a-z][\w-]*)", re.IGNORECASE)
 _TOPIC = re.compile(
@@ -150,9 +156,21 @@ def write_text(prompt: str) -> str:
     feedback = _FEEDBACK.search(prompt)
     task = _FEEDBACK.sub("", prompt).strip() if feedback else prompt
     translation = _TRANSLATE.search(task)
-    body = _source_text(task) if translation else _draft(task)
+    body = _source_text(task) if translation else follow_guidance(task, _draft(task))
     if feedback:
         body = _revise(task, body, feedback.group("note"))
+    return body
+
+
+def follow_guidance(prompt: str, body: str) -> str:
+    """Apply the prompt's guidance lines to a draft: what to leave out is removed, what to include
+    and is missing is added as a closing line."""
+    for found in _GUIDANCE.finditer(prompt):
+        text = found.group("text").strip()
+        if found.group("verb").lower() == "leave out":
+            body = re.sub(rf"[ \t]*{re.escape(text)}", "", body, flags=re.IGNORECASE).strip()
+        elif text.lower() not in body.lower():
+            body = f"{body}\n\n{text}"
     return body
 
 

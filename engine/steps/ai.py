@@ -3,7 +3,7 @@ call cost (a paid call is recorded even when its answer cannot be used)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.errors import StepError
@@ -43,8 +43,9 @@ def build_request(
     )
 
 
-def usage_meta(response: LLMResponse, ctx: StepContext) -> dict[str, Any]:
-    """Model, tokens, cost and what the provider adjusted, as the step record keeps them."""
+def usage_meta(response: LLMResponse, prices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Model, tokens, cost (at the app's `prices`) and what the provider adjusted, as the step
+    record keeps them."""
     cost = (
         0.0
         if response.demo
@@ -54,7 +55,7 @@ def usage_meta(response: LLMResponse, ctx: StepContext) -> dict[str, Any]:
             response.completion_tokens,
             response.cached_tokens,
             on_openai=response.provider == "openai",
-            overrides=price_overrides(ctx.prices),
+            overrides=price_overrides(prices),
         )
     )
     meta: dict[str, Any] = {
@@ -84,9 +85,9 @@ def run_ai(ctx: StepContext) -> StepOutcome:
     try:
         response = ctx.provider.complete(request, ctx.progress)
     except LLMError as exc:
-        paid = usage_meta(exc.response, ctx) if exc.response is not None else {}
+        paid = usage_meta(exc.response, ctx.prices) if exc.response is not None else {}
         raise StepError(str(exc), {**paid, "messages": request.messages}) from None
-    meta = usage_meta(response, ctx)
+    meta = usage_meta(response, ctx.prices)
     meta.update({"messages": request.messages, "answer": response.text})
     if response.cut_off:
         limit = f" ({request.max_tokens} tokens)" if request.max_tokens else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.decisions import Approve
-from engine.diffs import edit_size, inline_diff, word_diff, words_changed
+from engine.diffs import draft_edit_size, edit_size, inline_diff, similarity, word_diff, words_changed
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 from ui.timeline import word_diff_markdown
@@ -56,3 +56,12 @@ def test_a_draft_rewritten_whole_is_an_edit_size_of_one_line_breaks_are_not_word
     assert words_changed(draft, "Totally new text") == 11
     assert edit_size({"draft": {"before": draft, "after": "Totally new text"}}) == 1.0
     assert words_changed("one two\nthree", "one two three") == 0  # a line joined: no word changed
+
+
+def test_similarity_counts_matching_words_in_order() -> None:
+    assert similarity("Spring sale today", "Spring sale today") == 1.0
+    assert similarity("Spring sale today", "Spring sale\ntoday") == 1.0  # a line break is no word
+    assert similarity("a b c d", "a b x y") == 0.5  # 2 × 2 matching / (4 + 4)
+    assert similarity("one two", "") == 0.0 and similarity("", "") == 1.0
+    assert draft_edit_size("a b c d", "a b c d e f") == 0.5  # two words added to a four-word draft
+    assert draft_edit_size("same", "same") == 0.0

@@ -235,3 +235,17 @@ def test_article_has_a_section_per_key_point() -> None:
     assert "## Faster time to value" in text
     assert "## Fewer tickets" in text
     assert "customer success leads" in text
+
+
+def test_the_demo_follows_the_guidance_lines_of_an_improved_instruction() -> None:
+    base = "Write a LinkedIn post about the Spring sale for shoppers.\nKey message: Save 20% this week."
+    plain = (
+        DemoProvider().complete(LLMRequest(model="demo", messages=[{"role": "user", "content": base}])).text
+    )
+    assert "Tell us in the comments" in plain and "Shop now" not in plain
+    guided = base + "\n\nReviewers' guidance:\n- Include “Shop now”.\n- Leave out “Tell us in the comments.”"
+    text = (
+        DemoProvider().complete(LLMRequest(model="demo", messages=[{"role": "user", "content": guided}])).text
+    )
+    assert text.endswith("\n\nShop now") and "Tell us in the comments" not in text
+    assert text.replace("\n\nShop now", "") == plain.replace(" Tell us in the comments.", "")
