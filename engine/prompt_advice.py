@@ -32,6 +32,9 @@ MAX_PHRASE_WORDS = 12
 """Longer added or removed runs of words are rewrites, not patterns; the demo leaves them out."""
 TOP = 3
 """Patterns of each sort (added, removed, asked for) the demo suggestion names."""
+MIN_SHARE = 0.5
+"""An added or removed phrase is a pattern for the demo when at least this share of the edited drafts,
+and two of them, had it (one reviewer's taste is not a pattern; a single edited draft is all there is)."""
 DEMO_LABEL = "Demo suggestion (offline demo model): built by rule from the most common edits and notes."
 
 ANSWER_FIELDS = [
@@ -116,12 +119,12 @@ def _changes(drafts: Sequence[ReviewedDraft]) -> tuple[Counter[str], Counter[str
 
 
 def _asked(drafts: Sequence[ReviewedDraft]) -> Counter[str]:
-    """How often each note was given (compared without case and closing punctuation)."""
+    """How often each note was given (compared without case and punctuation; shown as first given)."""
     notes: Counter[str] = Counter()
     shown: dict[str, str] = {}
     for d in drafts:
         for _, comment in d.notes:
-            key = comment.casefold().strip(" .!")
+            key = " ".join(re.sub(r"[^\w\s]", " ", comment.casefold()).split())
             shown.setdefault(key, _phrase(comment))
             notes[key] += 1
     return Counter({shown[k]: n for k, n in notes.items()})
@@ -132,27 +135,34 @@ def _times(n: int) -> str:
 
 
 def demo_suggestion(node: AIStepNode, drafts: Sequence[ReviewedDraft]) -> Suggestion:
-    """The offline demo's suggestion: the current instruction with the most common added and removed
-    phrases and notes turned into guidance (deterministic: ties go alphabetically)."""
+    """The offline demo's suggestion: the current instruction with the phrases at least half the edited
+    drafts had added or removed, and the most common notes, turned into guidance (deterministic: ties
+    go alphabetically)."""
     changed = telling(drafts)
     added, removed = _changes(changed)
     asked = _asked(changed)
     edited = sum(1 for d in changed if d.edits)
 
-    def top(counts: Counter[str]) -> list[tuple[str, int]]:
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    def top(counts: Counter[str], least: float = 1) -> list[tuple[str, int]]:
+        return sorted(((k, n) for k, n in counts.items() if n >= least), key=lambda kv: (-kv[1], kv[0]))[:TOP]
 
     guidance: list[str] = []
     rationale = [DEMO_LABEL]
-    for phrase, n in top(added):
+    least = 1.0 if edited <= 1 else max(2.0, edited * MIN_SHARE)
+    for phrase, n in top(added, least):
         guidance.append(f"- Include “{phrase}”.")
         rationale.append(f"Reviewers added “{phrase}” to {n} of {edited} edited drafts.")
-    for phrase, n in top(removed):
+    for phrase, n in top(removed, least):
         guidance.append(f"- Leave out “{phrase}”.")
         rationale.append(f"Reviewers removed “{phrase}” from {n} of {edited} edited drafts.")
     for note, n in top(asked):
         guidance.append(f"- Heed this reviewer note: “{note}”.")
         rationale.append(f"Reviewers asked “{note}” {_times(n)} when sending drafts back or rejecting them.")
+    if not guidance:
+        raise InvalidStateError(
+            f"no common pattern yet: each of the {edited} edited drafts was changed differently; "
+            "let reviewers decide more runs first"
+        )
     new = node.instruction.rstrip() + "\n\nReviewers' guidance:\n" + "\n".join(guidance)
     return Suggestion(node.id, node.instruction, new, rationale, len(changed), demo=True)
 

@@ -136,6 +136,8 @@ class ReplayCase:
     error: str | None = None
     """Why the new prompt gave no usable draft for this run."""
     meta: dict[str, Any] = field(default_factory=dict)
+    decided_at: float = 0.0
+    """When the run's last review was decided."""
 
     @property
     def old_similarity(self) -> float:
@@ -292,7 +294,9 @@ def replay_step(
 
     def one(d: ReviewedDraft) -> ReplayCase:
         trial = try_ai_step(wf, node_id, d.values, provider, user, app_model, prices)
-        case = ReplayCase(d.run_id, d.title, d.draft, d.approved, trial.output, trial.error, trial.meta)
+        case = ReplayCase(
+            d.run_id, d.title, d.draft, d.approved, trial.output, trial.error, trial.meta, d.decided_at
+        )
         if on_case is not None:
             on_case(case)
         return case

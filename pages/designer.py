@@ -27,6 +27,7 @@ from ui.designer_words import problem_label, problem_target, step_name
 from ui.format import md_escape, md_message, minute
 from ui.import_preview import import_button_label, import_summary
 from ui.inspector import connections, next_steps, node_form, workflow_settings
+from ui.prompt_lab import improve_prompt, test_against_past_runs
 from ui.runtime import get_app, require_user, show_error
 from ui.step_test import step_test
 from ui.timeline import link_to
@@ -411,6 +412,9 @@ with side_col:
         tested = wf.node(sel)
         if isinstance(tested, AIStepNode):
             step_test(app, wf, tested, user)
+            if versions:  # learning needs a saved workflow with reviewed runs
+                improve_prompt(app, wf, tested, user, f"{prefix}:{node.id}")
+                test_against_past_runs(app, wf, tested, user)
         next_steps(wf, wf.node(sel), f"{prefix}:{node.id}", on_choose=_intend)
         wf = connections(
             wf,
