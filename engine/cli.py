@@ -271,7 +271,8 @@ def cmd_insights(args: argparse.Namespace) -> int:
                     f" · per approved task {overall['tokens_per_approved_task']:,.0f} tokens, "
                     f"${overall['cost_per_approved_task']:.4f}"
                 )
-            lines.append(f"{r['workflow_id']}: {_review_line(overall)}{cost}")
+            autos = f" · auto-approved {overall['auto_approved']}" if overall.get("auto_approved") else ""
+            lines.append(f"{r['workflow_id']}: {_review_line(overall)}{cost}{autos}")
             for node_id, versions in r["ai_steps"].items():
                 for version, f in versions.items():
                     lines.append(f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}")

@@ -46,4 +46,6 @@ def checkpoint_document(cp: CheckpointRecord) -> dict[str, Any]:
         "editable": cp.editable,
         "action_at": cp.action_at,
         "approvals": cp.policy.voters,
+        "spot_check": cp.policy.spot_check or None,
+        "auto_approved": bool((cp.decision or {}).get("auto_approved")),
     }

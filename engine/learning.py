@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.autonomy import is_auto, is_review
 from engine.diffs import edit_size
 from engine.insights import WorkflowStats
 from engine.model import AIStepNode, Workflow
@@ -82,7 +83,10 @@ def prompt_versions(versions: Iterable[WorkflowVersion]) -> dict[tuple[str, int]
 def review_of(
     cp: CheckpointRecord, version: int, wf: Workflow, prompts: dict[tuple[str, int], int]
 ) -> Review | None:
-    """A decided checkpoint as a review (None when it has no decision insights can read)."""
+    """A decided checkpoint as a review (None when no person decided it, or insights cannot read
+    its decision)."""
+    if not is_review(cp):
+        return None
     decision = cp.decision or {}
     outcome = OUTCOMES.get(str(decision.get("kind")))
     if outcome is None or cp.decided_at is None:
@@ -112,14 +116,21 @@ def review_of(
     )
 
 
-def reviews(store: Store, workflow_id: str) -> list[Review]:
-    """Every decided checkpoint of a workflow, oldest first, as reviews."""
+def reviews(store: Store, workflow_id: str, autos: list[CheckpointRecord] | None = None) -> list[Review]:
+    """Every checkpoint of a workflow a person decided, oldest first, as reviews (those Loopdesk
+    auto-approved are added to `autos` when given)."""
     versions = store.list_versions(workflow_id)
     by_version = {v.version: v.definition for v in versions}
     prompts = prompt_versions(versions)
     out = []
     run_versions: dict[str, int] = {}
     for cp in store.list_checkpoints(status="decided", workflow_id=workflow_id):
+        if is_auto(cp):
+            if autos is not None:
+                autos.append(cp)
+            continue
+        if not is_review(cp):
+            continue
         if cp.run_id not in run_versions:
             run = store.get_run(cp.run_id)
             if run is None:
@@ -337,7 +348,8 @@ def report(
 ) -> dict[str, Any]:
     """A workflow's figures: overall, per AI step and prompt version, and per reviewer; the approvals
     that look like rubber stamps and the AI steps whose drafts pass less often than they did."""
-    found = reviews(store, workflow_id)
+    autos: list[CheckpointRecord] = []
+    found = reviews(store, workflow_id, autos)
     by_step: dict[str, dict[int, list[Review]]] = {}
     by_reviewer: dict[str, list[Review]] = {}
     for r in found:
@@ -346,7 +358,7 @@ def report(
         by_reviewer.setdefault(r.reviewer, []).append(r)
     return {
         "workflow_id": workflow_id,
-        "overall": figures(found, words_per_second).as_dict(),
+        "overall": {**figures(found, words_per_second).as_dict(), "auto_approved": len(autos)},
         "ai_steps": {
             node_id: {
                 str(v): figures(items, words_per_second).as_dict() for v, items in sorted(versions.items())

@@ -180,6 +180,21 @@ class Quorum(_Strict):
     """Approvals needed with mode `count`."""
 
 
+class AutoApproval(_Strict):
+    """Auto-approve with spot checks: once the drafts this checkpoint reviews have passed as they are
+    often enough, most runs are approved by Loopdesk and a sample still goes to a person."""
+
+    threshold: float = Field(default=0.9, gt=0, le=1)
+    """Share of the last `window` reviews that must be approvals as-is before it switches on (0–1)."""
+    window: int = Field(default=20, ge=1, le=1000)
+    """How many of the latest reviews by people the share is measured over."""
+    spot_check_every: int = Field(default=5, ge=2, le=1000)
+    """One run in this many still goes to a person while it is on."""
+    unusual_below: float = Field(default=0.5, ge=0, le=1)
+    """A draft less alike than this (word similarity, 0–1) to every recently approved text goes to a
+    person."""
+
+
 class BusinessHours(_Strict):
     """When escalation and due times count: hours outside these are skipped."""
 
@@ -221,6 +236,9 @@ class ApprovalNode(_NodeBase):
     """How many members of a group assignee must approve (one rejection or send-back decides)."""
     allow_self_approval: bool = False
     """Whether the person who started the run may decide it (admins may override with a reason)."""
+    auto_approval: AutoApproval | None = None
+    """Opt-in: auto-approve with spot checks once the drafts have earned it (None: a person decides
+    every run)."""
 
 
 class BranchNode(_NodeBase):

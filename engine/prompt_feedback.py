@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from engine.autonomy import is_review
 from engine.model import AIStepNode, Workflow
 from engine.store.base import CheckpointRecord, RunRecord, Store
 
@@ -70,8 +71,8 @@ def output_name(wf: Workflow, node_id: str) -> str | None:
 
 def reviewed_draft(run: RunRecord, name: str, checkpoints: list[CheckpointRecord]) -> ReviewedDraft | None:
     """One run's history with the answer `name`, from its checkpoints oldest first (None when no
-    reviewer decided on it)."""
-    seen = [cp for cp in checkpoints if cp.status == "decided" and name in cp.shown and cp.decision]
+    person decided on it: an auto-approval or a timeout is no review)."""
+    seen = [cp for cp in checkpoints if is_review(cp) and name in cp.shown and cp.decision]
     if not seen:
         return None
     approved: Any | None = None

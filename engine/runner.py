@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from engine.autonomy import Routing, current_standing, draft_names, drafts_of, route
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of
 from engine.diffs import edit_size
 from engine.directory import SYSTEM, Directory
@@ -415,6 +416,9 @@ class Engine:
                 break
             if (external or run.status != "running") and not self._commit(held):
                 return self.get_run(run_id)
+            opened = t.open_checkpoint
+            if run.status == "waiting" and opened is not None and opened.policy.auto_approve is not None:
+                run = self._auto_approve(wf, opened, run)
         if held and not self._commit(held):
             return self.get_run(run_id)
         return run if run is not None else self.get_run(run_id)
@@ -498,14 +502,15 @@ class Engine:
         if outcome.wait:
             assert isinstance(node, ApprovalNode)
             cp = self._open_checkpoint(wf, node, run, values)
-            audit.append(
-                AuditEvent(
-                    run.id,
-                    SYSTEM,
-                    "checkpoint_opened",
-                    {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee},
-                )
-            )
+            routing = self._route(wf, node, values)
+            if routing.auto:  # opened unannounced; `_drive` approves it once this is committed
+                cp.policy = replace(cp.policy, auto_approve=routing.detail)
+            else:
+                cp.policy = replace(cp.policy, spot_check=routing.spot_check)
+                detail = {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee}
+                if routing.spot_check:
+                    detail["spot_check"] = routing.spot_check
+                audit.append(AuditEvent(run.id, SYSTEM, "checkpoint_opened", detail))
             update = RunUpdate(
                 run.id, ("running",), "waiting", node.id, values, section, run.revisions,
                 expect_node=node.id,
@@ -566,6 +571,35 @@ class Engine:
         )
         cp.action_at = next_action_at(cp, node, wf, 0)
         return cp
+
+    def _route(self, wf: Workflow, node: ApprovalNode, values: dict[str, Any]) -> Routing:
+        """Whether Loopdesk approves a checkpoint opening now (auto-approval with spot checks), or a
+        person decides it — as a spot check when auto-approval is on."""
+        rule = node.auto_approval
+        if rule is None:
+            return Routing(False)
+        now_standing = current_standing(self.store, wf, node, rule)
+        draft = drafts_of(values, draft_names(wf, node))
+        return route(rule, now_standing, draft, revision=bool(values.get("feedback")))
+
+    def _auto_approve(self, wf: Workflow, cp: CheckpointRecord, run: RunRecord) -> RunRecord:
+        """Approve a checkpoint as Loopdesk under auto-approval, recorded as such; the run goes on.
+        Should this fail (the process dies, the run is cancelled), the checkpoint stays open for a
+        person, like any other."""
+        node = wf.node(cp.node_id)
+        assert isinstance(node, ApprovalNode) and cp.policy.auto_approve is not None
+        why = cp.policy.auto_approve
+        comment = (
+            f"Auto-approved: {why.get('rate', 0):.0%} of the last {why.get('reviews')} reviews were approved "
+            f"as they were; one run in {why.get('spot_check_every')} still goes to a person."
+        )
+        t = self._decision_transition(wf, node, cp, run, SYSTEM, Approve(comment=comment), auto=why)
+        try:
+            self.store.apply(t)
+        except ConflictError:
+            return self.get_run(run.id)
+        assert t.run_update is not None
+        return _updated(run, t.run_update)
 
     def _send_backs(self, run_id: str, node_id: str) -> int:
         """How often the approval `node_id` has sent this run back for changes so far."""
@@ -646,6 +680,7 @@ class Engine:
         run: RunRecord,
         user: str,
         decision: Decision,
+        auto: dict[str, Any] | None = None,
     ) -> Transition:
         comment = decision.comment.strip()
         if isinstance(decision, Reassign):
@@ -702,6 +737,8 @@ class Engine:
             record["approvals"] = policy.voters
         if override:
             record["override_reason"] = override
+        if auto is not None:
+            record["auto_approved"] = auto
         ts = now()
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="done",
@@ -718,6 +755,12 @@ class Engine:
         if override:
             detail = {"checkpoint": cp.id, "node": node.id, "reason": override, "decision": decision.kind}
             audit.append(AuditEvent(run.id, user, "self_approval_override", detail, ts))
+        if auto is not None:
+            audit.append(
+                AuditEvent(
+                    run.id, SYSTEM, "auto_approved", {"checkpoint": cp.id, "node": node.id, **auto}, ts
+                )
+            )
         if status == "rejected":
             audit.append(AuditEvent(run.id, SYSTEM, "rejected", {"reason": comment}, ts))
         close = CheckpointClose(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.autonomy import current_standing
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, find_template, list_templates, template_ids
 from engine.decisions import Decision
 from engine.directory import Directory
@@ -839,6 +840,14 @@ class Loopdesk:
         )  # fmt: skip
         record_replay(self.store, done)
         return done
+
+    def auto_approval_standing(self, wf: Workflow, node_id: str) -> str | None:
+        """Where auto-approval of an approval step stands now, in words, judged by the rule as set
+        in `wf` against the saved history (None: the step does not auto-approve)."""
+        node = wf.node_map().get(node_id)
+        if not isinstance(node, ApprovalNode) or node.auto_approval is None:
+            return None
+        return current_standing(self.store, wf, node, node.auto_approval).describe(node.auto_approval)
 
     def replay_log(self, workflow_id: str, user: str) -> list[dict[str, Any]]:
         """The replays recorded for a workflow, newest first: when, by whom, what they cost."""

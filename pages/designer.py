@@ -415,6 +415,9 @@ with side_col:
             if versions:  # learning needs a saved workflow with reviewed runs
                 improve_prompt(app, wf, tested, user, f"{prefix}:{node.id}")
                 test_against_past_runs(app, wf, tested, user)
+        standing_now = app.auto_approval_standing(wf, sel) if versions else None
+        if standing_now is not None:
+            st.caption(f":material/smart_toy: Auto-approval now {md_escape(standing_now)}")
         next_steps(wf, wf.node(sel), f"{prefix}:{node.id}", on_choose=_intend)
         wf = connections(
             wf,

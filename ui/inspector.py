@@ -36,6 +36,7 @@ from engine.validation import available_values
 from ui.designer_state import allowed_labels, replace_node, set_edge_label
 from ui.format import md_escape, md_label
 from ui.policy_editor import (
+    auto_approval_editor,
     business_hours_editor,
     escalation_editor,
     quorum_editor,
@@ -412,6 +413,7 @@ def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
         show_chain(wf, ApprovalNode.model_validate({**node.model_dump(), **out}), directory)
     out.update(quorum_editor(node.model_copy(update={"assignee": out["assignee"]}), directory, prefix))
     out.update(self_approval_editor(node, prefix))
+    out.update(auto_approval_editor(node, prefix))
     return out
 
 

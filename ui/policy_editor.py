@@ -11,7 +11,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from engine.directory import Directory
-from engine.model import ESCALATION_VERBS, ApprovalNode, BusinessHours, Workflow
+from engine.model import ESCALATION_VERBS, ApprovalNode, AutoApproval, BusinessHours, Workflow
 from engine.policies import chain_summary
 from ui.format import md_escape
 from ui.tables import frozen_rows, records
@@ -135,6 +135,48 @@ def self_approval_editor(node: ApprovalNode, prefix: str) -> dict[str, Any]:
         "request; an admin still may, by giving a reason that is recorded in the audit trail.",
     )
     return {"allow_self_approval": bool(allowed)}
+
+
+def auto_approval_editor(node: ApprovalNode, prefix: str) -> dict[str, Any]:
+    """Opt-in auto-approval with spot checks, and its four numbers."""
+    on = st.checkbox(
+        "Auto-approve with spot checks",
+        value=node.auto_approval is not None,
+        key=f"{prefix}:auto_on",
+        help="Once enough of the latest reviews approved the AI's drafts as they were, Loopdesk approves "
+        "most runs by itself and records each auto-approval in the audit trail. One run in K, every "
+        "unusual draft and every revision still go to a person; a spot check that is not approved as it "
+        "was switches it off until the drafts earn it again.",
+    )
+    if not on:
+        return {"auto_approval": None}
+    rule = node.auto_approval or AutoApproval()
+    c1, c2 = st.columns(2)
+    threshold = c1.number_input(
+        "Approved as is (%)", 1, 100, round(rule.threshold * 100), key=f"{prefix}:auto_threshold",
+        help="Share of the latest reviews that must be approvals as is before it switches on.",
+    )  # fmt: skip
+    window = c2.number_input(
+        "Of the last reviews", 1, 1000, rule.window, key=f"{prefix}:auto_window",
+        help="How many of the latest reviews by people the share is measured over.",
+    )  # fmt: skip
+    c3, c4 = st.columns(2)
+    every = c3.number_input(
+        "Spot-check one run in", 2, 1000, rule.spot_check_every, key=f"{prefix}:auto_every",
+        help="While it is on, this share of runs still goes to a person.",
+    )  # fmt: skip
+    unusual = c4.number_input(
+        "Unusual below similarity", 0.0, 1.0, float(rule.unusual_below), 0.05, key=f"{prefix}:auto_unusual",
+        help="A draft less alike than this (0–1, word by word) to every recently approved text goes to a "
+        "person.",
+    )  # fmt: skip
+    chosen = AutoApproval(
+        threshold=int(threshold) / 100,
+        window=int(window),
+        spot_check_every=int(every),
+        unusual_below=float(unusual),
+    )
+    return {"auto_approval": chosen.model_dump()}
 
 
 def business_hours_editor(wf: Workflow, prefix: str) -> BusinessHours | None:

@@ -138,6 +138,8 @@ def show_list_item(
             notes.append(f":orange-badge[Reminded{times}]")
         if facts.progress:
             notes.append(f":blue-badge[{md_escape(facts.progress)}]")
+        if cp.policy.spot_check:
+            notes.append(":violet-badge[Spot check]")
         if facts.next_step:
             notes.append(f"next: {md_escape(facts.next_step)}")
         if notes:
@@ -173,6 +175,13 @@ def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, refusa
             st.warning(
                 f"{md_message(refusal)}. Loopdesk will refuse a decision from you.", icon=":material/lock:"
             )
+    if cp.policy.spot_check:
+        st.info(
+            f"**Spot check.** Loopdesk approves most drafts of this step by itself; this one was picked "
+            f"for a person ({md_escape(cp.policy.spot_check)}). Approve it only as it is if it needs no "
+            "change: an edit, a send-back or a rejection switches auto-approval off.",
+            icon=":material/shuffle:",
+        )
     if cp.instructions:
         st.info(md_escape(cp.instructions), icon=":material/checklist:")
 

@@ -108,6 +108,11 @@ def show(report: dict[str, Any], step_name: Name, person_name: Name) -> None:
             f"Per approved task: {overall['tokens_per_approved_task']:,.0f} AI tokens, "
             f"${overall['cost_per_approved_task']:.4f} (all drafts, rejected and sent-back work included)."
         )
+    if overall.get("auto_approved"):
+        st.caption(
+            f"Besides these reviews by people, Loopdesk auto-approved {overall['auto_approved']} drafts "
+            "(auto-approval with spot checks); they are not counted as reviews."
+        )
     weeks = report["weeks"]
     if len(weeks) > 1:
         st.markdown("**Approved as is, by week**")

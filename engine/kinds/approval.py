@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.autonomy import draft_names
 from engine.business_hours import problems as business_hours_problems
 from engine.errors import Problem
 from engine.kinds.base import AssigneeLabel, Kind, Look, twice_used
@@ -27,6 +28,8 @@ def summary(node: ApprovalNode, assignee_label: AssigneeLabel) -> list[str]:
     parts = [assignee_label(node.assignee) if node.assignee else "nobody assigned"]
     if node.due_hours:
         parts.append(f"due {node.due_hours:g} h")
+    if node.auto_approval is not None:
+        parts.append(f"auto-approves, spot-checks 1 in {node.auto_approval.spot_check_every}")
     return parts
 
 
@@ -43,6 +46,14 @@ def _policy_problems(wf: Workflow, node: ApprovalNode) -> list[str]:
             "when several reviewers must approve, none of them may edit the values (their edits would "
             "differ); clear the editable values or use quorum `any`"
         )
+    if node.auto_approval is not None:
+        if q.mode != "any":
+            out.append(
+                "auto-approval cannot stand in for several approvers; use quorum `any` or turn "
+                "auto-approval off"
+            )
+        if not draft_names(wf, node):
+            out.append("auto-approval judges AI drafts, but this step shows no AI step's answer")
     if wf.business_hours is not None and (chain(node) or node.due_hours is not None):
         out += [f"business hours: {p}" for p in business_hours_problems(wf.business_hours)]
     return out

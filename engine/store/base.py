@@ -109,6 +109,10 @@ class PolicyState:
     """How many reminders were sent."""
     reminded_at: float | None = None
     """When the last reminder went out."""
+    spot_check: str = ""
+    """Why a person sees this checkpoint although auto-approval is on ('' when it was not picked)."""
+    auto_approve: dict[str, Any] | None = None
+    """Set while Loopdesk auto-approves it: what the audit records of why."""
 
     @property
     def voters(self) -> list[str]:

@@ -180,3 +180,27 @@ def test_an_ai_step_and_the_workflow_can_be_marked_as_reasoning_models() -> None
     assert not at.exception, at.exception
     wf = working_copy(at, wid)
     assert wf.default_reasoning is False and wf.allow_cut_off is True and wf.default_model == ""
+
+
+def test_auto_approval_is_switched_on_and_tuned_in_the_inspector() -> None:
+    at = designer()
+    wid = new_workflow(at)
+    approval_step(at, wid, "jamie")
+    assert not [n for n in at.number_input if n.label == "Spot-check one run in"]
+    by_label(at.checkbox, "Auto-approve with spot checks").check()
+    at.run()
+    assert not at.exception, at.exception
+    by_label(at.number_input, "Approved as is (%)").set_value(80)
+    by_label(at.number_input, "Of the last reviews").set_value(10)
+    by_label(at.number_input, "Spot-check one run in").set_value(4)
+    at.run()
+    node = working_copy(at, wid).node("approval_1")
+    assert isinstance(node, ApprovalNode) and node.auto_approval is not None
+    assert (node.auto_approval.threshold, node.auto_approval.window) == (0.8, 10)
+    assert node.auto_approval.spot_check_every == 4 and node.auto_approval.unusual_below == 0.5
+    # a new workflow has no AI step whose drafts it could judge: said at the step
+    assert any("shows no AI step's answer" in e for e in node_errors(at))
+    by_label(at.checkbox, "Auto-approve with spot checks").uncheck()
+    at.run()
+    node = working_copy(at, wid).node("approval_1")
+    assert isinstance(node, ApprovalNode) and node.auto_approval is None

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from engine.decisions import Approve
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
-from engine.model import Quorum
+from engine.model import AutoApproval, Quorum
 from engine.services import Loopdesk
 from engine.store.base import CheckpointClose, RunRecord, Transition
 from tests.conftest import save_variant
@@ -297,3 +297,21 @@ def test_a_cut_off_draft_reaches_review_with_a_warning_when_the_workflow_allows_
     cp = next(c for c in service.inbox("jamie") if c.run_id == run.id)
     at = inbox("jamie", cp.id)
     assert any("Cut off at the token limit" in w.value for w in at.warning)
+
+
+def test_a_spot_check_is_marked_in_the_list_and_explained_when_opened(service: Loopdesk) -> None:
+    rule = AutoApproval(threshold=1.0, window=2, spot_check_every=2, unusual_below=0.0)
+    wf = service.get_workflow("marketing-social-post").definition
+    nodes = [n.model_copy(update={"auto_approval": rule}) if n.id == "review" else n for n in wf.nodes]
+    save_variant(service, wf.model_copy(update={"nodes": nodes}))
+    for _ in range(2):  # two reviews approved as is earn it
+        service.start_run("marketing-social-post", {"topic": "Earned"}, "dana")
+        service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
+    auto = service.start_run("marketing-social-post", {"topic": "Approved by Loopdesk"}, "dana")
+    wait_until(lambda: service.get_run(auto.id, "dana").status == "completed")
+    spot = service.start_run("marketing-social-post", {"topic": "Picked for a person"}, "dana")
+    assert spot.status == "waiting"
+    (cp,) = service.inbox("jamie")
+    at = inbox("jamie", cp.id)
+    assert ":violet-badge[Spot check]" in " ".join(m.value for m in at.markdown)
+    assert any("Spot check." in shown(i.value) and "one run in 2" in i.value for i in at.info)

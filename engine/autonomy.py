@@ -1,0 +1,172 @@
+"""Graduated autonomy: an approval whose drafts have passed as they are often enough approves most
+runs by itself, and still sends a sample to a person.
+
+The rule, read from the checkpoint's own history (its decided checkpoints, newest first):
+- it is earned when, of the latest `window` reviews by people since the last failed spot check, at
+  least `threshold` were approvals as they were;
+- while earned, one run in `spot_check_every` goes to a person (a spot check), and so does every
+  draft less alike than `unusual_below` to all the recently approved texts, and every revision that
+  answers a reviewer's note;
+- a spot check that is not approved as it is switches it off: the evidence starts again from there.
+
+Auto-approvals are decided by Loopdesk (the system user), with `auto_approved` in the decision and an
+`auto_approved` audit event; they are never counted as reviews.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.diffs import similarity
+from engine.directory import SYSTEM
+from engine.model import AIStepNode, ApprovalNode, AutoApproval, Workflow
+from engine.store.base import CheckpointRecord, Store
+
+
+def draft_names(wf: Workflow, node: ApprovalNode) -> list[str]:
+    """The AI answers this approval shows (the drafts its reviewers judge), in workflow order."""
+    outputs = [n.output_name for n in wf.nodes if isinstance(n, AIStepNode)]
+    return [o for o in outputs if not node.visible_values or o in node.visible_values]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def drafts_of(values: dict[str, Any], names: Sequence[str]) -> str:
+    """The drafts among these values, as one text."""
+    return "\n\n".join(_text(values.get(n)) for n in names if n in values)
+
+
+def is_auto(cp: CheckpointRecord) -> bool:
+    """Approved by Loopdesk under auto-approval."""
+    return bool((cp.decision or {}).get("auto_approved"))
+
+
+def is_review(cp: CheckpointRecord) -> bool:
+    """Decided by a person (not by Loopdesk: neither auto-approval nor a timeout)."""
+    return cp.status == "decided" and bool(cp.decided_by) and cp.decided_by != SYSTEM
+
+
+def as_is(cp: CheckpointRecord) -> bool:
+    """Approved with nothing changed."""
+    decision = cp.decision or {}
+    return decision.get("kind") == "approve" and not decision.get("edits")
+
+
+def approved_text(cp: CheckpointRecord, names: Sequence[str]) -> str:
+    """The drafts of an approved checkpoint as they were approved (edits included)."""
+    edits = (cp.decision or {}).get("edits") or {}
+    values = {**cp.shown, **{k: e.get("after") for k, e in edits.items() if isinstance(e, dict)}}
+    return drafts_of(values, names)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a checkpoint's auto-approval stands."""
+
+    earned: bool
+    reviews: int
+    """Reviews by people counted (the newest since the last failed spot check, up to the window)."""
+    as_is: int
+    """Of those, approvals as they were."""
+    since_person: int
+    """Auto-approvals since a person last decided."""
+    approved_texts: tuple[str, ...]
+    """What people approved among the counted reviews, newest first (for the unusual-draft test)."""
+    failed_spot_check: bool
+    """The newest review by a person was a spot check that did not pass as it was."""
+
+    @property
+    def rate(self) -> float | None:
+        """Share of counted reviews approved as they were."""
+        return self.as_is / self.reviews if self.reviews else None
+
+    def describe(self, rule: AutoApproval) -> str:
+        """ "on: 19 of the last 20 reviews approved as is (95%, needs 90%)" and the like."""
+        if self.failed_spot_check:
+            return "off: the last spot check was not approved as it was; the count starts again"
+        if self.reviews < rule.window:
+            return f"off: {self.reviews} of the {rule.window} reviews it needs so far"
+        state = "on" if self.earned else "off"
+        return (
+            f"{state}: {self.as_is} of the last {self.reviews} reviews approved as is "
+            f"({self.rate or 0:.0%}, needs {rule.threshold:.0%})"
+        )
+
+
+def history_size(rule: AutoApproval) -> int:
+    """Decided checkpoints to read: enough for `window` reviews with the auto-approvals between them."""
+    return rule.window * rule.spot_check_every + rule.spot_check_every
+
+
+def standing(rule: AutoApproval, history: Sequence[CheckpointRecord], names: Sequence[str]) -> Standing:
+    """Where auto-approval stands, from the checkpoint's decided checkpoints, newest first."""
+    since_person = 0
+    counted: list[CheckpointRecord] = []
+    seen_person = False
+    failed_last = False
+    for cp in history:
+        if is_auto(cp):
+            since_person += not seen_person
+            continue
+        if not is_review(cp):
+            continue
+        if cp.policy.spot_check and not as_is(cp):  # a failed spot check: nothing before it counts
+            failed_last = not seen_person
+            break
+        seen_person = True
+        counted.append(cp)
+        if len(counted) >= rule.window:
+            break
+    passed = sum(as_is(cp) for cp in counted)
+    texts = tuple(approved_text(cp, names) for cp in counted if (cp.decision or {}).get("kind") == "approve")
+    earned = len(counted) >= rule.window and passed >= rule.threshold * len(counted)
+    return Standing(earned, len(counted), passed, since_person, texts, failed_last)
+
+
+def current_standing(store: Store, wf: Workflow, node: ApprovalNode, rule: AutoApproval) -> Standing:
+    """Where this approval's auto-approval stands now, read from its newest decided checkpoints (a
+    bounded read: the cost does not grow with the history)."""
+    history = store.list_checkpoints(
+        status="decided", workflow_id=wf.id, node_id=node.id, newest_first=True, limit=history_size(rule)
+    )
+    return standing(rule, history, draft_names(wf, node))
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What happens to a checkpoint as it opens."""
+
+    auto: bool
+    """Loopdesk approves it."""
+    spot_check: str = ""
+    """Why a person sees it although auto-approval is on ('' when it is off, or auto-approved)."""
+    detail: dict[str, Any] | None = None
+    """What the audit records of the decision."""
+
+
+def route(rule: AutoApproval, standing_now: Standing, draft: str, revision: bool) -> Routing:
+    """Auto-approve, or send to a person — as a spot check when auto-approval is on."""
+    if not standing_now.earned:
+        return Routing(False)
+    detail = {
+        "rate": standing_now.rate,
+        "reviews": standing_now.reviews,
+        "threshold": rule.threshold,
+        "spot_check_every": rule.spot_check_every,
+    }
+    if revision:
+        return Routing(False, "a revision answering a reviewer's note", detail)
+    if standing_now.since_person + 1 >= rule.spot_check_every:
+        return Routing(False, f"one run in {rule.spot_check_every}", detail)
+    closest = max((similarity(draft, t) for t in standing_now.approved_texts), default=0.0)
+    detail["similarity"] = closest
+    if closest < rule.unusual_below:
+        return Routing(False, f"an unusual draft (similarity {closest:.2f} to approved ones)", detail)
+    return Routing(True, "", detail)

@@ -1,0 +1,179 @@
+"""Graduated autonomy (issue 16, item 6): auto-approve with spot checks once the drafts have earned
+it, one run in K still to a person, unusual drafts and revisions to a person, and a failed spot check
+switching it off — through the real engine on the demo model."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.autonomy import Standing, route
+from engine.decisions import Approve, Reject, RequestChanges
+from engine.directory import SYSTEM
+from engine.model import ApprovalNode, AutoApproval, Quorum, Workflow
+from engine.services import Loopdesk
+from engine.store.base import CheckpointRecord
+from tests.engine.test_cli import cli
+from tests.engine.test_learning import INPUTS, decide
+
+RULE = AutoApproval(threshold=0.75, window=4, spot_check_every=3, unusual_below=0.9)
+OTHER = {**INPUTS, "topic": "Winter clearance of garden furniture", "audience": "Gardeners in the north"}
+"""Inputs whose demo draft is unlike the Spring sale ones (word similarity about 0.7)."""
+
+
+def with_auto_approval(wf: Workflow, rule: AutoApproval | None, **changes: object) -> Workflow:
+    """The workflow with its review step set to auto-approve under `rule`."""
+    nodes = [
+        n.model_copy(update={"auto_approval": rule, **changes}) if isinstance(n, ApprovalNode) else n
+        for n in wf.nodes
+    ]
+    return wf.model_copy(update={"nodes": nodes})
+
+
+@pytest.fixture
+def wid(app: Loopdesk) -> str:
+    """Dana's copy of the marketing template, its review step set to auto-approve under RULE."""
+    own = app.use_template("marketing-social-post", "dana").definition
+    return app.save_workflow(with_auto_approval(own, RULE), "dana").workflow_id
+
+
+def next_checkpoint(app: Loopdesk, wid: str, inputs: dict[str, str] = INPUTS) -> CheckpointRecord:
+    """Start a run and return the review checkpoint it reached (pending, or auto-approved)."""
+    run = app.start_run(wid, inputs, "dana")
+    (cp,) = app.store.list_checkpoints(status=None, run_id=run.id)
+    return cp
+
+
+def review_as_is(app: Loopdesk, wid: str, times: int) -> None:
+    """`times` runs that go to a person, each approved as it is."""
+    for _ in range(times):
+        cp = next_checkpoint(app, wid)
+        assert cp.status == "pending"
+        decide(app, cp, Approve())
+
+
+def test_auto_approval_switches_on_spot_checks_one_in_k_and_is_recorded_as_such(
+    app: Loopdesk, wid: str
+) -> None:
+    # not earned yet: every run goes to a person, unmarked
+    first = next_checkpoint(app, wid)
+    assert first.status == "pending" and first.policy.spot_check == ""
+    decide(app, first, Approve())
+    review_as_is(app, wid, 3)  # four of four approved as is: earned (needs 75% of 4)
+
+    auto = next_checkpoint(app, wid)
+    assert auto.status == "decided" and auto.decided_by == SYSTEM
+    assert auto.decision is not None and auto.decision["kind"] == "approve"
+    why = auto.decision["auto_approved"]
+    assert why["rate"] == 1.0 and why["reviews"] == 4 and why["spot_check_every"] == 3
+    assert why["similarity"] == 1.0  # the demo writes the same post for the same inputs
+    run = app.store.get_run(auto.run_id)
+    assert run is not None and run.status == "completed" and run.section == "Published"
+    events = [a.event for a in app.store.list_audit(auto.run_id)]
+    assert "auto_approved" in events and "checkpoint_opened" not in events
+    assert "Auto-approved: 100% of the last 4 reviews" in auto.decision["comment"]
+    assert not [e for e in app.store.list_events(auto.run_id) if e.event == "checkpoint.opened"]
+    assert app.inbox("jamie") == []  # nobody was asked
+
+    assert next_checkpoint(app, wid).status == "decided"  # the second auto-approval
+    spot = next_checkpoint(app, wid)  # the third run: one in three goes to a person
+    assert spot.status == "pending" and spot.policy.spot_check == "one run in 3"
+    opened = next(a for a in app.store.list_audit(spot.run_id) if a.event == "checkpoint_opened")
+    assert opened.detail["spot_check"] == "one run in 3"
+    assert [cp.id for cp in app.inbox("jamie")] == [spot.id]
+    decide(app, spot, Approve())
+    assert next_checkpoint(app, wid).status == "decided"  # passed: on again
+
+    (report,) = app.review_report("dana", wid)
+    assert report["overall"]["auto_approved"] == 3
+    assert report["overall"]["reviews"] == 5  # the people's reviews only
+    assert report["reviewers"].keys() == {"jamie"}
+
+
+def test_a_failed_spot_check_switches_it_off_until_earned_again(app: Loopdesk, wid: str) -> None:
+    review_as_is(app, wid, 4)
+    assert next_checkpoint(app, wid).status == "decided"
+    assert next_checkpoint(app, wid).status == "decided"
+    spot = next_checkpoint(app, wid)
+    assert spot.policy.spot_check == "one run in 3"
+    decide(app, spot, Approve(edits={"draft": f"{spot.shown['draft']} Shop now"}))  # not as it was
+    # off: a person decides every run again, unmarked, until four new reviews pass
+    for _ in range(4):
+        cp = next_checkpoint(app, wid)
+        assert cp.status == "pending" and cp.policy.spot_check == ""
+        decide(app, cp, Approve())
+    assert next_checkpoint(app, wid).status == "decided"
+
+
+def test_a_spot_check_sent_back_fails_too_and_its_revision_goes_to_a_person(app: Loopdesk, wid: str) -> None:
+    review_as_is(app, wid, 4)
+    next_checkpoint(app, wid), next_checkpoint(app, wid)
+    spot = next_checkpoint(app, wid)
+    decide(app, spot, RequestChanges(comment="Shorter, please"))
+    (revision,) = app.store.list_checkpoints(status="pending", run_id=spot.run_id)
+    assert revision.policy.spot_check == ""  # off after the failed spot check
+    decide(app, revision, Approve())
+    cp = next_checkpoint(app, wid)
+    assert cp.status == "pending"
+
+
+def test_an_unusual_draft_goes_to_a_person(app: Loopdesk, wid: str) -> None:
+    review_as_is(app, wid, 4)
+    unusual = next_checkpoint(app, wid, OTHER)
+    assert unusual.status == "pending" and unusual.policy.spot_check.startswith(
+        "an unusual draft (similarity 0."
+    )
+    decide(app, unusual, Reject(comment="Not our brand"))  # a failed spot check: off again
+    assert next_checkpoint(app, wid).status == "pending"
+
+
+def test_timeouts_and_auto_approvals_are_no_reviews(app: Loopdesk, wid: str) -> None:
+    review_as_is(app, wid, 3)
+    cp = next_checkpoint(app, wid)
+    app.decide(cp.id, SYSTEM, Approve(comment="approved when the due time passed"))
+    # three people's reviews and a timeout: not four reviews yet, so still off
+    assert next_checkpoint(app, wid).status == "pending"
+
+
+def test_route_sends_revisions_and_keeps_counting() -> None:
+    on = Standing(True, 4, 4, 0, ("a b c",), False)
+    assert route(RULE, on, "a b c", revision=False).auto
+    assert route(RULE, on, "a b c", revision=True).spot_check == "a revision answering a reviewer's note"
+    off = Standing(False, 3, 3, 0, ("a b c",), False)
+    assert route(RULE, off, "a b c", revision=False) == route(RULE, off, "x", revision=True)
+    assert not route(RULE, off, "a b c", revision=False).auto
+    assert "spot check" in Standing(False, 0, 0, 0, (), True).describe(RULE)
+    assert Standing(True, 4, 3, 0, (), False).describe(RULE) == (
+        "on: 3 of the last 4 reviews approved as is (75%, needs 75%)"
+    )
+
+
+def test_auto_approval_needs_one_approver_and_an_ai_draft_to_judge(app: Loopdesk) -> None:
+    own = app.use_template("marketing-social-post", "dana").definition
+    several = with_auto_approval(own, RULE, quorum=Quorum(mode="all"), editable_values=[])
+    assert any("cannot stand in for several approvers" in p.message for p in app.problems(several))
+    blind = with_auto_approval(own, RULE, visible_values=["topic"], editable_values=[])
+    assert any("shows no AI step's answer" in p.message for p in app.problems(blind))
+    assert app.problems(with_auto_approval(own, RULE)) == []
+
+
+def test_the_designer_reads_where_auto_approval_stands(app: Loopdesk, wid: str) -> None:
+    wf = app.get_workflow(wid).definition
+    assert app.auto_approval_standing(wf, "review") == "off: 0 of the 4 reviews it needs so far"
+    review_as_is(app, wid, 4)
+    assert app.auto_approval_standing(wf, "review") == (
+        "on: 4 of the last 4 reviews approved as is (100%, needs 75%)"
+    )
+    stricter = with_auto_approval(wf, RULE.model_copy(update={"window": 10}))  # as edited, unsaved
+    assert app.auto_approval_standing(stricter, "review") == "off: 4 of the 10 reviews it needs so far"
+    assert app.auto_approval_standing(with_auto_approval(wf, None), "review") is None
+    assert app.auto_approval_standing(wf, "draft") is None
+
+
+def test_the_insights_command_counts_auto_approvals_apart(app: Loopdesk, wid: str, db_path: str) -> None:
+    review_as_is(app, wid, 4)
+    next_checkpoint(app, wid)
+    app.close()  # the CLI opens the database itself
+    done = cli("insights", "--db", db_path, "--workflow", wid)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{wid}: 4 reviews of 4 runs · as is 100%")
+    assert " · auto-approved 1" in done.stdout.splitlines()[0]
