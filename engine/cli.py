@@ -275,7 +275,15 @@ def cmd_insights(args: argparse.Namespace) -> int:
             lines.append(f"{r['workflow_id']}: {_review_line(overall)}{cost}{autos}")
             for node_id, versions in r["ai_steps"].items():
                 for version, f in versions.items():
-                    lines.append(f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}")
+                    per_task = ""
+                    if f["tokens_per_approved_task"] is not None:
+                        per_task = (
+                            f" · per approved task {f['tokens_per_approved_task']:,.0f} tokens, "
+                            f"${f['cost_per_approved_task']:.4f}"
+                        )
+                    lines.append(
+                        f"  AI step {node_id}, prompt of version {version}: {_review_line(f)}{per_task}"
+                    )
             for who, f in r["reviewers"].items():
                 lines.append(f"  reviewer {who}: {_review_line(f)}")
             for node_id, c in r["before_after"].items():

@@ -18,7 +18,7 @@ from engine.autonomy import is_auto, is_review
 from engine.diffs import edit_size
 from engine.insights import WorkflowStats
 from engine.model import AIStepNode, Workflow
-from engine.store.base import CheckpointRecord, Store, WorkflowVersion
+from engine.store.base import AiUsage, CheckpointRecord, Store, WorkflowVersion
 
 OUTCOMES = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
 """A decision's kind as the outcome it counts under."""
@@ -123,22 +123,18 @@ def reviews(store: Store, workflow_id: str, autos: list[CheckpointRecord] | None
     by_version = {v.version: v.definition for v in versions}
     prompts = prompt_versions(versions)
     out = []
-    run_versions: dict[str, int] = {}
+    people: list[CheckpointRecord] = []
     for cp in store.list_checkpoints(status="decided", workflow_id=workflow_id):
         if is_auto(cp):
             if autos is not None:
                 autos.append(cp)
-            continue
-        if not is_review(cp):
-            continue
-        if cp.run_id not in run_versions:
-            run = store.get_run(cp.run_id)
-            if run is None:
-                continue
-            run_versions[cp.run_id] = run.version
-        version = run_versions[cp.run_id]
-        wf = by_version.get(version)
-        if wf is None:
+        elif is_review(cp):
+            people.append(cp)
+    run_versions = store.run_versions(sorted({cp.run_id for cp in people}))
+    for cp in people:
+        version = run_versions.get(cp.run_id)
+        wf = by_version.get(version) if version is not None else None
+        if version is None or wf is None:
             continue
         review = review_of(cp, version, wf, prompts)
         if review is not None:
@@ -339,6 +335,41 @@ def drifts(items: Iterable[Review], now: float, margin: float = DRIFT_MARGIN) ->
     return out
 
 
+def usage_by_prompt(
+    usage: Iterable[AiUsage], prompts: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], AiUsage]:
+    """AI usage summed per AI step and prompt version (the workflow versions that share a prompt)."""
+    out: dict[tuple[str, int], AiUsage] = {}
+    for u in usage:
+        key = (u.node_id, prompts.get((u.node_id, u.version), u.version))
+        was = out.get(key, AiUsage(key[0], key[1], 0, 0, 0, 0.0))
+        out[key] = AiUsage(
+            key[0], key[1], was.calls + u.calls, was.prompt_tokens + u.prompt_tokens,
+            was.completion_tokens + u.completion_tokens, was.cost_usd + u.cost_usd,
+        )  # fmt: skip
+    return out
+
+
+def step_cost(usage: AiUsage | None, counted: Figures) -> dict[str, Any]:
+    """An AI step's calls, tokens and cost (with one prompt version) over the drafts approved with it:
+    what one approved task costs, drafts that were sent back or rejected included."""
+    approved = counted.approved_as_is + counted.approved_with_edits
+    if usage is None:
+        return {"ai_calls": 0, "tokens_per_approved_task": None, "cost_per_approved_task": None}
+    tokens = usage.prompt_tokens + usage.completion_tokens
+    return {
+        "ai_calls": usage.calls,
+        "tokens_per_approved_task": tokens / approved if approved else None,
+        "cost_per_approved_task": usage.cost_usd / approved if approved else None,
+    }
+
+
+def prompt_figures(items: list[Review], usage: AiUsage | None, words_per_second: float) -> dict[str, Any]:
+    """One AI step's figures with one prompt version: the reviews' and what its calls cost."""
+    counted = figures(items, words_per_second)
+    return {**counted.as_dict(), **step_cost(usage, counted)}
+
+
 def report(
     store: Store,
     workflow_id: str,
@@ -350,6 +381,7 @@ def report(
     that look like rubber stamps and the AI steps whose drafts pass less often than they did."""
     autos: list[CheckpointRecord] = []
     found = reviews(store, workflow_id, autos)
+    usage = usage_by_prompt(store.ai_usage(workflow_id), prompt_versions(store.list_versions(workflow_id)))
     by_step: dict[str, dict[int, list[Review]]] = {}
     by_reviewer: dict[str, list[Review]] = {}
     for r in found:
@@ -361,7 +393,8 @@ def report(
         "overall": {**figures(found, words_per_second).as_dict(), "auto_approved": len(autos)},
         "ai_steps": {
             node_id: {
-                str(v): figures(items, words_per_second).as_dict() for v, items in sorted(versions.items())
+                str(v): prompt_figures(items, usage.get((node_id, v)), words_per_second)
+                for v, items in sorted(versions.items())
             }
             for node_id, versions in sorted(by_step.items())
         },

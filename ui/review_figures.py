@@ -49,10 +49,20 @@ def row(f: dict[str, Any]) -> dict[str, Any]:
 def step_rows(report: dict[str, Any], step_name: Name) -> list[dict[str, Any]]:
     """A row per AI step and prompt version."""
     return [
-        {"AI step": step_name(node_id), "Prompt of version": int(version), **row(f)}
+        {"AI step": step_name(node_id), "Prompt of version": int(version), **row(f), **cost_columns(f)}
         for node_id, versions in report["ai_steps"].items()
         for version, f in versions.items()
     ]
+
+
+def cost_columns(f: dict[str, Any]) -> dict[str, Any]:
+    """An AI step's calls and what one approved task cost with one prompt version."""
+    tokens, cost = f.get("tokens_per_approved_task"), f.get("cost_per_approved_task")
+    return {
+        "AI calls": f.get("ai_calls", 0),
+        "Tokens per approved task": "—" if tokens is None else f"{tokens:,.0f}",
+        "Cost per approved task": "—" if cost is None else f"${cost:.4f}",
+    }
 
 
 def csv_text(report: dict[str, Any]) -> str:

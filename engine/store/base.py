@@ -135,6 +135,18 @@ class PolicyState:
 
 
 @dataclass(frozen=True)
+class AiUsage:
+    """What one AI step's calls used in the stored runs of one workflow version."""
+
+    node_id: str
+    version: int
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
 class DesignDraft:
     """A designer's unsaved working copy of a workflow, kept so a reload or restart loses nothing."""
 
@@ -413,6 +425,15 @@ class Store(ABC):
         node_id: str | None = None,
     ) -> int:
         """How many checkpoints `list_checkpoints` would list with these filters (not read)."""
+
+    @abstractmethod
+    def run_versions(self, run_ids: list[str]) -> dict[str, int]:
+        """The workflow version each of these runs ran (runs not stored are left out)."""
+
+    @abstractmethod
+    def ai_usage(self, workflow_id: str) -> list[AiUsage]:
+        """AI calls, tokens and cost per AI step and workflow version over a workflow's stored runs
+        (archived runs are not counted); one aggregate query."""
 
     @abstractmethod
     def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:

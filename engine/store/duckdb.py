@@ -546,6 +546,10 @@ class DuckDBStore(SqlStore):
         """The insight counters computed from scratch, in DuckDB's dialect."""
         return _stats_query()
 
+    def _json_number(self, column: str, key: str) -> str:
+        """`key` of the JSON text in `column` as a DOUBLE (0 when absent)."""
+        return f"coalesce(CAST(json_extract({column}, '$.{key}') AS DOUBLE), 0)"
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         for attempt in range(2):
             gen = self._gen

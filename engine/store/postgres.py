@@ -315,6 +315,10 @@ class PostgresStore(SqlStore):
         """The insight counters computed from scratch, in PostgreSQL's dialect."""
         return _stats_query()
 
+    def _json_number(self, column: str, key: str) -> str:
+        """`key` of the JSON text in `column` as a float8 (0 when absent)."""
+        return f"coalesce(({column}::jsonb ->> '{key}')::float8, 0)"
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
             return conn.execute(sql, params).fetchall()

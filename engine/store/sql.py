@@ -11,6 +11,7 @@ from typing import Any
 from engine.errors import UnreadableRecordError
 from engine.notify.events import OutboxEvent
 from engine.store.base import (
+    AiUsage,
     AuditEvent,
     CheckpointRecord,
     RunKey,
@@ -76,6 +77,32 @@ class SqlStore(Store):
     @abstractmethod
     def _stats_sql(self) -> str:
         """The insight counters computed from scratch, in this backend's dialect."""
+
+    @abstractmethod
+    def _json_number(self, column: str, key: str) -> str:
+        """An expression reading `key` of the JSON text in `column` as a number (0 when absent)."""
+
+    def run_versions(self, run_ids: list[str]) -> dict[str, int]:
+        """The workflow version each of these runs ran (runs not stored are left out)."""
+        out: dict[str, int] = {}
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            rows = self._query(f"SELECT id, version FROM runs WHERE id IN ({marks(len(chunk))})", chunk)
+            out.update({str(r): int(v) for r, v in rows})
+        return out
+
+    def ai_usage(self, workflow_id: str) -> list[AiUsage]:
+        """AI calls, tokens and cost per AI step and workflow version over a workflow's stored runs."""
+        number = self._json_number
+        rows = self._query(
+            f"SELECT s.node_id, r.version, count(*), sum({number('s.meta', 'prompt_tokens')}), "
+            f"sum({number('s.meta', 'completion_tokens')}), sum({number('s.meta', 'cost_usd')}) "
+            "FROM steps AS s JOIN runs AS r ON r.id = s.run_id "
+            "WHERE r.workflow_id = ? AND s.kind = 'ai_step' GROUP BY s.node_id, r.version "
+            "ORDER BY s.node_id, r.version",
+            [workflow_id],
+        )
+        return [AiUsage(str(n), int(v), int(c), int(p), int(q), float(cost)) for n, v, c, p, q, cost in rows]
 
     # -- workflows ------------------------------------------------------------
     def get_workflow(self, workflow_id: str, version: int | None = None) -> WorkflowVersion | None:

@@ -129,6 +129,25 @@ def test_each_prompt_version_of_an_ai_step_is_counted_apart(history: tuple[Loopd
     assert second["mean_edit_size"] == 0.0
 
 
+def test_each_prompt_version_has_its_own_tokens_per_approved_task(history: tuple[Loopdesk, float]) -> None:
+    """The draft step's calls (revisions included) in the runs of a prompt version, over the drafts
+    approved with it; read here from every step record, there from one aggregate query."""
+    app, _ = history
+    calls: dict[int, list[int]] = {1: [], 2: []}
+    for run in app.store.list_runs(workflow_id=OWN, limit=100):
+        for s in app.store.list_steps(run.id):
+            if s.node_id == "draft":
+                tokens = int(s.meta.get("prompt_tokens") or 0) + int(s.meta.get("completion_tokens") or 0)
+                calls[min(run.version, 2)].append(tokens)  # version 3 kept version 2's prompt
+    assert [len(c) for c in calls.values()] == [5, 2]  # one draft of version 1 was sent back and redone
+    (report,) = app.review_report("dana", OWN)
+    first, second = report["ai_steps"]["draft"]["1"], report["ai_steps"]["draft"]["2"]
+    assert first["ai_calls"] == 5 and second["ai_calls"] == 2
+    assert first["tokens_per_approved_task"] == pytest.approx(sum(calls[1]) / 3)  # three approved
+    assert second["tokens_per_approved_task"] == pytest.approx(sum(calls[2]) / 1)
+    assert first["cost_per_approved_task"] == 0.0
+
+
 def test_prompt_versions_follow_only_the_prompt(own: Workflow, app: Loopdesk) -> None:
     app.save_workflow(own.model_copy(update={"name": "Renamed"}), "dana")
     app.save_workflow(with_instruction(own, "New words"), "dana")

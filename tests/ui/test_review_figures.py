@@ -28,6 +28,9 @@ def test_a_workflow_s_review_figures_show_per_prompt_version_with_a_csv(service:
     assert list(by_step["AI step"]) == ["Draft the post", "Draft the post"]
     assert list(by_step["Prompt of version"]) == [1, 2]
     assert list(by_step["Approved as is"]) == ["50%", "100%"]
+    assert list(by_step["AI calls"]) == [2, 1]
+    assert list(by_step["Cost per approved task"]) == ["$0.0000", "$0.0000"]  # the demo costs nothing
+    assert all(t != "—" and int(t.replace(",", "")) > 0 for t in by_step["Tokens per approved task"])
     reviewers = next(d.value for d in at.dataframe if "Reviewer" in d.value.columns)
     assert list(reviewers["Reviewer"]) == [service.directory.name_of("jamie")]
     said = " ".join(m.value for m in at.markdown)
