@@ -239,6 +239,7 @@ def measure(throughput_runs: int, pages: bool = True) -> dict[str, Any]:
     out["workflow_stats_ms"] = timed(lambda: app.workflow_stats("dana"))
     out["checkpoint_stats_ms"] = timed(lambda: app.checkpoint_stats("dana"))
     out["due_check_ms"] = timed(app.engine.apply_timers)
+    out["review_report_ms"] = timed(lambda: app.review_report("dana", "marketing-social-post"), repeat=1)
     out["memory_mb"] = rss_mb()
     return out | throughput()
 
@@ -256,6 +257,7 @@ ROWS = [
     ("`workflow_stats()`", "workflow_stats_ms", "{:.1f} ms"),
     ("`checkpoint_stats()`", "checkpoint_stats_ms", "{:.1f} ms"),
     ("due check (`apply_timers()`)", "due_check_ms", "{:.1f} ms"),
+    ("review figures of one workflow (`review_report()`)", "review_report_ms", "{:.0f} ms"),
     ("process memory after visiting the pages", "memory_mb", "{:.0f} MB"),
     ("durable steps/s, 1 run at a time", "steps_per_s_1", "{:.0f}"),
     ("durable steps/s, 32 concurrent runs", "steps_per_s_32", "{:.0f}"),

@@ -273,6 +273,9 @@ def cmd_insights(args: argparse.Namespace) -> int:
                 )
             autos = f" · auto-approved {overall['auto_approved']}" if overall.get("auto_approved") else ""
             lines.append(f"{r['workflow_id']}: {_review_line(overall)}{cost}{autos}")
+            if not r["window"]["complete"]:
+                since = datetime.fromtimestamp(r["window"]["since"], tz=UTC).isoformat(timespec="seconds")
+                lines.append(f"  (from the newest {r['window']['decisions']:,} decisions, since {since})")
             for node_id, versions in r["ai_steps"].items():
                 for version, f in versions.items():
                     per_task = ""

@@ -116,15 +116,35 @@ def review_of(
     )
 
 
-def reviews(store: Store, workflow_id: str, autos: list[CheckpointRecord] | None = None) -> list[Review]:
-    """Every checkpoint of a workflow a person decided, oldest first, as reviews (those Loopdesk
-    auto-approved are added to `autos` when given)."""
+MAX_DECISIONS = 5000
+"""The review figures read a workflow's newest decisions up to this many, so their cost stays flat
+as the history grows (Insights' counters still cover every decision ever made)."""
+
+
+def newest_decided(
+    store: Store, workflow_id: str, limit: int = MAX_DECISIONS
+) -> tuple[list[CheckpointRecord], bool]:
+    """A workflow's newest `limit` decided checkpoints, oldest first, and whether that is all of them."""
+    found = store.list_checkpoints(
+        status="decided", workflow_id=workflow_id, newest_first=True, limit=limit + 1
+    )
+    return found[:limit][::-1], len(found) <= limit
+
+
+def reviews(
+    store: Store,
+    workflow_id: str,
+    autos: list[CheckpointRecord] | None = None,
+    decided: list[CheckpointRecord] | None = None,
+) -> list[Review]:
+    """The checkpoints of a workflow a person decided (of `decided`, by default its newest
+    `MAX_DECISIONS`), oldest first, as reviews; those Loopdesk auto-approved are added to `autos`."""
     versions = store.list_versions(workflow_id)
     by_version = {v.version: v.definition for v in versions}
     prompts = prompt_versions(versions)
     out = []
     people: list[CheckpointRecord] = []
-    for cp in store.list_checkpoints(status="decided", workflow_id=workflow_id):
+    for cp in decided if decided is not None else newest_decided(store, workflow_id)[0]:
         if is_auto(cp):
             if autos is not None:
                 autos.append(cp)
@@ -378,10 +398,15 @@ def report(
     margin: float = DRIFT_MARGIN,
 ) -> dict[str, Any]:
     """A workflow's figures: overall, per AI step and prompt version, and per reviewer; the approvals
-    that look like rubber stamps and the AI steps whose drafts pass less often than they did."""
+    that look like rubber stamps and the AI steps whose drafts pass less often than they did. Read
+    from its newest `MAX_DECISIONS` decisions (`window` says whether that was all, and since when)."""
     autos: list[CheckpointRecord] = []
-    found = reviews(store, workflow_id, autos)
-    usage = usage_by_prompt(store.ai_usage(workflow_id), prompt_versions(store.list_versions(workflow_id)))
+    decided, complete = newest_decided(store, workflow_id, MAX_DECISIONS)
+    found = reviews(store, workflow_id, autos, decided)
+    since = None if complete or not decided else decided[0].created_at
+    usage = usage_by_prompt(
+        store.ai_usage(workflow_id, since), prompt_versions(store.list_versions(workflow_id))
+    )
     by_step: dict[str, dict[int, list[Review]]] = {}
     by_reviewer: dict[str, list[Review]] = {}
     for r in found:
@@ -413,4 +438,5 @@ def report(
             if r.rubber_stamp(words_per_second)
         ],
         "drift": [d.as_dict() for d in drifts(found, time.time() if now is None else now, margin)],
+        "window": {"decisions": len(decided), "complete": complete, "since": since},
     }

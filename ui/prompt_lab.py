@@ -9,6 +9,7 @@ the estimate before and, run by run, the old draft, the approved text and the ne
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -177,6 +178,23 @@ def test_against_past_runs(app: Loopdesk, wf: Workflow, node: AIStepNode, user: 
         kept = st.session_state.get(kept_key)
         if kept is not None:
             show_replay(wf, *kept)
+        log_line = replay_log_line(app.replay_log(wf.id, user), app.directory.name_of)
+        if log_line:
+            st.caption(log_line)
+
+
+def replay_log_line(log: list[dict[str, Any]], name_of: Callable[[str], str]) -> str:
+    """The replays recorded for a workflow, in one line: how many, what they used, the latest."""
+    if not log:
+        return ""
+    tokens = sum(int(e["usage"]["prompt_tokens"]) + int(e["usage"]["completion_tokens"]) for e in log)
+    costs = [e["usage"]["cost_usd"] for e in log]
+    spent = "cost unknown" if any(c is None for c in costs) else money(sum(float(c) for c in costs))
+    last = log[0]
+    return (
+        f"Replays recorded for this workflow: {len(log)} · {tokens:,} tokens · {spent} in all · "
+        f"last {minute(float(last['at']))} by {name_of(str(last['by']))}"
+    )
 
 
 def _run_label(c: ReplayCase) -> str:

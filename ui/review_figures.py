@@ -12,6 +12,7 @@ import streamlit as st
 
 from engine.durations import span
 from engine.learning import READ_WORDS_PER_SECOND
+from ui.format import minute
 
 Name = Callable[[str], str]
 """How a step or reviewer id is shown (a title, a person's name)."""
@@ -111,6 +112,12 @@ def show(report: dict[str, Any], step_name: Name, person_name: Name) -> None:
             f"{d['recent_reviews']} drafts this week, against {d['earlier_approved_as_is_rate']:.0%} of "
             f"{d['earlier_reviews']} in the four weeks before.",
             icon=":material/trending_down:",
+        )
+    window = report.get("window") or {}
+    if window and not window["complete"]:
+        st.caption(
+            f"From the newest {window['decisions']:,} decisions (since {minute(window['since'])}); the "
+            "counts further up cover every decision ever made."
         )
     st.dataframe([{"": "All reviews", **row(overall)}], hide_index=True, width="stretch")
     if overall.get("tokens_per_approved_task") is not None:

@@ -431,9 +431,9 @@ class Store(ABC):
         """The workflow version each of these runs ran (runs not stored are left out)."""
 
     @abstractmethod
-    def ai_usage(self, workflow_id: str) -> list[AiUsage]:
+    def ai_usage(self, workflow_id: str, since: float | None = None) -> list[AiUsage]:
         """AI calls, tokens and cost per AI step and workflow version over a workflow's stored runs
-        (archived runs are not counted); one aggregate query."""
+        (of the calls finished at or after `since`; archived runs are not counted); one query."""
 
     @abstractmethod
     def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:

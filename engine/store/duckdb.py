@@ -1097,6 +1097,27 @@ class DuckDBStore(SqlStore):
         sql, params = select(None)
         return self._rows(f"{sql}{order}", params)
 
+    def _newest_checkpoints(
+        self, clause: str, params: list[Any], limit: int, offset: int
+    ) -> list[tuple[Any, ...]]:
+        """One page of closed checkpoints, newest opened first: the ids are ranked on two narrow
+        columns (recent history first, `_newest`), then only the page's rows are read whole — ranking
+        whole rows of a long history does not fit DuckDB's memory limit."""
+
+        def select(since: float | None) -> tuple[str, list[Any]]:
+            recent = "" if since is None else f"{' AND' if clause else ' WHERE'} created_at >= ?"
+            return f"SELECT id, created_at FROM checkpoints{clause}{recent}", [*params, *given(since)]
+
+        ranked = [str(r[0]) for r in self._newest(select, "created_at", limit, offset)]
+        found: dict[str, tuple[Any, ...]] = {}
+        for i in range(0, len(ranked), 1000):
+            chunk = ranked[i : i + 1000]
+            for row in self._rows(
+                f"SELECT {CP_COLS} FROM checkpoints WHERE id IN ({_marks(len(chunk))})", chunk
+            ):
+                found[str(row[0])] = row
+        return [found[i] for i in ranked if i in found]
+
     def runs_by_section(
         self, workflow_id: str, per_section: int, scope: RunScope | None = None
     ) -> tuple[dict[str | None, int], list[RunRecord]]:
@@ -1142,6 +1163,8 @@ class DuckDBStore(SqlStore):
                 return f"SELECT {CP_COLS} FROM checkpoints{clause}{recent}", [*params, *given(since)]
 
             rows = self._newest(select, "decided_at", limit, offset)
+        elif tables == ["checkpoints"] and newest_first and limit is not None:
+            rows = self._newest_checkpoints(clause, params, limit, offset)
         elif len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
             rows = self._rows(f"SELECT {CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
         elif limit is None and run_id:  # one run's checkpoints: two index lookups, merged here

@@ -91,16 +91,20 @@ class SqlStore(Store):
             out.update({str(r): int(v) for r, v in rows})
         return out
 
-    def ai_usage(self, workflow_id: str) -> list[AiUsage]:
-        """AI calls, tokens and cost per AI step and workflow version over a workflow's stored runs."""
+    def ai_usage(self, workflow_id: str, since: float | None = None) -> list[AiUsage]:
+        """AI calls, tokens and cost per AI step and workflow version over a workflow's stored runs
+        (of the calls finished at or after `since`)."""
         number = self._json_number
+        recent, params = (
+            ("", [workflow_id]) if since is None else (" AND s.finished_at >= ?", [workflow_id, since])
+        )
         rows = self._query(
             f"SELECT s.node_id, r.version, count(*), sum({number('s.meta', 'prompt_tokens')}), "
             f"sum({number('s.meta', 'completion_tokens')}), sum({number('s.meta', 'cost_usd')}) "
             "FROM steps AS s JOIN runs AS r ON r.id = s.run_id "
-            "WHERE r.workflow_id = ? AND s.kind = 'ai_step' GROUP BY s.node_id, r.version "
+            f"WHERE r.workflow_id = ? AND s.kind = 'ai_step'{recent} GROUP BY s.node_id, r.version "
             "ORDER BY s.node_id, r.version",
-            [workflow_id],
+            params,
         )
         return [AiUsage(str(n), int(v), int(c), int(p), int(q), float(cost)) for n, v, c, p, q, cost in rows]
 

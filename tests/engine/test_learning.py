@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from engine import learning
 from engine.decisions import Approve, Reject, RequestChanges
 from engine.learning import (
     WEEK,
@@ -146,6 +147,25 @@ def test_each_prompt_version_has_its_own_tokens_per_approved_task(history: tuple
     assert first["tokens_per_approved_task"] == pytest.approx(sum(calls[1]) / 3)  # three approved
     assert second["tokens_per_approved_task"] == pytest.approx(sum(calls[2]) / 1)
     assert first["cost_per_approved_task"] == 0.0
+
+
+def test_the_figures_read_only_the_newest_decisions(
+    history: tuple[Loopdesk, float], monkeypatch: pytest.MonkeyPatch, db_path: str
+) -> None:
+    """However long the history, the report reads the newest MAX_DECISIONS decisions and says so."""
+    app, _ = history
+    (whole,) = app.review_report("dana", OWN)
+    assert whole["window"] == {"decisions": 7, "complete": True, "since": None}
+    monkeypatch.setattr(learning, "MAX_DECISIONS", 3)
+    (recent,) = app.review_report("dana", OWN)
+    newest = app.store.list_checkpoints(status="decided", workflow_id=OWN, newest_first=True, limit=3)
+    assert recent["window"] == {"decisions": 3, "complete": False, "since": newest[-1].created_at}
+    assert recent["overall"]["reviews"] == 3 and recent["overall"]["runs"] == 3
+    # the newest three: version 2's approval, version 3's rejection, and the one before them
+    assert recent["ai_steps"]["draft"]["2"]["reviews"] == 2
+    app.close()
+    human = cli("insights", "--db", db_path, "--workflow", OWN)
+    assert "  (from the newest 3 decisions, since " in human.stdout
 
 
 def test_prompt_versions_follow_only_the_prompt(own: Workflow, app: Loopdesk) -> None:

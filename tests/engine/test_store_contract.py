@@ -240,8 +240,34 @@ def test_ai_usage_per_step_and_version_and_run_versions(store: Store) -> None:
     ]
     assert [u.cost_usd for u in usage] == pytest.approx([1.0, 0.0])
     assert store.ai_usage("nothing") == []
+    assert store.ai_usage("wf", since=now() + 60) == []  # no call finished since then
     assert store.run_versions([one.id, two.id, "run_missing"]) == {one.id: 1, two.id: 2}
     assert store.run_versions([]) == {}
+
+
+def test_the_newest_closed_checkpoints_come_a_page_at_a_time(store: Store) -> None:
+    """Newest opened first, also across the recent-history windows a backend may read first."""
+    opened = [now() - days * 86400 for days in (400, 40, 5, 1, 0)]
+    ids = []
+    for at in opened:
+        run = new_run(status="waiting", node="review")
+        cp = checkpoint(run.id)
+        cp.created_at = at
+        store.apply(Transition(new_run=run, open_checkpoint=cp))
+        store.apply(
+            Transition(close_checkpoint=CheckpointClose(cp.id, "decided", "jamie", {"kind": "approve"}))
+        )
+        ids.append(cp.id)
+    newest = ids[::-1]
+
+    def page(limit: int, offset: int = 0) -> list[str]:
+        found = store.list_checkpoints(
+            status="decided", workflow_id="wf", newest_first=True, limit=limit, offset=offset
+        )
+        return [c.id for c in found]
+
+    assert page(2) == newest[:2] and page(2, 2) == newest[2:4] and page(10) == newest
+    assert page(3, 3) == newest[3:]
 
 
 def test_runs_are_leased_to_one_driver_at_a_time(store: Store) -> None:

@@ -185,3 +185,41 @@ def test_a_tiny_token_limit_is_caught_as_a_cut_off(app: Loopdesk) -> None:
         assert "cut off at the token limit (5 tokens)" in (run.error or "")
     step = next(s for s in app.store.list_steps(run.id) if s.node_id == "draft")
     assert step.meta["finish_reason"] == "length" and step.meta["completion_tokens"] == 5
+
+
+def test_improve_and_replay_a_prompt_on_a_real_model(app: Loopdesk) -> None:
+    """Issue 16 on the real thing: a suggestion asked of the model (JSON through the fallback) and a
+    replay of a changed prompt on past approved runs, nothing stored but the replay's cost."""
+    own = app.use_template("marketing-social-post", "dana").definition
+    wf = app.save_workflow(bounded(own), "dana").definition
+    inputs = form_values(wf.trigger().fields)
+    for edit in (False, True):
+        run = app.start_run(wf.id, inputs, "dana")
+        (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+        edits = {"draft": f"{cp.shown['draft']} Shop now"} if edit else {}
+        app.decide(cp.id, "jamie", Approve(edits=edits))
+    runs = len(app.store.list_runs())
+
+    suggestion = app.suggest_instruction(wf, "draft", "dana")
+    assert not suggestion.demo and suggestion.new.strip() and suggestion.learned_from == 1
+    assert suggestion.meta["provider"] == "compatible" and suggestion.meta["prompt_tokens"] > 0
+
+    node = wf.node("draft")
+    assert isinstance(node, AIStepNode)
+    changed = wf.model_copy(
+        update={
+            "nodes": [
+                n.model_copy(update={"instruction": node.instruction + " End with “Shop now”."})
+                if n.id == "draft"
+                else n
+                for n in wf.nodes
+            ]
+        }
+    )
+    done = app.replay(changed, "dana")
+    (step,) = done.steps
+    assert len(step.cases) == 2 and all(c.error is None and str(c.new_draft).strip() for c in step.cases)
+    assert all(0.0 <= (c.new_similarity or 0.0) <= 1.0 for c in step.cases)
+    assert not done.demo and done.prompt_tokens > 0 and done.cost_usd is None  # a local model: unpriced
+    assert len(app.store.list_runs()) == runs
+    assert app.replay_log(wf.id, "dana")[0]["usage"]["cost_usd"] is None
