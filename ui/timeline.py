@@ -52,6 +52,7 @@ EVENT_LABELS: dict[str, str] = {
     "reminded": "Reminder sent",
     "approval_counted": "Approval counted (more needed)",
     "self_approval_override": "Self-approval by an admin (override)",
+    "auto_approved": "Auto-approved by Loopdesk (auto-approval with spot checks)",
 }
 """How each audit event reads."""
 
@@ -273,7 +274,11 @@ def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:
     if e.event == "moved":
         return f"{d.get('from') or '—'} → {d.get('to')}"
     if e.event == "checkpoint_opened":
-        return f"{step} assigned to {directory.label(str(d.get('assignee', '')))}"
+        spot = f" (spot check: {d['spot_check']})" if d.get("spot_check") else ""
+        return f"{step} assigned to {directory.label(str(d.get('assignee', '')))}{spot}"
+    if e.event == "auto_approved":
+        rate, reviews = float(d.get("rate") or 0.0), d.get("reviews")
+        return f"{step}: {rate:.0%} of the last {reviews} reviews by people were approved as they were"
     if e.event in ("reassigned", "decision_reassign"):
         text = f"{directory.label(str(d.get('from', '')))} → {directory.label(str(d.get('to', '')))}"
         return text + (f": {d['comment']}" if d.get("comment") else "")

@@ -14,6 +14,7 @@ from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from tests.engine.test_cli import cli
 from tests.engine.test_learning import INPUTS, decide
+from ui.timeline import audit_detail
 
 RULE = AutoApproval(threshold=0.75, window=4, spot_check_every=3, unusual_below=0.9)
 OTHER = {**INPUTS, "topic": "Winter clearance of garden furniture", "audience": "Gardeners in the north"}
@@ -72,6 +73,11 @@ def test_auto_approval_switches_on_spot_checks_one_in_k_and_is_recorded_as_such(
     assert "auto_approved" in events and "checkpoint_opened" not in events
     assert "Auto-approved: 100% of the last 4 reviews" in auto.decision["comment"]
     assert not [e for e in app.store.list_events(auto.run_id) if e.event == "checkpoint.opened"]
+    said = next(e for e in app.store.list_audit(auto.run_id) if e.event == "auto_approved")
+    wf = app.get_workflow(wid).definition
+    assert audit_detail(said, app.directory, wf) == (
+        "“Review the draft”: 100% of the last 4 reviews by people were approved as they were"
+    )
     assert app.inbox("jamie") == []  # nobody was asked
 
     assert next_checkpoint(app, wid).status == "decided"  # the second auto-approval
@@ -79,6 +85,7 @@ def test_auto_approval_switches_on_spot_checks_one_in_k_and_is_recorded_as_such(
     assert spot.status == "pending" and spot.policy.spot_check == "one run in 3"
     opened = next(a for a in app.store.list_audit(spot.run_id) if a.event == "checkpoint_opened")
     assert opened.detail["spot_check"] == "one run in 3"
+    assert audit_detail(opened, app.directory, wf).endswith("(spot check: one run in 3)")
     assert [cp.id for cp in app.inbox("jamie")] == [spot.id]
     decide(app, spot, Approve())
     assert next_checkpoint(app, wid).status == "decided"  # passed: on again
