@@ -82,6 +82,21 @@ def csv_text(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def before_after_bars(c: dict[str, Any]) -> list[dict[str, Any]]:
+    """An AI step's prompt before and after, as bars: approve-as-is rate and edit size (both %)."""
+    out = []
+    for side, version in (("before", c["before_version"]), ("after", c["after_version"])):
+        f = c[side]
+        out.append(
+            {
+                "Prompt": f"version {version} ({f['reviews']} review{'s' if f['reviews'] != 1 else ''})",
+                "Approved as is (%)": 100 * f["approved_as_is"] / f["reviews"] if f["reviews"] else 0.0,
+                "Mean edit size (%)": 100 * (f["mean_edit_size"] or 0.0),
+            }
+        )
+    return out
+
+
 def before_after_line(step: str, c: dict[str, Any]) -> str:
     """An AI step's newest prompt against the one before, in a sentence with its counts."""
     before, after = c["before"], c["after"]
@@ -141,6 +156,13 @@ def show(report: dict[str, Any], step_name: Name, person_name: Name) -> None:
     st.dataframe(step_rows(report, step_name), hide_index=True, width="stretch")
     for node_id, compared in report["before_after"].items():
         st.markdown(before_after_line(step_name(node_id), compared))
+        st.bar_chart(
+            before_after_bars(compared),
+            x="Prompt",
+            y=["Approved as is (%)", "Mean edit size (%)"],
+            stack=False,
+            height=220,
+        )
     st.markdown("**By reviewer**")
     st.dataframe(
         [{"Reviewer": person_name(who), **row(f)} for who, f in report["reviewers"].items()],

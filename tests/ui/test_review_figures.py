@@ -10,7 +10,7 @@ from engine.decisions import Approve, Reject
 from engine.services import Loopdesk
 from tests.engine.test_learning import decide, waiting, with_instruction
 from tests.ui.test_insights_archive import insights
-from ui.review_figures import csv_text
+from ui.review_figures import before_after_bars, csv_text
 
 
 def test_a_workflow_s_review_figures_show_per_prompt_version_with_a_csv(service: Loopdesk) -> None:
@@ -45,3 +45,9 @@ def test_a_workflow_s_review_figures_show_per_prompt_version_with_a_csv(service:
         ("draft", "2", "1"),
     ]
     assert float(rows[0]["approved_as_is_rate"]) == 0.5
+    bars = before_after_bars(report["before_after"]["draft"])
+    assert [(b["Prompt"], b["Approved as is (%)"]) for b in bars] == [
+        ("version 1 (2 reviews)", 50.0),
+        ("version 2 (1 review)", 100.0),
+    ]
+    assert [c for c in at.get("arrow_vega_lite_chart")] or [c for c in at.get("vega_lite_chart")]  # drawn
