@@ -7,7 +7,11 @@ The rule, read from the checkpoint's own history (its decided checkpoints, newes
 - while earned, one run in `spot_check_every` goes to a person (a spot check), and so does every
   draft less alike than `unusual_below` to all the recently approved texts, and every revision that
   answers a reviewer's note;
-- a spot check that is not approved as it is switches it off: the evidence starts again from there.
+- a spot check that is not approved as it is switches it off: the evidence starts again from there;
+- a changed prompt starts the evidence again too: only reviews of drafts the prompts in use wrote count.
+
+Spot checks are counted, not reserved: runs reaching the step at the same moment read the same
+history, so a burst may see a few more auto-approvals in a row than one in K.
 
 Auto-approvals are decided by Loopdesk (the system user), with `auto_approved` in the decision and an
 `auto_approved` audit event; they are never counted as reviews.
@@ -15,6 +19,7 @@ Auto-approvals are decided by Loopdesk (the system user), with `auto_approved` i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +30,27 @@ from engine.directory import SYSTEM
 from engine.model import AIStepNode, ApprovalNode, AutoApproval, Workflow
 from engine.store.base import CheckpointRecord, Store
 
+AUTO_APPROVAL_GRACE = 60.0
+"""Seconds after which the timers finish an auto-approval whose opening was committed but whose
+approval was not (the process died between the two commits)."""
+
 
 def draft_names(wf: Workflow, node: ApprovalNode) -> list[str]:
     """The AI answers this approval shows (the drafts its reviewers judge), in workflow order."""
     outputs = [n.output_name for n in wf.nodes if isinstance(n, AIStepNode)]
     return [o for o in outputs if not node.visible_values or o in node.visible_values]
+
+
+def prompt_signature(wf: Workflow, node: ApprovalNode) -> str:
+    """A short fingerprint of the prompts and models of the AI steps whose drafts this approval shows:
+    it changes when any of them does."""
+    names = set(draft_names(wf, node))
+    prompts = [
+        (n.id, n.instruction, n.system_prompt, n.model or wf.default_model or "")
+        for n in wf.nodes
+        if isinstance(n, AIStepNode) and n.output_name in names
+    ]
+    return hashlib.sha256(json.dumps(prompts).encode()).hexdigest()[:16]
 
 
 def _text(value: Any) -> str:
@@ -105,13 +126,24 @@ def history_size(rule: AutoApproval) -> int:
     return rule.window * rule.spot_check_every + rule.spot_check_every
 
 
-def standing(rule: AutoApproval, history: Sequence[CheckpointRecord], names: Sequence[str]) -> Standing:
-    """Where auto-approval stands, from the checkpoint's decided checkpoints, newest first."""
+def standing(
+    rule: AutoApproval, history: Sequence[CheckpointRecord], names: Sequence[str], prompt: str = ""
+) -> Standing:
+    """Where auto-approval stands, from the step's checkpoints newest first (open ones included);
+    with `prompt`, only checkpoints of drafts those prompts wrote count."""
     since_person = 0
     counted: list[CheckpointRecord] = []
     seen_person = False
     failed_last = False
     for cp in history:
+        if prompt and cp.policy.prompt != prompt:
+            continue  # drafts of another prompt say nothing about this one's
+        if cp.status == "pending":
+            if cp.policy.auto_approve is not None:
+                since_person += not seen_person  # being approved by Loopdesk right now
+            else:
+                seen_person = True  # a person has it (a spot check waiting, say)
+            continue
         if is_auto(cp):
             since_person += not seen_person
             continue
@@ -126,17 +158,19 @@ def standing(rule: AutoApproval, history: Sequence[CheckpointRecord], names: Seq
             break
     passed = sum(as_is(cp) for cp in counted)
     texts = tuple(approved_text(cp, names) for cp in counted if (cp.decision or {}).get("kind") == "approve")
-    earned = len(counted) >= rule.window and passed >= rule.threshold * len(counted)
+    earned = len(counted) >= rule.window and passed >= rule.threshold * len(counted) - 1e-9
     return Standing(earned, len(counted), passed, since_person, texts, failed_last)
 
 
 def current_standing(store: Store, wf: Workflow, node: ApprovalNode, rule: AutoApproval) -> Standing:
-    """Where this approval's auto-approval stands now, read from its newest decided checkpoints (a
-    bounded read: the cost does not grow with the history)."""
-    history = store.list_checkpoints(
+    """Where this approval's auto-approval stands now, read from its open checkpoints and its newest
+    decided ones (bounded reads: the cost does not grow with the history)."""
+    decided = store.list_checkpoints(
         status="decided", workflow_id=wf.id, node_id=node.id, newest_first=True, limit=history_size(rule)
     )
-    return standing(rule, history, draft_names(wf, node))
+    pending = store.list_checkpoints(status="pending", workflow_id=wf.id, node_id=node.id)
+    history = sorted([*pending, *decided], key=lambda cp: (-cp.created_at, cp.id))
+    return standing(rule, history, draft_names(wf, node), prompt_signature(wf, node))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,15 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from engine.autonomy import Routing, current_standing, draft_names, drafts_of, route
+from engine.autonomy import (
+    AUTO_APPROVAL_GRACE,
+    Routing,
+    current_standing,
+    draft_names,
+    drafts_of,
+    prompt_signature,
+    route,
+)
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of
 from engine.diffs import edit_size
 from engine.directory import SYSTEM, Directory
@@ -418,7 +426,10 @@ class Engine:
                 return self.get_run(run_id)
             opened = t.open_checkpoint
             if run.status == "waiting" and opened is not None and opened.policy.auto_approve is not None:
-                run = self._auto_approve(wf, opened, run)
+                # this drive holds the run's lease: the approval keeps it (no worker is woken)
+                run = self._auto_approve(
+                    wf, opened, run, Lease(self.owner, self.lease_seconds)
+                ) or self.get_run(run_id)
         if held and not self._commit(held):
             return self.get_run(run_id)
         return run if run is not None else self.get_run(run_id)
@@ -503,8 +514,12 @@ class Engine:
             assert isinstance(node, ApprovalNode)
             cp = self._open_checkpoint(wf, node, run, values)
             routing = self._route(wf, node, values)
-            if routing.auto:  # opened unannounced; `_drive` approves it once this is committed
+            cp.policy = replace(cp.policy, prompt=prompt_signature(wf, node))
+            if routing.auto:
+                # opened unannounced; `_drive` approves it once this is committed, and should that
+                # not happen (the process dies, the database refuses), the timers finish it
                 cp.policy = replace(cp.policy, auto_approve=routing.detail)
+                cp.action_at = now() + AUTO_APPROVAL_GRACE
             else:
                 cp.policy = replace(cp.policy, spot_check=routing.spot_check)
                 detail = {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee}
@@ -582,10 +597,11 @@ class Engine:
         draft = drafts_of(values, draft_names(wf, node))
         return route(rule, now_standing, draft, revision=bool(values.get("feedback")))
 
-    def _auto_approve(self, wf: Workflow, cp: CheckpointRecord, run: RunRecord) -> RunRecord:
-        """Approve a checkpoint as Loopdesk under auto-approval, recorded as such; the run goes on.
-        Should this fail (the process dies, the run is cancelled), the checkpoint stays open for a
-        person, like any other."""
+    def _auto_approve(
+        self, wf: Workflow, cp: CheckpointRecord, run: RunRecord, lease: Lease | None
+    ) -> RunRecord | None:
+        """Approve a checkpoint as Loopdesk under auto-approval, recorded as such; the run as it goes
+        on (leased with `lease`), or None when something else decided or cancelled it first."""
         node = wf.node(cp.node_id)
         assert isinstance(node, ApprovalNode) and cp.policy.auto_approve is not None
         why = cp.policy.auto_approve
@@ -594,12 +610,27 @@ class Engine:
             f"as they were; one run in {why.get('spot_check_every')} still goes to a person."
         )
         t = self._decision_transition(wf, node, cp, run, SYSTEM, Approve(comment=comment), auto=why)
+        t.lease = lease
         try:
             self.store.apply(t)
         except ConflictError:
-            return self.get_run(run.id)
+            return None
         assert t.run_update is not None
         return _updated(run, t.run_update)
+
+    def _finish_auto_approval(self, cp: CheckpointRecord) -> None:
+        """An auto-approval whose opening was committed but whose approval was not (see `_transition`):
+        approve it now and drive the run on."""
+        run = self.get_run(cp.run_id)
+        if run.status != "waiting" or run.current_node != cp.node_id:
+            return
+        after = self._auto_approve(self.workflow_of(run), cp, run, self._lease(self._pool is None))
+        if after is None or after.status != "running":
+            return
+        if self._pool is None:
+            self._drive_on(after)
+        else:
+            self.submit(run.id)
 
     def _send_backs(self, run_id: str, node_id: str) -> int:
         """How often the approval `node_id` has sent this run back for changes so far."""
@@ -921,6 +952,9 @@ class Engine:
     def _escalate(self, cp: CheckpointRecord, at: float) -> tuple[list[Escalated], bool]:
         """Take the due steps of one checkpoint's chain; (what was done, whether it has no step
         left, so its due action can be forgotten)."""
+        if cp.policy.auto_approve is not None:  # an auto-approval that did not finish: finish it
+            self._finish_auto_approval(cp)
+            return [], True
         run = self.get_run(cp.run_id)
         wf = self.workflow_of(run)
         node = wf.node(cp.node_id)

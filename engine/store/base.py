@@ -113,6 +113,9 @@ class PolicyState:
     """Why a person sees this checkpoint although auto-approval is on ('' when it was not picked)."""
     auto_approve: dict[str, Any] | None = None
     """Set while Loopdesk auto-approves it: what the audit records of why."""
+    prompt: str = ""
+    """Which prompts wrote the drafts it shows (`engine.autonomy.prompt_signature`): auto-approval
+    counts only the reviews of drafts from the prompts in use."""
 
     @property
     def voters(self) -> list[str]:

@@ -4,16 +4,20 @@ switching it off — through the real engine on the demo model."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from engine.autonomy import Standing, route
+from engine.autonomy import Standing, route, standing
 from engine.decisions import Approve, Reject, RequestChanges
 from engine.directory import SYSTEM
 from engine.model import ApprovalNode, AutoApproval, Quorum, Workflow
+from engine.runner import Engine
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from tests.engine.test_cli import cli
-from tests.engine.test_learning import INPUTS, decide
+from tests.engine.test_learning import INPUTS, decide, with_instruction
+from tests.ui.test_inbox import wait_until as wait_for
 from ui.timeline import audit_detail
 
 RULE = AutoApproval(threshold=0.75, window=4, spot_check_every=3, unusual_below=0.9)
@@ -184,3 +188,62 @@ def test_the_insights_command_counts_auto_approvals_apart(app: Loopdesk, wid: st
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{wid}: 4 reviews of 4 runs · as is 100%")
     assert " · auto-approved 1" in done.stdout.splitlines()[0]
+
+
+def test_an_auto_approval_cut_off_between_its_two_commits_is_finished_by_the_timers(
+    app: Loopdesk, wid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    review_as_is(app, wid, 4)
+    with monkeypatch.context() as m:  # the process dies right after the opening is committed
+        m.setattr(Engine, "_auto_approve", lambda *args, **kwargs: None)
+        stranded = next_checkpoint(app, wid)
+    assert stranded.status == "pending" and stranded.policy.auto_approve is not None
+    assert stranded.action_at is not None and stranded.action_at > time.time()  # after the grace
+    assert app.engine.apply_timers(at=time.time()) == []  # not yet due
+    app.engine.apply_timers(at=stranded.action_at + 1)
+    done = app.store.get_checkpoint(stranded.id)
+    assert done is not None and done.status == "decided" and done.decided_by == SYSTEM
+    assert done.decision is not None and done.decision["auto_approved"]["reviews"] == 4
+    wait_for(lambda: app.store.get_run(stranded.run_id).status == "completed")  # type: ignore[union-attr]
+    assert not [e for e in app.store.list_events(stranded.run_id) if e.event == "checkpoint.opened"]
+
+
+def test_a_new_prompt_earns_auto_approval_afresh(app: Loopdesk, wid: str) -> None:
+    review_as_is(app, wid, 4)
+    assert next_checkpoint(app, wid).status == "decided"
+    wf = app.get_workflow(wid).definition
+    app.save_workflow(with_instruction(wf, "Write a short post about {{ topic }}."), "dana")
+    for _ in range(4):  # the old prompt's reviews do not count for the new one
+        cp = next_checkpoint(app, wid)
+        assert cp.status == "pending"
+        decide(app, cp, Approve())
+    assert next_checkpoint(app, wid).status == "decided"
+
+
+def test_a_spot_check_waiting_for_a_person_does_not_stop_auto_approval(app: Loopdesk, wid: str) -> None:
+    review_as_is(app, wid, 4)
+    next_checkpoint(app, wid), next_checkpoint(app, wid)
+    spot = next_checkpoint(app, wid)
+    assert spot.status == "pending" and spot.policy.spot_check == "one run in 3"
+    # while Jamie has not looked at it yet, the count starts again after it
+    assert next_checkpoint(app, wid).status == "decided"
+    assert next_checkpoint(app, wid).status == "decided"
+    assert next_checkpoint(app, wid).policy.spot_check == "one run in 3"
+
+
+def test_the_threshold_is_reached_exactly() -> None:
+    rule = AutoApproval(threshold=0.56, window=25, spot_check_every=5)
+    assert 0.56 * 25 > 14  # 14.000000000000002: a float comparison would say no
+    reviews = [decided_review(as_is=i < 14) for i in range(25)]
+    assert standing(rule, reviews, ["draft"]).earned
+    assert not standing(rule, [*reviews[1:], decided_review(as_is=False)], ["draft"]).earned
+
+
+def decided_review(as_is: bool) -> CheckpointRecord:
+    """A checkpoint Jamie decided: approved as it was, or approved with an edit."""
+    edits = {} if as_is else {"draft": {"before": "a", "after": "b"}}
+    return CheckpointRecord(
+        id=f"cp-{as_is}", run_id="r", workflow_id="w", node_id="review", status="decided", assignee="jamie",
+        created_at=0.0, due_at=None, shown={"draft": "a"}, editable=["draft"], instructions="",
+        decision={"kind": "approve", "edits": edits}, decided_by="jamie", decided_at=1.0,
+    )  # fmt: skip
