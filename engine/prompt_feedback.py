@@ -12,14 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine.autonomy import is_review
-from engine.model import AIStepNode, Workflow
+from engine.autonomy import draft_names, is_review
+from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.store.base import CheckpointRecord, RunRecord, Store
 
 PAGE = 200
 """Decided checkpoints read per query while looking for reviewed runs."""
 DEFAULT_RUNS = 20
 """How many of the newest reviewed runs are read when nobody says."""
+MAX_LOOKED = 500
+"""Runs looked at (at least; five per run asked for) before giving up on finding more reviewed ones."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,8 @@ class ReviewedDraft:
     version: int
     """The workflow version the run ran (and whose prompt wrote the draft)."""
     values: dict[str, Any]
-    """The values the step's prompt was first rendered with: the run's, with no reviewer feedback
-    and no answer of the step itself yet."""
+    """The values to render the step's prompt with: the run's as it ended, with no reviewer feedback
+    and no answer of the step itself (values a later reviewer edited keep their edit)."""
     draft: Any
     """The first draft a reviewer saw (before any send-back)."""
     approved: Any | None
@@ -61,6 +63,12 @@ def _decided_pages(store: Store, workflow_id: str) -> Iterator[CheckpointRecord]
         if len(page) < PAGE:
             return
         offset += PAGE
+
+
+def reviewed_steps(wf: Workflow) -> set[str]:
+    """The AI steps whose answers some approval of the workflow shows its reviewers."""
+    shown = {name for n in wf.nodes if isinstance(n, ApprovalNode) for name in draft_names(wf, n)}
+    return {n.id for n in wf.nodes if isinstance(n, AIStepNode) and n.output_name in shown}
 
 
 def output_name(wf: Workflow, node_id: str) -> str | None:
@@ -112,7 +120,7 @@ def reviewed_drafts(
     out: list[ReviewedDraft] = []
     looked: set[str] = set()
     for cp in _decided_pages(store, workflow_id):
-        if len(out) >= last:
+        if len(out) >= last or len(looked) >= max(MAX_LOOKED, last * 5):
             break
         if cp.run_id in looked:
             continue

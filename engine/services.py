@@ -51,7 +51,7 @@ from engine.notify.settings import from_env as notify_settings
 from engine.permissions import Permissions
 from engine.policies import next_step, progress
 from engine.prompt_advice import Suggestion, suggest
-from engine.prompt_feedback import DEFAULT_RUNS, reviewed_drafts
+from engine.prompt_feedback import DEFAULT_RUNS, reviewed_drafts, reviewed_steps
 from engine.replay import MAX_RUNS as MAX_REPLAY_RUNS
 from engine.replay import (
     Replay,
@@ -799,10 +799,13 @@ class Loopdesk:
         `against`, by default the same id, each on its last `last` approved runs) and its estimate."""
         saved = self._learning_source(user, against or wf.id)
         changed = changed_ai_steps(saved.definition, wf)
+        reviewed = reviewed_steps(saved.definition)
         cases = {
             node_id: reviewed_drafts(
                 self.store, saved.workflow_id, node_id, self._how_many(last), approved_only=True
             )
+            if node_id in reviewed
+            else []  # no reviewer sees its answer: there is nothing to compare a new one with
             for node_id in changed
         }
         provider, model = self.engine.provider, self.engine.default_model()
@@ -815,10 +818,15 @@ class Loopdesk:
         against: str | None = None,
         last: int = DEFAULT_RUNS,
         on_case: Callable[[ReplayCase], None] | None = None,
+        plan: ReplayPlan | None = None,
     ) -> Replay:
         """Replay the changed AI steps of `wf` on past runs in a sandbox (no run, checkpoint,
-        notification or board move) and record what it cost in the workflow's replay log."""
-        plan = self.replay_plan(wf, user, against, last)
+        notification or board move) and record what it cost in the workflow's replay log; `plan` is
+        the one `replay_plan` gave for the same workflow (its estimate is what was shown)."""
+        if plan is None:
+            plan = self.replay_plan(wf, user, against, last)
+        else:
+            self._learning_source(user, plan.saved.workflow_id)
         if not plan.cases:
             raise InvalidStateError(
                 f"no AI step's prompt differs from version {plan.saved.version} of "
@@ -832,6 +840,7 @@ class Loopdesk:
         steps = [
             replay_step(wf, node_id, drafts, provider, user, model, prices, on_case)
             for node_id, drafts in plan.cases.items()
+            if drafts
         ]
         prompt, completion, cost, demo = spent(steps)
         done = Replay(

@@ -153,7 +153,7 @@ def auto_approval_editor(node: ApprovalNode, prefix: str) -> dict[str, Any]:
     rule = node.auto_approval or AutoApproval()
     c1, c2 = st.columns(2)
     threshold = c1.number_input(
-        "Approved as is (%)", 1, 100, round(rule.threshold * 100), key=f"{prefix}:auto_threshold",
+        "Approved as is (%)", 1, 100, max(1, round(rule.threshold * 100)), key=f"{prefix}:auto_threshold",
         help="Share of the latest reviews that must be approvals as is before it switches on.",
     )  # fmt: skip
     window = c2.number_input(

@@ -8,6 +8,7 @@ the estimate before and, run by run, the old draft, the approved text and the ne
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ from engine.errors import EngineError
 from engine.model import AIStepNode, Workflow
 from engine.prompt_advice import Suggestion
 from engine.prompt_feedback import DEFAULT_RUNS
-from engine.replay import MAX_RUNS, Estimate, Replay, ReplayCase
+from engine.replay import LOG_LENGTH, MAX_RUNS, Estimate, Replay, ReplayCase
 from engine.services import Loopdesk
 from ui.format import as_text, md_escape, md_message, minute, money
 from ui.timeline import word_diff_markdown
@@ -80,7 +81,7 @@ def _show_suggestion(found: Suggestion, instruction_key: str, text_key: str, fla
         )
     else:
         model = md_escape(found.meta.get("model", "the model"))
-        cost = money(found.meta.get("cost_usd"))
+        cost = _cost(found.meta.get("cost_usd"))
         st.markdown(f"Suggested by **{model}** from {found.learned_from} reviewed runs · {cost}")
     patterns = found.rationale[1:] if found.demo else found.rationale  # the demo's first line: its label
     st.markdown("\n".join(f"- {md_escape(line)}" for line in patterns))
@@ -147,11 +148,13 @@ def test_against_past_runs(app: Loopdesk, wf: Workflow, node: AIStepNode, user: 
                 help="The newest approved runs of each changed step.",
             )
         )
-        try:
-            plan = app.replay_plan(wf, user, last=last)
+        plan_key = _key(wf, "", f"plan:{hashlib.sha256(wf.to_json().encode()).hexdigest()}:{last}")
+        try:  # read once per working copy and number of runs, not on every rerun of the page
+            plan = st.session_state.get(plan_key) or app.replay_plan(wf, user, last=last)
         except EngineError as exc:
             st.info(md_message(str(exc)), icon=":material/info:")
             return
+        st.session_state[plan_key] = plan
         if not plan.cases:
             st.info(
                 f"No AI step's prompt differs from the saved version {plan.saved.version}: change the "
@@ -159,10 +162,15 @@ def test_against_past_runs(app: Loopdesk, wf: Workflow, node: AIStepNode, user: 
                 icon=":material/info:",
             )
             return
-        names = ", ".join(f"“{md_escape(wf.node(i).title or i)}”" for i in plan.cases)
+        names = ", ".join(f"“{md_escape(_title(wf, i))}”" for i, c in plan.cases.items() if c)
+        idle = ", ".join(f"“{md_escape(_title(wf, i))}”" for i, c in plan.cases.items() if not c)
+        if idle:
+            st.caption(
+                f"Changed, with no approved draft to compare with: {idle} (no reviewer has approved one of "
+                "its answers yet, or no approval shows them)."
+            )
         runs = max(len(c) for c in plan.cases.values())
         if not runs:
-            st.info(f"Changed: {names}. No approved run of it to compare with yet.", icon=":material/info:")
             return
         st.markdown(f"Changed: {names} · {runs} approved run{'s' if runs != 1 else ''} to replay")
         st.caption(f"Before it starts: {estimate_line(plan.estimate)}")
@@ -171,7 +179,7 @@ def test_against_past_runs(app: Loopdesk, wf: Workflow, node: AIStepNode, user: 
         ):
             with st.spinner(f"Replaying {plan.estimate.calls} drafts…"):
                 try:
-                    st.session_state[kept_key] = (app.replay(wf, user, last=last), time.time())
+                    st.session_state[kept_key] = (app.replay(wf, user, last=last, plan=plan), time.time())
                 except EngineError as exc:
                     st.error(md_message(str(exc)), icon=":material/error:")
                     return
@@ -183,17 +191,25 @@ def test_against_past_runs(app: Loopdesk, wf: Workflow, node: AIStepNode, user: 
             st.caption(log_line)
 
 
+def _cost(usd: float | None) -> str:
+    """A cost, or that nobody knows it (a model no price table lists)."""
+    return "cost unknown" if usd is None else money(usd)
+
+
 def replay_log_line(log: list[dict[str, Any]], name_of: Callable[[str], str]) -> str:
-    """The replays recorded for a workflow, in one line: how many, what they used, the latest."""
+    """The replays kept in a workflow's log (the newest 20), in one line: how many, what they used,
+    the latest."""
     if not log:
         return ""
-    tokens = sum(int(e["usage"]["prompt_tokens"]) + int(e["usage"]["completion_tokens"]) for e in log)
-    costs = [e["usage"]["cost_usd"] for e in log]
-    spent = "cost unknown" if any(c is None for c in costs) else money(sum(float(c) for c in costs))
+    usage = [e.get("usage") or {} for e in log]
+    tokens = sum(int(u.get("prompt_tokens") or 0) + int(u.get("completion_tokens") or 0) for u in usage)
+    costs = [u.get("cost_usd") for u in usage]
+    spent = "cost unknown" if any(c is None for c in costs) else money(sum(float(c or 0.0) for c in costs))
     last = log[0]
+    when, who = minute(float(last.get("at") or 0.0)), name_of(str(last.get("by", "")))
     return (
-        f"Replays recorded for this workflow: {len(log)} · {tokens:,} tokens · {spent} in all · "
-        f"last {minute(float(last['at']))} by {name_of(str(last['by']))}"
+        f"Replays on record for this workflow: {len(log)} (the newest {LOG_LENGTH} are kept) · {tokens:,} "
+        f"tokens · {spent} · latest {when} by {who}"
     )
 
 
@@ -222,7 +238,7 @@ def show_replay(wf: Workflow, done: Replay, at: float) -> None:
     """A replay's result in the inspector: what it used, each step's totals, and a button that opens
     the comparison run by run."""
     used = done.usage()
-    cost = "free (offline demo model)" if done.demo else money(done.cost_usd)
+    cost = "free (offline demo model)" if done.demo else _cost(done.cost_usd)
     st.markdown(
         f"**Replayed at {time.strftime('%H:%M:%S', time.localtime(at))}** against version "
         f"{done.against_version} · used {used['prompt_tokens'] + used['completion_tokens']:,} tokens · {cost}"
@@ -247,6 +263,8 @@ def _title(wf: Workflow, node_id: str) -> str:
 def compare_runs(wf: Workflow, done: Replay) -> None:
     """Each replayed run: the verdict, then one run's old draft, approved text and new draft side by side."""
     for step in done.steps:
+        if not step.cases:
+            continue
         st.markdown(f"**{md_escape(_title(wf, step.node_id))}** · {md_escape(step.summary())}")
         st.dataframe(
             _rows(step.cases),

@@ -14,7 +14,7 @@ from engine.decisions import Approve, Reject, RequestChanges
 from engine.errors import InvalidStateError, NotAllowedError, StepError
 from engine.model import AIStepNode, Workflow
 from engine.prompt_advice import DEMO_LABEL, demo_suggestion, placeholder_warnings
-from engine.prompt_feedback import ReviewedDraft, reviewed_drafts
+from engine.prompt_feedback import ReviewedDraft, reviewed_drafts, reviewed_steps
 from engine.replay import changed_ai_steps
 from engine.services import Loopdesk
 from tests.engine.test_ai_servers import open_app
@@ -332,3 +332,24 @@ def test_the_demo_names_phrases_half_the_edited_drafts_share_and_the_commonest_n
     scattered = [reviewed("One two three", "One two four"), reviewed("Five six", "Seven six")]
     with pytest.raises(InvalidStateError, match="no common pattern yet"):
         demo_suggestion(node, scattered)
+
+
+def test_a_changed_step_no_reviewer_sees_is_listed_but_not_replayed(
+    seeded: tuple[Loopdesk, dict[str, str]],
+) -> None:
+    app, _ = seeded
+    wf = own(app)
+    assert reviewed_steps(wf) == {"draft"}  # the translation is made after the review
+    both = with_instruction(wf, wf.node("draft").instruction + " Be brief.")  # type: ignore[union-attr]
+    nodes = [
+        n.model_copy(update={"instruction": n.instruction + " Keep it formal."}) if n.id == "translate" else n
+        for n in both.nodes
+    ]
+    both = both.model_copy(update={"nodes": nodes})
+    plan = app.replay_plan(both, "dana")
+    assert plan.cases["translate"] == [] and len(plan.cases["draft"]) == 4
+    assert plan.estimate.calls == 4
+    done = app.replay(both, "dana", plan=plan)
+    assert [s.node_id for s in done.steps] == ["draft"]
+    with pytest.raises(NotAllowedError):
+        app.replay(both, "jamie", plan=plan)  # a plan does not lend its maker's rights
