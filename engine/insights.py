@@ -22,6 +22,8 @@ class CheckpointStats:
     edited: int = 0
     review_seconds: float = 0.0
     """Time in review of every decided checkpoint, added up."""
+    auto_approved: int = 0
+    """Checkpoints Loopdesk approved under auto-approval (not in `decided`: they are no reviews)."""
 
     def rate(self, count: int) -> float | None:
         """A share of decided checkpoints in percent (None before any decision)."""

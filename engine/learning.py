@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,14 @@ def prompt_versions(versions: Iterable[WorkflowVersion]) -> dict[tuple[str, int]
     return out
 
 
+def drafts_shown(
+    cp: CheckpointRecord, version: int, wf: Workflow, prompts: dict[tuple[str, int], int]
+) -> tuple[tuple[str, int], ...]:
+    """The AI steps whose answers a checkpoint showed, each with the version its prompt was written in."""
+    made = [n for n in wf.nodes if isinstance(n, AIStepNode) and n.output_name in cp.shown]
+    return tuple((n.id, prompts.get((n.id, version), version)) for n in made)
+
+
 def review_of(
     cp: CheckpointRecord, version: int, wf: Workflow, prompts: dict[tuple[str, int], int]
 ) -> Review | None:
@@ -97,7 +106,7 @@ def review_of(
         (float(decision["edit_size"]) if "edit_size" in decision else edit_size(edits)) if approved else None
     )
     made = [n for n in wf.nodes if isinstance(n, AIStepNode) and n.output_name in cp.shown]
-    drafts = tuple((n.id, prompts.get((n.id, version), version)) for n in made)
+    drafts = drafts_shown(cp, version, wf, prompts)
     words = sum(len(str(cp.shown[n.output_name] or "").split()) for n in made)
     return Review(
         run_id=cp.run_id,
@@ -134,27 +143,30 @@ def newest_decided(
 def reviews(
     store: Store,
     workflow_id: str,
-    autos: list[CheckpointRecord] | None = None,
+    autos: list[tuple[tuple[str, int], ...]] | None = None,
     decided: list[CheckpointRecord] | None = None,
 ) -> list[Review]:
     """The checkpoints of a workflow a person decided (of `decided`, by default its newest
-    `MAX_DECISIONS`), oldest first, as reviews; those Loopdesk auto-approved are added to `autos`."""
+    `MAX_DECISIONS`), oldest first, as reviews; for each one Loopdesk auto-approved, the drafts it
+    showed (AI step, prompt version) are added to `autos`."""
     versions = store.list_versions(workflow_id)
     by_version = {v.version: v.definition for v in versions}
     prompts = prompt_versions(versions)
     out = []
-    people: list[CheckpointRecord] = []
-    for cp in decided if decided is not None else newest_decided(store, workflow_id)[0]:
-        if is_auto(cp):
-            if autos is not None:
-                autos.append(cp)
-        elif is_review(cp):
-            people.append(cp)
-    run_versions = store.run_versions(sorted({cp.run_id for cp in people}))
-    for cp in people:
+    kept = [
+        cp
+        for cp in (decided if decided is not None else newest_decided(store, workflow_id)[0])
+        if is_auto(cp) or is_review(cp)
+    ]
+    run_versions = store.run_versions(sorted({cp.run_id for cp in kept}))
+    for cp in kept:
         version = run_versions.get(cp.run_id)
         wf = by_version.get(version) if version is not None else None
         if version is None or wf is None:
+            continue
+        if is_auto(cp):
+            if autos is not None:
+                autos.append(drafts_shown(cp, version, wf, prompts))
             continue
         review = review_of(cp, version, wf, prompts)
         if review is not None:
@@ -370,24 +382,34 @@ def usage_by_prompt(
     return out
 
 
-def step_cost(usage: AiUsage | None, counted: Figures) -> dict[str, Any]:
-    """An AI step's calls, tokens and cost (with one prompt version) over the drafts approved with it:
-    what one approved task costs, drafts that were sent back or rejected included."""
-    approved = counted.approved_as_is + counted.approved_with_edits
+def step_cost(usage: AiUsage | None, counted: Figures, auto_approved: int = 0) -> dict[str, Any]:
+    """An AI step's calls, tokens and cost (with one prompt version) over the drafts approved with it,
+    by people or by auto-approval: what one approved task costs, drafts that were sent back or
+    rejected included."""
+    approved = counted.approved_as_is + counted.approved_with_edits + auto_approved
     if usage is None:
-        return {"ai_calls": 0, "tokens_per_approved_task": None, "cost_per_approved_task": None}
+        return {
+            "auto_approved": auto_approved,
+            "ai_calls": 0,
+            "tokens_per_approved_task": None,
+            "cost_per_approved_task": None,
+        }
     tokens = usage.prompt_tokens + usage.completion_tokens
     return {
+        "auto_approved": auto_approved,
         "ai_calls": usage.calls,
         "tokens_per_approved_task": tokens / approved if approved else None,
         "cost_per_approved_task": usage.cost_usd / approved if approved else None,
     }
 
 
-def prompt_figures(items: list[Review], usage: AiUsage | None, words_per_second: float) -> dict[str, Any]:
-    """One AI step's figures with one prompt version: the reviews' and what its calls cost."""
+def prompt_figures(
+    items: list[Review], usage: AiUsage | None, auto_approved: int, words_per_second: float
+) -> dict[str, Any]:
+    """One AI step's figures with one prompt version: the reviews', its auto-approvals and what its
+    calls cost."""
     counted = figures(items, words_per_second)
-    return {**counted.as_dict(), **step_cost(usage, counted)}
+    return {**counted.as_dict(), **step_cost(usage, counted, auto_approved)}
 
 
 def report(
@@ -400,9 +422,10 @@ def report(
     """A workflow's figures: overall, per AI step and prompt version, and per reviewer; the approvals
     that look like rubber stamps and the AI steps whose drafts pass less often than they did. Read
     from its newest `MAX_DECISIONS` decisions (`window` says whether that was all, and since when)."""
-    autos: list[CheckpointRecord] = []
+    autos: list[tuple[tuple[str, int], ...]] = []
     decided, complete = newest_decided(store, workflow_id, MAX_DECISIONS)
     found = reviews(store, workflow_id, autos, decided)
+    auto_counts = Counter(pair for shown in autos for pair in shown)
     since = None if complete or not decided else decided[0].created_at
     usage = usage_by_prompt(
         store.ai_usage(workflow_id, since), prompt_versions(store.list_versions(workflow_id))
@@ -418,7 +441,9 @@ def report(
         "overall": {**figures(found, words_per_second).as_dict(), "auto_approved": len(autos)},
         "ai_steps": {
             node_id: {
-                str(v): prompt_figures(items, usage.get((node_id, v)), words_per_second)
+                str(v): prompt_figures(
+                    items, usage.get((node_id, v)), auto_counts[(node_id, v)], words_per_second
+                )
                 for v, items in sorted(versions.items())
             }
             for node_id, versions in sorted(by_step.items())

@@ -322,7 +322,8 @@ def log_key(workflow_id: str) -> str:
 
 
 def record(store: Store, replay: Replay) -> None:
-    """Add a replay's cost to its workflow's log (the newest `LOG_LENGTH` are kept)."""
+    """Add a replay's cost to its workflow's log (the newest `LOG_LENGTH` are kept; two replays of one
+    workflow finishing at the same moment may leave one entry, the log being one setting)."""
     entry = {
         "at": replay.at,
         "by": replay.by,

@@ -50,6 +50,7 @@ cp_rows = [
         "Changes requested": percent(s.rate(s.changes_requested)),
         "Approved with edits": percent(s.rate(s.edited)),
         "Mean time in review": span(s.mean_review_seconds) if s.mean_review_seconds is not None else "—",
+        "Auto-approved": s.auto_approved,
     }
     for s in app.checkpoint_stats(user, include_archived=archived)
 ]

@@ -16,8 +16,11 @@ DAY_SECONDS = 86400.0
 
 RUNS_PREFIX = "runs:"
 """`runs:<status>`: how many runs of a workflow are in that status now (node '', day 0)."""
-DECISION_METRICS = ("decided", "approved", "rejected", "changes_requested", "edited", "review_seconds")
-"""Per approval step and day of the decision."""
+DECISION_METRICS = (
+    "decided", "approved", "rejected", "changes_requested", "edited", "review_seconds", "auto_approved",
+)  # fmt: skip
+"""Per approval step and day of the decision; an auto-approval counts only as `auto_approved` (it is no
+review: neither a decision by a person nor time anyone spent)."""
 AI_METRICS = ("ai_steps", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_steps")
 """`unpriced_steps`: paid AI calls no price table knows (their cost is not in `cost_usd`)."""
 """Per AI step and day it finished."""
@@ -54,6 +57,9 @@ class CounterDeltas:
         """A pending checkpoint was decided at `at` (cancelled ones are not decisions)."""
         day = day_of(at)
         kind = (decision or {}).get("kind")
+        if (decision or {}).get("auto_approved") is not None:
+            self.add(cp.workflow_id, cp.node_id, day, "auto_approved")
+            return
         self.add(cp.workflow_id, cp.node_id, day, "decided")
         named = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
         if kind in named:

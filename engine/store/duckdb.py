@@ -307,15 +307,21 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
         SELECT workflow_id, node_id, day, metric, value FROM (
             UNPIVOT (
                 SELECT workflow_id, node_id, {day.format("decided_at")} AS day,
-                    CAST(count(*) AS DOUBLE) AS decided,
-                    CAST(count(*) FILTER (WHERE {kind} = 'approve') AS DOUBLE) AS approved,
-                    CAST(count(*) FILTER (WHERE {kind} = 'reject') AS DOUBLE) AS rejected,
-                    CAST(count(*) FILTER (WHERE {kind} = 'request_changes') AS DOUBLE) AS changes_requested,
-                    CAST(count(*) FILTER (WHERE {kind} = 'approve'
+                    CAST(count(*) FILTER (WHERE NOT auto) AS DOUBLE) AS decided,
+                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve') AS DOUBLE) AS approved,
+                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'reject') AS DOUBLE) AS rejected,
+                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes') AS DOUBLE)
+                        AS changes_requested,
+                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
                         AND CAST(json_extract(decision, '$.edits') AS VARCHAR) NOT IN ('{{}}', 'null'))
                         AS DOUBLE) AS edited,
-                    sum(decided_at - created_at) AS review_seconds
-                FROM {checkpoints} WHERE status = 'decided' GROUP BY ALL
+                    sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
+                    CAST(count(*) FILTER (WHERE auto) AS DOUBLE) AS auto_approved
+                FROM (
+                    SELECT *, coalesce(CAST(json_extract(decision, '$.auto_approved') AS VARCHAR), 'null')
+                        <> 'null' AS auto
+                    FROM {checkpoints} AS c0
+                ) WHERE status = 'decided' GROUP BY ALL
             ) ON {decisions} INTO NAME metric VALUE value)
         UNION ALL
         SELECT workflow_id, node_id, day, metric, value FROM (

@@ -160,6 +160,10 @@ MIGRATIONS: list[list[str]] = [
             user_name TEXT NOT NULL, workflow_id TEXT NOT NULL, definition TEXT NOT NULL,
             saved_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (user_name, workflow_id))""",
     ],
+    [  # 5: a step's newest closed checkpoints (auto-approval's standing, review figures, past drafts)
+        "CREATE INDEX checkpoints_of_step ON checkpoints (workflow_id, node_id, created_at DESC)",
+        "CREATE INDEX checkpoints_of_workflow ON checkpoints (workflow_id, created_at DESC)",
+    ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
 a database records the version it has reached in `schema_version`."""
@@ -195,14 +199,19 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
         UNION ALL
         SELECT d.workflow_id, d.node_id, d.day, v.metric, v.value FROM (
             SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day,
-                count(*)::float8 AS decided,
-                (count(*) FILTER (WHERE {kind} = 'approve'))::float8 AS approved,
-                (count(*) FILTER (WHERE {kind} = 'reject'))::float8 AS rejected,
-                (count(*) FILTER (WHERE {kind} = 'request_changes'))::float8 AS changes_requested,
-                (count(*) FILTER (WHERE {kind} = 'approve'
+                (count(*) FILTER (WHERE NOT auto))::float8 AS decided,
+                (count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'))::float8 AS approved,
+                (count(*) FILTER (WHERE NOT auto AND {kind} = 'reject'))::float8 AS rejected,
+                (count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes'))::float8
+                    AS changes_requested,
+                (count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
                     AND {edits} NOT IN ('{{}}'::jsonb, 'null'::jsonb)))::float8 AS edited,
-                sum(decided_at - created_at) AS review_seconds
-            FROM {checkpoints} AS c WHERE status = 'decided' GROUP BY 1, 2, 3
+                sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
+                (count(*) FILTER (WHERE auto))::float8 AS auto_approved
+            FROM (
+                SELECT *, coalesce(decision::jsonb -> 'auto_approved', 'null'::jsonb) <> 'null'::jsonb AS auto
+                FROM {checkpoints} AS c0
+            ) AS c WHERE status = 'decided' GROUP BY 1, 2, 3
         ) AS d {unpivot("d", DECISION_METRICS)}
         UNION ALL
         SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (

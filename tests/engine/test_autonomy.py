@@ -98,6 +98,16 @@ def test_auto_approval_switches_on_spot_checks_one_in_k_and_is_recorded_as_such(
     assert report["overall"]["auto_approved"] == 3
     assert report["overall"]["reviews"] == 5  # the people's reviews only
     assert report["reviewers"].keys() == {"jamie"}
+    # one approved task costs what all the draft calls cost over every approval, people's and Loopdesk's
+    draft = report["ai_steps"]["draft"]["1"]
+    assert draft["auto_approved"] == 3 and draft["ai_calls"] == 8
+    tokens = sum(
+        int(s.meta["prompt_tokens"]) + int(s.meta["completion_tokens"])
+        for run in app.store.list_runs(workflow_id=wid, limit=100)
+        for s in app.store.list_steps(run.id)
+        if s.node_id == "draft"
+    )
+    assert draft["tokens_per_approved_task"] == pytest.approx(tokens / 8)
 
 
 def test_a_failed_spot_check_switches_it_off_until_earned_again(app: Loopdesk, wid: str) -> None:

@@ -10,6 +10,7 @@ from engine.decisions import Approve, Reassign, Reject, RequestChanges
 from engine.demo_data import load_demo_data
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
+from engine.model import AutoApproval
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
@@ -113,3 +114,25 @@ def test_unpriced_and_failed_ai_calls_are_counted_alike_kept_and_recomputed(db_p
             assert (stats.prompt_tokens, stats.completion_tokens) == (20, 3)  # the failed call's too
         finally:
             app.close()
+
+
+def test_auto_approvals_are_counted_apart_from_reviews_kept_and_recomputed(app: Loopdesk) -> None:
+    """On every backend: an auto-approval is neither a decision by a person nor time in review."""
+    rule = AutoApproval(threshold=1.0, window=2, spot_check_every=3, unusual_below=0.0)
+    own = app.use_template("marketing-social-post", "dana").definition
+    nodes = [n.model_copy(update={"auto_approval": rule}) if n.id == "review" else n for n in own.nodes]
+    wid = app.save_workflow(own.model_copy(update={"nodes": nodes}), "dana").workflow_id
+    values = {
+        "topic": "Spring sale",
+        "channel": "LinkedIn",
+        "audience": "Shoppers",
+        "target_language": "German",
+    }
+    for _ in range(2):
+        run = app.start_run(wid, values, "dana")
+        app.decide(pending_of(app, run.id).id, "jamie", Approve())
+    for _ in range(2):
+        assert app.start_run(wid, values, "dana").status == "completed"  # auto-approved
+    assert_counters_match(app)
+    (stats,) = [s for s in app.checkpoint_stats("dana") if s.workflow_id == wid]
+    assert (stats.decided, stats.approved, stats.auto_approved) == (2, 2, 2)
