@@ -201,8 +201,11 @@ def encode(doc: Any) -> str:
 
 @st.composite
 def documents(draw: st.DrawFn) -> str | bytes:
-    """A workflow file: a template with one to four mutations, sometimes cut or mis-encoded."""
-    doc: Any = draw(st.sampled_from(templates()))
+    """A workflow file: a template with one to four mutations, sometimes cut or mis-encoded. Most
+    start as a copy under a new id (a template's own id is refused whatever else the file holds)."""
+    doc: Any = copy.deepcopy(draw(st.sampled_from(templates())))
+    if draw(st.sampled_from([True, True, True, False])):
+        doc["id"] = f"{doc['id']}-copy"
     for _ in range(draw(st.integers(1, 4))):
         if not isinstance(doc, dict):
             break
@@ -227,9 +230,12 @@ def saved_state(app: Loopdesk) -> dict[tuple[str, int], str]:
     }
 
 
-def check_document(app: Loopdesk, content: str | bytes, user: str = "alex") -> str:
+def check_document(
+    app: Loopdesk, content: str | bytes, user: str = "alex", reasons: list[str] | None = None
+) -> str:
     """Validate and import one file; fail unless the outcome is a valid workflow or a message
-    naming the problem, and unless nothing saved before changed. Returns "valid" or "refused"."""
+    naming the problem, and unless nothing saved before changed. Returns "valid" or "refused" (and
+    adds the refusal's message to `reasons`)."""
     before = saved_state(app)
     try:
         wf = ensure_valid(load_workflow_json(content, "fuzz.json"), source="fuzz.json")
@@ -243,6 +249,8 @@ def check_document(app: Loopdesk, content: str | bytes, user: str = "alex") -> s
     except EngineError as exc:
         _assert_names_problem(exc)
         assert saved_state(app) == before, "a refused import changed what was saved"
+        if reasons is not None:
+            reasons.append(str(exc))
         return "refused"
     assert valid, "the import accepted a file that validation refused"
     after = saved_state(app)
