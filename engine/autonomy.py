@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.diffs import similarity
+from engine.diffs import similarity, text_of
 from engine.directory import SYSTEM
 from engine.model import AIStepNode, ApprovalNode, AutoApproval, Workflow
 from engine.store.base import CheckpointRecord, Store
@@ -53,15 +53,9 @@ def prompt_signature(wf: Workflow, node: ApprovalNode) -> str:
     return hashlib.sha256(json.dumps(prompts).encode()).hexdigest()[:16]
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def drafts_of(values: dict[str, Any], names: Sequence[str]) -> str:
     """The drafts among these values, as one text."""
-    return "\n\n".join(_text(values.get(n)) for n in names if n in values)
+    return "\n\n".join(text_of(values.get(n), sort_keys=True) for n in names if n in values)
 
 
 def is_auto(cp: CheckpointRecord) -> bool:

@@ -366,7 +366,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         plan = app.replay_plan(wf, args.user, args.against, args.last)
         if not args.json:
             print(_estimate_line(plan.estimate.as_dict()), flush=True)
-        done = app.replay(wf, args.user, args.against, args.last)
+        done = app.replay(wf, args.user, args.against, args.last, plan=plan)
         doc = done.as_dict()
         _emit(args, doc, "\n".join(_replay_lines(doc)))
         return 0

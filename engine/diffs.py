@@ -11,14 +11,16 @@ Op = Literal["same", "del", "ins"]
 _TOKEN = re.compile(r"\n|[^\s]+")
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any, sort_keys: bool = False) -> str:
+    """A stored value as the text diffs and similarity read: text as it is, anything else as JSON
+    (with `sort_keys`, objects compare alike whatever order their keys came in)."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=sort_keys)
 
 
 def _words(value: Any) -> list[str]:
-    return _TOKEN.findall(_text(value))
+    return _TOKEN.findall(text_of(value))
 
 
 def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:

@@ -13,9 +13,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from engine.diffs import draft_edit_size, similarity
+from engine.diffs import draft_edit_size, similarity, text_of
 from engine.errors import EngineError
 from engine.llm.base import LLMProvider
 from engine.llm.pricing import cost_of, price_overrides
@@ -102,7 +103,7 @@ def estimate(
             except EngineError:  # it will fail the same way when replayed, before any call
                 continue
             p = sum(rough_tokens(m["content"]) for m in request.messages)
-            c = rough_tokens(_text(d.draft))
+            c = rough_tokens(text_of(d.draft))
             if node.max_tokens:
                 c = min(c, node.max_tokens)
             prompt, completion = prompt + p, completion + c
@@ -116,12 +117,6 @@ def estimate(
                 )
                 cost = None if one is None else cost + one
     return Estimate(calls, prompt, completion, cost, provider.kind == "demo")
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -139,25 +134,25 @@ class ReplayCase:
     decided_at: float = 0.0
     """When the run's last review was decided."""
 
-    @property
+    @cached_property
     def old_similarity(self) -> float:
         """How close the old draft was to the approved text (0–1, word by word)."""
-        return similarity(_text(self.old_draft), _text(self.approved))
+        return similarity(self.old_draft, self.approved)
 
-    @property
+    @cached_property
     def new_similarity(self) -> float | None:
         """How close the new draft is to the approved text (None: no new draft)."""
-        return None if self.error else similarity(_text(self.new_draft), _text(self.approved))
+        return None if self.error else similarity(self.new_draft, self.approved)
 
-    @property
+    @cached_property
     def old_edit_size(self) -> float:
         """Words the reviewer changed in the old draft, over its words."""
-        return draft_edit_size(_text(self.old_draft), _text(self.approved))
+        return draft_edit_size(self.old_draft, self.approved)
 
-    @property
+    @cached_property
     def new_edit_size(self) -> float | None:
         """Words a reviewer would change in the new draft to reach the approved text, over its words."""
-        return None if self.error else draft_edit_size(_text(self.new_draft), _text(self.approved))
+        return None if self.error else draft_edit_size(self.new_draft, self.approved)
 
     @property
     def verdict(self) -> str:

@@ -22,7 +22,7 @@ from engine.prompt_feedback import DEFAULT_RUNS
 from engine.replay import LOG_LENGTH, MAX_RUNS, Estimate, Replay, ReplayCase
 from engine.services import Loopdesk
 from ui.format import as_text, md_escape, md_message, minute, money
-from ui.timeline import word_diff_markdown
+from ui.timeline import node_name, word_diff_markdown
 
 VERDICTS = {"closer": "closer", "further": "further", "same": "as close", "failed": "no draft"}
 """How a replayed run's verdict reads in the table."""
@@ -162,8 +162,8 @@ def test_against_past_runs(app: Loopdesk, wf: Workflow, node: AIStepNode, user: 
                 icon=":material/info:",
             )
             return
-        names = ", ".join(f"“{md_escape(_title(wf, i))}”" for i, c in plan.cases.items() if c)
-        idle = ", ".join(f"“{md_escape(_title(wf, i))}”" for i, c in plan.cases.items() if not c)
+        names = ", ".join(f"“{md_escape(node_name(wf, i))}”" for i, c in plan.cases.items() if c)
+        idle = ", ".join(f"“{md_escape(node_name(wf, i))}”" for i, c in plan.cases.items() if not c)
         if idle:
             st.caption(
                 f"Changed, with no approved draft to compare with: {idle} (no reviewer has approved one of "
@@ -247,16 +247,11 @@ def show_replay(wf: Workflow, done: Replay, at: float) -> None:
         totals = step.totals()
         better = totals["closer"] > totals["further"]
         (st.success if better else st.warning)(
-            f"“{md_escape(_title(wf, step.node_id))}”: {md_escape(step.summary())}",
+            f"“{md_escape(node_name(wf, step.node_id))}”: {md_escape(step.summary())}",
             icon=":material/insights:",
         )
     if st.button("Compare run by run", key="designer_replay_compare", icon=":material/compare:"):
         compare_runs(wf, done)
-
-
-def _title(wf: Workflow, node_id: str) -> str:
-    node = wf.node_map().get(node_id)
-    return (node.title if node is not None else "") or node_id
 
 
 @st.dialog("Test against past runs: run by run", width="large")
@@ -265,7 +260,7 @@ def compare_runs(wf: Workflow, done: Replay) -> None:
     for step in done.steps:
         if not step.cases:
             continue
-        st.markdown(f"**{md_escape(_title(wf, step.node_id))}** · {md_escape(step.summary())}")
+        st.markdown(f"**{md_escape(node_name(wf, step.node_id))}** · {md_escape(step.summary())}")
         st.dataframe(
             _rows(step.cases),
             hide_index=True,

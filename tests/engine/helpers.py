@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.model import Workflow
+from engine.model import ApprovalNode, AutoApproval, Workflow
 
 
 def linear_workflow(**overrides: Any) -> Workflow:
@@ -80,3 +80,12 @@ def with_rejection_path(outcome: str = "Rejected", status: str = "completed") ->
         {"id": "r2", "source": "bin", "target": "stop"},
     ]
     return Workflow.model_validate(data)
+
+
+def with_auto_approval(wf: Workflow, rule: AutoApproval | None, **changes: object) -> Workflow:
+    """The workflow with its review step set to auto-approve under `rule`."""
+    nodes = [
+        n.model_copy(update={"auto_approval": rule, **changes}) if isinstance(n, ApprovalNode) else n
+        for n in wf.nodes
+    ]
+    return wf.model_copy(update={"nodes": nodes})

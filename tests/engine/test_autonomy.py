@@ -11,10 +11,11 @@ import pytest
 from engine.autonomy import Standing, route, standing
 from engine.decisions import Approve, Reject, RequestChanges
 from engine.directory import SYSTEM
-from engine.model import ApprovalNode, AutoApproval, Quorum, Workflow
+from engine.model import AutoApproval, Quorum
 from engine.runner import Engine
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
+from tests.engine.helpers import with_auto_approval
 from tests.engine.test_cli import cli
 from tests.engine.test_learning import INPUTS, decide, with_instruction
 from tests.ui.test_inbox import wait_until as wait_for
@@ -23,15 +24,6 @@ from ui.timeline import audit_detail
 RULE = AutoApproval(threshold=0.75, window=4, spot_check_every=3, unusual_below=0.9)
 OTHER = {**INPUTS, "topic": "Winter clearance of garden furniture", "audience": "Gardeners in the north"}
 """Inputs whose demo draft is unlike the Spring sale ones (word similarity about 0.7)."""
-
-
-def with_auto_approval(wf: Workflow, rule: AutoApproval | None, **changes: object) -> Workflow:
-    """The workflow with its review step set to auto-approve under `rule`."""
-    nodes = [
-        n.model_copy(update={"auto_approval": rule, **changes}) if isinstance(n, ApprovalNode) else n
-        for n in wf.nodes
-    ]
-    return wf.model_copy(update={"nodes": nodes})
 
 
 @pytest.fixture
@@ -49,10 +41,11 @@ def next_checkpoint(app: Loopdesk, wid: str, inputs: dict[str, str] = INPUTS) ->
 
 
 def review_as_is(app: Loopdesk, wid: str, times: int) -> None:
-    """`times` runs that go to a person, each approved as it is."""
+    """`times` runs that go to a person while auto-approval is off (no spot check), each approved as
+    it is."""
     for _ in range(times):
         cp = next_checkpoint(app, wid)
-        assert cp.status == "pending"
+        assert cp.status == "pending" and cp.policy.spot_check == ""
         decide(app, cp, Approve())
 
 
@@ -118,10 +111,7 @@ def test_a_failed_spot_check_switches_it_off_until_earned_again(app: Loopdesk, w
     assert spot.policy.spot_check == "one run in 3"
     decide(app, spot, Approve(edits={"draft": f"{spot.shown['draft']} Shop now"}))  # not as it was
     # off: a person decides every run again, unmarked, until four new reviews pass
-    for _ in range(4):
-        cp = next_checkpoint(app, wid)
-        assert cp.status == "pending" and cp.policy.spot_check == ""
-        decide(app, cp, Approve())
+    review_as_is(app, wid, 4)
     assert next_checkpoint(app, wid).status == "decided"
 
 
@@ -223,10 +213,7 @@ def test_a_new_prompt_earns_auto_approval_afresh(app: Loopdesk, wid: str) -> Non
     assert next_checkpoint(app, wid).status == "decided"
     wf = app.get_workflow(wid).definition
     app.save_workflow(with_instruction(wf, "Write a short post about {{ topic }}."), "dana")
-    for _ in range(4):  # the old prompt's reviews do not count for the new one
-        cp = next_checkpoint(app, wid)
-        assert cp.status == "pending"
-        decide(app, cp, Approve())
+    review_as_is(app, wid, 4)  # the old prompt's reviews do not count for the new one
     assert next_checkpoint(app, wid).status == "decided"
 
 

@@ -14,6 +14,7 @@ from engine.model import AutoApproval
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
+from tests.engine.helpers import with_auto_approval
 
 
 @pytest.fixture
@@ -120,8 +121,7 @@ def test_auto_approvals_are_counted_apart_from_reviews_kept_and_recomputed(app: 
     """On every backend: an auto-approval is neither a decision by a person nor time in review."""
     rule = AutoApproval(threshold=1.0, window=2, spot_check_every=3, unusual_below=0.0)
     own = app.use_template("marketing-social-post", "dana").definition
-    nodes = [n.model_copy(update={"auto_approval": rule}) if n.id == "review" else n for n in own.nodes]
-    wid = app.save_workflow(own.model_copy(update={"nodes": nodes}), "dana").workflow_id
+    wid = app.save_workflow(with_auto_approval(own, rule), "dana").workflow_id
     values = {
         "topic": "Spring sale",
         "channel": "LinkedIn",

@@ -18,6 +18,7 @@ from engine.model import AutoApproval, Quorum
 from engine.services import Loopdesk
 from engine.store.base import CheckpointClose, RunRecord, Transition
 from tests.conftest import save_variant
+from tests.engine.helpers import with_auto_approval
 from tests.ui.conftest import click, shown
 from ui.review import due_markdown
 from ui.runtime import get_app
@@ -301,9 +302,7 @@ def test_a_cut_off_draft_reaches_review_with_a_warning_when_the_workflow_allows_
 
 def test_a_spot_check_is_marked_in_the_list_and_explained_when_opened(service: Loopdesk) -> None:
     rule = AutoApproval(threshold=1.0, window=2, spot_check_every=2, unusual_below=0.0)
-    wf = service.get_workflow("marketing-social-post").definition
-    nodes = [n.model_copy(update={"auto_approval": rule}) if n.id == "review" else n for n in wf.nodes]
-    save_variant(service, wf.model_copy(update={"nodes": nodes}))
+    save_variant(service, with_auto_approval(service.get_workflow("marketing-social-post").definition, rule))
     for _ in range(2):  # two reviews approved as is earn it
         service.start_run("marketing-social-post", {"topic": "Earned"}, "dana")
         service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
