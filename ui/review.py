@@ -178,7 +178,7 @@ def show_header(cp: CheckpointRecord, wf: Workflow, directory: Directory, refusa
     if cp.policy.spot_check:
         st.info(
             f"**Spot check.** Loopdesk approves most drafts of this step by itself; this one was picked "
-            f"for a person ({md_escape(cp.policy.spot_check)}). Approve it only as it is if it needs no "
+            f"for a person ({md_escape(cp.policy.spot_check)}). Approve it as it is only if it needs no "
             "change: an edit, a send-back or a rejection switches auto-approval off.",
             icon=":material/shuffle:",
         )
