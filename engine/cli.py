@@ -384,7 +384,7 @@ def _decision(args: argparse.Namespace) -> Decision:
         return Reject(comment=comment, override_reason=override)
     if args.request_changes:
         return RequestChanges(comment=comment, override_reason=override)
-    return Reassign(to=args.reassign_to, comment=comment)
+    return Reassign(to=args.reassign_to, comment=comment, replacing=args.in_place_of or "")
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
@@ -667,7 +667,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--override-reason",
         metavar="TEXT",
-        help="an admin deciding a run they started: why (recorded in the audit trail)",
+        help="an admin deciding a run they started, or approving before a quorum is reached: why "
+        "(recorded in the audit trail)",
+    )
+    s.add_argument(
+        "--in-place-of",
+        metavar="USER",
+        help="with --reassign-to on an approval several people give: whose place the new person takes",
     )
     s.set_defaults(func=cmd_decide)
     for name, func in (("show", cmd_show), ("retry", cmd_retry), ("cancel", cmd_cancel)):

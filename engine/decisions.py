@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from engine.limits import MAX_COMMENT_CHARS
+
 
 class Approve(BaseModel):
     """Approve, optionally replacing editable values for every later step."""
@@ -47,9 +49,23 @@ class Reassign(BaseModel):
     """User or group that receives the checkpoint."""
     comment: str = ""
     """Optional note."""
+    replacing: str = ""
+    """On an approval several people must give: whose place `to` takes (a member hands on their own
+    place; an admin names the member). Elsewhere unused."""
 
 
 Decision = Annotated[Approve | Reject | RequestChanges | Reassign, Field(discriminator="kind")]
+
+
+def note_problem(decision: Approve | Reject | RequestChanges | Reassign) -> str | None:
+    """Why a decision's comment or reason is too long to accept (None: it is fine); the same limit
+    holds in the pages, the API, decision links and the CLI, and what is accepted always renders."""
+    texts = {"comment": decision.comment, "reason": getattr(decision, "override_reason", "")}
+    for what, text in texts.items():
+        if len(text) > MAX_COMMENT_CHARS:
+            return f"the {what} is {len(text):,} characters long; at most {MAX_COMMENT_CHARS:,} are accepted"
+    return None
+
 
 DECISION_VERBS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
 """How a decision reads after the fact: "Already approved by …", "was sent back for changes by …"."""
@@ -61,6 +77,7 @@ def decision_of(
     edits: dict[str, Any] | None = None,
     to: str | None = None,
     override_reason: str = "",
+    replacing: str = "",
 ) -> Decision:
     """The decision an action name stands for (`approve`, `reject`, `request_changes`, `reassign`),
     as the API, decision links and timeouts name them."""
@@ -71,5 +88,5 @@ def decision_of(
     if action == "request_changes":
         return RequestChanges(comment=comment, override_reason=override_reason)
     if action == "reassign":
-        return Reassign(to=to or "", comment=comment)
+        return Reassign(to=to or "", comment=comment, replacing=replacing)
     raise ValueError(f"no decision is called `{action}`")

@@ -28,6 +28,8 @@ MAX_FORM_NUMBER = 10**15
 """Largest absolute value of a number field (form input or reviewer edit)."""
 MAX_FORM_TEXT = 100_000
 """Characters in one form value (a long text included) or reviewer edit."""
+MAX_COMMENT_CHARS = 10_000
+"""Characters in a reviewer's comment, note or reason (pages, API, decision links and the CLI alike)."""
 RENDER_SECONDS = 2.0
 """Time budget of rendering one prompt or reviewer instructions."""
 RENDER_CHARS = 1_000_000

@@ -227,8 +227,8 @@ class ApprovalNode(_NodeBase):
     timeout_assignee: Name | None = None
     """Who receives the checkpoint when `on_timeout` is reassign."""
     reassign_to: Names = Field(default_factory=list)
-    """Users and groups a reviewer may hand the checkpoint to (empty: the assignee's group and
-    the timeout assignee); admins may reassign to anyone."""
+    """Users and groups a reviewer may hand the checkpoint to, never themselves (empty: only admins and
+    the escalation chain reassign it); on a quorum a reassignment replaces one member by another."""
     escalation: list[EscalationStep] = Field(default_factory=list, max_length=MAX_ITEMS)
     """Reminders and escalations in time order, taken while nobody decides; the due-time action
     (`due_hours` / `on_timeout`) is the chain's last step."""

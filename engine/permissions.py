@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from engine.directory import RESERVED_USERS, ROLE_NOUNS, Directory
 from engine.errors import NotAllowedError
 from engine.model import ApprovalNode, Workflow
+from engine.policies import QuorumState, quorum_state
 from engine.store.base import CheckpointRecord, RunRecord
 
 
@@ -124,7 +125,7 @@ class Permissions:
         if user not in self.directory.users:
             return False
         mine = set(self.directory.assignees_for(user))
-        return any(cp.assignee in mine for cp in checkpoints)
+        return any(cp.assignee in mine or user in cp.policy.seat_holders().values() for cp in checkpoints)
 
     def can_manage_run(self, user: str, run: RunRecord, wf: Workflow) -> bool:
         """Whether the user may cancel or retry the run."""
@@ -175,32 +176,62 @@ class Permissions:
         if self.privileged(user):
             return
         self._require_role(user, "reviewer", "decide checkpoints")
-        if not self.directory.matches(user, [cp.assignee]):
+        if user not in self.asked(cp):
+            holder = cp.policy.seat_holders().get(user) if self.is_quorum(cp) else None
+            if holder is not None:
+                raise NotAllowedError(
+                    user,
+                    f"{self._who(user)} handed their place in this approval to {self._who(holder)}",
+                )
             raise NotAllowedError(
                 user,
                 f"{self._who(user)} may not decide this checkpoint: it is assigned to "
                 f"{self.directory.label(cp.assignee)}",
             )
 
+    def override_kind(self, user: str, cp: CheckpointRecord) -> str | None:
+        """Where an admin may decide only with a reason: `self` (a run they started) or `quorum` (an
+        approval still short of the approvals it needs, which they are not asked to give); None."""
+        if not self.privileged(user) or user in RESERVED_USERS:
+            return None
+        if self.self_approval(user, cp):
+            return "self"
+        quorum = self.quorum(cp)
+        if quorum.quorum and user not in quorum.deciders and (quorum.needed > 1 or quorum.short):
+            return "quorum"
+        return None
+
+    def is_quorum(self, cp: CheckpointRecord) -> bool:
+        """Whether several of the assignee group's members may have to approve this checkpoint (quorum
+        `all` or `count`): then a reassignment hands one member's place on, never the whole group."""
+        return cp.policy.quorum in ("all", "count") and self.directory.is_group(cp.assignee)
+
+    def asked(self, cp: CheckpointRecord) -> list[str]:
+        """The people this checkpoint asks: its assignee (or the group's members), with the places in a
+        quorum that were handed on held by whoever received them."""
+        members = self.directory.members(cp.assignee)
+        if not self.is_quorum(cp) or not cp.policy.seats:
+            return members
+        holders = cp.policy.seat_holders()
+        return list(dict.fromkeys(holders.get(m, m) for m in members))
+
+    def quorum(self, cp: CheckpointRecord) -> QuorumState:
+        """How many approvals close this checkpoint, who may give one now and who has."""
+        asked = self.asked(cp)
+        deciders = [u for u in asked if self.can_decide(u, cp)]
+        excluded = [u for u in asked if self.self_approval(u, cp)]
+        return quorum_state(cp.policy, deciders, self.is_quorum(cp), excluded)
+
     def reassign_targets(self, user: str, cp: CheckpointRecord, node: ApprovalNode) -> list[str]:
-        """Users and groups this user may hand the checkpoint to (empty: none)."""
+        """Users and groups this user may hand the checkpoint to (empty: none): whom its step lists
+        under "May be reassigned to" (admins: anyone), never themselves, and on a quorum only people
+        not asked already."""
         if not self.can_reassign_at_all(user, cp):
             return []
-        if self.privileged(user):
-            allowed = self.directory.choices()
-        elif node.reassign_to:
-            allowed = list(node.reassign_to)
-        else:
-            backup = [node.timeout_assignee] if node.timeout_assignee else []
-            allowed = [*self.directory.members(node.assignee), *backup]
+        allowed = self.directory.choices() if self.privileged(user) else list(node.reassign_to)
         out: list[str] = []
         for target in allowed:
-            if (
-                target
-                and target != cp.assignee
-                and target not in out
-                and self._target_refusal(cp, target) is None
-            ):
+            if target and target not in out and self._target_refusal(user, cp, target) is None:
                 out.append(target)
         return out
 
@@ -208,26 +239,74 @@ class Permissions:
         """Whether the user may reassign this checkpoint to anyone (the people who may decide it)."""
         return self.privileged(user) or self.can_decide(user, cp)
 
-    def _target_refusal(self, cp: CheckpointRecord, target: str) -> str | None:
+    def _target_refusal(self, user: str, cp: CheckpointRecord, target: str) -> str | None:
+        """Why `target` cannot receive this checkpoint from `user` (None: they can)."""
         if not self.directory.exists(target):
             return f"`{target}` is not a user or group in the directory"
+        if target == user:
+            return "nobody reassigns a checkpoint to themselves"
+        if target == cp.assignee:
+            return f"the checkpoint is already assigned to {self.directory.label(target)}"
+        quorum = self.is_quorum(cp)
         if self.directory.is_group(target):
+            if quorum:
+                return "this approval needs several approvals: hand a place in it to one person, not a group"
             return None
         if cp.requester and target == cp.requester and not cp.policy.allow_self:
             return f"{self._who(target)} started this run and may not become its approver"
         if not self.has_role(target, "reviewer"):
             return f"{self._who(target)} is not a reviewer"
+        if quorum and target in self.asked(cp):
+            return f"{self._who(target)} is already asked to approve it; that would need one approval fewer"
         return None
 
-    def check_reassign(self, user: str, cp: CheckpointRecord, node: ApprovalNode, target: str) -> None:
-        """Refuse unless the user may hand the checkpoint to `target`."""
+    def seat_to_hand_on(self, user: str, cp: CheckpointRecord, replacing: str = "") -> str | None:
+        """On a quorum checkpoint, whose place a reassignment by `user` hands on: their own when they
+        are asked, else the member they name (admins, the escalation chain); None elsewhere. Refused
+        when that member has approved already or is not asked at all."""
+        if not self.is_quorum(cp):
+            return None
+        asked = self.asked(cp)
+        seat = user if user in asked else replacing.strip()
+        if replacing.strip() and seat != replacing.strip():
+            raise NotAllowedError(
+                user, f"{self._who(user)} may hand on only their own place in this approval"
+            )
+        open_places = [u for u in asked if cp.policy.vote_by(u) is None]
+        if not seat:
+            choices = self._list(open_places) or "nobody (everyone asked has approved)"
+            raise NotAllowedError(
+                user,
+                "this approval needs several approvals, so a reassignment replaces one of the people asked: "
+                f"say whose place the new person takes ({choices})",
+            )
+        if seat not in asked:
+            raise NotAllowedError(user, f"{self._who(seat)} is not asked to approve this checkpoint")
+        if cp.policy.vote_by(seat) is not None:
+            raise NotAllowedError(
+                user, f"{self._who(seat)} has approved it already; a given approval cannot be handed on"
+            )
+        return seat
+
+    def check_reassign(
+        self, user: str, cp: CheckpointRecord, node: ApprovalNode, target: str, replacing: str = ""
+    ) -> str | None:
+        """Refuse unless the user may hand the checkpoint to `target`; on a quorum checkpoint, return
+        whose place `target` takes (a reassignment never shrinks who must approve)."""
         if user not in RESERVED_USERS:
             self.check_decide(user, cp)
-        refusal = self._target_refusal(cp, target)
+        refusal = self._target_refusal(user, cp, target)
         if refusal is not None:
             raise NotAllowedError(user, f"cannot reassign to {self.directory.label(target)}: {refusal}")
+        seat = self.seat_to_hand_on(user, cp, replacing)
         if user in RESERVED_USERS or target in self.reassign_targets(user, cp, node):
-            return
+            return seat
+        if not node.reassign_to:
+            raise NotAllowedError(
+                user,
+                f"{self._who(user)} may not reassign this checkpoint: its step lists nobody under "
+                "“May be reassigned to”, so only an admin may",
+            )
         allowed = self.reassign_targets(user, cp, node)
         options = self._list(allowed) if allowed else "nobody (ask an admin)"
         raise NotAllowedError(
@@ -252,6 +331,6 @@ class Permissions:
         )
 
     def deciders(self, cp: CheckpointRecord) -> list[str]:
-        """Everyone who may decide this checkpoint now: the assignee's people who are reviewers,
+        """Everyone who may decide this checkpoint now: the people it asks who are reviewers,
         except whoever started the run (whom to ask, e.g. by email)."""
-        return [u for u in self.directory.members(cp.assignee) if self.can_decide(u, cp)]
+        return [u for u in self.asked(cp) if self.can_decide(u, cp)]

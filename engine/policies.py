@@ -116,29 +116,73 @@ def opening_policy(node: ApprovalNode, revisions: int) -> PolicyState:
     )
 
 
-def approvals_needed(policy: PolicyState, deciders: list[str]) -> int:
-    """How many approvals close the checkpoint, given who may decide it now."""
-    if policy.quorum == "all":
-        return max(1, len(deciders))
-    if policy.quorum == "count":
-        return max(1, min(policy.quorum_count or 1, len(deciders) or 1))
-    return 1
+@dataclass(frozen=True)
+class QuorumState:
+    """Where a checkpoint's approvals stand: how many close it, who may give one now, who has."""
+
+    needed: int
+    """Approvals that close it (1 where one approval decides)."""
+    deciders: tuple[str, ...]
+    """The people who may approve it now (its requester and anyone without the reviewer role left out)."""
+    approved: tuple[str, ...]
+    """Who has approved so far, among `deciders`."""
+    quorum: bool
+    """Whether several approvals may be needed (a group with quorum `all` or `count`)."""
+    excluded: tuple[str, ...] = ()
+    """Members asked who may not approve it (the person who started the run, say)."""
+
+    @property
+    def short(self) -> bool:
+        """Whether fewer people may approve it than approvals it needs: it then waits for an admin's
+        override or its escalation chain, and never closes on fewer approvals than asked."""
+        return self.quorum and self.needed > len(self.deciders)
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """Deciders who have not approved yet."""
+        return [u for u in self.deciders if u not in self.approved]
 
 
-def counted_votes(policy: PolicyState, deciders: list[str]) -> list[str]:
-    """Who has approved so far, among the people who may decide it now."""
-    return [v for v in policy.voters if v in deciders]
+def quorum_state(
+    policy: PolicyState, deciders: list[str], group: bool, excluded: list[str] | None = None
+) -> QuorumState:
+    """How many approvals close a checkpoint with this policy, asking `deciders` (its assignee a
+    group or not): `all` means every one of them; `count` is never lowered below its number, not
+    even when the requester is one of the group."""
+    quorum = group and policy.quorum in ("all", "count")
+    if not quorum:
+        needed = 1
+    elif policy.quorum == "all":
+        needed = max(1, len(deciders))
+    else:
+        needed = max(1, policy.quorum_count or 1)
+    approved = tuple(v for v in policy.voters if v in deciders)
+    return QuorumState(needed, tuple(deciders), approved, quorum, tuple(excluded or ()))
 
 
-def progress(policy: PolicyState, deciders: list[str], directory: Directory) -> str | None:
+def progress(state: QuorumState, directory: Directory) -> str | None:
     """ "2 of 3 approved: Jamie Rivera, Morgan Lee" for a checkpoint that needs several approvals
-    (None when one approval decides)."""
-    needed = approvals_needed(policy, deciders)
-    if needed <= 1:
+    (None when one approval decides), saying so when its people cannot reach the number."""
+    if not state.quorum or (state.needed <= 1 and not state.short):
         return None
-    names = [directory.name_of(v) for v in counted_votes(policy, deciders)]
+    names = [directory.name_of(v) for v in state.approved]
     who = f": {', '.join(names)}" if names else ""
-    return f"{len(names)} of {needed} approved{who}"
+    text = f"{len(names)} of {state.needed} approved{who}"
+    if state.short:
+        text += f"; {short_reason(state, directory)}"
+    return text
+
+
+def short_reason(state: QuorumState, directory: Directory) -> str:
+    """Why a quorum cannot be reached by its people, and what happens instead: "only 1 person may
+    approve it (Jamie Rivera may not: they started the run), so it waits for …"."""
+    can = len(state.deciders)
+    people = "nobody" if can == 0 else f"only {can} {'person' if can == 1 else 'people'}"
+    why = ""
+    if state.excluded:
+        names = ", ".join(directory.name_of(u) for u in state.excluded)
+        why = f" ({names} may not: they started the run)"
+    return f"{people} may approve it{why}, so it waits for an admin to decide or for its escalation chain"
 
 
 @dataclass(frozen=True)

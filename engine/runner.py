@@ -29,9 +29,9 @@ from engine.autonomy import (
     prompt_signature,
     route,
 )
-from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of, note_problem
 from engine.diffs import edit_size
-from engine.directory import SYSTEM, Directory
+from engine.directory import RESERVED_USERS, SYSTEM, Directory
 from engine.errors import (
     AlreadyDecidedError,
     EngineError,
@@ -51,13 +51,13 @@ from engine.model import AIStepNode, ApprovalNode, EscalationStep, FormTriggerNo
 from engine.permissions import Permissions
 from engine.policies import (
     Escalated,
-    approvals_needed,
+    QuorumState,
     chain,
-    counted_votes,
     due_time,
     next_action_at,
     opening_policy,
     progress,
+    short_reason,
     step_time,
 )
 from engine.steps import StepContext, StepOutcome
@@ -526,6 +526,13 @@ class Engine:
                 if routing.spot_check:
                     detail["spot_check"] = routing.spot_check
                 audit.append(AuditEvent(run.id, SYSTEM, "checkpoint_opened", detail))
+                quorum = self.permissions.quorum(cp)
+                if quorum.short:  # said at once, in the audit trail as in the Inbox; it waits all the same
+                    short = {
+                        "checkpoint": cp.id, "node": node.id, "needed": quorum.needed,
+                        "may_approve": list(quorum.deciders), "reason": short_reason(quorum, self.directory),
+                    }  # fmt: skip
+                    audit.append(AuditEvent(run.id, SYSTEM, "quorum_short", short))
             update = RunUpdate(
                 run.id, ("running",), "waiting", node.id, values, section, run.revisions,
                 expect_node=node.id,
@@ -661,6 +668,9 @@ class Engine:
         """Apply a reviewer's decision exactly once, then drive the run on. Where several members
         must approve, an approval is that member's vote (each member votes once) until the
         quorum is reached; one rejection or send-back decides at once."""
+        problem = note_problem(decision)
+        if problem is not None:
+            raise InvalidDecisionError(problem)
         for _ in range(_VOTE_ATTEMPTS):
             cp = self.get_checkpoint(checkpoint_id)
             if cp.status != "pending":
@@ -669,15 +679,16 @@ class Engine:
             wf = self.workflow_of(run)
             node = wf.node(cp.node_id)
             assert isinstance(node, ApprovalNode)
+            seat = None
             if isinstance(decision, Reassign):
                 if not self.directory.exists(decision.to):
                     raise InvalidDecisionError(f"cannot reassign to `{decision.to}`: no such user or group")
                 if decision.to == cp.assignee:
                     raise InvalidDecisionError(f"the checkpoint is already assigned to {decision.to}")
-                self.permissions.check_reassign(user, cp, node, decision.to)
+                seat = self.permissions.check_reassign(user, cp, node, decision.to, decision.replacing)
             else:
                 self.permissions.check_decide(user, cp, decision.override_reason)
-            t = self._decision_transition(wf, node, cp, run, user, decision)
+            t = self._decision_transition(wf, node, cp, run, user, decision, seat=seat)
             if t.run_update is not None and t.run_update.status == "running":
                 t.lease = self._lease(background)
             try:
@@ -712,27 +723,27 @@ class Engine:
         user: str,
         decision: Decision,
         auto: dict[str, Any] | None = None,
+        seat: str | None = None,
     ) -> Transition:
         comment = decision.comment.strip()
         if isinstance(decision, Reassign):
-            close = CheckpointClose(
-                cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee,
-                clear_due=user == SYSTEM,  # the timeout acted once; a person may reassign again
-            )  # fmt: skip
-            detail = {"checkpoint": cp.id, "from": cp.assignee, "to": decision.to, "comment": comment}
-            return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
+            return self._reassign_transition(cp, run, user, decision, seat)
         if isinstance(decision, (Reject, RequestChanges)) and not comment:
             what = "a reason" if isinstance(decision, Reject) else "a note saying what to change"
             raise InvalidDecisionError(f"{decision.kind.replace('_', ' ')} needs {what}")
         override = decision.override_reason.strip() if self.permissions.self_approval(user, cp) else ""
         policy = cp.policy
+        quorum_override = ""
         if isinstance(decision, Approve):
-            deciders = self.permissions.deciders(cp)
-            needed = approvals_needed(cp.policy, deciders)
-            if needed > 1 and user in deciders:
-                policy = self._with_vote(cp, user, decision, needed)
-                if len(counted_votes(policy, deciders)) < needed:  # the checkpoint stays open
-                    return self._vote_transition(cp, node, run, user, policy, deciders)
+            quorum = self.permissions.quorum(cp)
+            several = quorum.quorum and (quorum.needed > 1 or quorum.short)
+            if several and user in quorum.deciders:
+                policy = self._with_vote(cp, user, decision, quorum.needed)
+                after = self.permissions.quorum(replace(cp, policy=policy))
+                if len(after.approved) < after.needed:  # the checkpoint stays open
+                    return self._vote_transition(cp, node, run, user, policy, after)
+            elif several:  # an admin, the operator or the escalation chain, before the quorum is reached
+                quorum_override = self._quorum_override(cp, user, decision, quorum)
         values = dict(run.values)
         edits: dict[str, dict[str, Any]] = {}
         status, next_node, outcome, revisions = "running", None, None, run.revisions
@@ -768,6 +779,8 @@ class Engine:
             record["approvals"] = policy.voters
         if override:
             record["override_reason"] = override
+        if quorum_override:
+            record["quorum_override"] = quorum_override
         if auto is not None:
             record["auto_approved"] = auto
         ts = now()
@@ -786,6 +799,11 @@ class Engine:
         if override:
             detail = {"checkpoint": cp.id, "node": node.id, "reason": override, "decision": decision.kind}
             audit.append(AuditEvent(run.id, user, "self_approval_override", detail, ts))
+        if quorum_override:
+            detail = {"checkpoint": cp.id, "node": node.id, "progress": quorum_override, "comment": comment}
+            if isinstance(decision, Approve) and decision.override_reason.strip():
+                detail["reason"] = decision.override_reason.strip()
+            audit.append(AuditEvent(run.id, user, "quorum_overridden", detail, ts))
         if auto is not None:
             audit.append(
                 AuditEvent(
@@ -799,6 +817,43 @@ class Engine:
             policy=policy if policy != cp.policy else None, expect_policy=cp.policy,
         )  # fmt: skip
         return Transition(run_update=update, steps=[step], close_checkpoint=close, audit=audit)
+
+    def _reassign_transition(
+        self, cp: CheckpointRecord, run: RunRecord, user: str, decision: Reassign, seat: str | None
+    ) -> Transition:
+        """Hand the checkpoint on, or on a quorum hand one person's place on (`seat`): who must approve
+        never shrinks. The checkpoint stays open."""
+        comment = decision.comment.strip()
+        if seat is None:
+            close = CheckpointClose(
+                cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee,
+                clear_due=user == SYSTEM,  # the timeout acted once; a person may reassign again
+            )  # fmt: skip
+            detail = {"checkpoint": cp.id, "from": cp.assignee, "to": decision.to, "comment": comment}
+            return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
+        first = next((k for k, v in cp.policy.seat_holders().items() if v == seat), seat)
+        policy = cp.policy.with_seat(first, decision.to)
+        close = CheckpointClose(
+            cp.id, "pending", user, expect_assignee=cp.assignee, policy=policy,
+            expect_policy=cp.policy, action_at=cp.action_at,
+        )  # fmt: skip
+        detail = {
+            "checkpoint": cp.id, "from": seat, "to": decision.to, "comment": comment, "place_of": seat,
+        }  # fmt: skip
+        return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
+
+    def _quorum_override(
+        self, cp: CheckpointRecord, user: str, decision: Approve, quorum: QuorumState
+    ) -> str:
+        """An approval by someone not asked (an admin, the operator, the escalation chain) before the
+        quorum is reached: allowed with a reason (admins) and recorded; what it overrode, in words."""
+        standing = progress(quorum, self.directory) or f"{len(quorum.approved)} of {quorum.needed} approved"
+        if user not in RESERVED_USERS and not decision.override_reason.strip():
+            raise InvalidDecisionError(
+                f"this approval needs {quorum.needed} approvals ({standing}); as an admin you may approve "
+                "it alone with a reason (recorded in the audit trail)"
+            )
+        return standing
 
     @staticmethod
     def _with_vote(cp: CheckpointRecord, user: str, decision: Approve, needed: int) -> PolicyState:
@@ -822,7 +877,7 @@ class Engine:
         run: RunRecord,
         user: str,
         policy: PolicyState,
-        deciders: list[str],
+        quorum: QuorumState,
     ) -> Transition:
         """Record one member's approval short of the quorum; the checkpoint stays open."""
         close = CheckpointClose(
@@ -831,7 +886,7 @@ class Engine:
         )  # fmt: skip
         detail = {
             "checkpoint": cp.id, "node": node.id, "comment": policy.votes[-1]["comment"],
-            "progress": progress(policy, deciders, self.directory),
+            "progress": progress(quorum, self.directory),
         }  # fmt: skip
         counted = AuditEvent(run.id, user, "approval_counted", detail)
         return Transition(close_checkpoint=close, audit=[counted])

@@ -295,7 +295,7 @@ class Loopdesk:
                 elif not self.directory.is_group(who) and not self.permissions.has_role(who, "reviewer"):
                     label = self.directory.label(who)
                     out.append(Problem(f"{label} is not a reviewer, so cannot approve", node_id=node.id))
-            out += [Problem(p, node_id=node.id) for p in self._quorum_problems(node)]
+            out += [Problem(p, node_id=node.id) for p in self._quorum_problems(wf, node)]
         for kind, entries in (
             ("editors", wf.access.editors),
             ("starters", wf.access.starters),
@@ -306,8 +306,9 @@ class Loopdesk:
                     out.append(Problem(f"access: {kind} lists `{who}`, which is not a user or group"))
         return out
 
-    def _quorum_problems(self, node: ApprovalNode) -> list[str]:
-        """A quorum the assignee cannot reach: no group, or a count larger than its reviewers."""
+    def _quorum_problems(self, wf: Workflow, node: ApprovalNode) -> list[str]:
+        """A quorum the assignee cannot reach: no group, a count larger than its reviewers, or larger
+        than the reviewers left once whoever starts the run (always one of them) steps aside."""
         q = node.quorum
         if q.mode == "any" or not node.assignee.strip() or not self.directory.exists(node.assignee):
             return []
@@ -315,9 +316,18 @@ class Loopdesk:
             return [f"quorum `{q.mode}` needs a group to approve; {node.assignee} is one person"]
         members = self.directory.members(node.assignee)
         reviewers = [u for u in members if self.permissions.has_role(u, "reviewer")]
-        if q.mode == "count" and q.count is not None and q.count > len(reviewers):
-            group = self.directory.label(node.assignee)
-            return [f"quorum needs {q.count} approvals but {group} has {len(reviewers)} reviewer(s)"]
+        group = self.directory.label(node.assignee)
+        needed = len(reviewers) if q.mode == "all" else (q.count or 1)
+        if q.mode == "count" and needed > len(reviewers):
+            return [f"quorum needs {needed} approvals but {group} has {len(reviewers)} reviewer(s)"]
+        starters = [u for u in self.directory.users if self.directory.matches(u, wf.access.starters)]
+        if not node.allow_self_approval and starters and all(u in reviewers for u in starters):
+            left = len(reviewers) - 1
+            if needed > left and (q.mode == "count" or left == 0):
+                return [
+                    f"quorum needs {needed} approval(s), but every run is started by one of {group}, who "
+                    f"may not approve it, which leaves {left}; lower the number or let someone else start it"
+                ]
         return []
 
     def save_workflow(self, wf: Workflow, user: str, note: str = "") -> WorkflowVersion:
@@ -637,7 +647,7 @@ class Loopdesk:
 
     def progress(self, cp: CheckpointRecord) -> str:
         """ "2 of 3 approved: Jamie Rivera, Morgan Lee" where several approvals are needed, else ''."""
-        return progress(cp.policy, self.permissions.deciders(cp), self.directory) or ""
+        return progress(self.permissions.quorum(cp), self.directory) or ""
 
     def next_escalation(self, cp: CheckpointRecord, at: float | None = None) -> str:
         """What the checkpoint's escalation chain does next and when ("reminds Jamie Rivera in
@@ -657,6 +667,13 @@ class Loopdesk:
         if not isinstance(node, ApprovalNode):
             return []
         return self.permissions.reassign_targets(user, checkpoint, node)
+
+    def places_to_hand_on(self, checkpoint: CheckpointRecord, user: str) -> list[str]:
+        """On an approval several people must give, reassigned by someone not asked (an admin): the
+        people asked who have not approved yet, one of whose place the new person takes; else []."""
+        if not self.permissions.is_quorum(checkpoint) or user in self.permissions.asked(checkpoint):
+            return []
+        return [u for u in self.permissions.asked(checkpoint) if checkpoint.policy.vote_by(u) is None]
 
     def decide(
         self, checkpoint_id: str, user: str, decision: Decision, background: bool = False

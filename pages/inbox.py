@@ -18,6 +18,7 @@ from ui.live import live_seconds
 from ui.review import (
     DecisionInput,
     ListFacts,
+    admin_override,
     decided_message,
     decision_form,
     review_values,
@@ -76,11 +77,11 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
         show_error(exc)
         return
     refusal = None
-    override = app.permissions.self_approval(user, cp) and app.permissions.privileged(user)
+    override = admin_override(app.permissions.override_kind(user, cp))
     try:
         app.permissions.check_decide(user, cp)
     except NotAllowedError as exc:
-        refusal = None if override else str(exc)
+        refusal = None if override is not None else str(exc)
     show_header(cp, detail.workflow, app.directory, refusal)
     progress = app.progress(cp)
     if progress and cp.status == "pending":
@@ -97,7 +98,8 @@ def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
         # race still reaches the engine, whose message then says what happened.
         with form_slot.container():
             targets = app.reassign_targets(cp, user)
-            asked = decision_form(cp, values, app.directory, targets, override=override)
+            places = app.places_to_hand_on(cp, user) if targets else []
+            asked = decision_form(cp, values, app.directory, targets, override=override, places=places)
     if cp.status == "pending":
         st.session_state[SHOWN_KEY] = cp.id
     else:

@@ -229,7 +229,9 @@ def _decision(body: DecisionBody) -> Decision:
         raise BadRequestBody("edits go with approve", {"edits": "only an approval can change values"})
     if body.action == "reassign" and not body.to:
         raise BadRequestBody("reassign needs `to`: the user or group:NAME to hand it to", {"to": "required"})
-    return decision_of(body.action, body.comment or "", body.edits, body.to, body.override_reason or "")
+    return decision_of(
+        body.action, body.comment or "", body.edits, body.to, body.override_reason or "", body.replacing or ""
+    )
 
 
 def openapi(request: Request, body: bytes) -> Response:

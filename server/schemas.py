@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.limits import MAX_COMMENT_CHARS
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -21,11 +23,21 @@ class DecisionBody(_Body):
     """Decide a pending checkpoint as the token's owner."""
 
     action: Literal["approve", "reject", "request_changes", "reassign"]
-    comment: str | None = Field(None, description="Required to reject or request changes.")
+    comment: str | None = Field(
+        None, description="Required to reject or request changes.", max_length=MAX_COMMENT_CHARS
+    )
     edits: dict[str, Any] | None = Field(None, description="New values of editable values (approve only).")
     to: str | None = Field(None, description="User or `group:NAME` to hand the item to (reassign only).")
     override_reason: str | None = Field(
-        None, description="An admin deciding a run they started themselves: why (recorded in the audit)."
+        None,
+        description="An admin deciding a run they started themselves, or approving before the approvals "
+        "it needs are in: why (recorded in the audit).",
+        max_length=MAX_COMMENT_CHARS,
+    )
+    replacing: str | None = Field(
+        None,
+        description="Reassign on an approval several people must give: whose place `to` takes (a member "
+        "hands on their own place; an admin names the member).",
     )
 
 

@@ -404,8 +404,9 @@ def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
         node.reassign_to,
         directory,
         f"{prefix}:reassign_to",
-        "Who a reviewer may hand this checkpoint to. None chosen: the members of the assignee "
-        "group and the person it is handed to when due. Admins may reassign to anyone.",
+        "Who a reviewer may hand this checkpoint to (never to themselves). None chosen: only admins and "
+        "the escalation chain reassign it. Where several must approve, the new person takes the place of "
+        "the one who hands it on.",
     )
     out.update(escalation_editor(wf, node, directory, prefix))
     # what the chain will do, as edited (a value the model refuses is reported by node_form)

@@ -122,6 +122,13 @@ def quorum_editor(node: ApprovalNode, directory: Directory, prefix: str) -> dict
                 key=f"{prefix}:quorum_count",
             )
         )
+        members = directory.members(node.assignee)
+        if directory.is_group(node.assignee) and count >= len(members) > 0 and not node.allow_self_approval:
+            st.caption(
+                f"When one of them starts a run, only {len(members) - 1} may approve it (nobody approves "
+                "their own request): it then waits for an admin or the escalation chain, never closing on "
+                "fewer approvals."
+            )
     return {"quorum": {"mode": mode, "count": count}}
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.directory import Directory
+from engine.limits import MAX_COMMENT_CHARS
 from engine.model import AIStepNode, Workflow
 from engine.services import RunDetail
 from engine.store.base import CheckpointRecord, StepRecord
@@ -215,6 +216,34 @@ def cut_off_warning(values: ReviewValues, name: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Override:
+    """An admin decides where the checkpoint's rules would not let them: the reason box asks why, and
+    which buttons need it."""
+
+    question: str
+    """The reason box's label."""
+    actions: tuple[str, ...] = ("approve", "request_changes", "reject")
+    """Decisions that need the reason."""
+
+
+OVERRIDES = {
+    "self": Override("Why you decide your own request (admin override, recorded in the audit trail)"),
+    "quorum": Override(
+        "Why you approve it without the approvals it still waits for (admin override, recorded in the "
+        "audit trail)",
+        actions=("approve",),
+    ),
+}
+"""What the reason box asks, per kind of admin override (`Permissions.override_kind`)."""
+
+
+def admin_override(kind: str | None) -> Override | None:
+    """The reason box for an admin deciding where the checkpoint's rules would not let them
+    (`Permissions.override_kind`)."""
+    return OVERRIDES[kind] if kind else None
+
+
 @dataclass
 class DecisionInput:
     """What the reviewer asked for on this run: a decision, or why it was refused."""
@@ -228,18 +257,18 @@ def decision_form(
     values: ReviewValues,
     directory: Directory,
     targets: list[str],
-    override: bool = False,
+    override: Override | None = None,
+    places: list[str] | None = None,
 ) -> DecisionInput:
     """Editable values prefilled, a comment, a reassign target (of `targets`) and the four buttons;
-    with `override`, the reason an admin gives for deciding their own request."""
+    with `override`, the reason an admin gives for deciding where the rules would not let them; with
+    `places` (an approval several people give, reassigned by an admin), whose place the new person takes."""
     edited: dict[str, str] = {}
     reason = ""
+    place = ""
     with st.form(f"decide_{cp.id}", border=False):
-        if override:
-            reason = st.text_input(
-                "Why you decide your own request (admin override, recorded in the audit trail)",
-                key=f"override_{cp.id}",
-            )
+        if override is not None:
+            reason = st.text_input(override.question, key=f"override_{cp.id}", max_chars=MAX_COMMENT_CHARS)
         for name, value in values.editable.items():
             text = as_text(value)
             source = values.sources.get(name, "")
@@ -263,6 +292,7 @@ def decision_form(
             key=f"comment_{cp.id}",
             placeholder="Required to reject or request changes; optional otherwise.",
             height=90,
+            max_chars=MAX_COMMENT_CHARS,
         )
         with st.container(horizontal=True, vertical_alignment="bottom"):
             approve = st.form_submit_button(
@@ -284,11 +314,27 @@ def decision_form(
                 else "This approval lists nobody it may be reassigned to; an admin can reassign it.",
                 width=240,
             )
+            if places:
+                place = (
+                    st.selectbox(
+                        "In place of",
+                        places,
+                        index=None,
+                        key=f"place_{cp.id}",
+                        format_func=directory.label,
+                        placeholder="Whose place they take",
+                        help="Several people must approve this: the new person replaces one who has not "
+                        "approved yet, so no approval goes missing.",
+                        width=200,
+                    )
+                    or ""
+                )
             reassign = st.form_submit_button("Reassign", icon=":material/forward:", key=f"reassign_{cp.id}")
     comment = (comment or "").strip()
     reason = (reason or "").strip()
-    if override and (approve or changes or reject) and not reason:
-        return DecisionInput(problem="You started this run: say why you decide it yourself, then decide.")
+    pressed = "approve" if approve else "request_changes" if changes else "reject" if reject else ""
+    if override is not None and pressed in override.actions and not reason:
+        return DecisionInput(problem=f"Fill in “{override.question}” first, then decide.")
     if approve:
         changed = {n: v for n, v in edited.items() if v != as_text(values.editable[n])}
         return DecisionInput(Approve(comment=comment, edits=changed, override_reason=reason))
@@ -307,7 +353,9 @@ def decision_form(
             return DecisionInput(
                 problem="Pick who should get this checkpoint in “Reassign to”, then reassign."
             )
-        return DecisionInput(Reassign(to=target, comment=comment))
+        if places and not place:
+            return DecisionInput(problem="Pick whose place they take in “In place of”, then reassign.")
+        return DecisionInput(Reassign(to=target, comment=comment, replacing=place))
     return DecisionInput()
 
 

@@ -52,6 +52,8 @@ EVENT_LABELS: dict[str, str] = {
     "reminded": "Reminder sent",
     "approval_counted": "Approval counted (more needed)",
     "self_approval_override": "Self-approval by an admin (override)",
+    "quorum_short": "Too few people may approve (waits for an admin or the escalation chain)",
+    "quorum_overridden": "Approved by an admin before the approvals it needed were in (override)",
     "auto_approved": "Auto-approved by Loopdesk (auto-approval with spot checks)",
 }
 """How each audit event reads."""
@@ -281,7 +283,14 @@ def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:
         return f"{step}: {rate:.0%} of the last {reviews} reviews by people were approved as they were"
     if e.event in ("reassigned", "decision_reassign"):
         text = f"{directory.label(str(d.get('from', '')))} → {directory.label(str(d.get('to', '')))}"
+        if d.get("place_of"):
+            text += " (their place among the approvers)"
         return text + (f": {d['comment']}" if d.get("comment") else "")
+    if e.event == "quorum_short":
+        return f"{step}: needs {d.get('needed')} approvals; {d.get('reason')}"
+    if e.event == "quorum_overridden":
+        why = f"; reason: {d['reason']}" if d.get("reason") else ""
+        return f"{step}: {d.get('progress')}{why}"
     if e.event.startswith("decision_"):
         parts = [f"at {step}"]
         if d.get("edits"):

@@ -184,12 +184,19 @@ class Notifier:
         """One review email per person who may decide the checkpoint (while it still waits)."""
         smtp = self.settings.smtp
         cp = self.store.get_checkpoint(event.checkpoint_id or "")
-        if smtp is None or cp is None or cp.status != "pending" or cp.assignee != event.assignee:
-            return []  # decided or handed on meanwhile: nobody needs asking any more
+        if smtp is None or cp is None or cp.status != "pending":
+            return []  # decided meanwhile: nobody needs asking any more
+        deciders = self.engine.permissions.deciders(cp)
+        if cp.assignee != event.assignee:
+            # one place in a quorum handed on asks only its new holder; else it was handed on meanwhile
+            handed = event.event == "checkpoint.reassigned" and event.assignee in deciders
+            if not handed or event.assignee not in cp.policy.seat_holders().values():
+                return []
+            deciders = [str(event.assignee)]
         out = []
         voted = cp.policy.voters  # members who approved already are not asked again
         demo = self._demo_values(run)
-        for user in self.engine.permissions.deciders(cp):
+        for user in deciders:
             if user in voted:
                 continue
             person = self.engine.directory.users[user]

@@ -6,7 +6,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.model import Workflow
@@ -116,6 +116,9 @@ class PolicyState:
     prompt: str = ""
     """Which prompts wrote the drafts it shows (`engine.autonomy.prompt_signature`): auto-approval
     counts only the reviews of drafts from the prompts in use."""
+    seats: list[dict[str, str]] = field(default_factory=list)
+    """Places in a quorum handed on: the member first asked (`seat_of`) and who holds that place now
+    (`held_by`); a reassignment on a quorum replaces one member by another, never the group."""
 
     @property
     def voters(self) -> list[str]:
@@ -125,6 +128,17 @@ class PolicyState:
     def vote_by(self, user: str) -> dict[str, Any] | None:
         """This member's approval, if they gave one."""
         return next((v for v in self.votes if v.get("by") == user), None)
+
+    def seat_holders(self) -> dict[str, str]:
+        """Member first asked → who holds their place in the quorum now (only places handed on)."""
+        return {s["seat_of"]: s["held_by"] for s in self.seats}
+
+    def with_seat(self, seat_of: str, held_by: str) -> PolicyState:
+        """This state with `seat_of`'s place in the quorum held by `held_by` (handed back: dropped)."""
+        seats = [s for s in self.seats if s["seat_of"] != seat_of]
+        if held_by != seat_of:
+            seats.append({"seat_of": seat_of, "held_by": held_by})
+        return replace(self, seats=seats)
 
     def to_dict(self) -> dict[str, Any]:
         """As stored (JSON)."""

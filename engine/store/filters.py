@@ -17,6 +17,11 @@ def vote_json(user: str) -> str:
     return dumps({"by": user})[1:-1]
 
 
+def seat_json(role: str, user: str) -> str:
+    """How a checkpoint's stored policy names a place in a quorum handed on (`"held_by": "riley"`)."""
+    return dumps({role: user})[1:-1]
+
+
 def like_literal(text: str) -> str:
     """`text` matched literally by `LIKE … ESCAPE '!'` (its `%`, `_` and `!` escaped)."""
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
@@ -62,17 +67,22 @@ def run_filter(
             params += sorted(scope.workflow_ids)
         mine = ",".join("?" * len(scope.assignees)) or "NULL"
         # a run's checkpoints and audit events are never older than the run
+        held = "policy LIKE ? ESCAPE '!'"  # a place in a quorum handed to them
+        asked = f"(assignee IN ({mine}) OR {held}){recent}"
         visible.append(
-            f"id IN (SELECT run_id FROM checkpoints WHERE assignee IN ({mine}){recent} UNION ALL "
-            f"SELECT run_id FROM pending_checkpoints WHERE assignee IN ({mine}){recent})"
+            f"id IN (SELECT run_id FROM checkpoints WHERE {asked} "
+            f"UNION ALL SELECT run_id FROM pending_checkpoints WHERE {asked})"
         )
         visible.append(
             f"id IN (SELECT run_id FROM audit WHERE actor = ?{recent.replace('created_at', 'ts')})"
         )
+        holder = f"%{like_literal(seat_json('held_by', scope.user))}%"
         params += [
             *scope.assignees,
+            holder,
             *given(since),
             *scope.assignees,
+            holder,
             *given(since),
             scope.user,
             *given(since),
@@ -98,8 +108,15 @@ def checkpoint_query(
     if assignees is not None:
         if not assignees:
             return None
-        where.append(f"assignee IN ({marks(len(assignees))})")
-        params += assignees
+        if actionable_by:  # also a place in a quorum handed to them (`PolicyState.seats`)
+            where.append(f"(assignee IN ({marks(len(assignees))}) OR policy LIKE ? ESCAPE '!')")
+            params += [*assignees, f"%{like_literal(seat_json('held_by', actionable_by))}%"]
+            # but not one whose place they handed on
+            where.append("(policy IS NULL OR policy NOT LIKE ? ESCAPE '!')")
+            params.append(f"%{like_literal(seat_json('seat_of', actionable_by))}%")
+        else:
+            where.append(f"assignee IN ({marks(len(assignees))})")
+            params += assignees
     if actionable_by:
         # not their own request, unless the step lets its requester decide (`PolicyState.allow_self`)
         where.append(f"(requester <> ? OR policy LIKE '%{ALLOW_SELF_JSON}%')")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from engine import cli as engine_cli
-from engine.decisions import Approve, Reject, RequestChanges
+from engine.decisions import Approve, Reassign, Reject, RequestChanges
 from engine.directory import Directory
 from engine.errors import AlreadyDecidedError, InvalidDecisionError, NotAllowedError
 from engine.llm.demo import DemoProvider
@@ -314,6 +314,136 @@ def test_quorum_policy_problems_are_named_at_the_node(app: Loopdesk) -> None:
     ]
     wf = workflow(assignee="jamie", editable_values=[], quorum={"mode": "all"})
     assert any("needs a group" in p.message and p.node_id == "review" for p in app.problems(wf))
+
+
+# -- attacks on quorum: a reassignment never shrinks who must approve ------------------------------
+def test_a_member_cannot_reassign_a_quorum_to_themselves_and_approve_alone(app: Loopdesk) -> None:
+    """The attack: "May be reassigned to" empty, Jamie reassigns a `quorum: all` checkpoint to herself and
+    approves alone. Refused: nobody reassigns to themselves, and an empty list means only admins may."""
+    wf = workflow(assignee="group:editors", editable_values=[], quorum={"mode": "all"}, reassign_to=[])
+    cp = open_checkpoint(app, wf, by="riley")
+    with pytest.raises(NotAllowedError, match="nobody reassigns a checkpoint to themselves"):
+        app.decide(cp.id, "jamie", Reassign(to="jamie"))
+    with pytest.raises(NotAllowedError, match="lists nobody under “May be reassigned to”, so only an admin"):
+        app.decide(cp.id, "jamie", Reassign(to="sam"))
+    assert app.reassign_targets(app.engine.get_checkpoint(cp.id), "jamie") == []
+    run = app.decide(cp.id, "jamie", Approve())
+    assert run.status == "waiting" and app.engine.get_run(cp.run_id).status == "waiting"
+    after = app.engine.get_checkpoint(cp.id)
+    assert after.assignee == "group:editors" and app.progress(after) == "1 of 3 approved: Jamie Rivera"
+    assert not [a for a in app.store.list_audit(cp.run_id) if a.event == "reassigned"]
+
+
+def test_a_reassignment_on_a_quorum_replaces_one_member_who_has_not_voted(app: Loopdesk) -> None:
+    wf = workflow(
+        assignee="group:editors", editable_values=[], quorum={"mode": "all"}, reassign_to=["sam", "morgan"]
+    )
+    cp = open_checkpoint(app, wf, by="riley")
+    # to someone already asked would need one approval fewer; to a group would hide who must approve
+    with pytest.raises(NotAllowedError, match="Morgan Lee is already asked to approve it"):
+        app.decide(cp.id, "jamie", Reassign(to="morgan"))
+    with pytest.raises(NotAllowedError, match="hand a place in it to one person, not a group"):
+        app.decide(cp.id, "alex", Reassign(to="group:leads"))
+    # an admin who is not asked must say whose place the new person takes
+    with pytest.raises(NotAllowedError, match="say whose place the new person takes"):
+        app.decide(cp.id, "alex", Reassign(to="sam"))
+    app.decide(cp.id, "morgan", Approve())
+    with pytest.raises(NotAllowedError, match="Morgan Lee has approved it already"):
+        app.decide(cp.id, "alex", Reassign(to="sam", replacing="morgan"))
+    # Jamie hands her own place to Sam: three approvals are still needed, Sam's instead of hers
+    app.decide(cp.id, "jamie", Reassign(to="sam", comment="on leave"))
+    after = app.engine.get_checkpoint(cp.id)
+    assert after.assignee == "group:editors" and after.policy.seat_holders() == {"jamie": "sam"}
+    assert app.progress(after) == "1 of 3 approved: Morgan Lee"
+    assert [c.id for c in app.inbox("sam")] == [cp.id] and app.inbox_count("sam") == 1
+    assert app.inbox("jamie") == [] and app.inbox_count("jamie") == 0
+    assert cp.run_id in [r.id for r in app.list_runs("sam")]  # Sam sees the run he is asked about
+    assert app.get_run(cp.run_id, "sam").id == cp.run_id
+    handed = "Jamie Rivera handed their place in this approval to Sam Ortiz"
+    with pytest.raises(NotAllowedError, match=handed):
+        app.decide(cp.id, "jamie", Approve())
+    assert app.decide(cp.id, "sam", Approve()).status == "waiting"
+    run = app.decide(cp.id, "kai", Approve())
+    assert run.status == "completed"
+    closed = app.engine.get_checkpoint(cp.id)
+    assert sorted(closed.decision["approvals"]) == ["kai", "morgan", "sam"]
+    handed = [a.detail for a in app.store.list_audit(cp.run_id) if a.event == "reassigned"]
+    assert [(d["from"], d["to"], d["place_of"]) for d in handed] == [("jamie", "sam", "jamie")]
+
+
+def test_an_admin_replaces_a_member_by_name_and_the_place_can_be_handed_back(app: Loopdesk) -> None:
+    two = {"mode": "count", "count": 2}
+    wf = workflow(assignee="group:editors", editable_values=[], quorum=two, reassign_to=["kai"])
+    cp = open_checkpoint(app, wf, by="riley")
+    app.decide(cp.id, "alex", Reassign(to="sam", replacing="kai"))
+    assert app.engine.get_checkpoint(cp.id).policy.seat_holders() == {"kai": "sam"}
+    assert app.inbox("kai") == [] and [c.id for c in app.inbox("sam")] == [cp.id]
+    with pytest.raises(NotAllowedError, match="Riley Chen started this run and may not become its approver"):
+        app.decide(cp.id, "alex", Reassign(to="riley", replacing="sam"))
+    with pytest.raises(NotAllowedError, match="may hand on only their own place"):
+        app.decide(cp.id, "sam", Reassign(to="kai", replacing="jamie"))
+    app.decide(cp.id, "sam", Reassign(to="kai"))  # back to where it started: no place is handed on
+    back = app.engine.get_checkpoint(cp.id)
+    assert back.policy.seat_holders() == {} and [c.id for c in app.inbox("kai")] == [cp.id]
+    app.decide(cp.id, "kai", Approve())
+    assert app.decide(cp.id, "jamie", Approve()).status == "completed"
+
+
+def test_a_quorum_short_of_people_is_never_lowered_and_waits_for_an_admin(app: Loopdesk) -> None:
+    """The attack: the requester is in the approving group and "count" silently became one fewer. It is
+    not lowered: the checkpoint says it is short, at once, and one approval short never completes it."""
+    cp = open_checkpoint(app, quorum("count", 3), by="jamie")  # Jamie, Morgan and Kai; Jamie asked it
+    short = [a.detail for a in app.store.list_audit(cp.run_id) if a.event == "quorum_short"]
+    assert len(short) == 1 and short[0]["needed"] == 3
+    assert sorted(short[0]["may_approve"]) == ["kai", "morgan"]
+    expected = (
+        "only 2 people may approve it (Jamie Rivera may not: they started the run), so it waits for an "
+        "admin to decide or for its escalation chain"
+    )
+    assert short[0]["reason"] == expected
+    assert app.progress(cp) == f"0 of 3 approved; {expected}"
+    app.decide(cp.id, "morgan", Approve())
+    assert app.decide(cp.id, "kai", Approve()).status == "waiting"  # two of three: it does not complete
+    after = app.engine.get_checkpoint(cp.id)
+    assert after.status == "pending"
+    assert app.progress(after).startswith("2 of 3 approved: Morgan Lee, Kai Berg;")
+    with pytest.raises(InvalidDecisionError, match="as an admin you may approve it alone with a reason"):
+        app.decide(cp.id, "alex", Approve())
+    assert app.permissions.override_kind("alex", after) == "quorum"
+    run = app.decide(cp.id, "alex", Approve(override_reason="launch today; Jamie's own draft is fine"))
+    assert run.status == "completed"
+    closed = app.engine.get_checkpoint(cp.id)
+    assert closed.decision["quorum_override"].startswith("2 of 3 approved: Morgan Lee, Kai Berg;")
+    overridden = [a for a in app.store.list_audit(cp.run_id) if a.event == "quorum_overridden"]
+    assert [(a.actor, a.detail["reason"]) for a in overridden] == [
+        ("alex", "launch today; Jamie's own draft is fine")
+    ]
+
+
+def test_a_short_quorum_is_decided_by_its_escalation_chain(app: Loopdesk) -> None:
+    wf = workflow(
+        assignee="group:editors", editable_values=[], quorum={"mode": "count", "count": 3},
+        escalation=[{"after_hours": 8, "action": "approve"}],
+    )  # fmt: skip
+    cp = open_checkpoint(app, wf, by="kai")
+    app.decide(cp.id, "jamie", Approve())
+    app.decide(cp.id, "morgan", Approve())
+    assert app.engine.get_run(cp.run_id).status == "waiting"
+    assert [e.action for e in app.engine.apply_timers(at=cp.created_at + 9 * HOUR)] == ["approve"]
+    closed = app.engine.get_checkpoint(cp.id)
+    assert closed.decided_by == "system" and closed.decision["quorum_override"].startswith("2 of 3 approved")
+    assert app.engine.get_run(cp.run_id).status == "completed"
+
+
+def test_a_quorum_every_starter_makes_short_is_a_problem_at_save_time(app: Loopdesk) -> None:
+    wf = workflow(assignee="group:editors", editable_values=[], quorum={"mode": "count", "count": 3})
+    assert not [p for p in app.problems(wf) if "quorum" in p.message]  # Riley may start it: reachable
+    editors_start = wf.access.model_copy(update={"starters": ["group:editors"]})
+    only_editors = wf.model_copy(update={"access": editors_start})
+    assert [p.message for p in app.problems(only_editors) if "quorum" in p.message] == [
+        "quorum needs 3 approval(s), but every run is started by one of Editors (group), who may not approve "
+        "it, which leaves 2; lower the number or let someone else start it"
+    ]
 
 
 # -- self-approval -------------------------------------------------------------------------------

@@ -274,6 +274,39 @@ def test_a_quorum_member_who_approved_sees_it_counted_and_the_item_leaves_their_
     assert service.engine.get_checkpoint(cp.id).decision["approvals"] == ["jamie", "morgan"]
 
 
+def test_an_admin_replaces_one_approver_by_name_and_overrides_a_quorum_only_with_a_reason(
+    service: Loopdesk,
+) -> None:
+    wf = service.get_workflow("marketing-social-post").definition
+    quorum = {"assignee": "group:marketing", "editable_values": [], "quorum": Quorum(mode="all")}
+    nodes = [n.model_copy(update=quorum) if n.id == "review" else n for n in wf.nodes]
+    save_variant(service, wf.model_copy(update={"nodes": nodes}))
+    run = service.start_run("marketing-social-post", {"topic": "Needs both"}, "dana")
+    (cp,) = service.inbox("jamie")
+
+    at = inbox("alex", cp.id)
+    place = at.selectbox(key=f"place_{cp.id}")
+    assert place.options == ["Jamie Rivera", "Morgan Lee"]  # whose place the new person may take
+    at.selectbox(key=f"target_{cp.id}").select("riley")
+    click(at, "Reassign")
+    assert any("Pick whose place they take" in e.value for e in at.error)
+    at.selectbox(key=f"place_{cp.id}").select("jamie")
+    click(at, "Reassign")
+    assert any("Reassigned to Riley Chen" in shown(s.value) for s in at.success)
+    assert service.engine.get_checkpoint(cp.id).policy.seat_holders() == {"jamie": "riley"}
+    assert service.inbox("jamie") == [] and [c.id for c in service.inbox("riley")] == [cp.id]
+
+    at = inbox("alex", cp.id)
+    click(at, "Approve")
+    assert any("Why you approve it without the approvals it still waits for" in e.value for e in at.error)
+    assert service.engine.get_checkpoint(cp.id).status == "pending"
+    at.text_input(key=f"override_{cp.id}").input("Launch is in an hour")
+    click(at, "Approve")
+    wait_until(lambda: service.engine.get_run(run.id).status == "completed")
+    closed = service.engine.get_checkpoint(cp.id)
+    assert closed.decided_by == "alex" and closed.decision["quorum_override"] == "0 of 2 approved"
+
+
 class CutOffDemo(DemoProvider):
     """The demo model, except that every answer stopped at its token limit."""
 
