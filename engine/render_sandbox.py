@@ -33,6 +33,7 @@ from typing import Any
 from engine.errors import StepError
 from engine.templating import (
     ENV,
+    OutputBudgetError,
     RenderBudget,
     RenderBudgetError,
     over_chars,
@@ -83,6 +84,7 @@ def _render_child(conn: socket.socket) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     limit = _vm_bytes() + int(request["memory"])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    ENV.output_chars = int(request["chars"])  # this process renders this one request
     try:
         parts: list[str] = []
         size = 0
@@ -95,6 +97,8 @@ def _render_child(conn: socket.socket) -> None:
         reply: dict[str, Any] = {"kind": "ok", "text": "".join(parts)}
     except MemoryError:
         reply = {"kind": "memory"}
+    except OutputBudgetError:
+        reply = {"kind": "chars"}
     except Exception as exc:
         reply = {"kind": "error", "message": render_failure("\x00", exc)}
     _send(conn, reply)

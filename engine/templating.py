@@ -1,10 +1,12 @@
 """Prompt rendering with Jinja2's sandbox under a time and size budget, and `{{ placeholder }}` discovery.
 
-Most prompts only print values and test them (`{{ topic }}`, `{% if feedback %}`): their cost is
-bounded by the size of the values, so they render in this thread and only their output is
-counted. A prompt that loops, calls, builds strings or defines macros could run for hours or
-fill the memory, so it renders in a separate process (`engine.render_sandbox`) that is killed
-when it runs out of time or memory, or when its run is cancelled.
+Most prompts only print values and test them (`{{ topic }}`, `{% if feedback %}`): their output is
+bounded by the sizes of the values they print, measured before rendering, so when that bound is
+within the budget they render in this thread, their output counted as it is produced. A prompt
+that loops, calls, builds strings or lists, defines macros, or whose bound exceeds the budget
+(a value printed thousands of times) renders in a separate process (`engine.render_sandbox`) whose
+memory is capped, killed when it runs out of time or memory, or when its run is cancelled; there a
+`*` or `+` that would build text or lists beyond the output budget is refused before it is computed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes, pass_context
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -52,11 +55,31 @@ def _as_is(context: Context, value: Any) -> Any:
     return value
 
 
+class OutputBudgetError(SecurityError):
+    """An expression would build more than a render's output budget (refused before it is built)."""
+
+
 class _PromptEnvironment(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox that never computes anything while compiling or analysing a
     template, so only a render (under its budget) can spend time or memory."""
 
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    output_chars = RENDER_CHARS
+    """What one `*` or `+` may build (the render sandbox sets its budget's output limit)."""
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Refuse `*` and `+` that would build text or a list longer than the output budget before
+        computing it (`'x' * 10**9` would take the memory first and be counted only after)."""
+        size = None
+        if operator == "*":
+            seq, times = (left, right) if isinstance(right, int) else (right, left)
+            if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                size = len(seq) * times
+        elif operator == "+" and all(isinstance(v, (str, list, tuple)) for v in (left, right)):
+            size = len(left) + len(right)
+        if size is not None and size > self.output_chars:
+            raise OutputBudgetError(f"`{operator}` would build {size:,} items")
+        return super().call_binop(context, operator, left, right)
 
     def __init__(self) -> None:
         super().__init__(
@@ -139,6 +162,7 @@ _PLAIN_NODES: tuple[type[nodes.Node], ...] = (
     nodes.If, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Test,
     nodes.CondExpr, nodes.Filter, nodes.Getitem, nodes.List, nodes.Tuple,
 )  # fmt: skip
+"""What a plain template may hold (a list or tuple only of small constants: `x in ['a', 'b']`)."""
 _PLAIN_FILTERS = frozenset(
     {"upper", "lower", "title", "capitalize", "trim", "striptags", "length", "count", "first", "last",
      "default", "d", "e", "escape", "string", "int", "float", "abs", "round", "truncate", "wordcount",
@@ -173,7 +197,55 @@ def is_plain(text: str) -> bool:
             return False
         if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
             return False
+        if isinstance(node, (nodes.List, nodes.Tuple)) and not all(_small_const(i) for i in node.items):
+            return False  # `{{ [t, t, …] }}` prints every copy at once
     return True
+
+
+_GROWTH = {"e": 6, "escape": 6, "tojson": 6, "upper": 3, "title": 3, "capitalize": 3, "lower": 3}
+"""How many times longer than its input a plain filter's output can be (`&` → `&amp;`, `<` → `\u003c`,
+`ß` → `SS`); the others print at most their input, or a number."""
+_NUMBER_CHARS = 32
+
+
+def _value_chars(value: Any) -> int:
+    """How many characters printing a value can take (its text, or its repr for anything else)."""
+    return len(value) if isinstance(value, str) else len(repr(value))
+
+
+def _chars_bound(node: nodes.Node, values: dict[str, Any]) -> int:
+    """At most how many characters a plain expression prints with these values."""
+    if isinstance(node, nodes.Name):
+        return _value_chars(values.get(node.name, ""))
+    if isinstance(node, nodes.Const):
+        return _value_chars(node.value)
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        return _chars_bound(node.node, values)  # a part is never longer than the whole
+    if isinstance(node, nodes.Filter):
+        if node.name in ("length", "count", "wordcount", "int", "float", "abs", "round"):
+            return _NUMBER_CHARS
+        inner = _chars_bound(node.node, values) if node.node is not None else 0
+        return _GROWTH.get(node.name, 1) * inner + sum(_chars_bound(a, values) for a in node.args)
+    if isinstance(node, nodes.CondExpr):
+        branches = [node.expr1, node.expr2] if node.expr2 is not None else [node.expr1]
+        return max(_chars_bound(b, values) for b in branches)
+    if isinstance(node, (nodes.And, nodes.Or)):  # prints one of its operands
+        return max(_chars_bound(node.left, values), _chars_bound(node.right, values))
+    if isinstance(node, (nodes.List, nodes.Tuple)):
+        return sum(_chars_bound(i, values) + 2 for i in node.items) + 2
+    return _NUMBER_CHARS  # comparisons and tests print True or False
+
+
+def output_bound(text: str, values: dict[str, Any]) -> int:
+    """At most how many characters a plain template (`is_plain`) prints with these values: its own
+    text plus what every printed expression can take, each branch of an `if` counted (measured before
+    rendering, so a template that could exceed the budget renders where its memory is capped)."""
+    ast = _parse(text)
+    total = 0
+    for output in ast.find_all(nodes.Output):
+        for part in output.nodes:
+            total += len(part.data) if isinstance(part, nodes.TemplateData) else _chars_bound(part, values)
+    return total
 
 
 def loop_warnings(text: str) -> list[str]:
@@ -219,7 +291,7 @@ def render(
     """Render a template against the run's values within the budget; every failure is a StepError
     whose message starts with `what` (e.g. "the instruction of step `draft`")."""
     budget = budget or RenderBudget.from_env()
-    if is_plain(text):
+    if is_plain(text) and output_bound(text, values) <= budget.chars:
         return _render_here(text, values, what, budget)
     from engine.render_sandbox import render_isolated
 

@@ -15,7 +15,7 @@ from engine.catalog import list_templates
 from engine.cli import main
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
-from engine.templating import is_plain
+from engine.templating import is_plain, output_bound
 from engine.validation import workflow_warnings
 from tests.engine.helpers import as_dict, linear_workflow
 
@@ -64,9 +64,66 @@ def test_a_prompt_that_writes_too_much_fails_its_step(app: Loopdesk) -> None:
 
 
 def test_a_prompt_that_needs_huge_memory_fails_with_a_reason(app: Loopdesk) -> None:
-    status, error = failed_run(app, with_instruction("{{ 'x' * 10**10 }}"))
+    # 999 references to one 1 MB text: cheap to build, a gigabyte to print
+    status, error = failed_run(app, with_instruction("{{ ['x' * 999999] * 999 }}"))
     assert status == "failed"
     assert error.startswith("the instruction of step `draft` needed more than the render budget of 512 MB")
+
+
+def test_text_built_beyond_the_output_budget_is_refused_before_it_is_built(app: Loopdesk) -> None:
+    for prompt in ("{{ 'x' * 10**10 }}", "{{ topic * 10**9 }}", "{{ ('x' * 999999) + ('y' * 999999) }}"):
+        status, error = failed_run(app, with_instruction(prompt))
+        assert (status, error) == (
+            "failed",
+            "the instruction of step `draft` produced more than the render budget of 1,000,000 characters; "
+            "shorten it or the values it repeats",
+        ), prompt
+
+
+def _reset_peak_memory() -> None:
+    """Start counting this process's peak resident memory afresh (Linux: clear_refs 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_memory_bytes() -> int:
+    """This process's peak resident memory since the last reset (VmHWM)."""
+    status = Path("/proc/self/status").read_text()
+    line = next(row for row in status.splitlines() if row.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "{{ [" + ", ".join(["topic"] * 12_000) + "] }}",  # a list literal prints every copy at once
+        "{{ topic }}" * 8_000,  # a placeholder repeated
+        "{{ (topic, topic, topic, topic) }}" * 2_500,
+        "{{ topic|e }}" * 7_000,
+    ],
+    ids=["list-literal", "repeated", "tuples", "escaped"],
+)
+def test_a_prompt_that_expands_a_large_value_never_takes_the_engines_memory(
+    app: Loopdesk, prompt: str
+) -> None:
+    """The attack: a 100 KB value printed 12,000 times by one `{{ [t, t, …] }}` took the server from 174 MB
+    to 1.39 GB. Bounded before rendering by the sizes of the values it prints, it renders in the capped
+    sandbox (or stops at the output budget), and the engine's own process does not grow."""
+    wf = with_instruction(prompt)
+    app.save_workflow(wf, "dana")
+    _reset_peak_memory()
+    before = _peak_memory_bytes()
+    run = app.start_run("wf", {"topic": "t" * 100_000}, "riley")
+    grown = _peak_memory_bytes() - before
+    assert run.status == "failed"
+    assert "render budget" in (run.error or "") and run.error.startswith("the instruction of step `draft`")
+    assert grown < 150 * 2**20, f"the engine's process grew by {grown / 2**20:.0f} MB"
+
+
+def test_a_plain_prompt_whose_values_fit_still_renders_in_the_engine_thread(app: Loopdesk) -> None:
+    prompt = "Write about {{ topic }} for {{ channel|upper }}; {% if topic in ['a', 'b'] %}short{% endif %}"
+    assert is_plain(prompt) and output_bound(prompt, {"topic": "x" * 10, "channel": "X"}) <= 1_000_000
+    assert not is_plain("{{ [topic, topic] }}") and is_plain("{% if x in ['a', 'b'] %}{% endif %}")
+    assert output_bound("{{ topic }}{{ topic|e }}", {"topic": "x" * 100}) == 700
 
 
 def test_plain_prompts_over_the_output_budget_fail_too(
