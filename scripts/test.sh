@@ -14,6 +14,9 @@ if ! command -v g++ >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
   fi
 fi
 
+# llama.cpp is built portable (AVX2, no -march=native): a native build on a CPU that lists AMX but whose
+# kernel does not grant it dies with "invalid opcode" at the first answer
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 if [ ! -x /usr/bin/chromium ]; then
