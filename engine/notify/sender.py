@@ -1,5 +1,14 @@
 """The background sender: delivers every outbox event at least once to every channel, retrying
 with backoff; a receiver that fails never blocks a run, and its failures are recorded.
+
+Receivers are delivered independently: each has a lane of its own (a few threads at most), and each
+delivery a total deadline, so a slow or dead webhook never delays an email or another webhook.
+
+Several processes may share one database with different channels set up (an app server with SMTP,
+a worker without). Each process delivers only the channels it has and records them done; the
+channels every configured process announced (`CHANNELS_SETTING`) say when an event is delivered
+everywhere. A process with no channel leaves events to the others, unless no process has announced
+any channel lately: then nothing would ever send them, and they are marked `skipped`.
 """
 
 from __future__ import annotations
@@ -8,7 +17,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from engine.directory import SYSTEM
@@ -28,10 +38,23 @@ MAX_ATTEMPTS = 25
 MAX_BACKOFF_SECONDS = 900.0
 BATCH = 50
 POLL_SECONDS = 2.0
+"""How often the sender looks for due retries when nothing wakes it."""
 CLAIM_SECONDS = 300.0
 """How long a sender holds the events it took (other processes skip them meanwhile); a sender that
 dies mid-batch leaves them to be sent by another after this."""
-"""How often the sender looks for due retries when nothing wakes it."""
+LANE_THREADS = 4
+"""Deliveries to one receiver at the same time, at most."""
+EMAIL_CHANNEL = "email"
+CHANNELS_SETTING = "notify.channels"
+"""The channels configured processes announce: channel → when last announced (epoch seconds)."""
+ANNOUNCE_SECONDS = 600.0
+"""How often a configured process announces its channels again."""
+CHANNEL_TTL_SECONDS = 24 * 3600.0
+"""A channel nobody announced for this long is no longer waited for (it was taken out of the setup)."""
+HANDOFF_SECONDS = 5.0
+"""How soon this process looks again at an event it has done its part of (another process delivers the
+rest meanwhile); an event waiting longer for the others is looked at less often (a tenth of its age, at
+most every `MAX_BACKOFF_SECONDS`)."""
 
 
 def backoff(attempts: int) -> float:
@@ -42,7 +65,32 @@ def backoff(attempts: int) -> float:
 @dataclass
 class _Target:
     key: str
+    """How the event's progress names this delivery (`done`)."""
+    channel: str
+    """The channel it belongs to (a webhook's key, or `email`)."""
+    receiver: str
+    """Whose lane it goes through (one webhook, one SMTP server)."""
     send: Callable[[], None]
+
+
+@dataclass
+class _Delivery:
+    """One event's deliveries in flight: finished when the last of its targets answers."""
+
+    event: OutboxEvent
+    needed: set[str]
+    """Channels that must have it before it counts as delivered."""
+    mine: set[str]
+    """Channels of this process that it goes to."""
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+def channels_of(settings: NotifySettings) -> list[str]:
+    """The channels a process with these settings delivers: each webhook, and email."""
+    return [h.key for h in settings.webhooks] + ([EMAIL_CHANNEL] if settings.smtp is not None else [])
 
 
 class Notifier:
@@ -56,6 +104,12 @@ class Notifier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lanes: dict[str, ThreadPoolExecutor] = {}
+        self._lanes_lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        """Events this process is delivering right now (not taken again meanwhile)."""
+        self._in_flight_lock = threading.Lock()
+        self._announced_at = 0.0
 
     # -- the loop ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -64,6 +118,10 @@ class Notifier:
             return
         for problem in self.settings.problems:
             log.warning("notifications: %s", problem)
+        try:
+            self.announce()
+        except EngineError as exc:  # the database is not usable yet: announced at the first round
+            log.warning("notifications: could not announce this process's channels yet: %s", exc)
         self.store.events_listener = self.wake
         self._thread = threading.Thread(target=self._loop, name="loopdesk-notify", daemon=True)
         self._thread.start()
@@ -78,58 +136,170 @@ class Notifier:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+        with self._lanes_lock:
+            lanes, self._lanes = list(self._lanes.values()), {}
+        for lane in lanes:
+            lane.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
             try:
-                while not self._stop.is_set() and self.deliver_due() == BATCH:
+                while not self._stop.is_set() and self.deliver_due(wait=False) == BATCH:
                     pass  # a full batch: more may be due
             except Exception:  # keep delivering; the event stays due and is tried again
                 log.exception("delivering notifications failed")
 
-    # -- one round --------------------------------------------------------------------------
-    def deliver_due(self) -> int:
-        """Try every due event once on each channel that does not have it yet; return how many.
-
-        With no channel configured, events are marked `skipped`: recorded, never sent later.
-        """
-        events = self.store.due_events(now(), BATCH, lease_seconds=CLAIM_SECONDS)
-        handled = []
-        for event in events:
-            if self._stop.is_set():
+    # -- which channels exist ---------------------------------------------------------------
+    def announce(self) -> None:
+        """Record this process's channels as ones every event must reach (kept while announced)."""
+        mine = channels_of(self.settings)
+        if not mine:
+            return
+        for _ in range(3):  # processes announcing at the same instant: read back, merge again
+            known = self._announced()
+            at = now()
+            known.update({c: at for c in mine})
+            self.store.put_setting(CHANNELS_SETTING, json.dumps(known, sort_keys=True))
+            if set(mine) <= set(self._announced()):
                 break
-            try:
-                self._deliver(event)
-            except Exception as exc:  # one odd event must not hold up the others' progress
-                log.exception("delivering event %s failed", event.id)
-                self._failed(event, [f"unexpected: {type(exc).__name__}"])
-            handled.append(event)
-        self.store.update_events(handled)
-        return len(handled)
+        self._announced_at = now()
 
-    def _deliver(self, event: OutboxEvent) -> None:
-        run = self.store.get_run(event.run_id)
-        if run is None:
-            event.status, event.last_error = "failed", "the run no longer exists"
-            return
-        if not self.settings.any:
-            event.status = "skipped"
-            return
-        errors: list[str] = []
-        for target in self._targets(event, run):
-            if target.key in event.done:
-                continue
+    def _announced(self) -> dict[str, float]:
+        """Every channel announced, with when it was last (an unreadable setting counts as none)."""
+        try:
+            raw = json.loads(self.store.setting(CHANNELS_SETTING, "{}"))
+            return {str(k): float(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        except (ValueError, TypeError):
+            return {}
+
+    def _live_channels(self) -> set[str]:
+        """Channels some configured process announced within the last day (this one's included)."""
+        if channels_of(self.settings) and now() - self._announced_at > ANNOUNCE_SECONDS:
+            self.announce()
+        since = now() - CHANNEL_TTL_SECONDS
+        return {c for c, at in self._announced().items() if at >= since} | set(channels_of(self.settings))
+
+    # -- one round --------------------------------------------------------------------------
+    def deliver_due(self, wait: bool = True) -> int:
+        """Start delivering every due event on each of this process's channels that does not have it
+        yet; return how many events were taken. With `wait`, return once they are all answered (each
+        delivery ends by its deadline); else they finish in their receivers' lanes.
+
+        With no channel configured here, events are left to the processes that have one; with none
+        configured anywhere, they are marked `skipped`: recorded, never sent later.
+        """
+        live = self._live_channels()
+        mine = set(channels_of(self.settings))
+        if not mine and live:
+            return 0  # other processes deliver them
+        events = [e for e in self._claim() if not self._stop.is_set()]
+        deliveries = [self._start(event, live, mine) for event in events]
+        if wait:
+            for delivery in deliveries:
+                delivery.finished.wait()
+        return len(events)
+
+    def _claim(self) -> list[OutboxEvent]:
+        """Due events not already being delivered here, claimed from every other sender."""
+        events = self.store.due_events(now(), BATCH, lease_seconds=CLAIM_SECONDS)
+        with self._in_flight_lock:
+            fresh = [e for e in events if e.id not in self._in_flight]
+            self._in_flight.update(e.id for e in fresh)
+        return fresh
+
+    def _start(self, event: OutboxEvent, live: set[str], mine: set[str]) -> _Delivery:
+        """Send the event on every target of this process that does not have it yet, each in its
+        receiver's lane; the last one to answer records how it went."""
+        needed = {c for c in live if c != EMAIL_CHANNEL or event.event in ASKING_EVENTS}
+        delivery = _Delivery(event, needed, mine & needed)
+        try:
+            run = self.store.get_run(event.run_id)
+            if run is None:
+                event.status, event.last_error = "failed", "the run no longer exists"
+                return self._finish(delivery)
+            if not needed:
+                event.status = "skipped"
+                return self._finish(delivery)
+            targets = [t for t in self._targets(event, run) if t.key not in event.done]
+        except Exception as exc:  # one odd event must not hold up the others' progress
+            log.exception("delivering event %s failed", event.id)
+            delivery.errors.append(f"unexpected: {type(exc).__name__}")
+            return self._finish(delivery)
+        if not targets:
+            return self._finish(delivery)
+        delivery.waiting = len(targets)
+        for target in targets:
+            future: Future[None]
             try:
-                target.send()
-                event.done.append(target.key)
-            except DeliveryError as exc:
-                errors.append(f"{target.key}: {exc}")
-        if errors:
-            self._failed(event, errors)
-        else:
+                future = self._lane(target.receiver).submit(target.send)
+            except RuntimeError:  # stopping: the rest stays due for the next start
+                future = Future()
+                future.set_exception(DeliveryError("the sender stopped"))
+            future.add_done_callback(self._answer_of(delivery, target))
+        return delivery
+
+    def _answer_of(self, delivery: _Delivery, target: _Target) -> Callable[[Future[None]], None]:
+        return lambda future: self._answered(delivery, target, future)
+
+    def _lane(self, receiver: str) -> ThreadPoolExecutor:
+        """The threads that deliver to one receiver (a slow one fills only its own)."""
+        with self._lanes_lock:
+            lane = self._lanes.get(receiver)
+            if lane is None:
+                if self._stop.is_set():
+                    raise RuntimeError("stopped")
+                lane = ThreadPoolExecutor(LANE_THREADS, thread_name_prefix="loopdesk-deliver")
+                self._lanes[receiver] = lane
+            return lane
+
+    def _answered(self, delivery: _Delivery, target: _Target, future: Future[None]) -> None:
+        """One target answered (or failed, or ran out of time); the last one finishes the event."""
+        error = future.exception()
+        with delivery.lock:
+            if error is None:
+                delivery.event.done.append(target.key)
+            elif isinstance(error, DeliveryError):
+                delivery.errors.append(f"{target.key}: {error}")
+            else:
+                log.error("delivering event %s to %s crashed", delivery.event.id, target.key, exc_info=error)
+                delivery.errors.append(f"{target.key}: unexpected: {type(error).__name__}")
+            delivery.waiting -= 1
+            last = delivery.waiting == 0
+        if last:
+            self._finish(delivery)
+
+    def _finish(self, delivery: _Delivery) -> _Delivery:
+        """Record how the event went: delivered everywhere, failed this round, or (this process's
+        part done) left for the processes that deliver its other channels."""
+        event = delivery.event
+        try:
+            if event.status == "pending":
+                self._settle(delivery)
+            self.store.update_events([event])
+        except Exception:  # the event stays claimed until its claim runs out, then is tried again
+            log.exception("recording the delivery of event %s failed", event.id)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(event.id)
+            delivery.finished.set()
+        return delivery
+
+    def _settle(self, delivery: _Delivery) -> None:
+        event = delivery.event
+        if delivery.errors:
+            self._failed(event, delivery.errors)
+            return
+        if EMAIL_CHANNEL in delivery.mine and EMAIL_CHANNEL not in event.done:
+            event.done.append(EMAIL_CHANNEL)  # every person asked by email has it
+        left = sorted(delivery.needed - set(event.done))
+        if not left:
             event.status, event.delivered_at = "delivered", now()
+        else:  # another process delivers these; this one looks again later
+            age = now() - event.at
+            event.next_at = now() + min(MAX_BACKOFF_SECONDS, max(HANDOFF_SECONDS, age / 10))
+            event.last_error = f"waiting for another process to deliver: {', '.join(left)}"
 
     def _failed(self, event: OutboxEvent, errors: list[str]) -> None:
         """Count a failed round: try again after a backoff, or give up after the last attempt."""
@@ -173,9 +343,10 @@ class Notifier:
         for hook in settings.webhooks:
             if hook.format == "slack":
                 slack = slack_payload(event, run, self.engine.directory, name, url, decision).encode()
-                targets.append(_Target(hook.key, _post(hook.url, slack, event, settings.secret)))
+                send = _post(hook.url, slack, event, settings.secret)
             else:
-                targets.append(_Target(hook.key, _post(hook.url, body, event, settings.secret)))
+                send = _post(hook.url, body, event, settings.secret)
+            targets.append(_Target(hook.key, hook.key, hook.key, send))
         if settings.smtp is not None and event.event in ASKING_EVENTS:
             targets += self._emails(event, run, name)
         return targets
@@ -217,7 +388,8 @@ class Notifier:
                 reminder=event.event == "checkpoint.reminded",
                 demo_values={name for name in cp.shown if name in demo},
             )
-            out.append(_Target(f"email:{user}", _mail(smtp, message, person.email)))
+            receiver = f"smtp:{smtp.host}:{smtp.port}"
+            out.append(_Target(f"email:{user}", EMAIL_CHANNEL, receiver, _mail(smtp, message, person.email)))
         return out
 
     def _demo_values(self, run: RunRecord) -> set[str]:

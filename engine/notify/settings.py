@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine.errors import EngineError
+from engine.redaction import redact_url
 
 DEFAULT_BASE_URL = "http://localhost:8501"
 
@@ -64,20 +65,36 @@ def _webhook(entry: str) -> Webhook:
     entry = entry.strip()
     if entry.startswith("slack:") and not entry.startswith("slack://"):
         return Webhook(entry.removeprefix("slack:"), "slack")
-    host = urlsplit(entry).hostname or ""
+    try:
+        host = urlsplit(entry).hostname or ""
+    except ValueError:  # refused by `from_env` as not an http(s) URL
+        host = ""
     return Webhook(entry, "slack" if host == "hooks.slack.com" else "json")
+
+
+def _is_http(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        return False
 
 
 def parse_smtp(url: str) -> Smtp:
     """`smtp://[user:password@]host[:port][?starttls=true]` or `smtps://…` (TLS from the start)."""
-    parts = urlsplit(url.strip())
+    problem = EngineError(f"LOOPDESK_SMTP_URL must look like smtp://host:port, got {redact_url(url)}")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a port that is not a number, a broken IPv6 address
+        raise problem from None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise EngineError(f"LOOPDESK_SMTP_URL must look like smtp://host:port, got '{url}'")
+        raise problem
     query = parse_qs(parts.query)
     starttls = query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
     return Smtp(
         host=parts.hostname,
-        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        port=port or (465 if parts.scheme == "smtps" else 25),
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         starttls=starttls,
@@ -91,8 +108,8 @@ def from_env(env: Mapping[str, str] | None = None) -> NotifySettings:
     problems: list[str] = []
     hooks = tuple(_webhook(u) for u in env.get("LOOPDESK_WEBHOOK_URL", "").split(",") if u.strip())
     for hook in hooks:
-        if urlsplit(hook.url).scheme not in ("http", "https"):
-            problems.append(f"LOOPDESK_WEBHOOK_URL: '{hook.url}' is not an http(s) URL")
+        if not _is_http(hook.url):
+            problems.append(f"LOOPDESK_WEBHOOK_URL: {redact_url(hook.url)} is not an http(s) URL")
     smtp = None
     if env.get("LOOPDESK_SMTP_URL", "").strip():
         try:
@@ -100,7 +117,7 @@ def from_env(env: Mapping[str, str] | None = None) -> NotifySettings:
         except EngineError as exc:
             problems.append(str(exc))
     return NotifySettings(
-        webhooks=tuple(h for h in hooks if urlsplit(h.url).scheme in ("http", "https")),
+        webhooks=tuple(h for h in hooks if _is_http(h.url)),
         secret=env.get("LOOPDESK_WEBHOOK_SECRET", ""),
         smtp=smtp,
         mail_from=env.get("LOOPDESK_MAIL_FROM", "").strip() or NotifySettings.mail_from,

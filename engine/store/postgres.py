@@ -908,7 +908,9 @@ class PostgresStore(SqlStore):
             "SELECT value FROM added UNION ALL SELECT value FROM store_meta WHERE key = %s",
             [f"setting:{key}", default, f"setting:{key}"],
         )
-        return str(rows[0][0])
+        if not rows:  # another process stored it in the same instant: a new statement sees its row
+            rows = self._rows("SELECT value FROM store_meta WHERE key = %s", [f"setting:{key}"])
+        return str(rows[0][0]) if rows else default
 
     def put_draft(self, draft: DesignDraft) -> None:
         """Keep a designer's unsaved working copy."""

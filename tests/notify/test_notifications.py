@@ -16,6 +16,8 @@ from engine.decisions import Approve, RequestChanges
 from engine.directory import Directory
 from engine.errors import NotAllowedError
 from engine.llm.demo import DemoProvider
+from engine.notify import channels
+from engine.notify.sender import HANDOFF_SECONDS, LANE_THREADS, POLL_SECONDS
 from engine.notify.settings import NotifySettings, Webhook, parse_smtp
 from engine.services import Loopdesk
 from tests.conftest import load_template, save_variant
@@ -302,3 +304,134 @@ def test_the_decision_notification_carries_the_word_diff(db_path: str, hook: Web
     assert change["words_changed"] == 1
     assert change["diff"].endswith(f"[-{words[-1]}-] {{+tomorrow!+}}")
     assert decided["edit_size"] == round(1 / len(words), 4) and decided["comment"] == "one word"
+
+
+class DribblingServer:
+    """The attack's receiver: it takes the request, then sends its answer one byte every few seconds,
+    for ever (a timeout per read never fires)."""
+
+    def __init__(self, every: float = 3.0) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.every = every
+        self.hits = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
+                if self._stop.wait(self.every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def test_a_receiver_that_dribbles_its_answer_delays_no_other_notification(
+    db_path: str, hook: WebhookReceiver, smtp: SmtpInbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack: a webhook answering one header byte every 3 s held every email of the process for
+    150+ s. Now each receiver has its own lane and each delivery a total deadline."""
+    monkeypatch.setattr(channels, "DEADLINE_SECONDS", 2.0)
+    slow = DribblingServer(every=0.5)
+    settings = NotifySettings(
+        webhooks=(Webhook(slow.url), Webhook(hook.url)), smtp=parse_smtp(smtp.url), base_url=BASE
+    )
+    app = notifying_app(db_path, settings)
+    try:
+        started = time.monotonic()
+        runs = [app.start_run("marketing-social-post", {"topic": f"Post {i}"}, "dana") for i in range(3)]
+        smtp.wait_for("jamie@example.com", count=3, timeout=10)
+        hook.wait_for(lambda d: len(d) >= 3, timeout=10)
+        delivered_in = time.monotonic() - started
+        assert delivered_in < 3.0, f"the healthy receivers waited {delivered_in:.1f} s for the slow one"
+        # the slow one is cut off at the deadline each round and retried, never holding a thread for ever
+        deadline = time.monotonic() + 15
+        while not all(e.last_error for r in runs for e in app.store.list_events(r.id)):
+            assert time.monotonic() < deadline, "the slow deliveries were never cut off"
+            time.sleep(0.1)
+        for run in runs:
+            [event] = app.store.list_events(run.id)
+            assert event.status == "pending" and "no answer within 2 s" in (event.last_error or "")
+            assert {k.split(":")[0] for k in event.done} == {"json", "email"}  # the others have it
+    finally:
+        app.close()
+        slow.close()
+
+
+def test_deliveries_to_one_receiver_run_a_few_at_a_time(db_path: str, hook: WebhookReceiver) -> None:
+    hook.hang.set()  # every request waits until released
+    app = notifying_app(db_path, NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
+    try:
+        for i in range(10):
+            app.start_run("marketing-social-post", {"topic": f"Post {i}"}, "dana")
+        time.sleep(1.0)
+        held = app.notifier and sum(1 for t in threading.enumerate() if t.name.startswith("loopdesk-deliver"))
+        assert held == LANE_THREADS  # ten events, but only this many connections to the one receiver
+        hook.hang.clear()
+        hook.wait_for(lambda d: len(d) >= 10, timeout=20)
+    finally:
+        app.close()
+
+
+def test_a_process_without_channels_leaves_events_to_the_ones_that_have_them(
+    pg_url: str, hook: WebhookReceiver, smtp: SmtpInbox
+) -> None:
+    """The attack (PostgreSQL, several processes): while the configured processes restarted, a process
+    running without notification settings marked every due event `skipped`, so 3 of 3 were lost."""
+    configured = notifying_app(pg_url, NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
+    configured.close()  # it announced its channel, then restarts
+    bare = notifying_app(pg_url, NotifySettings(base_url=BASE))  # no channel at all
+    try:
+        runs = [bare.start_run("marketing-social-post", {"topic": f"Lost {i}"}, "dana") for i in range(3)]
+        time.sleep(3 * POLL_SECONDS)  # the bare process polls and must leave them due
+        assert {e.status for r in runs for e in bare.store.list_events(r.id)} == {"pending"}
+        assert hook.deliveries == []
+    finally:
+        bare.close()
+    configured = notifying_app(pg_url, NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
+    try:
+        got = hook.wait_for(lambda d: len(d) >= 3)
+    finally:
+        configured.close()
+    assert sorted(d.json["title"] for d in got) == ["Lost 0", "Lost 1", "Lost 2"]
+
+
+def test_two_processes_with_different_channels_each_deliver_their_own(
+    pg_url: str, hook: WebhookReceiver, smtp: SmtpInbox
+) -> None:
+    mailer = notifying_app(pg_url, NotifySettings(smtp=parse_smtp(smtp.url), base_url=BASE))
+    poster = Loopdesk.open(pg_url, provider=DemoProvider(), directory=Directory.load(), workers=2)
+    poster.start_background(NotifySettings(webhooks=(Webhook(hook.url),), base_url=BASE))
+    try:
+        run = mailer.start_run("marketing-social-post", {"topic": "Both ways"}, "dana")
+        smtp.wait_for("jamie@example.com")
+        hook.wait_for(lambda d: len(d) >= 1)
+        deadline = time.monotonic() + 2 * HANDOFF_SECONDS + 10
+        while mailer.store.list_events(run.id)[0].status != "delivered":
+            assert time.monotonic() < deadline, mailer.store.list_events(run.id)
+            time.sleep(0.2)
+        [event] = mailer.store.list_events(run.id)
+        assert {"email", "email:jamie", Webhook(hook.url).key} <= set(event.done)
+    finally:
+        poster.close()
+        mailer.close()
+    assert len(hook.deliveries) == 1 and len(smtp.messages) == 1  # each channel once
