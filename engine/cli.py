@@ -192,7 +192,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Copy a whole database to an empty one of any backend, verified by counts."""
     counts = copy_database(args.source, args.target, batch=args.batch)
     human = "\n".join(f"  {table}: {n}" for table, n in counts.items())
-    _emit(args, {"from": args.source, "to": redacted(args.target), "copied": counts}, f"copied:\n{human}")
+    doc = {"from": redacted(args.source), "to": redacted(args.target), "copied": counts}
+    _emit(args, doc, f"copied:\n{human}")
     return 0
 
 

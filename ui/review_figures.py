@@ -3,13 +3,12 @@ workflow's AI steps (figures from `Loopdesk.review_report`), as tables, a weekly
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
+from engine.csv_export import csv_text as export_csv
 from engine.durations import span
 from engine.learning import READ_WORDS_PER_SECOND
 from ui.format import minute
@@ -67,19 +66,14 @@ def cost_columns(f: dict[str, Any]) -> dict[str, Any]:
 
 
 def csv_text(report: dict[str, Any]) -> str:
-    """Every figure per AI step and prompt version, raw (rates 0–1, seconds), as CSV."""
-    out = io.StringIO()
+    """Every figure per AI step and prompt version, raw (rates 0–1, seconds), as CSV (cells that would
+    start a formula in a spreadsheet neutralised)."""
     rows = [
         {"workflow_id": report["workflow_id"], "ai_step": node_id, "prompt_version": int(version), **f}
         for node_id, versions in report["ai_steps"].items()
         for version, f in versions.items()
     ]
-    if not rows:
-        return ""
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return export_csv(rows)
 
 
 def before_after_bars(c: dict[str, Any]) -> list[dict[str, Any]]:

