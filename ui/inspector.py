@@ -102,7 +102,7 @@ def _placeholders(wf: Workflow, names: set[str], text_key: str) -> None:
     st.pills(
         "Insert a value (click: it is added to the end of the text)",
         ordered,
-        format_func=lambda n: labels.get(n, n),
+        format_func=lambda n: md_label(labels.get(n, n)),  # pills draw Markdown: typed labels show as typed
         key=f"{text_key}:insert",
         on_change=_insert_value,
         args=(f"{text_key}:insert", text_key),
@@ -530,7 +530,7 @@ def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., N
     for way in outs:
         key = f"{prefix}:exit:{way.label}"
         st.selectbox(
-            way.name,
+            md_label(way.name),
             options,
             index=options.index(way.target) if way.target in options else 0,
             format_func=lambda i: "— nowhere yet —" if i is None else node_title(nodes[str(i)]),

@@ -90,6 +90,14 @@ def hostile_workflow() -> Workflow:
                     "editable_values": ["draft"],
                 },
                 {
+                    "id": "route",
+                    "type": "branch",
+                    "title": p("Branch"),
+                    "position": {"x": 0, "y": 420},
+                    "value": "topic",
+                    "cases": [p("Case")],
+                },
+                {
                     "id": "end",
                     "type": "end",
                     "title": p("End"),
@@ -109,7 +117,9 @@ def hostile_workflow() -> Workflow:
                 {"id": "e1", "source": "form", "target": "draft"},
                 {"id": "e2", "source": "draft", "target": "to_review"},
                 {"id": "e3", "source": "to_review", "target": "review"},
-                {"id": "e4", "source": "review", "target": "end", "label": "approved"},
+                {"id": "e4", "source": "review", "target": "route", "label": "approved"},
+                {"id": "b1", "source": "route", "target": "end", "label": p("Case")},
+                {"id": "b2", "source": "route", "target": "stop", "label": "default"},
                 {"id": "e5", "source": "review", "target": "stop", "label": "rejected"},
             ],
         }
@@ -194,5 +204,27 @@ def test_no_page_fetches_what_a_user_typed(hostile_server: tuple[Server, dict[st
     expect(page.get_by_text(f"Comment ![px](http://{TRACKER}/Comment.png)").first).to_be_visible()
     page.wait_for_timeout(500)
 
+    assert outside == [], f"the browser fetched from outside: {outside}"
+    assert page.locator(f'img[src*="{TRACKER}"]').count() == 0
+
+
+def test_selecting_every_step_in_the_designer_fetches_nothing(
+    hostile_server: tuple[Server, dict[str, Any]], page: Page
+) -> None:
+    """The attack: field labels rendered as Markdown in the AI step's "Insert a value" chips, so opening
+    the step fetched tracker images. Every step's inspector is opened here, and nothing may leave."""
+    server, _ = hostile_server
+    outside = watch_requests(page)
+    visit(page, f"{server.url}/designer?workflow=hostile", "Designer")
+    selected = page.get_by_role("combobox", name="Selected")
+    selected.click()
+    count = page.get_by_role("option").count()
+    page.keyboard.press("Escape")
+    assert count == 8  # workflow settings and seven steps
+    for i in range(count):
+        page.get_by_role("combobox", name="Selected").click()
+        page.get_by_role("option").nth(i).click()
+        wait_idle(page)
+        page.wait_for_timeout(400)  # images start loading as soon as they are in the DOM
     assert outside == [], f"the browser fetched from outside: {outside}"
     assert page.locator(f'img[src*="{TRACKER}"]').count() == 0
