@@ -142,6 +142,32 @@ class StoreUnavailableError(EngineError):
         )
 
 
+class StoreOpenError(StoreUnavailableError):
+    """The database cannot be opened at all (a folder without rights, a server that refuses)."""
+
+    def __init__(self, path: str, reason: str, verb: str = "open") -> None:
+        self.path = path
+        self.reason = reason
+        EngineError.__init__(self, f"cannot {verb} the database {path}: {reason}")
+
+
+class StoreDamagedError(StoreOpenError):
+    """The database file is damaged: nothing more is done with it until it is replaced."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        EngineError.__init__(
+            self,
+            f"the database file {path} is damaged and cannot be read ({reason}). Loopdesk does nothing "
+            "more with it. Restore it from a backup: stop Loopdesk, put the backup at that path and start "
+            "again (or move the damaged file aside to start with an empty database)",
+        )
+
+    public = "the database file is damaged; restore it from a backup (the server log names the file)"
+    """What may be said to anyone (the health check): no path."""
+
+
 class UnreadableRecordError(EngineError):
     """A stored record no longer reads as valid data (damaged by hand or by an older bug)."""
 

@@ -28,6 +28,7 @@ from engine.errors import (
     NotAllowedError,
     NotAuthenticatedError,
     NotFoundError,
+    StoreDamagedError,
     StoreLockedError,
     StoreUnavailableError,
     UnreadableRecordError,
@@ -146,13 +147,15 @@ def _caller(request: Request, app: Loopdesk) -> str:
 # -- endpoints ------------------------------------------------------------------------------------
 def health(request: Request, body: bytes) -> Response:
     """`{"status": "ok"}` while the server can use its database; 503 and the reason otherwise."""
+    error = "the database cannot be used right now; the server log says why"
     try:
         problem = _service().health()
+    except StoreDamagedError as exc:  # logged once where it was found
+        return JSONResponse({"status": "unavailable", "error": exc.public}, status_code=503)
     except EngineError as exc:
         problem = str(exc)
     if problem:  # the details (paths, reasons) go to the log and the signed-in pages, not to anyone
         log.warning("health check: %s", problem)
-        error = "the database cannot be used right now; the server log says why"
         return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
     return JSONResponse({"status": "ok"})
 

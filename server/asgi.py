@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreDamagedError
 from server import api, link_pages
 from server.process import close_shared, set_secrets_source, shared_app
 
@@ -28,10 +28,15 @@ def routes() -> list[BaseRoute]:
 def _open_until_ready(stop: threading.Event) -> None:
     """Open the service (templates, recovery, timers); while the database cannot be opened,
     log why and try again, so a server started before its disk is ready still recovers runs."""
+    told_damaged = False
     while not stop.is_set():
         try:
             shared_app()
             return
+        except StoreDamagedError:  # said once (by shared_app); the file is not opened until replaced
+            if not told_damaged:
+                log.warning("Loopdesk waits for the damaged database file to be replaced")
+                told_damaged = True
         except EngineError as exc:
             log.warning("Loopdesk cannot start yet: %s; trying again in %g s", exc, RETRY_SECONDS)
         except Exception:

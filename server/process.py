@@ -8,10 +8,12 @@ failed open is not remembered: the next caller tries again and reports the real 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from engine.errors import StoreDamagedError
 from engine.services import Loopdesk
 from engine.store.factory import default_location
 
@@ -32,7 +34,8 @@ def shared_app(db_path: str | None = None) -> Loopdesk:
     """The process's service on `db_path` (default `LOOPDESK_DB`), opened and started on first use.
 
     Raises the engine's error when the database cannot be opened; nothing is kept, so the next
-    call tries again.
+    call tries again, except for a damaged file: that is not opened again until it is replaced
+    (its size or modification time changes), and the same error is raised meanwhile.
     """
     global _app
     path = db_path or default_location()
@@ -41,8 +44,30 @@ def shared_app(db_path: str | None = None) -> Loopdesk:
             _app.close()  # tests point LOOPDESK_DB at a fresh file
             _app = None
         if _app is None:
-            _app = _start(path)
+            known = _damaged.get(path)
+            if known is not None and known[0] == _file_state(path):
+                raise known[1]
+            try:
+                _app = _start(path)
+            except StoreDamagedError as exc:
+                log.error("%s", exc)
+                _damaged[path] = (_file_state(path), exc)
+                raise
+            _damaged.pop(path, None)
         return _app
+
+
+_damaged: dict[str, tuple[tuple[float, int] | None, StoreDamagedError]] = {}
+"""Database files found damaged, with their state then: left alone until they change."""
+
+
+def _file_state(path: str) -> tuple[float, int] | None:
+    """A file's modification time and size (None: no such file, or not a file path)."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (stat.st_mtime, stat.st_size)
 
 
 def current_app() -> Loopdesk | None:

@@ -9,10 +9,10 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreDamagedError
 from engine.services import Loopdesk
 from server.process import close_shared, current_app, set_secrets_source, shared_app
-from ui.format import md_message
+from ui.format import code_span, md_escape, md_message
 
 USER_KEY = "loopdesk_user"
 PICKER_KEY = "loopdesk_user_picker"
@@ -47,6 +47,15 @@ def shell_app() -> Loopdesk:
             with st.spinner("Starting Loopdesk…"):
                 return shared_app()
         return shared_app()
+    except StoreDamagedError as exc:
+        st.error(
+            f"**The database is damaged.** Loopdesk cannot read its database file {code_span(exc.path)} "
+            f"({md_escape(exc.reason)}) and does nothing more with it.\n\n"
+            "To go on: stop Loopdesk, restore that file from a backup and start Loopdesk again; or move "
+            "the damaged file aside to start with an empty database. Reload this page once it is replaced.",
+            icon=":material/database:",
+        )
+        st.stop()
     except EngineError as exc:
         st.error(
             f"Loopdesk cannot start: {md_message(str(exc))}. Reload the page to try again.",

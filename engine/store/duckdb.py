@@ -26,7 +26,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from engine.errors import EngineError, StoreLockedError, StoreUnavailableError
+from engine.errors import (
+    EngineError,
+    StoreDamagedError,
+    StoreLockedError,
+    StoreOpenError,
+    StoreUnavailableError,
+)
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
@@ -407,8 +413,28 @@ def _connect(path: str, wait_seconds: float, memory: str) -> duckdb.DuckDBPyConn
                     raise StoreLockedError(path) from None
                 time.sleep(0.05)
     except (duckdb.Error, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise EngineError(f"cannot open the database {path}: {reason}") from None
+        raise _open_failure(path, exc) from None
+
+
+_DAMAGE_SIGNS = (
+    "not a valid duckdb database file",
+    "corrupt database file",
+    "checksum",
+    "could not read enough bytes",
+    "failed to read",
+    "invalid block",
+    "serialization error",
+    "deserialize",
+)
+"""How DuckDB says a file's content cannot be what it wrote (not a disk or permission fault)."""
+
+
+def _open_failure(path: str, exc: BaseException) -> StoreOpenError:
+    """Why a file cannot be opened: damaged (never touched again), or another fault (tried again)."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, duckdb.SerializationException) or any(s in reason.lower() for s in _DAMAGE_SIGNS):
+        return StoreDamagedError(path, reason)
+    return StoreOpenError(path, reason)
 
 
 _OPEN_FILES: set[str] = set()
@@ -628,14 +654,19 @@ class DuckDBStore(SqlStore):
         return str(StoreUnavailableError(self.path, reason)) if reason else None
 
     def initialize(self) -> None:
-        """Create tables and sequences if missing, and bring an older file's tables up to date."""
+        """Create tables and sequences if missing, and bring an older file's tables up to date; a file
+        whose content DuckDB cannot read is reported damaged (StoreDamagedError)."""
         cur = self._con.cursor()
         try:
             for stmt in SCHEMA:
                 cur.execute(stmt)
             self._migrate(cur)
+            cur.execute("SELECT count(*) FROM runs").fetchall()  # the catalog and a table read back
+        except duckdb.Error as exc:
+            raise _open_failure(self.path, exc) from None
         finally:
-            cur.close()
+            with suppress(duckdb.Error):
+                cur.close()
 
     @staticmethod
     def _migrate(cur: duckdb.DuckDBPyConnection) -> None:

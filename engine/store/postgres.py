@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engine.errors import EngineError, StoreUnavailableError
+from engine.errors import EngineError, StoreOpenError, StoreUnavailableError
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
 from engine.store.base import (
@@ -276,7 +276,7 @@ class PostgresStore(SqlStore):
             self._pool.open(wait=True, timeout=float(os.environ.get("LOOPDESK_DB_WAIT", "10")))
         except PoolTimeout:
             self._pool.close()
-            raise EngineError(f"cannot connect to the database {self.path}: {self._why_not(url)}") from None
+            raise StoreOpenError(self.path, self._why_not(url), verb="connect to") from None
         self._counter_rows = 0
         self._listen_lock = threading.Lock()
         self._listener: psycopg.Connection[Any] | None = None

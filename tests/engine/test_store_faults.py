@@ -11,14 +11,14 @@ import dataclasses
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from engine.decisions import Approve
 from engine.directory import Directory
-from engine.errors import EngineError, StoreLockedError, StoreUnavailableError
+from engine.errors import EngineError, StoreDamagedError, StoreLockedError, StoreUnavailableError
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
@@ -68,7 +68,7 @@ def test_a_failed_start_does_not_poison_the_process(tmp_path: Path) -> None:
     db = tmp_path / "loopdesk.duckdb"
     db.write_bytes(b"this is not a database" * 100)
     for _ in range(2):  # the second attempt gets the real reason again, not "already open"
-        with pytest.raises(EngineError, match=r"cannot open the database .*not a valid DuckDB database"):
+        with pytest.raises(StoreDamagedError, match=r"database file .* is damaged .*not a valid DuckDB"):
             open_app(db)
     db.unlink()
     app = open_app(db)
@@ -79,6 +79,31 @@ def test_a_failed_start_does_not_poison_the_process(tmp_path: Path) -> None:
         app.close()
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda good: good[: len(good) // 3],  # cut off: DuckDB cannot read enough bytes
+        lambda good: good[:12288] + bytes(4096) + good[16384:],  # a block zeroed: its checksum fails
+        lambda good: b"\0" * 4096 + good[4096:],  # the header wiped
+    ],
+    ids=["truncated", "zeroed-block", "no-header"],
+)
+def test_every_kind_of_damage_is_named_as_damage_never_a_traceback(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    """The attack: a damaged file showed raw tracebacks with server paths on every page. Whatever the
+    damage, opening it says the file is damaged, where it is and what to do."""
+    db = tmp_path / "loopdesk.duckdb"
+    app = open_app(db)
+    app.install_templates()
+    app.close()
+    db.write_bytes(damage(db.read_bytes()))
+    with pytest.raises(StoreDamagedError) as caught:
+        open_app(db)
+    message = str(caught.value)
+    assert str(db) in message and "Restore it from a backup" in message and "Traceback" not in message
+
+
 def test_a_truncated_file_is_named_and_a_restored_one_opens(tmp_path: Path) -> None:
     db = tmp_path / "loopdesk.duckdb"
     app = open_app(db)
@@ -86,7 +111,7 @@ def test_a_truncated_file_is_named_and_a_restored_one_opens(tmp_path: Path) -> N
     app.close()
     good = db.read_bytes()
     db.write_bytes(good[:5000])
-    with pytest.raises(EngineError, match="cannot open the database"):
+    with pytest.raises(StoreDamagedError, match="is damaged and cannot be read"):
         open_app(db)
     db.write_bytes(good)
     app = open_app(db)
