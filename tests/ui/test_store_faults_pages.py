@@ -38,7 +38,8 @@ def test_a_damaged_database_gets_one_message_on_every_page_until_it_is_replaced(
         at = run_page(str(ROOT / ("app.py" if page == "app" else f"pages/{page}.py")))
         messages = [shown(e.value) for e in at.error]
         assert len(messages) == 1, (page, messages)
-        assert messages[0].startswith("**The database is damaged.** Loopdesk cannot read its database"), messages
+        damaged = "**The database is damaged.** Loopdesk cannot read its database"
+        assert messages[0].startswith(damaged), messages
         assert str(db) in messages[0] and "restore that file from a backup" in messages[0]
         assert "Traceback" not in messages[0] and not at.exception
     db.unlink()  # an admin restores (here: removes) the file; the next load just works
