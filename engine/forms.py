@@ -41,11 +41,24 @@ def _finite(number: float) -> int | float:
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
+def as_text(value: Any) -> str:
+    """A value given for a text field as its text: text itself, or a finite number as written; a
+    list, an object, true/false or NaN is refused (ValueError), never stored as its Python form."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    kind = {list: "a list", dict: "an object", bool: "true or false", float: "not a finite number"}
+    raise ValueError(f"must be text, not {kind.get(type(value), type(value).__name__)}")
+
+
 def coerce_field(field: FormField, value: Any) -> Any:
     """Convert one value to the field's type or raise ValueError with the reason."""
     if field.type == "number":
         return parse_number(value)
-    text = str(value).strip() if field.type != "long_text" else str(value)
+    text = as_text(value).strip() if field.type != "long_text" else as_text(value)
     if len(text) > MAX_FORM_TEXT:
         raise ValueError(f"is too long ({len(text):,} characters; at most {MAX_FORM_TEXT:,})")
     if has_surrogates(text):

@@ -41,8 +41,10 @@ from engine.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from engine.forms import coerce_field, coerce_form
+from engine.forms import as_text, coerce_field, coerce_form, parse_number
+from engine.json_guard import has_surrogates
 from engine.kinds import kind_of
+from engine.limits import MAX_FORM_TEXT
 from engine.live import LiveRecorder
 from engine.llm.base import LLMError, LLMProvider
 from engine.llm.choice import BUILTIN_MODEL, MODEL_SETTING, app_default_model
@@ -1173,13 +1175,25 @@ def coerce_edit(wf: Workflow, name: str, new: Any) -> Any:
                     except ValueError as exc:
                         raise InvalidDecisionError(f"`{name}`: {exc}") from None
         if isinstance(node, AIStepNode) and node.output_name == name:
-            if node.output_kind == "text":
-                return "" if new is None else str(new)
             try:
+                if node.output_kind == "text":
+                    return "" if new is None else _checked_text(as_text(new))
                 return parse_answer(node.output_kind, node.labels, node.json_fields, _as_text(new))
-            except LLMError as exc:
+            except (LLMError, ValueError) as exc:
                 raise InvalidDecisionError(f"`{name}`: {exc}") from None
-    return new
+    try:  # a value no step declares: text or a number, as the reviewer typed it
+        return new if isinstance(new, str) else parse_number(new)
+    except ValueError as exc:
+        raise InvalidDecisionError(f"`{name}`: {exc}") from None
+
+
+def _checked_text(text: str) -> str:
+    """A reviewer's text within the size a form value may have, with no broken characters."""
+    if len(text) > MAX_FORM_TEXT:
+        raise ValueError(f"is too long ({len(text):,} characters; at most {MAX_FORM_TEXT:,})")
+    if has_surrogates(text):
+        raise ValueError("contains a broken character (a lone surrogate); paste the text again")
+    return text
 
 
 def _as_text(value: Any) -> str:

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from engine.errors import EngineError
+from engine.limits import MAX_COMMENT_CHARS
 from engine.link_decisions import LinkPage, decide_by_link, view_link
 from engine.links import LINK_ACTIONS
 from engine.notify.messages import LINK_LABELS as LABELS
@@ -24,8 +25,8 @@ from server.process import shared_app
 log = logging.getLogger("loopdesk.links")
 
 NEEDS_COMMENT = {"reject": "Reason (required)", "request_changes": "What should change? (required)"}
-MAX_COMMENT = 10_000
-MAX_FORM_BYTES = 64_000
+MAX_FORM_BYTES = 8 * MAX_COMMENT_CHARS
+"""A posted form larger than this is refused before it is read (a comment at the limit, percent-encoded)."""
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "Referrer-Policy": "no-referrer",  # the link is a credential: never pass it on
@@ -91,7 +92,7 @@ def render(page: LinkPage, token: str) -> HTMLResponse:
     parts.append(
         f"<form method='post' action='/decide/{e(token)}'>"
         f"<p><label for='comment'>{e(label)}</label><br>"
-        f"<textarea id='comment' name='comment' maxlength='{MAX_COMMENT}'{required}></textarea></p>"
+        f"<textarea id='comment' name='comment' maxlength='{MAX_COMMENT_CHARS}'{required}></textarea></p>"
         f"<button type='submit'>{e(LABELS[action])}</button></form>"
     )
     parts.append(open_in_app)
@@ -105,7 +106,7 @@ async def decide_link(request: Request) -> Response:
         if request.method == "POST":
             raw = await read_capped(request, MAX_FORM_BYTES)
             form = parse_qs(raw.decode("utf-8", "replace"))
-            comment = (form.get("comment") or [""])[0][:MAX_COMMENT]
+            comment = (form.get("comment") or [""])[0]  # the engine refuses one over the limit
             page = await run_in_threadpool(lambda: decide_by_link(shared_app(), token, comment))
         else:
             page = await run_in_threadpool(lambda: view_link(shared_app(), token))
