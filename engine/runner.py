@@ -43,6 +43,7 @@ from engine.errors import (
 )
 from engine.forms import as_text, coerce_field, coerce_form, parse_number
 from engine.json_guard import has_surrogates
+from engine.kept_answers import KeptAnswers
 from engine.kinds import kind_of
 from engine.limits import MAX_FORM_TEXT
 from engine.live import LiveRecorder
@@ -98,6 +99,21 @@ def lease_seconds() -> float:
     if seconds < 1:
         raise EngineError(f"LOOPDESK_LEASE_SECONDS is {value}; use at least 1 second")
     return seconds
+
+
+DEFAULT_STORE_RETRY_SECONDS = 15.0
+
+
+def store_retry_seconds() -> float:
+    """How long a step's result is tried again while the database refuses writes, before the run waits
+    for it (`LOOPDESK_STORE_RETRY_SECONDS`, default 15)."""
+    value = os.environ.get("LOOPDESK_STORE_RETRY_SECONDS", "").strip()
+    try:
+        return max(0.0, float(value)) if value else DEFAULT_STORE_RETRY_SECONDS
+    except ValueError:
+        raise EngineError(
+            f"LOOPDESK_STORE_RETRY_SECONDS is '{value}'; use a number of seconds, e.g. 15"
+        ) from None
 
 
 def driver_id() -> str:
@@ -174,6 +190,9 @@ class Engine:
         """Runs this process has queued or is driving."""
         self._cancelled: set[str] = set()
         """Runs cancelled while this process drives them: their prompt renders stop."""
+        self.store_retry_seconds = store_retry_seconds()
+        self._answers = KeptAnswers()
+        """Paid AI answers the database refused to save, kept until it takes them (never asked again)."""
 
     # -- helpers --------------------------------------------------------------
     def workflow_of(self, run: RunRecord) -> Workflow:
@@ -391,7 +410,10 @@ class Engine:
                     return self._drive(run_id, known)
                 finally:
                     self._leased.discard(run_id)
-                    self.store.release_runs(self.owner, [run_id])
+                    try:
+                        self.store.release_runs(self.owner, [run_id])
+                    except StoreUnavailableError:  # the lease runs out by itself
+                        log.warning("could not release run %s: the database is away", run_id)
             finally:
                 self._busy.discard(run_id)
                 self._cancelled.discard(run_id)
@@ -420,12 +442,21 @@ class Engine:
                 )
                 t, run = self._failure(run, node, now(), message), None
             else:
-                t, run = self._step(wf, node, run)
+                before = run
+                kept = self._answers.take(run, node.id) if external else None
+                t, run = kept if kept is not None else self._step(wf, node, run)
             held.append(t)
             if run is None:
                 break
-            if (external or run.status != "running") and not self._commit(held):
-                return self.get_run(run_id)
+            if external or run.status != "running":
+                try:
+                    committed = self._commit(held)
+                except StoreUnavailableError:
+                    if external:  # the paid answer waits in memory for the database, not asked again
+                        self._answers.keep(before, node.id, t, run)
+                    raise
+                if not committed:
+                    return self.get_run(run_id)
             opened = t.open_checkpoint
             if run.status == "waiting" and opened is not None and opened.policy.auto_approve is not None:
                 # this drive holds the run's lease: the approval keeps it (no worker is woken)
@@ -437,24 +468,34 @@ class Engine:
         return run if run is not None else self.get_run(run_id)
 
     def _commit(self, held: list[Transition]) -> bool:
-        """Apply the held transitions as one; False if the run changed meanwhile or failed."""
+        """Apply the held transitions as one, trying again for up to `store_retry_seconds` while the
+        database refuses writes (a server restarting, a disk briefly full); False if the run changed
+        meanwhile or failed."""
         merged = merge_transitions(held)
         held.clear()
-        try:
-            self.store.apply(merged)
-        except ConflictError:
-            return False  # cancelled meanwhile; these steps' results are dropped
-        except StoreUnavailableError as exc:
-            # The disk refused (full, read-only): the run stays `running` at the step before and
-            # is driven again once the database takes writes (see `take_work`).
-            run_id = merged.run_update.run_id if merged.run_update else "?"
-            log.warning("run %s waits for the database: %s", run_id, exc)
-            raise
-        except Exception as exc:  # the results cannot be stored: fail the run, visibly
-            log.exception("storing steps of run %s failed", merged.run_update and merged.run_update.run_id)
-            self._store_failure(merged, f"the step's result could not be saved: {exc}")
-            return False
-        return True
+        deadline = time.monotonic() + self.store_retry_seconds
+        pause = 0.25
+        while True:
+            try:
+                self.store.apply(merged)
+                return True
+            except ConflictError:
+                return False  # cancelled meanwhile, or a try that failed had landed after all
+            except StoreUnavailableError as exc:
+                if time.monotonic() + pause <= deadline and not self._timers_stop.is_set():
+                    self._timers_stop.wait(pause)
+                    pause = min(pause * 2, 4.0)
+                    continue
+                # The run stays `running` at the step before and is driven again once the database
+                # takes writes (see `take_work`).
+                run_id = merged.run_update.run_id if merged.run_update else "?"
+                log.warning("run %s waits for the database: %s", run_id, exc)
+                raise
+            except Exception as exc:  # the results cannot be stored: fail the run, visibly
+                run_id = merged.run_update.run_id if merged.run_update else "?"
+                log.exception("storing steps of run %s failed", run_id)
+                self._store_failure(merged, f"the step's result could not be saved: {exc}")
+                return False
 
     def _store_failure(self, merged: Transition, message: str) -> None:
         """Fail the run at the first held step when the held results could not be written."""
@@ -964,10 +1005,16 @@ class Engine:
         from another driver says so in its audit trail."""
         if self._pool is None or self.store.health() is not None:
             return []  # no AI call is worth making while its answer cannot be saved
+        self._report_unneeded_answers()
         room = self.room()
         if room == 0:
             return []
-        claimed = self.store.claim_runs(self.owner, self.lease_seconds, limit=room)
+        claimed: dict[str, str | None] = {}
+        kept = [rid for rid in self._answers.run_ids() if rid not in self._busy][:room]
+        if kept:  # runs whose paid answer waits here: this process saves it (its lease may still hold)
+            claimed.update(self.store.claim_runs(self.owner, self.lease_seconds, kept))
+        if len(claimed) < room:
+            claimed.update(self.store.claim_runs(self.owner, self.lease_seconds, limit=room - len(claimed)))
         taken = [rid for rid in claimed if rid not in self._busy]
         for rid in taken:
             was = claimed[rid]
@@ -976,6 +1023,17 @@ class Engine:
                 self.store.apply(Transition(audit=[AuditEvent(rid, SYSTEM, "taken_over", detail)]))
             self.submit(rid)
         return taken
+
+    def _report_unneeded_answers(self) -> None:
+        """Answers kept while the database refused them whose runs went on without them (another
+        driver took over): what they cost goes into the run's audit trail, not nowhere."""
+        ids = self._answers.run_ids()
+        if not ids:
+            return
+        for kept in self._answers.unneeded({rid: self.store.get_run(rid) for rid in ids}):
+            why = "the database refused to save it and the run went on without it"
+            detail = {**kept.usage(), "reason": why}
+            self.store.apply(Transition(audit=[AuditEvent(kept.run_id, SYSTEM, "ai_answer_lost", detail)]))
 
     def room(self) -> int:
         """How many more runs the pool could drive right now."""

@@ -15,7 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from engine.errors import StoreUnavailableError
+
 T = TypeVar("T")
+
 log = logging.getLogger("loopdesk.workers")
 
 _Item = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
@@ -62,6 +65,9 @@ class WorkerPool:
                 continue
             try:
                 future.set_result(fn(*args))
+            except StoreUnavailableError as exc:  # expected while the database is away: no traceback
+                log.warning("background work waits for the database: %s", exc)
+                future.set_exception(exc)
             except BaseException as exc:  # handed to whoever waits on the future
                 log.exception("background work failed")
                 future.set_exception(exc)

@@ -52,6 +52,7 @@ EVENT_LABELS: dict[str, str] = {
     "reminded": "Reminder sent",
     "approval_counted": "Approval counted (more needed)",
     "self_approval_override": "Self-approval by an admin (override)",
+    "ai_answer_lost": "An AI answer was paid for but could not be saved (the run went on without it)",
     "quorum_short": "Too few people may approve (waits for an admin or the escalation chain)",
     "quorum_overridden": "Approved by an admin before the approvals it needed were in (override)",
     "auto_approved": "Auto-approved by Loopdesk (auto-approval with spot checks)",

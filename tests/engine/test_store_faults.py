@@ -182,7 +182,13 @@ class DiskFillingProvider(DemoProvider):
         return answer
 
 
-def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(small_disk: Path) -> None:
+def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack: a full disk refused the write of an AI answer; the answer was dropped and the model
+    asked (and paid) again. Now the write is tried again for a while, then the answer waits in memory
+    and is saved once there is room: the model is asked once."""
+    monkeypatch.setenv("LOOPDESK_STORE_RETRY_SECONDS", "1")
     provider = DiskFillingProvider(small_disk)
     app = open_app(small_disk / "loopdesk.duckdb", provider)
     try:
@@ -208,7 +214,9 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(small
         steps = app.store.list_steps(run.id)
         assert [s.node_id for s in steps if s.node_id == "translate"] == ["translate"]  # saved once
         assert not [s for s in steps if s.status == "failed"]
-        assert provider.translations == 2  # the unsaved answer was asked for again, never stored twice
+        assert provider.translations == 1  # the kept answer was saved, not asked for again
+        (translate,) = [s for s in steps if s.node_id == "translate"]
+        assert translate.meta["saved_late_seconds"] > 0 and "Übersetzung" in str(translate.output)
     finally:
         app.close()
 
