@@ -15,6 +15,7 @@ from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowSt
 
 from engine.kinds import KINDS, AssigneeLabel, kind_of, node_title, summarize
 from engine.model import Node, Workflow
+from ui.runtime import rerun_app_if_identity_changed
 
 NODE_WIDTH = 230
 TITLE_PX = 16
@@ -245,6 +246,7 @@ def show_readonly(
     Statuses: "done", "running", "waiting", "failed", "pending" (a node missing from
     `node_status` counts as pending, i.e. not reached).
     """
+    rerun_app_if_identity_changed()
     label = _directory_label()
     signature_source = wf.model_dump_json() + repr(sorted((node_status or {}).items()))
     signature = hashlib.sha1(signature_source.encode("utf-8")).hexdigest()

@@ -14,6 +14,7 @@ import streamlit as st
 from engine.kinds import AssigneeLabel
 from ui import designer_state as ds
 from ui.canvas import draw_editable, take_browser_reply
+from ui.runtime import rerun_app_if_identity_changed
 
 RUN_KEY = "designer_full_run"
 """Counts the Designer page's full runs: a canvas drawn again within the same count is a fragment rerun."""
@@ -49,6 +50,7 @@ def designer_canvas(
 ) -> None:
     """Draw the working copy's canvas (see `ui.canvas.draw_editable`); on a rerun of the canvas
     alone, an echo is taken here and anything else hands over to the whole page."""
+    rerun_app_if_identity_changed()
     key = ds.canvas_key(workflow_id)
     drawn_in = f"_designer_canvas_run:{workflow_id}"
     alone = st.session_state.get(drawn_in) == st.session_state.get(RUN_KEY)

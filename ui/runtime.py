@@ -164,6 +164,31 @@ def remember_picked_user() -> None:
     st.session_state[USER_KEY] = st.session_state[PICKER_KEY]
 
 
+DRAWN_FOR_KEY = "loopdesk_drawn_for"
+"""What the "Signed in as" picker held when the whole app last ran (its choice as drawn)."""
+RERAN_FOR_KEY = "loopdesk_reran_for"
+"""The picker choice a fragment last reran the whole app for (never twice for one choice)."""
+
+
+def note_picker_drawn() -> None:
+    """Remember the picker's choice as this full run of the app drew it."""
+    st.session_state[DRAWN_FOR_KEY] = st.session_state.get(PICKER_KEY)
+
+
+def rerun_app_if_identity_changed() -> None:
+    """Call first in a fragment that a component's reply reruns. Streamlit sends widget changes made in
+    the same instant as one batch, tagged with the first fragment among them: a "Signed in as" choice
+    made while a canvas reports its first layout then reruns only the canvas, so the choice would not
+    take effect (and choosing the same person again sends nothing). This reruns the whole app instead,
+    once per choice: the full run notes the choice it drew."""
+    if DRAWN_FOR_KEY not in st.session_state:
+        return  # no full run of the app has drawn the picker in this session
+    picked = st.session_state.get(PICKER_KEY)
+    if picked != st.session_state[DRAWN_FOR_KEY] and picked != st.session_state.get(RERAN_FOR_KEY):
+        st.session_state[RERAN_FOR_KEY] = picked
+        st.rerun(scope="app")
+
+
 def current_user(app: Loopdesk) -> str:
     """The signed-in user's name in the directory ("" when nobody is); demo mode: the picker's choice."""
     if auth_mode() == "oidc":

@@ -21,6 +21,7 @@ from ui.runtime import (
     auth_problem,
     current_user,
     login_providers,
+    note_picker_drawn,
     remember_picked_user,
     shell_app,
     show_health,
@@ -108,6 +109,7 @@ def _demo_picker(app: Loopdesk, user: str) -> None:
         format_func=lambda n: f"{people[n].display_name} · {people[n].title}",
         help=DEMO_PICKER_HELP,
     )
+    note_picker_drawn()
     if user:
         keep_cookie(DEMO_COOKIE, user)  # a reload keeps the person picked
     st.caption(

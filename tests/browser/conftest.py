@@ -66,22 +66,33 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(20_000)
+    said: list[str] = []  # what the page said while the test ran, kept for a failure
+    pg.on("console", lambda m: said.append(f"{time.strftime('%H:%M:%S')} console.{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: said.append(f"{time.strftime('%H:%M:%S')} page error: {e}"))
+    pg.on("framenavigated", lambda f: said.append(f"{time.strftime('%H:%M:%S')} navigated: {f.url}"))
+    pg.on("crash", lambda _: said.append(f"{time.strftime('%H:%M:%S')} the page crashed"))
     yield pg
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / f"{request.node.name}.log").write_text("\n".join(said))
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
 
 
+BUSY = '[data-testid="stStatusWidget"], [data-stale="true"]'
+"""A rerun in progress: the status widget, or elements of the previous run not yet replaced (they
+stay on the page, greyed, until the new run has drawn everything; a locator can find both)."""
+
+
 def wait_idle(page: Page, timeout: float = 20.0) -> None:
-    """Wait until Streamlit has finished rerunning (the status widget is gone)."""
+    """Wait until Streamlit has finished rerunning: no status widget and no stale element left."""
     deadline = time.time() + timeout
     page.wait_for_timeout(300)
     while time.time() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        if page.locator(BUSY).count() == 0:
             page.wait_for_timeout(300)
-            if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            if page.locator(BUSY).count() == 0:
                 return
         page.wait_for_timeout(200)
 

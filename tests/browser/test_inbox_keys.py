@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import navigate, wait_for_text, wait_idle
@@ -96,9 +96,18 @@ def open_inbox(page: Page, url: str) -> None:
 
 
 def opened(page: Page, title: str) -> None:
-    """Wait until `title` is the open item (its header shows and its list button says so)."""
+    """Wait until `title` is the open item (its header shows and its list button says so) and the
+    rerun that opened it has finished: until then the previous item's form is still on the page,
+    greyed, and "the Comment box" would be two boxes (the race that made this test flaky)."""
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
     expect(page.get_by_role("button", name=f"Opened “{title}”")).to_be_visible()
+    wait_idle(page)
+
+
+def comment_box(page: Page, inbox: Inbox, topic: str) -> Locator:
+    """The Comment box of the open item `topic` (its key names its checkpoint), never another's."""
+    checkpoint = inbox.run(topic)["checkpoint_id"]
+    return page.locator(f".st-key-comment_{checkpoint}").get_by_label("Comment", exact=True)
 
 
 def press(page: Page, key: str) -> None:
@@ -144,7 +153,7 @@ def test_deciding_from_the_keyboard(inbox: Inbox, page: Page) -> None:
     # r with no comment asks for one first and decides nothing
     press(page, "r")
     expect(page.get_by_text("Write why in the Comment box, press Esc, then r again.")).to_be_visible()
-    comment = page.get_by_label("Comment", exact=True)
+    comment = comment_box(page, inbox, "New office")
     expect(comment).to_be_focused()
     assert inbox.run("New office")["status"] == "waiting"
     page.keyboard.type("Off brand for our audience")
@@ -156,7 +165,7 @@ def test_deciding_from_the_keyboard(inbox: Inbox, page: Page) -> None:
 
     # keys typed into a text box stay text
     opened(page, "Hiring")
-    comment = page.get_by_label("Comment", exact=True)
+    comment = comment_box(page, inbox, "Hiring")
     comment.click()
     page.keyboard.type("jar")
     expect(comment).to_have_value("jar")

@@ -153,7 +153,8 @@ def test_inspector_edits_change_the_working_copy_and_the_card() -> None:
     assert step.instruction == prompt and step.output_name == "announcement"
     assert "→ announcement (text)" in card_text(at, "ai_step_1")
     inserts = by_label(at.button_group, "Insert a value (click: it is added to the end of the text)")
-    assert inserts.options == ["Title", "Reviewer's feedback (on a revision)"]  # by their labels
+    # by their labels, shown as typed (the pills draw Markdown, so the labels are escaped)
+    assert [shown(o) for o in inserts.options] == ["Title", "Reviewer's feedback (on a revision)"]
 
     at.button(key="designer_add_approval").click()
     at.run()

@@ -169,3 +169,25 @@ def test_production_mode_never_falls_back_to_the_picker(
 def test_demo_mode_says_it_is_not_a_login(service: Loopdesk) -> None:
     at = run(APP)
     assert any("Demo mode: anyone can act as anyone" in c.value for c in at.sidebar.caption)
+
+
+def _guarded_script() -> None:
+    import streamlit as st
+
+    from ui.runtime import DRAWN_FOR_KEY, PICKER_KEY, rerun_app_if_identity_changed
+
+    st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    rerun_app_if_identity_changed()
+    st.session_state[DRAWN_FOR_KEY] = st.session_state.get(PICKER_KEY)  # as the shell's full run does
+
+
+@pytest.mark.parametrize(("drawn_for", "runs"), [("dana", 2), ("jamie", 1)])
+def test_a_canvas_rerun_that_carried_a_new_identity_reruns_the_whole_app(drawn_for: str, runs: int) -> None:
+    """(`drawn_for`: what the picker held when the app last ran in full.)"""
+    """A "Signed in as" choice sent in one batch with a canvas's reply reruns only the canvas; the
+    canvas then reruns the whole app, so the choice is never silently dropped."""
+    at = AppTest.from_function(_guarded_script)
+    at.session_state["loopdesk_user_picker"] = "jamie"
+    at.session_state["loopdesk_drawn_for"] = drawn_for
+    at.run()
+    assert not at.exception and at.session_state["runs"] == runs
