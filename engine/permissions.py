@@ -197,9 +197,7 @@ class Permissions:
         if self.self_approval(user, cp):
             return "self"
         quorum = self.quorum(cp)
-        if quorum.quorum and user not in quorum.deciders and (quorum.needed > 1 or quorum.short):
-            return "quorum"
-        return None
+        return "quorum" if quorum.several and user not in quorum.deciders else None
 
     def is_quorum(self, cp: CheckpointRecord) -> bool:
         """Whether several of the assignee group's members may have to approve this checkpoint (quorum

@@ -138,9 +138,10 @@ class QuorumState:
         return self.quorum and self.needed > len(self.deciders)
 
     @property
-    def waiting_for(self) -> list[str]:
-        """Deciders who have not approved yet."""
-        return [u for u in self.deciders if u not in self.approved]
+    def several(self) -> bool:
+        """Whether approvals are counted one by one (more than one needed, or too few people to give
+        them): an approval by someone not asked then overrides the count."""
+        return self.quorum and (self.needed > 1 or self.short)
 
 
 def quorum_state(

@@ -779,13 +779,12 @@ class Engine:
         quorum_override = ""
         if isinstance(decision, Approve):
             quorum = self.permissions.quorum(cp)
-            several = quorum.quorum and (quorum.needed > 1 or quorum.short)
-            if several and user in quorum.deciders:
+            if quorum.several and user in quorum.deciders:
                 policy = self._with_vote(cp, user, decision, quorum.needed)
                 after = self.permissions.quorum(replace(cp, policy=policy))
                 if len(after.approved) < after.needed:  # the checkpoint stays open
                     return self._vote_transition(cp, node, run, user, policy, after)
-            elif several:  # an admin, the operator or the escalation chain, before the quorum is reached
+            elif quorum.several:  # an admin, the operator or the escalation chain, before the quorum
                 quorum_override = self._quorum_override(cp, user, decision, quorum)
         values = dict(run.values)
         edits: dict[str, dict[str, Any]] = {}

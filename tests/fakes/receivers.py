@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +94,42 @@ class WebhookReceiver:
                 return got
             time.sleep(0.05)
         raise AssertionError(f"webhook never got what was expected; got {[d.json for d in self.accepted()]}")
+
+
+class RawReceiver:
+    """A TCP server on 127.0.0.1 that hands each connection to `handle` in a thread of its own (for
+    receivers that misbehave below HTTP); `hits` counts connections, `close()` stops it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.hits = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def handle(self, conn: socket.socket) -> None:
+        """Answer one connection (subclasses say how)."""
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            self.handle(conn)
+
+    def close(self) -> None:
+        """Stop accepting and end the connections' work."""
+        self.stopped.set()
+        self.sock.close()
 
 
 class _Collect:

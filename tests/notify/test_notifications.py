@@ -21,7 +21,7 @@ from engine.notify.sender import HANDOFF_SECONDS, LANE_THREADS, POLL_SECONDS
 from engine.notify.settings import NotifySettings, Webhook, parse_smtp
 from engine.services import Loopdesk
 from tests.conftest import load_template, save_variant
-from tests.fakes.receivers import SmtpInbox, WebhookReceiver, html_part, text_part
+from tests.fakes.receivers import RawReceiver, SmtpInbox, WebhookReceiver, html_part, text_part
 
 SECRET = "webhook-secret"
 BASE = "http://loopdesk.example"
@@ -194,30 +194,12 @@ def test_notifications_wait_in_the_outbox_while_nothing_delivers_them(
         app.close()
 
 
-class GarbageServer:
+class GarbageServer(RawReceiver):
     """A TCP server that answers every request with something that is not HTTP."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-        self.hits = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.hits += 1
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"this is not HTTP\r\n\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"this is not HTTP\r\n\r\n")
 
 
 def test_a_receiver_answering_garbage_is_a_failed_delivery_not_a_stuck_sender(
@@ -306,43 +288,20 @@ def test_the_decision_notification_carries_the_word_diff(db_path: str, hook: Web
     assert decided["edit_size"] == round(1 / len(words), 4) and decided["comment"] == "one word"
 
 
-class DribblingServer:
+class DribblingServer(RawReceiver):
     """The attack's receiver: it takes the request, then sends its answer one byte every few seconds,
     for ever (a timeout per read never fires)."""
 
     def __init__(self, every: float = 3.0) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
         self.every = every
-        self.hits = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+    def handle(self, conn: socket.socket) -> None:
+        conn.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
+            if self.stopped.wait(self.every):
                 return
-            self.hits += 1
-            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
-
-    def _dribble(self, conn: socket.socket) -> None:
-        with conn:
-            conn.recv(65536)
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
-                if self._stop.wait(self.every):
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-
-    def close(self) -> None:
-        self._stop.set()
-        self.sock.close()
+            conn.sendall(bytes([byte]))
 
 
 def test_a_receiver_that_dribbles_its_answer_delays_no_other_notification(
