@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.decisions import Approve, Decision, Reject, RequestChanges
-from engine.demo_data import DEMO_RUNS
+from engine.demo_data import DEMO_RUNS, demo_inputs
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.notify.sender import Notifier
@@ -87,7 +87,7 @@ def make_samples(app: Loopdesk) -> dict[str, list[str]]:
     samples: dict[str, list[str]] = {shape: [] for shape in [*SHAPE, "waiting"]}
     for demo in DEMO_RUNS:
         for shape in samples:
-            run = app.start_run(demo.workflow_id, demo.inputs, demo.user)
+            run = app.start_run(demo.workflow_id, demo_inputs(app, demo), demo.user)
             first = True
             while shape != "waiting" and run.status == "waiting":
                 cp = app.store.list_checkpoints(status="pending", run_id=run.id)[0]

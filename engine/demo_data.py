@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import NotAllowedError
+from engine.forms import example_values
 from engine.services import Loopdesk
 
 
@@ -120,6 +121,14 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
 managers, and a blog article for Jamie's edit."""
 
 
+def demo_inputs(app: Loopdesk, demo: DemoRun) -> dict[str, Any]:
+    """The form values of one demo run: the examples its template ships, with the demo's own on top
+    (a designer may have changed an installed template's form: only what it still asks is sent)."""
+    trigger = app.get_workflow(demo.workflow_id).definition.trigger()
+    fields = {f.name for f in trigger.fields}
+    return {**example_values(trigger), **{k: v for k, v in demo.inputs.items() if k in fields}}
+
+
 def load_demo_data(app: Loopdesk, user: str, background: bool = False) -> list[str]:
     """Install missing templates, then start one batch of demo runs; return their run ids.
 
@@ -131,9 +140,7 @@ def load_demo_data(app: Loopdesk, user: str, background: bool = False) -> list[s
     app.install_templates()
     run_ids = []
     for demo in DEMO_RUNS:
-        fields = {f.name for f in app.get_workflow(demo.workflow_id).definition.trigger().fields}
-        # A designer may have changed an installed template's form: send only what it still asks.
-        inputs = {name: value for name, value in demo.inputs.items() if name in fields}
+        inputs = demo_inputs(app, demo)
         run = app.start_run(demo.workflow_id, inputs, demo.user, background=background)
         run_ids.append(run.id)
     return run_ids

@@ -70,8 +70,20 @@ def coerce_field(field: FormField, value: Any) -> Any:
     return text
 
 
+def example_values(trigger: FormTriggerNode) -> dict[str, Any]:
+    """What the form holds when a template is tried as it is: each field's default, else its example
+    (fields with neither are left out)."""
+    out: dict[str, Any] = {}
+    for f in trigger.fields:
+        value = f.default if f.default is not None else f.example
+        if value is not None:
+            out[f.name] = value
+    return out
+
+
 def coerce_form(trigger: FormTriggerNode, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Return typed values for every field (defaults fill gaps) or raise FormValidationError."""
+    """Return typed values for every field (a field's default fills a gap; its example never does) or
+    raise FormValidationError naming every field at fault."""
     errors: dict[str, str] = {}
     known = {f.name for f in trigger.fields}
     for name in inputs:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import ImportFormatError, Problem, WorkflowValidationError
 from engine.json_guard import JsonTooComplexError, decode, has_surrogates, value_problems
@@ -20,7 +28,7 @@ from engine.limits import (
     count,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 FieldType = Literal["text", "long_text", "choice", "number", "email"]
 OutputKind = Literal["text", "classification", "json"]
@@ -79,7 +87,11 @@ class FormField(_Strict):
     options: Names = Field(default_factory=list)
     """Allowed values of a choice field."""
     default: str | float | None = None
-    """Value prefilled in the form and used when the input is left out."""
+    """A real default, set on purpose by the designer: prefilled in the form and used when the input
+    is left out (by the form, the API, the CLI)."""
+    example: str | float | None = None
+    """Sample data for demos: prefilled when a template is tried as it is, shown as the field's
+    placeholder otherwise; never used to fill a blank."""
     help: str = ""
     """Hint shown under the input."""
 
@@ -298,6 +310,18 @@ class Access(_Strict):
 
 class Workflow(_Strict):
     """A whole workflow design as saved, versioned and run."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Read an older format: schema version 1 kept the templates' sample data as `default`."""
+        if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+            version = data.get("schema_version", 1)
+            if isinstance(version, int) and not isinstance(version, bool) and version < 2:
+                from engine.samples import examples_from_defaults
+
+                data = {**examples_from_defaults(data), "schema_version": 2}
+        return data
 
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=1000)
     """Version of this JSON format."""

@@ -52,11 +52,14 @@ def prompt_values(wf: Workflow, node_id: str) -> list[str]:
 
 
 def sample_values(wf: Workflow, node_id: str, past: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Values to test a step with: those of a past run when given, else the form's defaults (and
-    empty text for a value nothing gives a default)."""
+    """Values to test a step with: those of a past run when given, else the form's defaults or, where
+    a field has none, its example (and empty text for a value nothing gives)."""
     defaults: dict[str, Any] = {}
     for trigger in (n for n in wf.nodes if isinstance(n, FormTriggerNode)):
-        defaults.update({f.name: f.default for f in trigger.fields if f.default is not None})
+        for f in trigger.fields:
+            value = f.default if f.default is not None else f.example
+            if value is not None:
+                defaults[f.name] = value
     source = dict(past) if past is not None else defaults
     return {name: source.get(name, "") for name in prompt_values(wf, node_id)}
 

@@ -14,7 +14,7 @@ from engine.notify.settings import from_env as notify_settings
 from engine.services import Loopdesk, RunDetail
 from engine.store.base import WorkflowVersion
 from ui.format import md_escape, md_message
-from ui.forms import missing_required, render_trigger_form
+from ui.forms import fill_examples, missing_required, render_trigger_form
 from ui.runtime import get_app, require_user, show_error
 from ui.timeline import link_to, node_name, show_live, step_line
 
@@ -141,7 +141,19 @@ except KeyError:
 
 left, right = st.columns([3, 2], gap="large")
 with left:
-    form = render_trigger_form(trigger, key=f"form_{wf.id}_v{wfv.version}")
+    form_key = f"form_{wf.id}_v{wfv.version}"
+    template = app.is_template(wf.id)
+    if template:
+        st.caption("A template, tried as it is: its form starts filled in with example values.")
+    elif any(f.example is not None for f in trigger.fields):
+        st.button(
+            "Fill in the examples",
+            icon=":material/edit_note:",
+            on_click=fill_examples,
+            args=(trigger, form_key),
+            help="Put each field's example value into the form (examples never fill a field left blank).",
+        )
+    form = render_trigger_form(trigger, key=form_key, examples=template)
     if form.submitted:
         errors = missing_required(trigger, form.values)
         if errors:

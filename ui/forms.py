@@ -57,48 +57,77 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _widget(f: FormField, key: str) -> Any:
+def _one_line(value: Any, limit: int = 80) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def starting_value(f: FormField, examples: bool) -> str | float | None:
+    """What a field holds when the form opens: its default, else (trying a template) its example."""
+    if f.default is not None:
+        return f.default
+    return f.example if examples else None
+
+
+def _widget(f: FormField, key: str, examples: bool) -> Any:
     """Draw one input and return its value."""
     label = md_label(field_label(f))  # `required=True` makes Streamlit mark the field "(required)"
-    default = f.default
+    start = starting_value(f, examples)
+    hint = f"e.g. {_one_line(f.example)}" if f.example not in (None, "") else None
     if f.type == "long_text":
         return st.text_area(
-            label, value="" if default is None else str(default), key=key, required=f.required
+            label, value="" if start is None else str(start), key=key, required=f.required, placeholder=hint
         )
     if f.type == "choice":
         options = list(f.options)
-        index = options.index(str(default)) if default is not None and str(default) in options else None
+        index = options.index(str(start)) if start is not None and str(start) in options else None
         if index is None and f.required and len(options) == 1:
             index = 0
         return st.selectbox(
-            label, options, index=index, key=key, placeholder="Choose an option", required=f.required
+            label, options, index=index, key=key, placeholder=hint or "Choose an option", required=f.required
         )
     if f.type == "number":
-        number = _number(default)
         return st.number_input(
             label,
-            value=number,
+            value=_number(start),
             min_value=-float(MAX_FORM_NUMBER),
             max_value=float(MAX_FORM_NUMBER),
             step=1.0,
             format="%g",
             key=key,
             required=f.required,
+            placeholder=hint,
         )
     if f.type == "email":
         return st.text_input(
             label,
-            value="" if default is None else str(default),
+            value="" if start is None else str(start),
             key=key,
             type="email",
-            placeholder="name@example.com",
+            placeholder=hint or "name@example.com",
             required=f.required,
         )
-    return st.text_input(label, value="" if default is None else str(default), key=key, required=f.required)
+    return st.text_input(
+        label, value="" if start is None else str(start), key=key, required=f.required, placeholder=hint
+    )
 
 
-def render_trigger_form(trigger: FormTriggerNode, key: str, submit_label: str = "Start run") -> TriggerForm:
-    """Draw the trigger's fields in an st.form; `submitted` is True on the run after the button."""
+def fill_examples(trigger: FormTriggerNode, key: str) -> None:
+    """Put every field's example into the form (kept by each input until it is submitted or changed)."""
+    for f in trigger.fields:
+        if f.example is None:
+            continue
+        value: Any = _number(f.example) if f.type == "number" else str(f.example)
+        if f.type == "choice" and value not in f.options:
+            continue
+        st.session_state[f"{key}__{f.name}"] = value
+
+
+def render_trigger_form(
+    trigger: FormTriggerNode, key: str, submit_label: str = "Start run", examples: bool = False
+) -> TriggerForm:
+    """Draw the trigger's fields in an st.form (with `examples`, fields without a default start with
+    their example: a template tried as it is); `submitted` is True on the run after the button."""
     slots: dict[str, DeltaGenerator] = {}
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}
@@ -106,7 +135,7 @@ def render_trigger_form(trigger: FormTriggerNode, key: str, submit_label: str = 
         if not trigger.fields:
             st.caption("This form has no fields: submitting starts the run.")
         for f in trigger.fields:
-            values[f.name] = _widget(f, f"{key}__{f.name}")
+            values[f.name] = _widget(f, f"{key}__{f.name}", examples)
             labels[f.name] = field_label(f)
             if f.help:
                 st.caption(md_escape(f.help))

@@ -425,6 +425,18 @@ def _people(label: str, current: list[str], directory: Directory, key: str, help
     return [str(c) for c in chosen]
 
 
+def _cell_value(row: dict[str, Any], column: str, ftype: str, name: str) -> str | float | None:
+    """A default or example typed into the fields table: a number for a number field."""
+    raw = str(row.get(column) or "").strip()
+    if ftype != "number" or not raw:
+        return raw or None
+    try:
+        return float(raw)
+    except ValueError:
+        st.error(f"The {column} of {md_escape(name)} is not a number.", icon=":material/error:")
+        return None
+
+
 def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
     prefix = ctx.prefix
     st.caption("Form fields (add rows at the bottom; choice options are separated by commas)")
@@ -438,6 +450,7 @@ def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
                 "required": f.required,
                 "options": ", ".join(f.options),
                 "default": "" if f.default is None else str(f.default),
+                "example": "" if f.example is None else str(f.example),
                 "help": f.help,
             }
             for f in node.fields
@@ -456,7 +469,12 @@ def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
             ),
             "required": st.column_config.CheckboxColumn("Required", default=False),
             "options": st.column_config.TextColumn("Options"),
-            "default": st.column_config.TextColumn("Default"),
+            "default": st.column_config.TextColumn(
+                "Default", help="Fills the field when it is left blank (by the form, the API and the CLI)"
+            ),
+            "example": st.column_config.TextColumn(
+                "Example", help="Sample data shown as the placeholder (prefilled in a demo); never a fill-in"
+            ),
             "help": st.column_config.TextColumn("Help"),
         },
     )
@@ -466,14 +484,8 @@ def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
         if not name:
             continue
         ftype = cast(FieldType, r.get("type") if r.get("type") in FIELD_TYPES else "text")
-        raw_default = str(r.get("default") or "").strip()
-        default: str | float | None = raw_default or None
-        if ftype == "number" and raw_default:
-            try:
-                default = float(raw_default)
-            except ValueError:
-                st.error(f"The default of {md_escape(name)} is not a number.", icon=":material/error:")
-                default = None
+        default = _cell_value(r, "default", ftype, name)
+        example = _cell_value(r, "example", ftype, name)
         field = FormField(
             name=name,
             label=str(r.get("label") or ""),
@@ -481,6 +493,7 @@ def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
             required=bool(r.get("required")),
             options=[o.strip() for o in str(r.get("options") or "").split(",") if o.strip()],
             default=default,
+            example=example,
             help=str(r.get("help") or ""),
         )
         fields.append(field.model_dump())

@@ -38,11 +38,12 @@ def check(wf: Workflow, node: FormTriggerNode) -> list[str]:
             out.append(f"form field `{f.name}` uses a reserved name; rename it")
         if f.type == "choice" and not f.options:
             out.append(f"choice field `{f.name}` has no options")
-        if f.default not in (None, ""):
-            try:
-                coerce_field(f, f.default)
-            except ValueError as exc:
-                out.append(f"the default of `{f.name}` is not valid: {exc}")
+        for what, value in (("default", f.default), ("example", f.example)):
+            if value not in (None, ""):
+                try:
+                    coerce_field(f, value)
+                except ValueError as exc:
+                    out.append(f"the {what} of `{f.name}` is not valid: {exc}")
     if node.title_field and node.title_field not in names:
         out.append(f"task title field `{node.title_field}` is not a form field")
     return out

@@ -149,6 +149,19 @@ def test_invalid_inputs_get_422_naming_each_field(api: Api) -> None:
     assert not_json.status_code == 422 and "not valid JSON" in not_json.json()["error"]
 
 
+def test_blank_required_fields_are_422_never_filled_with_the_template_s_sample(api: Api) -> None:
+    """The attack: a blank customer message started a run about the sample customer "Maria Lopez …
+    charged twice"; the form in the app refuses the same input."""
+    before = api.call("GET", "/inbox", "sam").headers["X-Total-Count"]
+    ticket = {"customer_name": "Ana", "email": "ana@example.com", "subject": "Help", "message": "  "}
+    r = api.call("POST", "/workflows/support-reply/runs", "riley", {"inputs": ticket})
+    assert r.status_code == 422 and r.json()["fields"] == {"message": "Message is required"}, r.text
+    r = api.call("POST", "/workflows/support-reply/runs", "riley", {"inputs": {}})
+    assert r.status_code == 422, r.text
+    assert set(r.json()["fields"]) == {"customer_name", "email", "subject", "message"}
+    assert api.call("GET", "/inbox", "sam").headers["X-Total-Count"] == before  # no run was started
+
+
 def test_starting_a_workflow_one_may_not_start_is_403_and_unknown_ids_404(api: Api) -> None:
     r = api.call("POST", "/workflows/restricted/runs", "riley", {"inputs": {"topic": "x"}})
     assert r.status_code == 403 and "Riley Chen" in r.json()["error"]

@@ -25,7 +25,12 @@ from tests.engine.helpers import as_dict, linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
 from tests.servers import ROOT
 
-TICKET = {"customer_name": "Anna", "subject": "Charged twice", "message": "My card was charged twice."}
+TICKET = {
+    "customer_name": "Anna",
+    "email": "anna@example.com",
+    "subject": "Charged twice",
+    "message": "My card was charged twice.",
+}
 
 
 def open_app(path: Path, server: FakeOpenAIServer, **env: str) -> Loopdesk:

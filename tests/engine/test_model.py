@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from engine.catalog import TEMPLATES_DIR
 from engine.errors import ImportFormatError, WorkflowValidationError
 from engine.model import AIStepNode, ApprovalNode, Workflow, load_workflow_json, parse_workflow
 from tests.conftest import load_template
@@ -65,3 +66,23 @@ def test_schema_command_prints_json_schema() -> None:
     kinds = json.dumps(schema["$defs"])
     for kind in ("form_trigger", "ai_step", "move_to_section", "approval", "branch", "end"):
         assert kind in kinds
+
+
+def test_a_workflow_saved_before_examples_existed_reads_its_sample_defaults_as_examples() -> None:
+    """Schema version 1 kept the templates' sample data as `default`, which filled blank fields: a
+    run started without a message went out about the sample customer."""
+    doc = json.loads((TEMPLATES_DIR / "support_reply.json").read_text())
+    doc["schema_version"] = 1
+    for node in doc["nodes"]:
+        for f in node.get("fields", []):
+            if "example" in f:
+                f["default"] = f.pop("example")  # as the template shipped before
+            if f["name"] == "subject":
+                f["default"] = "Our own subject line"  # set on purpose by a designer: kept
+    wf = Workflow.model_validate(doc)
+    fields = {f.name: f for f in wf.trigger().fields}
+    assert wf.schema_version == 2
+    assert (fields["customer_name"].default, fields["customer_name"].example) == (None, "Maria Lopez")
+    assert fields["message"].default is None and fields["message"].example.startswith("Hi there")
+    assert fields["subject"].default == "Our own subject line" and fields["subject"].example is None
+    assert Workflow.model_validate_json(wf.model_dump_json()) == wf  # saved again as version 2: as is

@@ -17,6 +17,8 @@ from engine.catalog import TEMPLATES_DIR, list_templates
 from engine.cli import main as cli_main
 from engine.decisions import Approve, Reject, RequestChanges
 from engine.demo_data import DEMO_RUNS, load_demo_data
+from engine.errors import FormValidationError
+from engine.forms import example_values
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord, RunRecord
@@ -208,10 +210,11 @@ STAGE_IDS = [f"{name}-{JOURNEYS[name].stages[i].node}" for name, i in STAGES]
 
 
 def start(app: Loopdesk, journey: Journey) -> RunRecord:
-    """Save the journey's template and submit its form as a requester."""
+    """Save the journey's template and submit its form as a requester who tries it as it is (its
+    examples in the form), with the journey's own values on top."""
     wf = load_template(journey.stem)
     app.save_workflow(wf, "dana")
-    return app.start_run(wf.id, journey.inputs, "dana")
+    return app.start_run(wf.id, {**example_values(wf.trigger()), **journey.inputs}, "dana")
 
 
 def pending(app: Loopdesk, run_id: str) -> CheckpointRecord:
@@ -283,16 +286,21 @@ def test_template_is_ready_for_a_team(app: Loopdesk, stem: str) -> None:
     trigger = wf.trigger()
     assert trigger.title_field
     for f in trigger.fields:
-        assert f.label and f.default not in (None, ""), f"{stem}: field {f.name} needs a label and an example"
+        sample = f.default if f.default is not None else f.example
+        assert f.label and sample not in (None, ""), f"{stem}: field {f.name} needs a label and an example"
     for node in wf.nodes:
         assert node.title, f"{stem}: node {node.id} needs a title for the canvas"
         if isinstance(node, ApprovalNode):
             assert app.directory.exists(node.assignee), node.assignee
             assert node.instructions and node.editable_values, node.id
-    # the form's example values start a run that waits for a person
+    # the form's example values start a run that waits for a person, and never fill a blank
     app.save_workflow(wf, "dana")
-    run = app.start_run(wf.id, {}, "dana")
+    run = app.start_run(wf.id, example_values(trigger), "dana")
     assert run.status == "waiting"
+    sampled = [f.name for f in trigger.fields if f.required and f.default is None]
+    with pytest.raises(FormValidationError) as refused:
+        app.start_run(wf.id, {}, "dana")
+    assert sorted(refused.value.errors) == sorted(sampled)
 
 
 @pytest.mark.parametrize("stem", sorted(TEMPLATE_IDS))
@@ -425,7 +433,7 @@ def test_use_template_makes_an_editable_copy(app: Loopdesk) -> None:
     assert copy.workflow_id not in TEMPLATE_IDS.values()
     assert copy.definition.nodes == load_template("support_reply").nodes
     assert len(app.versions("support-reply")) == 1
-    run = app.start_run(copy.workflow_id, {}, "riley")
+    run = app.start_run(copy.workflow_id, example_values(copy.definition.trigger()), "riley")
     assert run.status == "waiting" and pending(app, run.id).assignee == "sam"
 
 

@@ -56,7 +56,11 @@ def inbox(user: str, cp: str | None = None) -> AppTest:
 @pytest.fixture
 def waiting_run(service: Loopdesk) -> RunRecord:
     """A marketing run started by Dana, waiting for Jamie's review."""
-    run = service.start_run("marketing-social-post", {"topic": "Our spring webinar"}, "dana")
+    inputs = {
+        "topic": "Our spring webinar",
+        "key_message": "Teams see campaign results in one place, updated every hour.",
+    }
+    run = service.start_run("marketing-social-post", inputs, "dana")
     assert run.status == "waiting"
     return run
 

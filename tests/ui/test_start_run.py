@@ -128,3 +128,24 @@ def test_the_same_form_submitted_twice_starts_one_run(streamlit_app: None) -> No
     at.text_input(key=f"{FORM}__topic").input("Another topic")  # a change is a new request
     submit(at)
     assert at.session_state["start_run_last"]["marketing-social-post"] != first
+
+
+def test_a_copy_of_a_template_shows_its_examples_as_placeholders_and_fills_them_on_request(
+    streamlit_app: None,
+) -> None:
+    app = get_app()
+    copy = app.use_template("support-reply", "sam").definition
+    at = start_page("sam", copy.id)
+    form = f"form_{copy.id}_v1"
+    message = at.text_area(key=f"{form}__message")
+    assert message.value == "" and message.placeholder.startswith("e.g. Hi there, I was charged twice")
+    assert at.text_input(key=f"{form}__customer_name").placeholder == "e.g. Maria Lopez"
+    submit(at)  # blank: refused at each field, the sample customer never fills them
+    errors = " ".join(shown(e.value) for e in at.error)
+    assert "Customer name is required" in errors and "Message is required" in errors
+    assert app.list_runs("sam", workflow_id=copy.id) == []
+    next(b for b in at.button if b.label == "Fill in the examples").click().run()
+    assert at.text_input(key=f"{form}__customer_name").value == "Maria Lopez"
+    submit(at)
+    (run,) = app.list_runs("sam", workflow_id=copy.id)
+    assert run.values["customer_name"] == "Maria Lopez" and run.status == "waiting"
