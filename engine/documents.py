@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store.base import CheckpointRecord, RunRecord, Store
+from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, StepRecord, Store
 
 
 def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
     """The run, with the checkpoint it waits at (`checkpoint_id`, `assignee`) while waiting."""
+    return run_documents(store, [run])[0]
+
+
+def run_documents(store: Store, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """Runs as documents, their open checkpoints read in one query."""
+    waiting = [r.id for r in runs if r.status == "waiting"]
+    open_at = store.open_checkpoints(waiting) if waiting else {}
+    return [_run_document(run, open_at.get(run.id)) for run in runs]
+
+
+def _run_document(run: RunRecord, pending: CheckpointRecord | None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "run_id": run.id,
         "workflow_id": run.workflow_id,
@@ -20,12 +31,13 @@ def run_document(store: Store, run: RunRecord) -> dict[str, Any]:
         "outcome": run.outcome,
         "error": run.error,
         "values": run.values,
+        "started_by": run.started_by,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
     }
-    if run.status == "waiting":
-        pending = store.list_checkpoints(status="pending", run_id=run.id)
-        if pending:
-            doc["checkpoint_id"] = pending[0].id
-            doc["assignee"] = pending[0].assignee
+    if pending is not None:
+        doc["checkpoint_id"] = pending.id
+        doc["assignee"] = pending.assignee
     return doc
 
 
@@ -48,4 +60,40 @@ def checkpoint_document(cp: CheckpointRecord) -> dict[str, Any]:
         "approvals": cp.policy.voters,
         "spot_check": cp.policy.spot_check or None,
         "auto_approved": bool((cp.decision or {}).get("auto_approved")),
+    }
+
+
+def timeline_document(
+    steps: list[StepRecord],
+    checkpoints: list[CheckpointRecord],
+    audit: list[AuditEvent],
+) -> dict[str, Any]:
+    """What happened in a run, in order: each step (with an AI step's model, tokens and cost), each
+    checkpoint with its decision, and the audit trail."""
+    usage = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "demo", "cut_off")
+    return {
+        "steps": [
+            {
+                "node_id": s.node_id,
+                "kind": s.kind,
+                "status": s.status,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "duration_ms": round(s.duration_ms, 1),
+                "error": s.error,
+                "output": s.output,
+                **{k: s.meta[k] for k in usage if k in s.meta},
+            }
+            for s in steps
+        ],
+        "checkpoints": [
+            {
+                **checkpoint_document(cp),
+                "decided_by": cp.decided_by,
+                "decided_at": cp.decided_at,
+                "decision": cp.decision,
+            }
+            for cp in checkpoints
+        ],
+        "audit": [{"at": a.ts, "actor": a.actor, "event": a.event, "detail": a.detail} for a in audit],
     }

@@ -70,6 +70,7 @@ from engine.store.base import (
     CheckpointRecord,
     DesignDraft,
     LiveStep,
+    RunFilter,
     RunRecord,
     RunScope,
     StepRecord,
@@ -548,19 +549,32 @@ class Loopdesk:
         workflow_id: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        where: RunFilter | None = None,
     ) -> list[RunRecord]:
-        """The runs this user may see, newest first; one page with `limit`/`offset`."""
+        """The runs this user may see, newest first, filtered by status, workflow and `where`; one page
+        with `limit`/`offset`."""
         return self.store.list_runs(
-            status=status, workflow_id=workflow_id, limit=limit, scope=self.run_scope(user), offset=offset
+            status=status,
+            workflow_id=workflow_id,
+            limit=limit,
+            scope=self.run_scope(user),
+            offset=offset,
+            where=where,
         )
 
-    def count_runs(self, user: str, status: str | None = None, workflow_id: str | None = None) -> int | None:
+    def count_runs(
+        self,
+        user: str,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        where: RunFilter | None = None,
+    ) -> int | None:
         """How many runs `list_runs` would show this user with these filters; None when only
         reading every run they ever took part in could tell (their list is paged without a total)."""
         scope = self.run_scope(user)
         if scope is not None and not (workflow_id and workflow_id in scope.workflow_ids):
             return None
-        return self.store.count_runs(status=status, workflow_id=workflow_id)
+        return self.store.count_runs(status=status, workflow_id=workflow_id, where=where)
 
     def run_detail(self, run_id: str, user: str) -> RunDetail:
         """The run with its workflow, steps, audit trail and checkpoints, if the user may see it."""
@@ -698,7 +712,7 @@ class Loopdesk:
 
     def waiting_for(self, run_ids: list[str]) -> dict[str, str]:
         """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
-        return self.store.pending_assignees(run_ids)
+        return {rid: cp.assignee for rid, cp in self.store.open_checkpoints(run_ids).items()}
 
     # -- API tokens -----------------------------------------------------------
     def create_token(self, owner: str, user: str, label: str = "") -> tuple[TokenRecord, str]:

@@ -253,10 +253,11 @@ if st.query_params.get("workflow") in names and "runs_workflow" not in st.sessio
 f1, f2 = st.columns(2)
 status = f1.selectbox("Status", [ALL, *RUN_STATUSES], key="runs_status")
 workflow = f2.selectbox("Workflow", [ALL, *names], key="runs_workflow", format_func=lambda w: names.get(w, w))
-filters = {"status": None if status == ALL else status, "workflow_id": None if workflow == ALL else workflow}
-total = app.count_runs(user, **filters)
+chosen_status = None if status == ALL else status
+chosen_workflow = None if workflow == ALL else workflow
+total = app.count_runs(user, chosen_status, chosen_workflow)
 offset = page_offset(total, (status, workflow))
-runs = app.list_runs(user, limit=PAGE_SIZE + 1, offset=offset, **filters)
+runs = app.list_runs(user, chosen_status, chosen_workflow, limit=PAGE_SIZE + 1, offset=offset)
 older = len(runs) > PAGE_SIZE
 runs = runs[:PAGE_SIZE]
 if runs:

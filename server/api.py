@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine.decisions import Decision, decision_of
-from engine.documents import checkpoint_document, run_document
+from engine.documents import checkpoint_document, run_document, run_documents, timeline_document
 from engine.errors import (
     AlreadyDecidedError,
     EngineError,
@@ -36,6 +38,7 @@ from engine.errors import (
 )
 from engine.json_guard import JsonTooComplexError, decode
 from engine.services import Loopdesk
+from engine.store.base import RUN_STATUSES, RunFilter, RunRecord
 from server.bodies import BodyTooLarge, read_capped
 from server.openapi import openapi_document
 from server.process import shared_app
@@ -171,13 +174,43 @@ def list_workflows(request: Request, body: bytes) -> Response:
     return JSONResponse(docs)
 
 
+MAX_WAIT_SECONDS = 30.0
+WAIT_POLL_SECONDS = 0.1
+
+
+def _wait_param(request: Request) -> float:
+    """`?wait=SECONDS` (0-30): how long to wait for the run to stop moving before answering."""
+    raw = request.query_params.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        problem = f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS:g}"
+        raise BadRequestBody(problem, {"wait": raw[:50]})
+    return seconds
+
+
+def _settled(app: Loopdesk, run: RunRecord, seconds: float) -> RunRecord:
+    """The run once it stops moving (waits or ends), or as it is after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while run.status == "running" and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_SECONDS)
+        run = app.engine.get_run(run.id)
+    return run
+
+
 def start_run(request: Request, body: bytes) -> Response:
-    """Start a run and drive it until it waits or ends; 201 and the run."""
+    """Start a run; 201 and the run as soon as it is committed (the engine drives it on in the
+    background); with `?wait=SECONDS`, once it waits or ends, or after that long."""
     app = _service()
     user = _caller(request, app)
+    wait = _wait_param(request)
     parsed = _parse(StartRun, body)
-    run = app.start_run(request.path_params["workflow_id"], parsed.inputs, user)
-    return JSONResponse(run_document(app.store, run), status_code=201)
+    run = app.start_run(request.path_params["workflow_id"], parsed.inputs, user, background=True)
+    return JSONResponse(run_document(app.store, _settled(app, run, wait)), status_code=201)
 
 
 def get_run(request: Request, body: bytes) -> Response:
@@ -186,6 +219,65 @@ def get_run(request: Request, body: bytes) -> Response:
     user = _caller(request, app)
     run = app.get_run(request.path_params["run_id"], user)
     return JSONResponse(run_document(app.store, run))
+
+
+RUNS_LIMIT = 100
+RUNS_MAX_LIMIT = 1000
+
+
+def _time_param(request: Request, name: str) -> float | None:
+    """An ISO 8601 time (`2026-12-01T00:00:00Z`, or a date) or epoch seconds, or a 422 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequestBody(
+            f"{name} must be a time such as 2026-12-01T09:00:00Z, a date, or epoch seconds", {name: raw[:50]}
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def list_runs(request: Request, body: bytes) -> Response:
+    """The runs the caller may see, newest first, filtered (`workflow`, `status`, `section`,
+    `started_by`, `since`, `until`), one page (`limit`, `offset`); `X-Total-Count` where counting is
+    cheap (the caller sees every run of what is asked for)."""
+    app = _service()
+    user = _caller(request, app)
+    q = request.query_params
+    status = q.get("status") or None
+    if status is not None and status not in RUN_STATUSES:
+        raise BadRequestBody(f"status must be one of {', '.join(RUN_STATUSES)}", {"status": status[:50]})
+    limit = _count_param(request, "limit", RUNS_LIMIT, 1, RUNS_MAX_LIMIT)
+    offset = _count_param(request, "offset", 0, 0, 10**9)
+    where = RunFilter(
+        section=q.get("section"),
+        started_by=q.get("started_by") or None,
+        since=_time_param(request, "since"),
+        until=_time_param(request, "until"),
+    )
+    workflow = q.get("workflow") or None
+    runs = app.list_runs(user, status, workflow, limit=limit, offset=offset, where=where)
+    total = app.count_runs(user, status, workflow, where=where)
+    headers = {"X-Total-Count": str(total)} if total is not None else None
+    return JSONResponse(run_documents(app.store, runs), headers=headers)
+
+
+def run_timeline(request: Request, body: bytes) -> Response:
+    """A run the caller may see, step by step: steps, checkpoints with their decisions, audit trail."""
+    app = _service()
+    user = _caller(request, app)
+    detail = app.run_detail(request.path_params["run_id"], user)
+    doc = {
+        **run_document(app.store, detail.run),
+        **timeline_document(detail.steps, detail.checkpoints, detail.audit),
+    }
+    return JSONResponse(doc)
 
 
 INBOX_LIMIT = 100
@@ -219,12 +311,15 @@ def inbox(request: Request, body: bytes) -> Response:
 
 
 def decide(request: Request, body: bytes) -> Response:
-    """Approve, reject, send back or reassign a checkpoint as the caller; 200 and the run."""
+    """Approve, reject, send back or reassign a checkpoint as the caller; 200 and the run as soon as
+    the decision is committed (the engine drives the run on in the background); with
+    `?wait=SECONDS`, once the run waits or ends again, or after that long."""
     app = _service()
     user = _caller(request, app)
+    wait = _wait_param(request)
     parsed = _parse(DecisionBody, body)
-    run = app.decide(request.path_params["checkpoint_id"], user, _decision(parsed))
-    return JSONResponse(run_document(app.store, run))
+    run = app.decide(request.path_params["checkpoint_id"], user, _decision(parsed), background=True)
+    return JSONResponse(run_document(app.store, _settled(app, run, wait)))
 
 
 def _decision(body: DecisionBody) -> Decision:
@@ -252,7 +347,9 @@ ENDPOINTS: list[tuple[str, str, Callable[[Request, bytes], Response]]] = [
     ("GET", "/openapi.json", openapi),
     ("GET", "/workflows", list_workflows),
     ("POST", "/workflows/{workflow_id}/runs", start_run),
+    ("GET", "/runs", list_runs),
     ("GET", "/runs/{run_id}", get_run),
+    ("GET", "/runs/{run_id}/timeline", run_timeline),
     ("GET", "/inbox", inbox),
     ("POST", "/checkpoints/{checkpoint_id}/decision", decide),
 ]

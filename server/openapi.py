@@ -7,9 +7,21 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from server.schemas import Checkpoint, DecisionBody, Error, Health, Run, StartRun, WorkflowSummary
+from engine.store.base import RUN_STATUSES
+from server.schemas import (
+    Checkpoint,
+    DecisionBody,
+    Error,
+    Health,
+    Run,
+    StartRun,
+    Timeline,
+    WorkflowSummary,
+)
 
-_MODELS: list[type[BaseModel]] = [StartRun, DecisionBody, Health, WorkflowSummary, Run, Checkpoint, Error]
+_MODELS: list[type[BaseModel]] = [
+    StartRun, DecisionBody, Health, WorkflowSummary, Run, Checkpoint, Timeline, Error,
+]  # fmt: skip
 _REF = "#/components/schemas/{model}"
 
 
@@ -39,6 +51,19 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
 
 def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_WAIT = _query(
+    "wait",
+    "Seconds (0-30) to wait for the run to stop moving (to wait at a checkpoint or end) before answering; "
+    "default 0: answer as soon as the change is committed (the engine drives the run on in the background)",
+    {"type": "number", "minimum": 0, "maximum": 30, "default": 0},
+)
+_TIME = {"type": "string", "description": "ISO 8601 time or date, or epoch seconds"}
 
 
 def _query_int(name: str, description: str, low: int, high: int | None, default: int) -> dict[str, Any]:
@@ -76,10 +101,38 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/workflows/{workflow_id}/runs": {
             "post": {
-                "summary": "Start a run; it is driven until it waits at a checkpoint or ends",
-                "parameters": [_path_param("workflow_id")],
+                "summary": "Start a run; answers once it is committed, or (`wait`) once it waits or ends",
+                "parameters": [_path_param("workflow_id"), _WAIT],
                 "requestBody": _body(StartRun),
                 "responses": {"201": _json(_ref(Run), "The new run"), **_errors(401, 403, 404, 422, 503)},
+            }
+        },
+        "/api/v1/runs": {
+            "get": {
+                "summary": "The runs the token's owner may see, newest first, one page at a time",
+                "parameters": [
+                    _query("workflow", "Only runs of this workflow id", {"type": "string"}),
+                    _query("status", "Only runs in this status", {"enum": list(RUN_STATUSES)}),
+                    _query("section", "Only runs in this board section", {"type": "string"}),
+                    _query("started_by", "Only runs this user started", {"type": "string"}),
+                    _query("since", "Only runs started at or after this time", _TIME),
+                    _query("until", "Only runs started before this time", _TIME),
+                    _query_int("limit", "How many to return (1-1000, default 100)", 1, 1000, 100),
+                    _query_int("offset", "How many of the newest to skip (default 0)", 0, None, 0),
+                ],
+                "responses": {
+                    "200": {
+                        **_json({"type": "array", "items": _ref(Run)}, "Runs"),
+                        "headers": {
+                            "X-Total-Count": {
+                                "description": "How many runs match in all (sent when the owner sees every "
+                                "run of what was asked for: their own list is paged without a total)",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                    },
+                    **_errors(401, 422, 503),
+                },
             }
         },
         "/api/v1/runs/{run_id}": {
@@ -87,6 +140,16 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "One run",
                 "parameters": [_path_param("run_id")],
                 "responses": {"200": _json(_ref(Run), "The run"), **_errors(401, 404, 503)},
+            }
+        },
+        "/api/v1/runs/{run_id}/timeline": {
+            "get": {
+                "summary": "One run with its steps, checkpoints and decisions, and audit trail",
+                "parameters": [_path_param("run_id")],
+                "responses": {
+                    "200": _json(_ref(Timeline), "The run, step by step"),
+                    **_errors(401, 404, 503),
+                },
             }
         },
         "/api/v1/inbox": {
@@ -113,7 +176,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/checkpoints/{checkpoint_id}/decision": {
             "post": {
                 "summary": "Approve, reject, request changes or reassign, exactly once",
-                "parameters": [_path_param("checkpoint_id")],
+                "parameters": [_path_param("checkpoint_id"), _WAIT],
                 "requestBody": _body(DecisionBody),
                 "responses": {
                     "200": _json(_ref(Run), "The run after the decision"),

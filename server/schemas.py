@@ -69,6 +69,9 @@ class Run(BaseModel):
     outcome: str | None
     error: str | None
     values: dict[str, Any]
+    started_by: str = Field(description="Who started it.")
+    created_at: float = Field(description="When it started (epoch seconds).")
+    updated_at: float = Field(description="When it last changed (epoch seconds).")
     checkpoint_id: str | None = None
     assignee: str | None = None
 
@@ -92,6 +95,52 @@ class Checkpoint(BaseModel):
     approvals: list[str] = Field(
         default_factory=list, description="Who has approved so far where several approvals are needed."
     )
+
+
+class TimelineStep(BaseModel):
+    """One step a run took."""
+
+    node_id: str
+    kind: str
+    status: Literal["done", "failed"]
+    started_at: float
+    finished_at: float
+    duration_ms: float
+    error: str | None = None
+    output: Any = None
+    model: str | None = Field(None, description="AI steps: the model that answered.")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    demo: bool | None = Field(None, description="AI steps: answered by the offline demo model.")
+    cut_off: bool | None = Field(None, description="AI steps: the answer stopped at its token limit.")
+
+
+class DecidedCheckpoint(Checkpoint):
+    """A checkpoint of the run, with its decision once it was decided."""
+
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision: dict[str, Any] | None = Field(
+        None, description="kind, comment, edits (before/after per value), edit_size, approvals, …"
+    )
+
+
+class AuditEntry(BaseModel):
+    """One event of the run's audit trail."""
+
+    at: float
+    actor: str
+    event: str
+    detail: dict[str, Any]
+
+
+class Timeline(Run):
+    """A run with what happened in it, in order."""
+
+    steps: list[TimelineStep]
+    checkpoints: list[DecidedCheckpoint]
+    audit: list[AuditEntry]
 
 
 class Error(BaseModel):

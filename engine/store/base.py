@@ -242,6 +242,20 @@ class RunScope:
     """Runs with a checkpoint assigned to one of these (the user and their groups)."""
 
 
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a list shows besides status and workflow (every field optional)."""
+
+    section: str | None = None
+    """Runs in this board section ("" : in none)."""
+    started_by: str | None = None
+    """Runs this user started."""
+    since: float | None = None
+    """Runs created at or after this time (epoch seconds)."""
+    until: float | None = None
+    """Runs created before this time (epoch seconds)."""
+
+
 @dataclass
 class AuditEvent:
     """An append-only record of a state change: who, when, what."""
@@ -383,13 +397,18 @@ class Store(ABC):
         limit: int = 500,
         scope: RunScope | None = None,
         offset: int = 0,
+        where: RunFilter | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first, optionally filtered (and limited to what `scope` lets someone see);
         one page with `limit`/`offset`."""
 
     @abstractmethod
     def count_runs(
-        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
+        self,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        scope: RunScope | None = None,
+        where: RunFilter | None = None,
     ) -> int:
         """How many runs `list_runs` would list with these filters (counted, not read)."""
 
@@ -453,8 +472,8 @@ class Store(ABC):
         (of the calls finished at or after `since`; archived runs are not counted); one query."""
 
     @abstractmethod
-    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
-        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
+    def open_checkpoints(self, run_ids: list[str]) -> dict[str, CheckpointRecord]:
+        """Run id → its open checkpoint, for those of these runs that wait for one (one read)."""
 
     @abstractmethod
     def due_checkpoints(self, at: float, lease_seconds: float = 0.0) -> list[CheckpointRecord]:

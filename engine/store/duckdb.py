@@ -44,6 +44,7 @@ from engine.store.base import (
     ConflictError,
     DesignDraft,
     LiveStep,
+    RunFilter,
     RunRecord,
     RunScope,
     RunUpdate,
@@ -1086,9 +1087,10 @@ class DuckDBStore(SqlStore):
         limit: int = 500,
         scope: RunScope | None = None,
         offset: int = 0,
+        where: RunFilter | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
-        rows = self._newest_runs(status, workflow_id, None, scope, limit, offset)
+        """Runs newest first, filtered by status, workflow and `where`, and limited to `scope`; one page."""
+        rows = self._newest_runs(status, workflow_id, None, scope, limit, offset, where)
         return [run_record(r) for r in rows]
 
     _WINDOWS = (3, 30, 365)
@@ -1102,12 +1104,13 @@ class DuckDBStore(SqlStore):
         scope: RunScope | None,
         limit: int,
         offset: int,
+        where: RunFilter | None = None,
     ) -> list[tuple[Any, ...]]:
         """One page of runs, newest first, reading recent history first (`_newest`); the scope's
         lookups in checkpoints and audit are narrowed to the same days."""
 
         def select(since: float | None) -> tuple[str, list[Any]]:
-            clause, params = run_filter(status, workflow_id, scope, section, since)
+            clause, params = run_filter(status, workflow_id, scope, section, since, where)
             return f"SELECT {RUN_COLS} FROM runs {clause}", params
 
         return self._newest(select, "created_at", limit, offset)

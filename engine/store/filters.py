@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store.base import RunScope
+from engine.store.base import RunFilter, RunScope
 from engine.store.rows import dumps
 
 ALLOW_SELF_JSON = dumps({"allow_self": True})[1:-1]
@@ -49,9 +49,19 @@ def run_filter(
     scope: RunScope | None,
     section: str | None = None,
     since: float | None = None,
+    wanted: RunFilter | None = None,
 ) -> tuple[str, list[Any]]:
-    """The WHERE clause (and its parameters) for runs with these filters, created `since`."""
-    where, params = equals(status=status, workflow_id=workflow_id)
+    """The WHERE clause (and its parameters) for runs with these filters, created `since` (a window
+    a backend reads first; the filter's own `since` narrows it further)."""
+    wanted = wanted or RunFilter()
+    if wanted.section is not None:
+        section = wanted.section
+    if wanted.since is not None:
+        since = wanted.since if since is None else max(since, wanted.since)
+    where, params = equals(status=status, workflow_id=workflow_id, started_by=wanted.started_by)
+    if wanted.until is not None:
+        where.append("created_at < ?")
+        params.append(wanted.until)
     if section is not None:
         where.append("section IS NULL" if section == "" else "section = ?")
         params += [] if section == "" else [section]

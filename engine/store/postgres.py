@@ -37,6 +37,7 @@ from engine.store.base import (
     CheckpointRecord,
     DesignDraft,
     LiveStep,
+    RunFilter,
     RunRecord,
     RunScope,
     TokenRecord,
@@ -577,9 +578,10 @@ class PostgresStore(SqlStore):
         limit: int = 500,
         scope: RunScope | None = None,
         offset: int = 0,
+        where: RunFilter | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first, filtered by status and workflow, and limited to `scope`; one page."""
-        clause, params = run_filter(status, workflow_id, scope)
+        """Runs newest first, filtered by status, workflow and `where`, and limited to `scope`; one page."""
+        clause, params = run_filter(status, workflow_id, scope, wanted=where)
         sql = f"SELECT {RUN_COLS} FROM runs {clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
         return [run_record(r) for r in self._query(sql, [*params, int(limit), int(offset)])]
 

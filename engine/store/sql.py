@@ -14,6 +14,7 @@ from engine.store.base import (
     AiUsage,
     AuditEvent,
     CheckpointRecord,
+    RunFilter,
     RunKey,
     RunRecord,
     RunScope,
@@ -153,10 +154,14 @@ class SqlStore(Store):
         return run_record(rows[0]) if rows else None
 
     def count_runs(
-        self, status: str | None = None, workflow_id: str | None = None, scope: RunScope | None = None
+        self,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        scope: RunScope | None = None,
+        where: RunFilter | None = None,
     ) -> int:
         """How many runs `list_runs` would list with these filters (counted, not read)."""
-        clause, params = run_filter(status, workflow_id, scope)
+        clause, params = run_filter(status, workflow_id, scope, wanted=where)
         return int(self._query(f"SELECT count(*) FROM runs {clause}", params)[0][0])
 
     def run_keys(self, after: RunKey | None = None, limit: int = 10_000) -> list[RunKey]:
@@ -208,12 +213,12 @@ class SqlStore(Store):
         tables, clause, params = query
         return sum(int(self._query(f"SELECT count(*) FROM {t}{clause}", params)[0][0]) for t in tables)
 
-    def pending_assignees(self, run_ids: list[str]) -> dict[str, str]:
-        """Run id → assignee of its open checkpoint, for those of these runs that wait for one."""
+    def open_checkpoints(self, run_ids: list[str]) -> dict[str, CheckpointRecord]:
+        """Run id → its open checkpoint, for those of these runs that wait for one (one read)."""
         if not run_ids:
             return {}
-        sql = f"SELECT run_id, assignee FROM pending_checkpoints WHERE run_id IN ({marks(len(run_ids))})"
-        return {rid: who for rid, who in self._query(sql, run_ids)}
+        sql = f"SELECT {CP_COLS} FROM pending_checkpoints WHERE run_id IN ({marks(len(run_ids))})"
+        return {cp.run_id: cp for cp in map(checkpoint_record, self._query(sql, run_ids))}
 
     def pending_counts(self) -> dict[tuple[str, str], int]:
         """(workflow, approval step) → how many checkpoints wait there now."""

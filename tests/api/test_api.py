@@ -4,6 +4,7 @@ every error status, tokens acting with exactly their user's rights, exactly-once
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,10 +43,23 @@ class Api:
 
     def start(self, user: str, workflow_id: str = MARKETING, **inputs: Any) -> dict[str, Any]:
         r = self.call(
-            "POST", f"/workflows/{workflow_id}/runs", user, {"inputs": {"topic": "Spring sale", **inputs}}
+            "POST",
+            f"/workflows/{workflow_id}/runs?wait=30",
+            user,
+            {"inputs": {"topic": "Spring sale", **inputs}},
         )
         assert r.status_code == 201, r.text
         return dict(r.json())
+
+
+def wait_until_settled(api: Api, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The run once it stops moving (decisions answer as soon as they are committed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = dict(api.call("GET", f"/runs/{run_id}", "dana").json())
+        if doc["status"] != "running" or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.1)
 
 
 def prepare(db_path: Path) -> dict[str, str]:
@@ -137,7 +151,7 @@ def test_invalid_inputs_get_422_naming_each_field(api: Api) -> None:
     )
     assert r.status_code == 422, r.text
     fields = r.json()["fields"]
-    assert set(fields) == {"channel", "target_language"}
+    assert set(fields) == {"channel", "target_language", "topic"}  # the sample topic fills no blank
     assert "Fax" in fields["channel"] and "Klingon" in fields["target_language"]
     bad_body = api.call("POST", f"/workflows/{MARKETING}/runs", "dana", {"inputs": [], "extra": 1})
     assert bad_body.status_code == 422 and set(bad_body.json()["fields"]) == {"inputs", "extra"}
@@ -182,7 +196,7 @@ def test_approving_through_the_api_moves_the_task_on(api: Api) -> None:
     run = api.start("dana", topic="Approve me")
     r = api.call(
         "POST",
-        f"/checkpoints/{run['checkpoint_id']}/decision",
+        f"/checkpoints/{run['checkpoint_id']}/decision?wait=30",
         "jamie",
         {"action": "approve", "comment": "fine", "edits": {"draft": "Edited through the API."}},
     )
@@ -235,7 +249,7 @@ def test_six_concurrent_decisions_one_wins_five_get_409_naming_the_winner(api: A
     assert codes == [200, 409, 409, 409, 409, 409], [a.text for a in answers]
     for lost in (a for a in answers if a.status_code == 409):
         assert "already decided by jamie (approved at " in lost.json()["error"]
-    final = api.call("GET", f"/runs/{run['run_id']}", "dana").json()
+    final = wait_until_settled(api, run["run_id"])
     assert final["status"] == "completed"
 
 
@@ -262,12 +276,19 @@ def test_the_openapi_document_describes_every_endpoint(api: Api) -> None:
         "/api/v1/health",
         "/api/v1/workflows",
         "/api/v1/workflows/{workflow_id}/runs",
+        "/api/v1/runs",
         "/api/v1/runs/{run_id}",
+        "/api/v1/runs/{run_id}/timeline",
         "/api/v1/inbox",
         "/api/v1/checkpoints/{checkpoint_id}/decision",
     }
     schemas = doc["components"]["schemas"]
-    assert {"StartRun", "DecisionBody", "Run", "Checkpoint", "Error", "WorkflowSummary"} <= set(schemas)
+    expected = {"StartRun", "DecisionBody", "Run", "Checkpoint", "Timeline", "Error", "WorkflowSummary"}
+    assert expected <= set(schemas)
+    listing = {p["name"] for p in doc["paths"]["/api/v1/runs"]["get"]["parameters"]}
+    assert listing == {"workflow", "status", "section", "started_by", "since", "until", "limit", "offset"}
+    for path in ("/api/v1/workflows/{workflow_id}/runs", "/api/v1/checkpoints/{checkpoint_id}/decision"):
+        assert "wait" in {p["name"] for p in doc["paths"][path]["post"]["parameters"]}
     assert schemas["DecisionBody"]["properties"]["action"]["enum"] == [
         "approve",
         "reject",
@@ -327,3 +348,82 @@ def test_the_inbox_comes_a_page_at_a_time_with_the_total_in_a_header(api: Api) -
         r = api.call("GET", f"/inbox?{query}", "jamie")
         assert r.status_code == 422, r.text
         assert f"{name} must be a whole number from" in r.json()["error"] and name in r.json()["fields"]
+
+
+def test_runs_are_listed_with_filters_and_paging_as_the_runs_page_shows_them(api: Api) -> None:
+    mine = [api.start("riley", topic=f"Listed {i}") for i in range(3)]
+    r = api.call("GET", f"/runs?workflow={MARKETING}&started_by=riley&limit=2", "dana")
+    assert r.status_code == 200, r.text
+    assert [d["run_id"] for d in r.json()] == [mine[2]["run_id"], mine[1]["run_id"]]  # newest first
+    assert int(r.headers["X-Total-Count"]) == 3  # Dana designs the workflow: counting is cheap
+    page2 = api.call("GET", f"/runs?workflow={MARKETING}&started_by=riley&limit=2&offset=2", "dana").json()
+    assert [d["run_id"] for d in page2] == [mine[0]["run_id"]]
+    waiting = api.call("GET", f"/runs?status=waiting&started_by=riley&workflow={MARKETING}", "dana").json()
+    assert {d["run_id"] for d in waiting} == {m["run_id"] for m in mine}
+    assert all(d["checkpoint_id"] and d["assignee"] == "jamie" for d in waiting)
+    since = mine[1]["created_at"]
+    window = api.call("GET", f"/runs?started_by=riley&since={since}&until={mine[2]['created_at']}", "dana")
+    assert [d["run_id"] for d in window.json()] == [mine[1]["run_id"]]
+    iso = api.call("GET", "/runs?since=2999-01-01T00:00:00Z", "dana")
+    assert iso.status_code == 200 and iso.json() == []
+    # Riley sees only what the Runs page shows Riley (their own runs), with no total to count
+    riley = api.call("GET", "/runs?limit=1000", "riley")
+    assert {d["started_by"] for d in riley.json()} == {"riley"} and "X-Total-Count" not in riley.headers
+    section = api.call(
+        "GET", f"/runs?workflow={MARKETING}&section=HITL Draft Review&started_by=riley", "dana"
+    )
+    assert {d["section"] for d in section.json()} == {"HITL Draft Review"}
+    for bad in ("status=lost", "since=yesterday", "limit=0", "wait=5"):
+        r = api.call("GET", f"/runs?{bad}", "dana")
+        assert r.status_code in (422, 200), bad  # wait means nothing to a list
+        if "wait" not in bad:
+            assert r.status_code == 422 and bad.split("=")[0] in r.json()["fields"], r.text
+
+
+def test_a_run_s_timeline_has_its_steps_decisions_and_audit(api: Api) -> None:
+    run = api.start("dana", topic="Timeline")
+    path = f"/checkpoints/{run['checkpoint_id']}/decision?wait=30"
+    done = api.call(
+        "POST", path, "jamie", {"action": "approve", "comment": "Good", "edits": {"draft": "Final."}}
+    )
+    assert done.json()["status"] == "completed"
+    r = api.call("GET", f"/runs/{run['run_id']}/timeline", "dana")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["run_id"] == run["run_id"] and doc["status"] == "completed"
+    steps = [s["node_id"] for s in doc["steps"]]
+    assert steps[0] == "form" and "draft" in steps and "review" in steps and steps[-1] == "done"
+    draft = next(s for s in doc["steps"] if s["node_id"] == "draft")
+    assert draft["demo"] is True and draft["prompt_tokens"] > 0 and draft["status"] == "done"
+    (review,) = doc["checkpoints"]
+    assert review["decided_by"] == "jamie" and review["decision"]["kind"] == "approve"
+    assert review["decision"]["edits"]["draft"]["after"] == "Final."
+    assert [a["event"] for a in doc["audit"]][:2] == ["run_started", "moved"]
+    assert api.call("GET", f"/runs/{run['run_id']}/timeline", "riley").status_code == 404  # not Riley's
+
+
+def test_a_run_is_answered_as_soon_as_it_is_committed_not_after_the_ai_step(tmp_path: Path) -> None:
+    """The attack: POST …/runs with a 25-second model did not answer within 8 s."""
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(delay_ms=6000) as model:
+        tokens = prepare(tmp_path / "slow.duckdb")
+        env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.base_url}
+        server = start_server(tmp_path / "slow.duckdb", tmp_path / "server.log", env, "/api/v1/health")
+        try:
+            api = Api(server, tokens)
+            started = time.monotonic()
+            r = api.call("POST", f"/workflows/{MARKETING}/runs", "dana", {"inputs": {"topic": "Slow"}})
+            assert r.status_code == 201 and r.json()["status"] == "running", r.text
+            assert time.monotonic() - started < 3.0
+            waited = api.call(
+                "POST", f"/workflows/{MARKETING}/runs?wait=30", "dana", {"inputs": {"topic": "W"}}
+            )
+            assert waited.json()["status"] == "waiting" and waited.json()["checkpoint_id"]
+            path = f"/checkpoints/{waited.json()['checkpoint_id']}/decision"
+            started = time.monotonic()
+            decided = api.call("POST", path, "jamie", {"action": "approve"})  # the translation is slow too
+            assert decided.json()["status"] == "running" and time.monotonic() - started < 3.0
+            assert wait_until_settled(api, r.json()["run_id"])["status"] == "waiting"
+        finally:
+            server.stop()

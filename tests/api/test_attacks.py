@@ -36,7 +36,7 @@ class Client:
 
     def start(self, workflow: str = MARKETING, **inputs: Any) -> dict[str, Any]:
         body = {"inputs": {"topic": "Attack", **inputs}}
-        r = self.call("POST", f"/workflows/{workflow}/runs", "dana", body)
+        r = self.call("POST", f"/workflows/{workflow}/runs?wait=30", "dana", body)
         assert r.status_code == 201, r.text
         return dict(r.json())
 
@@ -107,7 +107,7 @@ def test_a_note_over_the_limit_is_refused_and_one_at_the_limit_renders(client: t
     assert r.status_code == 422, r.text
     assert api.run(run["run_id"])["status"] == "waiting"
     note = ("Shorter, please. " * 1000)[:MAX_COMMENT_CHARS]
-    r = api.call("POST", path, "jamie", {"action": "request_changes", "comment": note})
+    r = api.call("POST", f"{path}?wait=30", "jamie", {"action": "request_changes", "comment": note})
     assert r.status_code == 200, r.text
     after = api.run(run["run_id"])
     assert after["status"] == "waiting" and after["checkpoint_id"] != run["checkpoint_id"]  # revised, back

@@ -21,7 +21,7 @@ def test_a_kill_between_commit_and_delivery_loses_no_event(tmp_path: Path) -> No
         first = start_server(db, tmp_path / "first.log", extra_env=env, ready_path="/api/v1/health")
         try:
             r = requests.post(
-                f"{first.url}/api/v1/workflows/marketing-social-post/runs",
+                f"{first.url}/api/v1/workflows/marketing-social-post/runs?wait=30",
                 json={"inputs": {"topic": "Crash"}},
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=30,

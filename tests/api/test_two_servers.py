@@ -55,7 +55,7 @@ def test_two_servers_share_one_database(pg_url: str, tmp_path: Path) -> None:
         b = start_server(pg_url, tmp_path / "b.log", {**env, "LOOPDESK_WORKERS": "0"}, "/api/v1/health")
         try:
             # B drives nothing itself: A takes the run up as soon as the database announces it
-            started = call(b, tokens["riley"], "POST", "/workflows/marketing-social-post/runs",
+            started = call(b, tokens["riley"], "POST", "/workflows/marketing-social-post/runs?wait=30",
                            {"inputs": {"topic": "Two servers"}})  # fmt: skip
             run_id = started["run_id"]
             waiting = wait_for(
@@ -68,7 +68,7 @@ def test_two_servers_share_one_database(pg_url: str, tmp_path: Path) -> None:
             on_b = call(b, tokens["jamie"], "GET", "/inbox")
             assert [i["checkpoint_id"] for i in on_a] == [i["checkpoint_id"] for i in on_b]
             assert waiting["checkpoint_id"] in [i["checkpoint_id"] for i in on_a]
-            call(a, tokens["jamie"], "POST", f"/checkpoints/{waiting['checkpoint_id']}/decision",
+            call(a, tokens["jamie"], "POST", f"/checkpoints/{waiting['checkpoint_id']}/decision?wait=30",
                  {"action": "approve"})  # fmt: skip
             assert waiting["checkpoint_id"] not in [
                 i["checkpoint_id"] for i in call(b, tokens["jamie"], "GET", "/inbox")

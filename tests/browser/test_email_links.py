@@ -48,7 +48,7 @@ def test_approving_from_the_email_link_publishes_the_post(
     server, smtp, hook, token = notifying_server
     auth = {"Authorization": f"Bearer {token}"}
     run = requests.post(
-        f"{server.url}/api/v1/workflows/marketing-social-post/runs",
+        f"{server.url}/api/v1/workflows/marketing-social-post/runs?wait=30",
         json={"inputs": {"topic": "Email approval"}},
         headers=auth,
         timeout=30,

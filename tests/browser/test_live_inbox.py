@@ -26,7 +26,7 @@ def test_a_new_item_appears_in_the_open_inbox_without_a_click(tmp_path: Path, pa
         expect(page.get_by_text("Nothing is waiting for you.")).to_be_visible()
 
         r = requests.post(
-            f"{server.url}/api/v1/workflows/marketing-social-post/runs",
+            f"{server.url}/api/v1/workflows/marketing-social-post/runs?wait=30",
             json={"inputs": {"topic": "Arrives by itself"}},
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,

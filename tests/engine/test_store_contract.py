@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from engine.store.base import (
     DesignDraft,
     Lease,
     LiveStep,
+    RunFilter,
     RunRecord,
     RunUpdate,
     StepRecord,
@@ -357,3 +360,38 @@ def test_a_designers_draft_is_kept_per_person_replaced_and_dropped(make_store: C
     assert store.get_draft("sam", "wf") is not None  # each designer's own
     assert store.list_drafts("dana") == [DesignDraft("dana", "new-one", '{"v": 3}', 13.0)]
     assert store.list_drafts("nobody") == []
+
+
+def test_runs_are_listed_and_counted_by_section_starter_and_time(store: Store) -> None:
+    base = now()
+    runs = []
+    for i, (who, section) in enumerate(
+        [("ana", "Intake"), ("bo", "Review"), ("ana", "Review"), ("bo", None)]
+    ):
+        run = replace(new_run(), started_by=who, section=section, created_at=base + i, updated_at=base + i)
+        store.apply(Transition(new_run=run))
+        runs.append(run.id)
+
+    def listed(**where: Any) -> list[str]:
+        found = [r.id for r in store.list_runs(where=RunFilter(**where))]
+        assert store.count_runs(where=RunFilter(**where)) == len(found)  # counted as listed
+        return found
+
+    assert listed(started_by="ana") == [runs[2], runs[0]]  # newest first
+    assert listed(section="Review") == [runs[2], runs[1]]
+    assert listed(section="") == [runs[3]]  # in no section
+    assert listed(since=base + 1, until=base + 3) == [runs[2], runs[1]]
+    assert listed(started_by="bo", since=base + 2) == [runs[3]]
+    assert listed(until=base) == []
+
+
+def test_the_open_checkpoints_of_several_runs_are_read_at_once(store: Store) -> None:
+    waiting, running = new_run(status="running"), new_run()
+    store.apply(Transition(new_run=waiting))
+    store.apply(Transition(new_run=running))
+    cp = checkpoint(waiting.id)
+    update = RunUpdate(waiting.id, ("running",), "waiting", "review", waiting.values, "Review", 0)
+    store.apply(Transition(run_update=update, open_checkpoint=cp))
+    found = store.open_checkpoints([waiting.id, running.id, "run_nowhere"])
+    assert list(found) == [waiting.id] and found[waiting.id].id == cp.id
+    assert found[waiting.id].assignee == "jamie" and store.open_checkpoints([]) == {}
