@@ -105,6 +105,16 @@ class RunDetail:
         return next((c for c in self.checkpoints if c.status == "pending"), None)
 
 
+@dataclass(frozen=True)
+class InboxState:
+    """What waits in one person's Inbox at one moment."""
+
+    count: int
+    """How many checkpoints wait for them (not counting ones they approved while others still must)."""
+    newest: tuple[tuple[str, str], ...]
+    """(id, title) of the newest of them (a change here or in `count` means the Inbox changed)."""
+
+
 @dataclass
 class Board:
     """A workflow's runs by section: the newest cards of each, and how many each holds."""
@@ -613,6 +623,13 @@ class Loopdesk:
             node_id=node_id,
             by_due=by_due,
         )
+
+    def inbox_state(self, user: str, newest: int = 50) -> InboxState:
+        """How many checkpoints wait for the user and which are the newest: what every count and list of
+        their Inbox is drawn from (read together, so they agree)."""
+        count = self.inbox_count(user)
+        items = self.inbox(user, limit=newest, newest_first=True) if count else []
+        return InboxState(count, tuple((cp.id, cp.title) for cp in items))
 
     def inbox_count(self, user: str, workflow_id: str | None = None, node_id: str | None = None) -> int:
         """How many checkpoints wait for the user (what `inbox` would list, counted, not read)."""

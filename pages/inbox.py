@@ -12,6 +12,7 @@ from engine.errors import EngineError, NotAllowedError
 from engine.model import Workflow
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
+from ui import inbox_state
 from ui.format import md_escape, md_message
 from ui.inbox_keys import OPEN_ITEM_KEY, inbox_keys
 from ui.live import live_seconds
@@ -54,17 +55,44 @@ def more_button(key: str, shown: int, limit: int, count: Callable[[], int], what
             st.rerun(scope="app")
 
 
-def open_checkpoint_id(items: list[CheckpointRecord], user: str) -> str | None:
-    """The checkpoint to show: `?cp=`, else the one whose form I had open, else my oldest item."""
+def open_checkpoint_id(
+    items: list[CheckpointRecord], user: str, in_view: Callable[[str], bool] = lambda _: True
+) -> str | None:
+    """The checkpoint to show: `?cp=`, else the one whose form I had open, else my oldest item (of the
+    filtered list: an item the filters leave out is not shown beside it)."""
     if st.session_state.get(VIEWER_KEY) not in (None, user):
         # someone else signed in: don't keep the previous person's item open
         st.query_params.pop(OPEN_KEY, None)
         st.session_state.pop(SHOWN_KEY, None)
     st.session_state[VIEWER_KEY] = user
     wanted = st.query_params.get(OPEN_KEY) or st.session_state.get(SHOWN_KEY)
-    if wanted:
+    if wanted and in_view(str(wanted)):
         return str(wanted)
+    if wanted:  # filtered out: the list's first item opens instead
+        st.query_params.pop(OPEN_KEY, None)
+        st.session_state.pop(SHOWN_KEY, None)
     return items[0].id if items else None
+
+
+def shown_by(app: Loopdesk, cp_id: str, user: str, view: InboxView) -> bool:
+    """Whether an item belongs beside the list as filtered (one that cannot be read is left to the
+    item's own message)."""
+    if not (view.workflow_id or view.node_id):
+        return True
+    try:
+        cp = app.checkpoint(cp_id, user)
+    except EngineError:
+        return True
+    return view.workflow_id in (None, cp.workflow_id) and view.node_id in (None, cp.node_id)
+
+
+def nothing_waiting(count: int, view: InboxView) -> str:
+    """What the Inbox says when its list is empty: nothing at all, or nothing at these filters."""
+    if count == 0:
+        return "Nothing is waiting for you. New checkpoints assigned to you appear here by themselves."
+    items = f"{count:,} item{'' if count == 1 else 's'}"
+    waits = "waits" if count == 1 else "wait"
+    return f"Nothing waits at these filters; {items} {waits} elsewhere. Clear the filters to see them."
 
 
 def show_open(app: Loopdesk, cp_id: str, user: str) -> None:
@@ -240,7 +268,9 @@ def bulk_bar(app: Loopdesk, user: str, items: list[CheckpointRecord]) -> None:
 def pending_list(
     app: Loopdesk, user: str, names: dict[str, str], open_id: str | None, view: InboxView
 ) -> None:
-    """My pending items, refreshed every few seconds (the open item and its form stay put)."""
+    """My pending items, refreshed every few seconds (the open item and its form stay put; a change
+    reruns the whole page, so the tab, the sidebar and this list always show the same)."""
+    inbox_state.live(app, user)
     definitions: dict[str, Workflow | None] = {}  # one read per workflow, not one per item
     limit = st.session_state.get(PENDING_LIMIT_KEY, PAGE_SIZE)
     items = app.inbox(
@@ -281,14 +311,12 @@ flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
     st.success(flash, icon=":material/check_circle:")
 
-waiting = app.inbox_count(user)
-items = app.inbox(user, limit=1)  # the oldest, opened when nothing else is asked for
+state = inbox_state.current(app, user)  # the one read every count on this page and the sidebar shows
 names = {w.workflow_id: w.name for w in app.list_workflows()}
 me = app.directory.users[user]
-pending_tab, decided_tab = st.tabs([f"Pending ({waiting:,})", "Decided"])
+pending_tab, decided_tab = st.tabs([f"Pending ({state.count:,})", "Decided"])
 
 with pending_tab:
-    open_id = open_checkpoint_id(items, user)
     top = st.columns([4, 1], vertical_alignment="center")
     top[0].caption(
         f"Checkpoints assigned to {me.display_name}"
@@ -298,9 +326,11 @@ with pending_tab:
     if top[1].button("Refresh", icon=":material/refresh:", key="inbox_refresh"):
         st.session_state.pop(SHOWN_KEY, None)
         st.rerun()
-    if not items and not open_id:
-        st.info("Nothing is waiting for you. New checkpoints assigned to you appear here by themselves.")
     view = view_controls(app, names)
+    first = app.inbox(user, limit=1, workflow_id=view.workflow_id, node_id=view.node_id, by_due=view.by_due)
+    open_id = open_checkpoint_id(first, user, lambda cp_id: shown_by(app, cp_id, user, view))
+    if not first and not open_id:
+        st.info(nothing_waiting(state.count, view), icon=":material/inbox:")
     inbox_keys(st.query_params.get(OPEN_KEY))
     left, right = st.columns([1.25, 2.6], gap="large")
     with left:

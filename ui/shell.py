@@ -9,6 +9,7 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.llm.factory import describe_provider
 from engine.services import Loopdesk
+from ui import inbox_state
 from ui.a11y import repair_markup
 from ui.branding import page_icon
 from ui.browser_cookie import keep_cookie
@@ -124,10 +125,7 @@ def _pages(app: Loopdesk, user: str) -> list[Any]:
     One flat list, in the order people use it (build, then work, then their account): Streamlit
     draws named sections as headers inside the list, which is not a valid list for screen readers.
     """
-    try:
-        pending = app.inbox_count(user) if user else 0
-    except EngineError:  # the database cannot be read now; show_health says why
-        pending = 0
+    pending = inbox_state.refresh(app, user, by_shell=True).count
     inbox_title = f"Inbox ({pending})" if pending else "Inbox"
     return [
         st.Page("pages/templates.py", title="Templates", icon=":material/extension:", default=True),

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
+from engine.forms import example_values
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.model import AutoApproval, Quorum
@@ -351,3 +352,39 @@ def test_a_spot_check_is_marked_in_the_list_and_explained_when_opened(service: L
     at = inbox("jamie", cp.id)
     assert ":violet-badge[Spot check]" in " ".join(m.value for m in at.markdown)
     assert any("Spot check." in shown(i.value) and "one run in 2" in i.value for i in at.info)
+
+
+def test_a_filter_never_shows_an_item_it_leaves_out(service: Loopdesk) -> None:
+    """The attack: a filtered list kept showing an open item from another workflow beside it."""
+    post = service.start_run("marketing-social-post", {"topic": "A post"}, "dana")
+    blog_trigger = service.get_workflow("blog-localisation").definition.trigger()
+    blog = service.start_run("blog-localisation", example_values(blog_trigger), "dana")
+    post_cp = service.store.list_checkpoints(status="pending", run_id=post.id)[0]
+    at = inbox("jamie", post_cp.id)
+    assert any(h.value == "A post" for h in at.header)
+    at.selectbox(key="inbox_workflow").set_value("blog-localisation").run()
+    assert not at.exception, at.exception
+    headers = [h.value for h in at.header]
+    assert "A post" not in headers and blog.title in headers  # the filtered list's first item opens
+    at.selectbox(key="inbox_step").set_value("regional_review").run()  # nothing waits there
+    assert not [h.value for h in at.header if h.value in ("A post", blog.title)]
+    assert any("Nothing waits at these filters; 2 items wait elsewhere" in i.value for i in at.info)
+
+
+def test_counts_agree_everywhere_for_a_quorum_member_who_approved(service: Loopdesk) -> None:
+    wf = service.get_workflow("marketing-social-post").definition
+    quorum = {"assignee": "group:marketing", "editable_values": [], "quorum": Quorum(mode="all")}
+    save_variant(service, wf.model_copy(update={"nodes": [
+        n.model_copy(update=quorum) if n.id == "review" else n for n in wf.nodes
+    ]}))  # fmt: skip
+    run = service.start_run("marketing-social-post", {"topic": "Needs both"}, "dana")
+    (cp,) = service.inbox("jamie")
+    service.decide(cp.id, "jamie", Approve())
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state["loopdesk_user"] = "jamie"
+    at.run()
+    assert not at.exception, at.exception
+    assert not [link.label for link in at.sidebar.get("page_link") if "waiting for you" in link.label]
+    assert any("Nothing waiting for you" in c.value for c in at.sidebar.caption)
+    assert service.inbox_state("jamie").count == 0 and service.inbox_state("morgan").count == 1
+    assert service.engine.get_run(run.id).status == "waiting"
