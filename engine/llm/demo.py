@@ -11,7 +11,8 @@ email that shows the answer says "demo output". The text itself carries no label
 that quotes it (a translation, a post built on a draft) never nests one inside its own text and
 nothing a workflow publishes carries a tag. Drafts saved by older versions began with a
 `[Demo output]` line; the demo still strips it when it reads one back (`strip_demo_tag`).
-A revision ends with `(Revised per reviewer note: "…")`.
+Its answers are texts a presenter could publish: what it did with a reviewer's note, or with a text it
+was asked to improve, goes into the step record (`notes`), never into the text.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ _GUIDANCE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 """A guidance line of an improved instruction: `- Include “Shop now”.` or `- Leave out “Hi”.`"""
-_NOTE_PREFIX = "(Revised per reviewer note: "
 _TRANSLATE = re.compile(r"\btranslate\b.*?\b(?:in)?to\s+(?P<language>[a-z][\w-]*)", re.IGNORECASE)
 _TOPIC = re.compile(
     r"\b(?:about|regarding|announcing|introducing|promoting)\s+(?P<topic>[^\n.!?;:]+?)"
@@ -97,7 +97,19 @@ _QUOTED = re.compile(r"[\"\u201c](?P<text>[^\"\u201d\n]{3,80})[\"\u201d]")
 _CONFIRMING = re.compile(r"\bconfirming\s+(?P<what>[^.\n]+)", re.IGNORECASE)
 _KEY_MESSAGE = re.compile(r"^[ \t]*key message[ \t]*:[ \t]*(?P<message>\S.*)$", re.I | re.M)
 _BULLET = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]+(?P<point>\S.*)$", re.MULTILINE)
-_REWRITE = re.compile(r"\b(?:revise|rewrite|edit|improve|update|shorten)\b", re.IGNORECASE)
+_REWRITE = re.compile(
+    r"\b(?:revise|rewrite|re-write|edit|improve|update|shorten|tighten|polish|proofread|refine|simplify"
+    r"|condense|clean up)\b",
+    re.IGNORECASE,
+)
+"""An instruction that works on a text it is given (the material after it), rather than writing anew."""
+_FILLER = re.compile(
+    r"^(?:here is what it changes in practice|what this means in practice|if anything is unclear)",
+    re.IGNORECASE,
+)
+"""Sentences a tightened text leaves out."""
+_OLD_NOTE = re.compile(r"^\(Revised per reviewer note: .*\)$")
+"""How older versions ended a revision (read back, it is dropped)."""
 
 
 class DemoProvider:
@@ -112,15 +124,14 @@ class DemoProvider:
     def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Answer from the prompt alone; the same request always gets the same answer."""
         prompt = _prompt_text(request.messages)
+        notes: tuple[str, ...] = ()
         if request.output_kind == "classification":
             text = json.dumps({"label": classify(prompt, request.labels)})
         elif request.output_kind == "json":
             text = json.dumps(_fill_json(prompt, request.json_schema))
         else:
-            text = write_text(prompt)  # instant: nothing to show while it is written (`progress`)
-        notes = (
-            (translation_note(prompt),) if request.output_kind == "text" and translation_note(prompt) else ()
-        )
+            text, did = _write(prompt)  # instant: nothing to show while it is written (`progress`)
+            notes = tuple(did)
         return LLMResponse(
             text=text,
             provider="demo",
@@ -152,14 +163,65 @@ def translation_note(prompt: str) -> str:
 
 
 def write_text(prompt: str) -> str:
-    """Write the demo's free-text answer: a draft or a translation, revised if a reviewer asked."""
+    """Write the demo's free-text answer: a draft, an improved text or a translation, revised if a
+    reviewer asked."""
+    return _write(prompt)[0]
+
+
+def _write(prompt: str) -> tuple[str, list[str]]:
+    """The answer and what the demo did to get it (for the step record, never in the text)."""
     feedback = _FEEDBACK.search(prompt)
     task = _FEEDBACK.sub("", prompt).strip() if feedback else prompt
+    notes: list[str] = []
     translation = _TRANSLATE.search(task)
-    body = _source_text(task) if translation else follow_guidance(task, _draft(task))
+    improving = _improving(task)
+    if translation:
+        body = _source_text(task)
+        notes.append(translation_note(prompt))
+    elif improving:
+        body, did = tighten(improving)
+        notes.append(f"the offline demo model {did} (a demo stand-in for a model's rewrite)")
+    else:
+        body = follow_guidance(task, _draft(task))
     if feedback:
-        body = _revise(task, body, feedback.group("note"))
-    return body
+        note = feedback.group("note").strip()
+        base = body if improving or translation else (_previous_draft(task) or body)
+        body, did = _revise(base, note)
+        notes.append(f"the offline demo model applied the reviewer's note “{note}”: {did}")
+    return body, notes
+
+
+def _improving(task: str) -> str:
+    """The text an instruction asks to improve (the material after a rewrite instruction), or ""."""
+    instruction, material = _split_instruction(task)
+    if not material or not _REWRITE.search(instruction) or _PREVIOUS_DRAFT.search(task):
+        return ""
+    return _clean_lines(strip_demo_tag(material))
+
+
+def tighten(text: str) -> tuple[str, str]:
+    """A tighter version of a text, always visibly different, with what was done: filler sentences
+    dropped, a closing call to action kept to its question, at most two sentences a paragraph."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    out = []
+    for p in paragraphs:
+        if "\n" in p or p.lstrip().startswith(("#", "- ")):
+            out.append(p)  # a heading, a list or a sign-off: kept as it is
+            continue
+        kept = [s for s in _sentences(p) if not _FILLER.match(s)]
+        if len(kept) == 2 and kept[0].endswith("?"):
+            kept = kept[:1]  # "What would you like to see next? Tell us…": the question is enough
+        if kept:
+            out.append(" ".join(kept[:2]))
+    tightened = "\n\n".join(out)
+    if tightened != text.strip():
+        return tightened, "tightened the text (filler left out)"
+    prose = [i for i, p in enumerate(out) if "\n" not in p and not p.lstrip().startswith(("#", "- "))]
+    longest = max(prose, key=lambda i: len(_sentences(out[i])), default=None)
+    if longest is not None and len(_sentences(out[longest])) > 1:  # a list or a heading is never cut
+        out[longest] = _sentences(out[longest])[0]
+        return "\n\n".join(out), "shortened its longest paragraph to its first sentence"
+    return text.strip(), "found nothing to tighten"
 
 
 def follow_guidance(prompt: str, body: str) -> str:
@@ -220,7 +282,7 @@ def _social_post(topic: str, audience: str, key_message: str, short: bool) -> st
             "and more time for what matters."
         )
     lines.append("What would you like to see next? Tell us in the comments.")
-    tags = " ".join(tag for tag in (_hashtag(topic), _hashtag(audience)) if tag)
+    tags = " ".join(dict.fromkeys(tag for tag in (_hashtag(topic), _hashtag(audience, head=True)) if tag))
     return "\n\n".join(lines + ([tags] if tags else []))
 
 
@@ -233,8 +295,9 @@ def _email(instruction: str, topic: str, audience: str, material: str) -> str:
         lines.append(f"Thank you for your message about \u201c{subject}\u201d.")
     elif material:
         lines.append("Thank you for reaching out.")
-    if material:
-        lines.append(f"You wrote: \u201c{_snippet(material, 14)}\u201d")
+    quoted = _quotable(material)
+    if quoted:
+        lines.append(f"You wrote: \u201c{quoted}\u201d")
     if confirming:
         lines.append(f"This is to confirm {confirming.strip()}.")
     elif material or subject:
@@ -250,39 +313,72 @@ def _email(instruction: str, topic: str, audience: str, material: str) -> str:
 
 
 def _summary(text: str) -> str:
-    sentences = _sentences(text)[:3] or [_snippet(text, 20)]
-    return "Summary:\n" + "\n".join(f"- {_snippet(sentence, 20)}" for sentence in sentences)
+    sentences = _sentences(text)[:3] or [text.strip()]
+    return "Summary:\n" + "\n".join(f"- {sentence}" for sentence in sentences)
 
 
 def _article(topic: str, audience: str, material: str) -> str:
     points = _BULLET.findall(material)[:5] or ["Why it matters", "An example", "Where to start"]
     reader = f" for {audience}" if audience else ""
     sections = [
-        f"## {_capitalise(point)}\nWhat this means in practice, with one concrete example."
-        for point in points
+        f"## {_capitalise(point)}\n{_SECTION_LINES[i % len(_SECTION_LINES)]}"
+        for i, point in enumerate(points)
     ]
     return "\n\n".join(
         [
             f"# {_capitalise(topic)}",
-            f"A practical look at {topic}{reader}.",
+            f"A practical look at {_in_sentence(topic)}{reader}.",
             *sections,
             "Next step: pick one small change and try it this week.",
         ]
     )
 
 
-def _revise(task: str, draft: str, note: str) -> str:
-    body = _previous_draft(task) or draft
-    if re.search(r"short|concise|too long|trim|brief", note, re.IGNORECASE):
-        body = _shorter(body)
+_SECTION_LINES = (
+    "Start with one team and count the hours it saves in the first week.",
+    "Keep the change small enough to try before Friday.",
+    "Name one owner and one number to watch.",
+    "Share what worked with the next team, and what did not.",
+    "Check back after a month and keep what paid off.",
+)
+"""One line under each section of a demo article (each different: an article repeats no sentence)."""
+
+
+def _in_sentence(phrase: str) -> str:
+    """A phrase as it reads inside a sentence: "Five ways to…" → "five ways to…" (an acronym or a
+    name's capital stays: only a capital followed by a small letter is lowered)."""
+    words = phrase.split(" ", 1)
+    first = words[0]
+    if len(first) > 1 and first[0].isupper() and first[1:].islower() and first.lower() not in _NAMES_KEPT:
+        return " ".join([first.lower(), *words[1:]])
+    return phrase
+
+
+_NAMES_KEPT = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
+
+
+def _revise(body: str, note: str) -> tuple[str, str]:
+    """A draft revised for a reviewer's note (a clean text), and what was done, in words."""
+    done = []
+    if re.search(r"short|concise|too long|trim|brief|tight", note, re.IGNORECASE):
+        shorter = _shorter(body)
+        if shorter == body:
+            shorter = tighten(body)[0]
+        body = shorter
+        done.append("made it shorter")
     addition = _ADDITION.search(note)
     if addition:
+        thing = addition.group("thing").strip().rstrip(".")
         paragraphs = body.split("\n\n")
-        extra = f"Also worth mentioning: {addition.group('thing').strip().rstrip('.')}."
+        extra = f"Also worth mentioning: {thing}."
         # Before a closing paragraph (sign-off, hashtags, next step) when there is one.
         paragraphs.insert(len(paragraphs) - 1 if len(paragraphs) >= 3 else len(paragraphs), extra)
         body = "\n\n".join(paragraphs)
-    return f"{body}\n\n{_NOTE_PREFIX}\u201c{note.strip()}\u201d)"
+        done.append(f"added “{thing}”")
+    if not done:  # a note the demo cannot follow: it still sends back a tighter text, not the same
+        body, did = tighten(body)
+        done.append(f"{did}; a real model would follow the note")
+    return body, "; ".join(done)
 
 
 def _shorter(body: str) -> str:
@@ -301,8 +397,12 @@ def _previous_draft(prompt: str) -> str:
     else:
         instruction, material = _split_instruction(prompt)
         draft = material if _REWRITE.search(instruction) else ""
-    lines = strip_demo_tag(draft.strip()).splitlines()
-    return "\n".join(line for line in lines if not line.startswith(_NOTE_PREFIX)).strip()
+    return _clean_lines(strip_demo_tag(draft.strip()))
+
+
+def _clean_lines(text: str) -> str:
+    """A text read back without the note line older versions put at the end of a revision."""
+    return "\n".join(line for line in text.splitlines() if not _OLD_NOTE.match(line.strip())).strip()
 
 
 # --- reading the prompt ---------------------------------------------------------------
@@ -334,7 +434,7 @@ def _topic_and_audience(instruction: str, material: str) -> tuple[str, str]:
     audience_match = _AUDIENCE.search(instruction)
     audience = audience_match.group("audience").strip() if audience_match else ""
     fallback = _IMPERATIVE.sub("", material or instruction).strip().rstrip(".!?")
-    return _snippet(fallback or instruction, 10), audience
+    return _first_clause(fallback or instruction), audience
 
 
 def _source_text(prompt: str) -> str:
@@ -402,7 +502,7 @@ def _demo_value(name: str, json_type: str, source: str) -> Any:
     if json_type == "boolean":
         words = [w for w in re.split(r"[^a-z]+", name.lower()) if len(w) > 2]
         return any(re.search(rf"\b{w}", source.lower()) for w in words)
-    return f"{name.replace('_', ' ').capitalize()} for: {_snippet(source, 8)}"
+    return f"{name.replace('_', ' ').capitalize()} for: {_quotable(source) or _first_clause(source)}"
 
 
 # --- small text helpers ---------------------------------------------------------------
@@ -412,18 +512,48 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
 
 
-def _snippet(text: str, words: int) -> str:
-    parts = text.split()
-    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b", re.IGNORECASE)
+
+
+def _first_clause(text: str) -> str:
+    """The first clause of a text (up to its first , ; : . ! ? or line break), whole: never cut."""
+    first = re.split(r"[,;:.!?\n]", text.strip(), maxsplit=1)[0].strip()
+    return first or text.strip()
+
+
+def _quotable(material: str, most: int = 25) -> str:
+    """A customer's first real sentence (no greeting) to quote whole, or "" when it is too long."""
+    for sentence in _sentences(material):
+        if _GREETING.match(sentence) and len(sentence.split()) <= 4:
+            continue
+        return sentence if len(sentence.split()) <= most else ""
+    return ""
 
 
 def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _hashtag(phrase: str) -> str:
-    words = [w for w in re.findall(r"[A-Za-z0-9]+", phrase) if w.lower() not in _STOPWORDS]
-    return "#" + "".join(w[:1].upper() + w[1:] for w in words[:3]) if words else ""
+_PREPOSITION_TEXT = "at by for from in of on to with about into over under per via across"
+_PREPOSITIONS = frozenset(_PREPOSITION_TEXT.split())
+
+
+def _hashtag(phrase: str, head: bool = False) -> str:
+    """A hashtag of whole words from a phrase: its last noun phrase (a topic: "the launch of our new
+    analytics dashboard" → #AnalyticsDashboard), or with `head` its first ("marketing managers at
+    mid-size companies" → #MarketingManagers); never a word cut off or a preposition."""
+    words = re.findall(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", phrase)
+    groups: list[list[str]] = [[]]
+    for w in words:
+        if w.lower() in _PREPOSITIONS:
+            groups.append([])
+        elif w.lower() not in _STOPWORDS:
+            groups[-1].append(w)
+    groups = [g for g in groups if g]
+    if not groups:
+        return ""
+    chosen = groups[0][:3] if head else groups[-1][-3:]
+    return "#" + "".join("".join(p[:1].upper() + p[1:] for p in w.split("-")) for w in chosen)
 
 
 def _approx_tokens(text: str) -> int:

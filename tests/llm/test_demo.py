@@ -99,11 +99,15 @@ def test_revision_reflects_the_reviewer_note() -> None:
     )
 
     text = ask(prompt)
+    answer = DemoProvider().complete(LLMRequest(model="m", messages=[{"role": "user", "content": prompt}]))
 
-    assert "[Demo" not in text
+    assert "[Demo" not in text and "Revised per" not in text and "reviewer" not in text.lower()
     assert "our new analytics dashboard" in text
     assert "Also worth mentioning: the free trial." in text
-    assert text.endswith("(Revised per reviewer note: \u201cmention the free trial\u201d)")
+    # what the demo did with the note is in the step record, never in a text that may be published
+    assert answer.notes == (
+        "the offline demo model applied the reviewer's note “mention the free trial”: added “the free trial”",
+    )
 
 
 def test_revision_of_a_previous_draft_shortens_it_when_asked() -> None:

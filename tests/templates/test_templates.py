@@ -8,6 +8,7 @@ checkpoint, and by rejecting at each checkpoint, all with the offline demo model
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,6 +386,68 @@ def test_request_changes_then_approve(app: Loopdesk, name: str, index: int) -> N
     run = app.decide(again.id, stage.decider, Approve())
     run = approve_rest(app, run, journey, index)
     assert_finished(run, journey)
+    # every answer the demo gave on the way is a text a presenter could publish
+    for step in app.store.list_steps(run.id):
+        if step.kind == "ai_step":
+            assert unpublishable(step.output) == [], (step.node_id, step.output)
+
+
+_CUT_ENDINGS = frozenset(
+    ["at", "of", "for", "to", "in", "on", "with", "by", "and", "or", "the", "a", "an", "from"]
+)
+
+
+def unpublishable(answer: Any) -> list[str]:
+    """What keeps a demo answer from being published as it is: a tag or marker, a word cut off, a
+    phrase said twice in a row, the same sentence twice, a hashtag that stops mid-phrase."""
+    if isinstance(answer, dict):
+        return [p for value in answer.values() for p in unpublishable(value)]
+    text = str(answer)
+    problems = [f"marker {m!r}" for m in MARKERS if m.lower() in text.lower()]
+    if "…" in text:
+        problems.append("a text cut off (…)")
+    words = re.findall(r"[\w'’]+", text.lower())
+    for n in range(3, 9):
+        for i in range(len(words) - 2 * n + 1):
+            if words[i : i + n] == words[i + n : i + 2 * n]:
+                problems.append(f"says {' '.join(words[i : i + n])!r} twice in a row")
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+|\n+", text) if len(x.split()) >= 4]
+    problems += [
+        f"the same sentence twice: {x!r}" for x in dict.fromkeys(sentences) if sentences.count(x) > 1
+    ]
+    for tag in re.findall(r"#(\w+)", text):
+        parts = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", tag)
+        if parts and parts[-1].lower() in _CUT_ENDINGS:
+            problems.append(f"hashtag #{tag} stops mid-phrase")
+    return problems
+
+
+MARKERS = ("[Demo", "Revised per", "reviewer note", "Reviewer feedback", "demo output", "offline demo")
+
+
+def test_an_inserted_step_that_tightens_the_draft_gives_a_clean_and_different_text(app: Loopdesk) -> None:
+    """A designer's "Tighten the post" between the draft and the review: the demo rewrites the text it is
+    given (no "Let's talk about Let's talk about"), visibly different from the draft."""
+    wf = load_template("marketing_social_post")
+    data = wf.model_dump(mode="json")
+    data["nodes"].append({"id": "tighten", "type": "ai_step", "title": "Tighten the post",
+                          "instruction": "Tighten the post below so it reads faster.\n\n{{ draft }}",
+                          "output_name": "tight"})  # fmt: skip
+    edge = next(e for e in data["edges"] if e["source"] == "draft")
+    data["edges"].append({"id": "e-tight", "source": "tighten", "target": edge["target"]})
+    edge["target"] = "tighten"
+    review = next(n for n in data["nodes"] if n["id"] == "review")
+    review["visible_values"] = [*review["visible_values"], "tight"]
+    save_variant(app, Workflow.model_validate(data))
+    run = app.start_run(wf.id, {**example_values(wf.trigger()), "topic": "our spring webinar"}, "dana")
+    steps = {s.node_id: s for s in app.store.list_steps(run.id)}
+    draft, tight = steps["draft"].output, steps["tighten"].output
+    assert tight != draft and len(tight) < len(draft)
+    assert tight.startswith(draft.split("\n\n")[0])  # the same post, tightened, not a new one around it
+    assert unpublishable(tight) == [] and "let's talk about let's talk about" not in tight.lower()
+    assert steps["tighten"].meta["notes"] == [
+        "the offline demo model tightened the text (filler left out) (a demo stand-in for a model's rewrite)"
+    ]
 
 
 @pytest.mark.parametrize(("name", "index"), STAGES, ids=STAGE_IDS)
