@@ -7,11 +7,13 @@ import re
 import streamlit as st
 
 from engine.errors import EngineError
+from engine.model import Workflow
 from engine.services import Loopdesk
 from engine.store.base import RunRecord, WorkflowVersion
 from ui.format import STATUS_COLORS, age, md_escape, status_label
 from ui.runtime import get_app, require_user, show_error
-from ui.timeline import link_to
+from ui.timeline import link_to, node_name
+from ui.values import main_value, preview
 
 REFRESH_SECONDS = 3
 MAX_CARDS = 20  # cards drawn per section (the newest); the column header counts them all
@@ -36,18 +38,26 @@ def pick_workflow(app: Loopdesk, workflows: list[WorkflowVersion], user: str) ->
     return workflows[ids.index(chosen)]
 
 
-def card(run: RunRecord, waiting_for: str | None) -> None:
-    """One task: title, status, who it waits for, age, and a link to its run."""
+def card(run: RunRecord, waiting_for: str | None, wf: Workflow | None, asker: str) -> None:
+    """One task: its title, a short preview of what it is about, where it stands and who holds it,
+    who asked, its age, and a link that opens the run."""
     with st.container(border=True, key=f"card_{run.id}"):
         st.markdown(f"**{md_escape(run.title or '(untitled)')}**")
+        main = main_value(wf) if wf is not None else None
+        if main and run.values.get(main) not in (None, ""):
+            st.caption(md_escape(preview(run.values[main])))
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
             st.badge(status_label(run.status), color=STATUS_COLORS.get(run.status, "gray"))
             st.caption(age(run.created_at))
         if waiting_for:
             st.caption(f":material/person: waiting for **{md_escape(waiting_for)}**")
+        elif run.status == "running" and wf is not None:
+            st.caption(f":material/autorenew: at “{md_escape(node_name(wf, run.current_node))}”")
         elif run.status in ("completed", "rejected") and run.outcome:
             st.caption(f"outcome: {md_escape(run.outcome)}")
-        link_to("pages/runs.py", "Open run", {"run": run.id}, icon=":material/open_in_new:")
+        st.caption(f"asked by {md_escape(asker)}")
+        opens = f"Open “{run.title or 'run'}”"
+        link_to("pages/runs.py", opens, {"run": run.id}, icon=":material/open_in_new:")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -61,6 +71,13 @@ def show_board(workflow_id: str, user: str) -> None:
         return
     shown = [run.id for runs in board.columns.values() for run in runs if run.status == "waiting"]
     waiting = {rid: app.directory.label(who) for rid, who in app.waiting_for(shown).items()}
+    versions: dict[int, Workflow | None] = {}  # one read per version on the board, not one per card
+    for run in (r for runs in board.columns.values() for r in runs):
+        if run.version not in versions:
+            try:
+                versions[run.version] = app.get_workflow(workflow_id, run.version).definition
+            except EngineError:
+                versions[run.version] = None
     total = board.total
     st.caption(f"{total:,} task{'s' if total != 1 else ''} · refreshes every {REFRESH_SECONDS} s")
     if not board.columns:
@@ -74,7 +91,8 @@ def show_board(workflow_id: str, user: str) -> None:
             if not runs:
                 st.caption("No tasks")
             for run in runs:
-                card(run, waiting.get(run.id))
+                asker = app.directory.name_of(run.started_by)
+                card(run, waiting.get(run.id), versions.get(run.version), asker)
             if count > len(runs):
                 link_to(
                     "pages/runs.py",

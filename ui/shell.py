@@ -14,7 +14,7 @@ from ui.a11y import repair_markup
 from ui.branding import page_icon
 from ui.browser_cookie import keep_cookie
 from ui.format import md_escape, md_message
-from ui.live import waiting_badge
+from ui.live import my_requests, waiting_badge
 from ui.runtime import (
     DEMO_COOKIE,
     PICKER_KEY,
@@ -64,6 +64,7 @@ def _sidebar(app: Loopdesk, user: str) -> None:
         _demo_picker(app, user)
     if user:
         waiting_badge(app, user)
+        my_requests(app, user)
     provider_label = describe_provider(app.engine.provider)
     if app.engine.provider.kind == "demo":
         st.warning(f"AI: {provider_label}. Answers are demo output.", icon=":material/science:")

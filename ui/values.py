@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.model import AIStepNode, FormTriggerNode, Workflow
+from engine.model import AIStepNode, ApprovalNode, FormTriggerNode, Workflow
 from ui.forms import field_label
 
 FEEDBACK_LABEL = "Reviewer's feedback (on a revision)"
@@ -32,3 +32,28 @@ def with_placeholder(text: str, name: str) -> str:
         return token
     gap = "" if text.endswith((" ", "\n")) else " "
     return f"{text}{gap}{token}"
+
+
+def main_value(wf: Workflow) -> str | None:
+    """The value a task is about, for a one-line preview: what the first review checks (its first
+    editable value), else the last AI step's answer, else the first long text of the form."""
+    approvals = sorted(
+        (n for n in wf.nodes if isinstance(n, ApprovalNode)), key=lambda n: (n.position.y, n.position.x)
+    )
+    for node in approvals:
+        if node.editable_values:
+            return node.editable_values[0]
+    answers = [n.output_name for n in wf.nodes if isinstance(n, AIStepNode)]
+    if answers:
+        return answers[-1]
+    fields = [f for n in wf.nodes if isinstance(n, FormTriggerNode) for f in n.fields]
+    return next((f.name for f in fields if f.type == "long_text"), None)
+
+
+def preview(value: object, chars: int = 90) -> str:
+    """A value on one short line: whitespace folded, cut at a word with "…" when longer than `chars`."""
+    text = " ".join((value if isinstance(value, str) else str(value)).split())
+    if len(text) <= chars:
+        return text
+    cut = text[:chars].rsplit(" ", 1)[0]
+    return f"{cut}…"

@@ -12,6 +12,7 @@ from engine.decisions import DECISION_VERBS
 from engine.diffs import inline_diff, words_changed
 from engine.directory import Directory, User
 from engine.notify.events import OutboxEvent
+from engine.rich_text import to_html, to_plain
 from engine.store.base import CheckpointRecord, RunRecord
 
 ONCE_NOTE = (
@@ -21,6 +22,10 @@ ONCE_NOTE = (
 LINK_LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
 ASKING_EVENTS = ("checkpoint.opened", "checkpoint.reassigned", "checkpoint.reminded")
 """Events that ask the people who may decide a checkpoint to review it (by email, with links)."""
+OUTCOME_EVENTS = ("run.completed", "run.rejected", "run.failed")
+"""Events that tell the person who started a run how it ended."""
+EMAIL_EVENTS = ASKING_EVENTS + OUTCOME_EVENTS
+"""Events that send emails: review requests to the people who may decide, outcomes to the requester."""
 
 
 def item_url(base_url: str, event: OutboxEvent) -> str:
@@ -58,6 +63,7 @@ def webhook_payload(
         "run_id": event.run_id,
         "workflow_id": run.workflow_id,
         "title": run.title,
+        "started_by": run.started_by,
         "url": item_url(base_url, event),
         "at": event.at,
     }
@@ -132,6 +138,47 @@ def value_text(value: Any) -> str:
 DEMO_LABEL = " (demo output: written by the offline demo model, not a real AI)"
 
 
+def _page(body: str, footer: str = "") -> str:
+    """An email's HTML part: one column that fits a phone (viewport set, at most 600 px wide, text at a
+    readable size), `body` inside, `footer` small below."""
+    foot = f"<p style='color:#6b6b6b;font-size:13px;line-height:1.4'>{footer}</p>" if footer else ""
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'></head>"
+        "<body style='margin:0;padding:0;background:#f4f4f2'>"
+        "<div style='max-width:600px;width:100%;margin:0 auto;padding:16px;box-sizing:border-box;"
+        "font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;font-size:16px;"
+        "line-height:1.5;color:#1c1b18;background:#ffffff'>"
+        f"{body}{foot}</div></body></html>"
+    )
+
+
+def _buttons(links: dict[str, str]) -> str:
+    """Links as large buttons, one per line on a narrow screen, with room between them."""
+    e = html.escape
+    return "".join(
+        f"<a href='{e(url)}' style='display:inline-block;margin:0 8px 10px 0;padding:12px 18px;"
+        "border:1px solid #8a8a8a;border-radius:8px;text-decoration:none;color:#1c1b18;"
+        f"font-weight:600;min-width:120px;text-align:center'>{e(label)}</a>"
+        for label, url in links.items()
+    )
+
+
+def _value_html(value: Any) -> str:
+    """A shown value in the HTML part: text rendered from Markdown (safely), anything else as JSON."""
+    if isinstance(value, str):
+        return f"<div style='background:#f6f6f4;padding:8px 12px;border-radius:6px'>{to_html(value)}</div>"
+    return (
+        "<pre style='white-space:pre-wrap;word-break:break-word;font-family:inherit;background:#f6f6f4;"
+        f"padding:8px 12px'>{html.escape(value_text(value))}</pre>"
+    )
+
+
+def _value_plain(value: Any) -> str:
+    """A shown value in the text part: Markdown without its markers, anything else as JSON."""
+    return to_plain(value) if isinstance(value, str) else value_text(value)
+
+
 def review_email(
     *,
     cp: CheckpointRecord,
@@ -147,22 +194,20 @@ def review_email(
     """A plain-text and HTML email asking one reviewer to decide, with one-click decision links;
     values the offline demo model wrote (`demo_values`) are labelled as demo output.
 
-    Everything that came from users or the model is escaped in the HTML part.
+    Everything that came from users or the model is escaped in the HTML part; Markdown in it is
+    rendered (never shown as raw `#` or `**`), in the text part without its markers.
     """
     msg = EmailMessage()
     msg["Subject"] = _header(f"{'Reminder: ' if reminder else ''}Review: {run.title} ({workflow_name})")
     msg["From"] = _header(sender)
     msg["To"] = _header(f"{recipient.display_name} <{recipient.email}>")
-    lines = [
-        f"Hi {recipient.display_name},",
-        "",
-        f"“{run.title}” ({workflow_name}) {'still waits' if reminder else 'waits'} for your review.",
-    ]
+    waits = "still waits" if reminder else "waits"
+    lines = [f"Hi {recipient.display_name},", "", f"“{run.title}” ({workflow_name}) {waits} for your review."]
     if cp.instructions:
-        lines += ["", "What to check:", cp.instructions]
+        lines += ["", "What to check:", to_plain(cp.instructions)]
     demo = demo_values or set()
     for name, value in cp.shown.items():
-        lines += ["", f"{value_label(name)}{DEMO_LABEL if name in demo else ''}:", value_text(value)]
+        lines += ["", f"{value_label(name)}{DEMO_LABEL if name in demo else ''}:", _value_plain(value)]
     lines += [""]
     lines += [f"{LINK_LABELS[a]}: {url}" for a, url in links.items()]
     lines += [f"Open in Loopdesk: {open_url}", "", ONCE_NOTE]
@@ -170,24 +215,56 @@ def review_email(
 
     e = html.escape
     values = "".join(
-        f"<h4 style='margin:16px 0 4px'>{e(value_label(name))}{e(DEMO_LABEL) if name in demo else ''}</h4>"
-        f"<pre style='white-space:pre-wrap;font-family:inherit;background:#f6f6f6;padding:8px'>"
-        f"{e(value_text(value))}</pre>"
+        f"<h3 style='margin:20px 0 6px;font-size:17px'>{e(value_label(name))}"
+        f"{e(DEMO_LABEL) if name in demo else ''}</h3>{_value_html(value)}"
         for name, value in cp.shown.items()
     )
-    buttons = " ".join(
-        f"<a href='{e(url)}' style='padding:8px 14px;border:1px solid #888;border-radius:6px;"
-        f"text-decoration:none;margin-right:6px'>{e(LINK_LABELS[a])}</a>"
-        for a, url in links.items()
+    instructions = (
+        f"<h3 style='margin:20px 0 6px;font-size:17px'>What to check</h3>{to_html(cp.instructions)}"
+        if cp.instructions
+        else ""
     )
-    instructions = f"<p><b>What to check:</b> {e(cp.instructions)}</p>" if cp.instructions else ""
-    msg.add_alternative(
-        f"<html><body style='font-family:sans-serif'>"
+    buttons = _buttons({**{LINK_LABELS[a]: url for a, url in links.items()}, "Open in Loopdesk": open_url})
+    body = (
         f"<p>Hi {e(recipient.display_name)},</p>"
-        f"<p>“{e(run.title)}” ({e(workflow_name)}) waits for your review.</p>"
-        f"{instructions}{values}<p style='margin-top:20px'>{buttons}"
-        f"<a href='{e(open_url)}'>Open in Loopdesk</a></p>"
-        f"<p style='color:#777;font-size:12px'>{e(ONCE_NOTE)}</p></body></html>",
-        subtype="html",
+        f"<p>“{e(run.title)}” ({e(workflow_name)}) {waits} for your review.</p>"
+        f"{instructions}{values}<div style='margin-top:24px'>{buttons}</div>"
     )
+    msg.add_alternative(_page(body, e(ONCE_NOTE)), subtype="html")
+    return msg
+
+
+def outcome_email(
+    *, event: OutboxEvent, run: RunRecord, workflow_name: str, recipient: User, sender: str, url: str,
+    reason: str = "",
+) -> EmailMessage:  # fmt: skip
+    """The email that tells the person who started a run how it ended (done, rejected with the reason,
+    failed with the error), with a link to the run."""
+    detail = ""
+    if event.event == "run.completed":
+        subject, said = f"Done: {run.title}", f"is done: {run.outcome or 'completed'}"
+    elif event.event == "run.rejected":
+        subject, said, detail = f"Rejected: {run.title}", "was rejected", reason
+    else:
+        subject, said, detail = f"Failed: {run.title}", "stopped: a step failed", run.error or ""
+    msg = EmailMessage()
+    msg["Subject"] = _header(f"{subject} ({workflow_name})")
+    msg["From"] = _header(sender)
+    msg["To"] = _header(f"{recipient.display_name} <{recipient.email}>")
+    lines = [f"Hi {recipient.display_name},", "", f"Your request “{run.title}” ({workflow_name}) {said}."]
+    if detail:
+        lines += ["", f"{'Reason' if event.event == 'run.rejected' else 'What went wrong'}: {detail}"]
+    lines += ["", f"Open the run: {url}"]
+    msg.set_content("\n".join(lines))
+    e = html.escape
+    why = ""
+    if detail:
+        label = "Reason" if event.event == "run.rejected" else "What went wrong"
+        why = f"<p><b>{label}:</b> {e(detail)}</p>"
+    body = (
+        f"<p>Hi {e(recipient.display_name)},</p>"
+        f"<p>Your request “{e(run.title)}” ({e(workflow_name)}) {e(said)}.</p>{why}"
+        f"<div style='margin-top:24px'>{_buttons({'Open the run': url})}</div>"
+    )
+    msg.add_alternative(_page(body), subtype="html")
     return msg

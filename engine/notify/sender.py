@@ -26,7 +26,16 @@ from engine.errors import EngineError
 from engine.links import LINK_ACTIONS, LinkSigner
 from engine.notify.channels import DeliveryError, post_json, send_email
 from engine.notify.events import OutboxEvent
-from engine.notify.messages import ASKING_EVENTS, item_url, review_email, slack_payload, webhook_payload
+from engine.notify.messages import (
+    ASKING_EVENTS,
+    EMAIL_EVENTS,
+    OUTCOME_EVENTS,
+    item_url,
+    outcome_email,
+    review_email,
+    slack_payload,
+    webhook_payload,
+)
 from engine.notify.settings import NotifySettings, Smtp
 from engine.runner import Engine, send_back_refusal
 from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, Transition, now
@@ -212,7 +221,7 @@ class Notifier:
     def _start(self, event: OutboxEvent, live: set[str], mine: set[str]) -> _Delivery:
         """Send the event on every target of this process that does not have it yet, each in its
         receiver's lane; the last one to answer records how it went."""
-        needed = {c for c in live if c != EMAIL_CHANNEL or event.event in ASKING_EVENTS}
+        needed = {c for c in live if c != EMAIL_CHANNEL or event.event in EMAIL_EVENTS}
         delivery = _Delivery(event, needed, mine & needed)
         try:
             run = self.store.get_run(event.run_id)
@@ -349,7 +358,26 @@ class Notifier:
             targets.append(_Target(hook.key, hook.key, hook.key, send))
         if settings.smtp is not None and event.event in ASKING_EVENTS:
             targets += self._emails(event, run, name)
+        elif settings.smtp is not None and event.event in OUTCOME_EVENTS:
+            targets += self._requester_email(event, run, name)
         return targets
+
+    def _requester_email(self, event: OutboxEvent, run: RunRecord, workflow_name: str) -> list[_Target]:
+        """The email telling the person who started the run how it ended (when they have an address)."""
+        smtp = self.settings.smtp
+        person = self.engine.directory.users.get(run.started_by)
+        if smtp is None or person is None or not person.email:
+            return []
+        reason = ""
+        if event.event == "run.rejected":  # the reviewer's reason (the path after it may name none)
+            rejections = [a for a in self.store.list_audit(run.id) if a.event == "decision_reject"]
+            reason = str(rejections[-1].detail.get("comment") or "") if rejections else ""
+        message = outcome_email(
+            event=event, run=run, workflow_name=workflow_name, recipient=person,
+            sender=self.settings.mail_from, url=item_url(self.settings.base_url, event), reason=reason,
+        )  # fmt: skip
+        receiver = f"smtp:{smtp.host}:{smtp.port}"
+        return [_Target(f"email:{person.name}", EMAIL_CHANNEL, receiver, _mail(smtp, message, person.email))]
 
     def _emails(self, event: OutboxEvent, run: RunRecord, workflow_name: str) -> list[_Target]:
         """One review email per person who may decide the checkpoint (while it still waits)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.decisions import Approve, RequestChanges
+from engine.decisions import Approve, Reassign, Reject, RequestChanges
 from engine.directory import Directory
 from engine.errors import NotAllowedError
 from engine.llm.demo import DemoProvider
@@ -394,3 +394,57 @@ def test_two_processes_with_different_channels_each_deliver_their_own(
         poster.close()
         mailer.close()
     assert len(hook.deliveries) == 1 and len(smtp.messages) == 1  # each channel once
+
+
+def test_the_person_who_asked_hears_how_their_run_ended(
+    db_path: str, smtp: SmtpInbox, hook: WebhookReceiver
+) -> None:
+    settings = NotifySettings(webhooks=(Webhook(hook.url),), smtp=parse_smtp(smtp.url), base_url=BASE)
+    app = notifying_app(db_path, settings)
+    try:
+        done = app.start_run("marketing-social-post", {"topic": "Ship it"}, "dana")
+        app.decide(app.inbox("jamie")[0].id, "jamie", Approve())
+        [mail] = smtp.wait_for("dana@example.com")
+        refused = app.start_run("marketing-social-post", {"topic": "Not this"}, "dana")
+        cp = app.store.list_checkpoints(status="pending", run_id=refused.id)[0]
+        app.decide(cp.id, "jamie", Reject(comment="Off brand for spring"))
+        rejected = smtp.wait_for("dana@example.com", count=2)[1]
+        finished = hook.wait_for(lambda d: sum(x.json["event"].startswith("run.") for x in d) >= 2)
+    finally:
+        app.close()
+    assert mail["Subject"] == "Done: Ship it (Marketing social post)"
+    assert "Your request “Ship it” (Marketing social post) is done: Published." in text_part(mail)
+    assert f"{BASE}/runs?run={done.id}" in text_part(mail) and f"{BASE}/runs?run={done.id}" in html_part(mail)
+    assert rejected["Subject"] == "Rejected: Not this (Marketing social post)"
+    assert "Reason: Off brand for spring" in text_part(rejected)
+    ended = [d.json for d in finished if d.json["event"].startswith("run.")]
+    assert {e["started_by"] for e in ended} == {"dana"}  # a webhook can tell the requester too
+
+
+def test_a_draft_in_markdown_reads_well_on_a_phone(db_path: str, smtp: SmtpInbox) -> None:
+    app = notifying_app(db_path, NotifySettings(smtp=parse_smtp(smtp.url), base_url=BASE))
+    try:
+        app.start_run("marketing-social-post", {"topic": "Spring"}, "dana")
+        [first] = smtp.wait_for("jamie@example.com")
+        cp = app.inbox("jamie")[0]
+        markdown = "# Spring is here\n\n**Big** news: see [our shop](https://shop.example).\n\n- one\n- two"
+        app.decide(cp.id, "jamie", Reassign(to="group:managers", comment="Morgan, please"))
+        [mail] = smtp.wait_for("morgan@example.com")
+    finally:
+        app.close()
+    page = html_part(first)
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in page
+    assert "max-width:600px" in page and "margin:0 8px 10px 0" in page  # one column, buttons apart
+    # the draft as Markdown: a heading in the HTML part, no raw markers in either part
+    from engine.notify.messages import _value_html, _value_plain
+
+    assert "<h1>Spring is here</h1>" in _value_html(markdown) and "<strong>Big</strong>" in _value_html(
+        markdown
+    )
+    assert (
+        _value_plain(markdown)
+        == "Spring is here\n\nBig news: see our shop (https://shop.example).\n\n- one\n- two"
+    )
+    assert "#" not in _value_plain(markdown) and "**" not in _value_plain(markdown)
+    assert "<img" not in _value_html("![px](http://203.0.113.9/p.png) <img src=x>")
+    assert "Morgan" in mail["To"]

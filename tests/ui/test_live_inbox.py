@@ -8,8 +8,11 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from engine.decisions import Approve
 from engine.services import Loopdesk
+from tests.ui.conftest import shown
 from ui.inbox_state import SEEN_KEY
+from ui.live import FINISHED_SEEN_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -46,3 +49,20 @@ def test_the_first_look_does_not_toast_what_was_already_waiting(service: Loopdes
     at = shell("jamie")
     assert not at.toast
     assert any(link.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
+
+
+def test_the_person_who_asked_sees_how_their_run_ended_in_the_sidebar(service: Loopdesk) -> None:
+    at = shell("dana")
+    assert not [link for link in at.sidebar.get("page_link") if "is done" in link.label]
+    seen = at.session_state[FINISHED_SEEN_KEY]
+    run = service.start_run("marketing-social-post", {"topic": "Spring sale"}, "dana")
+    service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
+    at = AppTest.from_file(APP, default_timeout=30)  # the sidebar's next refresh, in the same session
+    at.session_state["loopdesk_user"] = "dana"
+    at.session_state[FINISHED_SEEN_KEY] = seen
+    at.run()
+    assert not at.exception, at.exception
+    links = [link for link in at.sidebar.get("page_link") if "is done" in link.label]
+    assert [shown(link.label) for link in links] == ["“Spring sale” is done: Published"]
+    assert links[0].proto.query_string == f"run={run.id}"
+    assert [t.value for t in at.toast] == ["Your request “Spring sale” is done"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.decisions import Approve
 from engine.llm.base import CallProgress, LLMError, LLMRequest, LLMResponse
 from engine.services import Loopdesk
-from tests.ui.conftest import click, page
+from tests.ui.conftest import click, page, shown
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = str(ROOT / "pages" / "runs.py")
@@ -136,6 +136,11 @@ def test_board_shows_each_task_in_its_section_and_follows_moves(service: Loopdes
     ]
     assert any("waiting for **Jamie Rivera**" in c.value for c in at.caption)
     assert any(m.value == "**Board task**" for m in at.markdown)
+    # what the task is about, at a glance: the start of the draft under review, and who asked
+    draft = service.engine.get_run(run.id).values["draft"]
+    opening = " ".join(draft.split())[:40]
+    assert any(shown(c.value).startswith(opening) for c in at.caption), [c.value for c in at.caption]
+    assert any(shown(c.value) == "asked by Dana Kim" for c in at.caption)
 
     service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
     click(at, "Refresh")
