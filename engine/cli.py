@@ -20,9 +20,10 @@ from engine.demo_data import load_demo_data
 from engine.directory import OPERATOR
 from engine.documents import checkpoint_document, run_document
 from engine.durations import span
-from engine.errors import EngineError, InvalidStateError, Problem, WorkflowValidationError
+from engine.errors import EngineError, InvalidStateError, Problem, StoreLockedError, WorkflowValidationError
 from engine.learning import DRIFT_MARGIN, READ_WORDS_PER_SECOND
 from engine.model import load_workflow_json, workflow_json_schema
+from engine.notify.settings import from_env as notify_settings
 from engine.policies import Escalated
 from engine.prompt_feedback import DEFAULT_RUNS
 from engine.services import Loopdesk
@@ -717,6 +718,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkflowValidationError as exc:
         _fail(args, exc, 2)
         return 2
+    except StoreLockedError as exc:  # the app holds the file: the way in while it runs is its API
+        base = notify_settings().base_url
+        _fail(
+            args,
+            StoreLockedError(
+                str(exc.path),
+                f"; while the app runs, use its HTTP API instead ({base}/api/v1, documented at "
+                f"{base}/api/v1/openapi.json) with a token made on “My account” in the app",
+            ),
+            1,
+        )
+        return 1
     except EngineError as exc:
         _fail(args, exc, 1)
         return 1

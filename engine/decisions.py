@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -69,6 +70,19 @@ def note_problem(decision: Approve | Reject | RequestChanges | Reassign) -> str 
 
 DECISION_VERBS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for changes"}
 """How a decision reads after the fact: "Already approved by …", "was sent back for changes by …"."""
+
+
+def when(ts: float | None) -> str:
+    """A moment as people read it in a message: '10:42 UTC on 3 Dec 2026'."""
+    if ts is None:
+        return "an unknown time"
+    t = time.gmtime(ts)
+    return f"{time.strftime('%H:%M', t)} UTC on {t.tm_mday} {time.strftime('%b %Y', t)}"
+
+
+def already_decided(action: str | None, who: str, at: float | None) -> str:
+    """'Already approved by Jamie Rivera at 10:42 UTC on 3 Dec 2026' (`who`: a person's name)."""
+    return f"Already {DECISION_VERBS.get(action or '', 'decided')} by {who} at {when(at)}"
 
 
 def decision_of(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.decisions import DECISION_VERBS
+from engine.decisions import already_decided
 
 
 class EngineError(Exception):
@@ -71,7 +71,8 @@ class NotAuthenticatedError(EngineError):
 
 
 class AlreadyDecidedError(EngineError):
-    """A checkpoint was decided (or closed) before this decision arrived; says who and when."""
+    """A checkpoint was decided (or closed) before this decision arrived; says who and when, by name:
+    "Already approved by Jamie Rivera at 10:42 UTC on 3 Dec 2026"."""
 
     def __init__(
         self,
@@ -80,25 +81,24 @@ class AlreadyDecidedError(EngineError):
         status: str,
         decided_at: float | None = None,
         action: str | None = None,
+        decided_by_name: str | None = None,
     ) -> None:
         self.checkpoint_id = checkpoint_id
         self.decided_by = decided_by
         self.decided_at = decided_at
         self.action = action
         if status == "decided":
-            msg = f"checkpoint `{checkpoint_id}` was already decided by {decided_by}"
-            if decided_at is not None:
-                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(decided_at))
-                msg += f" ({DECISION_VERBS.get(action or '', 'decided')} at {when})"
+            msg = already_decided(action, decided_by_name or decided_by or "someone", decided_at)
         else:
-            msg = f"checkpoint `{checkpoint_id}` is no longer open (it was {status})"
+            msg = f"This item is no longer open: it was {status}"
         super().__init__(msg)
 
     @classmethod
-    def of(cls, cp: Any) -> AlreadyDecidedError:
-        """The error for a checkpoint record that is no longer pending."""
+    def of(cls, cp: Any, name_of: Callable[[str], str] | None = None) -> AlreadyDecidedError:
+        """The error for a checkpoint record that is no longer pending (`name_of` names the decider)."""
         action = (cp.decision or {}).get("kind") if cp.decision else None
-        return cls(cp.id, cp.decided_by, cp.status, cp.decided_at, action)
+        name = name_of(cp.decided_by) if name_of and cp.decided_by else None
+        return cls(cp.id, cp.decided_by, cp.status, cp.decided_at, action, name)
 
 
 class InvalidDecisionError(EngineError, ValueError):
@@ -124,10 +124,11 @@ class StepError(EngineError):
 class StoreLockedError(EngineError):
     """Another process holds the database file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, advice: str = "") -> None:
+        self.path = path
         super().__init__(
             f"the database {path} is in use by another Loopdesk process "
-            "(stop the app or the other command, then try again)"
+            f"(stop the app or the other command, then try again){advice}"
         )
 
 

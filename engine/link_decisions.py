@@ -3,11 +3,10 @@ the same engine call as the Inbox (so exactly-once and every permission rule hol
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.decisions import DECISION_VERBS, decision_of
+from engine.decisions import DECISION_VERBS, decision_of, when
 from engine.errors import AlreadyDecidedError, EngineError, NotAllowedError, NotFoundError
 from engine.links import LinkClaims, LinkError, content_hash
 from engine.store.base import CheckpointRecord, RunRecord
@@ -38,14 +37,6 @@ class LinkPage:
         return self.state == "ready"
 
 
-def when(ts: float | None) -> str:
-    """'10:42 UTC on 3 Dec 2026'."""
-    if ts is None:
-        return "an unknown time"
-    t = time.gmtime(ts)
-    return f"{time.strftime('%H:%M', t)} UTC on {t.tm_mday} {time.strftime('%b %Y', t)}"
-
-
 def view_link(app: Loopdesk, token: str) -> LinkPage:
     """What a link's page shows; opening it never decides anything."""
     try:
@@ -69,9 +60,7 @@ def view_link(app: Loopdesk, token: str) -> LinkPage:
         reviewer=app.directory.name_of(claims.user),
     )
     if cp.status == "decided":
-        verb = DECISION_VERBS.get((cp.decision or {}).get("kind", ""), "decided")
-        who = app.directory.name_of(cp.decided_by or "")
-        page.state, page.message = "decided", f"Already {verb} by {who} at {when(cp.decided_at)}."
+        page.state, page.message = "decided", f"{AlreadyDecidedError.of(cp, app.directory.name_of)}."
     elif cp.status != "pending":
         page.state, page.message = "closed", "This task was cancelled; there is nothing left to decide."
     elif content_hash(cp) != claims.content:

@@ -717,7 +717,7 @@ class Engine:
         for _ in range(_VOTE_ATTEMPTS):
             cp = self.get_checkpoint(checkpoint_id)
             if cp.status != "pending":
-                raise AlreadyDecidedError.of(cp)
+                raise AlreadyDecidedError.of(cp, self.directory.name_of)
             run = self.get_run(cp.run_id)
             wf = self.workflow_of(run)
             node = wf.node(cp.node_id)
@@ -739,14 +739,14 @@ class Engine:
             except ConflictError as exc:
                 latest = exc.checkpoint or self.get_checkpoint(checkpoint_id)
                 if latest.status != "pending":
-                    raise AlreadyDecidedError.of(latest) from None
+                    raise AlreadyDecidedError.of(latest, self.directory.name_of) from None
                 if latest.assignee != cp.assignee:
                     where = self.directory.label(latest.assignee)
                     raise NotAllowedError(user, f"this checkpoint was just reassigned to {where}") from None
                 continue  # another member's vote (or an escalation step) landed first: count again
             break
         else:
-            raise InvalidStateError(f"checkpoint `{checkpoint_id}` keeps changing; try again")
+            raise InvalidStateError("this item keeps changing (others decide it at the same time); try again")
         if t.run_update is None:  # a vote or a reassignment: the run is unchanged
             return run
         after = _updated(run, t.run_update)
@@ -903,7 +903,7 @@ class Engine:
         for a second vote, and for edits (each approver would edit differently)."""
         mine = cp.policy.vote_by(user)
         if mine is not None:
-            raise AlreadyDecidedError(cp.id, user, "decided", mine.get("at"), "approve")
+            raise AlreadyDecidedError(cp.id, user, "decided", mine.get("at"), "approve", "you")
         if decision.edits:
             raise InvalidDecisionError(
                 f"this approval needs {needed} approvals, so it cannot be edited by one of them; "
@@ -1193,7 +1193,7 @@ def _title(wf: Workflow, trigger: FormTriggerNode, values: dict[str, Any]) -> st
 def send_back_refusal(wf: Workflow, node_id: str, revisions: int) -> str | None:
     """Why a task at this approval cannot be sent back for changes now, or None when it can."""
     if _edge_target(wf, node_id, "changes_requested") is None:
-        return f"approval `{node_id}` has no `changes_requested` path; approve or reject"
+        return "this step has no way back for changes; approve or reject it"
     if revisions >= wf.max_revisions:
         return (
             f"this task was already sent back {revisions} time(s), the workflow's limit; approve or reject it"

@@ -248,7 +248,7 @@ def test_six_concurrent_decisions_one_wins_five_get_409_naming_the_winner(api: A
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409, 409, 409, 409, 409], [a.text for a in answers]
     for lost in (a for a in answers if a.status_code == 409):
-        assert "already decided by jamie (approved at " in lost.json()["error"]
+        assert "Already approved by Jamie Rivera at " in lost.json()["error"]
     final = wait_until_settled(api, run["run_id"])
     assert final["status"] == "completed"
 
@@ -259,7 +259,7 @@ def test_a_second_decision_gets_409_with_who_and_when(api: Api) -> None:
     assert api.call("POST", path, "jamie", {"action": "reject", "comment": "off brand"}).status_code == 200
     r = api.call("POST", path, "jamie", {"action": "approve"})
     assert r.status_code == 409
-    assert "already decided by jamie (rejected at " in r.json()["error"] and "UTC" in r.json()["error"]
+    assert "Already rejected by Jamie Rivera at " in r.json()["error"] and " UTC on " in r.json()["error"]
 
 
 def test_wrong_methods_and_unknown_endpoints_answer_json(api: Api) -> None:

@@ -173,7 +173,7 @@ def test_twenty_racing_decisions_decide_once(
         assert codes == [200] + [409] * 19, [a.text for a in answers]
         winner = next(b for b, a in zip(bodies, answers, strict=True) if a.status_code == 200)
         for lost in (a for a in answers if a.status_code == 409):
-            assert "already decided by jamie" in lost.json()["error"]
+            assert "by Jamie Rivera at " in lost.json()["error"]
         steps = api.call("GET", f"/runs/{run['run_id']}", "dana").json()
         assert steps["status"] in ("completed", "rejected", "waiting", "running"), steps
         if winner["action"] == "approve":

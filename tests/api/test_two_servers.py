@@ -78,7 +78,7 @@ def test_two_servers_share_one_database(pg_url: str, tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {tokens['jamie']}"}, json={"action": "reject",
                 "comment": "late"}, timeout=30,
             )  # fmt: skip
-            assert again.status_code == 409 and "already decided by jamie" in again.text
+            assert again.status_code == 409 and "Already approved by Jamie Rivera at " in again.text
             done = wait_for(
                 lambda: (
                     (r := call(b, tokens["riley"], "GET", f"/runs/{run_id}"))["status"] != "running" and r

@@ -132,7 +132,7 @@ def test_user_mistakes_exit_nonzero_with_one_line(tmp_path: Path, db: str) -> No
     decided = cli("decide", run["checkpoint_id"], "--user", "jamie", "--approve", "--db", db)
     assert decided.returncode == 0
     out = cli("decide", run["checkpoint_id"], "--user", "jamie", "--reject", "--comment", "x", "--db", db)
-    assert out.returncode == 1 and "already decided by jamie" in out.stderr
+    assert out.returncode == 1 and "Already approved by Jamie Rivera at " in out.stderr
 
 
 def test_locked_database_is_a_clear_message(tmp_path: Path) -> None:
@@ -144,4 +144,7 @@ def test_locked_database_is_a_clear_message(tmp_path: Path) -> None:
         holder.close()
     assert out.returncode == 1
     assert "is in use by another Loopdesk process" in out.stderr
+    # while the app runs, the way in is its API, with a token from My account
+    assert "use its HTTP API instead (http://localhost:8501/api/v1" in out.stderr
+    assert "a token made on “My account” in the app" in out.stderr
     assert "Traceback" not in out.stderr

@@ -15,6 +15,7 @@ from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
+NAMES = {"jamie": "Jamie Rivera", "alex": "Alex Admin"}
 
 
 def test_threads_racing_one_checkpoint(app: Loopdesk) -> None:
@@ -43,7 +44,7 @@ def test_threads_racing_one_checkpoint(app: Loopdesk) -> None:
     assert len(wins) == 1, wins
     assert len(losses) == 11
     winner = wins[0].split(":")[0]
-    assert all(f"already decided by {winner}" in m for m in losses)
+    assert all(f"by {NAMES[winner]} at " in m and "Already " in m for m in losses)
     decisions = [a for a in app.store.list_audit(run.id) if a.event.startswith("decision_")]
     assert len(decisions) == 1
     assert len([s for s in app.store.list_steps(run.id) if s.node_id == "review"]) == 1
@@ -99,5 +100,5 @@ def test_processes_racing_one_checkpoint(tmp_path: Path) -> None:
     assert json.loads(winners[0][1])["status"] == "completed"
     for code, _out, err in losers:
         assert code == 1
-        assert "already decided by" in err
+        assert "Already " in err and " UTC on " in err
         assert "Traceback" not in err

@@ -126,7 +126,7 @@ def test_six_processes_deciding_one_checkpoint_one_wins(pg_app: Loopdesk, pg_url
     assert [kind for kind, _ in outcomes].count("won") == 1, outcomes
     lost = [text for kind, text in outcomes if kind == "lost"]
     assert len(lost) == 5, outcomes
-    assert all("already decided by jamie" in text for text in lost), lost
+    assert all(" by Jamie Rivera at " in text and text.count("Already ") == 1 for text in lost), lost
     decisions = [a for a in pg_app.store.list_audit(run.id) if a.event.startswith("decision_")]
     assert len(decisions) == 1
     reviews = [s for s in pg_app.store.list_steps(run.id) if s.node_id == "review"]
