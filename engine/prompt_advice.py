@@ -34,7 +34,8 @@ TOP = 3
 """Patterns of each sort (added, removed, asked for) the demo suggestion names."""
 MIN_SHARE = 0.5
 """An added or removed phrase is a pattern for the demo when at least this share of the edited drafts,
-and two of them, had it (one reviewer's taste is not a pattern; a single edited draft is all there is)."""
+and two of them, had it (one reviewer's taste is not a pattern; a single edited draft is all there is);
+a note is one when at least this share of the drafts sent back or rejected, and two, were given it."""
 DEMO_LABEL = "Demo suggestion (offline demo model): built by rule from the most common edits and notes."
 
 ANSWER_FIELDS = [
@@ -155,9 +156,15 @@ def demo_suggestion(node: AIStepNode, drafts: Sequence[ReviewedDraft]) -> Sugges
     for phrase, n in top(removed, least):
         guidance.append(f"- Leave out “{phrase}”.")
         rationale.append(f"Reviewers removed “{phrase}” from {n} of {edited} edited drafts.")
-    for note, n in top(asked):
+    noted = sum(1 for d in changed if d.notes)
+    enough = max(2.0, noted * MIN_SHARE)  # a note given once is one reviewer's wish, not a rule
+    for note, n in top(asked, enough):
         guidance.append(f"- Heed this reviewer note: “{note}”.")
         rationale.append(f"Reviewers asked “{note}” {_times(n)} when sending drafts back or rejecting them.")
+    rare = sorted(note for note, n in asked.items() if n < enough)
+    if rare:
+        listed = ", ".join(f"“{note}”" for note in rare[:TOP])
+        rationale.append(f"Notes not given often enough to become a rule yet: {listed}.")
     if not guidance:
         raise InvalidStateError(
             f"no common pattern yet: each of the {edited} edited drafts was changed differently; "

@@ -206,16 +206,35 @@ class StepReplay:
             "new_mean_similarity": _mean([c.new_similarity or 0.0 for c in done]),
         }
 
+    def verdict(self) -> str:
+        """`better`, `worse` or `about the same` than the saved prompt: better when more new drafts came
+        closer than went further and they needed no more editing; worse when more went further or they
+        needed more editing."""
+        t = self.totals()
+        old, new = t["old_mean_edit_size"], t["new_mean_edit_size"]
+        if not t["replayed"]:
+            return "no new draft"
+        if t["further"] > t["closer"] or new > old + SAME_MARGIN:
+            return "worse"
+        if t["closer"] > t["further"] and new <= old:
+            return "better"
+        return "about the same"
+
     def summary(self) -> str:
-        """ "new prompt: 14/20 closer to what reviewers approved, mean edit size 0.22 → 0.09"."""
+        """ "better: 14 of 20 closer to what reviewers approved, edit size 0.22 → 0.09" (or "worse: …",
+        "about the same: …")."""
         t = self.totals()
         if not t["replayed"]:
             return f"no new draft: all {t['runs']} replays failed"
         failed = f" ({t['failed']} failed)" if t["failed"] else ""
         return (
-            f"new prompt: {t['closer']}/{t['replayed']} closer to what reviewers approved{failed}, "
-            f"mean edit size {t['old_mean_edit_size']:.2f} → {t['new_mean_edit_size']:.2f}"
+            f"{self.verdict()}: {t['closer']} of {t['replayed']} closer to what reviewers approved{failed}, "
+            f"edit size {t['old_mean_edit_size']:.2f} → {t['new_mean_edit_size']:.2f}"
         )
+
+
+SAME_MARGIN = 0.02
+"""A mean edit size this much higher than before still counts as the same (rounding, one word)."""
 
 
 @dataclass(frozen=True)

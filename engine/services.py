@@ -494,13 +494,22 @@ class Loopdesk:
         self.install_templates()
         return self.get_workflow(wf.id)
 
-    def use_template(self, template_id: str, user: str) -> WorkflowVersion:
-        """Create the user's own editable workflow from a template."""
+    def use_template(
+        self, template_id: str, user: str, instructions: Mapping[str, str] | None = None
+    ) -> WorkflowVersion:
+        """Create the user's own editable workflow from a template; `instructions` (AI step id → a new
+        instruction, e.g. one improved from the template's reviewed runs) replace the template's."""
         template = find_template(template_id)
         if template is None:
             raise NotFoundError("template", template_id)
         fresh = self.new_workflow(f"{template.workflow.name} ({user})", user)
         wf = copy_for_user(template.workflow, fresh.id, fresh.name)
+        for node_id, instruction in (instructions or {}).items():
+            node = wf.node_map().get(node_id)
+            if not isinstance(node, AIStepNode):
+                raise InvalidStateError(f"the template has no AI step `{node_id}` to give a new instruction")
+            changed = node.model_copy(update={"instruction": instruction})
+            wf = wf.model_copy(update={"nodes": [changed if n.id == node_id else n for n in wf.nodes]})
         # the copy is its creator's to change; the template's team still starts and sees it
         access = wf.access.model_copy(update={"editors": self._owners(user)})
         return self.save_workflow(

@@ -125,10 +125,11 @@ def _create(app: Loopdesk, name: str, taken: list[str]) -> None:
     st.session_state[ds.CURRENT_KEY] = fresh.id
 
 
-def _use_template(template_id: str) -> None:
-    """Make the user's own copy of a template and open it for editing."""
+def _use_template(template_id: str, instructions: dict[str, str] | None = None) -> None:
+    """Make the user's own copy of a template (with improved instructions, if any) and open it for
+    editing."""
     try:
-        created = app.use_template(template_id, user)
+        created = app.use_template(template_id, user, instructions)
     except EngineError as exc:
         ds.set_flash("error", md_message(str(exc)))
         return

@@ -9,12 +9,13 @@ from collections.abc import Callable
 import streamlit as st
 
 from engine.kinds import kind_of, node_title
-from engine.model import Workflow
+from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import WorkflowVersion
 from ui.arrange import layers
 from ui.canvas import show_readonly
 from ui.format import md_escape
+from ui.prompt_lab import improve_prompt, test_against_past_runs
 from ui.timeline import link_to
 
 VIEW_PICK_KEY = "designer_view_pick"
@@ -35,13 +36,17 @@ def steps_in_words(wf: Workflow, assignee_label: Callable[[str], str]) -> str:
     return "\n".join(lines)
 
 
+UseTemplate = Callable[[str, dict[str, str] | None], None]
+"""Make the user's copy of a template (with these AI steps' instructions replaced) and open it."""
+
+
 def show_readonly_designer(
     app: Loopdesk,
     user: str,
     choices: list[WorkflowVersion],
     current: str | None,
     reason: str,
-    on_use_template: Callable[[str], None] | None,
+    on_use_template: UseTemplate | None,
 ) -> None:
     """The workflows a person may look at, one at a time, read-only, with why they cannot change it."""
     if not choices:
@@ -76,7 +81,7 @@ def show_readonly_designer(
                 type="primary",
                 icon=":material/content_copy:",
                 on_click=on_use_template,
-                args=(wf.id,),
+                args=(wf.id, None),
                 help="Create your own editable copy and open it here.",
             )
         if app.permissions.can_start(user, wf):
@@ -85,3 +90,43 @@ def show_readonly_designer(
     show_readonly(wf, key=f"designer_readonly_{wf.id}", height=READONLY_HEIGHT)
     st.subheader("Steps", anchor=False)
     st.markdown(steps_in_words(wf, app.directory.label))
+    if template and on_use_template is not None:
+        template_prompt_lab(app, wf, user, on_use_template)
+
+
+def template_prompt_lab(app: Loopdesk, wf: Workflow, user: str, on_use: UseTemplate) -> None:
+    """Learn from how reviewers treated a template's drafts (runs started with “Try it as is”): improve an
+    AI step's instruction, test it against those runs, then use the template with the improvement."""
+    steps = [n for n in wf.nodes if isinstance(n, AIStepNode)]
+    if not steps:
+        return
+    st.subheader("Improve a prompt before you use it", anchor=False)
+    st.caption(
+        "Runs of this template (started with “Try it as is”) teach how reviewers want its drafts: suggest a "
+        "better instruction from their edits and notes, test it against the runs they approved, then use "
+        "the template with it. The template itself stays as shipped."
+    )
+    by_id = {n.id: n for n in steps}
+    picked = st.selectbox(
+        "AI step", list(by_id), format_func=lambda i: node_title(by_id[i]), key=f"template_lab_step:{wf.id}"
+    )
+    node = by_id[str(picked)]
+    prefix = f"template_lab:{wf.id}:{node.id}"
+    text_key = f"{prefix}:instruction"
+    st.session_state.setdefault(text_key, node.instruction)
+    st.text_area("Instruction (prompt)", key=text_key, height=160)
+    instruction = str(st.session_state[text_key])
+    working_node = node.model_copy(update={"instruction": instruction})
+    working = wf.model_copy(update={"nodes": [working_node if n.id == node.id else n for n in wf.nodes]})
+    improve_prompt(app, working, working_node, user, prefix)
+    test_against_past_runs(app, working, working_node, user)
+    if instruction != node.instruction:
+        st.button(
+            "Use template with this improvement",
+            key=f"template_lab_use:{wf.id}",
+            type="primary",
+            icon=":material/content_copy:",
+            on_click=on_use,
+            args=(wf.id, {node.id: instruction}),
+            help="Create your own editable copy of the template with this instruction, and open it here.",
+        )

@@ -244,12 +244,10 @@ def show_replay(wf: Workflow, done: Replay, at: float) -> None:
         f"{done.against_version} · used {used['prompt_tokens'] + used['completion_tokens']:,} tokens · {cost}"
     )
     for step in done.steps:
-        totals = step.totals()
-        better = totals["closer"] > totals["further"]
-        (st.success if better else st.warning)(
-            f"“{md_escape(node_name(wf, step.node_id))}”: {md_escape(step.summary())}",
-            icon=":material/insights:",
-        )
+        verdict = step.verdict()
+        shown = st.success if verdict == "better" else st.error if verdict == "worse" else st.warning
+        title = md_escape(node_name(wf, step.node_id))
+        shown(f"“{title}”: {md_escape(step.summary())}", icon=":material/insights:")
     if st.button("Compare run by run", key="designer_replay_compare", icon=":material/compare:"):
         compare_runs(wf, done)
 

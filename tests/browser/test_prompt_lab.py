@@ -80,7 +80,7 @@ def test_improve_test_against_past_runs_and_publish(
     wait_for_text(page, "Before it starts: 4 model calls · about ")
     page.get_by_role("button", name="Replay on past runs").click()
     wait_idle(page)
-    wait_for_text(page, "new prompt: 2/4 closer to what reviewers approved")
+    wait_for_text(page, ": 2 of 4 closer to what reviewers approved")
     wait_for_text(page, "Replays on record for this workflow: 1 (the newest 20 are kept)")  # its cost
     page.get_by_role("button", name="Compare run by run").click()
     wait_idle(page)

@@ -15,7 +15,7 @@ from engine.errors import InvalidStateError, NotAllowedError, StepError
 from engine.model import AIStepNode, Workflow
 from engine.prompt_advice import DEMO_LABEL, demo_suggestion, placeholder_warnings
 from engine.prompt_feedback import ReviewedDraft, reviewed_drafts, reviewed_steps
-from engine.replay import changed_ai_steps
+from engine.replay import ReplayCase, StepReplay, changed_ai_steps
 from engine.services import Loopdesk
 from tests.engine.test_ai_servers import open_app
 from tests.engine.test_cli import cli
@@ -109,17 +109,16 @@ def test_the_demo_suggestion_is_built_from_the_most_common_edits_and_notes(
     old = wf.node("draft").instruction  # type: ignore[union-attr]
     assert suggestion.old == old and suggestion.new.startswith(old.rstrip())
     guidance = suggestion.new[len(old.rstrip()) :].strip().splitlines()
-    assert guidance == [
-        "Reviewers' guidance:",
-        "- Include “Shop now”.",
-        "- Heed this reviewer note: “Off brand”.",
-        "- Heed this reviewer note: “Shorter, please”.",
-    ]
+    # each note was given once: one reviewer's wish, not a rule; named in the rationale, not in the prompt
+    assert guidance == ["Reviewers' guidance:", "- Include “Shop now”."]
     assert "Reviewers added “Shop now” to 2 of 3 edited drafts." in suggestion.rationale
+    assert "Notes not given often enough to become a rule yet: “Off brand”, “Shorter, please”." in (
+        suggestion.rationale
+    )
     assert not any("Tell us" in line for line in suggestion.rationale)  # one draft of three: no pattern
     assert suggestion.warnings == [] and suggestion.meta == {}
     assert app.suggest_instruction(wf, "draft", "dana") == suggestion  # deterministic
-    assert suggestion.as_dict()["diff"].endswith("- Heed this reviewer note: “Shorter, please”.+}")
+    assert suggestion.as_dict()["diff"].endswith("- Include “Shop now”.+}")
     diff = suggestion.as_dict()["diff"]
     assert "[-" not in diff and diff.index("{+") < diff.index("Reviewers' guidance:")  # only added
 
@@ -229,7 +228,8 @@ def test_a_replay_compares_new_drafts_with_what_reviewers_approved_and_stores_no
     assert by_run[runs["trimmed"]].verdict == "further"  # its reviewer cut words; none wanted “Shop now”
     totals = step.totals()
     assert totals["runs"] == 4 and totals["closer"] == 2 and totals["further"] == 2 and totals["failed"] == 0
-    assert step.summary().startswith("new prompt: 2/4 closer to what reviewers approved, mean edit size ")
+    summary = step.summary()
+    assert summary.startswith(f"{step.verdict()}: 2 of 4 closer to what reviewers approved, edit size ")
     assert done.demo and done.cost_usd == 0.0 and done.prompt_tokens > 0
     (logged,) = app.replay_log(OWN, "dana")
     assert logged["by"] == "dana" and logged["against_version"] == 1
@@ -286,7 +286,7 @@ def test_replay_from_the_command_line(
     assert lines[0].startswith("replaying 4 drafts: about ") and lines[0].endswith(
         "free (offline demo model)"
     )
-    assert lines[1].startswith("AI step draft: new prompt: 2/4 closer to what reviewers approved")
+    assert lines[1].startswith("AI step draft: ") and ": 2 of 4 closer to what reviewers approved" in lines[1]
     assert f"  {runs['shop_now']} “Spring sale”: closer · similarity to approved 0.97 → 1.00" in human.stdout
     unchanged = tmp_path / "same.json"
     unchanged.write_text(wf.to_json())
@@ -320,13 +320,12 @@ def test_the_demo_names_phrases_half_the_edited_drafts_share_and_the_commonest_n
         "- Include “Shop now”.",
         "- Leave out “Hi all”.",
         "- Heed this reviewer note: “shorter please”.",  # asked twice (case and stops aside)
-        "- Heed this reviewer note: “Add a joke”.",
-    ]
+    ]  # "Add a joke" was asked once: not a rule that every later draft must follow
     assert found.rationale[1:] == [
         "Reviewers added “Shop now” to 2 of 3 edited drafts.",
         "Reviewers removed “Hi all” from 3 of 3 edited drafts.",
         "Reviewers asked “shorter please” twice when sending drafts back or rejecting them.",
-        "Reviewers asked “Add a joke” once when sending drafts back or rejecting them.",
+        "Notes not given often enough to become a rule yet: “Add a joke”.",
     ]
     assert found.learned_from == 6
     scattered = [reviewed("One two three", "One two four"), reviewed("Five six", "Seven six")]
@@ -353,3 +352,20 @@ def test_a_changed_step_no_reviewer_sees_is_listed_but_not_replayed(
     assert [s.node_id for s in done.steps] == ["draft"]
     with pytest.raises(NotAllowedError):
         app.replay(both, "jamie", plan=plan)  # a plan does not lend its maker's rights
+
+
+def test_a_replay_says_in_words_whether_the_new_prompt_is_better_or_worse() -> None:
+    approved = "Spring sale: every shoe is 20% off until Friday. Shop now"
+
+    def case(old: str, new: str) -> ReplayCase:
+        return ReplayCase("r", "t", old, approved, new)
+
+    worse = StepReplay(
+        "draft", [case(approved, "Hello there everyone, a long new text about nothing at all")] * 2
+    )
+    assert worse.verdict() == "worse"
+    assert worse.summary().startswith("worse: 0 of 2 closer to what reviewers approved, edit size 0.00 → ")
+    better = StepReplay("draft", [case("Spring sale: shoes are cheap", approved)] * 3)
+    assert better.verdict() == "better" and better.summary().startswith("better: 3 of 3 closer")
+    same = StepReplay("draft", [case(approved, approved)])
+    assert same.verdict() == "about the same"

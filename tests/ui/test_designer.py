@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import UnknownElement
 
+from engine.decisions import Approve
 from engine.kinds import PALETTE
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
@@ -476,3 +477,32 @@ def test_show_readonly_draws_a_locked_canvas_coloured_by_status() -> None:
     at.run()
     assert canvas_args(at)["timestamp"] > first
     assert "● done" in {n["id"]: n for n in canvas_args(at)["nodes"]}["review"]["data"]["content"]
+
+
+def test_a_presenter_improves_a_template_s_prompt_from_its_own_runs_and_uses_it(streamlit_app: None) -> None:
+    """Runs started with “Try it as is” belong to the template; Improve this prompt and Test against past
+    runs work there too, and lead to “Use template with this improvement”."""
+    app = service()
+    for i in range(3):  # three tries of the template as it is; reviewers add “Shop now” to two of them
+        run = app.start_run("marketing-social-post", {"topic": f"Spring sale {i}"}, "dana")
+        (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+        edits = {"draft": f"{cp.shown['draft']} Shop now"} if i < 2 else {}
+        app.decide(cp.id, "jamie", Approve(edits=edits))
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["loopdesk_user"] = "dana"
+    at.query_params["workflow"] = "marketing-social-post"
+    at.run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Improve a prompt before you use it" for s in at.subheader)
+    box = at.text_area(key="template_lab:marketing-social-post:draft:instruction")
+    original = box.value
+    at.button(key="designer_improve_draft").click().run()
+    assert not at.exception, at.exception
+    at.button(key="designer_use_suggestion").click().run()
+    improved = at.text_area(key="template_lab:marketing-social-post:draft:instruction").value
+    assert improved != original and "- Include “Shop now”." in improved
+    at.button(key="template_lab_use:marketing-social-post").click().run()
+    assert not at.exception, at.exception
+    mine = [w for w in app.list_workflows() if w.workflow_id.startswith("marketing-social-post-")]
+    assert len(mine) == 1 and mine[0].definition.node("draft").instruction == improved  # type: ignore[union-attr]
+    assert app.get_workflow("marketing-social-post").definition.node("draft").instruction == original  # type: ignore[union-attr]
