@@ -541,6 +541,8 @@ class DuckDBStore(SqlStore):
         # is where every lease is; the PostgreSQL store keeps them in the runs table instead.
         self._leases: dict[str, tuple[str, float]] = {}
         self._lease_lock = threading.Lock()
+        self._event_claims: dict[str, float] = {}
+        """Outbox events this process is delivering, until when (see `due_events`)."""
         self._runnable = threading.Event()
         # Faults that heal: a write refused by the disk is reported until a later write succeeds;
         # a connection DuckDB invalidated (a failed checkpoint) is replaced by a fresh one.
@@ -1380,15 +1382,27 @@ class DuckDBStore(SqlStore):
 
     # -- notifications ----------------------------------------------------------
     def due_events(self, at: float, limit: int = 100, lease_seconds: float = 0.0) -> list[OutboxEvent]:
-        """Undelivered events whose next attempt is due, oldest first; claimed for `lease_seconds`."""
+        """Undelivered events whose next attempt is due, oldest first; claimed for `lease_seconds`.
+
+        Only this process can open the file, so the claims live in its memory (as run leases do): a
+        process killed mid-delivery leaves no claim behind, and its successor delivers at once."""
+        with self._lease_lock:
+            held = [i for i, until in self._event_claims.items() if until > at]
+            self._event_claims = {i: self._event_claims[i] for i in held}
+        skip = f" AND id NOT IN ({_marks(len(held))})" if held else ""
         select = (
-            f"SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ? "
+            f"SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ?{skip} "
             f"ORDER BY occurred_at, id LIMIT {int(limit)}"
         )
-        return [outbox_event(r) for r in self._claim_rows(select, [at], "outbox", "next_at", lease_seconds)]
+        events = [outbox_event(r) for r in self._rows(select, [at, *held])]
+        if lease_seconds > 0:
+            with self._lease_lock:
+                self._event_claims.update({e.id: now() + lease_seconds for e in events})
+        return events
 
     def update_events(self, events: list[OutboxEvent]) -> None:
-        """Record delivery progress: status, attempts, next attempt, channels done, last error."""
+        """Record delivery progress: status, attempts, next attempt, channels done, last error (their
+        claims end with it)."""
         if not events:
             return
 
@@ -1416,6 +1430,9 @@ class DuckDBStore(SqlStore):
                 cur.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
 
         self._submit(_Job(work=write))
+        with self._lease_lock:  # written: their claims end (a read now sees the new state)
+            for e in events:
+                self._event_claims.pop(e.id, None)
 
     # -- API tokens and settings ------------------------------------------------
     def save_token(self, token: TokenRecord) -> None:

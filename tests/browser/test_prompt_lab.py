@@ -64,7 +64,7 @@ def test_improve_test_against_past_runs_and_publish(
     # the designer edits the suggestion before using it
     suggested = page.get_by_label("Suggested instruction (you may edit it)")
     text = suggested.input_value()
-    assert text.rstrip().endswith("- Heed this reviewer note: “Shorter, please”.")
+    assert text.rstrip().endswith("- Include “Shop now”.")  # each note was given once: no rule
     mine = text.replace("- Heed this reviewer note: “Off brand”.\n", "")
     suggested.fill(mine)
     suggested.press("Tab")
