@@ -20,9 +20,13 @@ class Problem:
     message: str
     node_id: str | None = None
     edge_id: str | None = None
+    named: bool = False
+    """The message names its step itself (“‘Tighten the post’ uses Headline…”): shown as it is."""
 
     def __str__(self) -> str:
         """Render the problem with the node or edge it names."""
+        if self.named:
+            return self.message
         if self.node_id:
             return f"node `{self.node_id}`: {self.message}"
         if self.edge_id:

@@ -146,6 +146,9 @@ class AIStepNode(_NodeBase):
     """Cap on the answer's length in tokens."""
     output_name: Name = "output"
     """Name the answer is stored under for later steps."""
+    output_label: Name = ""
+    """What people call the answer ("Headline"); empty: its name in words (`key_message` → "Key
+    message")."""
     output_kind: OutputKind = "text"
     """text, classification (one label of `labels`), or json (named `json_fields`)."""
     labels: Names = Field(default_factory=list)
@@ -271,6 +274,9 @@ class EndNode(_NodeBase):
     """Label recorded as the run's outcome."""
     status: Literal["completed", "rejected"] = "completed"
     """How the run finishes: `rejected` for the end of a rejection path."""
+    result: Names = Field(default_factory=list)
+    """Values the run delivers when it ends here: shown with its outcome on the run's page, in the
+    requester's email and in the `run.completed` webhook."""
 
 
 Node = Annotated[

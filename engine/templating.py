@@ -351,3 +351,63 @@ def over_memory(what: str, budget: RenderBudget) -> str:
         f"{what} needed more than the render budget of {budget.memory_bytes // 2**20:,} MB of memory; "
         "remove the loops or repetitions that build large text"
     )
+
+
+# -- changing the values a template uses -------------------------------------------------------------
+
+
+def _tokens(text: str) -> list[tuple[str, str]] | None:
+    """The template's tokens as (type, text), which join back into `text`; None when it does not lex."""
+    try:
+        return [(kind, value) for _, kind, value in ENV.lex(text)]
+    except TemplateSyntaxError:
+        return None
+
+
+def rename_placeholder(text: str, old: str, new: str) -> str:
+    """The template with every use of the value `old` (`{{ old }}`, `{{ old.field }}`, `{% if old %}`)
+    naming `new` instead; attributes, filters and tests that happen to share the name stay. A template
+    that does not parse is returned unchanged."""
+    tokens = _tokens(text)
+    if tokens is None or old == new:
+        return text
+    out: list[str] = []
+    before = ""  # the last token that was not whitespace
+    for kind, value in tokens:
+        if kind == "name" and value == old and before not in (".", "|", "is"):
+            value = new
+        out.append(value)
+        if kind != "whitespace":
+            before = value
+    return "".join(out)
+
+
+def drop_placeholder(text: str, name: str) -> str:
+    """The template without its plain `{{ name }}` placeholders (other uses of `name` stay, so
+    validation still points at them); the blank lines a removal leaves are folded."""
+    tokens = _tokens(text)
+    if tokens is None:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i][0] == "variable_begin":
+            inner = []
+            j = i + 1
+            while j < len(tokens) and tokens[j][0] != "variable_end":
+                inner.append(tokens[j])
+                j += 1
+            meaningful = [t for t in inner if t[0] != "whitespace"]
+            if j < len(tokens) and meaningful == [("name", name)]:
+                i = j + 1
+                continue
+        out.append(tokens[i][1])
+        i += 1
+    joined = "".join(out)
+    if joined == text:
+        return text
+    lines = [line.rstrip() for line in joined.splitlines()]
+    folded = "\n".join(lines)
+    while "\n\n\n" in folded:
+        folded = folded.replace("\n\n\n", "\n\n")
+    return folded.strip()

@@ -7,8 +7,8 @@ requested” loop back is not a step down), rows are ordered to keep connected s
 
 from __future__ import annotations
 
+from engine.graph import forward_edges
 from engine.model import Position, Workflow
-from engine.validation import forward_edges
 from ui.canvas import NODE_WIDTH
 
 ROW_GAP = 120.0

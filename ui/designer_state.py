@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from engine.kinds import KINDS, exit_labels
+from engine.kinds import KINDS, exit_labels, unique_title
 from engine.model import Edge, Node, Position, Workflow
 
 CURRENT_KEY = "designer_workflow"
@@ -268,17 +268,6 @@ def _spot_near(wf: Workflow, x: float, y: float) -> Position:
             if _is_free(wf, cx, cy):
                 return Position(x=cx, y=cy)
     return Position(x=x + 280, y=y)
-
-
-def unique_title(wf: Workflow, base: str) -> str:
-    """`base`, or `base 2`, `base 3`… whichever no step has yet (so steps are told apart by title)."""
-    taken = {n.title.strip() for n in wf.nodes}
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base} {n}" in taken:
-        n += 1
-    return f"{base} {n}"
 
 
 def make_node(wf: Workflow, kind: str, near: str | None) -> Node:

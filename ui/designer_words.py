@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from engine.errors import Problem
-from engine.kinds import node_title
-from engine.model import Node, Workflow
+from engine.kinds import node_title, step_name
+from engine.model import Workflow
 from ui.format import md_escape, md_message
 
-
-def step_name(wf: Workflow, node: Node) -> str:
-    """A step by its title; its id is added only when another step has the same title."""
-    title = node_title(node)
-    twins = sum(node_title(n) == title for n in wf.nodes)
-    return title if twins == 1 else f"{title} ({node.id})"
+__all__ = ["connection_name", "problem_label", "problem_target", "problem_text", "sentence", "step_name"]
 
 
 def connection_name(wf: Workflow, source: str, target: str) -> str:
@@ -24,6 +19,8 @@ def connection_name(wf: Workflow, source: str, target: str) -> str:
 def problem_text(wf: Workflow, p: Problem) -> str:
     """Where a problem is, in words a designer knows: the step's title or the connection's ends."""
     nodes = wf.node_map()
+    if p.named:
+        return p.message[:1].upper() + p.message[1:]
     if p.node_id:
         node = nodes.get(p.node_id)
         return f"{step_name(wf, node) if node else p.node_id}: {p.message}"

@@ -103,7 +103,14 @@ def insert_on_edge(wf: Workflow, edge_id: str, kind: str) -> tuple[Workflow, str
     wf = set_exit(wf, edge.source, edge.label, new_id)
     if kind_of(wf.node(new_id)).exit_labels(wf.node(new_id)):  # a step that ends the run leads nowhere
         wf = set_exit(wf, new_id, default_label(wf, new_id), edge.target)
-    return wf, new_id
+    return _settled(wf, new_id), new_id
+
+
+def _settled(wf: Workflow, new_id: str) -> Workflow:
+    """The workflow once its new step, now wired in, has chosen its settings there (its kind's
+    `placed`: an AI step after a draft revises it)."""
+    node = wf.node(new_id)
+    return kind_of(node).placed(wf, node)
 
 
 def add_after(wf: Workflow, node_id: str, kind: str) -> tuple[Workflow, str]:
@@ -125,7 +132,7 @@ def add_after(wf: Workflow, node_id: str, kind: str) -> tuple[Workflow, str]:
         )
     below = Position(x=node.position.x, y=node.position.y + ROW)
     wf, new_id = _place(wf, kind, below)
-    return set_exit(wf, node_id, free[0].label, new_id), new_id
+    return _settled(set_exit(wf, node_id, free[0].label, new_id), new_id), new_id
 
 
 def delete_step(wf: Workflow, node_id: str) -> Workflow:

@@ -47,6 +47,24 @@ def node_title(node: Node) -> str:
     return node.title.strip() or kind_label(node.type)
 
 
+def step_name(wf: Workflow, node: Node) -> str:
+    """A step by its title; its id is added only when another step has the same title."""
+    title = node_title(node)
+    twins = sum(node_title(n) == title for n in wf.nodes)
+    return title if twins == 1 else f"{title} ({node.id})"
+
+
+def unique_title(wf: Workflow, base: str) -> str:
+    """`base`, or `base 2`, `base 3`… whichever no step has yet (so steps are told apart by title)."""
+    taken = {n.title.strip() for n in wf.nodes}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} {n}" in taken:
+        n += 1
+    return f"{base} {n}"
+
+
 def default_assignee_label(assignee: str) -> str:
     """A readable assignee name without a directory: `group:marketing` → `marketing (group)`."""
     if assignee.startswith("group:"):
@@ -87,5 +105,7 @@ __all__ = [
     "kind_label",
     "kind_of",
     "node_title",
+    "step_name",
     "summarize",
+    "unique_title",
 ]

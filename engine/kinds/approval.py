@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.autonomy import draft_names
 from engine.business_hours import problems as business_hours_problems
 from engine.errors import Problem
-from engine.kinds.base import AssigneeLabel, Kind, Look, twice_used
+from engine.kinds.base import AssigneeLabel, Kind, Look, swap_names, swap_text, twice_used
 from engine.model import OUTCOMES, ApprovalNode, Edge, Workflow
 from engine.policies import chain, chain_problems
 from engine.steps.base import StepContext, StepOutcome
@@ -75,23 +75,38 @@ def check(wf: Workflow, node: ApprovalNode) -> list[str]:
 
 
 def check_exits(wf: Workflow, node: ApprovalNode, edges: list[Edge]) -> list[Problem]:
-    """Each connection carries an outcome, once; `approved` leads somewhere."""
+    """Each connection carries an outcome, once; "If approved" leads somewhere."""
+    from engine.kinds import step_name
+
     out: list[Problem] = []
+    nodes = wf.node_map()
+    choose = ", ".join(f"“{name}”" for name in OUTCOME_NAMES.values())
     for e in edges:
         if e.label not in OUTCOMES:
-            shown = f"`{e.label}`" if e.label else "no outcome"
-            out.append(
-                Problem(
-                    f"connection from approval `{node.id}` has {shown}; choose "
-                    "approved, rejected or changes_requested",
-                    edge_id=e.id,
-                )
-            )
+            target = nodes.get(e.target)
+            to = f" to ‘{step_name(wf, target)}’" if target is not None else ""
+            shown = f"the outcome “{e.label}”, which an approval does not have" if e.label else "no outcome"
+            text = f"The connection from ‘{step_name(wf, node)}’{to} has {shown}: choose {choose}"
+            out.append(Problem(text, edge_id=e.id, named=True))
     out += twice_used(node, edges)
     if "approved" not in {e.label for e in edges}:
-        missing = "has no `approved` connection; connect where the task goes when approved"
-        out.append(Problem(missing, node_id=node.id))
+        missing = (
+            f"‘{step_name(wf, node)}’ has no “If approved” connection: connect it to where the task goes "
+            "once it is approved"
+        )
+        out.append(Problem(missing, node_id=node.id, named=True))
     return out
+
+
+def swap_value(node: ApprovalNode, old: str, new: str | None) -> ApprovalNode:
+    """Its instructions, shown and editable values with `old` renamed or removed."""
+    return node.model_copy(
+        update={
+            "instructions": swap_text(node.instructions, old, new),
+            "visible_values": swap_names(node.visible_values, old, new),
+            "editable_values": swap_names(node.editable_values, old, new),
+        }
+    )
 
 
 KIND = Kind(
@@ -112,4 +127,7 @@ KIND = Kind(
         ("the editable values", list(node.editable_values)),
     ],
     loop_back=frozenset({"changes_requested"}),
+    reads_all=lambda node: not node.visible_values,
+    swap_value=swap_value,
+    uses_word="shows",
 )

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from engine.errors import Problem
 from engine.model import Edge, Workflow, _NodeBase
 from engine.steps.base import StepHandler
+from engine.templating import drop_placeholder, rename_placeholder
 
 N = TypeVar("N", bound=_NodeBase)
 AssigneeLabel = Callable[[str], str]
@@ -69,6 +70,18 @@ def _no_problems(wf: Workflow, node: Any) -> list[str]:
     return []
 
 
+def _reads_some(node: Any) -> bool:
+    return False
+
+
+def _same_node(node: N, old: str, new: str | None) -> N:
+    return node
+
+
+def _stays(wf: Workflow, node: Any) -> Workflow:
+    return wf
+
+
 @dataclass(frozen=True)
 class Kind(Generic[N]):
     """Everything the app knows about one node kind (the `type` of its nodes)."""
@@ -103,8 +116,8 @@ class Kind(Generic[N]):
     """The form: where every run starts; nothing leads to it and it cannot be deleted."""
     canvas_role: str = "default"
     """The component's node type: `input` (no handle in), `output` (no handle out) or `default`."""
-    produces: Callable[[N], set[str]] = lambda node: set()
-    """Values it adds for later steps."""
+    produces: Callable[[N], list[str]] = lambda node: []
+    """Values it adds for later steps, in the order people see them."""
     closed_values: Callable[[N], dict[str, list[str]]] = _no_values
     """Values it makes that can only take listed options (a choice field, a classification)."""
     prompts: Callable[[N], list[tuple[str, str]]] = _no_texts
@@ -113,6 +126,18 @@ class Kind(Generic[N]):
     """Values it reads by name as (where, names), e.g. ("the branch", ["category"])."""
     loop_back: frozenset[str] = field(default_factory=frozenset)
     """Exit labels that may lead back to an earlier step (a revision loop)."""
+    reads_all: Callable[[N], bool] = _reads_some
+    """Whether it reads every value there is (an approval that lists none shows them all)."""
+    swap_value: Callable[[N, str, str | None], N] = _same_node
+    """The node with value `old` called `new` wherever it reads or writes it (a rename), or with
+    its uses of `old` removed when `new` is None (what it writes stays)."""
+    uses_word: str = "uses"
+    """How its card says what it reads ("uses Topic", "shows Draft", "delivers Translation")."""
+    writes_word: str = "writes"
+    """How its card says what it writes ("writes Draft", "asks for Topic, Channel")."""
+    placed: Callable[[Workflow, N], Workflow] = _stays
+    """The workflow once a new step of this kind has been wired in (an AI step chooses what it
+    revises)."""
 
 
 def dupes(items: Iterable[str]) -> set[str]:
@@ -139,15 +164,32 @@ def plain_exits(wf: Workflow, node: Any, edges: list[Edge]) -> list[Problem]:
         if e.label:
             out.append(
                 Problem(
-                    f"carries the label `{e.label}`, but only connections leaving an approval "
-                    "or a branch have outcomes or cases; clear it",
+                    f"carries the label “{e.label.replace('_', ' ')}”, but only connections leaving an "
+                    "approval or a branch have outcomes or cases; clear it",
                     edge_id=e.id,
                 )
             )
     return out
 
 
+def swap_text(text: str, old: str, new: str | None) -> str:
+    """A prompt with value `old` renamed to `new`, or its plain placeholders of `old` removed."""
+    return drop_placeholder(text, old) if new is None else rename_placeholder(text, old, new)
+
+
+def swap_names(names: list[str], old: str, new: str | None) -> list[str]:
+    """A list of value names with `old` renamed to `new` (kept once), or left out when `new` is None."""
+    out = [new if n == old else n for n in names]
+    return list(dict.fromkeys(n for n in out if n is not None))
+
+
 def twice_used(node: Any, edges: list[Edge]) -> list[Problem]:
     """An outcome or case used by two connections of the same step."""
+    from engine.kinds import kind_of
+
     labels = [str(e.label) for e in edges if e.label]
-    return [Problem(f"has two `{d}` connections; keep one", node_id=node.id) for d in sorted(dupes(labels))]
+    name = kind_of(node).exit_name
+    return [
+        Problem(f"has two “{name(node, d)}” connections; keep one", node_id=node.id)
+        for d in sorted(dupes(labels))
+    ]

@@ -128,4 +128,7 @@ KIND = Kind(
     exit_word="Case",
     check_exits=check_exits,
     value_refs=lambda node: [("the branch", [node.value])] if node.value.strip() else [],
+    swap_value=lambda node, old, new: (
+        node.model_copy(update={"value": new or ""}) if node.value == old else node
+    ),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.errors import Problem
-from engine.kinds.base import AssigneeLabel, Kind, Look
+from engine.kinds.base import AssigneeLabel, Kind, Look, swap_names
 from engine.model import Edge, EndNode, Workflow
 from engine.steps.base import StepContext, StepOutcome
 
@@ -42,4 +42,7 @@ KIND = Kind(
     check_exits=check_exits,
     new_settings=lambda wf, node_id: {"outcome": "Done"},
     canvas_role="output",
+    value_refs=lambda node: [("the result", list(node.result))] if node.result else [],
+    uses_word="delivers",
+    swap_value=lambda node, old, new: node.model_copy(update={"result": swap_names(node.result, old, new)}),
 )

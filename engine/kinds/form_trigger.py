@@ -49,6 +49,15 @@ def check(wf: Workflow, node: FormTriggerNode) -> list[str]:
     return out
 
 
+def swap_value(node: FormTriggerNode, old: str, new: str | None) -> FormTriggerNode:
+    """A field renamed (and the title field with it); removing uses leaves the form as it is."""
+    if new is None or old not in {f.name for f in node.fields}:
+        return node
+    fields = [f.model_copy(update={"name": new}) if f.name == old else f for f in node.fields]
+    title = new if node.title_field == old else node.title_field
+    return node.model_copy(update={"fields": fields, "title_field": title})
+
+
 KIND = Kind(
     type="form_trigger",
     label="Form trigger",
@@ -60,6 +69,8 @@ KIND = Kind(
     in_palette=False,
     starts_runs=True,
     canvas_role="input",
-    produces=lambda node: {f.name for f in node.fields},
+    produces=lambda node: [f.name for f in node.fields],
     closed_values=lambda node: {f.name: list(f.options) for f in node.fields if f.type == "choice"},
+    swap_value=swap_value,
+    writes_word="asks for",
 )

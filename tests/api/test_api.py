@@ -369,10 +369,8 @@ def test_runs_are_listed_with_filters_and_paging_as_the_runs_page_shows_them(api
     # Riley sees only what the Runs page shows Riley (their own runs), with no total to count
     riley = api.call("GET", "/runs?limit=1000", "riley")
     assert {d["started_by"] for d in riley.json()} == {"riley"} and "X-Total-Count" not in riley.headers
-    section = api.call(
-        "GET", f"/runs?workflow={MARKETING}&section=HITL Draft Review&started_by=riley", "dana"
-    )
-    assert {d["section"] for d in section.json()} == {"HITL Draft Review"}
+    section = api.call("GET", f"/runs?workflow={MARKETING}&section=Draft review&started_by=riley", "dana")
+    assert {d["section"] for d in section.json()} == {"Draft review"}
     for bad in ("status=lost", "since=yesterday", "limit=0", "wait=5"):
         r = api.call("GET", f"/runs?{bad}", "dana")
         assert r.status_code in (422, 200), bad  # wait means nothing to a list

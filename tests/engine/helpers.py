@@ -47,7 +47,7 @@ def linear_workflow(**overrides: Any) -> Workflow:
                 "output_name": "translation",
             },
             {"id": "publish", "type": "move_to_section", "section": "Published"},
-            {"id": "end", "type": "end", "outcome": "Published"},
+            {"id": "end", "type": "end", "outcome": "Published", "result": ["translation"]},
         ],
         "edges": [
             {"id": "e1", "source": "form", "target": "draft"},

@@ -60,7 +60,7 @@ def test_approval_needs_approved_edge_and_outcome_labels() -> None:
         if e["id"] == "e4":
             e["label"] = None
     probs = problems_of(data)
-    assert any(n == "review" and "no `approved` connection" in m for n, m in probs)
+    assert any(n == "review" and "has no “If approved” connection" in m for n, m in probs)
     assert any(n == "e4" and "has no outcome" in m for n, m in probs)
 
 
@@ -89,7 +89,11 @@ def test_placeholder_must_be_a_field_or_upstream_output() -> None:
     data = as_dict(linear_workflow())
     node(data, "draft")["instruction"] = "Write about {{ topc }}"
     probs = problems_of(data)
-    assert ("draft", "the instruction uses `topc`, which is not a form field or an AI step's output") in probs
+    assert (
+        "draft",
+        "‘AI step (draft)’ uses Topc in the instruction, which no step writes: add a form field or an AI "
+        "step that writes it, or take it out",
+    ) in probs
 
 
 def test_placeholder_must_be_set_on_every_path() -> None:
@@ -97,7 +101,11 @@ def test_placeholder_must_be_set_on_every_path() -> None:
     # the draft step may not use the translation, which only exists later
     node(data, "draft")["instruction"] = "Improve {{ translation }}"
     probs = problems_of(data)
-    assert any(n == "draft" and "not set on every path" in m for n, m in probs)
+    assert any(
+        n == "draft"
+        and "uses Translation in the instruction, which no earlier step writes: move it after" in m
+        for n, m in probs
+    )
 
 
 def test_available_values_flow_along_the_graph() -> None:
@@ -112,7 +120,11 @@ def test_loops_only_through_changes_requested() -> None:
     data["edges"].append({"id": "back", "source": "translate", "target": "draft"})
     data["edges"] = [e for e in data["edges"] if e["id"] != "e6"]
     probs = problems_of(data)
-    assert any("loop that does not go through a `changes_requested`" in m for _, m in probs)
+    assert any(
+        "that goes back without a reviewer asking for changes; only an approval's “If changes requested” "
+        "connection may lead back" in m
+        for _, m in probs
+    )
 
 
 def test_loop_cap_must_be_positive() -> None:

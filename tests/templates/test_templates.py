@@ -126,7 +126,7 @@ JOURNEYS: dict[str, Journey] = {
     "marketing": Journey(
         stem="marketing_social_post",
         inputs={},
-        stages=(Stage("review", "jamie", "jamie", "draft", "draft", "translate", "HITL Draft Review"),),
+        stages=(Stage("review", "jamie", "jamie", "draft", "draft", "translate", "Draft review"),),
         section="Published",
         outcome="Published",
         rejected_section="Rejected",
@@ -312,7 +312,7 @@ def test_canvas_layout_has_no_overlapping_nodes(stem: str) -> None:
 def test_marketing_template_keeps_the_ids_other_features_rely_on() -> None:
     wf = load_template("marketing_social_post")
     assert wf.id == "marketing-social-post"
-    assert wf.sections == ["Intake", "HITL Draft Review", "Translation", "Published", "Rejected"]
+    assert wf.sections == ["Intake", "Draft review", "Translation", "Published", "Rejected"]
     review = wf.node("review")
     assert isinstance(review, ApprovalNode) and review.assignee == "jamie"
     assert review.editable_values == ["draft"]

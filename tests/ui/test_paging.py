@@ -90,7 +90,7 @@ def test_the_board_counts_every_task_and_shows_the_newest_of_each_section(
     at = page(BOARD, "dana", workflow=MARKETING)
     read = texts(at)
     assert f"{RUNS_MADE} tasks" in read
-    assert f"HITL Draft Review · {RUNS_MADE}" in read
+    assert f"Draft review · {RUNS_MADE}" in read
     assert f"+ {RUNS_MADE - MAX_CARDS} older (see Runs)" in read
     newest = [shown(m.value).strip("*") for m in at.markdown if m.value.startswith("**Post ")]
     assert newest == [f"Post {i}" for i in range(RUNS_MADE - 1, RUNS_MADE - 1 - MAX_CARDS, -1)]

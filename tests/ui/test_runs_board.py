@@ -129,7 +129,7 @@ def test_board_shows_each_task_in_its_section_and_follows_moves(service: Loopdes
     headings = [m.value for m in at.markdown if m.value.startswith("##### ")]
     assert headings == [
         "##### Intake · 0",
-        "##### HITL Draft Review · 1",
+        "##### Draft review · 1",
         "##### Translation · 0",
         "##### Published · 0",
         "##### Rejected · 0",
@@ -145,7 +145,7 @@ def test_board_shows_each_task_in_its_section_and_follows_moves(service: Loopdes
     service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
     click(at, "Refresh")
     headings = [m.value for m in at.markdown if m.value.startswith("##### ")]
-    assert "##### Published · 1" in headings and "##### HITL Draft Review · 0" in headings
+    assert "##### Published · 1" in headings and "##### Draft review · 0" in headings
     assert service.engine.get_run(run.id).section == "Published"
 
 

@@ -99,7 +99,15 @@ def test_new_steps_get_titles_that_tell_them_apart() -> None:
     wf, first = add_after(wf, "draft", "ai_step")
     wf, second = add_after(wf, first, "ai_step")
     wf, third = add_after(wf, second, "ai_step")
-    assert [wf.node(i).title for i in (first, second, third)] == ["AI step", "AI step 2", "AI step 3"]
+    # each improves the draft written before it (see engine.kinds.ai_step.placed)
+    assert [wf.node(i).title for i in (first, second, third)] == [
+        "Improve the draft",
+        "Improve the draft 2",
+        "Improve the draft 3",
+    ]
+    wf, first = add_after(wf, "form", "move_to_section")
+    wf, second = add_after(wf, first, "move_to_section")
+    assert [wf.node(i).title for i in (first, second)] == ["Move to section", "Move to section 2"]
 
 
 @pytest.mark.parametrize("kind", [k.type for k in PALETTE])
@@ -109,7 +117,7 @@ def test_insert_add_after_and_delete_work_for_every_palette_kind(marketing: Work
     into_review = next(e for e in marketing.edges if e.target == "review")
     wf, new_id = insert_on_edge(marketing, into_review.id, kind)
     node = wf.node(new_id)
-    assert node.type == kind and node.title == spec.label
+    assert node.type == kind and node.title == (spec.label if kind != "ai_step" else "Improve the draft")
     assert edge(wf, into_review.source, new_id) == ""  # the plain connection into it stays plain
     assert [x.label for x in exits(wf, new_id)] == spec.exit_labels(node)
     leads_on = edge(wf, new_id, "review")
