@@ -64,6 +64,7 @@ from engine.policies import (
     step_time,
 )
 from engine.steps import StepContext, StepOutcome
+from engine.steps.base import Revision
 from engine.store.base import (
     AuditEvent,
     CheckpointClose,
@@ -523,6 +524,7 @@ class Engine:
         ctx = StepContext(
             wf, node, run, self.provider, self.prices, self._stopper(run.id),
             default_model=self.default_model() if ai else BUILTIN_MODEL, progress=live,
+            revision=self._revision(node, run) if ai else None,
         )  # fmt: skip
         try:
             outcome = handler(ctx)
@@ -537,6 +539,15 @@ class Engine:
                 live.finish()
         assert t.run_update is not None
         return t, _updated(run, t.run_update)
+
+    def _revision(self, node: Node, run: RunRecord) -> Revision | None:
+        """On the way back to a checkpoint that asked for changes: the reviewer's note and what the
+        step answered last time in this run."""
+        note = run.values.get("feedback")
+        if not isinstance(note, str) or not note.strip():
+            return None
+        earlier = [s for s in self.store.list_steps(run.id) if s.node_id == node.id and s.status == "done"]
+        return Revision(note, earlier[-1].output if earlier else None)
 
     def _transition(
         self,

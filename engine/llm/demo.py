@@ -69,6 +69,13 @@ _PREVIOUS_DRAFT = re.compile(
     r"(?=^[ \t]*(?:reviewer|feedback|requested|changes)\b|\Z)",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
+_REVISION = re.compile(
+    r"^[ \t]*Your previous answer:[ \t]*\n(?P<previous>.*?)(?:\n\s*\n[ \t]*Revise your answer to address "
+    r"the feedback\.[ \t]*$|\Z)|^[ \t]*Revise your answer to address the feedback\.[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+"""What the engine adds to a step run again after a send-back (beside the note): the step's previous
+answer, and the request to revise it."""
 _ADDITION = re.compile(r"\b(?:add|mention|include)\s+(?P<thing>[^.;\n]+)", re.IGNORECASE)
 _GUIDANCE = re.compile(
     r"^[ \t]*[-*\u2022][ \t]*(?P<verb>include|leave out)[ \t]+[\"\u201c](?P<text>[^\"\u201d\n]+)[\"\u201d]",
@@ -170,6 +177,11 @@ def write_text(prompt: str) -> str:
 
 def _write(prompt: str) -> tuple[str, list[str]]:
     """The answer and what the demo did to get it (for the step record, never in the text)."""
+    revision = _REVISION.search(prompt)
+    previous = ""
+    if revision:
+        previous = _clean_lines(strip_demo_tag((revision.group("previous") or "").strip()))
+        prompt = _REVISION.sub("", prompt).strip()
     feedback = _FEEDBACK.search(prompt)
     task = _FEEDBACK.sub("", prompt).strip() if feedback else prompt
     notes: list[str] = []
@@ -185,7 +197,7 @@ def _write(prompt: str) -> tuple[str, list[str]]:
         body = follow_guidance(task, _draft(task))
     if feedback:
         note = feedback.group("note").strip()
-        base = body if improving or translation else (_previous_draft(task) or body)
+        base = body if improving or translation else (previous or _previous_draft(task) or body)
         body, did = _revise(base, note)
         notes.append(f"the offline demo model applied the reviewer's note “{note}”: {did}")
     return body, notes

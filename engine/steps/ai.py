@@ -3,6 +3,7 @@ call cost (a paid call is recorded even when its answer cannot be used)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,8 +13,35 @@ from engine.llm.choice import BUILTIN_MODEL, step_model
 from engine.llm.pricing import cost_of, price_overrides
 from engine.llm.structured import build_json_schema, parse_answer
 from engine.model import AIStepNode, Workflow
-from engine.steps.base import StepContext, StepOutcome
-from engine.templating import render
+from engine.steps.base import Revision, StepContext, StepOutcome
+from engine.templating import PlaceholderSyntaxError, placeholders, render
+
+FEEDBACK_LINE = "Reviewer feedback:"
+PREVIOUS_LINE = "Your previous answer:"
+REVISE_LINE = "Revise your answer to address the feedback."
+
+
+def places_feedback(node: AIStepNode) -> bool:
+    """Whether the step's own prompts place the reviewer's note (`{{ feedback }}`)."""
+    try:
+        return any("feedback" in placeholders(t) for t in (node.instruction, node.system_prompt))
+    except PlaceholderSyntaxError:
+        return False
+
+
+def revision_message(revision: Revision, with_note: bool = True) -> dict[str, str] | None:
+    """The message that gives a step, run again after a send-back, the reviewer's note (unless its
+    prompt places it: not `with_note`) and the answer it gave before (marked, after its own
+    prompt); None when there is nothing to add."""
+    parts = [f"{FEEDBACK_LINE} {revision.note.strip()}"] if with_note else []
+    previous = revision.previous
+    if previous not in (None, ""):
+        text = previous if isinstance(previous, str) else json.dumps(previous, ensure_ascii=False)
+        parts.append(f"{PREVIOUS_LINE}\n{text.strip()}")
+    if not parts:
+        return None
+    parts.append(REVISE_LINE)
+    return {"role": "user", "content": "\n\n".join(parts)}
 
 
 def build_request(
@@ -22,14 +50,21 @@ def build_request(
     wf: Workflow,
     app_default: str = BUILTIN_MODEL,
     should_stop: Callable[[], bool] = lambda: False,
+    revision: Revision | None = None,
 ) -> LLMRequest:
-    """Render the node's prompts (within the render budget) into a chat request."""
+    """Render the node's prompts (within the render budget) into a chat request; on a revision the
+    reviewer's note (unless its prompt places the note itself) and the step's last answer follow."""
     messages: list[dict[str, str]] = []
     if node.system_prompt.strip():
         what = f"the system prompt of step `{node.id}`"
         messages.append({"role": "system", "content": render(node.system_prompt, values, what, should_stop)})
     what = f"the instruction of step `{node.id}`"
     messages.append({"role": "user", "content": render(node.instruction, values, what, should_stop)})
+    added = None
+    if revision is not None and revision.note.strip():
+        added = revision_message(revision, with_note=not places_feedback(node))
+    if added is not None:
+        messages.append(added)
     model, reasoning = step_model(node, wf, app_default)
     return LLMRequest(
         model=model,
@@ -81,7 +116,9 @@ def run_ai(ctx: StepContext) -> StepOutcome:
     """Call the model and store its (validated) answer under the output name."""
     node = ctx.node
     assert isinstance(node, AIStepNode)
-    request = build_request(node, ctx.run.values, ctx.workflow, ctx.default_model, ctx.should_stop)
+    request = build_request(
+        node, ctx.run.values, ctx.workflow, ctx.default_model, ctx.should_stop, ctx.revision
+    )
     try:
         response = ctx.provider.complete(request, ctx.progress)
     except LLMError as exc:

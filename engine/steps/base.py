@@ -13,6 +13,15 @@ from engine.store.base import RunRecord
 
 
 @dataclass(frozen=True)
+class Revision:
+    """A reviewer sent the task back: their note, and what the step answered before it (None: it
+    had not run yet in this run)."""
+
+    note: str
+    previous: Any = None
+
+
+@dataclass(frozen=True)
 class StepContext:
     """Everything a handler may read; handlers never write to the store."""
 
@@ -28,6 +37,8 @@ class StepContext:
     """The app's default model (for workflows that name none)."""
     progress: CallProgress | None = None
     """Hears an AI call's attempts and its answer growing (the pages show them live)."""
+    revision: Revision | None = None
+    """When the step runs again after a reviewer asked for changes: the note and its last answer."""
 
 
 @dataclass
