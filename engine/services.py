@@ -494,6 +494,14 @@ class Loopdesk:
         self.install_templates()
         return self.get_workflow(wf.id)
 
+    def _copy_name(self, name: str) -> str:
+        """ "Name (copy)", or "Name (copy 2)"…: a name no workflow has yet."""
+        taken = {w.name.casefold() for w in self.store.list_workflows()}
+        candidate, n = f"{name} (copy)", 2
+        while candidate.casefold() in taken:
+            candidate, n = f"{name} (copy {n})", n + 1
+        return candidate
+
     def use_template(
         self, template_id: str, user: str, instructions: Mapping[str, str] | None = None
     ) -> WorkflowVersion:
@@ -502,8 +510,8 @@ class Loopdesk:
         template = find_template(template_id)
         if template is None:
             raise NotFoundError("template", template_id)
-        fresh = self.new_workflow(f"{template.workflow.name} ({user})", user)
-        wf = copy_for_user(template.workflow, fresh.id, fresh.name)
+        fresh = self.new_workflow(f"{template.workflow.name} {user}", user)  # its id says whose it is
+        wf = copy_for_user(template.workflow, fresh.id, self._copy_name(template.workflow.name))
         for node_id, instruction in (instructions or {}).items():
             node = wf.node_map().get(node_id)
             if not isinstance(node, AIStepNode):

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from engine.dataflow import listing
 from engine.errors import EngineError, NotFoundError
 from engine.kinds import PALETTE, kind_label, kind_of, node_title
 from engine.model import AIStepNode, Workflow
@@ -26,7 +27,7 @@ from ui.designer_readonly import show_readonly_designer
 from ui.designer_words import problem_label, problem_target, step_name
 from ui.format import md_escape, md_message, minute
 from ui.import_preview import import_button_label, import_summary
-from ui.inspector import connections, next_steps, node_form, workflow_settings
+from ui.inspector import FOCUS_VALUE_KEY, connections, next_steps, node_form, workflow_settings
 from ui.prompt_lab import improve_prompt, test_against_past_runs
 from ui.runtime import get_app, require_user, show_error
 from ui.step_test import step_test
@@ -139,6 +140,42 @@ def _use_template(template_id: str, instructions: dict[str, str] | None = None) 
     )
 
 
+def _delete_question(wf: Workflow, node_id: str, key: str, close: str | None = None) -> None:
+    """Ask before deleting a step; when other steps read what only it writes, name them and offer
+    to remove those uses with it."""
+    doomed = md_escape(node_title(wf.node(node_id)))
+    lost = acts.lost_uses(wf, node_id)
+    st.markdown(
+        f":material/delete: Delete “{doomed}”? When it has one way in and one way on, the step before "
+        "it will lead to the step after it. Undo brings it back."
+    )
+    nodes = wf.node_map()
+    for use in lost:
+        names = listing([f"‘{step_name(wf, nodes[r])}’" for r in use.readers], 6)
+        verb = "uses" if len(use.readers) == 1 else "use"
+        st.markdown(md_escape(f"{names} {verb} {use.label}, which only this step writes."))
+    with st.container(horizontal=True):
+        if lost:
+            st.button(
+                "Delete and remove those uses",
+                key=f"{key}_and_uses",
+                type="primary",
+                icon=":material/delete:",
+                on_click=_intend,
+                args=("delete_node_and_uses", node_id, close),
+            )
+        else:
+            st.button(
+                "Yes, delete this step",
+                key=key,
+                type="primary",
+                icon=":material/delete:",
+                on_click=_intend,
+                args=("delete_node", node_id, close),
+            )
+        st.button("Cancel", key=f"{key}_cancel", on_click=_intend, args=("keep_step", None, close))
+
+
 def _back_to_own() -> None:
     """Leave the read-only view for the workflows the user may change."""
     st.query_params.pop("workflow", None)
@@ -197,14 +234,21 @@ if current is not None and PICK_PENDING not in st.session_state:
     st.session_state[PICK_KEY] = current
 
 
-def _choice_label(wid: str) -> str:
+def _choice_name(wid: str) -> str:
     if wid in saved:
-        return f"{saved[wid].name} · {wid}"
+        return saved[wid].name
     draft = ds.get_wc(wid) or unsaved.get(wid)
-    return f"{draft.name if draft else wid} · {wid} (not saved yet)"
+    return draft.name if draft else wid
 
 
-choice_labels = {c: _choice_label(c) for c in choices}
+def _choice_label(wid: str, twins: bool) -> str:
+    """A workflow by its name (its id too when another has the same name)."""
+    name = f"{_choice_name(wid)} · {wid}" if twins else _choice_name(wid)
+    return name if wid in saved else f"{name} (not saved yet)"
+
+
+choice_names = [_choice_name(c).casefold() for c in choices]
+choice_labels = {c: _choice_label(c, choice_names.count(_choice_name(c).casefold()) > 1) for c in choices}
 top_left, top_right = st.columns([3, 1], vertical_alignment="bottom")
 top_left.selectbox(
     "Workflow",
@@ -300,6 +344,17 @@ actions.button(
     "Redo", icon=":material/redo:", key="designer_redo", on_click=_intend, args=("redo",),
     disabled=not ds.can_redo(wid), shortcut="Ctrl+Shift+Z", help="Bring back the edit you took back",
 )  # fmt: skip
+actions.button(
+    "Start a run",
+    icon=":material/play_arrow:",
+    key="designer_start_run",
+    on_click=_intend,
+    args=("start_run",),
+    disabled=not versions,
+    help="Open Start a run with this workflow chosen (a run uses the saved version)"
+    if versions
+    else "Save the workflow first: a run uses its saved version",
+)
 actions.button(
     "Auto-arrange",
     icon=":material/account_tree:",
@@ -404,12 +459,14 @@ with side_col:
     )
     prefix = ds.inspector_prefix(wid)
     node_problems_box = st.container()  # the selected step's own problems, at the top of its form
+    st.session_state.pop(FOCUS_VALUE_KEY, None)  # the form drawn now says which value is looked at
     if sel is None:
         wf = workflow_settings(wf, app.directory, f"{prefix}:__wf", app.default_model())
     else:
         node = wf.node(sel)
-        st.caption(f"{kind_label(node.type)} · id {md_escape(node.id)}")
-        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model())
+        twins = step_name(wf, node) != node_title(node)  # its id tells it apart from a step of the same title
+        st.caption(f"{kind_label(node.type)} · id {md_escape(node.id)}" if twins else kind_label(node.type))
+        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model(), intend=_intend)
         tested = wf.node(sel)
         if isinstance(tested, AIStepNode):
             step_test(app, wf, tested, user)
@@ -431,18 +488,7 @@ with side_col:
             with st.popover(
                 "Delete step", icon=":material/delete:", key="designer_delete_menu", on_change="rerun"
             ):
-                st.markdown(
-                    f"Delete “{md_escape(node_title(node))}”? When it has one way in and one way on, "
-                    "the step before it will lead to the step after it. Undo brings it back."
-                )
-                st.button(
-                    "Yes, delete this step",
-                    icon=":material/delete:",
-                    type="primary",
-                    key="designer_delete_node",
-                    on_click=_intend,
-                    args=("delete_node", sel, "designer_delete_menu"),
-                )
+                _delete_question(wf, sel, "designer_delete_node", "designer_delete_menu")
 ds.put_wc(wf)
 ds.remember_inspector(wid)
 acts.keep_draft(app, user, wf, versions[0].definition if versions else None)
@@ -459,9 +505,9 @@ with problems_box:
         st.markdown(
             f"**{len(problems)} problem{'s' if len(problems) != 1 else ''}** · click one to select its step"
         )
-        listing = st.container(height=300 if len(problems) > 5 else "content", border=False)
+        problem_list = st.container(height=300 if len(problems) > 5 else "content", border=False)
         for i, p in enumerate(problems):
-            listing.button(
+            problem_list.button(
                 problem_label(wf, p),
                 key=f"designer_problem_{i}",
                 type="tertiary",
@@ -500,21 +546,7 @@ with canvas_col:
 asked_delete = st.session_state.get(ds.CONFIRM_DELETE_KEY)
 if asked_delete in wf.node_map():
     with confirm_box.container(border=True, key="designer_confirm_delete_box"):
-        doomed = md_escape(node_title(wf.node(str(asked_delete))))
-        st.markdown(
-            f":material/delete: Delete “{doomed}”? When it has one way in and one way on, the step before "
-            "it will lead to the step after it. Undo brings it back."
-        )
-        with st.container(horizontal=True):
-            st.button(
-                "Yes, delete this step",
-                key="designer_confirm_delete",
-                type="primary",
-                icon=":material/delete:",
-                on_click=_intend,
-                args=("delete_node", asked_delete),
-            )
-            st.button("Keep it", key="designer_keep_step", on_click=_intend, args=("keep_step",))
+        _delete_question(wf, str(asked_delete), "designer_confirm_delete")
 
 # -- act on what was asked (anything that changes the selection or the working copy reruns) --------------
 intent = st.session_state.pop(INTENT_KEY, None)
@@ -561,7 +593,11 @@ if action == "save":
     acts.apply(wid, acts.save(app, wf, user, versions[0] if versions else None))
     st.rerun()
 
-if action in ("keep_step", "delete_node"):  # the question beside the canvas is answered
+if action in (
+    "keep_step",
+    "delete_node",
+    "delete_node_and_uses",
+):  # the question beside the canvas is answered
     st.session_state.pop(ds.CONFIRM_DELETE_KEY, None)
 if action == "keep_step":
     st.rerun()
@@ -586,6 +622,9 @@ if action == "discard_draft":
     st.session_state.pop(ds.kept_key(wid), None)
     ds.set_flash("info", "Discarded your unsaved changes; the saved version is open.")
     st.rerun()
+
+if action == "start_run" and versions:
+    st.switch_page("pages/start_run.py", query_params={"workflow": wid})
 
 if action in ("undo", "redo"):
     ds.step_history(wid, back=action == "undo")
@@ -617,6 +656,7 @@ with canvas_box:
         fit=ds.take_fit_request(wid),
         height=FOCUS_CANVAS_HEIGHT if focus else CANVAS_HEIGHT,
         assignee_label=app.directory.label,
+        highlight=st.session_state.get(FOCUS_VALUE_KEY),
     )
 
 export_json["text"] = wf.to_json()

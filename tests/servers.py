@@ -54,9 +54,10 @@ def start_server(
     ready_path: str = "/_stcore/health",
     port: int | None = None,
     extra_args: list[str] | None = None,
+    root: Path = ROOT,
 ) -> Server:
-    """Start `streamlit run app.py` on a free loopback port and wait until `ready_path` answers 200
-    (`/api/v1/health`: the engine has opened its database too).
+    """Start `streamlit run app.py` (of the checkout at `root`) on a free loopback port and wait
+    until `ready_path` answers 200 (`/api/v1/health`: the engine has opened its database too).
 
     The app gets no API key (the offline demo model) unless `extra_env` supplies one.
     """
@@ -67,12 +68,12 @@ def start_server(
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
             "--server.headless", "true", "--server.address", "127.0.0.1",
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", *(extra_args or []),
         ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

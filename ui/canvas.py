@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
+from engine.dataflow import flow_summary, flows, value_labels
 from engine.kinds import KINDS, AssigneeLabel, kind_of, node_title, summarize
 from engine.model import Node, Workflow
 from ui.runtime import rerun_app_if_identity_changed
@@ -38,6 +39,8 @@ STATUS_LOOK: dict[str, tuple[str, str, str]] = {
 """Background, border and label per run status of a node."""
 
 PROBLEM_BORDER = "#d32f2f"
+MARKS = {"writes": "0 0 0 4px rgba(46,125,50,0.6)", "reads": "0 0 0 4px rgba(0,131,143,0.45)"}
+"""The glow of a step that writes or reads the value the designer is looking at."""
 
 
 _HTML_SAFE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~:$="})
@@ -49,11 +52,20 @@ def html_text(text: str) -> str:
     return " ".join(text.split()).translate(_HTML_SAFE)
 
 
-def node_content(node: Node, assignee_label: AssigneeLabel | None = None, badge: str = "") -> str:
-    """The card drawn inside a canvas node: icon, title and summary, all escaped."""
+def node_content(
+    node: Node, assignee_label: AssigneeLabel | None = None, badge: str = "", flow: str = ""
+) -> str:
+    """The card drawn inside a canvas node: icon, title, summary and what it uses and writes, all
+    escaped."""
     look = kind_of(node).look
     title = html_text(node_title(node))
     summary = html_text(summarize(node, assignee_label))
+    flow_html = (
+        f'<div style="font-size:{SUMMARY_PX}px;color:#37474f;margin-top:2px;font-style:italic">'
+        f"{html_text(flow)}</div>"
+        if flow
+        else ""
+    )
     badge_html = (
         f'<div style="font-size:11px;font-weight:600;margin-top:3px">{html_text(badge)}</div>'
         if badge
@@ -64,12 +76,12 @@ def node_content(node: Node, assignee_label: AssigneeLabel | None = None, badge:
         '<div style="text-align:left;line-height:1.3">'
         f'<div style="font-weight:600;font-size:{TITLE_PX}px">{look.icon} {title}</div>'
         f'<div style="font-size:{SUMMARY_PX}px;color:#455a64;margin-top:2px">{summary}</div>'
-        f"{badge_html}</div>"
+        f"{flow_html}{badge_html}</div>"
     )
 
 
 def node_style(
-    kind: str, broken: bool = False, status: str | None = None, selected: bool = False
+    kind: str, broken: bool = False, status: str | None = None, selected: bool = False, mark: str = ""
 ) -> dict[str, Any]:
     """A fresh style dict for one node (never shared: the component mutates defaults)."""
     look = KINDS[kind].look
@@ -91,6 +103,8 @@ def node_style(
     if broken:
         style["border"] = f"3px solid {PROBLEM_BORDER}"
         style["boxShadow"] = "0 0 0 3px rgba(211,47,47,0.25)"
+    if mark in MARKS:
+        style["boxShadow"] = MARKS[mark]
     if selected:
         style["boxShadow"] = "0 0 0 4px rgba(25,118,210,0.55)"
     return style
@@ -104,8 +118,11 @@ def to_flow_node(
     editable: bool = True,
     status: str | None = None,
     assignee_label: AssigneeLabel | None = None,
+    flow: str = "",
+    mark: str = "",
 ) -> StreamlitFlowNode:
-    """One workflow node as a canvas node (data keeps the node id and kind)."""
+    """One workflow node as a canvas node (data keeps the node id and kind); `flow` says what it
+    uses and writes, `mark` ("writes" or "reads") makes it glow."""
     badge = ""
     if status is not None:
         badge = "● " + STATUS_LOOK.get(status, STATUS_LOOK["pending"])[2]
@@ -113,7 +130,7 @@ def to_flow_node(
         id=node.id,
         pos=(node.position.x, node.position.y),
         data={
-            "content": node_content(node, assignee_label, badge),
+            "content": node_content(node, assignee_label, badge, flow),
             "kind": node.type,
             "node_id": node.id,
         },
@@ -122,14 +139,24 @@ def to_flow_node(
         selectable=editable,
         connectable=editable,
         selected=selected,
-        style=node_style(node.type, broken=broken, status=status, selected=selected and editable),
+        style=node_style(node.type, broken=broken, status=status, selected=selected and editable, mark=mark),
     )
 
 
+def edge_text(node: Node | None, label: str | None) -> str:
+    """A connection's label as the canvas shows it: "Approved", "Changes requested", “billing”."""
+    if not label:
+        return ""
+    if node is None:
+        return label
+    name = kind_of(node).exit_name(node, label).removeprefix("If the case is ").removeprefix("If ")
+    return name[:1].upper() + name[1:]
+
+
 def to_flow_edge(
-    edge_id: str, source: str, target: str, label: str | None, broken: bool = False
+    edge_id: str, source: str, target: str, label: str | None, broken: bool = False, text: str | None = None
 ) -> StreamlitFlowEdge:
-    """One connection as a canvas edge, labelled with its outcome or case."""
+    """One connection as a canvas edge, shown with `text` (its outcome or case in words)."""
     revision = label == "changes_requested"
     colour = PROBLEM_BORDER if broken else ("#ef6c00" if revision else "#78909c")
     style: dict[str, object] = {"stroke": colour, "strokeWidth": 2}
@@ -142,7 +169,7 @@ def to_flow_edge(
         edge_type="default" if revision else "smoothstep",
         animated=revision,
         marker_end={"type": "arrowclosed", "color": colour},
-        label=label or "",
+        label=text if text is not None else (label or ""),
         label_show_bg=bool(label),
         label_style={"fontSize": f"{EDGE_LABEL_PX}px", "fontWeight": 600, "fill": colour},
         label_bg_style={"fill": "#ffffff"},
@@ -160,10 +187,22 @@ def build_flow_state(
     node_status: dict[str, str] | None = None,
     assignee_label: AssigneeLabel | None = None,
     timestamp: int | None = None,
+    highlight: str | None = None,
 ) -> StreamlitFlowState:
-    """The canvas state for a workflow; problem nodes and edges are drawn red."""
+    """The canvas state for a workflow; problem nodes and edges are drawn red, and the steps that
+    write and read the value `highlight` glow."""
     broken_nodes = broken_nodes or set()
     broken_edges = broken_edges or set()
+    labels = value_labels(wf)
+    step_flows = flows(wf)
+
+    def mark(node_id: str) -> str:
+        if highlight is None:
+            return ""
+        if highlight in step_flows[node_id].writes:
+            return "writes"
+        return "reads" if step_flows[node_id].uses(highlight) else ""
+
     nodes = [
         to_flow_node(
             n,
@@ -172,6 +211,8 @@ def build_flow_state(
             editable=editable,
             status=(node_status.get(n.id, "pending") if node_status is not None else None),
             assignee_label=assignee_label,
+            flow=flow_summary(wf, n, labels) if node_status is None else "",
+            mark=mark(n.id),
         )
         for n in wf.nodes
     ]
@@ -184,7 +225,12 @@ def build_flow_state(
     # loops back first: drawn beneath, so where one runs along the chain (a revision loop often
     # does), a pointer or a dropped step finds the forward connection on top
     ordered = sorted(wf.edges, key=lambda e: not loops_back(e.label, e.source))
-    edges = [to_flow_edge(e.id, e.source, e.target, e.label, e.id in broken_edges) for e in ordered]
+    edges = [
+        to_flow_edge(
+            e.id, e.source, e.target, e.label, e.id in broken_edges, edge_text(by_id.get(e.source), e.label)
+        )
+        for e in ordered
+    ]
     return StreamlitFlowState(
         nodes=nodes,
         edges=edges,
@@ -331,8 +377,10 @@ def draw_editable(
     fit: bool = False,
     height: int = 600,
     assignee_label: AssigneeLabel | None = None,
+    highlight: str | None = None,
 ) -> None:
-    """Draw the Designer canvas for the working copy.
+    """Draw the Designer canvas for the working copy (the steps writing and reading the value
+    `highlight` glow).
 
     The state sent to the browser gets a new timestamp (so the browser takes it) only when what
     it shows changed in Python (cards, styles, connections, labels) or `push` asks for it; a
@@ -349,6 +397,7 @@ def draw_editable(
         selected_id=selected_id,
         assignee_label=assignee_label,
         timestamp=0,
+        highlight=highlight,
     )
     signature = flow_signature(desired)
     last_ts = slot.get("ts")

@@ -14,9 +14,11 @@ from typing import Any, Literal, cast
 
 import streamlit as st
 
+from engine.dataflow import LostUse, deliver, listing, remove_uses, show_to_reviewer, uses_lost_by_deleting
 from engine.errors import EngineError, WorkflowValidationError
-from engine.kinds import kind_of, node_title
-from engine.model import Workflow
+from engine.kinds import kind_of, node_title, step_name
+from engine.kinds.ai_step import NEW_ANSWER, revise, revises, write_new
+from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import WorkflowVersion
 from ui import designer_state as ds
@@ -137,8 +139,18 @@ def press_delete(wf: Workflow, event: CanvasEvent) -> Done:
     return Done()
 
 
-def remove_step(wf: Workflow, node_id: str) -> Done:
-    """ "Yes, delete this step": gone, with its neighbours joined when that is unambiguous."""
+def lost_uses(wf: Workflow, node_id: str) -> list[LostUse]:
+    """What deleting the step would leave unwritten (values other steps read), as it would be wired."""
+    try:
+        after = delete_step(wf, node_id)
+    except WiringError:
+        return []
+    return uses_lost_by_deleting(wf, node_id, after)
+
+
+def remove_step(wf: Workflow, node_id: str, drop_uses: bool = False) -> Done:
+    """ "Yes, delete this step": gone, with its neighbours joined when that is unambiguous; with
+    `drop_uses`, the steps that read what it wrote no longer do."""
     if node_id not in wf.node_map():
         return Done()
     title = node_title(wf.node(node_id))
@@ -146,12 +158,60 @@ def remove_step(wf: Workflow, node_id: str) -> Done:
         after = delete_step(wf, node_id)
     except WiringError as exc:
         return _refused(exc)
+    dropped = uses_lost_by_deleting(wf, node_id, after) if drop_uses else []
+    for lost in dropped:
+        after = remove_uses(after, lost.name, lost.readers)
     joined = len(after.edges) > len([e for e in wf.edges if node_id not in (e.source, e.target)])
     how = "; the step before it now leads to the step after it." if joined else " and its connections."
     text = f"Deleted the step “{md_escape(title)}”{how} Undo brings it back."
+    if dropped:
+        nodes = wf.node_map()
+        gone = "; ".join(
+            f"{listing([f'‘{step_name(wf, nodes[r])}’' for r in lost.readers], 6)} no longer "
+            f"use{'s' if len(lost.readers) == 1 else ''} {lost.label}"
+            for lost in dropped
+        )
+        text = f"{text} {md_escape(gone[:1].upper() + gone[1:])}."
     return Done(
         wf=after, unselect=True, redraw=_fit_if_it_fits(after), fresh_widgets=True, flash=_say("info", text)
     )
+
+
+def set_purpose(wf: Workflow, node_id: str, value: str | None) -> Done:
+    """ "What should this step do?": revise `value`, or (None or "") write something new."""
+    node = wf.node_map().get(node_id)
+    if not isinstance(node, AIStepNode):
+        return Done(fresh_widgets=True)
+    if value:
+        return Done(wf=revise(wf, node_id, value), redraw="push", fresh_widgets=True)
+    if revises(wf, node) is None:
+        return Done(fresh_widgets=True)
+    return Done(wf=write_new(wf, node_id, NEW_ANSWER), redraw="push", fresh_widgets=True)
+
+
+def name_answer(wf: Workflow, node_id: str, words: str | None) -> Done:
+    """ "What it writes": the step's own answer gets a new name (every use follows)."""
+    node = wf.node_map().get(node_id)
+    if not isinstance(node, AIStepNode):
+        return Done(fresh_widgets=True)
+    if not (words or "").strip():
+        text = "Give the answer a name, e.g. Headline: later steps and the reviewer know it by that name."
+        return Done(fresh_widgets=True, flash=_say("error", text))
+    return Done(wf=write_new(wf, node_id, str(words)), redraw="push", fresh_widgets=True)
+
+
+def show_answer(wf: Workflow, node_id: str, name: str, show: bool) -> Done:
+    """ "Show it to the reviewer": the value is added to (or taken from) the next approval's view."""
+    if node_id not in wf.node_map():
+        return Done(fresh_widgets=True)
+    return Done(wf=show_to_reviewer(wf, node_id, name, show), redraw="push", fresh_widgets=True)
+
+
+def deliver_answer(wf: Workflow, node_id: str, name: str, on: bool) -> Done:
+    """ "Deliver it when the run ends": the value is added to (or taken from) the Ends' result."""
+    if node_id not in wf.node_map():
+        return Done(fresh_widgets=True)
+    return Done(wf=deliver(wf, node_id, name, on), redraw="push", fresh_widgets=True)
 
 
 def remove_connection(wf: Workflow, edge_id: str) -> Done:
@@ -322,6 +382,11 @@ EDITS: dict[str, Edit] = {
     "canvas_drop": lambda wf, arg, selected: drop_step(wf, cast(CanvasEvent, arg)),
     "canvas_delete": lambda wf, arg, selected: press_delete(wf, cast(CanvasEvent, arg)),
     "delete_node": lambda wf, arg, selected: remove_step(wf, str(arg)),
+    "delete_node_and_uses": lambda wf, arg, selected: remove_step(wf, str(arg), drop_uses=True),
+    "purpose": lambda wf, arg, selected: set_purpose(wf, *cast(tuple[str, str | None], arg)),
+    "name_answer": lambda wf, arg, selected: name_answer(wf, *cast(tuple[str, str | None], arg)),
+    "show_reviewer": lambda wf, arg, selected: show_answer(wf, *cast(tuple[str, str, bool], arg)),
+    "deliver": lambda wf, arg, selected: deliver_answer(wf, *cast(tuple[str, str, bool], arg)),
     "delete_edge": lambda wf, arg, selected: remove_connection(wf, str(arg)),
     "set_exit": lambda wf, arg, selected: rewire(wf, *cast(tuple[str, str | None, str | None], arg)),
     "arrange": lambda wf, arg, selected: arrange_steps(wf),

@@ -47,6 +47,7 @@ def designer_canvas(
     fit: bool,
     height: int,
     assignee_label: AssigneeLabel | None = None,
+    highlight: str | None = None,
 ) -> None:
     """Draw the working copy's canvas (see `ui.canvas.draw_editable`); on a rerun of the canvas
     alone, an echo is taken here and anything else hands over to the whole page."""
@@ -73,4 +74,5 @@ def designer_canvas(
         fit=fit,
         height=height,
         assignee_label=assignee_label,
+        highlight=highlight,
     )

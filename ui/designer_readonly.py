@@ -15,7 +15,7 @@ from engine.store.base import WorkflowVersion
 from ui.arrange import layers
 from ui.canvas import show_readonly
 from ui.format import md_escape
-from ui.prompt_lab import improve_prompt, test_against_past_runs
+from ui.prompt_lab import improve_prompt, replace_key, test_against_past_runs
 from ui.timeline import link_to
 
 VIEW_PICK_KEY = "designer_view_pick"
@@ -114,7 +114,10 @@ def template_prompt_lab(app: Loopdesk, wf: Workflow, user: str, on_use: UseTempl
     prefix = f"template_lab:{wf.id}:{node.id}"
     text_key = f"{prefix}:instruction"
     st.session_state.setdefault(text_key, node.instruction)
-    st.text_area("Instruction (prompt)", key=text_key, height=160)
+    replacement = st.session_state.pop(replace_key(text_key), None)  # a suggestion, used
+    if replacement is not None:
+        st.session_state[text_key] = replacement
+    st.text_area("Instruction", key=text_key, height=160)
     instruction = str(st.session_state[text_key])
     working_node = node.model_copy(update={"instruction": instruction})
     working = wf.model_copy(update={"nodes": [working_node if n.id == node.id else n for n in wf.nodes]})

@@ -9,15 +9,32 @@ working copy gets fresh widgets instead of stale ones.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import streamlit as st
 from pydantic import ValidationError
 
+from engine.dataflow import (
+    FEEDBACK,
+    delivered_at_end,
+    ends_after,
+    in_words,
+    listing,
+    next_approval,
+    readers,
+    rename_value,
+    revisable_values,
+    step_flow,
+    value_label,
+    value_labels,
+    writers,
+)
 from engine.directory import GROUP_PREFIX, Directory
-from engine.kinds import PALETTE, kind_of, node_title
+from engine.kinds import PALETTE, kind_of, node_title, step_name
+from engine.kinds.ai_step import revises, split_material, with_material
 from engine.model import (
     Access,
     AIStepNode,
@@ -33,6 +50,7 @@ from engine.model import (
     Workflow,
 )
 from engine.validation import available_values
+from ui.canvas import edge_text
 from ui.designer_state import allowed_labels, replace_node, set_edge_label
 from ui.format import md_escape, md_label
 from ui.policy_editor import (
@@ -43,8 +61,9 @@ from ui.policy_editor import (
     self_approval_editor,
     show_chain,
 )
+from ui.prompt_lab import replace_key
 from ui.tables import frozen_rows, records
-from ui.values import value_labels, with_placeholder
+from ui.values import friendly_labels, from_friendly, placeholder, to_friendly, with_token
 from ui.wiring import exits
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
@@ -54,6 +73,10 @@ REASONING_HELP = (
     "Reasoning models (o1, o3, o4-mini, gpt-5…) take no temperature and get max_completion_tokens. "
     "Auto recognises the known names; choose Yes for a gateway alias or an Azure deployment name."
 )
+ADVANCED_KEY = "designer_advanced"
+"""The inspector shows prompts as written for the engine (`{{ name }}`) and every AI setting."""
+FOCUS_VALUE_KEY = "designer_value_focus"
+"""The value the designer selected in the inspector: the canvas shows who writes and reads it."""
 ON_TIMEOUT = {
     "none": "Nothing",
     "approve": "Approve it",
@@ -84,30 +107,78 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _insert_value(pills_key: str, text_key: str) -> None:
-    """Add the clicked value's placeholder to the end of the text box (and let go of the pill)."""
+def _insert_value(pills_key: str, text_key: str, tokens: dict[str, str]) -> None:
+    """Add the clicked value to the end of the text box (and let go of the pill)."""
     name = st.session_state.get(pills_key)
     if name:
-        st.session_state[text_key] = with_placeholder(str(st.session_state.get(text_key) or ""), str(name))
+        text = str(st.session_state.get(text_key) or "")
+        st.session_state[text_key] = with_token(text, tokens.get(str(name), placeholder(str(name))))
     st.session_state[pills_key] = None
 
 
-def _placeholders(wf: Workflow, names: set[str], text_key: str) -> None:
-    """The values a prompt may use, by their labels: clicking one adds its `{{ name }}` to the text."""
-    if not names:
+def _value_chips(ctx: FormContext, text_key: str, in_words: bool) -> None:
+    """The values a prompt may use here, by their labels: clicking one adds it to the text (as
+    `[Label]`, or as `{{ name }}` when the box shows the engine's form)."""
+    if not ctx.avail:
         st.caption("No values reach this step yet; connect it after the form.")
         return
-    labels = value_labels(wf)
-    ordered = sorted(names, key=lambda n: (n == "feedback", str(labels.get(n, n)).lower(), n))
+    labels = ctx.labels
+    ordered = sorted(ctx.avail, key=lambda n: (n == FEEDBACK, str(labels.get(n, n)).lower(), n))
+    words = friendly_labels(labels) if in_words else {}
+    tokens = {n: f"[{words[n]}]" if n in words else placeholder(n) for n in ordered}
     st.pills(
         "Insert a value (click: it is added to the end of the text)",
         ordered,
         format_func=lambda n: md_label(labels.get(n, n)),  # pills draw Markdown: typed labels show as typed
         key=f"{text_key}:insert",
         on_change=_insert_value,
-        args=(f"{text_key}:insert", text_key),
-        help="Each value is written into the text as {{ name }}; the run fills in what it holds then.",
+        args=(f"{text_key}:insert", text_key, tokens),
+        help="The run puts in what the value holds at that point. These are the values every path to "
+        "this step has written.",
     )
+
+
+def _prompt_box(
+    ctx: FormContext,
+    label: str,
+    text: str,
+    key: str,
+    *,
+    height: int,
+    example: str = "",
+    material: str | None = None,
+) -> str:
+    """A prompt in a text box with the available values as chips below it. Values read as
+    `[Label]`; under Advanced (or where a label cannot stand for a value) as `{{ name }}`. With
+    `material`, the text the step revises stays placed after what is typed. Returns the prompt as
+    the engine reads it (unchanged when nothing was typed)."""
+    replacement = st.session_state.pop(replace_key(key), None)  # e.g. an improved instruction, used
+    if replacement is not None:
+        text = str(replacement)
+    body, placed = split_material(text, material) if material else (text, False)
+    friendly = None if ctx.advanced else to_friendly(body, ctx.labels)
+    shown = body if friendly is None else friendly
+    box_key = f"{key}:{'raw' if friendly is None else 'words'}"
+    if replacement is not None:
+        st.session_state[box_key] = shown
+    if friendly is not None and example:
+        example = _example_in_words(example, ctx.labels)
+    typed = st.text_area(label, value=shown, key=box_key, height=height, placeholder=example)
+    _value_chips(ctx, box_key, in_words=friendly is not None)
+    if typed == shown:
+        return text
+    new = typed if friendly is None else from_friendly(typed, ctx.labels)
+    return with_material(new, str(material)) if placed and new.strip() else new
+
+
+def _example_in_words(example: str, labels: dict[str, str]) -> str:
+    """A placeholder text with its `{{ name }}` shown as `[Label]`."""
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: f"[{value_label_of(m.group(1), labels)}]", example)
+
+
+def value_label_of(name: str, labels: dict[str, str]) -> str:
+    """What people call a value (its name in words when nothing names it)."""
+    return labels.get(name) or in_words(name)
 
 
 def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
@@ -220,17 +291,76 @@ class FormContext:
     """Start of every widget key (includes the working copy's generation)."""
     app_model: str
     """The app's default model, shown where a step uses it."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """What people call each value."""
+    advanced: bool = False
+    """Prompts as the engine reads them (`{{ name }}`) and every setting."""
+    intend: Callable[[str, Any], None] | None = None
+    """Records an edit that reaches beyond the step (the page applies it after the form)."""
+    renames: list[tuple[str, str]] = field(default_factory=list)
+    """Values the form renamed (old, new): every step using them follows."""
 
 
-def node_form(wf: Workflow, node: Node, directory: Directory, prefix: str, app_model: str = "") -> Workflow:
-    """The settings form of the selected node (its title, then its kind's form from `FORMS`);
-    returns the workflow with its edits."""
-    ctx = FormContext(wf, available_values(wf).get(node.id, set()), directory, prefix, app_model)
+def node_form(
+    wf: Workflow,
+    node: Node,
+    directory: Directory,
+    prefix: str,
+    app_model: str = "",
+    intend: Callable[[str, Any], None] | None = None,
+) -> Workflow:
+    """The settings form of the selected node (its title, what it uses and writes, then its kind's
+    form from `FORMS`); returns the workflow with its edits. `intend(action, arg)` records edits
+    the page applies after the form (a step's purpose, a value shown to the reviewer)."""
+    advanced = st.toggle(
+        "Advanced",
+        key=ADVANCED_KEY,
+        help="Show prompts as the engine reads them ({{ name }}) and every setting of an AI step: "
+        "system prompt, model, temperature, the answer's name.",
+    )
+    ctx = FormContext(
+        wf,
+        available_values(wf).get(node.id, set()),
+        directory,
+        prefix,
+        app_model,
+        labels=value_labels(wf),
+        advanced=advanced,
+        intend=intend,
+    )
     changes: dict[str, Any] = {
         "title": st.text_input("Title", value=node.title, key=f"{prefix}:title"),
     }
+    flow = step_flow(node)
+    focus_values(ctx, [*flow.reads, *flow.writes], f"{prefix}:focus")
     changes.update(FORMS[node.type](ctx, node))
-    return _apply(wf, node, changes)
+    wf = _apply(wf, node, changes)
+    for old, new in ctx.renames:
+        wf = rename_value(wf, old, new)
+    return wf
+
+
+def focus_values(ctx: FormContext, names: list[str], key: str) -> None:
+    """The values a step uses and writes (or the workflow's values) as chips: selecting one makes
+    the steps that write it (green) and read it (blue) glow on the canvas."""
+    shown = [n for n in dict.fromkeys(names) if n != FEEDBACK]
+    if not shown:
+        return
+    chosen = st.pills(
+        "Values · select one to see where it is written (green) and used (blue)",
+        shown,
+        format_func=lambda n: md_label(value_label(ctx.wf, n, ctx.labels)),
+        key=key,
+    )
+    st.session_state[FOCUS_VALUE_KEY] = chosen
+    if chosen:
+        nodes = ctx.wf.node_map()
+        made = [f"‘{step_name(ctx.wf, nodes[n])}’" for n in writers(ctx.wf, chosen)]
+        used = [f"‘{step_name(ctx.wf, nodes[n])}’" for n in readers(ctx.wf, chosen)]
+        label = value_label(ctx.wf, chosen, ctx.labels)
+        parts = [f"written by {listing(made, 8)}" if made else "written by no step"]
+        parts.append(f"used by {listing(used, 8)}" if used else "used by no step")
+        st.caption(md_escape(f"{label}: {' · '.join(parts)}"))
 
 
 def _move_to_section(ctx: FormContext, node: MoveToSectionNode) -> dict[str, Any]:
@@ -243,7 +373,10 @@ def _move_to_section(ctx: FormContext, node: MoveToSectionNode) -> dict[str, Any
 
 def _branch(ctx: FormContext, node: BranchNode) -> dict[str, Any]:
     prefix = ctx.prefix
-    value = _pick("Route on the value", sorted(ctx.avail), node.value, f"{prefix}:value", "Choose a value")
+    value = _pick(
+        "Route on the value", sorted(ctx.avail - {FEEDBACK}), node.value, f"{prefix}:value", "Choose a value",
+        format_func=lambda n: value_label(ctx.wf, n, ctx.labels),
+    )  # fmt: skip
     cases = st.text_area(
         "Cases (one per line)",
         value="\n".join(node.cases),
@@ -265,22 +398,144 @@ def _end(ctx: FormContext, node: EndNode) -> dict[str, Any]:
             horizontal=True,
             help="Choose rejected for the end of a rejection path, so boards and insights count it so.",
         ),
+        "result": st.multiselect(
+            "What the run delivers",
+            sorted((ctx.avail - {FEEDBACK}) | set(node.result)),
+            default=node.result,
+            key=f"{prefix}:result",
+            format_func=lambda n: value_label(ctx.wf, n, ctx.labels),
+            help="Shown as the run's result on its page, in the email to the person who started it and "
+            "in the run.completed webhook.",
+        ),
     }
 
 
-def _ai_step(ctx: FormContext, node: AIStepNode) -> dict[str, Any]:
-    wf, avail, prefix, app_model = ctx.wf, ctx.avail, ctx.prefix, ctx.app_model
-    out: dict[str, Any] = {}
-    out["instruction"] = st.text_area(
-        "Instruction (prompt)",
-        value=node.instruction,
-        key=f"{prefix}:instruction",
-        height=160,
-        placeholder="e.g. Write a short post about {{ title }}",
+def _intend_value(intend: Callable[[str, Any], None] | None, action: str, node_id: str, key: str) -> None:
+    """A widget changed: record `action` with the step and the widget's new value."""
+    if intend is not None:
+        intend(action, (node_id, st.session_state.get(key)))
+
+
+REVISE_CAPTION = "It improves that text and writes it back: every later step gets the better version."
+NEW_CHOICE = "Write something new"
+NEW_CAPTION = "A new value of its own, which a later step or the reviewer then uses."
+
+
+def _purpose(ctx: FormContext, node: AIStepNode) -> str | None:
+    """ "What should this step do?": revise a text an earlier AI step wrote, or write something new
+    (asked where an earlier text exists). Returns the value it revises, if it does."""
+    options = revisable_values(ctx.wf, node.id)
+    current = revises(ctx.wf, node)
+    if not options:
+        return None
+    choices = [*options, ""]
+    key = f"{ctx.prefix}:purpose"
+    st.radio(
+        "What should this step do?",
+        choices,
+        index=choices.index(current or ""),
+        format_func=lambda v: (
+            f"Revise “{value_label(ctx.wf, v, ctx.labels)}”" if v else "Write something new"
+        ),
+        captions=[*[REVISE_CAPTION] * len(options), NEW_CAPTION],
+        key=key,
+        on_change=_intend_value,
+        args=(ctx.intend, "purpose", node.id, key),
+        disabled=ctx.intend is None,
     )
-    _placeholders(wf, avail, f"{prefix}:instruction")
-    out["system_prompt"] = st.text_area(
-        "System prompt (optional)", value=node.system_prompt, key=f"{prefix}:system_prompt", height=80
+    return current
+
+
+def _own_answer(ctx: FormContext, node: AIStepNode) -> None:
+    """What a step writing something new calls its answer, who uses it, and whether the reviewer
+    sees it."""
+    key = f"{ctx.prefix}:answer_words"
+    st.text_input(
+        "What it writes",
+        value=value_label(ctx.wf, node.output_name, ctx.labels),
+        key=key,
+        on_change=_intend_value,
+        args=(ctx.intend, "name_answer", node.id, key),
+        disabled=ctx.intend is None,
+        help="A name for the answer, in words (e.g. Headline): later steps and the reviewer see it by "
+        "this name. Renaming it renames every use.",
+    )
+    nodes = ctx.wf.node_map()
+    users = [f"‘{step_name(ctx.wf, nodes[n])}’" for n in readers(ctx.wf, node.output_name) if n != node.id]
+    if users:
+        st.caption(md_escape(f"Used by {listing(users, 6)}."))
+    approval = next_approval(ctx.wf, node.id)
+    if approval is None:
+        if ends_after(ctx.wf, node.id):
+            end_key = f"{ctx.prefix}:deliver"
+            st.checkbox(
+                "Deliver it when the run ends",
+                value=delivered_at_end(ctx.wf, node.id, node.output_name),
+                key=end_key,
+                on_change=lambda: (
+                    ctx.intend
+                    and ctx.intend(
+                        "deliver", (node.id, node.output_name, bool(st.session_state.get(end_key)))
+                    )
+                ),
+                disabled=ctx.intend is None,
+                help="The run's result: shown on its page, in the email to the person who started it and in "
+                "the run.completed webhook.",
+            )
+        return
+    where = md_escape(step_name(ctx.wf, approval))
+    if not approval.visible_values:
+        st.caption(f"‘{where}’ shows the reviewer every value, this one included.")
+        return
+    show_key = f"{ctx.prefix}:show_reviewer"
+    st.checkbox(
+        f"Show it to the reviewer (in ‘{where}’)",
+        value=node.output_name in approval.visible_values,
+        key=show_key,
+        on_change=lambda: (
+            ctx.intend
+            and ctx.intend("show_reviewer", (node.id, node.output_name, bool(st.session_state.get(show_key))))
+        ),
+        disabled=ctx.intend is None,
+    )
+
+
+def _ai_step(ctx: FormContext, node: AIStepNode) -> dict[str, Any]:
+    wf, prefix, app_model = ctx.wf, ctx.prefix, ctx.app_model
+    out: dict[str, Any] = {}
+    revised = _purpose(ctx, node)
+    out["instruction"] = _prompt_box(
+        ctx,
+        "Instruction",
+        node.instruction,
+        f"{prefix}:instruction",
+        height=160,
+        example="e.g. Write a short post about {{ topic }}",
+        material=revised,
+    )
+    if revised is not None and split_material(node.instruction, revised)[1]:
+        label = value_label(wf, revised, ctx.labels)
+        st.caption(md_escape(f"The {label} to revise is placed after your instruction."))
+    if revised is None:
+        _own_answer(ctx, node)
+        kinds = list(OUTPUT_KINDS)
+        out["output_kind"] = st.selectbox(
+            "The answer is",
+            kinds,
+            index=kinds.index(node.output_kind),
+            format_func=OUTPUT_KINDS.__getitem__,
+            key=f"{prefix}:output_kind",
+        )
+        if out["output_kind"] == "classification":
+            out["labels"] = _lines(
+                st.text_area("Labels (one per line)", value="\n".join(node.labels), key=f"{prefix}:labels")
+            )
+        elif out["output_kind"] == "json":
+            out["json_fields"] = _json_fields(node, prefix)
+    if not ctx.advanced:
+        return out
+    out["system_prompt"] = _prompt_box(
+        ctx, "System prompt (optional)", node.system_prompt, f"{prefix}:system_prompt", height=80
     )
     c1, c2 = st.columns(2)
     out["model"] = (
@@ -296,57 +551,47 @@ def _ai_step(ctx: FormContext, node: AIStepNode) -> dict[str, Any]:
     out["temperature"] = c2.slider(
         "Temperature", 0.0, 2.0, value=float(node.temperature), step=0.1, key=f"{prefix}:temperature"
     )
-    c3, c4 = st.columns(2)
-    out["output_name"] = c3.text_input(
+    name = c2.text_input(
         "Output name",
         value=node.output_name,
         key=f"{prefix}:output_name",
-        help="Later steps use the answer as {{ output name }}.",
+        help="The answer's name as prompts use it ({{ name }}); renaming it renames every use.",
     ).strip()
-    kinds = list(OUTPUT_KINDS)
-    out["output_kind"] = c4.selectbox(
-        "Output kind",
-        kinds,
-        index=kinds.index(node.output_kind),
-        format_func=OUTPUT_KINDS.__getitem__,
-        key=f"{prefix}:output_kind",
-    )
-    if out["output_kind"] == "classification":
-        out["labels"] = _lines(
-            st.text_area("Labels (one per line)", value="\n".join(node.labels), key=f"{prefix}:labels")
-        )
-    elif out["output_kind"] == "json":
-        rows = frozen_rows(
-            f"{prefix}:json_fields",
-            [f.model_dump() for f in node.json_fields],
-        )
-        edited = st.data_editor(
-            rows,
-            key=f"{prefix}:json_fields",
-            num_rows="dynamic",
-            use_container_width=True,
-            column_config={
-                "name": st.column_config.TextColumn("Name", required=True),
-                "type": st.column_config.SelectboxColumn(
-                    "Type", options=["string", "number", "boolean"], default="string", required=True
-                ),
-                "description": st.column_config.TextColumn("Description"),
-            },
-        )
-        out["json_fields"] = [
-            JsonOutputField(
-                name=str(r.get("name") or "").strip(),
-                type=r.get("type") or "string",
-                description=str(r.get("description") or ""),
-            ).model_dump()
-            for r in records(edited)
-            if str(r.get("name") or "").strip()
-        ]
+    if name != node.output_name and name:
+        ctx.renames.append((node.output_name, name))
     return out
 
 
+def _json_fields(node: AIStepNode, prefix: str) -> list[dict[str, Any]]:
+    """The fields of a JSON answer, as a table."""
+    rows = frozen_rows(f"{prefix}:json_fields", [f.model_dump() for f in node.json_fields])
+    edited = st.data_editor(
+        rows,
+        key=f"{prefix}:json_fields",
+        num_rows="dynamic",
+        use_container_width=True,
+        column_config={
+            "name": st.column_config.TextColumn("Name", required=True),
+            "type": st.column_config.SelectboxColumn(
+                "Type", options=["string", "number", "boolean"], default="string", required=True
+            ),
+            "description": st.column_config.TextColumn("Description"),
+        },
+    )
+    return [
+        JsonOutputField(
+            name=str(r.get("name") or "").strip(),
+            type=r.get("type") or "string",
+            description=str(r.get("description") or ""),
+        ).model_dump()
+        for r in records(edited)
+        if str(r.get("name") or "").strip()
+    ]
+
+
 def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
-    wf, avail, directory, prefix = ctx.wf, ctx.avail, ctx.directory, ctx.prefix
+    avail, directory, prefix = ctx.avail, ctx.directory, ctx.prefix
+    wf = ctx.wf
     out: dict[str, Any] = {}
     people = sorted(directory.users)
     groups = [f"{GROUP_PREFIX}{g}" for g in sorted(directory.groups)]
@@ -355,12 +600,11 @@ def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
         "Choose a person or a group", format_func=directory.label,
     )  # fmt: skip
     out["assignee"] = assignee or ""
-    out["instructions"] = st.text_area(
-        "Instructions for the reviewer", value=node.instructions, key=f"{prefix}:instructions", height=100
+    out["instructions"] = _prompt_box(
+        ctx, "Instructions for the reviewer", node.instructions, f"{prefix}:instructions", height=100
     )
-    _placeholders(wf, avail, f"{prefix}:instructions")
-    value_options = sorted(avail | set(node.visible_values) | set(node.editable_values))
-    labels = value_labels(wf)
+    value_options = sorted((avail - {FEEDBACK}) | set(node.visible_values) | set(node.editable_values))
+    labels = ctx.labels
     out["visible_values"] = st.multiselect(
         "Values the reviewer sees (none chosen: all)",
         value_options,
@@ -462,7 +706,9 @@ def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
         num_rows="dynamic",
         use_container_width=True,
         column_config={
-            "name": st.column_config.TextColumn("Name", required=True, help="Used as {{ name }}"),
+            "name": st.column_config.TextColumn(
+                "Name", required=True, help="How prompts name it ({{ name }}); renaming it renames every use"
+            ),
             "label": st.column_config.TextColumn("Label"),
             "type": st.column_config.SelectboxColumn(
                 "Type", options=FIELD_TYPES, default="text", required=True
@@ -498,6 +744,9 @@ def _form_trigger(ctx: FormContext, node: FormTriggerNode) -> dict[str, Any]:
         )
         fields.append(field.model_dump())
     names = [f["name"] for f in fields]
+    before = [f.name for f in node.fields]
+    if len(before) == len(names):  # a field renamed in place: every step using it follows
+        ctx.renames.extend((a, b) for a, b in zip(before, names, strict=True) if a != b and b not in before)
     options = [None, *names]
     if node.title_field and node.title_field not in options:
         options.append(node.title_field)
@@ -596,6 +845,7 @@ def connections(
                     f"{what} of the connection to {md_label(name)}",
                     list(labels), e.label, f"{prefix}:edge:{e.id}", "Choose…",
                     label_visibility="collapsed",
+                    format_func=lambda label: kind_of(node).exit_name(node, label),
                 )  # fmt: skip
             if chosen != e.label:
                 wf = set_edge_label(wf, e.id, chosen)
@@ -622,7 +872,7 @@ def connections(
         source = nodes.get(e.source)
         name = node_title(source) if source else e.source
         c1, c2 = st.columns([11, 2], vertical_alignment="center")
-        suffix = f" ({e.label})" if e.label else ""
+        suffix = f" ({edge_text(source, e.label)})" if e.label else ""
         c1.text(f"← from {name}{suffix}")
         c2.button(
             "",

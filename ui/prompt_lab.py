@@ -33,9 +33,14 @@ def _key(wf: Workflow, node_id: str, part: str) -> str:
     return f"designer_lab:{wf.id}:{node_id}:{part}"
 
 
+def replace_key(box_key: str) -> str:
+    """Where a text for a prompt box waits to replace what it holds (see `ui.inspector._prompt_box`)."""
+    return f"{box_key}:replace"
+
+
 def _use(instruction_key: str, text_key: str, flash_key: str) -> None:
     """Put the (possibly edited) suggestion into the step's instruction box."""
-    st.session_state[instruction_key] = st.session_state.get(text_key, "")
+    st.session_state[replace_key(instruction_key)] = st.session_state.get(text_key, "")
     st.session_state[flash_key] = True
 
 

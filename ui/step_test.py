@@ -11,12 +11,12 @@ from typing import Any
 
 import streamlit as st
 
+from engine.dataflow import value_labels
 from engine.errors import EngineError
 from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.trial import StepTrial, prompt_values, sample_values
 from ui.format import ai_cost, as_text, duration_ms, md_escape, md_label, md_message, minute
-from ui.values import value_labels
 
 DEFAULTS = "__defaults__"
 LONG_VALUE = 80
@@ -73,7 +73,7 @@ def step_test(app: Loopdesk, wf: Workflow, node: AIStepNode, user: str) -> None:
             key = _key(wf, node, f"value:{name}")
             if key not in st.session_state:
                 st.session_state[key] = as_text(defaults.get(name, ""))
-            label = md_label(f"{labels.get(name, name)} · {{{{ {name} }}}}")
+            label = md_label(labels.get(name, name))
             text = str(st.session_state[key])
             long = len(text) > LONG_VALUE or "\n" in text
             values[name] = st.text_area(label, key=key, height=100) if long else st.text_input(label, key=key)

@@ -15,6 +15,8 @@ from tests.browser.conftest import Server, wait_for_text, wait_idle
 
 CANVAS = 'iframe[title="streamlit_flow.streamlit_flow"]'
 PROMPT = "Write a friendly announcement about {{ title }}."
+IN_WORDS = "Write a friendly announcement about [Title]."
+"""The prompt as the inspector shows it: values by their labels."""
 
 
 def _canvas(page: Page) -> FrameLocator:
@@ -105,7 +107,7 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     page.get_by_role("button", name="AI step", exact=True).click()
     wait_idle(page)
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
-    wait_for_text(page, "Instruction (prompt)")  # the new step is selected in the inspector
+    wait_for_text(page, "What it writes")  # the new step is selected in the inspector
     _settle(page)
     placed = _center(canvas.locator('[data-testid="rf__node-ai_step_1"]'))
     _drag_node(page, "ai_step_1", 170, -60)  # to the right of the form → End line
@@ -123,9 +125,12 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     _drag_connect(page, "ai_step_1", "end")
 
     _click_node(page, "ai_step_1")
-    prompt = page.get_by_label("Instruction (prompt)")
-    prompt.fill(PROMPT)
+    prompt = page.get_by_label("Instruction", exact=True)
+    prompt.fill(IN_WORDS)  # a value by its label, as a designer writes it
     prompt.press("Tab")  # commit the text area
+    wait_idle(page)
+    wait_for_text(page, "The answer of ‘AI step’ is never used")  # nothing reads it yet
+    page.get_by_text("Deliver it when the run ends", exact=True).click()
     wait_idle(page)
     wait_for_text(page, "No problems: ready to save.")
 
@@ -142,7 +147,7 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     _wait_count(canvas.locator('[data-testid="rf__edge-st-flow-edge_ai_step_1-end"]'), 1)
     _wait_count(canvas.locator('[data-testid="rf__edge-form-end"]'), 0)
     _click_node(page, "ai_step_1")
-    assert page.get_by_label("Instruction (prompt)").input_value() == PROMPT
+    assert page.get_by_label("Instruction", exact=True).input_value() == IN_WORDS
 
     server.stop()
     store = DuckDBStore(str(server.db_path))
@@ -152,6 +157,7 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
         wf = saved.definition
         step = wf.node("ai_step_1")
         assert isinstance(step, AIStepNode) and step.instruction == PROMPT
+        assert wf.node("end").result == ["answer"]  # type: ignore[union-attr]
         assert {(e.source, e.target) for e in wf.edges} == {("form", "ai_step_1"), ("ai_step_1", "end")}
         # the dragged position was saved: right of the form and End column (both at x=0)
         assert step.position.x > 100

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
+from engine.kinds.ai_step import REVISE_INSTRUCTION
 from engine.model import AIStepNode
 from engine.store.duckdb import DuckDBStore
 from tests.browser.conftest import Server, wait_for_text, wait_idle
@@ -45,11 +46,13 @@ def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Serv
     _drag_palette_onto(page, "ai_step", _center(into_review))
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
     _wait_count(canvas.locator('[data-testid="rf__edge-e-move-review"]'), 0)
-    wait_for_text(page, "Instruction (prompt)")  # the new step is selected in the inspector
+    wait_for_text(page, "What should this step do?")  # the new step is selected in the inspector
+    # after the draft, it revises the draft: its instruction starts from "Improve the text below…"
+    expect(page.get_by_role("radio", name="Revise “Draft”")).to_be_checked()
 
     page.get_by_role("radio", name="Topic", exact=True).click()  # a value, by its label
     wait_idle(page)
-    expect(page.get_by_label("Instruction (prompt)")).to_have_value("{{ topic }}")
+    expect(page.get_by_label("Instruction", exact=True)).to_have_value(f"{REVISE_INSTRUCTION} [Topic]")
     page.get_by_text("Test this step").click()
     wait_idle(page)
     page.get_by_role("button", name="Run this step only").click()
@@ -90,7 +93,9 @@ def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Serv
     finally:
         store.close()
     step = wf.node("ai_step_1")
-    assert isinstance(step, AIStepNode) and step.instruction == "{{ topic }}"
+    assert isinstance(step, AIStepNode)
+    assert step.instruction == f"{REVISE_INSTRUCTION} {{{{ topic }}}}\n\n{{{{ draft }}}}"
+    assert step.output_name == "draft"
     assert {(e.source, e.target, e.label) for e in wf.edges} >= {
         ("to_review", "ai_step_1", None),
         ("ai_step_1", "review", None),

@@ -70,7 +70,7 @@ def test_journey1_marketing_post_from_form_to_published(server: Server, page: Pa
         assert time.monotonic() < deadline, "the task never reached Published on the board"
         page.wait_for_timeout(500)
     expect(published.get_by_text("completed")).to_be_visible()
-    expect(page.locator(".st-key-board_col_hitl_draft_review").get_by_text(topic)).to_have_count(0)
+    expect(page.locator(".st-key-board_col_draft_review").get_by_text(topic)).to_have_count(0)
 
     # After the app stops, the database shows the edited sentence went into the translation.
     server.stop()

@@ -51,7 +51,7 @@ def test_improve_test_against_past_runs_and_publish(
     wait_idle(page)
     page.frame_locator(CANVAS).locator('[data-testid="rf__node-draft"]').click()
     wait_idle(page)
-    wait_for_text(page, "Instruction (prompt)")
+    wait_for_text(page, "Instruction")
 
     page.get_by_text("Improve this prompt").click()
     wait_idle(page)
@@ -72,7 +72,7 @@ def test_improve_test_against_past_runs_and_publish(
     page.get_by_role("button", name="Use this instruction").click()
     wait_idle(page)
     wait_for_text(page, "The instruction box now holds the suggestion")
-    assert page.get_by_label("Instruction (prompt)").input_value() == mine
+    assert page.get_by_label("Instruction", exact=True).input_value() == mine
 
     page.get_by_text("Test against past runs").click()
     wait_idle(page)

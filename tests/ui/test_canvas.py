@@ -19,7 +19,7 @@ def test_loops_back_are_drawn_beneath_the_forward_connections() -> None:
     wf = load_template("marketing_social_post")
     state = build_flow_state(wf, timestamp=1)
     labels = [e.label for e in state.edges]
-    assert labels[0] == "changes_requested" and "changes_requested" not in labels[1:]
+    assert labels[0] == "Changes requested" and "Changes requested" not in labels[1:]  # in words
     assert sorted(e.id for e in state.edges) == sorted(e.id for e in wf.edges)
 
 

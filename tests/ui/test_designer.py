@@ -144,18 +144,27 @@ def test_inspector_edits_change_the_working_copy_and_the_card() -> None:
     wid = new_workflow(at)
     at.button(key="designer_add_ai_step").click()
     at.run()
-    prompt = "Write a short announcement about {{ title }}."
-    by_label(at.text_area, "Instruction (prompt)").input(prompt)
-    by_label(at.text_input, "Output name").input("announcement")
+    # values are written by their labels; the engine reads {{ name }}
+    by_label(at.text_area, "Instruction").input("Write a short announcement about [Title].")
+    by_label(at.text_input, "What it writes").input("Announcement")
     at.run()
     assert not at.exception, at.exception
     step = working_copy(at, wid).node("ai_step_1")
     assert isinstance(step, AIStepNode)
-    assert step.instruction == prompt and step.output_name == "announcement"
-    assert "→ announcement (text)" in card_text(at, "ai_step_1")
+    assert step.instruction == "Write a short announcement about {{ title }}."
+    assert step.output_name == "announcement"
+    assert "uses Title · writes Announcement" in card_text(at, "ai_step_1")
+    assert by_label(at.text_area, "Instruction").value == "Write a short announcement about [Title]."
     inserts = by_label(at.button_group, "Insert a value (click: it is added to the end of the text)")
     # by their labels, shown as typed (the pills draw Markdown, so the labels are escaped)
-    assert [shown(o) for o in inserts.options] == ["Title", "Reviewer's feedback (on a revision)"]
+    assert [shown(o) for o in inserts.options] == ["Title", "Reviewer's feedback"]
+    # under Advanced, the engine's form
+    at.toggle(key="designer_advanced").set_value(True)
+    at.run()
+    assert by_label(at.text_area, "Instruction").value == "Write a short announcement about {{ title }}."
+    assert by_label(at.text_input, "Output name").value == "announcement"
+    at.toggle(key="designer_advanced").set_value(False)
+    at.run()
 
     at.button(key="designer_add_approval").click()
     at.run()
@@ -201,7 +210,7 @@ def test_canvas_reply_moves_nodes_adds_connections_and_selects() -> None:
     assert at.selectbox(key=f"designer_inspect:{wid}").value == "form"
     # the label shows on the canvas edge
     drawn = {e["id"]: e for e in canvas_args(at)["edges"]}
-    assert drawn["st-flow-edge_approval_1-end"]["label"] == "approved"
+    assert drawn["st-flow-edge_approval_1-end"]["label"] == "Approved"  # in words
 
 
 @pytest.mark.usefixtures("streamlit_app")
@@ -282,7 +291,7 @@ def test_save_of_an_invalid_workflow_is_refused_and_keeps_the_work() -> None:
     assert not at.exception, at.exception
     errors = shown(" ".join(e.value for e in at.error))
     assert "Not saved" in errors
-    assert "ai_step_1" in texts(at)
+    assert "the AI step has no instruction" in texts(at)
     assert [v.version for v in service().versions(wid)] == [1]
     assert "ai_step_1" in working_copy(at, wid).node_map()
 
@@ -370,7 +379,7 @@ def test_a_valid_import_becomes_a_new_version_and_opens() -> None:
     assert not at.exception, at.exception
     # first what it would change, and nothing saved yet
     preview = next(shown(m.value) for m in at.markdown if "good.json" in shown(m.value))
-    assert f"would become version {before.version + 1} of “Marketing social post (dana)”" in preview
+    assert f"would become version {before.version + 1} of “Marketing social post (copy)”" in preview
     assert "Steps removed: “To published”" in preview
     assert "“Review the draft” changed: instructions" in preview
     assert "Connections: 1 added, 2 removed" in preview
@@ -427,7 +436,7 @@ def test_connections_get_labels_and_can_be_deleted() -> None:
     at.run()
     assert next(e for e in working_copy(at, wid).edges if e.source == "branch_1").label == "default"
     drawn = {e["id"]: e for e in canvas_args(at)["edges"]}
-    assert drawn["st-flow-edge_branch_1-end"]["label"] == "default"
+    assert drawn["st-flow-edge_branch_1-end"]["label"] == "Otherwise"  # in words
     at.button(key="designer_del_out_st-flow-edge_branch_1-end").click()
     at.run()
     assert all(e.source != "branch_1" for e in working_copy(at, wid).edges)

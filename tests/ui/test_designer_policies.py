@@ -165,6 +165,8 @@ def test_an_ai_step_and_the_workflow_can_be_marked_as_reasoning_models() -> None
     wid = new_workflow(at)
     at.button(key="designer_add_ai_step").click()
     at.run()
+    at.toggle(key="designer_advanced").set_value(True)  # the model is an advanced setting
+    at.run()
     by_label(at.text_input, "Model").input("team-gateway-smart")
     by_label(at.selectbox, "Reasoning model").select(True)
     at.run()

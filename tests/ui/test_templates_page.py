@@ -103,7 +103,7 @@ def test_use_template_creates_my_own_copy_and_links_to_it(service: Loopdesk) -> 
     copy = after[new_id]
     assert new_id not in TEMPLATE_IDS and copy.created_by == "dana"
     assert copy.definition.nodes == service.get_workflow("marketing-social-post").definition.nodes
-    assert "Marketing social post (dana)" in at.success[0].value.replace("\\", "")
+    assert "Marketing social post (copy)" in at.success[0].value.replace("\\", "")
     links = page_links(at)
     assert ("Open in Designer", "designer", f"workflow={new_id}") in links
     assert ("Start a run", "start_run", f"workflow={new_id}") in links
