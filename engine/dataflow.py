@@ -464,8 +464,16 @@ class Delivered:
     value: object
 
 
+def end_reached(wf: Workflow, node_ids: Iterable[str]) -> str | None:
+    """The End a run finished at, from the ids of the steps it ran (in order)."""
+    nodes = wf.node_map()
+    ends = [nid for nid in node_ids if isinstance(nodes.get(nid), EndNode)]
+    return ends[-1] if ends else None
+
+
 def delivered(wf: Workflow, end_id: str | None, values: dict[str, object]) -> list[Delivered]:
-    """The values the End a run finished at delivers (its result), as the run holds them."""
+    """The values the End a run finished at (see `end_reached`) delivers (its result), as the run
+    holds them."""
     node = wf.node_map().get(end_id or "")
     names = getattr(node, "result", None) or []
     labels = value_labels(wf)

@@ -6,11 +6,12 @@ from functools import partial
 
 import streamlit as st
 
+from engine.dataflow import delivered, end_reached
 from engine.directory import Directory
 from engine.errors import EngineError
 from engine.services import Loopdesk
 from engine.store.base import RUN_STATUSES, RunRecord
-from ui.format import STATUS_COLORS, age, clock, md_escape, md_message, status_label
+from ui.format import STATUS_COLORS, age, as_text, clock, md_escape, md_message, status_label
 from ui.runtime import get_app, require_user, show_error
 from ui.timeline import (
     link_to,
@@ -206,6 +207,10 @@ def show_run(app: Loopdesk, run_id: str, user: str) -> None:
             "finished steps are kept and paid AI steps are not repeated.",
             icon=":material/error:",
         )
+    if run.status in ("completed", "rejected"):
+        for item in delivered(wf, end_reached(wf, [s.node_id for s in detail.steps]), run.values):
+            st.markdown(f"**{md_escape(item.label)}** — what the run delivers")
+            st.code(as_text(item.value) or "(empty)", language=None, wrap_lines=True)
     cp = detail.open_checkpoint
     if cp is not None:
         link_to(

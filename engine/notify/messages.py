@@ -53,10 +53,15 @@ def decision_changes(decision: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def webhook_payload(
-    event: OutboxEvent, run: RunRecord, base_url: str, decision: dict[str, Any] | None = None
+    event: OutboxEvent,
+    run: RunRecord,
+    base_url: str,
+    decision: dict[str, Any] | None = None,
+    result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON a webhook receives (receivers de-duplicate on `id`); a decision's comment and word
-    diffs when `decision` (the checkpoint's) is given."""
+    diffs when `decision` (the checkpoint's) is given; what a completed run delivers (`result`:
+    value name → value) on `run.completed`."""
     doc: dict[str, Any] = {
         "id": event.id,
         "event": event.event,
@@ -78,6 +83,8 @@ def webhook_payload(
             doc.update(decision_changes(decision))
     if event.event == "checkpoint.reassigned":
         doc["reassigned_by"] = event.actor
+    if event.event == "run.completed" and result:
+        doc["result"] = result
     return doc
 
 
@@ -236,10 +243,10 @@ def review_email(
 
 def outcome_email(
     *, event: OutboxEvent, run: RunRecord, workflow_name: str, recipient: User, sender: str, url: str,
-    reason: str = "",
+    reason: str = "", result: list[tuple[str, str]] | None = None,
 ) -> EmailMessage:  # fmt: skip
-    """The email that tells the person who started a run how it ended (done, rejected with the reason,
-    failed with the error), with a link to the run."""
+    """The email that tells the person who started a run how it ended (done with what it delivers
+    (`result`: label, text), rejected with the reason, failed with the error), with a link to the run."""
     detail = ""
     if event.event == "run.completed":
         subject, said = f"Done: {run.title}", f"is done: {run.outcome or 'completed'}"
@@ -254,6 +261,9 @@ def outcome_email(
     lines = [f"Hi {recipient.display_name},", "", f"Your request “{run.title}” ({workflow_name}) {said}."]
     if detail:
         lines += ["", f"{'Reason' if event.event == 'run.rejected' else 'What went wrong'}: {detail}"]
+    delivered = result if event.event == "run.completed" else []
+    for label, text in delivered or []:
+        lines += ["", f"{label}:", to_plain(text)]
     lines += ["", f"Open the run: {url}"]
     msg.set_content("\n".join(lines))
     e = html.escape
@@ -264,7 +274,8 @@ def outcome_email(
     body = (
         f"<p>Hi {e(recipient.display_name)},</p>"
         f"<p>Your request “{e(run.title)}” ({e(workflow_name)}) {e(said)}.</p>{why}"
-        f"<div style='margin-top:24px'>{_buttons({'Open the run': url})}</div>"
+        + "".join(f"<p><b>{e(label)}</b></p><div>{to_html(text)}</div>" for label, text in delivered or [])
+        + f"<div style='margin-top:24px'>{_buttons({'Open the run': url})}</div>"
     )
     msg.add_alternative(_page(body), subtype="html")
     return msg

@@ -21,8 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
+from engine.dataflow import Delivered, delivered, end_reached
 from engine.directory import SYSTEM
 from engine.errors import EngineError
+from engine.forms import as_text
 from engine.links import LINK_ACTIONS, LinkSigner
 from engine.notify.channels import DeliveryError, post_json, send_email
 from engine.notify.events import OutboxEvent
@@ -348,7 +350,9 @@ class Notifier:
         if event.event == "checkpoint.decided" and event.checkpoint_id:
             decided = self.store.get_checkpoint(event.checkpoint_id)
             decision = decided.decision if decided is not None else None
-        body = json.dumps(webhook_payload(event, run, settings.base_url, decision)).encode()
+        result = self._result(run) if event.event == "run.completed" else []
+        delivered_values = {item.name: item.value for item in result}
+        body = json.dumps(webhook_payload(event, run, settings.base_url, decision, delivered_values)).encode()
         for hook in settings.webhooks:
             if hook.format == "slack":
                 slack = slack_payload(event, run, self.engine.directory, name, url, decision).encode()
@@ -359,10 +363,21 @@ class Notifier:
         if settings.smtp is not None and event.event in ASKING_EVENTS:
             targets += self._emails(event, run, name)
         elif settings.smtp is not None and event.event in OUTCOME_EVENTS:
-            targets += self._requester_email(event, run, name)
+            targets += self._requester_email(event, run, name, result)
         return targets
 
-    def _requester_email(self, event: OutboxEvent, run: RunRecord, workflow_name: str) -> list[_Target]:
+    def _result(self, run: RunRecord) -> list[Delivered]:
+        """What a finished run delivers (its End's result), or nothing when its workflow cannot be read."""
+        try:
+            wf = self.engine.workflow_of(run)
+            end = end_reached(wf, [s.node_id for s in self.store.list_steps(run.id)])
+            return delivered(wf, end, run.values)
+        except EngineError:
+            return []
+
+    def _requester_email(
+        self, event: OutboxEvent, run: RunRecord, workflow_name: str, result: list[Delivered]
+    ) -> list[_Target]:
         """The email telling the person who started the run how it ended (when they have an address)."""
         smtp = self.settings.smtp
         person = self.engine.directory.users.get(run.started_by)
@@ -375,6 +390,7 @@ class Notifier:
         message = outcome_email(
             event=event, run=run, workflow_name=workflow_name, recipient=person,
             sender=self.settings.mail_from, url=item_url(self.settings.base_url, event), reason=reason,
+            result=[(item.label, as_text(item.value)) for item in result],
         )  # fmt: skip
         receiver = f"smtp:{smtp.host}:{smtp.port}"
         return [_Target(f"email:{person.name}", EMAIL_CHANNEL, receiver, _mail(smtp, message, person.email))]

@@ -410,6 +410,7 @@ def test_the_person_who_asked_hears_how_their_run_ended(
         app.decide(cp.id, "jamie", Reject(comment="Off brand for spring"))
         rejected = smtp.wait_for("dana@example.com", count=2)[1]
         finished = hook.wait_for(lambda d: sum(x.json["event"].startswith("run.") for x in d) >= 2)
+        values = app.store.get_run(done.id).values  # type: ignore[union-attr]
     finally:
         app.close()
     assert mail["Subject"] == "Done: Ship it (Marketing social post)"
@@ -419,6 +420,13 @@ def test_the_person_who_asked_hears_how_their_run_ended(
     assert "Reason: Off brand for spring" in text_part(rejected)
     ended = [d.json for d in finished if d.json["event"].startswith("run.")]
     assert {e["started_by"] for e in ended} == {"dana"}  # a webhook can tell the requester too
+    # what the run delivers (its End's result): in the email and the run.completed webhook
+    completed = next(e for e in ended if e["event"] == "run.completed")
+    assert completed["result"] == {"draft": values["draft"], "translation": values["translation"]}
+    assert "result" not in next(e for e in ended if e["event"] == "run.rejected")
+    first_line = next(line for line in values["translation"].splitlines() if line.strip())
+    assert "Translation:" in text_part(mail) and first_line.strip("#* ") in text_part(mail)
+    assert "<b>Translation</b>" in html_part(mail)
 
 
 def test_a_draft_in_markdown_reads_well_on_a_phone(db_path: str, smtp: SmtpInbox) -> None:

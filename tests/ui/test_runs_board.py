@@ -65,6 +65,11 @@ def test_runs_page_lists_runs_and_shows_a_runs_steps_canvas_and_audit(service: L
     at = page(RUNS, run=run.id)
     audit = next(df.value for df in at.dataframe if "Event" in df.value.columns)
     assert ("Jamie Rivera", "Approved") in set(zip(audit["Actor"], audit["Event"], strict=True))
+    # a finished run shows what it delivers (its End's result)
+    finished = service.store.get_run(run.id)
+    assert finished is not None and finished.status == "completed"
+    assert any(m.value == "**Translation** — what the run delivers" for m in at.markdown)
+    assert any(c.value == finished.values["translation"] for c in at.code)
 
 
 def test_runs_can_be_filtered_by_status_and_workflow(service: Loopdesk) -> None:
