@@ -1,10 +1,17 @@
-"""How long a person waits per click in the Designer on a 50-step workflow, in a real browser.
+"""How long a person waits per click in the Designer on a 50-step workflow, in a real browser; and
+how many actions and seconds issue 28's journey takes.
 
 Each action is timed from the click (or the drop, or the key) to a settled page: the change it makes
 is on screen (the inspector shows the step, the canvas has the new step or connection, the card shows
 the new title, the status says saved) and Streamlit's status widget is gone.
 
+The journey: from Dana's copy of the marketing workflow open in the Designer, insert an AI step that
+tightens the draft (dropped on the connection after “Draft the post”), save, start a run, until that
+run waits for the reviewer with the tightened text. `--root` runs the app of another checkout (the
+code before issue 28 needs the steps it needed then: `--flow before`).
+
     python -m bench.designer_clicks --repeat 7
+    python -m bench.designer_clicks --journey --repeat 5 [--flow before --root /tmp/before]
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow
 from engine.services import Loopdesk
-from tests.servers import start_server
+from tests.servers import ROOT, start_server
 from ui.arrange import arrange
 
 CHROMIUM = "/usr/bin/chromium"
@@ -360,15 +367,145 @@ def run_bench(repeat: int, folder: Path) -> dict[str, Any]:
     }
 
 
+# -- the journey of issue 28 ------------------------------------------------------------------------
+
+TIGHTEN = "Tighten the post: keep what matters, drop the filler."
+
+
+class Journey:
+    """Issue 28's journey in the Designer, counting what a person does (a click, a drop, a text typed
+    and left) and timing it from the first action to the run waiting for the reviewer."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.actions = 0
+        self.waited = 0.0
+        """Seconds spent waiting for the page after each action (think time not counted)."""
+
+    @property
+    def canvas(self) -> FrameLocator:
+        return self.page.frame_locator(CANVAS)
+
+    def act(self, do: Callable[[], object], done: Callable[[], bool]) -> None:
+        """One action of the person: do it, then wait until the page shows it took effect."""
+        time.sleep(THINK_TIME)
+        self.actions += 1
+        t0 = time.perf_counter()
+        do()
+        self.waited += settle(self.page, done) - t0
+
+    def open_copy(self) -> None:
+        """Dana's own copy of the marketing template, open in the Designer (not counted)."""
+        self.page.goto(self.url)
+        self.page.get_by_text("Designer").first.wait_for()
+        self.page.goto(f"{self.url}/designer?workflow=marketing-social-post")
+        self.page.get_by_role("button", name="Use template").click()
+        settle(self.page, lambda: self.page.get_by_text("Inspector").count() > 0, timeout=60)
+        self.page.wait_for_timeout(1500)  # the first fit of the view
+
+    def shown(self, text: str) -> Callable[[], bool]:
+        return lambda: self.page.get_by_text(text).count() > 0
+
+    def drop_on_draft(self) -> None:
+        palette = self.page.locator(".st-key-designer_add_ai_step button")
+        session = Session(self.page, self.url)
+        target = session.on_edge("e-draft-review-move")
+        node = self.canvas.locator('[data-testid="rf__node-ai_step_1"]')
+        self.act(lambda: drag(self.page, center(palette), target), lambda: node.count() == 1)
+
+    def type_into(self, label: str, text: str, done: Callable[[], bool]) -> None:
+        box = self.page.get_by_label(label, exact=True)
+
+        def do() -> None:
+            box.fill(text)
+            box.press("Tab")
+
+        self.act(do, done)
+
+    def click(self, name: str, done: Callable[[], bool]) -> None:
+        self.act(lambda: self.page.get_by_role("button", name=name, exact=True).click(), done)
+
+    def run_after(self) -> None:
+        """With issue 28: the new step revises the draft by itself; Start a run is a button."""
+        self.drop_on_draft()
+        self.type_into("Instruction", TIGHTEN, self.shown("No problems: ready to save."))
+        self.click("Save", self.shown("Saved version 2"))
+        self.click("Start a run", self.shown("Fill in the examples"))
+
+    def run_before(self) -> None:
+        """Before issue 28: the answer had to be put in by hand and renamed to the draft, and Start
+        a run found from the sidebar, the workflow chosen there."""
+        self.drop_on_draft()
+        prompt = "Instruction (prompt)"
+        self.type_into(prompt, f"{TIGHTEN}\n\n", lambda: True)
+        pill = self.page.get_by_role("radio", name="Answer of “Draft the post”")
+        self.act(pill.click, lambda: "{{ draft }}" in self.page.get_by_label(prompt).input_value())
+        self.type_into("Output name", "draft", self.shown("No problems: ready to save."))
+        self.click("Save", self.shown("Saved version 2"))
+        link = self.page.get_by_role("link", name="Start a run")
+        combo = self.page.get_by_role("combobox", name="Workflow")
+        self.act(link.first.click, lambda: combo.count() > 0)
+        self.act(combo.click, lambda: self.page.get_by_role("option").count() > 0)
+        option = self.page.get_by_role("option", name="Marketing social post (dana)").first
+        self.act(option.click, self.shown("Fill in the examples"))
+
+    def finish(self) -> None:
+        """Fill in the examples and start: the run waits for the reviewer."""
+        self.click("Fill in the examples", lambda: True)
+        self.click("Start run", self.shown("is waiting for Jamie Rivera"))
+
+
+def run_journey(repeat: int, folder: Path, flow: str, root: Path | None) -> dict[str, Any]:
+    """The journey `repeat` times, each on a fresh database and server."""
+    seconds, waited, actions = [], [], []
+    for r in range(repeat):
+        db = folder / f"journey-{r}.duckdb"
+        server = start_server(db, folder / f"journey-{r}.log", root=root or ROOT)
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+                )
+                page = browser.new_page(viewport={"width": 1600, "height": 1100})
+                page.set_default_timeout(30_000)
+                journey = Journey(page, server.url)
+                journey.open_copy()
+                t0 = time.perf_counter()
+                journey.run_before() if flow == "before" else journey.run_after()
+                journey.finish()
+                seconds.append(time.perf_counter() - t0)
+                waited.append(journey.waited)
+                actions.append(journey.actions)
+                browser.close()
+        finally:
+            server.stop()
+    return {
+        "flow": flow,
+        "actions": statistics.median(actions),
+        "median_s": round(statistics.median(seconds), 2),
+        "median_waiting_s": round(statistics.median(waited), 2),
+        "runs": repeat,
+    }
+
+
 def main() -> None:
     """Run the benchmark and print a table (and JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--journey", action="store_true", help="time issue 28's journey instead")
+    parser.add_argument("--flow", choices=["before", "after"], default="after")
+    parser.add_argument("--root", type=Path, help="run the app of this checkout")
     args = parser.parse_args()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if args.journey:
+        with tempfile.TemporaryDirectory(prefix="designer-journey-") as tmp:
+            journey = run_journey(args.repeat, Path(tmp), args.flow, args.root)
+        print(json.dumps({"machine": machine, **journey}, indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="designer-clicks-") as tmp:
         result = run_bench(args.repeat, Path(tmp))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     if args.json:
         print(json.dumps({"machine": machine, "actions": result}, indent=2))
         return
