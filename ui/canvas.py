@@ -19,14 +19,17 @@ from engine.model import Node, Workflow
 from ui.runtime import rerun_app_if_identity_changed
 
 NODE_WIDTH = 230
-TITLE_PX = 16
+TITLE_PX = 17
 SUMMARY_PX = 13
 EDGE_LABEL_PX = 13
-FIT_MIN_ZOOM = 0.7
+ONE_LINE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+"""Every line of a card stays one line (cut with …): cards are the same height, so a layout's rows
+never overlap; the whole text is in the inspector."""
+MIN_ZOOM = 0.05
+"""How far the view may zoom out: "Fit" shows any workflow whole (far out, cards keep their title,
+then their shape only: `ui.canvas_bridge`)."""
 MINIMAP_FROM = 12
 """Workflows with more steps than this get a minimap (they no longer fit at a readable zoom)."""
-"""Fitting the view never zooms out further than this (cards stay readable: titles ≥ 11 px, summaries
-≥ 9 px on screen); a larger workflow is panned instead, with the minimap for the overview."""
 
 
 STATUS_LOOK: dict[str, tuple[str, str, str]] = {
@@ -39,6 +42,7 @@ STATUS_LOOK: dict[str, tuple[str, str, str]] = {
 """Background, border and label per run status of a node."""
 
 PROBLEM_BORDER = "#d32f2f"
+SELECTED_EDGE = "#1976d2"
 MARKS = {"writes": "0 0 0 4px rgba(46,125,50,0.6)", "reads": "0 0 0 4px rgba(0,131,143,0.45)"}
 """The glow of a step that writes or reads the value the designer is looking at."""
 
@@ -61,7 +65,7 @@ def node_content(
     title = html_text(node_title(node))
     summary = html_text(summarize(node, assignee_label))
     flow_html = (
-        f'<div style="font-size:{SUMMARY_PX}px;color:#37474f;margin-top:2px;font-style:italic">'
+        f'<div style="font-size:{SUMMARY_PX}px;color:#37474f;margin-top:2px;font-style:italic;{ONE_LINE}">'
         f"{html_text(flow)}</div>"
         if flow
         else ""
@@ -74,8 +78,8 @@ def node_content(
     # One line of HTML: a Markdown HTML block, so no Markdown inside is interpreted.
     return (
         '<div style="text-align:left;line-height:1.3">'
-        f'<div style="font-weight:600;font-size:{TITLE_PX}px">{look.icon} {title}</div>'
-        f'<div style="font-size:{SUMMARY_PX}px;color:#455a64;margin-top:2px">{summary}</div>'
+        f'<div style="font-weight:600;font-size:{TITLE_PX}px;{ONE_LINE}">{look.icon} {title}</div>'
+        f'<div style="font-size:{SUMMARY_PX}px;color:#455a64;margin-top:2px;{ONE_LINE}">{summary}</div>'
         f"{flow_html}{badge_html}</div>"
     )
 
@@ -154,12 +158,21 @@ def edge_text(node: Node | None, label: str | None) -> str:
 
 
 def to_flow_edge(
-    edge_id: str, source: str, target: str, label: str | None, broken: bool = False, text: str | None = None
+    edge_id: str,
+    source: str,
+    target: str,
+    label: str | None,
+    broken: bool = False,
+    text: str | None = None,
+    selected: bool = False,
 ) -> StreamlitFlowEdge:
-    """One connection as a canvas edge, shown with `text` (its outcome or case in words)."""
+    """One connection as a canvas edge, shown with `text` (its outcome or case in words); a
+    selected one is drawn thick and blue."""
     revision = label == "changes_requested"
     colour = PROBLEM_BORDER if broken else ("#ef6c00" if revision else "#78909c")
-    style: dict[str, object] = {"stroke": colour, "strokeWidth": 2}
+    if selected:
+        colour = SELECTED_EDGE
+    style: dict[str, object] = {"stroke": colour, "strokeWidth": 4 if selected else 2}
     if revision:  # a loop back: dashed and moving, so it stands out where it crosses the chain
         style["strokeDasharray"] = "6 4"
     return StreamlitFlowEdge(
@@ -227,7 +240,13 @@ def build_flow_state(
     ordered = sorted(wf.edges, key=lambda e: not loops_back(e.label, e.source))
     edges = [
         to_flow_edge(
-            e.id, e.source, e.target, e.label, e.id in broken_edges, edge_text(by_id.get(e.source), e.label)
+            e.id,
+            e.source,
+            e.target,
+            e.label,
+            e.id in broken_edges,
+            edge_text(by_id.get(e.source), e.label),
+            selected=editable and e.id == selected_id,
         )
         for e in ordered
     ]
@@ -350,7 +369,6 @@ def take_browser_reply(key: str) -> dict[str, Any] | None:
     if raw["timestamp"] == slot.get("seen"):
         return None
     slot["seen"] = raw["timestamp"]
-    slot["fit_left"] = max(0, int(slot.get("fit_left", 0)) - 1)
     # The browser answers every state it is sent with that same state (stamped with its own clock).
     # An answer to an earlier push that arrives after a newer one was sent (an Undo right after a
     # connection, say) would put back what the newer push took away: until the browser has answered
@@ -374,7 +392,6 @@ def draw_editable(
     broken_edges: set[str],
     selected_id: str | None,
     push: bool = False,
-    fit: bool = False,
     height: int = 600,
     assignee_label: AssigneeLabel | None = None,
     highlight: str | None = None,
@@ -385,9 +402,9 @@ def draw_editable(
     The state sent to the browser gets a new timestamp (so the browser takes it) only when what
     it shows changed in Python (cards, styles, connections, labels) or `push` asks for it; a
     rerun caused by a drag keeps the old timestamp, so the browser keeps its own view and no
-    rerun loop starts. The view zooms to fit all nodes on the first draw and when `fit` asks
-    (not on every edit, so a zoomed-in designer is not thrown around). The component's return
-    value is read on the next run by `take_browser_reply`.
+    rerun loop starts. Fitting the view is the browser's (`ui.canvas_bridge`: on the first draw, when
+    the canvas changes size, and when asked), so a zoomed-in designer is never thrown around by a
+    rerun. The component's return value is read on the next run by `take_browser_reply`.
     """
     slot = st.session_state.setdefault(_slot(key), {})
     desired = build_flow_state(
@@ -401,8 +418,7 @@ def draw_editable(
     )
     signature = flow_signature(desired)
     last_ts = slot.get("ts")
-    fit = fit or last_ts is None
-    if last_ts is None or push or fit or signature != slot.get("sig"):
+    if last_ts is None or push or signature != slot.get("sig"):
         seen = slot.get("seen")
         # newer than anything the browser sent, whatever its clock says
         desired.timestamp = max(now_ms(), int(seen) + 1 if isinstance(seen, int) else 0, (last_ts or 0) + 1)
@@ -412,24 +428,20 @@ def draw_editable(
         shape = shape_of(sent.get("nodes", []), sent.get("edges", []))
         slot["pushed"] = [*[s for s in slot.get("pushed", []) if s != shape], shape][-PUSHES_REMEMBERED:]
         slot["awaiting"] = True
-        if fit:
-            # The browser zooms after it has laid the new state out, i.e. after its first reply:
-            # keep asking for a fit until its second reply has arrived.
-            slot["fit_left"] = 2
     else:
         desired.timestamp = int(last_ts)
     streamlit_flow(
         key,
         desired,
         height=height,
-        fit_view=int(slot.get("fit_left", 0)) > 0,
+        fit_view=False,
         show_controls=True,
         allow_new_edges=True,
         get_node_on_click=True,
         get_edge_on_click=True,
         pan_on_drag=True,
         allow_zoom=True,
-        min_zoom=FIT_MIN_ZOOM,
+        min_zoom=MIN_ZOOM,
         show_minimap=len(wf.nodes) > MINIMAP_FROM,
         hide_watermark=True,
     )

@@ -1,5 +1,7 @@
 """What the canvas component cannot do, added from the page: palette drag-and-drop, Delete/Backspace
-on the selected step or connection, and handles large enough to grab.
+on the selected step or connection, Esc to clear the selection, a mouse wheel that pans (Ctrl/Cmd +
+wheel and pinch zoom), titles that hide when zoomed far out, handles large enough to grab, and the
+window's height so the canvas can fill it.
 
 streamlit-flow draws its canvas in an iframe served from the app's own origin, so a script on the
 page (a components-v2 component, which runs in the page itself) can reach the canvas document: it
@@ -24,12 +26,23 @@ CANVAS_CSS = """
 .react-flow__edge.loopdesk-drop-edge .react-flow__edge-path { stroke: #1976d2 !important;
   stroke-width: 5px !important; }
 .react-flow__edge.selected .react-flow__edge-path { stroke-width: 4px !important; }
+.react-flow.loopdesk-far .react-flow__node > div > div > div:not(:first-child) { display: none; }
+.react-flow.loopdesk-very-far .react-flow__node > div > div > div { visibility: hidden; }
 """
+FAR_ZOOM = 0.45
+"""Below this zoom a card shows its title only (its other lines would be under 6 px)."""
+VERY_FAR_ZOOM = 0.25
+"""Below this zoom a card shows its shape only; zooming in brings the words back."""
 
 _JS = """
 export default function ({ data, setTriggerValue }) {
   const KIND = 'application/x-loopdesk-kind';
-  const hooked = new WeakSet();
+  // The page calls this again whenever the data changes: listeners are added once per document (the
+  // set lives on the window) and reach the newest data and trigger through `bridge`.
+  const bridge = window.__loopdeskBridge || (window.__loopdeskBridge = { hooked: new WeakSet() });
+  bridge.data = data;
+  bridge.set = setTriggerValue;
+  const hooked = bridge.hooked;
   const frameOf = () => document.querySelector('iframe[title="streamlit_flow.streamlit_flow"]');
   const idOf = (el, prefix) => (el && (el.getAttribute('data-testid') || '').startsWith(prefix))
     ? el.getAttribute('data-testid').slice(prefix.length) : null;
@@ -58,7 +71,7 @@ export default function ({ data, setTriggerValue }) {
     if (!doc.getElementById('loopdesk-canvas-style')) {
       const style = doc.createElement('style');
       style.id = 'loopdesk-canvas-style';
-      style.textContent = data.css;
+      style.textContent = bridge.data.css;
       doc.head.appendChild(style);
     }
     if (hooked.has(doc)) return;
@@ -91,9 +104,9 @@ export default function ({ data, setTriggerValue }) {
       const viewport = doc.querySelector('.react-flow__viewport');
       const pane = doc.querySelector('.react-flow').getBoundingClientRect();
       const m = new DOMMatrixReadOnly(frame.contentWindow.getComputedStyle(viewport).transform);
-      const x = (e.clientX - pane.left - m.e) / m.a - data.half_width;
+      const x = (e.clientX - pane.left - m.e) / m.a - bridge.data.half_width;
       const y = (e.clientY - pane.top - m.f) / m.d - 25;
-      setTriggerValue('drop', { kind, edge, x: Math.round(x), y: Math.round(y), at: Date.now() });
+      bridge.set('drop', { kind, edge, x: Math.round(x), y: Math.round(y), at: Date.now() });
     });
     // What was clicked last: the page redraws the canvas after a click (selecting a connection's
     // step in the inspector), which clears the component's own selection of a connection.
@@ -105,6 +118,11 @@ export default function ({ data, setTriggerValue }) {
       picked = edge ? { edge } : node ? { node } : null;
     }, true);
     doc.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        picked = null;
+        bridge.set('escape', { at: Date.now() });
+        return;
+      }
       if (e.key !== 'Delete' && e.key !== 'Backspace') return;
       const t = e.target;
       if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
@@ -115,11 +133,107 @@ export default function ({ data, setTriggerValue }) {
       if (!edge && !node) return;
       e.preventDefault();
       e.stopPropagation();
-      setTriggerValue('delete', edge ? { edge, at: Date.now() } : { node, at: Date.now() });
+      bridge.set('delete', edge ? { edge, at: Date.now() } : { node, at: Date.now() });
+    }, true);
+    // The mouse wheel and a two-finger scroll pan the view; with Ctrl/Cmd (and a pinch, which
+    // browsers report as a wheel with Ctrl) they zoom, as React Flow does by itself. The pan is a
+    // short drag of the pane, which is how React Flow moves its view.
+    const win = frame.contentWindow;
+    doc.addEventListener('wheel', (e) => {
+      const t = e.target;
+      if (e.ctrlKey || e.metaKey || !(t && t.closest && t.closest('.react-flow'))) return;
+      const pane = doc.querySelector('.react-flow__pane');
+      if (!pane) return;
+      e.preventDefault();
+      e.stopPropagation();
+      const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? pane.clientHeight : 1;
+      let dx = e.deltaX * unit, dy = e.deltaY * unit;
+      if (e.shiftKey && !dx) { dx = dy; dy = 0; }
+      const r = pane.getBoundingClientRect();
+      const x = r.left + r.width / 2, y = r.top + r.height / 2;
+      const fire = (target, type, px, py) => target.dispatchEvent(new win.MouseEvent(type, {
+        bubbles: true, cancelable: true, view: win, clientX: px, clientY: py, button: 0,
+        buttons: type === 'mouseup' ? 0 : 1 }));
+      fire(pane, 'mousedown', x, y);
+      fire(win, 'mousemove', x - dx / 2, y - dy / 2);
+      fire(win, 'mousemove', x - dx, y - dy);
+      fire(win, 'mouseup', x - dx, y - dy);
+    }, { capture: true, passive: false });
+  }
+
+  // far out, a card keeps its title only, then its shape only (zooming in brings the words back)
+  function zoomWatch() {
+    const frame = frameOf();
+    const doc = frame && frame.contentDocument;
+    const flow = doc && doc.querySelector('.react-flow');
+    const viewport = doc && doc.querySelector('.react-flow__viewport');
+    if (!flow || !viewport) return;
+    const zoom = new DOMMatrixReadOnly(frame.contentWindow.getComputedStyle(viewport).transform).a;
+    flow.classList.toggle('loopdesk-far', zoom < bridge.data.far_zoom);
+    flow.classList.toggle('loopdesk-very-far', zoom < bridge.data.very_far_zoom);
+  }
+
+  // The window's size and where the canvas starts on the page: the page sizes the canvas to fill
+  // the window below the toolbar (reported again when either changes by more than a few pixels).
+  // Measured only while the page is at rest (no rerun running) and the same on two ticks in a row:
+  // during a rerun elements come and go, and the canvas's place with them.
+  bridge.askedAt = bridge.askedAt || 0;
+  function room() {
+    const frame = frameOf();
+    const bar = document.querySelector('.st-key-designer_actions');
+    if (!frame || !bar || document.querySelector('[data-testid="stStatusWidget"]')) {
+      bridge.last = null;
+      return;
+    }
+    const box = frame.getBoundingClientRect();
+    if (box.height < 50 || box.top < bar.getBoundingClientRect().bottom) { bridge.last = null; return; }
+    const top = Math.round(box.top + window.scrollY);
+    const now = { height: window.innerHeight, width: window.innerWidth, top };
+    const near = (a, b) => a && b && Math.abs(a.height - b.height) < 8 && Math.abs(a.top - b.top) < 8
+      && Math.abs(a.width - b.width) < 8;
+    const steady = near(bridge.last, now);
+    bridge.last = now;
+    // the page says what it knows; told again (at most every 2 s) until it knows this
+    if (!steady || near(data.room, now) || Date.now() - bridge.askedAt < 2000) return;
+    bridge.askedAt = Date.now();
+    setTriggerValue('room', { ...now, at: bridge.askedAt });
+  }
+
+  // "Fit" is React Flow's own fit (its controls' button), asked for by the page with a new number,
+  // and done again whenever the canvas changes size, so the whole workflow shows at the size it has.
+  function fit() {
+    const frame = frameOf();
+    const doc = frame && frame.contentDocument;
+    const button = doc && doc.querySelector('.react-flow__controls-fitview');
+    if (!button || document.querySelector('[data-testid="stStatusWidget"]')) return;
+    const height = Math.round(frame.getBoundingClientRect().height);
+    const asked = document.querySelector('.loopdesk-fit');
+    const number = asked ? asked.getAttribute('data-fit') : null;
+    if (bridge.fitted === number && bridge.fitHeight === height) return;
+    bridge.fitted = number;
+    bridge.fitHeight = height;
+    setTimeout(() => button.click(), 800);
+  }
+
+  // The toolbar's Fit fits the view in the browser at once (no rerun needed; without this script its
+  // click still reaches the page, which asks for a fit).
+  function fitButton() {
+    const box = document.querySelector('.st-key-designer_fit');
+    const button = box && box.querySelector('button');
+    if (!button || hooked.has(button)) return;
+    hooked.add(button);
+    button.addEventListener('click', (e) => {
+      const frame = frameOf();
+      const doc = frame && frame.contentDocument;
+      const fitview = doc && doc.querySelector('.react-flow__controls-fitview');
+      if (!fitview) return;
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      fitview.click();
     }, true);
   }
 
-  const tick = () => { palette(); canvas(); };
+  const tick = () => { palette(); fitButton(); canvas(); room(); fit(); zoomWatch(); };
   tick();
   const timer = setInterval(tick, 500);
   return () => clearInterval(timer);
@@ -134,7 +248,8 @@ class CanvasEvent:
     """Something done on the canvas that the component itself does not report."""
 
     action: str
-    """`drop` (a palette kind dropped: onto `edge`, or at `x`, `y`) or `delete` (of `node` or `edge`)."""
+    """`drop` (a palette kind dropped: onto `edge`, or at `x`, `y`), `delete` (of `node` or `edge`)
+    or `escape` (clear the selection)."""
     kind: str | None = None
     edge: str | None = None
     node: str | None = None
@@ -171,18 +286,57 @@ def _event(action: str, raw: Any, kinds: dict[str, str]) -> CanvasEvent | None:
     )
 
 
-def canvas_bridge(kinds: dict[str, str], key: str = "designer_canvas_bridge") -> CanvasEvent | None:
-    """Mount the bridge (once per run, next to the palette); the drop or deletion of this run, if any.
+ROOM_KEY = "designer_room"
+"""The browser window's height and width and where the canvas starts on the page (px)."""
 
-    `kinds` maps each palette kind to its label (the drag source is the button `designer_add_<kind>`).
+
+def _remember_room(raw: dict[str, Any]) -> None:
+    """Keep what the browser said about the window (numbers only: it came from a browser)."""
+    try:
+        room = {k: int(raw[k]) for k in ("height", "width", "top")}
+    except (KeyError, TypeError, ValueError):
+        return
+    st.session_state[ROOM_KEY] = room
+
+
+def room() -> dict[str, int] | None:
+    """The window's height and width and the canvas's top on the page, once the browser said."""
+    value = st.session_state.get(ROOM_KEY)
+    return value if isinstance(value, dict) else None
+
+
+def canvas_bridge(
+    kinds: dict[str, str], fit_number: int = 0, key: str = "designer_canvas_bridge"
+) -> CanvasEvent | None:
+    """Mount the bridge (once per run, next to the palette); the drop, deletion or Esc of this run,
+    if any.
+
+    `kinds` maps each palette kind to its label (the drag source is the button `designer_add_<kind>`);
+    a new `fit_number` fits the view to the workflow (as does any change of the canvas's size). The
+    number travels in the page (an element the script reads), not in the bridge's data: new data
+    starts the script again, and started again in the run that pushes a new canvas state, its fit
+    left React Flow unable to pan (seen in Chromium, cause inside the component not found).
     """
+    st.html(f'<span class="loopdesk-fit" data-fit="{int(fit_number)}"></span>')
     result = _bridge(
         key=key,
-        data={"kinds": kinds, "css": CANVAS_CSS, "half_width": NODE_WIDTH // 2},
+        data={
+            "kinds": kinds,
+            "css": CANVAS_CSS,
+            "half_width": NODE_WIDTH // 2,
+            "far_zoom": FAR_ZOOM,
+            "very_far_zoom": VERY_FAR_ZOOM,
+            "room": room(),
+        },
         on_drop_change=lambda: None,
         on_delete_change=lambda: None,
+        on_escape_change=lambda: None,
+        on_room_change=lambda: None,
     )
-    for action in ("drop", "delete"):
+    reported = getattr(result, "room", None)
+    if isinstance(reported, dict):
+        _remember_room(reported)
+    for action in ("drop", "delete", "escape"):
         raw = getattr(result, action, None)
         event = _event(action, raw, kinds) if raw else None
         if event is not None:

@@ -44,7 +44,6 @@ def designer_canvas(
     broken_edges: set[str],
     selected_id: str | None,
     push: bool,
-    fit: bool,
     height: int,
     assignee_label: AssigneeLabel | None = None,
     highlight: str | None = None,
@@ -60,7 +59,7 @@ def designer_canvas(
         if not only_echo(workflow_id, selected_id):
             st.rerun()  # the whole page takes the answer first thing
         take_browser_reply(key)  # an echo: seen, nothing to change
-        push = fit = False  # the arguments are those of the last full run: its push is done
+        push = False  # the arguments are those of the last full run: its push is done
     wf = ds.get_wc(workflow_id)
     if wf is None:
         return
@@ -71,7 +70,6 @@ def designer_canvas(
         broken_edges=broken_edges,
         selected_id=selected_id,
         push=push,
-        fit=fit,
         height=height,
         assignee_label=assignee_label,
         highlight=highlight,

@@ -184,10 +184,24 @@ def selected(workflow_id: str) -> str | None:
 
 
 def set_selected(workflow_id: str, node_id: str | None, show_on_canvas: bool = False) -> None:
-    """Select a node; `show_on_canvas` redraws the canvas with it highlighted."""
+    """Select a node (and no connection); `show_on_canvas` redraws the canvas with it highlighted."""
     st.session_state[_k("sel", workflow_id)] = node_id
+    st.session_state.pop(_k("edge", workflow_id), None)
     if show_on_canvas:
         request_push(workflow_id)
+
+
+def selected_edge(workflow_id: str) -> str | None:
+    """Id of the selected connection, or None."""
+    value = st.session_state.get(_k("edge", workflow_id))
+    return str(value) if value else None
+
+
+def set_selected_edge(workflow_id: str, edge_id: str) -> None:
+    """Select a connection (and no step): the inspector shows what can be done with it."""
+    st.session_state[_k("sel", workflow_id)] = None
+    st.session_state[_k("edge", workflow_id)] = edge_id
+    request_push(workflow_id)
 
 
 def request_push(workflow_id: str) -> None:
@@ -196,14 +210,16 @@ def request_push(workflow_id: str) -> None:
 
 
 def request_fit(workflow_id: str) -> None:
-    """Ask for the canvas to be redrawn and zoomed to show every node (new or loaded nodes)."""
-    st.session_state[_k("fit", workflow_id)] = True
+    """Ask for the canvas to be redrawn and zoomed to show every node (new or loaded nodes): the
+    browser fits the view when this number changes (`ui.canvas_bridge`)."""
+    st.session_state[_k("fit", workflow_id)] = fit_number(workflow_id) + 1
     request_push(workflow_id)
 
 
-def take_fit_request(workflow_id: str) -> bool:
-    """Whether a zoom-to-fit was requested (and forget the request)."""
-    return bool(st.session_state.pop(_k("fit", workflow_id), False))
+def fit_number(workflow_id: str) -> int:
+    """Counts the fits asked for (the browser fits the view when it changes)."""
+    value = st.session_state.get(_k("fit", workflow_id))
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def take_push_request(workflow_id: str) -> bool:
@@ -340,9 +356,9 @@ def apply_browser_state(wf: Workflow, value: Any) -> tuple[Workflow, str | None,
     """Take positions, new connections and the clicked item from the canvas's reply.
 
     The working copy stays the authority for nodes and deletions: the browser can only move
-    nodes and draw connections. Returns the updated workflow, the node to select (the clicked
-    node, or the source of a clicked or newly drawn connection) if any, and whether the canvas
-    shows something the working copy does not have (then it must be redrawn).
+    nodes and draw connections. Returns the updated workflow, what to select (the clicked step or
+    connection, or a newly drawn connection) if any, and whether the canvas shows something the
+    working copy does not have (then it must be redrawn).
     """
     if not isinstance(value, dict):
         return wf, None, False
@@ -387,10 +403,6 @@ def apply_browser_state(wf: Workflow, value: Any) -> tuple[Workflow, str | None,
         redraw = True
     clicked = value.get("selectedId")
     select: str | None = None
-    if clicked in node_ids:
+    if clicked in node_ids or any(e.id == clicked for e in wf.edges):
         select = str(clicked)
-    else:
-        hit = next((e for e in wf.edges if e.id == clicked), None)
-        if hit is not None:
-            select = hit.source
     return wf, select, redraw

@@ -814,6 +814,44 @@ def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., N
         )
 
 
+def connection_panel(wf: Workflow, edge_id: str, prefix: str, on_choose: Callable[..., None]) -> Workflow:
+    """A selected connection: where it leads, its outcome or case, "Insert a step here" and "Delete
+    connection". Returns the workflow with a changed outcome."""
+    edge = next(e for e in wf.edges if e.id == edge_id)
+    nodes = wf.node_map()
+    source, target = nodes.get(edge.source), nodes.get(edge.target)
+    ends = [f"‘{step_name(wf, n)}’" if n is not None else "a step that is gone" for n in (source, target)]
+    st.markdown(f"**Connection** from {md_escape(ends[0])} to {md_escape(ends[1])}")
+    labels = allowed_labels(wf, edge.source)
+    if labels and source is not None:
+        chosen = _pick(
+            kind_of(source).exit_word, list(labels), edge.label, f"{prefix}:{edge.id}:label", "Choose…",
+            format_func=lambda label: kind_of(source).exit_name(source, label),
+        )  # fmt: skip
+        if chosen != edge.label:
+            wf = set_edge_label(wf, edge.id, chosen)
+    st.markdown("**Insert a step here**")
+    with st.container(horizontal=True, gap="small"):
+        for kind in PALETTE:
+            st.button(
+                kind.label,
+                key=f"designer_insert_{edge.id}_{kind.type}",
+                icon=kind.look.palette_icon,
+                on_click=on_choose,
+                args=("insert", (edge.id, kind.type)),
+            )
+    st.button(
+        "Delete connection",
+        key=f"designer_delete_edge_{edge.id}",
+        icon=":material/delete:",
+        on_click=on_choose,
+        args=("delete_edge", edge.id),
+        help="Undo brings it back",
+    )
+    st.caption("Esc clears the selection; Delete removes the connection.")
+    return wf
+
+
 def connections(
     wf: Workflow,
     node: Node,

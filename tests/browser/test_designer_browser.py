@@ -96,7 +96,7 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     wait_for_text(page, "You have no workflows of your own yet")  # the templates are not Dana's to change
     wait_idle(page)
 
-    page.get_by_role("button", name="New workflow").click()
+    page.get_by_role("button", name="File").click()  # the toolbar's File menu: New workflow
     page.get_by_label("Name of the new workflow").fill("Browser flow")
     page.get_by_role("button", name="Create", exact=True).click()
     wait_for_text(page, "New workflow: not saved yet")

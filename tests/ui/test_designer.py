@@ -87,6 +87,7 @@ def texts(at: AppTest) -> str:
     parts = [e.value for e in at.error] + [e.value for e in at.success] + [e.value for e in at.info]
     parts += [e.value for e in at.warning] + [t.value for t in at.text] + [c.value for c in at.caption]
     parts += [m.value for m in at.markdown] + [b.label for b in at.button]
+    parts += [t.value for t in at.toast]  # outcomes show as toasts
     return shown("\n".join(str(p) for p in parts))
 
 
@@ -289,8 +290,7 @@ def test_save_of_an_invalid_workflow_is_refused_and_keeps_the_work() -> None:
     at.button(key="designer_save").click()
     at.run()
     assert not at.exception, at.exception
-    errors = shown(" ".join(e.value for e in at.error))
-    assert "Not saved" in errors
+    assert "Not saved" in shown(" ".join(t.value for t in at.toast))  # the outcome, as a toast
     assert "the AI step has no instruction" in texts(at)
     assert [v.version for v in service().versions(wid)] == [1]
     assert "ai_step_1" in working_copy(at, wid).node_map()
@@ -337,7 +337,7 @@ def test_a_file_that_is_not_json_is_refused_and_nothing_changes() -> None:
     at.file_uploader[0].set_value(("broken.json", b"{ this is not json", "application/json"))
     at.run()
     assert not at.exception, at.exception
-    errors = shown(" ".join(e.value for e in at.error))
+    errors = shown(" ".join(t.value for t in at.toast))
     assert "Import refused" in errors and "not valid JSON" in errors and "broken.json" in errors
     after = service().versions(MARKETING)
     assert [(v.version, v.definition) for v in after] == [(v.version, v.definition) for v in before]

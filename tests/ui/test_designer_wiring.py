@@ -127,7 +127,7 @@ def test_unsaved_changes_survive_a_reload_and_can_be_restored_or_discarded(servi
     reloaded.run()
     assert not reloaded.exception, reloaded.exception
     assert leads(reloaded, "review")["rejected"] == "draft"
-    assert any("Restored your unsaved changes" in shown(m.value) for m in reloaded.info)
+    assert any("Restored your unsaved changes" in shown(m.value) for m in reloaded.toast)
 
     again = open_marketing()
     again.button(key="designer_discard_draft").click()
