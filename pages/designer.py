@@ -43,7 +43,7 @@ from ui.inspector import (
     workflow_settings,
 )
 from ui.prompt_lab import improve_prompt, test_against_past_runs
-from ui.runtime import get_app, require_user, show_error
+from ui.runtime import get_app, require_user, show_error, want_app_rerun
 from ui.step_test import step_test
 from ui.timeline import link_to
 
@@ -128,6 +128,7 @@ def _create(name: str, taken: list[str]) -> None:
 def _use_template(template_id: str, instructions: dict[str, str] | None = None) -> None:
     """Make the user's own copy of a template (with improved instructions, if any) and open it for
     editing."""
+    want_app_rerun()
     try:
         created = app.use_template(template_id, user, instructions)
     except EngineError as exc:

@@ -19,7 +19,7 @@ import streamlit as st
 from ui.canvas import NODE_WIDTH
 
 CANVAS_CSS = """
-.react-flow__handle { width: 16px !important; height: 16px !important; min-width: 16px; min-height: 16px;
+.react-flow__handle { width: 20px !important; height: 20px !important; min-width: 20px; min-height: 20px;
   border: 2px solid #ffffff !important; background: #607d8b !important; border-radius: 50% !important; }
 .react-flow__handle:hover, .react-flow__handle.connecting { background: #1976d2 !important;
   box-shadow: 0 0 0 4px rgba(25, 118, 210, 0.3); }

@@ -8,6 +8,8 @@ from typing import Any
 
 import streamlit as st
 
+from ui.runtime import want_app_rerun
+
 INTENT_KEY = "designer_intent"
 PICK_KEY = "designer_pick"
 PICK_PENDING = "designer_pick_pending"
@@ -18,6 +20,7 @@ CLICK_PENDING = "designer_canvas_click"
 def intend(action: str, arg: Any = None, close: str | None = None) -> None:
     """Record a button's action for this run (and close the popover it sits in)."""
     st.session_state[INTENT_KEY] = (action, arg)
+    want_app_rerun()
     if close:
         st.session_state[close] = False
 

@@ -62,6 +62,7 @@ from ui.policy_editor import (
     show_chain,
 )
 from ui.prompt_lab import replace_key
+from ui.runtime import want_app_rerun
 from ui.tables import frozen_rows, records
 from ui.values import friendly_labels, from_friendly, placeholder, to_friendly, with_token
 from ui.wiring import exits
@@ -109,6 +110,7 @@ def _lines(text: str) -> list[str]:
 
 def _insert_value(pills_key: str, text_key: str, tokens: dict[str, str]) -> None:
     """Add the clicked value to the end of the text box (and let go of the pill)."""
+    want_app_rerun()  # batched with a canvas reply, the click would rerun only the canvas
     name = st.session_state.get(pills_key)
     if name:
         text = str(st.session_state.get(text_key) or "")

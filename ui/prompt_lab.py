@@ -22,6 +22,7 @@ from engine.prompt_feedback import DEFAULT_RUNS
 from engine.replay import LOG_LENGTH, MAX_RUNS, Estimate, Replay, ReplayCase
 from engine.services import Loopdesk
 from ui.format import as_text, md_escape, md_message, minute, money
+from ui.runtime import want_app_rerun
 from ui.timeline import node_name, word_diff_markdown
 
 VERDICTS = {"closer": "closer", "further": "further", "same": "as close", "failed": "no draft"}
@@ -40,8 +41,9 @@ def replace_key(box_key: str) -> str:
 
 def _use(instruction_key: str, text_key: str, flash_key: str) -> None:
     """Put the (possibly edited) suggestion into the step's instruction box."""
+    want_app_rerun()  # batched with a canvas reply, the click would rerun only the canvas
     st.session_state[replace_key(instruction_key)] = st.session_state.get(text_key, "")
-    st.session_state[flash_key] = True
+    st.session_state[flash_key] = st.session_state.get(text_key, "")
 
 
 def improve_prompt(app: Loopdesk, wf: Workflow, node: AIStepNode, user: str, prefix: str) -> None:
@@ -74,10 +76,18 @@ def improve_prompt(app: Loopdesk, wf: Workflow, node: AIStepNode, user: str, pre
         found: Suggestion | None = st.session_state.get(kept_key)
         if found is None:
             return
-        _show_suggestion(found, f"{prefix}:instruction", _key(wf, node.id, "text"), _key(wf, node.id, "used"))
+        _show_suggestion(
+            found,
+            f"{prefix}:instruction",
+            _key(wf, node.id, "text"),
+            _key(wf, node.id, "used"),
+            node.instruction,
+        )
 
 
-def _show_suggestion(found: Suggestion, instruction_key: str, text_key: str, flash_key: str) -> None:
+def _show_suggestion(
+    found: Suggestion, instruction_key: str, text_key: str, flash_key: str, current: str
+) -> None:
     """A suggestion: where it comes from, the patterns it addresses, the diff, the editable text."""
     if found.demo:
         st.markdown(
@@ -104,7 +114,7 @@ def _show_suggestion(found: Suggestion, instruction_key: str, text_key: str, fla
         on_click=_use,
         args=(instruction_key, text_key, flash_key),
     )
-    if st.session_state.pop(flash_key, False):
+    if st.session_state.get(flash_key) == current:  # said until the instruction changes again
         st.success(
             "The instruction box now holds the suggestion. Test it against past runs, then save the workflow "
             "to publish it.",

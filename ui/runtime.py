@@ -170,9 +170,21 @@ RERAN_FOR_KEY = "loopdesk_reran_for"
 """The picker choice a fragment last reran the whole app for (never twice for one choice)."""
 
 
+APP_RERUN_KEY = "loopdesk_app_rerun_wanted"
+"""A button's callback changed what the whole page shows (set until the next full run)."""
+
+
+def want_app_rerun() -> None:
+    """Called in a button's callback that changes the page: if Streamlit batches the click with a
+    canvas's reply and reruns only the canvas fragment, the fragment reruns the whole app."""
+    st.session_state[APP_RERUN_KEY] = True
+
+
 def note_picker_drawn() -> None:
-    """Remember the picker's choice as this full run of the app drew it."""
+    """Remember the picker's choice as this full run of the app drew it (and that the page is drawn
+    for every click made so far)."""
     st.session_state[DRAWN_FOR_KEY] = st.session_state.get(PICKER_KEY)
+    st.session_state.pop(APP_RERUN_KEY, None)
 
 
 def rerun_app_if_identity_changed() -> None:
@@ -180,7 +192,10 @@ def rerun_app_if_identity_changed() -> None:
     the same instant as one batch, tagged with the first fragment among them: a "Signed in as" choice
     made while a canvas reports its first layout then reruns only the canvas, so the choice would not
     take effect (and choosing the same person again sends nothing). This reruns the whole app instead,
-    once per choice: the full run notes the choice it drew."""
+    once per choice: the full run notes the choice it drew. The same for a button whose callback
+    asked for it (`want_app_rerun`)."""
+    if st.session_state.pop(APP_RERUN_KEY, False):
+        st.rerun(scope="app")  # a click batched with this fragment's reply changed the page
     if DRAWN_FOR_KEY not in st.session_state:
         return  # no full run of the app has drawn the picker in this session
     picked = st.session_state.get(PICKER_KEY)

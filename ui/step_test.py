@@ -17,6 +17,7 @@ from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.trial import StepTrial, prompt_values, sample_values
 from ui.format import ai_cost, as_text, duration_ms, md_escape, md_label, md_message, minute
+from ui.runtime import want_app_rerun
 
 DEFAULTS = "__defaults__"
 LONG_VALUE = 80
@@ -30,6 +31,7 @@ def _key(wf: Workflow, node: AIStepNode, part: str) -> str:
 
 def _fill(wf: Workflow, node: AIStepNode, runs: dict[str, dict[str, Any]]) -> None:
     """Put the chosen source's values (a past run's, or the form's defaults) into the value boxes."""
+    want_app_rerun()  # batched with a canvas reply, the click would rerun only the canvas
     source = st.session_state.get(_key(wf, node, "source"), DEFAULTS)
     values = sample_values(wf, node.id, runs.get(source))
     for name, value in values.items():

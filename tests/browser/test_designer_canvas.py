@@ -16,6 +16,35 @@ from tests.browser.test_designer_browser import CANVAS, _canvas, _center, _settl
 COPY = "marketing-social-post-dana"
 
 
+_POINT_ON_EDGE = """(id) => {
+  const edge = document.querySelector(`[data-testid="rf__edge-${id}"]`);
+  const path = edge && edge.querySelector('path.react-flow__edge-path');
+  if (!path) return null;
+  const length = path.getTotalLength();
+  const m = path.getScreenCTM();
+  for (const f of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]) {
+    const p = path.getPointAtLength(length * f);
+    const x = m.a * p.x + m.c * p.y + m.e, y = m.b * p.x + m.d * p.y + m.f;
+    const hit = document.elementFromPoint(x, y);
+    if (hit && hit.closest('.react-flow__edge') === edge) return [x, y];
+  }
+  return null;
+}"""
+
+
+def on_edge(page: Page, edge_id: str) -> tuple[float, float]:
+    """A point on the page where the connection itself is under the pointer (not a handle or a card
+    drawn over it), as a person aims a drop."""
+    frame = page.locator(CANVAS)
+    handle = frame.element_handle()
+    inner = handle.content_frame() if handle is not None else None
+    box = frame.bounding_box()
+    assert inner is not None and box is not None
+    point = inner.evaluate(_POINT_ON_EDGE, edge_id)
+    assert point, f"no uncovered point on connection {edge_id}"
+    return box["x"] + point[0], box["y"] + point[1]
+
+
 def _drag_palette_onto(page: Page, kind: str, target: tuple[float, float]) -> None:
     """Drag a palette button onto a point of the canvas (HTML5 drag and drop into its frame)."""
     x, y = _center(page.locator(f".st-key-designer_add_{kind} button"))
@@ -42,8 +71,7 @@ def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Serv
     assert handle is not None and handle["width"] >= 10, "handles are big enough to grab"
 
     # the connection into the approval: “To draft review” → “Review the draft”
-    into_review = canvas.locator('[data-testid="rf__edge-e-move-review"] path.react-flow__edge-path')
-    _drag_palette_onto(page, "ai_step", _center(into_review))
+    _drag_palette_onto(page, "ai_step", on_edge(page, "e-move-review"))
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
     _wait_count(canvas.locator('[data-testid="rf__edge-e-move-review"]'), 0)
     wait_for_text(page, "What should this step do?")  # the new step is selected in the inspector

@@ -9,8 +9,8 @@ from playwright.sync_api import Page, expect
 
 from engine.store.duckdb import DuckDBStore
 from tests.browser.conftest import Server, navigate, wait_for_text, wait_idle
-from tests.browser.test_designer_browser import _canvas, _center, _settle, _wait_count
-from tests.browser.test_designer_canvas import _drag_palette_onto
+from tests.browser.test_designer_browser import _canvas, _settle, _wait_count
+from tests.browser.test_designer_canvas import _drag_palette_onto, on_edge
 from tests.browser.test_journey1 import pick
 
 COPY = "marketing-social-post-dana"
@@ -25,8 +25,7 @@ def test_an_inserted_ai_step_tightens_the_draft_the_reviewer_sees(server: Server
     wait_for_text(page, "Inspector")
     _settle(page)
     canvas = _canvas(page)
-    after_draft = canvas.locator('[data-testid="rf__edge-e-draft-review-move"] path.react-flow__edge-path')
-    _drag_palette_onto(page, "ai_step", _center(after_draft))
+    _drag_palette_onto(page, "ai_step", on_edge(page, "e-draft-review-move"))
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
 
     # the one question that matters, answered for her where a draft is read later

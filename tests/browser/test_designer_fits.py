@@ -151,7 +151,7 @@ def test_every_shipped_workflow_and_fifty_steps_fit_the_canvas_that_fills_the_wi
 def test_wheel_pans_a_connection_is_selected_and_refusals_show_in_view(
     browser: Browser, workflows: tuple[Server, list[str]]
 ) -> None:
-    server, ids = workflows
+    server, _ = workflows
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(20_000)
