@@ -19,7 +19,7 @@ import streamlit as st
 from ui.canvas import NODE_WIDTH
 
 CANVAS_CSS = """
-.react-flow__handle { width: 20px !important; height: 20px !important; min-width: 20px; min-height: 20px;
+.react-flow__handle { width: 24px !important; height: 24px !important; min-width: 24px; min-height: 24px;
   border: 2px solid #ffffff !important; background: #607d8b !important; border-radius: 50% !important; }
 .react-flow__handle:hover, .react-flow__handle.connecting { background: #1976d2 !important;
   box-shadow: 0 0 0 4px rgba(25, 118, 210, 0.3); }
@@ -181,7 +181,9 @@ export default function ({ data, setTriggerValue }) {
   function room() {
     const frame = frameOf();
     const bar = document.querySelector('.st-key-designer_actions');
-    if (!frame || !bar || document.querySelector('[data-testid="stStatusWidget"]')) {
+    // (not while a dialog is open: the rerun would close it)
+    const open = document.querySelector('[role="dialog"], [data-testid="stDialog"]');
+    if (!frame || !bar || open || document.querySelector('[data-testid="stStatusWidget"]')) {
       bridge.last = null;
       return;
     }
@@ -199,6 +201,17 @@ export default function ({ data, setTriggerValue }) {
     setTriggerValue('room', { ...now, at: bridge.askedAt });
   }
 
+  // A fitted small workflow is not blown up: the view zooms back out to 100 % (a step at a time).
+  function notCloser(doc, frame, left) {
+    const viewport = doc.querySelector('.react-flow__viewport');
+    const out = doc.querySelector('.react-flow__controls-zoomout');
+    if (!viewport || !out || left <= 0) return;
+    const zoom = new DOMMatrixReadOnly(frame.contentWindow.getComputedStyle(viewport).transform).a;
+    if (zoom <= 1.05) return;
+    out.click();
+    setTimeout(() => notCloser(doc, frame, left - 1), 60);
+  }
+
   // "Fit" is React Flow's own fit (its controls' button), asked for by the page with a new number,
   // and done again whenever the canvas changes size, so the whole workflow shows at the size it has.
   function fit() {
@@ -212,7 +225,7 @@ export default function ({ data, setTriggerValue }) {
     if (bridge.fitted === number && bridge.fitHeight === height) return;
     bridge.fitted = number;
     bridge.fitHeight = height;
-    setTimeout(() => button.click(), 800);
+    setTimeout(() => { button.click(); setTimeout(() => notCloser(doc, frame, 6), 120); }, 150);
   }
 
   // The toolbar's Fit fits the view in the browser at once (no rerun needed; without this script its
@@ -230,6 +243,7 @@ export default function ({ data, setTriggerValue }) {
       e.preventDefault();
       e.stopImmediatePropagation();
       fitview.click();
+      setTimeout(() => notCloser(doc, frame, 6), 120);
     }, true);
   }
 
