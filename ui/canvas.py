@@ -22,6 +22,9 @@ NODE_WIDTH = 230
 TITLE_PX = 16
 SUMMARY_PX = 13
 EDGE_LABEL_PX = 13
+ONE_LINE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+"""Every line of a card stays one line (cut with …): cards are the same height, so a layout's rows
+never overlap; the whole text is in the inspector."""
 FIT_MIN_ZOOM = 0.7
 MINIMAP_FROM = 12
 """Workflows with more steps than this get a minimap (they no longer fit at a readable zoom)."""
@@ -61,7 +64,7 @@ def node_content(
     title = html_text(node_title(node))
     summary = html_text(summarize(node, assignee_label))
     flow_html = (
-        f'<div style="font-size:{SUMMARY_PX}px;color:#37474f;margin-top:2px;font-style:italic">'
+        f'<div style="font-size:{SUMMARY_PX}px;color:#37474f;margin-top:2px;font-style:italic;{ONE_LINE}">'
         f"{html_text(flow)}</div>"
         if flow
         else ""
@@ -74,8 +77,8 @@ def node_content(
     # One line of HTML: a Markdown HTML block, so no Markdown inside is interpreted.
     return (
         '<div style="text-align:left;line-height:1.3">'
-        f'<div style="font-weight:600;font-size:{TITLE_PX}px">{look.icon} {title}</div>'
-        f'<div style="font-size:{SUMMARY_PX}px;color:#455a64;margin-top:2px">{summary}</div>'
+        f'<div style="font-weight:600;font-size:{TITLE_PX}px;{ONE_LINE}">{look.icon} {title}</div>'
+        f'<div style="font-size:{SUMMARY_PX}px;color:#455a64;margin-top:2px;{ONE_LINE}">{summary}</div>'
         f"{flow_html}{badge_html}</div>"
     )
 
