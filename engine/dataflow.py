@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from engine.errors import Problem
-from engine.graph import flow_order, forward_edges, predecessors, reachable, trigger_ids
+from engine.graph import flow_order, forward_edges, nearest_first, predecessors, reachable, trigger_ids
 from engine.kinds import kind_of, step_name
 from engine.kinds.base import BUILTIN_VALUES
 from engine.model import AIStepNode, ApprovalNode, EndNode, FormTriggerNode, Node, Workflow
@@ -169,39 +169,17 @@ def available_values(wf: Workflow) -> dict[str, set[str]]:
 
 def _after(wf: Workflow, node_id: str, forward: dict[str, list[str]] | None = None) -> list[str]:
     """Ids of the steps after a step (forward connections), nearest first."""
-    forward = forward if forward is not None else forward_edges(wf, wf.node_map())
-    seen = {node_id}
-    order: list[str] = []
-    queue = deque(forward.get(node_id, ()))
-    while queue:
-        nid = queue.popleft()
-        if nid in seen:
-            continue
-        seen.add(nid)
-        order.append(nid)
-        queue.extend(forward.get(nid, ()))
-    return order
+    return nearest_first(forward if forward is not None else forward_edges(wf, wf.node_map()), node_id)
 
 
 def _before(wf: Workflow, node_id: str) -> list[str]:
     """Ids of the steps before a step (forward connections only), nearest first."""
     nodes = wf.node_map()
-    forward = forward_edges(wf, nodes)
     back: dict[str, list[str]] = {n: [] for n in nodes}
-    for source, targets in forward.items():
+    for source, targets in forward_edges(wf, nodes).items():
         for t in targets:
             back[t].append(source)
-    seen = {node_id}
-    order: list[str] = []
-    queue = deque(back.get(node_id, ()))
-    while queue:
-        nid = queue.popleft()
-        if nid in seen:
-            continue
-        seen.add(nid)
-        order.append(nid)
-        queue.extend(back.get(nid, ()))
-    return order
+    return nearest_first(back, node_id)
 
 
 def revisable_values(wf: Workflow, node_id: str) -> list[str]:

@@ -4,6 +4,8 @@ Designer's layout read them)."""
 
 from __future__ import annotations
 
+from collections import deque
+
 from engine.kinds import kind_of
 from engine.model import Node, Workflow
 
@@ -66,6 +68,22 @@ def reachable(wf: Workflow, starts: list[str]) -> set[str]:
                 seen.add(nxt)
                 stack.append(nxt)
     return seen
+
+
+def nearest_first(edges: dict[str, list[str]], start: str) -> list[str]:
+    """Ids of the nodes `edges` (node id → next ids) lead to from `start`, nearest first (breadth
+    first; `start` itself is left out, even where a loop leads back to it)."""
+    seen = {start}
+    order: list[str] = []
+    queue = deque(edges.get(start, ()))
+    while queue:
+        nid = queue.popleft()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        order.append(nid)
+        queue.extend(edges.get(nid, ()))
+    return order
 
 
 def trigger_ids(wf: Workflow) -> list[str]:

@@ -43,11 +43,14 @@ def _settle(page: Page) -> None:
     wait_idle(page)
     page.locator(CANVAS).evaluate("e => e.scrollIntoView({block: 'center'})")
     viewport = _canvas(page).locator(".react-flow__viewport")
-    last = viewport.get_attribute("style")
-    for _ in range(20):
+    # the view may still be fitted after the canvas's first replies: wait until it has not moved for
+    # 1.5 s (two equal looks 250 ms apart let a late fit move the cards under the next drag)
+    last, still = viewport.get_attribute("style"), 0
+    for _ in range(40):
         page.wait_for_timeout(250)
         now = viewport.get_attribute("style")
-        if now == last:
+        still = still + 1 if now == last else 0
+        if still >= 6:
             return
         last = now
 

@@ -25,6 +25,13 @@ def test_an_inserted_ai_step_tightens_the_draft_the_reviewer_sees(server: Server
     wait_for_text(page, "Inspector")
     _settle(page)
     canvas = _canvas(page)
+    # the cards, one line per row whatever their text, never overlap (the template's rows are 130 apart)
+    boxes = [b for b in (n.bounding_box() for n in canvas.locator(".react-flow__node").all()) if b]
+    assert len(boxes) == 10
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart_x = a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+            assert apart_x or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"], (a, b)
     _drag_palette_onto(page, "ai_step", on_edge(page, "e-draft-review-move"))
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
 

@@ -63,8 +63,12 @@ def test_a_prompt_that_writes_too_much_fails_its_step(app: Loopdesk) -> None:
     )
 
 
-def test_a_prompt_that_needs_huge_memory_fails_with_a_reason(app: Loopdesk) -> None:
-    # 999 references to one 1 MB text: cheap to build, a gigabyte to print
+def test_a_prompt_that_needs_huge_memory_fails_with_a_reason(
+    app: Loopdesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 999 references to one 1 MB text: cheap to build, a gigabyte to print. On a busy machine copying
+    # half a gigabyte can outlast the 2 s time budget: this test is about memory, so time is ample.
+    monkeypatch.setenv("LOOPDESK_RENDER_SECONDS", "60")
     status, error = failed_run(app, with_instruction("{{ ['x' * 999999] * 999 }}"))
     assert status == "failed"
     assert error.startswith("the instruction of step `draft` needed more than the render budget of 512 MB")
