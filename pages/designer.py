@@ -28,7 +28,16 @@ from ui.canvas import take_browser_reply
 from ui.canvas_bridge import canvas_bridge, room
 from ui.designer_canvas import designer_canvas, mark_full_run
 from ui.designer_dialogs import ask_delete, confirm_import, delete_question
-from ui.designer_intents import CLICK_PENDING, INSPECT_PENDING, PICK_KEY, PICK_PENDING, intend, remember, take
+from ui.designer_intents import (
+    CLICK_PENDING,
+    INSPECT_PENDING,
+    PICK_KEY,
+    PICK_PENDING,
+    intend,
+    remember,
+    take,
+    value_key,
+)
 from ui.designer_readonly import show_readonly_designer
 from ui.designer_status import same, show_outcome, status_line
 from ui.designer_toolbar import IMPORT_NONCE_KEY, ToolbarState, focused, shares, toolbar
@@ -195,8 +204,9 @@ if requested and requested in choices and st.session_state.get("designer_seen_qu
 if current not in choices:
     current = choices[0] if choices else None
 st.session_state[ds.CURRENT_KEY] = current
+pick_key = value_key(PICK_KEY, current)
 if current is not None and PICK_PENDING not in st.session_state:
-    st.session_state[PICK_KEY] = current
+    st.session_state[pick_key] = current
 
 
 def _choice_name(wid: str) -> str:
@@ -314,7 +324,7 @@ sel_edge = ds.selected_edge(wid)
 if sel_edge is not None and not any(e.id == sel_edge for e in wf.edges):
     sel_edge = None
     ds.set_selected(wid, sel)
-inspect_key = f"designer_inspect:{wid}"
+inspect_key = value_key(f"designer_inspect:{wid}", sel or WORKFLOW_SETTINGS)
 node_options = [WORKFLOW_SETTINGS, *[n.id for n in wf.nodes]]
 if INSPECT_PENDING not in st.session_state:
     st.session_state[inspect_key] = sel or WORKFLOW_SETTINGS
@@ -332,7 +342,7 @@ with side_col:
         }.__getitem__,
         help="Click a step or a connection on the canvas, or choose a step here.",
         on_change=remember,
-        args=(inspect_key, INSPECT_PENDING),
+        args=(inspect_key, INSPECT_PENDING, sel or WORKFLOW_SETTINGS),
     )
     prefix = ds.inspector_prefix(wid)
     node_problems_box = st.container()  # the selected step's own problems, at the top of its form

@@ -285,6 +285,8 @@ def shape_of(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> str:
     return hashlib.sha1(repr((placed, wired)).encode("utf-8")).hexdigest()
 
 
+REDRAW = "loopdesk_redraw"
+"""Set in a reply `take_browser_reply` changed: the browser shows something the page does not have."""
 PUSHES_REMEMBERED = 8
 """How many earlier pushed states are recognised when the browser echoes one of them late."""
 
@@ -381,7 +383,31 @@ def take_browser_reply(key: str) -> dict[str, Any] | None:
     if slot.get("awaiting") and shape in pushed[:-1]:
         return None
     slot["awaiting"] = False  # the browser has the newest state (or built on it): replies are real
-    return raw
+    return without_gone(raw, slot)
+
+
+def note_pushed_edges(slot: dict[str, Any], edge_ids: set[str]) -> None:
+    """Remember the connections of a state sent to the browser, and which ones it took away: until
+    a reply no longer shows one, a reply showing it is older than this state."""
+    taken = set(slot.get("edge_ids", set())) - edge_ids
+    slot["gone"] = (set(slot.get("gone", set())) | taken) - edge_ids
+    slot["edge_ids"] = edge_ids
+
+
+def without_gone(raw: dict[str, Any], slot: dict[str, Any]) -> dict[str, Any]:
+    """The reply without the connections the page took away that the browser still showed when it
+    answered (a step moved just before a deletion arrived sends the deleted connection back; taken
+    as drawn anew, it came back). Once a reply shows one gone, drawing it again is a new connection."""
+    gone = set(slot.get("gone", set()))
+    if not gone:
+        return raw
+    edges = [e for e in raw.get("edges") or [] if isinstance(e, dict)]
+    shown = {str(e.get("id")) for e in edges}
+    slot["gone"] = gone & shown
+    if not gone & shown:
+        return raw
+    # (drawn again, so the browser stops showing them)
+    return {**raw, "edges": [e for e in edges if str(e.get("id")) not in gone], REDRAW: True}
 
 
 def draw_editable(
@@ -428,6 +454,7 @@ def draw_editable(
         shape = shape_of(sent.get("nodes", []), sent.get("edges", []))
         slot["pushed"] = [*[s for s in slot.get("pushed", []) if s != shape], shape][-PUSHES_REMEMBERED:]
         slot["awaiting"] = True
+        note_pushed_edges(slot, {str(e.get("id")) for e in sent.get("edges", []) if isinstance(e, dict)})
     else:
         desired.timestamp = int(last_ts)
     streamlit_flow(

@@ -48,7 +48,7 @@ export default function ({ data, setTriggerValue }) {
     ? el.getAttribute('data-testid').slice(prefix.length) : null;
 
   function palette() {
-    for (const [kind, label] of Object.entries(data.kinds)) {
+    for (const [kind, label] of Object.entries(bridge.data.kinds)) {
       const box = document.querySelector(`.st-key-designer_add_${kind}`);
       const button = box && box.querySelector('button');
       if (!button || hooked.has(button)) continue;
@@ -196,9 +196,9 @@ export default function ({ data, setTriggerValue }) {
     const steady = near(bridge.last, now);
     bridge.last = now;
     // the page says what it knows; told again (at most every 2 s) until it knows this
-    if (!steady || near(data.room, now) || Date.now() - bridge.askedAt < 2000) return;
+    if (!steady || near(bridge.data.room, now) || Date.now() - bridge.askedAt < 2000) return;
     bridge.askedAt = Date.now();
-    setTriggerValue('room', { ...now, at: bridge.askedAt });
+    bridge.set('room', { ...now, at: bridge.askedAt });
   }
 
   // A fitted small workflow is not blown up: the view zooms back out to 100 % (a step at a time).
@@ -247,10 +247,14 @@ export default function ({ data, setTriggerValue }) {
     }, true);
   }
 
+  // One timer per window: this function runs again with each new data, and an older timer left
+  // running would act on older data (it reported the window's size every 2 s, a rerun each time).
   const tick = () => { palette(); fitButton(); canvas(); room(); fit(); zoomWatch(); };
   tick();
+  clearInterval(bridge.timer);
   const timer = setInterval(tick, 500);
-  return () => clearInterval(timer);
+  bridge.timer = timer;
+  return () => { clearInterval(timer); if (bridge.timer === timer) bridge.timer = null; };
 }
 """
 
@@ -331,7 +335,8 @@ def canvas_bridge(
     starts the script again, and started again in the run that pushes a new canvas state, its fit
     left React Flow unable to pan (seen in Chromium, cause inside the component not found).
     """
-    st.html(f'<span class="loopdesk-fit" data-fit="{int(fit_number)}"></span>')
+    sized = "yes" if room() is not None else "no"  # (the canvas is drawn to the window's size once known)
+    st.html(f'<span class="loopdesk-fit" data-fit="{int(fit_number)}" data-sized="{sized}"></span>')
     result = _bridge(
         key=key,
         data={

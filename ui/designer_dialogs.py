@@ -21,9 +21,11 @@ def _forget_delete() -> None:
     st.session_state.pop(ds.CONFIRM_DELETE_KEY, None)
 
 
-def delete_question(wf: Workflow, node_id: str, key: str, close: str | None = None) -> None:
+def delete_question(
+    wf: Workflow, node_id: str, key: str, close: str | None = None, *, in_dialog: bool = False
+) -> None:
     """Ask before deleting a step; when other steps read what only it writes, name them and offer
-    to remove those uses with it."""
+    to remove those uses with it (`in_dialog`: asked in `st.dialog`, which an answer closes)."""
     doomed = md_escape(node_title(wf.node(node_id)))
     lost = acts.lost_uses(wf, node_id)
     st.markdown(
@@ -37,7 +39,7 @@ def delete_question(wf: Workflow, node_id: str, key: str, close: str | None = No
         st.markdown(md_escape(f"{names} {verb} {use.label}, which only this step writes."))
     with st.container(horizontal=True):
         if lost:
-            st.button(
+            answered = st.button(
                 "Delete and remove those uses",
                 key=f"{key}_and_uses",
                 type="primary",
@@ -46,7 +48,7 @@ def delete_question(wf: Workflow, node_id: str, key: str, close: str | None = No
                 args=("delete_node_and_uses", node_id, close),
             )
         else:
-            st.button(
+            answered = st.button(
                 "Yes, delete this step",
                 key=key,
                 type="primary",
@@ -54,13 +56,15 @@ def delete_question(wf: Workflow, node_id: str, key: str, close: str | None = No
                 on_click=intend,
                 args=("delete_node", node_id, close),
             )
-        st.button("Cancel", key=f"{key}_cancel", on_click=intend, args=("keep_step", None, close))
+        kept = st.button("Cancel", key=f"{key}_cancel", on_click=intend, args=("keep_step", None, close))
+    if in_dialog and (answered or kept):
+        st.rerun()  # a click in a dialog reruns only the dialog: the page acts on the answer
 
 
 @st.dialog("Delete a step", on_dismiss=_forget_delete)
 def ask_delete(wf: Workflow, node_id: str) -> None:
     """The delete question for a step the person pressed Delete on."""
-    delete_question(wf, node_id, "designer_confirm_delete")
+    delete_question(wf, node_id, "designer_confirm_delete", in_dialog=True)
 
 
 def _forget_import() -> None:
@@ -75,7 +79,7 @@ def confirm_import(preview: ImportPreview | None) -> None:
     else:
         st.markdown("The file changed meanwhile; importing it again says why.")
     with st.container(horizontal=True):
-        st.button(
+        confirmed = st.button(
             import_button_label(preview),
             key="designer_confirm_import",
             type="primary",
@@ -83,4 +87,8 @@ def confirm_import(preview: ImportPreview | None) -> None:
             on_click=intend,
             args=("confirm_import",),
         )
-        st.button("Cancel", key="designer_cancel_import", on_click=intend, args=("cancel_import",))
+        cancelled = st.button(
+            "Cancel", key="designer_cancel_import", on_click=intend, args=("cancel_import",)
+        )
+    if confirmed or cancelled:
+        st.rerun()  # a click in a dialog reruns only the dialog: the page acts on the answer

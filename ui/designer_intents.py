@@ -25,9 +25,23 @@ def intend(action: str, arg: Any = None, close: str | None = None) -> None:
         st.session_state[close] = False
 
 
-def remember(widget_key: str, pending_key: str) -> None:
-    """Record a choice made in a selectbox for this run."""
-    st.session_state[pending_key] = st.session_state[widget_key]
+def value_key(base: str, value: object) -> str:
+    """The key of a widget whose value the page sets (the workflow picker, the selected step): a new
+    key for each value the page sets, so the browser's copy of the widget is replaced. The browser may
+    still report the old widget's value in a rerun it asked for before the page's change arrived, and
+    Streamlit takes that as a choice (a dropped step lost its selection on a busy machine): `remember`
+    with `shown` lets it pass."""
+    return f"{base}:{value}"
+
+
+def remember(widget_key: str, pending_key: str, shown: object = None) -> None:
+    """Record a choice made in a selectbox for this run. With `shown` (the value the page set under
+    this `value_key`), a report of that same value is the browser repeating an older page, not a
+    choice: Streamlit still calls this for a widget the page has replaced, on a busy machine."""
+    value = st.session_state[widget_key]
+    if shown is not None and value == shown:
+        return
+    st.session_state[pending_key] = value
 
 
 def take() -> tuple[str | None, Any]:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from engine.kinds import KINDS, exit_labels, unique_title
 from engine.model import Edge, Node, Position, Workflow
+from ui.canvas import REDRAW
 
 CURRENT_KEY = "designer_workflow"
 """Id of the workflow open in the Designer."""
@@ -399,7 +400,7 @@ def apply_browser_state(wf: Workflow, value: Any) -> tuple[Workflow, str | None,
         pairs.add((src, tgt))
         redraw = redraw or edge.label is not None
     seen_nodes = {str(raw.get("id")) for raw in value.get("nodes") or [] if isinstance(raw, dict)}
-    if seen_nodes != node_ids or not edge_ids <= seen_edges:
+    if seen_nodes != node_ids or not edge_ids <= seen_edges or value.get(REDRAW):
         redraw = True
     clicked = value.get("selectedId")
     select: str | None = None

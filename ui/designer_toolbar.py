@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from engine.store.base import WorkflowVersion
-from ui.designer_intents import PICK_KEY, PICK_PENDING, intend, remember
+from ui.designer_intents import PICK_KEY, PICK_PENDING, intend, remember, value_key
 from ui.format import minute
 
 FILE_POPOVER = "designer_file_popover"
@@ -55,10 +55,10 @@ def toolbar(state: ToolbarState, export_text: Callable[[], str]) -> None:
             "Workflow",
             state.choices,
             format_func=state.labels.__getitem__,
-            key=PICK_KEY,
+            key=value_key(PICK_KEY, state.workflow_id),
             placeholder="No workflows yet: create one",
             on_change=remember,
-            args=(PICK_KEY, PICK_PENDING),
+            args=(value_key(PICK_KEY, state.workflow_id), PICK_PENDING, state.workflow_id),
             label_visibility="collapsed",
             width=220,
         )

@@ -41,6 +41,9 @@ def _wait_count(locator: Locator, expected: int, timeout: float = 15.0) -> None:
 def _settle(page: Page) -> None:
     """Wait for Streamlit to finish and the canvas to stop zooming; show the whole canvas."""
     wait_idle(page)
+    if page.locator(".loopdesk-fit").count():  # an editable canvas: drawn to the window's size first
+        page.locator('.loopdesk-fit[data-sized="yes"]').wait_for(state="attached")
+        wait_idle(page)
     page.locator(CANVAS).evaluate("e => e.scrollIntoView({block: 'center'})")
     viewport = _canvas(page).locator(".react-flow__viewport")
     # the view may still be fitted after the canvas's first replies: wait until it has not moved for

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -39,3 +40,11 @@ def page(path: str, user: str = "dana", **params: str) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def keyed_select(at: AppTest, base: str) -> Any:
+    """The one selectbox whose key is `base` plus the value the page set (`ui.designer_intents.value_key`):
+    the Designer's workflow picker (`designer_pick`) or its "Selected" (`designer_inspect:<workflow>`)."""
+    found = [s for s in at.selectbox if s.key is not None and s.key.startswith(f"{base}:")]
+    assert len(found) == 1, f"expected one selectbox keyed {base}:…, found {[s.key for s in found]}"
+    return found[0]

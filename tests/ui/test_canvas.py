@@ -9,7 +9,7 @@ import streamlit as st
 
 from tests.conftest import load_template
 from ui import designer_state as ds
-from ui.canvas import build_flow_state
+from ui.canvas import REDRAW, build_flow_state, note_pushed_edges, without_gone
 from ui.designer_canvas import only_echo
 
 
@@ -42,3 +42,33 @@ def test_an_echo_of_the_state_sent_is_told_apart_from_a_change(monkeypatch: pyte
     assert not answer(nodes=moved)
     drawn = {"id": "new", "source": "to_review", "target": "done"}
     assert not answer(edges=[*sent["edges"], drawn])
+
+
+def test_a_connection_the_page_took_away_does_not_come_back_in_an_older_reply() -> None:
+    """Deleted on the page while the browser still showed it (a step was being moved): the reply
+    carrying it is not a new connection. Once a reply shows it gone, drawing it again is."""
+    slot: dict[str, Any] = {}
+    note_pushed_edges(slot, {"form-end", "form-ai"})
+    note_pushed_edges(slot, {"form-ai"})  # "Delete connection" on form → end
+    moved = {
+        "nodes": [{"id": "ai", "position": {"x": 9, "y": 9}}],
+        "edges": [{"id": "form-end"}, {"id": "form-ai"}],
+    }
+    taken = without_gone(moved, slot)
+    assert [e["id"] for e in taken["edges"]] == ["form-ai"]
+    assert taken["nodes"] == moved["nodes"]  # the move itself is kept
+    assert taken[REDRAW]  # the browser is sent the state without it
+    # the browser has the deletion: a later reply with the connection is one drawn again
+    assert without_gone({"edges": [{"id": "form-ai"}]}, slot) == {"edges": [{"id": "form-ai"}]}
+    again = {"edges": [{"id": "form-ai"}, {"id": "form-end"}]}
+    assert without_gone(again, slot) == again
+
+
+def test_the_page_taking_a_connection_away_and_putting_it_back_forgets_it() -> None:
+    """Undo after a deletion: the connection is the page's again, a reply showing it is current."""
+    slot: dict[str, Any] = {}
+    note_pushed_edges(slot, {"a", "b"})
+    note_pushed_edges(slot, {"a"})
+    note_pushed_edges(slot, {"a", "b"})
+    reply = {"edges": [{"id": "a"}, {"id": "b"}]}
+    assert without_gone(reply, slot) == reply

@@ -15,7 +15,7 @@ from engine.decisions import Approve
 from engine.kinds import PALETTE
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
-from tests.ui.conftest import shown
+from tests.ui.conftest import keyed_select, shown
 from ui import designer_state as ds
 from ui.runtime import get_app
 
@@ -124,7 +124,7 @@ def test_each_palette_button_adds_a_node_of_its_kind_and_selects_it() -> None:
         node = wf.node(f"{kind}_1")
         assert node.type == kind
         # the inspector shows the new step, and the canvas was sent a fresh state with it
-        assert at.selectbox(key=f"designer_inspect:{wid}").value == node.id
+        assert keyed_select(at, f"designer_inspect:{wid}").value == node.id
         args = canvas_args(at)
         assert args["timestamp"] > before
         drawn = {n["id"]: n for n in args["nodes"]}
@@ -208,7 +208,7 @@ def test_canvas_reply_moves_nodes_adds_connections_and_selects() -> None:
     assert wf.node("form").position.x == old.node("form").position.x + 10
     new = next(e for e in wf.edges if e.id == "st-flow-edge_approval_1-end")
     assert new.label == "approved"  # the first free outcome of an approval
-    assert at.selectbox(key=f"designer_inspect:{wid}").value == "form"
+    assert keyed_select(at, f"designer_inspect:{wid}").value == "form"
     # the label shows on the canvas edge
     drawn = {e["id"]: e for e in canvas_args(at)["edges"]}
     assert drawn["st-flow-edge_approval_1-end"]["label"] == "Approved"  # in words
@@ -224,14 +224,14 @@ def test_clicking_another_step_keeps_what_was_typed_and_selects_it_either_way() 
     at.run()
     edges = [{"id": e.id, "source": e.source, "target": e.target} for e in working_copy(at, wid).edges]
     reply(at, wid, edges, selected="end")  # nothing typed: the End is selected
-    assert at.selectbox(key=f"designer_inspect:{wid}").value == "end"
+    assert keyed_select(at, f"designer_inspect:{wid}").value == "end"
     reply(at, wid, edges, selected="ai_step_1")
-    assert at.selectbox(key=f"designer_inspect:{wid}").value == "ai_step_1"
+    assert keyed_select(at, f"designer_inspect:{wid}").value == "ai_step_1"
     title = next(t for t in at.text_input if t.label == "Title")
     title.set_value("Typed just before the click")  # sent with the click, in the same run
     reply(at, wid, edges, selected="end")
     assert working_copy(at, wid).node("ai_step_1").title == "Typed just before the click"
-    assert at.selectbox(key=f"designer_inspect:{wid}").value == "end"
+    assert keyed_select(at, f"designer_inspect:{wid}").value == "end"
 
 
 @pytest.mark.usefixtures("streamlit_app")
@@ -242,7 +242,7 @@ def test_problems_are_listed_highlighted_and_select_their_node() -> None:
     at.run()
     by_label(at.selectbox, "Selected").select("__workflow__")
     at.run()
-    assert at.selectbox(key=f"designer_inspect:{wid}").value == "__workflow__"
+    assert keyed_select(at, f"designer_inspect:{wid}").value == "__workflow__"
     problem = next(b for b in at.button if b.key and b.key.startswith("designer_problem_"))
     assert shown(problem.label).startswith("AI step: the AI step has no instruction")  # by its title
     node = next(n for n in canvas_args(at)["nodes"] if n["id"] == "ai_step_1")
@@ -251,7 +251,7 @@ def test_problems_are_listed_highlighted_and_select_their_node() -> None:
     assert "#d32f2f" not in form["style"]["border"]
     problem.click()
     at.run()
-    assert at.selectbox(key=f"designer_inspect:{wid}").value == "ai_step_1"
+    assert keyed_select(at, f"designer_inspect:{wid}").value == "ai_step_1"
 
 
 @pytest.mark.usefixtures("streamlit_app")
@@ -324,7 +324,7 @@ def _open_marketing(at: AppTest) -> None:
     if MARKETING not in {w.workflow_id for w in service().workflows_for("dana", "edit")}:
         assert service().use_template("marketing-social-post", "dana").workflow_id == MARKETING
         at.run()
-    at.selectbox(key="designer_pick").select(MARKETING)
+    keyed_select(at, "designer_pick").select(MARKETING)
     at.run()
     assert at.session_state[ds.CURRENT_KEY] == MARKETING
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.model import Workflow
 from engine.services import Loopdesk
-from tests.ui.conftest import shown
+from tests.ui.conftest import keyed_select, shown
 from tests.ui.test_designer import PAGE, by_label, canvas_args, texts, working_copy
 from ui import designer_state as ds
 
@@ -79,7 +79,7 @@ def test_add_after_puts_the_new_step_between_a_step_and_its_next() -> None:
     new = next(n for n in wf.nodes if n.id.startswith("approval_"))
     assert leads(at, "draft") == {None: new.id}
     assert leads(at, new.id) == {"approved": "to_review"}
-    assert at.selectbox(key=f"designer_inspect:{MARKETING}").value == new.id  # it is selected
+    assert keyed_select(at, f"designer_inspect:{MARKETING}").value == new.id  # it is selected
 
 
 def test_inserting_on_a_connection_keeps_its_outcome() -> None:
@@ -214,7 +214,7 @@ def test_a_new_workflow_never_saved_comes_back_in_a_new_session_and_can_be_disca
     again = AppTest.from_file(PAGE, default_timeout=30)  # a reload: a new session
     again.session_state["loopdesk_user"] = "dana"
     again.run()
-    picker = again.selectbox(key="designer_pick")
+    picker = keyed_select(again, "designer_pick")
     assert any("Launch checklist" in o and "(not saved yet)" in o for o in picker.options)
     picker.select(wid)
     again.run()
@@ -226,7 +226,7 @@ def test_a_new_workflow_never_saved_comes_back_in_a_new_session_and_can_be_disca
     again.run()
     assert "Discarded the new workflow “Launch checklist”" in texts(again)
     assert service.design_draft("dana", wid) is None
-    assert not any("Launch checklist" in o for o in again.selectbox(key="designer_pick").options)
+    assert not any("Launch checklist" in o for o in keyed_select(again, "designer_pick").options)
 
 
 def test_a_late_echo_of_an_earlier_canvas_state_does_not_undo_an_undo() -> None:

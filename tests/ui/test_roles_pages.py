@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.services import Loopdesk
 from tests.conftest import save_variant
-from tests.ui.conftest import shown
+from tests.ui.conftest import keyed_select, shown
 from tests.ui.test_runs_board import BOARD, MARKETING, RUNS, page
 from tests.ui.test_runs_board import ROOT as _ROOT
 
@@ -57,7 +57,7 @@ def test_the_designer_is_read_only_for_people_who_may_not_change_the_workflow(se
     assert not any(b.label == "Save" for b in at.button)
     at.button(key="designer_back_to_own").click()
     at.run()
-    options = at.selectbox(key="designer_pick").options
+    options = keyed_select(at, "designer_pick").options
     assert "Marketing social post (copy)" in options
     assert not any("-dana" in o for o in options)
 
