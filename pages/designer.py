@@ -69,6 +69,7 @@ PAGE_CSS = (
     "[data-testid='stHeader'],[data-testid='stHeader'] *{background:transparent;pointer-events:none}"
     "[data-testid='stHeader'] button,[data-testid='stHeader'] a{pointer-events:auto}"
     ".st-key-designer_actions{padding-right:3rem}"
+    ".st-key-designer_inspector h2{font-size:1.5rem;padding-top:0.25rem}"
     ".st-key-designer_problems button, .st-key-designer_problems button *"
     "{justify-content:flex-start;text-align:left}</style>"
 )
@@ -329,7 +330,7 @@ node_options = [WORKFLOW_SETTINGS, *[n.id for n in wf.nodes]]
 if INSPECT_PENDING not in st.session_state:
     st.session_state[inspect_key] = sel or WORKFLOW_SETTINGS
 with side_col:
-    st.subheader("Inspector", anchor=False)
+    st.header("Inspector", anchor=False)  # (under the page's h1: a level-2 heading, drawn smaller)
     problems_box = st.container(key="designer_problems")
     nodes_by_id = wf.node_map()
     st.selectbox(

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Frame, Page
 
 from bench.designer_clicks import fifty_steps
 from engine.catalog import list_templates
@@ -196,5 +197,47 @@ def test_wheel_pans_a_connection_is_selected_and_refusals_show_in_view(
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "designer-refusal-1280x800.png"))
+    finally:
+        context.close()
+
+
+def accessibility_findings(target: Page | Frame, worst: tuple[str, ...]) -> list[str]:
+    """axe-core's findings of these impacts on a page, or inside a frame (the canvas)."""
+    found = Axe().run(target).response["violations"]
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} {[n['target'] for n in v['nodes'][:3]]}"
+        for v in found
+        if v["impact"] in worst
+    ]
+
+
+def test_axe_finds_no_serious_problem_in_the_designer_its_canvas_menus_and_dialog(
+    browser: Browser, workflows: tuple[Server, list[str]]
+) -> None:
+    server, _ = workflows
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    serious = ("serious", "critical")
+    try:
+        open_fitted(page, server.url, "marketing-social-post-dana")
+        assert accessibility_findings(page, serious) == []
+        # the headings go h1 "Designer" (for screen readers; the toolbar is in its place) → h2 "Inspector"
+        assert [f for f in accessibility_findings(page, ("moderate",)) if "heading-order" in f] == []
+        handle = page.locator(CANVAS).element_handle()
+        inner = handle.content_frame() if handle is not None else None
+        assert inner is not None and inner.locator(".react-flow__node").count() == 10
+        assert accessibility_findings(inner, serious) == []
+
+        page.frame_locator(CANVAS).locator('[data-testid="rf__node-draft"]').click()
+        wait_for_text(page, "Insert a value")  # the AI step's form in the inspector
+        assert accessibility_findings(page, serious) == []
+        page.get_by_role("button", name="File").click()
+        wait_for_text(page, "Export")
+        assert accessibility_findings(page, serious) == []
+        page.keyboard.press("Escape")
+        page.frame_locator(CANVAS).locator('[data-testid="rf__node-draft"]').press("Delete")
+        wait_for_text(page, "Delete a step")  # the question, in a dialog
+        assert accessibility_findings(page, serious) == []
     finally:
         context.close()
