@@ -70,6 +70,7 @@ PAGE_CSS = (
     "[data-testid='stHeader'] button,[data-testid='stHeader'] a{pointer-events:auto}"
     ".st-key-designer_actions{padding-right:3rem}"
     ".st-key-designer_inspector h2{font-size:1.5rem;padding-top:0.25rem}"
+    ".st-key-designer_status{min-height:2.5rem;justify-content:center}"
     ".st-key-designer_problems button, .st-key-designer_problems button *"
     "{justify-content:flex-start;text-align:left}</style>"
 )
@@ -414,7 +415,9 @@ with problems_box:
 with canvas_col:
     above_canvas = st.container(horizontal=True, vertical_alignment="center", gap="small")
     palette = above_canvas.container(horizontal=True, key="designer_palette", gap="small", width="content")
-    status_box = above_canvas.container(horizontal_alignment="right")  # filled last, from the final copy
+    # filled last, from the final copy; always as tall as its tallest state (a line with a button), so
+    # the canvas below never moves when the state changes (a moved canvas is sized and fitted again)
+    status_box = above_canvas.container(horizontal_alignment="right", key="designer_status")
     for spec in PALETTE:
         palette.button(
             spec.label,

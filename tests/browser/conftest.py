@@ -97,6 +97,32 @@ def wait_idle(page: Page, timeout: float = 20.0) -> None:
         page.wait_for_timeout(200)
 
 
+_COUNT_REPLIES = """() => {
+  if (window.__loopdeskReplies) return;
+  window.__loopdeskReplies = { last: Date.now() };
+  window.addEventListener('message', (e) => {
+    if (e.data && e.data.type === 'streamlit:setComponentValue') window.__loopdeskReplies.last = Date.now();
+  }, true);
+}"""
+
+
+def wait_quiet(page: Page, quiet_ms: int = 1000, timeout: float = 20.0) -> None:
+    """Wait until Streamlit is idle and no component (the canvas) has sent a value for `quiet_ms`.
+
+    A click that Streamlit sends in the same instant as the canvas's answer to a state it was just
+    sent can be lost on a busy machine (seen with Streamlit 1.67: the button's callback never runs;
+    a person clicks again). A test clicks once, so it clicks when the canvas has answered.
+    """
+    page.evaluate(_COUNT_REPLIES)
+    deadline = time.time() + timeout
+    while True:
+        wait_idle(page, max(1.0, deadline - time.time()))
+        since = page.evaluate("() => Date.now() - window.__loopdeskReplies.last")
+        if since >= quiet_ms or time.time() > deadline:
+            return
+        page.wait_for_timeout(quiet_ms - since + 50)
+
+
 def wait_for_text(page: Page, text: str, timeout: float = 20.0) -> None:
     """Poll until `text` is visible on the page (Streamlit reruns replace the DOM)."""
     page.get_by_text(text).first.wait_for(state="visible", timeout=timeout * 1000)

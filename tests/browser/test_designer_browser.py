@@ -11,7 +11,7 @@ from engine.llm.demo import DemoProvider
 from engine.model import AIStepNode
 from engine.services import Loopdesk
 from engine.store.duckdb import DuckDBStore
-from tests.browser.conftest import Server, wait_for_text, wait_idle
+from tests.browser.conftest import Server, wait_for_text, wait_idle, wait_quiet
 
 CANVAS = 'iframe[title="streamlit_flow.streamlit_flow"]'
 PROMPT = "Write a friendly announcement about {{ title }}."
@@ -39,11 +39,11 @@ def _wait_count(locator: Locator, expected: int, timeout: float = 15.0) -> None:
 
 
 def _settle(page: Page) -> None:
-    """Wait for Streamlit to finish and the canvas to stop zooming; show the whole canvas."""
+    """Wait for Streamlit to finish, the canvas to answer and stop zooming; show the whole canvas."""
     wait_idle(page)
     if page.locator(".loopdesk-fit").count():  # an editable canvas: drawn to the window's size first
         page.locator('.loopdesk-fit[data-sized="yes"]').wait_for(state="attached")
-        wait_idle(page)
+    wait_quiet(page)
     page.locator(CANVAS).evaluate("e => e.scrollIntoView({block: 'center'})")
     viewport = _canvas(page).locator(".react-flow__viewport")
     # the view may still be fitted after the canvas's first replies: wait until it has not moved for
@@ -72,7 +72,7 @@ def _drag_connect(page: Page, source: str, target: str) -> None:
     page.mouse.up()
     edge = canvas.locator(f'[data-testid="rf__edge-st-flow-edge_{source}-{target}"]')
     _wait_count(edge, 1)
-    wait_idle(page)
+    wait_quiet(page)
 
 
 def _drag_node(page: Page, node_id: str, dx: float, dy: float) -> None:
@@ -85,12 +85,12 @@ def _drag_node(page: Page, node_id: str, dx: float, dy: float) -> None:
         page.mouse.move(x + dx * i / 10, y + dy * i / 10)
         page.wait_for_timeout(30)
     page.mouse.up()
-    wait_idle(page)
+    wait_quiet(page)
 
 
 def _click_node(page: Page, node_id: str) -> None:
     _canvas(page).locator(f'[data-testid="rf__node-{node_id}"]').click()
-    wait_idle(page)
+    wait_quiet(page)
 
 
 def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
@@ -100,18 +100,18 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     wait_for_text(page, "Designer")
     page.goto(f"{server.url}/designer")
     wait_for_text(page, "You have no workflows of your own yet")  # the templates are not Dana's to change
-    wait_idle(page)
+    wait_quiet(page)
 
     page.get_by_role("button", name="File").click()  # the toolbar's File menu: New workflow
     page.get_by_label("Name of the new workflow").fill("Browser flow")
     page.get_by_role("button", name="Create", exact=True).click()
     wait_for_text(page, "New workflow: not saved yet")
-    wait_idle(page)
+    _settle(page)
     canvas = _canvas(page)
     _wait_count(canvas.locator('[data-testid="rf__node-end"]'), 1)
 
     page.get_by_role("button", name="AI step", exact=True).click()
-    wait_idle(page)
+    wait_quiet(page)
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
     wait_for_text(page, "What it writes")  # the new step is selected in the inspector
     _settle(page)
@@ -124,7 +124,7 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     _click_node(page, "form")
     wait_for_text(page, "→ Done")
     page.locator(".st-key-designer_del_out_form-end").get_by_role("button").first.click()
-    wait_idle(page)
+    wait_quiet(page)
     _wait_count(canvas.locator('[data-testid="rf__edge-form-end"]'), 0)
 
     _drag_connect(page, "form", "ai_step_1")
@@ -134,10 +134,10 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     prompt = page.get_by_label("Instruction", exact=True)
     prompt.fill(IN_WORDS)  # a value by its label, as a designer writes it
     prompt.press("Tab")  # commit the text area
-    wait_idle(page)
+    wait_quiet(page)
     wait_for_text(page, "The answer of ‘AI step’ is never used")  # nothing reads it yet
     page.get_by_text("Deliver it when the run ends", exact=True).click()
-    wait_idle(page)
+    wait_quiet(page)
     wait_for_text(page, "No problems: ready to save.")
 
     page.get_by_role("button", name="Save", exact=True).click()
@@ -146,7 +146,7 @@ def test_add_connect_fill_save_reload(server: Server, page: Page) -> None:
     # A fresh session (reload): everything must come back from the database.
     page.goto(f"{server.url}/designer?workflow=browser-flow")
     wait_for_text(page, "Saved · version 1")
-    wait_idle(page)
+    wait_quiet(page)
     canvas = _canvas(page)
     _wait_count(canvas.locator('[data-testid="rf__node-ai_step_1"]'), 1)
     _wait_count(canvas.locator('[data-testid="rf__edge-st-flow-edge_form-ai_step_1"]'), 1)

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from engine.kinds.ai_step import REVISE_INSTRUCTION
 from engine.model import AIStepNode
 from engine.store.duckdb import DuckDBStore
-from tests.browser.conftest import Server, wait_for_text, wait_idle
+from tests.browser.conftest import Server, wait_for_text, wait_quiet
 from tests.browser.test_designer_browser import CANVAS, _canvas, _center, _settle, _wait_count
 
 COPY = "marketing-social-post-dana"
@@ -54,7 +54,7 @@ def _drag_palette_onto(page: Page, kind: str, target: tuple[float, float]) -> No
         page.mouse.move(x + (target[0] - x) * i / 12, y + (target[1] - y) * i / 12)
         page.wait_for_timeout(40)
     page.mouse.up()
-    wait_idle(page)
+    wait_quiet(page)
 
 
 def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Server, page: Page) -> None:
@@ -79,12 +79,12 @@ def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Serv
     expect(page.get_by_role("radio", name="Revise “Draft”")).to_be_checked()
 
     page.get_by_role("radio", name="Topic", exact=True).click()  # a value, by its label
-    wait_idle(page)
+    wait_quiet(page)
     expect(page.get_by_label("Instruction", exact=True)).to_have_value(f"{REVISE_INSTRUCTION} [Topic]")
     page.get_by_text("Test this step").click()
-    wait_idle(page)
+    wait_quiet(page)
     page.get_by_role("button", name="Run this step only").click()
-    wait_idle(page)
+    wait_quiet(page)
     wait_for_text(page, "demo output (offline demo model)", timeout=30)
     page.get_by_role("button", name="Save", exact=True).click()
     wait_for_text(page, "Saved version 2")
@@ -98,7 +98,7 @@ def test_drop_on_a_connection_fill_test_save_reload_delete_and_undo(server: Serv
     _wait_count(canvas.locator('[data-testid="rf__edge-e-ai_step_1-review"]'), 1)
 
     canvas.locator('[data-testid="rf__node-ai_step_1"]').click()
-    wait_idle(page)
+    wait_quiet(page)
     canvas.locator('[data-testid="rf__node-ai_step_1"]').press("Delete")
     wait_for_text(page, "Yes, delete this step")  # asked once
     page.get_by_role("button", name="Yes, delete this step").first.click()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from engine.store.duckdb import DuckDBStore
-from tests.browser.conftest import Server, navigate, wait_for_text, wait_idle
+from tests.browser.conftest import Server, navigate, wait_for_text, wait_quiet
 from tests.browser.test_designer_browser import _canvas, _settle, _wait_count
 from tests.browser.test_designer_canvas import _drag_palette_onto, on_edge
 from tests.browser.test_journey1 import pick
@@ -41,7 +41,7 @@ def test_an_inserted_ai_step_tightens_the_draft_the_reviewer_sees(server: Server
     box = page.get_by_label("Instruction", exact=True)
     box.fill(INSTRUCTION)
     box.press("Control+Enter")
-    wait_idle(page)
+    wait_quiet(page)
     wait_for_text(page, "No problems: ready to save.")
     card = canvas.locator('[data-testid="rf__node-ai_step_1"]')
     expect(card).to_contain_text("uses Draft · writes Draft")
@@ -53,7 +53,7 @@ def test_an_inserted_ai_step_tightens_the_draft_the_reviewer_sees(server: Server
     wait_for_text(page, "Fill in the examples")
     expect(page.get_by_role("combobox", name="Workflow")).to_have_value("Marketing social post (copy)  (v2)")
     page.get_by_role("button", name="Fill in the examples").click()
-    wait_idle(page)
+    wait_quiet(page)
     page.get_by_role("button", name="Start run").click()
     wait_for_text(page, "is waiting for Jamie Rivera", timeout=30)
 
