@@ -115,7 +115,7 @@ _CANVAS_SHAPE = """() => {
 }"""
 
 
-_POINT_ON_EDGE = """(id) => {
+POINT_ON_EDGE = """(id) => {
   const edge = document.querySelector(`[data-testid="rf__edge-${id}"]`);
   const path = edge && edge.querySelector('path.react-flow__edge-path');
   if (!path) return null;
@@ -129,6 +129,8 @@ _POINT_ON_EDGE = """(id) => {
   }
   return null;
 }"""
+"""A point (in the frame) where the connection itself is under the pointer, not a card or a handle
+drawn over it, as a person aims; null when it is all covered. Run inside the canvas's frame."""
 
 
 def settle(page: Page, done: Callable[[], bool], timeout: float = 30.0) -> float:
@@ -201,7 +203,7 @@ class Session:
         frame = handle.content_frame() if handle is not None else None
         box = self.page.locator(CANVAS).bounding_box()
         assert frame is not None and box is not None
-        point = frame.evaluate(_POINT_ON_EDGE, edge_id)
+        point = frame.evaluate(POINT_ON_EDGE, edge_id)
         assert point, f"no uncovered point on connection {edge_id}"
         return box["x"] + point[0], box["y"] + point[1]
 

@@ -26,6 +26,7 @@ from ui import designer_actions as acts
 from ui import designer_state as ds
 from ui.canvas import take_browser_reply
 from ui.canvas_bridge import canvas_bridge, room
+from ui.canvas_reply import apply_browser_state
 from ui.designer_canvas import designer_canvas, mark_full_run
 from ui.designer_dialogs import ask_delete, confirm_import, delete_question
 from ui.designer_intents import (
@@ -43,18 +44,13 @@ from ui.designer_status import same, show_outcome, status_line
 from ui.designer_toolbar import IMPORT_NONCE_KEY, ToolbarState, focused, shares, toolbar
 from ui.designer_words import problem_label, problem_target, step_name
 from ui.format import md_escape, md_message, minute
-from ui.inspector import (
-    FOCUS_VALUE_KEY,
-    connection_panel,
-    connections,
-    next_steps,
-    node_form,
-    workflow_settings,
-)
+from ui.inspector import FOCUS_VALUE_KEY, node_form
+from ui.inspector_wiring import connection_panel, connections, next_steps
 from ui.prompt_lab import improve_prompt, test_against_past_runs
 from ui.runtime import get_app, require_user, show_error, want_app_rerun
 from ui.step_test import step_test
 from ui.timeline import link_to
+from ui.workflow_settings import workflow_settings
 
 WORKFLOW_SETTINGS = "__workflow__"
 # (comments, not strings: a bare string in a page script is drawn on the page)
@@ -70,7 +66,6 @@ PAGE_CSS = (
     "[data-testid='stHeader'] button,[data-testid='stHeader'] a{pointer-events:auto}"
     ".st-key-designer_actions{padding-right:3rem}"
     ".st-key-designer_inspector h2{font-size:1.5rem;padding-top:0.25rem}"
-    ".st-key-designer_status{min-height:2.5rem;justify-content:center}"
     ".st-key-designer_problems button, .st-key-designer_problems button *"
     "{justify-content:flex-start;text-align:left}</style>"
 )
@@ -251,7 +246,7 @@ wid = wf.id
 # -- the canvas's reply: positions and connections now, the clicked item after the inspector ---------
 reply = take_browser_reply(ds.canvas_key(wid))
 if reply is not None:
-    wf, clicked_now, redraw = ds.apply_browser_state(wf, reply)
+    wf, clicked_now, redraw = apply_browser_state(wf, reply)
     ds.put_wc(wf)
     is_edge = clicked_now is not None and clicked_now not in wf.node_map()
     if is_edge and clicked_now != ds.selected_edge(wid) and ds.inspector_untouched(wid):
@@ -415,9 +410,7 @@ with problems_box:
 with canvas_col:
     above_canvas = st.container(horizontal=True, vertical_alignment="center", gap="small")
     palette = above_canvas.container(horizontal=True, key="designer_palette", gap="small", width="content")
-    # filled last, from the final copy; always as tall as its tallest state (a line with a button), so
-    # the canvas below never moves when the state changes (a moved canvas is sized and fitted again)
-    status_box = above_canvas.container(horizontal_alignment="right", key="designer_status")
+    status_box = above_canvas.container(horizontal_alignment="right")  # filled last, from the final copy
     for spec in PALETTE:
         palette.button(
             spec.label,

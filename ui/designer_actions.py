@@ -22,6 +22,7 @@ from engine.model import AIStepNode, Workflow
 from engine.services import Loopdesk
 from engine.store.base import WorkflowVersion
 from ui import designer_state as ds
+from ui import workflow_edits as edits
 from ui.arrange import arrange
 from ui.canvas import MINIMAP_FROM
 from ui.canvas_bridge import CanvasEvent
@@ -85,7 +86,7 @@ def _fit_if_it_fits(wf: Workflow) -> Redraw:
 
 def add_step(wf: Workflow, kind: str, near: str | None) -> Done:
     """A palette button: a new step of `kind` next to the selected step (`near`)."""
-    wf, new_id = ds.add_node(wf, kind, near=near)
+    wf, new_id = edits.add_node(wf, kind, near=near)
     return _new_step(wf, new_id, _fit_if_it_fits(wf))
 
 
@@ -114,8 +115,8 @@ def drop_step(wf: Workflow, event: CanvasEvent) -> Done:
         if event.edge is not None and any(e.id == event.edge for e in wf.edges):
             wf, new_id = insert_on_edge(wf, event.edge, kind)
         else:
-            wf, new_id = ds.add_node(wf, kind, near=None)
-            wf = ds.move_node(wf, new_id, event.x, event.y)
+            wf, new_id = edits.add_node(wf, kind, near=None)
+            wf = edits.move_node(wf, new_id, event.x, event.y)
     except WiringError as exc:
         return _refused(exc)
     return _new_step(wf, new_id, redraw="push")  # where it was dropped: the view stays put
@@ -128,7 +129,7 @@ def press_delete(wf: Workflow, event: CanvasEvent) -> Done:
     if hit is not None:
         ends = md_escape(connection_name(wf, hit.source, hit.target))
         return Done(
-            wf=ds.delete_edge(wf, hit.id),
+            wf=edits.delete_edge(wf, hit.id),
             redraw="push",
             flash=_say("info", f"Deleted the connection {ends}. Undo brings it back."),
         )
@@ -216,7 +217,7 @@ def deliver_answer(wf: Workflow, node_id: str, name: str, on: bool) -> Done:
 
 def remove_connection(wf: Workflow, edge_id: str) -> Done:
     """A connection's delete button in the inspector."""
-    return Done(wf=ds.delete_edge(wf, edge_id), redraw="push")
+    return Done(wf=edits.delete_edge(wf, edge_id), redraw="push")
 
 
 def rewire(wf: Workflow, source: str, label: str | None, target: str | None) -> Done:

@@ -14,6 +14,7 @@ import streamlit as st
 from engine.kinds import AssigneeLabel
 from ui import designer_state as ds
 from ui.canvas import draw_editable, take_browser_reply
+from ui.canvas_reply import apply_browser_state
 from ui.runtime import rerun_app_if_identity_changed
 
 RUN_KEY = "designer_full_run"
@@ -32,7 +33,7 @@ def only_echo(workflow_id: str, selected_id: str | None) -> bool:
     raw = st.session_state.get(ds.canvas_key(workflow_id))
     if wf is None or not isinstance(raw, dict):
         return True
-    after, clicked, redraw = ds.apply_browser_state(wf, raw)
+    after, clicked, redraw = apply_browser_state(wf, raw)
     return not redraw and clicked in (None, selected_id) and after == wf
 
 

@@ -1,5 +1,6 @@
-"""Inspector forms of the Designer: one per node kind (`FORMS`), the workflow's settings, and
-connections.
+"""Inspector forms of the Designer: one per node kind (`FORMS`). The workflow's own form is in
+`ui.workflow_settings`, where a step leads in `ui.inspector_wiring`, shared inputs in
+`ui.inspector_fields`.
 
 Each form reads its widgets and returns the workflow with the edits applied (or unchanged). Widget
 keys start with a prefix that includes the working copy's generation, so a restored or imported
@@ -33,10 +34,9 @@ from engine.dataflow import (
     writers,
 )
 from engine.directory import GROUP_PREFIX, Directory
-from engine.kinds import PALETTE, kind_of, node_title, step_name
+from engine.kinds import step_name
 from engine.kinds.ai_step import revises, split_material, with_material
 from engine.model import (
-    Access,
     AIStepNode,
     ApprovalNode,
     BranchNode,
@@ -50,12 +50,10 @@ from engine.model import (
     Workflow,
 )
 from engine.validation import available_values
-from ui.canvas import edge_text
-from ui.designer_state import allowed_labels, replace_node, set_edge_label
 from ui.format import md_escape, md_label
+from ui.inspector_fields import people_picker, pick_one, reasoning_choice, text_lines
 from ui.policy_editor import (
     auto_approval_editor,
-    business_hours_editor,
     escalation_editor,
     quorum_editor,
     self_approval_editor,
@@ -65,15 +63,10 @@ from ui.prompt_lab import replace_key
 from ui.runtime import want_app_rerun
 from ui.tables import frozen_rows, records
 from ui.values import friendly_labels, from_friendly, placeholder, to_friendly, with_token
-from ui.wiring import exits
+from ui.workflow_edits import replace_node
 
 FIELD_TYPES = ["text", "long_text", "choice", "number", "email"]
 OUTPUT_KINDS = {"text": "Text", "classification": "One label of a list", "json": "JSON fields"}
-REASONING: dict[bool | None, str] = {None: "Auto", True: "Yes", False: "No"}
-REASONING_HELP = (
-    "Reasoning models (o1, o3, o4-mini, gpt-5…) take no temperature and get max_completion_tokens. "
-    "Auto recognises the known names; choose Yes for a gateway alias or an Azure deployment name."
-)
 ADVANCED_KEY = "designer_advanced"
 """The inspector shows prompts as written for the engine (`{{ name }}`) and every AI setting."""
 FOCUS_VALUE_KEY = "designer_value_focus"
@@ -84,28 +77,6 @@ ON_TIMEOUT = {
     "reject": "Reject it",
     "reassign": "Hand it on",
 }
-
-
-def _pick(
-    label: str, options: list[str], current: str | None, key: str, placeholder: str, **kwargs: Any
-) -> str | None:
-    """A selectbox showing `current` (kept as an option even when unknown), else nothing chosen."""
-    if current and current not in options:
-        options = [*options, current]
-    choice = st.selectbox(
-        label,
-        options,
-        index=options.index(current) if current in options else None,
-        placeholder=placeholder,
-        key=key,
-        **kwargs,
-    )
-    return None if choice is None else str(choice)
-
-
-def _lines(text: str) -> list[str]:
-    """Non-empty, stripped lines of a text area."""
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _insert_value(pills_key: str, text_key: str, tokens: dict[str, str]) -> None:
@@ -198,89 +169,6 @@ def _apply(wf: Workflow, node: Node, changes: dict[str, Any]) -> Workflow:
     return replace_node(wf, updated)
 
 
-def _reasoning(label: str, current: bool | None, key: str) -> bool | None:
-    """Auto / Yes / No: whether a model is a reasoning model."""
-    options = list(REASONING)
-    choice = st.selectbox(
-        label, options, index=options.index(current), format_func=REASONING.__getitem__, key=key,
-        help=REASONING_HELP,
-    )  # fmt: skip
-    return None if choice is None else bool(choice)
-
-
-def workflow_settings(wf: Workflow, directory: Directory, prefix: str, app_model: str = "") -> Workflow:
-    """Name, description, sections, revision cap, default model, business hours and access."""
-    st.caption(f"Workflow id: {md_escape(wf.id)} (stays the same across versions)")
-    name = st.text_input("Workflow name", value=wf.name, key=f"{prefix}:name")
-    description = st.text_area("Description", value=wf.description, key=f"{prefix}:description", height=80)
-    sections = st.text_area(
-        "Board sections (one per line, in order)",
-        value="\n".join(wf.sections),
-        key=f"{prefix}:sections",
-        height=130,
-    )
-    c1, c2 = st.columns(2)
-    max_revisions = c1.number_input(
-        "Max revisions",
-        min_value=1,
-        max_value=50,
-        value=wf.max_revisions,
-        step=1,
-        key=f"{prefix}:max_revisions",
-        help="How often a checkpoint may send the task back before it must be decided.",
-    )
-    default_model = c2.text_input(
-        "Default model",
-        value=wf.default_model,
-        key=f"{prefix}:default_model",
-        placeholder=f"app default: {app_model}" if app_model else "the app's default",
-        help="The model of AI steps that name none. Empty: the app's default model "
-        "(LOOPDESK_MODEL, or what an admin chose on My account).",
-    )
-    c3, c4 = st.columns(2, vertical_alignment="bottom")
-    with c3:
-        default_reasoning = _reasoning("Reasoning model", wf.default_reasoning, f"{prefix}:default_reasoning")
-    allow_cut_off = c4.checkbox(
-        "Review cut-off drafts",
-        value=wf.allow_cut_off,
-        key=f"{prefix}:allow_cut_off",
-        help="A draft cut off at its step's token limit goes to review with a warning instead of "
-        "failing the step. Classification and JSON answers that were cut off always fail.",
-    )
-    business_hours = business_hours_editor(wf, prefix)
-    st.markdown("**Access** · admins may always do everything")
-    access = Access(
-        editors=_people(
-            "Who may change it", wf.access.editors, directory, f"{prefix}:editors",
-            "People and groups with the designer role who may edit this workflow. "
-            "None chosen: every designer.",
-        ),
-        starters=_people(
-            "Who may start it", wf.access.starters, directory, f"{prefix}:starters",
-            "People and groups who may submit its form. None chosen: every requester.",
-        ),
-        viewers=_people(
-            "Who sees all its runs", wf.access.viewers, directory, f"{prefix}:viewers",
-            "Besides its designers: who sees every run on Runs, Board and Insights. Everyone always "
-            "sees the runs they started or were asked to review.",
-        ),
-    )  # fmt: skip
-    changes = {
-        "name": name,
-        "description": description,
-        "sections": _lines(sections),
-        "max_revisions": int(max_revisions),
-        "default_model": default_model.strip(),
-        "default_reasoning": default_reasoning,
-        "allow_cut_off": bool(allow_cut_off),
-        "access": access,
-        "business_hours": business_hours,
-    }
-    if all(getattr(wf, k) == v for k, v in changes.items()):
-        return wf
-    return wf.model_copy(update=changes)
-
-
 @dataclass(frozen=True)
 class FormContext:
     """What a kind's inspector form may use besides the node."""
@@ -369,13 +257,13 @@ def _move_to_section(ctx: FormContext, node: MoveToSectionNode) -> dict[str, Any
     if not ctx.wf.sections and not node.section:
         st.warning("The workflow has no board sections; add them in the workflow settings.")
         return {}
-    chosen = _pick("Section", ctx.wf.sections, node.section, f"{ctx.prefix}:section", "Choose a section")
+    chosen = pick_one("Section", ctx.wf.sections, node.section, f"{ctx.prefix}:section", "Choose a section")
     return {"section": chosen or ""}
 
 
 def _branch(ctx: FormContext, node: BranchNode) -> dict[str, Any]:
     prefix = ctx.prefix
-    value = _pick(
+    value = pick_one(
         "Route on the value", sorted(ctx.avail - {FEEDBACK}), node.value, f"{prefix}:value", "Choose a value",
         format_func=lambda n: value_label(ctx.wf, n, ctx.labels),
     )  # fmt: skip
@@ -385,7 +273,7 @@ def _branch(ctx: FormContext, node: BranchNode) -> dict[str, Any]:
         key=f"{prefix}:cases",
         help="Each case gets its own connection; `default` catches everything else.",
     )
-    return {"value": value or "", "cases": _lines(cases)}
+    return {"value": value or "", "cases": text_lines(cases)}
 
 
 def _end(ctx: FormContext, node: EndNode) -> dict[str, Any]:
@@ -529,7 +417,7 @@ def _ai_step(ctx: FormContext, node: AIStepNode) -> dict[str, Any]:
             key=f"{prefix}:output_kind",
         )
         if out["output_kind"] == "classification":
-            out["labels"] = _lines(
+            out["labels"] = text_lines(
                 st.text_area("Labels (one per line)", value="\n".join(node.labels), key=f"{prefix}:labels")
             )
         elif out["output_kind"] == "json":
@@ -549,7 +437,7 @@ def _ai_step(ctx: FormContext, node: AIStepNode) -> dict[str, Any]:
         ).strip()
         or None
     )
-    out["reasoning"] = _reasoning("Reasoning model", node.reasoning, f"{prefix}:reasoning")
+    out["reasoning"] = reasoning_choice("Reasoning model", node.reasoning, f"{prefix}:reasoning")
     out["temperature"] = c2.slider(
         "Temperature", 0.0, 2.0, value=float(node.temperature), step=0.1, key=f"{prefix}:temperature"
     )
@@ -597,7 +485,7 @@ def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
     out: dict[str, Any] = {}
     people = sorted(directory.users)
     groups = [f"{GROUP_PREFIX}{g}" for g in sorted(directory.groups)]
-    assignee = _pick(
+    assignee = pick_one(
         "Assignee", people + groups, node.assignee, f"{prefix}:assignee",
         "Choose a person or a group", format_func=directory.label,
     )  # fmt: skip
@@ -639,13 +527,13 @@ def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
         key=f"{prefix}:on_timeout",
     )
     if out["on_timeout"] == "reassign":
-        out["timeout_assignee"] = _pick(
+        out["timeout_assignee"] = pick_one(
             "Hand it to", people + groups, node.timeout_assignee, f"{prefix}:timeout_assignee",
             "Choose a person or a group", format_func=directory.label,
         )  # fmt: skip
     else:
         out["timeout_assignee"] = None
-    out["reassign_to"] = _people(
+    out["reassign_to"] = people_picker(
         "May be reassigned to",
         node.reassign_to,
         directory,
@@ -662,13 +550,6 @@ def _approval(ctx: FormContext, node: ApprovalNode) -> dict[str, Any]:
     out.update(self_approval_editor(node, prefix))
     out.update(auto_approval_editor(node, prefix))
     return out
-
-
-def _people(label: str, current: list[str], directory: Directory, key: str, help: str) -> list[str]:
-    """A multiselect of users and groups (`group:NAME`), keeping entries the directory lost."""
-    options = [*directory.choices(), *(c for c in current if c not in directory.choices())]
-    chosen = st.multiselect(label, options, default=current, key=key, format_func=directory.label, help=help)
-    return [str(c) for c in chosen]
 
 
 def _cell_value(row: dict[str, Any], column: str, ftype: str, name: str) -> str | float | None:
@@ -773,153 +654,3 @@ FORMS: dict[str, Callable[[FormContext, Any], dict[str, Any]]] = {
 }
 """The inspector form of each node kind (the rest of a kind lives in its home, `engine.kinds`):
 reads its widgets and returns the settings as edited."""
-
-
-def _chose_exit(on_choose: Callable[..., None], key: str, node_id: str, label: str | None) -> None:
-    """A next-step picker changed: ask the page to rewire that exit."""
-    on_choose("set_exit", (node_id, label, st.session_state.get(key)))
-
-
-def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., None]) -> None:
-    """Each exit of the step ("Next step", "If approved", a case, "Otherwise") with a picker of the
-    step it leads to, and "Add a step after it"; choices go to `on_choose(action, arg)`."""
-    outs = exits(wf, node.id)
-    nodes = wf.node_map()
-    if outs:
-        st.markdown("**Where it leads**")
-    options: list[str | None] = [
-        None,
-        *[n.id for n in wf.nodes if n.id != node.id and not kind_of(n).starts_runs],
-    ]
-    for way in outs:
-        key = f"{prefix}:exit:{way.label}"
-        st.selectbox(
-            md_label(way.name),
-            options,
-            index=options.index(way.target) if way.target in options else 0,
-            format_func=lambda i: "— nowhere yet —" if i is None else node_title(nodes[str(i)]),
-            key=key,
-            on_change=_chose_exit,
-            args=(on_choose, key, node.id, way.label),
-        )
-    if outs:
-        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-        kinds = {k.label: k.type for k in PALETTE}
-        label = c1.selectbox("Add a step after it", list(kinds), key=f"{prefix}:after_kind")
-        c2.button(
-            "Add after",
-            key="designer_add_after",
-            icon=":material/add:",
-            on_click=on_choose,
-            args=("add_after", (node.id, kinds[str(label)])),
-            help="The new step goes on this step's way on (between it and its next step when it has one)",
-        )
-
-
-def connection_panel(wf: Workflow, edge_id: str, prefix: str, on_choose: Callable[..., None]) -> Workflow:
-    """A selected connection: where it leads, its outcome or case, "Insert a step here" and "Delete
-    connection". Returns the workflow with a changed outcome."""
-    edge = next(e for e in wf.edges if e.id == edge_id)
-    nodes = wf.node_map()
-    source, target = nodes.get(edge.source), nodes.get(edge.target)
-    ends = [f"‘{step_name(wf, n)}’" if n is not None else "a step that is gone" for n in (source, target)]
-    st.markdown(f"**Connection** from {md_escape(ends[0])} to {md_escape(ends[1])}")
-    labels = allowed_labels(wf, edge.source)
-    if labels and source is not None:
-        chosen = _pick(
-            kind_of(source).exit_word, list(labels), edge.label, f"{prefix}:{edge.id}:label", "Choose…",
-            format_func=lambda label: kind_of(source).exit_name(source, label),
-        )  # fmt: skip
-        if chosen != edge.label:
-            wf = set_edge_label(wf, edge.id, chosen)
-    st.markdown("**Insert a step here**")
-    with st.container(horizontal=True, gap="small"):
-        for kind in PALETTE:
-            st.button(
-                kind.label,
-                key=f"designer_insert_{edge.id}_{kind.type}",
-                icon=kind.look.palette_icon,
-                on_click=on_choose,
-                args=("insert", (edge.id, kind.type)),
-            )
-    st.button(
-        "Delete connection",
-        key=f"designer_delete_edge_{edge.id}",
-        icon=":material/delete:",
-        on_click=on_choose,
-        args=("delete_edge", edge.id),
-        help="Undo brings it back",
-    )
-    st.caption("Esc clears the selection; Delete removes the connection.")
-    return wf
-
-
-def connections(
-    wf: Workflow,
-    node: Node,
-    prefix: str,
-    on_delete: Callable[[str], None],
-    on_insert: Callable[..., None] | None = None,
-) -> Workflow:
-    """The node's connections: choose the outcome or case of each one leaving it, insert a step on
-    one (`on_insert("insert", (edge_id, kind))`), delete any.
-
-    Returns the workflow with changed labels; a delete button calls `on_delete(edge_id)`.
-    """
-    nodes = wf.node_map()
-    outgoing = wf.outgoing(node.id)
-    incoming = [e for e in wf.edges if e.target == node.id]
-    st.markdown("**Connections**")
-    if not outgoing and not incoming:
-        st.caption("None yet: drag from a handle of this step to another step on the canvas.")
-    labels = allowed_labels(wf, node.id)
-    for e in outgoing:
-        target = nodes.get(e.target)
-        name = node_title(target) if target else e.target
-        c1, c2, c3 = st.columns([5, 6, 2], vertical_alignment="center")
-        c1.text(f"→ {name}")
-        if labels:
-            with c2:
-                what = kind_of(node).exit_word
-                chosen = _pick(
-                    f"{what} of the connection to {md_label(name)}",
-                    list(labels), e.label, f"{prefix}:edge:{e.id}", "Choose…",
-                    label_visibility="collapsed",
-                    format_func=lambda label: kind_of(node).exit_name(node, label),
-                )  # fmt: skip
-            if chosen != e.label:
-                wf = set_edge_label(wf, e.id, chosen)
-        c3.button(
-            "",
-            icon=":material/delete:",
-            key=f"designer_del_out_{e.id}",
-            help=f"Delete the connection to {md_label(name)}",
-            on_click=on_delete,
-            args=(e.id,),
-        )
-        if on_insert is not None:
-            with st.popover(f"Insert a step before {md_label(name)}", icon=":material/add_circle:"):
-                for kind in PALETTE:
-                    st.button(
-                        kind.label,
-                        key=f"designer_insert_{e.id}_{kind.type}",
-                        icon=kind.look.palette_icon,
-                        on_click=on_insert,
-                        args=("insert", (e.id, kind.type)),
-                        width="stretch",
-                    )
-    for e in incoming:
-        source = nodes.get(e.source)
-        name = node_title(source) if source else e.source
-        c1, c2 = st.columns([11, 2], vertical_alignment="center")
-        suffix = f" ({edge_text(source, e.label)})" if e.label else ""
-        c1.text(f"← from {name}{suffix}")
-        c2.button(
-            "",
-            icon=":material/delete:",
-            key=f"designer_del_in_{e.id}",
-            help=f"Delete the connection from {md_label(name)}",
-            on_click=on_delete,
-            args=(e.id,),
-        )
-    return wf

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from engine.kinds import kind_of, node_title
 from engine.model import Edge, Position, Workflow
-from ui.designer_state import default_label, delete_node, make_node
+from ui.workflow_edits import default_label, delete_node, make_node
 
 ROW = 130.0
 """How far a step is moved down to make room for one inserted above it (canvas pixels)."""

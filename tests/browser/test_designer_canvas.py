@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
+from bench.designer_clicks import POINT_ON_EDGE
 from engine.kinds.ai_step import REVISE_INSTRUCTION
 from engine.model import AIStepNode
 from engine.store.duckdb import DuckDBStore
@@ -14,22 +15,6 @@ from tests.browser.conftest import Server, wait_for_text, wait_quiet
 from tests.browser.test_designer_browser import CANVAS, _canvas, _center, _settle, _wait_count
 
 COPY = "marketing-social-post-dana"
-
-
-_POINT_ON_EDGE = """(id) => {
-  const edge = document.querySelector(`[data-testid="rf__edge-${id}"]`);
-  const path = edge && edge.querySelector('path.react-flow__edge-path');
-  if (!path) return null;
-  const length = path.getTotalLength();
-  const m = path.getScreenCTM();
-  for (const f of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]) {
-    const p = path.getPointAtLength(length * f);
-    const x = m.a * p.x + m.c * p.y + m.e, y = m.b * p.x + m.d * p.y + m.f;
-    const hit = document.elementFromPoint(x, y);
-    if (hit && hit.closest('.react-flow__edge') === edge) return [x, y];
-  }
-  return null;
-}"""
 
 
 def on_edge(page: Page, edge_id: str) -> tuple[float, float]:
@@ -40,7 +25,7 @@ def on_edge(page: Page, edge_id: str) -> tuple[float, float]:
     inner = handle.content_frame() if handle is not None else None
     box = frame.bounding_box()
     assert inner is not None and box is not None
-    point = inner.evaluate(_POINT_ON_EDGE, edge_id)
+    point = inner.evaluate(POINT_ON_EDGE, edge_id)
     assert point, f"no uncovered point on connection {edge_id}"
     return box["x"] + point[0], box["y"] + point[1]
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Frame, Page
 
-from bench.designer_clicks import fifty_steps
+from bench.designer_clicks import POINT_ON_EDGE, fifty_steps
 from engine.catalog import list_templates
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
@@ -40,21 +41,6 @@ _GEOMETRY = """() => {
           pageHeight: document.scrollingElement.scrollHeight};
 }"""
 
-_POINT_ON_EDGE = """(id) => {
-  const edge = document.querySelector(`[data-testid="rf__edge-${id}"]`);
-  const path = edge && edge.querySelector('path.react-flow__edge-path');
-  if (!path) return null;
-  const length = path.getTotalLength();
-  const m = path.getScreenCTM();
-  for (const f of [0.5, 0.4, 0.6, 0.3, 0.7]) {
-    const p = path.getPointAtLength(length * f);
-    const x = m.a * p.x + m.c * p.y + m.e, y = m.b * p.x + m.d * p.y + m.f;
-    const hit = document.elementFromPoint(x, y);
-    if (hit && hit.closest('.react-flow__edge') === edge) return [x, y];
-  }
-  return null;
-}"""
-
 
 @pytest.fixture(scope="module")
 def workflows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, list[str]]]:
@@ -71,6 +57,18 @@ def workflows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server
     server = start_server(db, folder / "streamlit.log")
     yield server, [*ids, "bench-50"]
     server.stop()
+
+
+@contextmanager
+def window(browser: Browser, width: int, height: int) -> Iterator[Page]:
+    """A page in a browser window of this size, closed after."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def geometry(page: Page) -> dict[str, Any]:
@@ -118,11 +116,8 @@ def test_every_shipped_workflow_and_fifty_steps_fit_the_canvas_that_fills_the_wi
 ) -> None:
     server, ids = workflows
     width, height = size
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
     titles: dict[str, float] = {}
-    try:
+    with window(browser, width, height) as page:
         for workflow_id in ids:
             g = open_fitted(page, server.url, workflow_id)
             frame = g["frame"]
@@ -143,8 +138,6 @@ def test_every_shipped_workflow_and_fifty_steps_fit_the_canvas_that_fills_the_wi
                 titles[workflow_id] = round(TITLE_PX * g["zoom"], 1)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"designer-{workflow_id}-{width}x{height}.png"))
-    finally:
-        context.close()
     print(size, titles)
     assert all(px >= READABLE_PX for px in titles.values()), titles
 
@@ -153,10 +146,7 @@ def test_wheel_pans_a_connection_is_selected_and_refusals_show_in_view(
     browser: Browser, workflows: tuple[Server, list[str]]
 ) -> None:
     server, _ = workflows
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    try:
+    with window(browser, 1280, 800) as page:
         before = open_fitted(page, server.url, "marketing-social-post-dana")
         frame = before["frame"]
         page.mouse.move(frame["left"] + frame["width"] / 2, frame["top"] + frame["height"] / 2)
@@ -179,7 +169,7 @@ def test_wheel_pans_a_connection_is_selected_and_refusals_show_in_view(
         handle = page.locator(CANVAS).element_handle()
         inner = handle.content_frame() if handle is not None else None
         assert inner is not None
-        point = inner.evaluate(_POINT_ON_EDGE, "e-translation-translate")
+        point = inner.evaluate(POINT_ON_EDGE, "e-translation-translate")
         assert point, "no free point on the connection"
         page.mouse.click(frame["left"] + point[0], frame["top"] + point[1])
         wait_for_text(page, "Insert a step here")
@@ -197,8 +187,6 @@ def test_wheel_pans_a_connection_is_selected_and_refusals_show_in_view(
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "designer-refusal-1280x800.png"))
-    finally:
-        context.close()
 
 
 def accessibility_findings(target: Page | Frame, worst: tuple[str, ...]) -> list[str]:
@@ -215,11 +203,8 @@ def test_axe_finds_no_serious_problem_in_the_designer_its_canvas_menus_and_dialo
     browser: Browser, workflows: tuple[Server, list[str]]
 ) -> None:
     server, _ = workflows
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
     serious = ("serious", "critical")
-    try:
+    with window(browser, 1280, 800) as page:
         open_fitted(page, server.url, "marketing-social-post-dana")
         assert accessibility_findings(page, serious) == []
         # the headings go h1 "Designer" (for screen readers; the toolbar is in its place) → h2 "Inspector"
@@ -239,5 +224,3 @@ def test_axe_finds_no_serious_problem_in_the_designer_its_canvas_menus_and_dialo
         page.frame_locator(CANVAS).locator('[data-testid="rf__node-draft"]').press("Delete")
         wait_for_text(page, "Delete a step")  # the question, in a dialog
         assert accessibility_findings(page, serious) == []
-    finally:
-        context.close()

@@ -58,6 +58,8 @@ def test_summaries_exits_and_closed_values_come_from_the_kinds() -> None:
         "ui/canvas.py",
         "ui/wiring.py",
         "ui/designer_state.py",
+        "ui/workflow_edits.py",
+        "ui/canvas_reply.py",
         "engine/workflow_diff.py",
     ],
 )
