@@ -379,8 +379,8 @@ def run_bench(repeat: int, folder: Path, size: tuple[int, int] = (1600, 1100)) -
         server.stop()
     return {
         action: {
-            "median_s": round(statistics.median(values), 3),
-            "p90_s": round(percentile(values, 90), 3),
+            "median_s": round(statistics.median(values), 3) if values else None,
+            "p90_s": round(percentile(values, 90), 3) if values else None,
             "runs": len(values),
             "failed": failures[action],
         }
@@ -536,7 +536,10 @@ def main() -> None:
     print("| action | median | p90 | timed | never settled |")
     print("|---|---|---|---|---|")
     for action, r in result.items():
-        print(f"| {action} | {r['median_s']:.2f} s | {r['p90_s']:.2f} s | {r['runs']} | {r['failed']} |")
+        if r["median_s"] is None:  # never timed: an earlier action of every round failed
+            print(f"| {action} | — | — | 0 | {r['failed']} |")
+        else:
+            print(f"| {action} | {r['median_s']:.2f} s | {r['p90_s']:.2f} s | {r['runs']} | {r['failed']} |")
 
 
 if __name__ == "__main__":
