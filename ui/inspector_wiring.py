@@ -4,6 +4,7 @@ connection's panel (its outcome, "Insert a step here", "Delete connection") and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -14,6 +15,19 @@ from ui.format import md_escape, md_label
 from ui.inspector_fields import pick_one
 from ui.wiring import exits
 from ui.workflow_edits import allowed_labels, set_edge_label
+
+
+def insert_buttons(edge_id: str, on_choose: Callable[..., None], width: Any = "content") -> None:
+    """One button per palette kind that inserts a step of that kind on the connection `edge_id`."""
+    for kind in PALETTE:
+        st.button(
+            kind.label,
+            key=f"designer_insert_{edge_id}_{kind.type}",
+            icon=kind.look.palette_icon,
+            on_click=on_choose,
+            args=("insert", (edge_id, kind.type)),
+            width=width,
+        )
 
 
 def _chose_exit(on_choose: Callable[..., None], key: str, node_id: str, label: str | None) -> None:
@@ -75,14 +89,7 @@ def connection_panel(wf: Workflow, edge_id: str, prefix: str, on_choose: Callabl
             wf = set_edge_label(wf, edge.id, chosen)
     st.markdown("**Insert a step here**")
     with st.container(horizontal=True, gap="small"):
-        for kind in PALETTE:
-            st.button(
-                kind.label,
-                key=f"designer_insert_{edge.id}_{kind.type}",
-                icon=kind.look.palette_icon,
-                on_click=on_choose,
-                args=("insert", (edge.id, kind.type)),
-            )
+        insert_buttons(edge.id, on_choose)
     st.button(
         "Delete connection",
         key=f"designer_delete_edge_{edge.id}",
@@ -140,15 +147,7 @@ def connections(
         )
         if on_insert is not None:
             with st.popover(f"Insert a step before {md_label(name)}", icon=":material/add_circle:"):
-                for kind in PALETTE:
-                    st.button(
-                        kind.label,
-                        key=f"designer_insert_{e.id}_{kind.type}",
-                        icon=kind.look.palette_icon,
-                        on_click=on_insert,
-                        args=("insert", (e.id, kind.type)),
-                        width="stretch",
-                    )
+                insert_buttons(e.id, on_insert, width="stretch")
     for e in incoming:
         source = nodes.get(e.source)
         name = node_title(source) if source else e.source
