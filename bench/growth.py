@@ -37,8 +37,8 @@ from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.notify.sender import Notifier
 from engine.notify.settings import NotifySettings
+from engine.records import CheckpointRecord
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = {"approved": 0.70, "edited": 0.10, "rejected": 0.10, "sent_back": 0.10}

@@ -28,7 +28,8 @@ from typing import Any
 from engine.diffs import similarity, text_of
 from engine.directory import SYSTEM
 from engine.model import AIStepNode, ApprovalNode, AutoApproval, Workflow
-from engine.store.base import CheckpointRecord, Store
+from engine.records import CheckpointRecord
+from engine.store.base import Store
 
 AUTO_APPROVAL_GRACE = 60.0
 """Seconds after which the timers finish an auto-approval whose opening was committed but whose

@@ -26,9 +26,9 @@ from engine.model import load_workflow_json, workflow_json_schema
 from engine.notify.settings import from_env as notify_settings
 from engine.policies import Escalated
 from engine.prompt_feedback import DEFAULT_RUNS
+from engine.records import CheckpointRecord, RunRecord, TokenRecord
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord, RunRecord, TokenRecord
-from engine.store.factory import redacted
+from engine.store.location import redacted
 from engine.store.migrate import copy_database
 from engine.validation import ensure_valid, workflow_warnings
 from engine.worker import POLL_SECONDS, Worker

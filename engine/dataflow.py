@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from engine.errors import Problem
 from engine.graph import flow_order, forward_edges, nearest_first, predecessors, reachable, trigger_ids
-from engine.kinds import kind_of, step_name
-from engine.kinds.base import BUILTIN_VALUES
+from engine.kinds.base import BUILTIN_VALUES, kind_of, step_name
 from engine.model import AIStepNode, ApprovalNode, EndNode, FormTriggerNode, Node, Workflow
 from engine.templating import PlaceholderSyntaxError, placeholders
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, StepRecord, Store
+from engine.records import AuditEvent, CheckpointRecord, RunRecord, StepRecord
+from engine.store.base import Store
 
 
 def run_document(store: Store, run: RunRecord) -> dict[str, Any]:

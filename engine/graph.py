@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from engine.kinds import kind_of
+from engine.kinds.base import kind_of
 from engine.model import Node, Workflow
 
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.store.base import RunRecord, Transition
+from engine.records import RunRecord, Transition
 
 MAX_KEPT = 1000
 """Answers kept at most (the oldest go first): a store down for long loses memory, not the process."""

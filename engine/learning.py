@@ -19,7 +19,8 @@ from engine.autonomy import is_auto, is_review
 from engine.diffs import edit_size
 from engine.insights import WorkflowStats
 from engine.model import AIStepNode, Workflow
-from engine.store.base import AiUsage, CheckpointRecord, Store, WorkflowVersion
+from engine.records import AiUsage, CheckpointRecord, WorkflowVersion
+from engine.store.base import Store
 
 OUTCOMES = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
 """A decision's kind as the outcome it counts under."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from engine.decisions import DECISION_VERBS, decision_of, when
 from engine.errors import AlreadyDecidedError, EngineError, NotAllowedError, NotFoundError
 from engine.links import LinkClaims, LinkError, content_hash
-from engine.store.base import CheckpointRecord, RunRecord
+from engine.records import CheckpointRecord, RunRecord
 
 if TYPE_CHECKING:
     from engine.services import Loopdesk

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EngineError
-from engine.store.base import CheckpointRecord, now
+from engine.records import CheckpointRecord, now
 
 LINK_ACTIONS = ("approve", "reject", "request_changes")
 DEFAULT_TTL_HOURS = 72.0

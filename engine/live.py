@@ -7,7 +7,8 @@ import logging
 import threading
 import time
 
-from engine.store.base import LiveStep, Store
+from engine.records import LiveStep
+from engine.store.base import Store
 
 log = logging.getLogger(__name__)
 

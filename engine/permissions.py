@@ -13,7 +13,7 @@ from engine.directory import RESERVED_USERS, ROLE_NOUNS, Directory
 from engine.errors import NotAllowedError
 from engine.model import ApprovalNode, Workflow
 from engine.policies import QuorumState, quorum_state
-from engine.store.base import CheckpointRecord, RunRecord
+from engine.records import CheckpointRecord, RunRecord
 
 
 class Permissions:

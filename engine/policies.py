@@ -12,7 +12,7 @@ from engine.business_hours import add_hours
 from engine.directory import Directory
 from engine.durations import span
 from engine.model import ESCALATION_VERBS, ApprovalNode, EscalationStep, Workflow
-from engine.store.base import CheckpointRecord, PolicyState
+from engine.records import CheckpointRecord, PolicyState
 
 
 def chain(node: ApprovalNode) -> list[EscalationStep]:

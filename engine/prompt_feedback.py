@@ -14,7 +14,8 @@ from typing import Any
 
 from engine.autonomy import draft_names, is_review
 from engine.model import AIStepNode, ApprovalNode, Workflow
-from engine.store.base import CheckpointRecord, RunRecord, Store
+from engine.records import CheckpointRecord, RunRecord
+from engine.store.base import Store
 
 PAGE = 200
 """Decided checkpoints read per query while looking for reviewed runs."""

@@ -22,8 +22,9 @@ from engine.llm.base import LLMProvider
 from engine.llm.pricing import cost_of, price_overrides
 from engine.model import AIStepNode, Workflow
 from engine.prompt_feedback import ReviewedDraft
+from engine.records import WorkflowVersion
 from engine.steps.ai import build_request
-from engine.store.base import Store, WorkflowVersion
+from engine.store.base import Store
 from engine.trial import try_ai_step
 
 PARALLEL_CALLS = 4

@@ -63,9 +63,8 @@ from engine.policies import (
     short_reason,
     step_time,
 )
-from engine.steps import StepContext, StepOutcome
-from engine.steps.base import Revision
-from engine.store.base import (
+from engine.prompts import render
+from engine.records import (
     AuditEvent,
     CheckpointClose,
     CheckpointRecord,
@@ -75,12 +74,13 @@ from engine.store.base import (
     RunRecord,
     RunUpdate,
     StepRecord,
-    Store,
     Transition,
     new_id,
     now,
 )
-from engine.templating import render
+from engine.steps import StepContext, StepOutcome
+from engine.steps.base import Revision
+from engine.store.base import Store
 from engine.validation import ensure_valid
 from engine.workers import WorkerPool
 

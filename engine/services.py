@@ -44,7 +44,6 @@ from engine.model import (
     Workflow,
     load_workflow_json,
 )
-from engine.notify.events import OutboxEvent
 from engine.notify.sender import Notifier
 from engine.notify.settings import NotifySettings
 from engine.notify.settings import from_env as notify_settings
@@ -52,6 +51,21 @@ from engine.permissions import Permissions
 from engine.policies import next_step, progress
 from engine.prompt_advice import Suggestion, suggest
 from engine.prompt_feedback import DEFAULT_RUNS, reviewed_drafts, reviewed_steps
+from engine.records import (
+    AuditEvent,
+    CheckpointRecord,
+    DesignDraft,
+    LiveStep,
+    OutboxEvent,
+    RunFilter,
+    RunRecord,
+    RunScope,
+    StepRecord,
+    TokenRecord,
+    WorkflowVersion,
+    new_id,
+    now,
+)
 from engine.replay import MAX_RUNS as MAX_REPLAY_RUNS
 from engine.replay import (
     Replay,
@@ -65,22 +79,9 @@ from engine.replay import (
 )
 from engine.replay import record as record_replay
 from engine.runner import Engine
-from engine.store.base import (
-    AuditEvent,
-    CheckpointRecord,
-    DesignDraft,
-    LiveStep,
-    RunFilter,
-    RunRecord,
-    RunScope,
-    StepRecord,
-    Store,
-    TokenRecord,
-    WorkflowVersion,
-    new_id,
-    now,
-)
-from engine.store.factory import is_postgres_url, open_store
+from engine.store.base import Store
+from engine.store.factory import open_store
+from engine.store.location import is_postgres_url
 from engine.tokens import new_secret, token_hash
 from engine.trial import StepTrial, try_ai_step
 from engine.validation import validate_workflow

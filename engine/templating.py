@@ -122,10 +122,6 @@ class RenderBudget:
         )
 
 
-def _never() -> bool:
-    return False
-
-
 def placeholders(text: str) -> frozenset[str]:
     """Names of the values a template refers to (roots only: `{{ a.b }}` gives `a`)."""
     return _placeholders(text)
@@ -281,24 +277,7 @@ def _compiled(text: str) -> Template:
     return ENV.from_string(text)
 
 
-def render(
-    text: str,
-    values: dict[str, Any],
-    what: str = "the prompt",
-    should_stop: Callable[[], bool] = _never,
-    budget: RenderBudget | None = None,
-) -> str:
-    """Render a template against the run's values within the budget; every failure is a StepError
-    whose message starts with `what` (e.g. "the instruction of step `draft`")."""
-    budget = budget or RenderBudget.from_env()
-    if is_plain(text) and output_bound(text, values) <= budget.chars:
-        return _render_here(text, values, what, budget)
-    from engine.render_sandbox import render_isolated
-
-    return render_isolated(text, values, what, should_stop, budget)
-
-
-def _render_here(text: str, values: dict[str, Any], what: str, budget: RenderBudget) -> str:
+def render_here(text: str, values: dict[str, Any], what: str, budget: RenderBudget) -> str:
     """Render a plain template in this thread, counting its output as it is produced."""
     deadline = time.monotonic() + budget.seconds
     parts: list[str] = []

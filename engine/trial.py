@@ -10,9 +10,9 @@ from typing import Any
 from engine.errors import EngineError, InvalidStateError, StepError
 from engine.llm.base import LLMProvider
 from engine.model import AIStepNode, FormTriggerNode, Workflow
+from engine.records import RunRecord
 from engine.steps import StepContext
 from engine.steps.ai import run_ai
-from engine.store.base import RunRecord
 from engine.templating import PlaceholderSyntaxError, placeholders
 
 TRIAL_RUN_ID = "step-test"

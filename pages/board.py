@@ -8,8 +8,8 @@ import streamlit as st
 
 from engine.errors import EngineError
 from engine.model import Workflow
+from engine.records import RunRecord, WorkflowVersion
 from engine.services import Loopdesk
-from engine.store.base import RunRecord, WorkflowVersion
 from ui.format import STATUS_COLORS, age, md_escape, status_label
 from ui.runtime import get_app, require_user, show_error
 from ui.timeline import link_to, node_name

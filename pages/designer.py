@@ -19,8 +19,8 @@ import streamlit as st
 from engine.errors import EngineError, NotFoundError
 from engine.kinds import PALETTE, kind_label, kind_of, node_title
 from engine.model import AIStepNode, Workflow
+from engine.records import WorkflowVersion
 from engine.services import ImportPreview, Loopdesk
-from engine.store.base import WorkflowVersion
 from engine.validation import workflow_warnings
 from ui import designer_actions as acts
 from ui import designer_state as ds

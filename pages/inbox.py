@@ -10,8 +10,8 @@ import streamlit as st
 from engine.decisions import Approve, Reject
 from engine.errors import EngineError, NotAllowedError
 from engine.model import Workflow
+from engine.records import CheckpointRecord
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord
 from ui import inbox_state
 from ui.format import md_escape, md_message
 from ui.inbox_keys import OPEN_ITEM_KEY, inbox_keys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.store.base import RUN_STATUSES
+from engine.records import RUN_STATUSES
 from ui.format import money, span
 from ui.review_figures import show as show_review_figures
 from ui.runtime import get_app, require_user

@@ -9,8 +9,8 @@ import streamlit as st
 from engine.dataflow import delivered, end_reached
 from engine.directory import Directory
 from engine.errors import EngineError
+from engine.records import RUN_STATUSES, RunRecord
 from engine.services import Loopdesk
-from engine.store.base import RUN_STATUSES, RunRecord
 from ui.format import STATUS_COLORS, age, as_text, clock, md_escape, md_message, status_label
 from ui.runtime import get_app, require_user, show_error
 from ui.timeline import (

@@ -11,8 +11,8 @@ import streamlit as st
 
 from engine.errors import EngineError, FormValidationError
 from engine.notify.settings import from_env as notify_settings
+from engine.records import WorkflowVersion
 from engine.services import Loopdesk, RunDetail
-from engine.store.base import WorkflowVersion
 from ui.format import md_escape, md_message
 from ui.forms import fill_examples, missing_required, render_trigger_form
 from ui.runtime import get_app, require_user, show_error

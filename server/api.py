@@ -37,8 +37,8 @@ from engine.errors import (
     WorkflowValidationError,
 )
 from engine.json_guard import JsonTooComplexError, decode
+from engine.records import RUN_STATUSES, RunFilter, RunRecord
 from engine.services import Loopdesk
-from engine.store.base import RUN_STATUSES, RunFilter, RunRecord
 from server.bodies import BodyTooLarge, read_capped
 from server.openapi import openapi_document
 from server.process import shared_app

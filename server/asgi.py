@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from engine.errors import EngineError, StoreDamagedError
 from server import api, link_pages
 from server.process import close_shared, set_secrets_source, shared_app
+from server.secrets import read_secrets
 
 log = logging.getLogger("loopdesk.server")
 
@@ -47,8 +48,6 @@ def _open_until_ready(stop: threading.Event) -> None:
 @asynccontextmanager
 async def lifespan(_server: Any) -> AsyncIterator[None]:
     """Start the engine, its workers and timers with the server; stop them with it."""
-    from ui.runtime import read_secrets  # Streamlit's secrets, read the same way as the pages
-
     set_secrets_source(read_secrets)
     stop = threading.Event()
     starter = threading.Thread(target=_open_until_ready, args=(stop,), name="loopdesk-start", daemon=True)

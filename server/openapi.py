@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.store.base import RUN_STATUSES
+from engine.records import RUN_STATUSES
 from server.schemas import (
     Checkpoint,
     DecisionBody,

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import StoreDamagedError
 from engine.services import Loopdesk
-from engine.store.factory import default_location
+from engine.store.location import default_location
 
 log = logging.getLogger("loopdesk.server")
 

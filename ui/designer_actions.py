@@ -19,8 +19,8 @@ from engine.errors import EngineError, WorkflowValidationError
 from engine.kinds import kind_of, node_title, step_name
 from engine.kinds.ai_step import NEW_ANSWER, revise, revises, write_new
 from engine.model import AIStepNode, Workflow
+from engine.records import WorkflowVersion
 from engine.services import Loopdesk
-from engine.store.base import WorkflowVersion
 from ui import designer_state as ds
 from ui import workflow_edits as edits
 from ui.arrange import arrange

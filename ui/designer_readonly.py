@@ -10,8 +10,8 @@ import streamlit as st
 
 from engine.kinds import kind_of, node_title
 from engine.model import AIStepNode, Workflow
+from engine.records import WorkflowVersion
 from engine.services import Loopdesk
-from engine.store.base import WorkflowVersion
 from ui.arrange import layers
 from ui.canvas import show_readonly
 from ui.format import md_escape

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.model import Workflow
+from engine.records import WorkflowVersion
 from engine.services import Loopdesk
-from engine.store.base import WorkflowVersion
 from ui import designer_state as ds
 from ui.designer_intents import intend
 from ui.format import md_escape, minute

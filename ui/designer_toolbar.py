@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from engine.store.base import WorkflowVersion
+from engine.records import WorkflowVersion
 from ui.designer_intents import PICK_KEY, PICK_PENDING, intend, remember, value_key
 from ui.format import minute
 

@@ -8,8 +8,8 @@ import os
 import streamlit as st
 
 from engine.errors import EngineError
+from engine.records import RunFilter, now
 from engine.services import Loopdesk
-from engine.store.base import RunFilter, now
 from ui import inbox_state
 from ui.format import md_escape
 from ui.timeline import link_to

@@ -12,8 +12,8 @@ from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.directory import Directory
 from engine.limits import MAX_COMMENT_CHARS
 from engine.model import AIStepNode, Workflow
+from engine.records import CheckpointRecord, StepRecord
 from engine.services import RunDetail
-from engine.store.base import CheckpointRecord, StepRecord
 from ui.format import (
     DECISION_LABELS,
     age,

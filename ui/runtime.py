@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -12,6 +11,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from engine.errors import EngineError, StoreDamagedError
 from engine.services import Loopdesk
 from server.process import close_shared, current_app, set_secrets_source, shared_app
+from server.secrets import read_secrets
 from ui.format import code_span, md_escape, md_message
 
 USER_KEY = "loopdesk_user"
@@ -19,14 +19,6 @@ PICKER_KEY = "loopdesk_user_picker"
 # Demo mode keeps the picked person in a browser cookie, so a reload does not sign them out.
 DEMO_COOKIE = "loopdesk_demo_user"
 _shell_checked = False
-
-
-def read_secrets() -> dict[str, Any]:
-    """Streamlit secrets as a plain dict (empty when there is no secrets file)."""
-    try:
-        return {k: st.secrets[k] for k in st.secrets}
-    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
-        return {}
 
 
 def get_app() -> Loopdesk:

@@ -14,9 +14,8 @@ from engine.diffs import edit_size, word_diff, words_changed
 from engine.directory import Directory
 from engine.kinds import kind_label, node_title
 from engine.model import Workflow
-from engine.notify.events import OutboxEvent
+from engine.records import AuditEvent, LiveStep, OutboxEvent, StepRecord
 from engine.services import RunDetail
-from engine.store.base import AuditEvent, LiveStep, StepRecord
 from ui.format import (
     ai_cost,
     as_text,

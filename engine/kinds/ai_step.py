@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.kinds.base import NAME_RE, RESERVED_NAMES, AssigneeLabel, Kind, Look, dupes, swap_text
+from engine.kinds.base import (
+    NAME_RE,
+    RESERVED_NAMES,
+    AssigneeLabel,
+    Kind,
+    Look,
+    dupes,
+    swap_text,
+    unique_title,
+)
 from engine.model import AIStepNode, Workflow
 from engine.steps.ai import run_ai
 
@@ -60,7 +69,9 @@ def check(wf: Workflow, node: AIStepNode) -> list[str]:
 
 def value_names(wf: Workflow) -> set[str]:
     """Every value name a step of the workflow writes (form fields and answers)."""
-    from engine.dataflow import step_flow  # the registry holds this module: looked up when used
+    # engine.dataflow reads the registry, which the package fills from this module as it loads: the
+    # flow helpers are imported when used (the dependency runs one way, dataflow never imports a kind)
+    from engine.dataflow import step_flow
 
     return {name for n in wf.nodes for name in step_flow(n).writes}
 
@@ -156,7 +167,6 @@ def placed(wf: Workflow, node: AIStepNode) -> Workflow:
     """A new step wired in after an AI step whose text later steps read revises that text (the one
     written nearest before it); anywhere else it writes something new."""
     from engine.dataflow import in_sentence, read_later, revisable_values, value_label
-    from engine.kinds import unique_title
 
     for value in revisable_values(wf, node.id):
         if read_later(wf, node.id, value):

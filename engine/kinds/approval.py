@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.autonomy import draft_names
 from engine.business_hours import problems as business_hours_problems
 from engine.errors import Problem
-from engine.kinds.base import AssigneeLabel, Kind, Look, swap_names, swap_text, twice_used
+from engine.kinds.base import AssigneeLabel, Kind, Look, step_name, swap_names, swap_text, twice_used
 from engine.model import OUTCOMES, ApprovalNode, Edge, Workflow
 from engine.policies import chain, chain_problems
 from engine.steps.base import StepContext, StepOutcome
@@ -76,8 +76,6 @@ def check(wf: Workflow, node: ApprovalNode) -> list[str]:
 
 def check_exits(wf: Workflow, node: ApprovalNode, edges: list[Edge]) -> list[Problem]:
     """Each connection carries an outcome, once; "If approved" leads somewhere."""
-    from engine.kinds import step_name
-
     out: list[Problem] = []
     nodes = wf.node_map()
     choose = ", ".join(f"“{name}”" for name in OUTCOME_NAMES.values())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from engine.errors import Problem
-from engine.model import Edge, Workflow, _NodeBase
+from engine.model import Edge, Node, Workflow, _NodeBase
 from engine.steps.base import StepHandler
 from engine.templating import drop_placeholder, rename_placeholder
 
@@ -185,11 +185,60 @@ def swap_names(names: list[str], old: str, new: str | None) -> list[str]:
 
 def twice_used(node: Any, edges: list[Edge]) -> list[Problem]:
     """An outcome or case used by two connections of the same step."""
-    from engine.kinds import kind_of
-
     labels = [str(e.label) for e in edges if e.label]
     name = kind_of(node).exit_name
     return [
         Problem(f"has two “{name(node, d)}” connections; keep one", node_id=node.id)
         for d in sorted(dupes(labels))
     ]
+
+
+# -- the registry ------------------------------------------------------------------------------------
+
+KINDS: dict[str, Kind[Any]] = {}
+"""Every kind by node `type`, in palette order. `engine.kinds` fills it from the kinds' homes, which
+import this module and never the package, so the registry's readers and the kinds form no circle."""
+
+
+def kind_of(node: Node) -> Kind[Any]:
+    """The kind of a node."""
+    return KINDS[node.type]
+
+
+def kind_label(kind: str) -> str:
+    """The name of a kind ("Approval"); an unknown one (an old step record) as it is stored."""
+    known = KINDS.get(kind)
+    return known.label if known is not None else kind
+
+
+def node_title(node: Node) -> str:
+    """The node's title, or its kind's name when it has none."""
+    return node.title.strip() or kind_label(node.type)
+
+
+def step_name(wf: Workflow, node: Node) -> str:
+    """A step by its title; its id is added only when another step has the same title."""
+    title = node_title(node)
+    twins = sum(node_title(n) == title for n in wf.nodes)
+    return title if twins == 1 else f"{title} ({node.id})"
+
+
+def unique_title(wf: Workflow, base: str) -> str:
+    """`base`, or `base 2`, `base 3`… whichever no step has yet (so steps are told apart by title)."""
+    taken = {n.title.strip() for n in wf.nodes}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} {n}" in taken:
+        n += 1
+    return f"{base} {n}"
+
+
+def closed_values(wf: Workflow) -> dict[str, list[str]]:
+    """Values that can only take listed options (choice fields, classifications), by name; the first
+    step making a name wins."""
+    out: dict[str, list[str]] = {}
+    for node in wf.nodes:
+        for name, options in kind_of(node).closed_values(node).items():
+            out.setdefault(name, options)
+    return out

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import Problem, StepError
-from engine.kinds.base import AssigneeLabel, Kind, Look, dupes, twice_used
+from engine.kinds.base import AssigneeLabel, Kind, Look, closed_values, dupes, twice_used
 from engine.model import DEFAULT_CASE, BranchNode, Edge, Workflow
 from engine.steps.base import StepContext, StepOutcome
 
@@ -76,8 +76,6 @@ def check(wf: Workflow, node: BranchNode) -> list[str]:
 
 def check_exits(wf: Workflow, node: BranchNode, edges: list[Edge]) -> list[Problem]:
     """Each connection carries a case or `default`, once; every value the branch can meet has a way."""
-    from engine.kinds import closed_values  # the registry holds this module: looked up when used
-
     out: list[Problem] = []
     allowed = set(node.cases) | {DEFAULT_CASE}
     for e in edges:

@@ -11,9 +11,8 @@ from urllib.parse import quote
 from engine.decisions import DECISION_VERBS
 from engine.diffs import inline_diff, words_changed
 from engine.directory import Directory, User
-from engine.notify.events import OutboxEvent
+from engine.records import CheckpointRecord, OutboxEvent, RunRecord
 from engine.rich_text import to_html, to_plain
-from engine.store.base import CheckpointRecord, RunRecord
 
 ONCE_NOTE = (
     "Opening a link decides nothing; its button decides once, as you. Do not forward this email: "

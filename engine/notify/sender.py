@@ -27,7 +27,6 @@ from engine.errors import EngineError
 from engine.forms import as_text
 from engine.links import LINK_ACTIONS, LinkSigner
 from engine.notify.channels import DeliveryError, post_json, send_email
-from engine.notify.events import OutboxEvent
 from engine.notify.messages import (
     ASKING_EVENTS,
     EMAIL_EVENTS,
@@ -39,8 +38,8 @@ from engine.notify.messages import (
     webhook_payload,
 )
 from engine.notify.settings import NotifySettings, Smtp
+from engine.records import AuditEvent, CheckpointRecord, OutboxEvent, RunRecord, Transition, now
 from engine.runner import Engine, send_back_refusal
-from engine.store.base import AuditEvent, CheckpointRecord, RunRecord, Transition, now
 
 log = logging.getLogger("loopdesk.notify")
 

@@ -13,8 +13,9 @@ from engine.llm.choice import BUILTIN_MODEL, step_model
 from engine.llm.pricing import cost_of, price_overrides
 from engine.llm.structured import build_json_schema, parse_answer
 from engine.model import AIStepNode, Workflow
+from engine.prompts import render
 from engine.steps.base import Revision, StepContext, StepOutcome
-from engine.templating import PlaceholderSyntaxError, placeholders, render
+from engine.templating import PlaceholderSyntaxError, placeholders
 
 FEEDBACK_LINE = "Reviewer feedback:"
 PREVIOUS_LINE = "Your previous answer:"

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from engine.llm.base import CallProgress, LLMProvider
 from engine.llm.choice import BUILTIN_MODEL
 from engine.model import Node, Workflow
-from engine.store.base import RunRecord
+from engine.records import RunRecord
 
 
 @dataclass(frozen=True)

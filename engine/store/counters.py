@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from engine.store.base import CheckpointRecord, StepRecord
+from engine.records import CheckpointRecord, StepRecord
 
 DAY_SECONDS = 86400.0
 

@@ -34,8 +34,7 @@ from engine.errors import (
     StoreUnavailableError,
 )
 from engine.model import Workflow
-from engine.notify.events import OutboxEvent, events_from
-from engine.store.base import (
+from engine.records import (
     FINISHED_STATUSES,
     OPEN_STATUSES,
     AuditEvent,
@@ -44,6 +43,7 @@ from engine.store.base import (
     ConflictError,
     DesignDraft,
     LiveStep,
+    OutboxEvent,
     RunFilter,
     RunRecord,
     RunScope,
@@ -55,9 +55,10 @@ from engine.store.base import (
     now,
 )
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
-from engine.store.factory import default_location
 from engine.store.filters import checkpoint_order, checkpoint_query, given, run_filter
 from engine.store.filters import marks as _marks
+from engine.store.location import default_location
+from engine.store.outbox import events_from
 from engine.store.rows import (
     CATALOG_TABLES,
     CP_COLS,

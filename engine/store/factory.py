@@ -4,22 +4,8 @@ knows which one it has."""
 
 from __future__ import annotations
 
-import os
-from urllib.parse import urlsplit, urlunsplit
-
 from engine.store.base import Store
-
-DEFAULT_LOCATION = "data/loopdesk.duckdb"
-
-
-def default_location() -> str:
-    """Where the data lives: `LOOPDESK_DB` (a file path or a PostgreSQL URL), else data/loopdesk.duckdb."""
-    return os.environ.get("LOOPDESK_DB", "").strip() or DEFAULT_LOCATION
-
-
-def is_postgres_url(location: str) -> bool:
-    """Whether a `LOOPDESK_DB` / `--db` value names a PostgreSQL database (else a DuckDB file)."""
-    return location.startswith(("postgresql://", "postgres://"))
+from engine.store.location import default_location, is_postgres_url
 
 
 def open_store(
@@ -35,13 +21,3 @@ def open_store(
     from engine.store.duckdb import DuckDBStore
 
     return DuckDBStore(location, lock_wait_seconds=lock_wait_seconds, memory=memory)
-
-
-def redacted(location: str) -> str:
-    """A database location as messages show it: a URL without its password."""
-    parts = urlsplit(location)
-    if not is_postgres_url(location) or parts.password is None:
-        return location
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

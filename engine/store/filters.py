@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store.base import RunFilter, RunScope
+from engine.records import RunFilter, RunScope
 from engine.store.rows import dumps
 
 ALLOW_SELF_JSON = dumps({"allow_self": True})[1:-1]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.store.base import Store
-from engine.store.factory import is_postgres_url, open_store, redacted
+from engine.store.factory import open_store
+from engine.store.location import is_postgres_url, redacted
 
 MIGRATE_MEMORY = "2GB"
 """DuckDB's memory limit while a file is copied out (unless `LOOPDESK_DB_MEMORY` says otherwise):

@@ -31,12 +31,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engine.errors import EngineError, StoreOpenError, StoreUnavailableError
 from engine.model import Workflow
-from engine.notify.events import OutboxEvent, events_from
-from engine.store.base import (
+from engine.records import (
     FINISHED_STATUSES,
     CheckpointRecord,
     DesignDraft,
     LiveStep,
+    OutboxEvent,
     RunFilter,
     RunRecord,
     RunScope,
@@ -47,8 +47,9 @@ from engine.store.base import (
 )
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
 from engine.store.duckdb import archive_stats
-from engine.store.factory import redacted
 from engine.store.filters import checkpoint_order, checkpoint_query, run_filter
+from engine.store.location import redacted
+from engine.store.outbox import events_from
 from engine.store.rows import (
     AUDIT_COLS,
     CATALOG_TABLES,

@@ -11,11 +11,11 @@ from pydantic import ValidationError
 
 from engine.errors import UnreadableRecordError
 from engine.model import Workflow
-from engine.notify.events import OutboxEvent
-from engine.store.base import (
+from engine.records import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    OutboxEvent,
     PolicyState,
     RunRecord,
     StepRecord,

@@ -9,20 +9,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.errors import UnreadableRecordError
-from engine.notify.events import OutboxEvent
-from engine.store.base import (
+from engine.records import (
     AiUsage,
     AuditEvent,
     CheckpointRecord,
+    OutboxEvent,
     RunFilter,
     RunKey,
     RunRecord,
     RunScope,
     StepRecord,
-    Store,
     TokenRecord,
     WorkflowVersion,
 )
+from engine.store.base import Store
 from engine.store.filters import checkpoint_query, marks, run_filter
 from engine.store.rows import (
     AUDIT_COLS,

@@ -10,8 +10,8 @@ import requests
 
 from engine.directory import SYSTEM, Directory
 from engine.llm.demo import DemoProvider
+from engine.records import AuditEvent, RunRecord, Transition, new_id, now
 from engine.services import Loopdesk
-from engine.store.base import AuditEvent, RunRecord, Transition, new_id, now
 from tests.servers import start_server
 
 

@@ -12,9 +12,9 @@ from engine.autonomy import Standing, route, standing
 from engine.decisions import Approve, Reject, RequestChanges
 from engine.directory import SYSTEM
 from engine.model import AutoApproval, Quorum
+from engine.records import CheckpointRecord
 from engine.runner import Engine
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord
 from tests.engine.helpers import with_auto_approval
 from tests.engine.test_cli import cli
 from tests.engine.test_learning import INPUTS, decide, with_instruction

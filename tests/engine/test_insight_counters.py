@@ -11,8 +11,8 @@ from engine.demo_data import load_demo_data
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.model import AutoApproval
+from engine.records import CheckpointRecord
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import with_auto_approval
 

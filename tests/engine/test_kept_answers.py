@@ -14,8 +14,8 @@ import pytest
 from engine.directory import Directory
 from engine.errors import StoreUnavailableError
 from engine.llm.openai_provider import OpenAIProvider
+from engine.records import StepRecord, Transition, now
 from engine.services import Loopdesk
-from engine.store.base import StepRecord, Transition, now
 from tests.engine.helpers import linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
 from tests.fakes.tcp_proxy import TcpProxy

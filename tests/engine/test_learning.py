@@ -21,8 +21,8 @@ from engine.learning import (
     weekly,
 )
 from engine.model import AIStepNode, Workflow
+from engine.records import CheckpointRecord
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord
 from tests.engine.test_cli import cli
 
 INPUTS = {"topic": "Spring sale", "channel": "LinkedIn", "audience": "Shoppers", "target_language": "German"}

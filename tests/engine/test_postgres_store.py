@@ -11,7 +11,8 @@ import pytest
 
 from engine.cli import main
 from engine.errors import EngineError
-from engine.store.factory import open_store, redacted
+from engine.store.factory import open_store
+from engine.store.location import redacted
 from engine.store.postgres import MIGRATIONS, PostgresStore
 from tests.servers import free_port
 

@@ -13,9 +13,9 @@ from engine.directory import Directory
 from engine.errors import EngineError, FormValidationError, InvalidDecisionError, WorkflowValidationError
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.model import Workflow
+from engine.records import RunRecord, Transition, now
 from engine.runner import MAX_STEPS_PER_DRIVE
 from engine.services import Loopdesk
-from engine.store.base import RunRecord, Transition, now
 from engine.store.duckdb import DuckDBStore
 from engine.validation import validate_workflow
 from tests.engine.helpers import as_dict, linear_workflow

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine.insights import checkpoint_stats, workflow_stats
-from engine.store.base import (
+from engine.records import (
     AuditEvent,
     CheckpointClose,
     CheckpointRecord,
@@ -24,11 +24,11 @@ from engine.store.base import (
     RunRecord,
     RunUpdate,
     StepRecord,
-    Store,
     Transition,
     new_id,
     now,
 )
+from engine.store.base import Store
 from engine.store.factory import open_store
 from tests.conftest import BACKENDS, location_for
 from tests.engine.helpers import linear_workflow

@@ -8,8 +8,8 @@ import pytest
 from engine.decisions import Approve, Reassign
 from engine.link_decisions import decide_by_link, view_link
 from engine.links import LinkSigner
+from engine.records import CheckpointRecord, RunRecord, now
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord, RunRecord, now
 from tests.conftest import load_template
 
 

@@ -21,8 +21,8 @@ from engine.demo_data import DEMO_RUNS, load_demo_data
 from engine.errors import FormValidationError
 from engine.forms import example_values
 from engine.model import AIStepNode, ApprovalNode, Workflow
+from engine.records import CheckpointRecord, RunRecord
 from engine.services import Loopdesk
-from engine.store.base import CheckpointRecord, RunRecord
 from engine.validation import validate_workflow
 from tests.conftest import assert_readable_layout, load_template, save_variant
 

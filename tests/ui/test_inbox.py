@@ -16,8 +16,8 @@ from engine.forms import example_values
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.model import AutoApproval, Quorum
+from engine.records import CheckpointClose, RunRecord, Transition
 from engine.services import Loopdesk
-from engine.store.base import CheckpointClose, RunRecord, Transition
 from tests.conftest import save_variant
 from tests.engine.helpers import with_auto_approval
 from tests.ui.conftest import click, shown

@@ -6,10 +6,9 @@ announcement nor announce something that did not happen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from engine.store.base import AuditEvent, new_id
+from engine.records import AuditEvent, OutboxEvent, new_id
 
 EVENTS: dict[str, str] = {
     "checkpoint_opened": "checkpoint.opened",
@@ -23,30 +22,6 @@ EVENTS: dict[str, str] = {
     "failed": "run.failed",
 }
 """Audit event → the notification event it causes."""
-
-
-@dataclass
-class OutboxEvent:
-    """One announcement waiting to be delivered (or delivered) to every channel."""
-
-    id: str
-    event: str
-    run_id: str
-    at: float
-    checkpoint_id: str | None = None
-    assignee: str | None = None
-    actor: str | None = None
-    """Who decided (checkpoint.decided) or reassigned."""
-    action: str | None = None
-    """approve, reject or request_changes (checkpoint.decided)."""
-    status: str = "pending"
-    """pending → delivered; failed after the last attempt; skipped when no channel is configured."""
-    attempts: int = 0
-    next_at: float = 0.0
-    done: list[str] = field(default_factory=list)
-    """Channels that have it (each gets it at least once, never again after success)."""
-    last_error: str | None = None
-    delivered_at: float | None = None
 
 
 def events_from(audit: list[AuditEvent]) -> list[OutboxEvent]:
