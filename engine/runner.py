@@ -1,4 +1,6 @@
-"""Advance runs until they wait or end; apply decisions; retry, cancel and recover.
+"""Drive a run, apply one decision: advance runs until they wait or end; apply decisions; retry,
+cancel and recover. The decision rules live in `engine.deciding`, due checkpoints in
+`engine.timers`, leases and run locks in `engine.driving`.
 
 A paused run is data: the run row says `waiting` and a checkpoint row is pending.
 Every finished step is committed together with the run's new position, so after a
@@ -7,16 +9,11 @@ crash a run restarts at the step that was in flight and never repeats finished o
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -29,9 +26,10 @@ from engine.autonomy import (
     prompt_signature,
     route,
 )
-from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of, note_problem
-from engine.diffs import edit_size
-from engine.directory import RESERVED_USERS, SYSTEM, Directory
+from engine.deciding import decision_transition, next_node, updated
+from engine.decisions import Approve, Decision, Reassign, note_problem
+from engine.directory import SYSTEM, Directory
+from engine.driving import Leases, RunLocks, driver_id, lease_seconds, merge_transitions, store_retry_seconds
 from engine.errors import (
     AlreadyDecidedError,
     EngineError,
@@ -41,36 +39,27 @@ from engine.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from engine.forms import as_text, coerce_field, coerce_form, parse_number
-from engine.json_guard import has_surrogates
+from engine.forms import coerce_form
 from engine.kept_answers import KeptAnswers
 from engine.kinds import kind_of
-from engine.limits import MAX_FORM_TEXT
 from engine.live import LiveRecorder
-from engine.llm.base import LLMError, LLMProvider
+from engine.llm.base import LLMProvider
 from engine.llm.choice import BUILTIN_MODEL, MODEL_SETTING, app_default_model
-from engine.llm.structured import parse_answer
-from engine.model import AIStepNode, ApprovalNode, EscalationStep, FormTriggerNode, Node, Workflow
+from engine.model import ApprovalNode, FormTriggerNode, Node, Workflow
 from engine.permissions import Permissions
 from engine.policies import (
     Escalated,
-    QuorumState,
-    chain,
     due_time,
     next_action_at,
     opening_policy,
-    progress,
     short_reason,
-    step_time,
 )
 from engine.prompts import render
 from engine.records import (
     AuditEvent,
-    CheckpointClose,
     CheckpointRecord,
     ConflictError,
     Lease,
-    PolicyState,
     RunRecord,
     RunUpdate,
     StepRecord,
@@ -81,46 +70,11 @@ from engine.records import (
 from engine.steps import StepContext, StepOutcome
 from engine.steps.base import Revision
 from engine.store.base import Store
+from engine.timers import Timers
 from engine.validation import ensure_valid
 from engine.workers import WorkerPool
 
 log = logging.getLogger("loopdesk.engine")
-
-DEFAULT_LEASE_SECONDS = 30.0
-
-
-def lease_seconds() -> float:
-    """How long a driver's hold on a run lasts unless renewed (`LOOPDESK_LEASE_SECONDS`, default 30):
-    after a driver dies, its runs wait this long before another driver continues them."""
-    value = os.environ.get("LOOPDESK_LEASE_SECONDS", "").strip()
-    try:
-        seconds = float(value) if value else DEFAULT_LEASE_SECONDS
-    except ValueError:
-        raise EngineError(f"LOOPDESK_LEASE_SECONDS is '{value}'; use a number of seconds, e.g. 30") from None
-    if seconds < 1:
-        raise EngineError(f"LOOPDESK_LEASE_SECONDS is {value}; use at least 1 second")
-    return seconds
-
-
-DEFAULT_STORE_RETRY_SECONDS = 15.0
-
-
-def store_retry_seconds() -> float:
-    """How long a step's result is tried again while the database refuses writes, before the run waits
-    for it (`LOOPDESK_STORE_RETRY_SECONDS`, default 15)."""
-    value = os.environ.get("LOOPDESK_STORE_RETRY_SECONDS", "").strip()
-    try:
-        return max(0.0, float(value)) if value else DEFAULT_STORE_RETRY_SECONDS
-    except ValueError:
-        raise EngineError(
-            f"LOOPDESK_STORE_RETRY_SECONDS is '{value}'; use a number of seconds, e.g. 15"
-        ) from None
-
-
-def driver_id() -> str:
-    """A name for this process as a driver of runs: host, process id and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
 
 _VOTE_ATTEMPTS = 50
 """How often a decision is tried again when other members' votes land first (each try counts them)."""
@@ -128,31 +82,6 @@ _VOTE_ATTEMPTS = 50
 MAX_STEPS_PER_DRIVE = 1000
 """A run that takes this many steps without pausing is stopped as failed (a loop)."""
 _MAX_HELD = 50
-
-
-class _RunLocks:
-    """One lock per run id, dropped when nobody holds it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextmanager
-    def hold(self, run_id: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(run_id, (threading.Lock(), 0))
-            self._locks[run_id] = (lock, users + 1)
-        lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
-            with self._guard:
-                lock, users = self._locks[run_id]
-                if users <= 1:
-                    del self._locks[run_id]
-                else:
-                    self._locks[run_id] = (lock, users - 1)
 
 
 class Engine:
@@ -176,15 +105,11 @@ class Engine:
         self.owner = driver_id()
         """Who this process is when it leases runs (the store keeps the lease)."""
         self.lease_seconds = lease_seconds()
-        self._leased: set[str] = set()
-        """Runs this process drives right now; their leases are renewed while it does."""
-        self._heartbeat: threading.Thread | None = None
-        self._heartbeat_lock = threading.Lock()
         self._drive_ended = threading.Event()
         """Set whenever a drive ends (a worker waiting for room to take more work wakes up)."""
         self._timers_stop = threading.Event()
         self._timers: threading.Thread | None = None
-        self._locks = _RunLocks()
+        self._locks = RunLocks()
         self._wf_cache: dict[tuple[str, int], Workflow] = {}
         self._valid: set[tuple[str, int]] = set()
         self._busy: set[str] = set()
@@ -194,6 +119,9 @@ class Engine:
         self.store_retry_seconds = store_retry_seconds()
         self._answers = KeptAnswers()
         """Paid AI answers the database refused to save, kept until it takes them (never asked again)."""
+        self._leases = Leases(store, self.owner, self.lease_seconds, self._timers_stop, self._cancelled.add)
+        """This process's leases on the runs it drives right now, renewed while it does."""
+        self._timers_due = Timers(self)
 
     # -- helpers --------------------------------------------------------------
     def workflow_of(self, run: RunRecord) -> Workflow:
@@ -234,6 +162,21 @@ class Engine:
         """Whether this process drives runs in background threads (else dedicated workers do)."""
         return self._pool is not None
 
+    def lease_for(self, background: bool) -> Lease | None:
+        """The lease to take in the commit that makes a run runnable: this process's, when it will
+        drive the run itself (now, or on its pool); None leaves the run to whichever worker claims it."""
+        if background and self._pool is None:
+            return None
+        return self._leases.lease()
+
+    def continue_run(self, after: RunRecord) -> RunRecord:
+        """Go on with a run whose last change was just committed: on the pool, or here when this
+        process has none."""
+        if self._pool is None:
+            return self._drive_on(after)
+        self.submit(after.id)
+        return after
+
     def submit(self, run_id: str) -> Future[RunRecord]:
         """Drive a run on the worker pool (AI steps of different runs run in parallel); without a
         pool, leave it to the workers (the store has announced it) and return it as it is."""
@@ -243,37 +186,6 @@ class Engine:
             return left
         self._busy.add(run_id)
         return self._pool.submit(self.drive, run_id, None, time.monotonic())
-
-    def _lease(self, background: bool) -> Lease | None:
-        """The lease to take in the commit that makes a run runnable: this process's, when it will
-        drive the run itself (now, or on its pool); None leaves the run to whichever worker claims it."""
-        if background and self._pool is None:
-            return None
-        return Lease(self.owner, self.lease_seconds)
-
-    def _renew_leases(self) -> None:
-        """Keep renewing the leases of the runs this process drives (a third of the lease apart);
-        a lease found lost (this process stalled past it) stops that drive's long work."""
-        while not self._timers_stop.wait(self.lease_seconds / 3):
-            held = list(self._leased)
-            if not held:
-                continue
-            try:
-                kept = set(self.store.renew_leases(self.owner, held, self.lease_seconds))
-            except Exception:  # the next beat tries again; a lease outlives a few missed beats
-                log.exception("renewing run leases failed")
-                continue
-            for rid in held:
-                if rid not in kept and rid in self._leased:
-                    log.warning("lost the lease on run %s; another driver continues it", rid)
-                    self._cancelled.add(rid)
-
-    def _start_heartbeat(self) -> None:
-        with self._heartbeat_lock:
-            if self._heartbeat is None:
-                beat = threading.Thread(target=self._renew_leases, name="loopdesk-leases", daemon=True)
-                beat.start()
-                self._heartbeat = beat
 
     def start_timers(self, interval: float = 60.0, resume_interval: float = 15.0) -> None:
         """In daemon threads (idempotent): check due checkpoints every `interval` seconds; and, when
@@ -313,14 +225,8 @@ class Engine:
     def release_all(self) -> list[str]:
         """Give up the leases of runs still being driven here (a stopping process): another driver
         continues each at its step in flight; return their ids."""
-        held = list(self._leased)
-        if held:
-            self._cancelled.update(held)  # long renders stop; their results would conflict anyway
-            try:
-                self.store.release_runs(self.owner, held)
-            except Exception:  # the leases then simply run out
-                log.exception("releasing %d run(s) failed", len(held))
-        return held
+        self._cancelled.update(self._leases.held())  # long renders stop; their results would conflict anyway
+        return self._leases.release_all()
 
     # -- starting -------------------------------------------------------------
     def start_run(
@@ -355,7 +261,7 @@ class Engine:
             updated_at=ts,
         )
         audit = AuditEvent(run.id, actor, "run_started", {"workflow": wf.id, "version": run_version}, ts)
-        lease = None if detach else self._lease(background)
+        lease = None if detach else self.lease_for(background)
         self.store.apply(Transition(new_run=run, audit=[audit], lease=lease))
         if detach or lease is None:
             return run
@@ -402,19 +308,12 @@ class Engine:
         with self._locks.hold(run_id):
             self._busy.add(run_id)
             try:
-                fresh = leased_at is not None and time.monotonic() - leased_at < self.lease_seconds / 3
-                if not fresh and not self.store.claim_runs(self.owner, self.lease_seconds, [run_id]):
+                if not self._leases.take(run_id, self._leases.fresh(leased_at)):
                     return self.get_run(run_id)  # another process drives it (or it is not running)
-                self._leased.add(run_id)
-                self._start_heartbeat()
                 try:
                     return self._drive(run_id, known)
                 finally:
-                    self._leased.discard(run_id)
-                    try:
-                        self.store.release_runs(self.owner, [run_id])
-                    except StoreUnavailableError:  # the lease runs out by itself
-                        log.warning("could not release run %s: the database is away", run_id)
+                    self._leases.give_back(run_id)
             finally:
                 self._busy.discard(run_id)
                 self._cancelled.discard(run_id)
@@ -461,9 +360,7 @@ class Engine:
             opened = t.open_checkpoint
             if run.status == "waiting" and opened is not None and opened.policy.auto_approve is not None:
                 # this drive holds the run's lease: the approval keeps it (no worker is woken)
-                run = self._auto_approve(
-                    wf, opened, run, Lease(self.owner, self.lease_seconds)
-                ) or self.get_run(run_id)
+                run = self.auto_approve(wf, opened, run, self._leases.lease()) or self.get_run(run_id)
         if held and not self._commit(held):
             return self.get_run(run_id)
         return run if run is not None else self.get_run(run_id)
@@ -538,7 +435,7 @@ class Engine:
             if live is not None:
                 live.finish()
         assert t.run_update is not None
-        return t, _updated(run, t.run_update)
+        return t, updated(run, t.run_update)
 
     def _revision(self, node: Node, run: RunRecord) -> Revision | None:
         """On the way back to a checkpoint that asked for changes: the reviewer's note and what the
@@ -610,7 +507,7 @@ class Engine:
                 expect_node=node.id, outcome=outcome.end_outcome,
             )  # fmt: skip
             return Transition(run_update=update, steps=[step], audit=audit)
-        nxt = _next_node(wf, node.id, outcome.edge_label)
+        nxt = next_node(wf, node.id, outcome.edge_label)
         update = RunUpdate(
             run.id, ("running",), "running", nxt, values, section, run.revisions,
             expect_node=node.id,
@@ -658,7 +555,7 @@ class Engine:
         draft = drafts_of(values, draft_names(wf, node))
         return route(rule, now_standing, draft, revision=bool(values.get("feedback")))
 
-    def _auto_approve(
+    def auto_approve(
         self, wf: Workflow, cp: CheckpointRecord, run: RunRecord, lease: Lease | None
     ) -> RunRecord | None:
         """Approve a checkpoint as Loopdesk under auto-approval, recorded as such; the run as it goes
@@ -670,28 +567,16 @@ class Engine:
             f"Auto-approved: {why.get('rate', 0):.0%} of the last {why.get('reviews')} reviews were approved "
             f"as they were; one run in {why.get('spot_check_every')} still goes to a person."
         )
-        t = self._decision_transition(wf, node, cp, run, SYSTEM, Approve(comment=comment), auto=why)
+        t = decision_transition(
+            self.permissions, wf, node, cp, run, SYSTEM, Approve(comment=comment), auto=why
+        )
         t.lease = lease
         try:
             self.store.apply(t)
         except ConflictError:
             return None
         assert t.run_update is not None
-        return _updated(run, t.run_update)
-
-    def _finish_auto_approval(self, cp: CheckpointRecord) -> None:
-        """An auto-approval whose opening was committed but whose approval was not (see `_transition`):
-        approve it now and drive the run on."""
-        run = self.get_run(cp.run_id)
-        if run.status != "waiting" or run.current_node != cp.node_id:
-            return
-        after = self._auto_approve(self.workflow_of(run), cp, run, self._lease(self._pool is None))
-        if after is None or after.status != "running":
-            return
-        if self._pool is None:
-            self._drive_on(after)
-        else:
-            self.submit(run.id)
+        return updated(run, t.run_update)
 
     def _send_backs(self, run_id: str, node_id: str) -> int:
         """How often the approval `node_id` has sent this run back for changes so far."""
@@ -742,9 +627,9 @@ class Engine:
                 seat = self.permissions.check_reassign(user, cp, node, decision.to, decision.replacing)
             else:
                 self.permissions.check_decide(user, cp, decision.override_reason)
-            t = self._decision_transition(wf, node, cp, run, user, decision, seat=seat)
+            t = decision_transition(self.permissions, wf, node, cp, run, user, decision, seat=seat)
             if t.run_update is not None and t.run_update.status == "running":
-                t.lease = self._lease(background)
+                t.lease = self.lease_for(background)
             try:
                 self.store.apply(t)
             except ConflictError as exc:
@@ -760,189 +645,13 @@ class Engine:
             raise InvalidStateError("this item keeps changing (others decide it at the same time); try again")
         if t.run_update is None:  # a vote or a reassignment: the run is unchanged
             return run
-        after = _updated(run, t.run_update)
+        after = updated(run, t.run_update)
         if after.status == "running" and t.lease is not None:
             if background:
                 self.submit(run.id)
             else:
                 return self._drive_on(after)
         return after
-
-    def _decision_transition(
-        self,
-        wf: Workflow,
-        node: ApprovalNode,
-        cp: CheckpointRecord,
-        run: RunRecord,
-        user: str,
-        decision: Decision,
-        auto: dict[str, Any] | None = None,
-        seat: str | None = None,
-    ) -> Transition:
-        comment = decision.comment.strip()
-        if isinstance(decision, Reassign):
-            return self._reassign_transition(cp, run, user, decision, seat)
-        if isinstance(decision, (Reject, RequestChanges)) and not comment:
-            what = "a reason" if isinstance(decision, Reject) else "a note saying what to change"
-            raise InvalidDecisionError(f"{decision.kind.replace('_', ' ')} needs {what}")
-        override = decision.override_reason.strip() if self.permissions.self_approval(user, cp) else ""
-        policy = cp.policy
-        quorum_override = ""
-        if isinstance(decision, Approve):
-            quorum = self.permissions.quorum(cp)
-            if quorum.several and user in quorum.deciders:
-                policy = self._with_vote(cp, user, decision, quorum.needed)
-                after = self.permissions.quorum(replace(cp, policy=policy))
-                if len(after.approved) < after.needed:  # the checkpoint stays open
-                    return self._vote_transition(cp, node, run, user, policy, after)
-            elif quorum.several:  # an admin, the operator or the escalation chain, before the quorum
-                quorum_override = self._quorum_override(cp, user, decision, quorum)
-        values = dict(run.values)
-        edits: dict[str, dict[str, Any]] = {}
-        status, next_node, outcome, revisions = "running", None, None, run.revisions
-        if isinstance(decision, Approve):
-            for name, new in decision.edits.items():
-                if name not in cp.editable:
-                    allowed = ", ".join(cp.editable) or "none"
-                    raise InvalidDecisionError(f"`{name}` is not editable here (editable: {allowed})")
-                new_value = coerce_edit(wf, name, new)
-                if new_value != values.get(name):
-                    edits[name] = {"before": values.get(name), "after": new_value}
-                    values[name] = new_value
-            next_node = _next_node(wf, node.id, "approved")
-            values["feedback"] = ""  # a note answered by a revision must not reach later steps
-        elif isinstance(decision, Reject):
-            values["feedback"] = ""
-            edge = _edge_target(wf, node.id, "rejected")
-            if edge is None:
-                status, outcome = "rejected", "Rejected"
-            next_node = edge
-        else:
-            refusal = send_back_refusal(wf, node.id, cp.policy.revisions)
-            if refusal is not None:
-                raise InvalidDecisionError(refusal)
-            edge = _edge_target(wf, node.id, "changes_requested")
-            values["feedback"] = comment
-            revisions += 1
-            next_node = edge
-        record: dict[str, Any] = {"kind": decision.kind, "comment": comment, "edits": edits}
-        if isinstance(decision, Approve):
-            record["edit_size"] = edit_size(edits)  # words changed / words in the draft
-        if policy.votes:
-            record["approvals"] = policy.voters
-        if override:
-            record["override_reason"] = override
-        if quorum_override:
-            record["quorum_override"] = quorum_override
-        if auto is not None:
-            record["auto_approved"] = auto
-        ts = now()
-        step = StepRecord(
-            run_id=run.id, node_id=node.id, kind=node.type, status="done",
-            input={"shown": cp.shown, "editable": cp.editable, "assignee": cp.assignee},
-            output={**record, "by": user}, started_at=cp.created_at, finished_at=ts,
-            meta={"checkpoint": cp.id, "review_seconds": ts - cp.created_at},
-        )  # fmt: skip
-        update = RunUpdate(
-            run.id, ("waiting",), status, next_node, values, run.section, revisions,
-            expect_node=node.id, outcome=outcome,
-        )  # fmt: skip
-        decided = {"checkpoint": cp.id, "node": node.id, **record, "shown": cp.shown}
-        audit = [AuditEvent(run.id, user, f"decision_{decision.kind}", decided, ts)]
-        if override:
-            detail = {"checkpoint": cp.id, "node": node.id, "reason": override, "decision": decision.kind}
-            audit.append(AuditEvent(run.id, user, "self_approval_override", detail, ts))
-        if quorum_override:
-            detail = {"checkpoint": cp.id, "node": node.id, "progress": quorum_override, "comment": comment}
-            if isinstance(decision, Approve) and decision.override_reason.strip():
-                detail["reason"] = decision.override_reason.strip()
-            audit.append(AuditEvent(run.id, user, "quorum_overridden", detail, ts))
-        if auto is not None:
-            audit.append(
-                AuditEvent(
-                    run.id, SYSTEM, "auto_approved", {"checkpoint": cp.id, "node": node.id, **auto}, ts
-                )
-            )
-        if status == "rejected":
-            audit.append(AuditEvent(run.id, SYSTEM, "rejected", {"reason": comment}, ts))
-        close = CheckpointClose(
-            cp.id, "decided", user, decision=record, expect_assignee=cp.assignee,
-            policy=policy if policy != cp.policy else None, expect_policy=cp.policy,
-        )  # fmt: skip
-        return Transition(run_update=update, steps=[step], close_checkpoint=close, audit=audit)
-
-    def _reassign_transition(
-        self, cp: CheckpointRecord, run: RunRecord, user: str, decision: Reassign, seat: str | None
-    ) -> Transition:
-        """Hand the checkpoint on, or on a quorum hand one person's place on (`seat`): who must approve
-        never shrinks. The checkpoint stays open."""
-        comment = decision.comment.strip()
-        if seat is None:
-            close = CheckpointClose(
-                cp.id, "pending", user, new_assignee=decision.to, expect_assignee=cp.assignee,
-                clear_due=user == SYSTEM,  # the timeout acted once; a person may reassign again
-            )  # fmt: skip
-            detail = {"checkpoint": cp.id, "from": cp.assignee, "to": decision.to, "comment": comment}
-            return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
-        first = next((k for k, v in cp.policy.seat_holders().items() if v == seat), seat)
-        policy = cp.policy.with_seat(first, decision.to)
-        close = CheckpointClose(
-            cp.id, "pending", user, expect_assignee=cp.assignee, policy=policy,
-            expect_policy=cp.policy, action_at=cp.action_at,
-        )  # fmt: skip
-        detail = {
-            "checkpoint": cp.id, "from": seat, "to": decision.to, "comment": comment, "place_of": seat,
-        }  # fmt: skip
-        return Transition(close_checkpoint=close, audit=[AuditEvent(run.id, user, "reassigned", detail)])
-
-    def _quorum_override(
-        self, cp: CheckpointRecord, user: str, decision: Approve, quorum: QuorumState
-    ) -> str:
-        """An approval by someone not asked (an admin, the operator, the escalation chain) before the
-        quorum is reached: allowed with a reason (admins) and recorded; what it overrode, in words."""
-        standing = progress(quorum, self.directory) or f"{len(quorum.approved)} of {quorum.needed} approved"
-        if user not in RESERVED_USERS and not decision.override_reason.strip():
-            raise InvalidDecisionError(
-                f"this approval needs {quorum.needed} approvals ({standing}); as an admin you may approve "
-                "it alone with a reason (recorded in the audit trail)"
-            )
-        return standing
-
-    @staticmethod
-    def _with_vote(cp: CheckpointRecord, user: str, decision: Approve, needed: int) -> PolicyState:
-        """The policy state with this member's approval added, where several are needed; refused
-        for a second vote, and for edits (each approver would edit differently)."""
-        mine = cp.policy.vote_by(user)
-        if mine is not None:
-            raise AlreadyDecidedError(cp.id, user, "decided", mine.get("at"), "approve", "you")
-        if decision.edits:
-            raise InvalidDecisionError(
-                f"this approval needs {needed} approvals, so it cannot be edited by one of them; "
-                "approve as it is, or request changes"
-            )
-        ballot = {"by": user, "at": now(), "comment": decision.comment.strip()}
-        return replace(cp.policy, votes=[*cp.policy.votes, ballot])
-
-    def _vote_transition(
-        self,
-        cp: CheckpointRecord,
-        node: ApprovalNode,
-        run: RunRecord,
-        user: str,
-        policy: PolicyState,
-        quorum: QuorumState,
-    ) -> Transition:
-        """Record one member's approval short of the quorum; the checkpoint stays open."""
-        close = CheckpointClose(
-            cp.id, "pending", user, expect_assignee=cp.assignee, policy=policy,
-            expect_policy=cp.policy, action_at=cp.action_at,
-        )  # fmt: skip
-        detail = {
-            "checkpoint": cp.id, "node": node.id, "comment": policy.votes[-1]["comment"],
-            "progress": progress(quorum, self.directory),
-        }  # fmt: skip
-        counted = AuditEvent(run.id, user, "approval_counted", detail)
-        return Transition(close_checkpoint=close, audit=[counted])
 
     # -- lifecycle ------------------------------------------------------------
     def retry(self, run_id: str, actor: str, background: bool = False) -> RunRecord:
@@ -956,7 +665,7 @@ class Engine:
             run.id, ("failed",), "running", node, run.values, run.section, run.revisions,
         )  # fmt: skip
         audit = AuditEvent(run.id, actor, "retried", {"node": node})
-        lease = self._lease(background)
+        lease = self.lease_for(background)
         try:
             self.store.apply(Transition(run_update=update, audit=[audit], lease=lease))
         except ConflictError:
@@ -1056,135 +765,9 @@ class Engine:
 
     def apply_timers(self, at: float | None = None) -> list[Escalated]:
         """Take every escalation step (reminders, reassignments, approvals and rejections by
-        timeout) that is due by `at` (default: now), in order; return what was done. Each step is
-        applied once however many processes or `timers` commands run at the same time: the
-        checkpoints are claimed with a lease, and each step's write expects the step before it."""
-        at = now() if at is None else at
-        done: list[Escalated] = []
-        idle: list[str] = []
-        for cp in self.store.due_checkpoints(at, lease_seconds=self.lease_seconds):
-            try:
-                acted, finished = self._escalate(cp, at)
-            except EngineError as exc:
-                log.warning("escalation of checkpoint %s not applied: %s", cp.id, exc)
-                continue
-            done += acted
-            if finished:
-                idle.append(cp.id)
-        self.store.clear_actions(idle)
-        return done
-
-    def _escalate(self, cp: CheckpointRecord, at: float) -> tuple[list[Escalated], bool]:
-        """Take the due steps of one checkpoint's chain; (what was done, whether it has no step
-        left, so its due action can be forgotten)."""
-        if cp.policy.auto_approve is not None:  # an auto-approval that did not finish: finish it
-            self._finish_auto_approval(cp)
-            return [], True
-        run = self.get_run(cp.run_id)
-        wf = self.workflow_of(run)
-        node = wf.node(cp.node_id)
-        if not isinstance(node, ApprovalNode):
-            return [], True
-        steps = chain(node)
-        acted: list[Escalated] = []
-        while cp.status == "pending" and cp.policy.stage < len(steps):
-            stage = cp.policy.stage
-            step = steps[stage]
-            due = step_time(cp, step, wf)
-            if due > at:  # claimed early (its stored time was counted differently): put it back
-                self._record_step(cp, replace(cp.policy), due, [])
-                return acted, False
-            taken = self._take_step(cp, node, wf, run, step, stage, due)
-            if taken is None:
-                return acted, False  # another process took this step; it carries on from here
-            acted.append(taken)
-            cp = self.get_checkpoint(cp.id)
-        return acted, cp.status == "pending"
-
-    def _take_step(
-        self,
-        cp: CheckpointRecord,
-        node: ApprovalNode,
-        wf: Workflow,
-        run: RunRecord,
-        step: EscalationStep,
-        stage: int,
-        due: float,
-    ) -> Escalated | None:
-        """Apply one escalation step exactly once; what was done (None: it was done elsewhere)."""
-        legacy = stage >= len(node.escalation)
-        reason = (
-            f"due time passed ({step.after_hours:g} h)"
-            if legacy
-            else f"no decision after {step.after_hours:g} h (escalation step {stage + 1})"
-        )
-        taken = Escalated(cp.id, run.id, step.action, cp.assignee, step.to, stage + 1, due, reason)
-        later = next_action_at(cp, node, wf, stage + 1)
-        advanced = replace(cp.policy, stage=stage + 1)
-        if step.action in ("approve", "reject"):
-            try:  # a process that drives nothing itself leaves the run to the workers
-                self.decide(cp.id, SYSTEM, decision_of(step.action, reason), background=self._pool is None)
-            except AlreadyDecidedError:
-                return None
-            return taken
-        if step.action == "remind":
-            advanced = replace(advanced, reminders=cp.policy.reminders + 1, reminded_at=now())
-            detail = {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee, "reason": reason}
-            audit = [AuditEvent(run.id, SYSTEM, "reminded", detail)]
-            return taken if self._record_step(cp, advanced, later, audit) else None
-        target = step.to or ""
-        if target == cp.assignee or not self.directory.exists(target):
-            if target != cp.assignee:
-                log.warning("escalation of %s skips a reassignment to unknown `%s`", cp.id, target)
-            return taken if self._record_step(cp, advanced, later, []) else None
-        detail = {"checkpoint": cp.id, "from": cp.assignee, "to": target, "comment": reason}
-        audit = [AuditEvent(run.id, SYSTEM, "reassigned", detail)]
-        return taken if self._record_step(cp, advanced, later, audit, target) else None
-
-    def _record_step(
-        self,
-        cp: CheckpointRecord,
-        policy: PolicyState,
-        action_at: float | None,
-        audit: list[AuditEvent],
-        assignee: str | None = None,
-    ) -> bool:
-        """Write an escalation step's effect on a checkpoint that stays open, unless its policy
-        moved on meanwhile; whether it was written."""
-        close = CheckpointClose(
-            cp.id, "pending", SYSTEM, new_assignee=assignee, expect_assignee=cp.assignee,
-            policy=policy, expect_policy=cp.policy, action_at=action_at,
-        )  # fmt: skip
-        try:
-            self.store.apply(Transition(close_checkpoint=close, audit=audit))
-        except ConflictError:
-            return False
-        return True
-
-
-def _updated(run: RunRecord, u: RunUpdate) -> RunRecord:
-    """The run as it is once the update is committed."""
-    return replace(
-        run, status=u.status, current_node=u.current_node, values=u.values, section=u.section,
-        revisions=u.revisions, outcome=u.outcome, error=u.error, failed_node=u.failed_node,
-        updated_at=now(),
-    )  # fmt: skip
-
-
-def merge_transitions(held: list[Transition]) -> Transition:
-    """Consecutive transitions of one run as one: the first's expectations, the last's state."""
-    if len(held) == 1:
-        return held[0]
-    first, last = held[0].run_update, held[-1].run_update
-    assert first is not None and last is not None
-    update = replace(last, expect_status=first.expect_status, expect_node=first.expect_node)
-    opened = [t.open_checkpoint for t in held if t.open_checkpoint is not None]
-    return Transition(
-        run_update=update,
-        steps=[s for t in held for s in t.steps],
-        open_checkpoint=opened[-1] if opened else None,
-        audit=[a for t in held for a in t.audit],
-    )
+        timeout) that is due by `at` (default: now), once each; return what was done (see
+        `engine.timers`)."""
+        return self._timers_due.apply(at)
 
 
 def wf_label(wf: Workflow) -> str:
@@ -1199,70 +782,3 @@ def _title(wf: Workflow, trigger: FormTriggerNode, values: dict[str, Any]) -> st
         if f.type in ("text", "email") and values.get(f.name):
             return str(values[f.name])[:120]
     return wf.name
-
-
-def send_back_refusal(wf: Workflow, node_id: str, revisions: int) -> str | None:
-    """Why a task at this approval cannot be sent back for changes now, or None when it can."""
-    if _edge_target(wf, node_id, "changes_requested") is None:
-        return "this step has no way back for changes; approve or reject it"
-    if revisions >= wf.max_revisions:
-        return (
-            f"this task was already sent back {revisions} time(s), the workflow's limit; approve or reject it"
-        )
-    return None
-
-
-def _edge_target(wf: Workflow, node_id: str, label: str | None) -> str | None:
-    for e in wf.outgoing(node_id):
-        if e.label == label:
-            return e.target
-    return None
-
-
-def _next_node(wf: Workflow, node_id: str, label: str | None) -> str:
-    """Target of the edge with this label (or the single edge); error if there is none."""
-    edges = wf.outgoing(node_id)
-    if label is None and len(edges) == 1:
-        return edges[0].target
-    target = _edge_target(wf, node_id, label)
-    if target is None:
-        raise InvalidStateError(f"node `{node_id}` has no `{label}` connection to follow")
-    return target
-
-
-def coerce_edit(wf: Workflow, name: str, new: Any) -> Any:
-    """Give a reviewer's edit the type the workflow declares for that value."""
-    for node in wf.nodes:
-        if isinstance(node, FormTriggerNode):
-            for f in node.fields:
-                if f.name == name:
-                    if new in (None, "") and not f.required:
-                        return None if f.type == "number" else ""
-                    try:
-                        return coerce_field(f, new)
-                    except ValueError as exc:
-                        raise InvalidDecisionError(f"`{name}`: {exc}") from None
-        if isinstance(node, AIStepNode) and node.output_name == name:
-            try:
-                if node.output_kind == "text":
-                    return "" if new is None else _checked_text(as_text(new))
-                return parse_answer(node.output_kind, node.labels, node.json_fields, _as_text(new))
-            except (LLMError, ValueError) as exc:
-                raise InvalidDecisionError(f"`{name}`: {exc}") from None
-    try:  # a value no step declares: text or a number, as the reviewer typed it
-        return new if isinstance(new, str) else parse_number(new)
-    except ValueError as exc:
-        raise InvalidDecisionError(f"`{name}`: {exc}") from None
-
-
-def _checked_text(text: str) -> str:
-    """A reviewer's text within the size a form value may have, with no broken characters."""
-    if len(text) > MAX_FORM_TEXT:
-        raise ValueError(f"is too long ({len(text):,} characters; at most {MAX_FORM_TEXT:,})")
-    if has_surrogates(text):
-        raise ValueError("contains a broken character (a lone surrogate); paste the text again")
-    return text
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from engine.dataflow import Delivered, delivered, end_reached
+from engine.deciding import send_back_refusal
 from engine.directory import SYSTEM
 from engine.errors import EngineError
 from engine.forms import as_text
@@ -39,7 +40,7 @@ from engine.notify.messages import (
 )
 from engine.notify.settings import NotifySettings, Smtp
 from engine.records import AuditEvent, CheckpointRecord, OutboxEvent, RunRecord, Transition, now
-from engine.runner import Engine, send_back_refusal
+from engine.runner import Engine
 
 log = logging.getLogger("loopdesk.notify")
 

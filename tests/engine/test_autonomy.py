@@ -195,7 +195,7 @@ def test_an_auto_approval_cut_off_between_its_two_commits_is_finished_by_the_tim
 ) -> None:
     review_as_is(app, wid, 4)
     with monkeypatch.context() as m:  # the process dies right after the opening is committed
-        m.setattr(Engine, "_auto_approve", lambda *args, **kwargs: None)
+        m.setattr(Engine, "auto_approve", lambda *args, **kwargs: None)
         stranded = next_checkpoint(app, wid)
     assert stranded.status == "pending" and stranded.policy.auto_approve is not None
     assert stranded.action_at is not None and stranded.action_at > time.time()  # after the grace
