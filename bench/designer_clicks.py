@@ -32,59 +32,13 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
-from engine.model import Workflow
 from engine.services import Loopdesk
+from tests.browser.canvas_scripts import POINT_ON_EDGE
+from tests.sample_workflows import SEGMENTS, WORKFLOW_ID, fifty_steps
 from tests.servers import ROOT, start_server
-from ui.arrange import arrange
 
 CHROMIUM = "/usr/bin/chromium"
 CANVAS = 'iframe[title="streamlit_flow.streamlit_flow"]'
-WORKFLOW_ID = "bench-50"
-SEGMENTS = 16
-"""Each segment is an AI step, a move to a section and an approval: 16 of them, the form and two ends
-make 50 steps."""
-
-
-def fifty_steps() -> Workflow:
-    """A valid 50-step workflow: 16 draft → section → approval segments in a row; each approval's
-    rejection goes to one shared End and its changes back to its draft."""
-    nodes: list[dict[str, Any]] = [
-        {
-            "id": "form",
-            "type": "form_trigger",
-            "title": "Request",
-            "fields": [{"name": "topic", "label": "Topic"}],
-        }
-    ]
-    edges: list[dict[str, Any]] = []
-    previous = "form"
-    for i in range(1, SEGMENTS + 1):
-        draft, move, review = f"draft_{i}", f"to_review_{i}", f"review_{i}"
-        nodes += [
-            {"id": draft, "type": "ai_step", "title": f"Draft part {i}", "output_name": f"part_{i}",
-             "instruction": f"Write part {i} about {{{{ topic }}}}."},
-            {"id": move, "type": "move_to_section", "title": f"To review {i}", "section": "Review"},
-            {"id": review, "type": "approval", "title": f"Review part {i}", "assignee": "jamie"},
-        ]  # fmt: skip
-        edges += [
-            {"id": f"e-{previous}-{draft}", "source": previous, "target": draft,
-             **({"label": "approved"} if previous.startswith("review_") else {})},
-            {"id": f"e-{draft}-{move}", "source": draft, "target": move},
-            {"id": f"e-{move}-{review}", "source": move, "target": review},
-            {"id": f"e-{review}-rejected", "source": review, "target": "rejected", "label": "rejected"},
-            {"id": f"e-{review}-changes", "source": review, "target": draft, "label": "changes_requested"},
-        ]  # fmt: skip
-        previous = review
-    nodes += [
-        {"id": "done", "type": "end", "title": "Done", "outcome": "Done"},
-        {"id": "rejected", "type": "end", "title": "Rejected", "outcome": "Rejected", "status": "rejected"},
-    ]
-    edges.append({"id": f"e-{previous}-done", "source": previous, "target": "done", "label": "approved"})
-    wf = Workflow.model_validate(
-        {"id": WORKFLOW_ID, "name": "Fifty steps", "sections": ["Intake", "Review"], "nodes": nodes,
-         "edges": edges, "access": {"editors": ["dana"]}}
-    )  # fmt: skip
-    return arrange(wf)
 
 
 def seed(db: Path) -> None:
@@ -113,24 +67,6 @@ _CANVAS_SHAPE = """() => {
           Array.from(d.querySelectorAll('.react-flow__node')).map(n => n.innerText).join('|').length
          ].join(';');
 }"""
-
-
-POINT_ON_EDGE = """(id) => {
-  const edge = document.querySelector(`[data-testid="rf__edge-${id}"]`);
-  const path = edge && edge.querySelector('path.react-flow__edge-path');
-  if (!path) return null;
-  const length = path.getTotalLength();
-  const matrix = path.getScreenCTM();
-  for (const f of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]) {
-    const p = path.getPointAtLength(length * f);
-    const x = matrix.a * p.x + matrix.c * p.y + matrix.e, y = matrix.b * p.x + matrix.d * p.y + matrix.f;
-    const hit = document.elementFromPoint(x, y);
-    if (hit && hit.closest('.react-flow__edge') === edge) return [x, y];
-  }
-  return null;
-}"""
-"""A point (in the frame) where the connection itself is under the pointer, not a card or a handle
-drawn over it, as a person aims; null when it is all covered. Run inside the canvas's frame."""
 
 
 def settle(page: Page, done: Callable[[], bool], timeout: float = 30.0) -> float:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from bench.designer_clicks import POINT_ON_EDGE
 from engine.kinds.ai_step import REVISE_INSTRUCTION
 from engine.model import AIStepNode
 from engine.store.duckdb import DuckDBStore
+from tests.browser.canvas_scripts import POINT_ON_EDGE
 from tests.browser.conftest import Server, wait_for_text, wait_quiet
 from tests.browser.test_designer_browser import CANVAS, _canvas, _center, _settle, _wait_count
 

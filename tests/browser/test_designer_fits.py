@@ -14,12 +14,13 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Frame, Page
 
-from bench.designer_clicks import POINT_ON_EDGE, fifty_steps
 from engine.catalog import list_templates
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
+from tests.browser.canvas_scripts import POINT_ON_EDGE
 from tests.browser.conftest import ARTIFACTS, Server, start_server, wait_for_text, wait_idle
+from tests.sample_workflows import fifty_steps
 from ui.canvas import TITLE_PX
 
 CANVAS = 'iframe[title="streamlit_flow.streamlit_flow"]'

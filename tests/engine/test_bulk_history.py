@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.growth import build
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
+from tests.history import build
 
 
 def test_a_cloned_history_keeps_its_shape_and_its_counters(db_path: str) -> None:

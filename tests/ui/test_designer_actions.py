@@ -203,7 +203,7 @@ def test_unsaved_work_is_kept_while_it_differs_from_the_saved_version(
 def test_a_large_workflow_stays_where_the_person_looks_after_a_new_step() -> None:
     """Fitting fifty steps would only jump to their middle (the zoom stops at a readable size), so a
     step added to a large workflow is drawn in place; a small one is zoomed to show every step."""
-    from bench.designer_clicks import fifty_steps
+    from tests.sample_workflows import fifty_steps
 
     small = load_template("marketing_social_post")
     large = fifty_steps()
