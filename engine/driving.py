@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -104,7 +103,7 @@ class Leases:
     def fresh(self, leased_at: float | None) -> bool:
         """Whether a lease taken at `leased_at` (a monotonic time) is too recent to be worth asking for
         again."""
-        return leased_at is not None and time.monotonic() - leased_at < self.seconds / 3
+        return leased_at is not None and self.store.clock.monotonic() - leased_at < self.seconds / 3
 
     def take(self, run_id: str, fresh: bool) -> bool:
         """Hold the run while this process drives it: claimed in the store, unless the caller's

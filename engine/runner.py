@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
@@ -26,6 +25,7 @@ from engine.autonomy import (
     prompt_signature,
     route,
 )
+from engine.clock import Clock
 from engine.deciding import decision_transition, next_node, updated
 from engine.decisions import Approve, Decision, Reassign, note_problem
 from engine.directory import SYSTEM, Directory
@@ -65,7 +65,6 @@ from engine.records import (
     StepRecord,
     Transition,
     new_id,
-    now,
 )
 from engine.steps import StepContext, StepOutcome
 from engine.steps.base import Revision
@@ -124,6 +123,11 @@ class Engine:
         self._timers_due = Timers(self)
 
     # -- helpers --------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        """The store's clock: due times, leases and retries read it (a test moves it on)."""
+        return self.store.clock
+
     def workflow_of(self, run: RunRecord) -> Workflow:
         """The workflow version a run started on."""
         key = (run.workflow_id, run.version)
@@ -185,7 +189,7 @@ class Engine:
             left.set_result(self.get_run(run_id))
             return left
         self._busy.add(run_id)
-        return self._pool.submit(self.drive, run_id, None, time.monotonic())
+        return self._pool.submit(self.drive, run_id, None, self.clock.monotonic())
 
     def start_timers(self, interval: float = 60.0, resume_interval: float = 15.0) -> None:
         """In daemon threads (idempotent): check due checkpoints every `interval` seconds; and, when
@@ -246,7 +250,7 @@ class Engine:
         values = coerce_form(trigger, inputs)
         title = _title(wf, trigger, values)
         values["feedback"] = ""
-        ts = now()
+        ts = self.clock.now()
         run = RunRecord(
             id=new_id("run"),
             workflow_id=wf.id,
@@ -287,7 +291,7 @@ class Engine:
         """Drive a run whose last change the caller just committed. If the database then refuses
         a write, what the caller did still stands: report that state; the run resumes later."""
         try:
-            return self.drive(committed.id, known=committed, leased_at=time.monotonic())
+            return self.drive(committed.id, known=committed, leased_at=self.clock.monotonic())
         except StoreUnavailableError as exc:
             log.warning("run %s paused: %s", committed.id, exc)
             return committed
@@ -340,7 +344,7 @@ class Engine:
                 message = (
                     f"the run took {MAX_STEPS_PER_DRIVE} steps without pausing; check the workflow for a loop"
                 )
-                t, run = self._failure(run, node, now(), message), None
+                t, run = self._failure(run, node, self.clock.now(), message), None
             else:
                 before = run
                 kept = self._answers.take(run, node.id) if external else None
@@ -371,7 +375,7 @@ class Engine:
         meanwhile or failed."""
         merged = merge_transitions(held)
         held.clear()
-        deadline = time.monotonic() + self.store_retry_seconds
+        deadline = self.clock.monotonic() + self.store_retry_seconds
         pause = 0.25
         while True:
             try:
@@ -380,7 +384,7 @@ class Engine:
             except ConflictError:
                 return False  # cancelled meanwhile, or a try that failed had landed after all
             except StoreUnavailableError as exc:
-                if time.monotonic() + pause <= deadline and not self._timers_stop.is_set():
+                if self.clock.monotonic() + pause <= deadline and not self._timers_stop.is_set():
                     self._timers_stop.wait(pause)
                     pause = min(pause * 2, 4.0)
                     continue
@@ -403,7 +407,7 @@ class Engine:
             return
         node = self.workflow_of(run).node(u.expect_node)
         try:
-            self.store.apply(self._failure(run, node, now(), message))
+            self.store.apply(self._failure(run, node, self.clock.now(), message))
         except Exception:  # the run stays 'running' and is retried on recovery
             log.exception("could not record the failure of run %s", run.id)
 
@@ -414,7 +418,7 @@ class Engine:
 
     def _step(self, wf: Workflow, node: Node, run: RunRecord) -> tuple[Transition, RunRecord]:
         """Run one node; return what to write and the run as it will be once written."""
-        started = now()
+        started = self.clock.now()
         handler = kind_of(node).handler
         ai = kind_of(node).calls_out
         live = LiveRecorder(self.store, run.id, node.id) if ai else None
@@ -425,7 +429,7 @@ class Engine:
         )  # fmt: skip
         try:
             outcome = handler(ctx)
-            t = self._transition(wf, node, run, outcome, started, now())
+            t = self._transition(wf, node, run, outcome, started, self.clock.now())
         except EngineError as exc:
             t = self._failure(run, node, started, str(exc), getattr(exc, "meta", None))
         except Exception as exc:  # a bug, but the run must not stay 'running' forever
@@ -470,7 +474,7 @@ class Engine:
                 # opened unannounced; `_drive` approves it once this is committed, and should that
                 # not happen (the process dies, the database refuses), the timers finish it
                 cp.policy = replace(cp.policy, auto_approve=routing.detail)
-                cp.action_at = now() + AUTO_APPROVAL_GRACE
+                cp.action_at = self.clock.now() + AUTO_APPROVAL_GRACE
             else:
                 cp.policy = replace(cp.policy, spot_check=routing.spot_check)
                 detail = {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee}
@@ -525,7 +529,7 @@ class Engine:
         if node.instructions:
             what = f"the reviewer instructions of step `{node.id}`"
             instructions = render(node.instructions, values, what, self._stopper(run.id))
-        ts = now()
+        ts = self.clock.now()
         cp = CheckpointRecord(
             id=new_id("cp"),
             run_id=run.id,
@@ -591,7 +595,7 @@ class Engine:
     ) -> Transition:
         step = StepRecord(
             run_id=run.id, node_id=node.id, kind=node.type, status="failed", input={},
-            output=None, started_at=started, finished_at=now(), error=message, meta=meta or {},
+            output=None, started_at=started, finished_at=self.clock.now(), error=message, meta=meta or {},
         )  # fmt: skip
         update = RunUpdate(
             run.id, ("running",), "failed", node.id, run.values, run.section, run.revisions,
@@ -673,7 +677,7 @@ class Engine:
         if background or lease is None:
             self.submit(run.id)
             return self.get_run(run.id)
-        return self.drive(run.id, leased_at=time.monotonic())
+        return self.drive(run.id, leased_at=self.clock.monotonic())
 
     def cancel(self, run_id: str, actor: str) -> RunRecord:
         """Stop a running or waiting run and close its open checkpoint."""
@@ -711,7 +715,7 @@ class Engine:
                 self.submit(rid)
             else:
                 try:
-                    self.drive(rid, leased_at=time.monotonic())
+                    self.drive(rid, leased_at=self.clock.monotonic())
                 except Exception:  # one broken run must not keep the others from recovering
                     log.exception("recovering run %s failed", rid)
         if not background:  # in the background, the timers apply due actions on their first tick

@@ -20,7 +20,6 @@ from engine.records import (
     PolicyState,
     RunRecord,
     Transition,
-    now,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ class Timers:
         done. Each step is applied once however many processes or `timers` commands run at the
         same time: the checkpoints are claimed with a lease, and each step's write expects the step
         before it."""
-        at = now() if at is None else at
+        at = self.engine.clock.now() if at is None else at
         done: list[Escalated] = []
         idle: list[str] = []
         for cp in self.store.due_checkpoints(at, lease_seconds=self.engine.lease_seconds):
@@ -123,7 +122,9 @@ class Timers:
                 return None
             return taken
         if step.action == "remind":
-            advanced = replace(advanced, reminders=cp.policy.reminders + 1, reminded_at=now())
+            advanced = replace(
+                advanced, reminders=cp.policy.reminders + 1, reminded_at=self.engine.clock.now()
+            )
             detail = {"checkpoint": cp.id, "node": node.id, "assignee": cp.assignee, "reason": reason}
             audit = [AuditEvent(run.id, SYSTEM, "reminded", detail)]
             return taken if self._record_step(cp, advanced, later, audit) else None

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from engine.clock import SYSTEM_CLOCK, Clock
 from engine.model import Workflow
 from engine.records import (
     AiUsage,
@@ -34,6 +35,8 @@ class Store(ABC):
     """Where the data lives (a file path or a database URL), as messages name it (no password)."""
     source: str
     """Where the data lives, exactly as the store was opened with it."""
+    clock: Clock = SYSTEM_CLOCK
+    """Where leases, claims and health checks read the time (tests move a clock of their own on)."""
     events_listener: Callable[[], None] | None = None
     """Called after a commit that wrote notification events (wakes the sender)."""
 

@@ -622,9 +622,9 @@ class DuckDBStore(SqlStore):
         with self._con_lock:
             if self._broken is None:
                 return
-            if time.monotonic() < self._retry_at:
+            if self.clock.monotonic() < self._retry_at:
                 raise StoreUnavailableError(self.path, self._broken)
-            self._retry_at = time.monotonic() + 1.0
+            self._retry_at = self.clock.monotonic() + 1.0
             with suppress(duckdb.Error):
                 self._con.close()
             try:
@@ -643,8 +643,8 @@ class DuckDBStore(SqlStore):
             return None
         if self._write_error == "No space left on device" and not _has_room(self.path):
             return str(StoreUnavailableError(self.path, self._write_error))  # a tiny probe could fit
-        if time.monotonic() >= self._probe_at:
-            self._probe_at = time.monotonic() + 2.0
+        if self.clock.monotonic() >= self._probe_at:
+            self._probe_at = self.clock.monotonic() + 2.0
 
             def probe(cur: duckdb.DuckDBPyConnection) -> None:
                 cur.execute("INSERT OR REPLACE INTO store_meta VALUES ('probe', ?)", [str(now())])
@@ -1007,7 +1007,7 @@ class DuckDBStore(SqlStore):
         leased = run_of(t)
         if t.lease is not None and leased is not None:
             with self._lease_lock:
-                self._leases[leased] = (t.lease.owner, now() + t.lease.seconds)
+                self._leases[leased] = (t.lease.owner, self.clock.now() + t.lease.seconds)
         elif made_runnable(t) is not None:
             self._runnable.set()
 
@@ -1023,7 +1023,7 @@ class DuckDBStore(SqlStore):
         else:
             sql = "SELECT id FROM runs WHERE status = 'running' ORDER BY updated_at, id LIMIT ?"
             found = [r[0] for r in self._rows(sql, [limit + len(self._leases)])]
-        ts, out = now(), {}
+        ts, out = self.clock.now(), {}
         with self._lease_lock:
             for rid in found:
                 held = self._leases.get(rid)
@@ -1037,7 +1037,7 @@ class DuckDBStore(SqlStore):
 
     def renew_leases(self, owner: str, run_ids: list[str], lease_seconds: float) -> list[str]:
         """Extend `owner`'s leases on these runs; those it still holds."""
-        until, held = now() + lease_seconds, []
+        until, held = self.clock.now() + lease_seconds, []
         with self._lease_lock:
             for rid in run_ids:
                 if self._leases.get(rid, ("", 0.0))[0] == owner:
@@ -1238,7 +1238,7 @@ class DuckDBStore(SqlStore):
                 ids = [r[0] for r in rows]
                 cur.execute(
                     f"UPDATE {table} SET {due_col} = ? WHERE id IN ({_marks(len(ids))})",
-                    [now() + lease_seconds, *ids],
+                    [self.clock.now() + lease_seconds, *ids],
                 )
             return rows
 
@@ -1398,7 +1398,7 @@ class DuckDBStore(SqlStore):
         events = [outbox_event(r) for r in self._rows(select, [at, *held])]
         if lease_seconds > 0:
             with self._lease_lock:
-                self._event_claims.update({e.id: now() + lease_seconds for e in events})
+                self._event_claims.update({e.id: self.clock.now() + lease_seconds for e in events})
         return events
 
     def update_events(self, events: list[OutboxEvent]) -> None:

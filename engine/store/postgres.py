@@ -421,7 +421,7 @@ class PostgresStore(SqlStore):
             raise conflict
         counts = CounterDeltas()
         ts = now()
-        lease = [t.lease.owner, ts + t.lease.seconds] if t.lease is not None else [None, None]
+        lease = [t.lease.owner, self.clock.now() + t.lease.seconds] if t.lease is not None else [None, None]
         if t.new_run is not None:
             r = t.new_run
             conn.execute(
@@ -671,7 +671,7 @@ class PostgresStore(SqlStore):
             f"RETURNING {', '.join('old.' + c.strip() for c in cols.split(','))}"
         )
         with self._conn() as conn:
-            return conn.execute(sql, [*params, int(limit), now() + lease_seconds]).fetchall()
+            return conn.execute(sql, [*params, int(limit), self.clock.now() + lease_seconds]).fetchall()
 
     def clear_actions(self, checkpoint_ids: list[str]) -> None:
         """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
@@ -693,7 +693,7 @@ class PostgresStore(SqlStore):
         then skipping runs another transaction has locked: being written, or claimed right now)."""
         if run_ids is not None and not run_ids:
             return {}
-        ts = now()
+        ts = self.clock.now()
         free: list[Any] = [ts]
         if run_ids is None:  # any work: not `owner`'s own live leases (it drives those already)
             which = "(lease_until IS NULL OR lease_until < %s)"
@@ -720,7 +720,7 @@ class PostgresStore(SqlStore):
         with self._conn() as conn:
             rows = conn.execute(
                 "UPDATE runs SET lease_until = %s WHERE id = ANY(%s) AND lease_owner = %s RETURNING id",
-                [now() + lease_seconds, run_ids, owner],
+                [self.clock.now() + lease_seconds, run_ids, owner],
             ).fetchall()
         return [r[0] for r in rows]
 

@@ -3,13 +3,13 @@ after the restart, with the same id."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import requests
 
 from tests.fakes.receivers import WebhookReceiver
 from tests.servers import seed_database, start_server
+from tests.waiting import wait_until
 
 
 def test_a_kill_between_commit_and_delivery_loses_no_event(tmp_path: Path) -> None:
@@ -27,10 +27,7 @@ def test_a_kill_between_commit_and_delivery_loses_no_event(tmp_path: Path) -> No
                 timeout=30,
             )
             assert r.status_code == 201
-            deadline = time.monotonic() + 15
-            while not hook.deliveries:
-                assert time.monotonic() < deadline, "the server never tried to deliver"
-                time.sleep(0.05)
+            wait_until(lambda: hook.deliveries, "the server tries to deliver")
         finally:
             first.kill()  # kill -9: the event is committed, never delivered
         assert hook.accepted() == []

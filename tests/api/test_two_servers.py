@@ -13,6 +13,7 @@ import requests
 
 from tests.fakes.receivers import WebhookReceiver
 from tests.servers import Server, seed_database, start_server
+from tests.waiting import wait_until
 
 
 def call(server: Server, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -37,16 +38,6 @@ def status_is(server: Server, token: str, run_id: str, *statuses: str) -> Any:
     return test
 
 
-def wait_for(test: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = test()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
-
-
 def test_two_servers_share_one_database(pg_url: str, tmp_path: Path) -> None:
     tokens = seed_database(pg_url, "jamie", "riley")
     with WebhookReceiver() as hook:
@@ -58,11 +49,12 @@ def test_two_servers_share_one_database(pg_url: str, tmp_path: Path) -> None:
             started = call(b, tokens["riley"], "POST", "/workflows/marketing-social-post/runs?wait=30",
                            {"inputs": {"topic": "Two servers"}})  # fmt: skip
             run_id = started["run_id"]
-            waiting = wait_for(
+            waiting = wait_until(
                 lambda: (
                     (r := call(b, tokens["riley"], "GET", f"/runs/{run_id}"))["status"] == "waiting" and r
                 ),
                 "server A drove the run B started",
+                timeout=30,
             )
             on_a = call(a, tokens["jamie"], "GET", "/inbox")
             on_b = call(b, tokens["jamie"], "GET", "/inbox")
@@ -79,11 +71,12 @@ def test_two_servers_share_one_database(pg_url: str, tmp_path: Path) -> None:
                 "comment": "late"}, timeout=30,
             )  # fmt: skip
             assert again.status_code == 409 and "Already approved by Jamie Rivera at " in again.text
-            done = wait_for(
+            done = wait_until(
                 lambda: (
                     (r := call(b, tokens["riley"], "GET", f"/runs/{run_id}"))["status"] != "running" and r
                 ),
                 "the run went on after the decision",
+                timeout=30,
             )
             assert done["status"] == "completed"
             # announcements: each sent once, though both servers deliver notifications

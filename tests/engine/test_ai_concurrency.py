@@ -10,6 +10,7 @@ from engine.llm.openai_provider import OpenAIProvider
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.waiting import wait_until
 
 
 def test_twenty_slow_runs_do_not_take_twenty_seconds(tmp_path: Path) -> None:
@@ -40,8 +41,6 @@ def test_twenty_slow_runs_do_not_take_twenty_seconds(tmp_path: Path) -> None:
 def test_each_runs_steps_stay_in_order(app: Loopdesk) -> None:
     app.save_workflow(linear_workflow(), "dana")
     ids = [app.start_run("wf", {"topic": f"t{i}"}, "riley", background=True).id for i in range(6)]
-    deadline = time.monotonic() + 30
-    while any(app.engine.get_run(i).status == "running" for i in ids) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: all(app.engine.get_run(i).status != "running" for i in ids), "every run pauses", 30)
     for rid in ids:
         assert [s.node_id for s in app.store.list_steps(rid)] == ["form", "draft", "to_review"]

@@ -19,6 +19,7 @@ from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -57,17 +58,12 @@ def test_a_database_outage_while_the_model_answers_costs_one_call(
             app.engine.start_timers(resume_interval=2.0)  # as a server does: it takes up waiting runs
             app.save_workflow(linear_workflow(), "dana")
             run = app.start_run("wf", {"topic": "Outage"}, "riley", background=True)
-            deadline = time.monotonic() + 10
-            while not model.requests:
-                assert time.monotonic() < deadline, "the AI step never called the model"
-                time.sleep(0.02)
+            wait_until(lambda: model.requests, "the AI step calls the model")
             proxy.cut()  # the database goes away while the model is still answering
             time.sleep(5)
             proxy.restore()
-            deadline = time.monotonic() + 40
-            while status(app, run.id) in ("running", None):
-                assert time.monotonic() < deadline, "the run never carried on after the outage"
-                time.sleep(0.2)
+            carried_on = lambda: status(app, run.id) not in ("running", None)  # noqa: E731
+            wait_until(carried_on, "the run carries on after the outage", timeout=40)
             after = app.engine.get_run(run.id)
             assert after.status == "waiting" and after.values["draft"] == "A draft worth keeping."
             assert len(model.requests) == 1  # paid once

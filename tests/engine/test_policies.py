@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from engine import cli as engine_cli
+from engine.clock import SYSTEM_CLOCK
 from engine.decisions import Approve, Reassign, Reject, RequestChanges
 from engine.directory import Directory
 from engine.errors import AlreadyDecidedError, InvalidDecisionError, NotAllowedError
@@ -25,6 +26,7 @@ from engine.policies import chain_summary
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
+from tests.fakes.clock import MovableClock
 
 PEOPLE = {
     "users": [
@@ -173,7 +175,7 @@ def test_an_old_saved_version_loads_and_times_out_as_before(app: Loopdesk) -> No
         app.decide(cp.id, "riley", Approve())
 
 
-def test_business_hours_skip_the_weekend(app: Loopdesk, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_business_hours_skip_the_weekend(app: Loopdesk) -> None:
     hours = {"days": "mon-fri", "start": "09:00", "end": "17:00", "timezone": "Europe/Berlin"}
     wf = workflow(
         assignee="jamie",
@@ -182,11 +184,11 @@ def test_business_hours_skip_the_weekend(app: Loopdesk, monkeypatch: pytest.Monk
         business_hours=hours,
     )
     friday_4pm = datetime(2026, 12, 4, 15, 0, tzinfo=UTC).timestamp()  # 16:00 in Berlin
-    monkeypatch.setattr("engine.runner.now", lambda: friday_4pm)
+    app.store.clock = MovableClock(at=friday_4pm)
     cp = open_checkpoint(app, wf)
-    monkeypatch.undo()
+    app.store.clock = SYSTEM_CLOCK
     monday_10am = datetime(2026, 12, 7, 9, 0, tzinfo=UTC).timestamp()  # one hour Friday, one Monday
-    assert cp.created_at == friday_4pm
+    assert cp.created_at == pytest.approx(friday_4pm, abs=60)
     assert cp.action_at == pytest.approx(monday_10am)
     assert app.engine.apply_timers(at=friday_4pm + 3 * HOUR) == []  # plain hours would be due
     assert app.engine.apply_timers(at=monday_10am - 60) == []

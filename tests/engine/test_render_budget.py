@@ -18,6 +18,7 @@ from engine.services import Loopdesk
 from engine.templating import is_plain, output_bound
 from engine.validation import workflow_warnings
 from tests.engine.helpers import as_dict, linear_workflow
+from tests.waiting import wait_until
 
 ENDLESS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}Hi"
 
@@ -162,10 +163,7 @@ def test_cancelling_a_run_stops_its_render_at_once(app: Loopdesk, monkeypatch: p
     monkeypatch.setenv("LOOPDESK_RENDER_SECONDS", "60")
     app.save_workflow(with_instruction(ENDLESS), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley", background=True)
-    deadline = time.monotonic() + 10
-    while not render_sandbox.RUNNING:
-        assert time.monotonic() < deadline, "the render never started"
-        time.sleep(0.02)
+    wait_until(lambda: render_sandbox.RUNNING, "the render starts")
     (pid,) = render_sandbox.RUNNING
     assert _cpu_seconds(pid) is not None  # the render is really burning CPU in its own process
     app.cancel(run.id, "riley")

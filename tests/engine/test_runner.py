@@ -3,7 +3,6 @@ backend."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
 from tests.fakes.openai_server import FakeOpenAIServer, answer, error
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -307,9 +307,7 @@ def test_timer_thread_applies_due_timeouts(app: Loopdesk) -> None:
     app.save_workflow(Workflow.model_validate(data), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
     app.engine.start_timers(interval=0.2)
-    deadline = time.monotonic() + 15
-    while app.engine.get_run(run.id).status in ("waiting", "running") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: app.engine.get_run(run.id).status not in ("waiting", "running"), "the run ends")
     done = app.engine.get_run(run.id)
     assert done.status == "completed"
     decision = next(a for a in app.store.list_audit(run.id) if a.event == "decision_approve")

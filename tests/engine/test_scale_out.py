@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from engine.model import Workflow
 from engine.services import Loopdesk
 from tests.engine.helpers import as_dict, linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,13 +44,6 @@ def pg_app(pg_url: str) -> Iterator[Loopdesk]:
         yield app
     finally:
         app.close()
-
-
-def wait_until(test: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not test():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 class Workers:

@@ -23,6 +23,8 @@ from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
+from tests.fakes.clock import MovableClock
+from tests.waiting import wait_until
 
 
 def mount(*args: str) -> None:
@@ -140,6 +142,7 @@ def test_a_locked_database_is_named_and_opens_once_released(tmp_path: Path) -> N
 
 def test_a_full_disk_refuses_changes_with_one_message_and_heals(small_disk: Path) -> None:
     app = open_app(small_disk / "loopdesk.duckdb")
+    app.store.clock = clock = MovableClock()
     try:
         app.save_workflow(linear_workflow(), "dana")
         run = app.start_run("wf", {"topic": "t"}, "riley")
@@ -154,7 +157,7 @@ def test_a_full_disk_refuses_changes_with_one_message_and_heals(small_disk: Path
         assert app.engine.get_run(run.id).status == "waiting"
 
         filler.unlink()
-        time.sleep(2.1)  # the next health check tries a write again
+        clock.advance(2.1)  # the next health check tries a write again
         assert app.health() is None
         assert app.decide(cp, "jamie", Approve(comment="looks good")).status == "completed"
     finally:
@@ -205,10 +208,7 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
         time.sleep(0.1)
 
         assert app.engine.take_work() == [run.id]
-        deadline = time.monotonic() + 10
-        while app.engine.get_run(run.id).status == "running":
-            assert time.monotonic() < deadline, "the run never carried on"
-            time.sleep(0.05)
+        wait_until(lambda: app.engine.get_run(run.id).status != "running", "the run carries on")
         done = app.engine.get_run(run.id)
         assert done.status == "completed" and done.section == "Published"
         steps = app.store.list_steps(run.id)
@@ -223,6 +223,7 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
 
 def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_disk: Path) -> None:
     app = open_app(small_disk / "loopdesk.duckdb")
+    app.store.clock = clock = MovableClock()
     try:
         app.save_workflow(linear_workflow(), "dana")
         run = app.start_run("wf", {"topic": "t"}, "riley")
@@ -239,7 +240,7 @@ def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_di
 
         filler.unlink()
         rest.unlink()
-        time.sleep(2.1)
+        clock.advance(2.1)
         assert app.health() is None  # reopened
         assert app.engine.get_run(run.id).status in ("waiting", "cancelled")
         assert [w.workflow_id for w in app.list_workflows()] == ["wf"]

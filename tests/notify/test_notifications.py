@@ -22,6 +22,7 @@ from engine.notify.settings import NotifySettings, Webhook, parse_smtp
 from engine.services import Loopdesk
 from tests.conftest import load_template, save_variant
 from tests.fakes.receivers import RawReceiver, SmtpInbox, WebhookReceiver, html_part, text_part
+from tests.waiting import wait_until
 
 SECRET = "webhook-secret"
 BASE = "http://loopdesk.example"
@@ -98,9 +99,8 @@ def test_a_receiver_that_fails_twice_gets_the_event_again_with_the_same_id(
         attempts = [d for d in hook.deliveries if d.json["event"] == "checkpoint.opened"]
         assert [d.status for d in attempts] == [500, 503, 200]
         assert len({d.json["id"] for d in attempts}) == 1 and got[0].json["id"] == attempts[0].json["id"]
-        deadline = time.monotonic() + 10  # the sender records the delivery just after making it
-        while app.store.list_events(run.id)[0].status == "pending" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # the sender records the delivery just after making it
+        wait_until(lambda: app.store.list_events(run.id)[0].status != "pending", "the delivery is recorded")
         [event] = app.store.list_events(run.id)
         assert (event.status, event.attempts) == ("delivered", 2)
         assert "HTTP 500" in (event.last_error or "") or "HTTP 503" in (event.last_error or "")
@@ -211,10 +211,7 @@ def test_a_receiver_answering_garbage_is_a_failed_delivery_not_a_stuck_sender(
     try:
         run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
         hook.wait_for(lambda d: len(d) >= 1)
-        deadline = time.monotonic() + 10
-        while app.store.list_events(run.id)[0].attempts < 2:
-            assert time.monotonic() < deadline, "the failure was never counted"
-            time.sleep(0.05)
+        wait_until(lambda: app.store.list_events(run.id)[0].attempts >= 2, "the failure is counted")
         [event] = app.store.list_events(run.id)
     finally:
         app.close()
@@ -231,10 +228,7 @@ def test_nothing_is_sent_later_for_events_from_when_no_channel_was_set_up(
     app = notifying_app(db_path, NotifySettings(base_url=BASE))
     try:
         run = app.start_run("marketing-social-post", {"topic": "t"}, "dana")
-        deadline = time.monotonic() + 10
-        while app.store.list_events(run.id)[0].status != "skipped":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: app.store.list_events(run.id)[0].status == "skipped", "the event is skipped")
         # done with: out of the table the sender reads after every commit, still in the run's record
         assert app.store.due_events(time.time() + 86400) == []
         assert app.store._rows("SELECT count(*) FROM outbox WHERE run_id = ?", [run.id]) == [(0,)]  # type: ignore[attr-defined]
@@ -323,10 +317,8 @@ def test_a_receiver_that_dribbles_its_answer_delays_no_other_notification(
         delivered_in = time.monotonic() - started
         assert delivered_in < 3.0, f"the healthy receivers waited {delivered_in:.1f} s for the slow one"
         # the slow one is cut off at the deadline each round and retried, never holding a thread for ever
-        deadline = time.monotonic() + 15
-        while not all(e.last_error for r in runs for e in app.store.list_events(r.id)):
-            assert time.monotonic() < deadline, "the slow deliveries were never cut off"
-            time.sleep(0.1)
+        cut_off = lambda: all(e.last_error for r in runs for e in app.store.list_events(r.id))  # noqa: E731
+        wait_until(cut_off, "the slow deliveries are cut off")
         for run in runs:
             [event] = app.store.list_events(run.id)
             assert event.status == "pending" and "no answer within 2 s" in (event.last_error or "")
@@ -384,10 +376,8 @@ def test_two_processes_with_different_channels_each_deliver_their_own(
         run = mailer.start_run("marketing-social-post", {"topic": "Both ways"}, "dana")
         smtp.wait_for("jamie@example.com")
         hook.wait_for(lambda d: len(d) >= 1)
-        deadline = time.monotonic() + 2 * HANDOFF_SECONDS + 10
-        while mailer.store.list_events(run.id)[0].status != "delivered":
-            assert time.monotonic() < deadline, mailer.store.list_events(run.id)
-            time.sleep(0.2)
+        delivered = lambda: mailer.store.list_events(run.id)[0].status == "delivered"  # noqa: E731
+        wait_until(delivered, "the mail is delivered", timeout=2 * HANDOFF_SECONDS + 10)
         [event] = mailer.store.list_events(run.id)
         assert {"email", "email:jamie", Webhook(hook.url).key} <= set(event.done)
     finally:

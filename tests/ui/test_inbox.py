@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from engine.services import Loopdesk
 from tests.conftest import save_variant
 from tests.engine.helpers import with_auto_approval
 from tests.ui.conftest import click, shown
+from tests.waiting import wait_until
 from ui.review import due_markdown
 from ui.runtime import get_app
 
@@ -33,14 +33,6 @@ def a_sentence(draft: str) -> str:
     """A sentence of the demo draft to edit (its longest line that isn't the demo tag)."""
     lines = [line for line in draft.splitlines() if line.strip() and not line.startswith("[Demo")]
     return max(lines, key=len)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll until `check()` holds (runs continue on the engine's worker threads)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting for the run to move on"
-        time.sleep(0.05)
 
 
 def inbox(user: str, cp: str | None = None) -> AppTest:
@@ -95,7 +87,7 @@ def test_approving_with_an_edit_advances_the_run_and_the_audit_names_me(waiting_
     assert any("Approved with 1 edited value" in s.value for s in at.success)
     assert service.inbox("jamie") == []
     assert at.tabs[0].label == "Pending (0)"
-    wait_until(lambda: service.engine.get_run(waiting_run.id).status == "completed")
+    wait_until(lambda: service.engine.get_run(waiting_run.id).status == "completed", "the run moves on")
     run = service.engine.get_run(waiting_run.id)
     assert run.section == "Published" and EDITED in run.values["draft"]
     approvals = [e for e in service.run_detail(run.id, "cli").audit if e.event == "decision_approve"]
@@ -125,7 +117,7 @@ def test_reject_without_a_comment_is_refused_and_nothing_changes(waiting_run: Ru
     at.text_area(key=f"comment_{cp.id}").input("Off brand; we don't do this topic.")
     click(at, "Reject")
     assert service.engine.get_checkpoint(cp.id).status == "decided"
-    wait_until(lambda: service.engine.get_run(waiting_run.id).status == "rejected")
+    wait_until(lambda: service.engine.get_run(waiting_run.id).status == "rejected", "the run moves on")
     assert service.engine.get_run(waiting_run.id).section == "Rejected"
 
 
@@ -141,7 +133,7 @@ def test_request_changes_sends_the_draft_back_with_my_note(waiting_run: RunRecor
         items = service.inbox("jamie")
         return bool(items) and items[0].id != cp.id
 
-    wait_until(revised)
+    wait_until(revised, "the revision is drafted")
     new = service.inbox("jamie")[0]
     assert new.run_id == waiting_run.id and "free trial" in str(new.shown["draft"]).lower()
 
@@ -227,7 +219,7 @@ def test_filter_to_one_step_and_decide_several_with_one_decided_meanwhile(servic
     lost = "“Launch note 1” was not decided: Already approved by Jamie Rivera at "
     assert any(lost in f for f in flash), flash
     for run in runs:
-        wait_until(lambda run=run: service.engine.get_run(run.id).status == "completed")
+        wait_until(lambda run=run: service.engine.get_run(run.id).status == "completed", "the run moves on")
     decisions = [service.engine.get_checkpoint(c.id).decided_by for c in cps.values()]
     assert decisions == ["jamie"] * 3  # each its own decision, each once
     audit = [a.event for r in runs for a in service.store.list_audit(r.id) if a.event == "decision_approve"]
@@ -276,7 +268,7 @@ def test_a_quorum_member_who_approved_sees_it_counted_and_the_item_leaves_their_
     assert any("1 of 2 approved: Jamie Rivera" in shown(m.value) for m in at.markdown)
     click(at, "Approve")
     assert any("Approved. The run carries on." in shown(s.value) for s in at.success)
-    wait_until(lambda: service.engine.get_run(run.id).status == "completed")
+    wait_until(lambda: service.engine.get_run(run.id).status == "completed", "the run moves on")
     assert service.engine.get_checkpoint(cp.id).decision["approvals"] == ["jamie", "morgan"]
 
 
@@ -308,7 +300,7 @@ def test_an_admin_replaces_one_approver_by_name_and_overrides_a_quorum_only_with
     assert service.engine.get_checkpoint(cp.id).status == "pending"
     at.text_input(key=f"override_{cp.id}").input("Launch is in an hour")
     click(at, "Approve")
-    wait_until(lambda: service.engine.get_run(run.id).status == "completed")
+    wait_until(lambda: service.engine.get_run(run.id).status == "completed", "the run moves on")
     closed = service.engine.get_checkpoint(cp.id)
     assert closed.decided_by == "alex" and closed.decision["quorum_override"] == "0 of 2 approved"
 
@@ -346,7 +338,7 @@ def test_a_spot_check_is_marked_in_the_list_and_explained_when_opened(service: L
         service.start_run("marketing-social-post", {"topic": "Earned"}, "dana")
         service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
     auto = service.start_run("marketing-social-post", {"topic": "Approved by Loopdesk"}, "dana")
-    wait_until(lambda: service.get_run(auto.id, "dana").status == "completed")
+    wait_until(lambda: service.get_run(auto.id, "dana").status == "completed", "the run moves on")
     spot = service.start_run("marketing-social-post", {"topic": "Picked for a person"}, "dana")
     assert spot.status == "waiting"
     (cp,) = service.inbox("jamie")

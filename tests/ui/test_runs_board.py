@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.decisions import Approve
 from engine.llm.base import CallProgress, LLMError, LLMRequest, LLMResponse
 from engine.services import Loopdesk
 from tests.ui.conftest import click, page, shown
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = str(ROOT / "pages" / "runs.py")
@@ -26,14 +26,6 @@ class DownProvider:
     def complete(self, request: LLMRequest, progress: CallProgress | None = None) -> LLMResponse:
         """Fail like an unreachable API."""
         raise LLMError("the AI provider is unreachable (connection refused)")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll until `check()` holds (runs continue on the engine's worker threads)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting for the run to move on"
-        time.sleep(0.05)
 
 
 def test_runs_page_lists_runs_and_shows_a_runs_steps_canvas_and_audit(service: Loopdesk) -> None:
@@ -119,7 +111,7 @@ def test_retry_continues_a_failed_run_from_the_failed_step(service: Loopdesk) ->
     assert any("unreachable" in e.value for e in at.error)
     click(at, "Retry")
     assert any("Retrying" in s.value for s in at.success)
-    wait_until(lambda: service.engine.get_run(run.id).status == "waiting")
+    wait_until(lambda: service.engine.get_run(run.id).status == "waiting", "the run moves on")
     steps = service.run_detail(run.id, "cli").steps
     assert [s.node_id for s in steps if s.status == "failed"] == ["draft"]
     assert [s.node_id for s in steps if s.status == "done"] == ["form", "draft", "to_review"]

@@ -3,7 +3,6 @@ the app back to normal by itself once the cause is gone."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from engine.decisions import Approve
 from engine.errors import StoreUnavailableError
 from tests.engine.test_store_faults import fill, small_disk  # noqa: F401  (fixture)
+from tests.fakes.clock import MovableClock
 from tests.ui.conftest import shown
 from ui.runtime import get_app, reset_app
 
@@ -55,6 +55,7 @@ def test_a_full_disk_shows_a_banner_on_every_page_that_goes_away_by_itself(
     monkeypatch.setenv("LOOPDESK_DB", str(small_disk / "loopdesk.duckdb"))
     reset_app()
     app = get_app()
+    app.store.clock = clock = MovableClock()
     run = app.start_run("marketing-social-post", {"topic": "Full disk"}, "dana")
     cp = app.store.list_checkpoints(run_id=run.id)[0].id
     filler = fill(small_disk)
@@ -67,7 +68,7 @@ def test_a_full_disk_shows_a_banner_on_every_page_that_goes_away_by_itself(
     assert [t.value for t in at.title] == ["Templates"]  # the pages still work for reading
 
     filler.unlink()
-    time.sleep(2.1)
+    clock.advance(2.1)  # the next health check tries a write again
     at = run_page(str(ROOT / "app.py"), user="jamie")
     assert not [e for e in at.main.error if "cannot be used" in shown(e.value)]
     assert app.decide(cp, "jamie", Approve()).status == "completed"
