@@ -269,48 +269,76 @@ def show_edit(name: str, change: dict[str, Any], title: str) -> None:
         st.markdown(word_diff_markdown(before, after))
 
 
+_Detail = Callable[[dict[str, Any], str, Directory, Workflow], str]
+"""An audit event's details in words: (details, the step's name in quotes, directory, workflow)."""
+
+
+def _reassigned(d: dict[str, Any], step: str, directory: Directory, wf: Workflow) -> str:
+    """Who handed the checkpoint to whom, and why."""
+    text = f"{directory.label(str(d.get('from', '')))} → {directory.label(str(d.get('to', '')))}"
+    if d.get("place_of"):
+        text += " (their place among the approvers)"
+    return text + (f": {d['comment']}" if d.get("comment") else "")
+
+
+def _decided(d: dict[str, Any], step: str, directory: Directory, wf: Workflow) -> str:
+    """Where a decision was taken, what it edited and what it said."""
+    parts = [f"at {step}"]
+    if d.get("edits"):
+        parts.append("edited " + ", ".join(d["edits"]))
+    if d.get("comment"):
+        parts.append(f"comment: {d['comment']}")
+    return "; ".join(parts)
+
+
+def _opened(d: dict[str, Any], step: str, directory: Directory, wf: Workflow) -> str:
+    """Whom a new checkpoint went to (and why, when it is a spot check)."""
+    spot = f" (spot check: {d['spot_check']})" if d.get("spot_check") else ""
+    return f"{step} assigned to {directory.label(str(d.get('assignee', '')))}{spot}"
+
+
+def _auto_approved(d: dict[str, Any], step: str, directory: Directory, wf: Workflow) -> str:
+    """Why Loopdesk approved a checkpoint itself."""
+    rate, reviews = float(d.get("rate") or 0.0), d.get("reviews")
+    return f"{step}: {rate:.0%} of the last {reviews} reviews by people were approved as they were"
+
+
+_DETAILS: dict[str, _Detail] = {
+    "moved": lambda d, step, directory, wf: f"{d.get('from') or '—'} → {d.get('to')}",
+    "checkpoint_opened": _opened,
+    "auto_approved": _auto_approved,
+    "reassigned": _reassigned,
+    "decision_reassign": _reassigned,
+    "quorum_short": lambda d, step, directory, wf: (
+        f"{step}: needs {d.get('needed')} approvals; {d.get('reason')}"
+    ),
+    "quorum_overridden": lambda d, step, directory, wf: (
+        f"{step}: {d.get('progress')}" + (f"; reason: {d['reason']}" if d.get("reason") else "")
+    ),
+    "failed": lambda d, step, directory, wf: f"{step}: {d.get('error')}",
+    "completed": lambda d, step, directory, wf: f"outcome {d.get('outcome')}",
+    "retried": lambda d, step, directory, wf: f"from {node_name(wf, str(d.get('node')))}",
+    "cancelled": lambda d, step, directory, wf: f"at {node_name(wf, str(d.get('at')))}",
+    "run_started": lambda d, step, directory, wf: f"{d.get('workflow')} v{d.get('version')}",
+    "notification_failed": lambda d, step, directory, wf: (
+        f"{d.get('event')}: {d.get('error')} ({'gave up' if d.get('gave_up') else 'retrying'})"
+    ),
+}
+"""How each kind of audit event's details read; other events show their details as JSON."""
+
+
 def audit_detail(e: AuditEvent, directory: Directory, wf: Workflow) -> str:
     """A short readable summary of an audit event's details."""
     d = e.detail
     step = f"“{node_name(wf, str(d['node']))}”" if d.get("node") else ""
-    if e.event == "moved":
-        return f"{d.get('from') or '—'} → {d.get('to')}"
-    if e.event == "checkpoint_opened":
-        spot = f" (spot check: {d['spot_check']})" if d.get("spot_check") else ""
-        return f"{step} assigned to {directory.label(str(d.get('assignee', '')))}{spot}"
-    if e.event == "auto_approved":
-        rate, reviews = float(d.get("rate") or 0.0), d.get("reviews")
-        return f"{step}: {rate:.0%} of the last {reviews} reviews by people were approved as they were"
-    if e.event in ("reassigned", "decision_reassign"):
-        text = f"{directory.label(str(d.get('from', '')))} → {directory.label(str(d.get('to', '')))}"
-        if d.get("place_of"):
-            text += " (their place among the approvers)"
-        return text + (f": {d['comment']}" if d.get("comment") else "")
-    if e.event == "quorum_short":
-        return f"{step}: needs {d.get('needed')} approvals; {d.get('reason')}"
-    if e.event == "quorum_overridden":
-        why = f"; reason: {d['reason']}" if d.get("reason") else ""
-        return f"{step}: {d.get('progress')}{why}"
-    if e.event.startswith("decision_"):
-        parts = [f"at {step}"]
-        if d.get("edits"):
-            parts.append("edited " + ", ".join(d["edits"]))
-        if d.get("comment"):
-            parts.append(f"comment: {d['comment']}")
-        return "; ".join(parts)
-    if e.event == "failed":
-        return f"{step}: {d.get('error')}"
-    if e.event == "completed" or (e.event == "rejected" and "outcome" in d):
-        return f"outcome {d.get('outcome')}"
-    if e.event == "retried":
-        return f"from {node_name(wf, str(d.get('node')))}"
-    if e.event == "cancelled":
-        return f"at {node_name(wf, str(d.get('at')))}"
-    if e.event == "run_started":
-        return f"{d.get('workflow')} v{d.get('version')}"
-    if e.event == "notification_failed":
-        then = "gave up" if d.get("gave_up") else "retrying"
-        return f"{d.get('event')}: {d.get('error')} ({then})"
+    event = e.event
+    if event.startswith("decision_") and event not in _DETAILS:
+        return _decided(d, step, directory, wf)
+    if event == "rejected" and "outcome" in d:
+        event = "completed"  # a run that ended rejected: its outcome, as a completed one shows it
+    shown = _DETAILS.get(event)
+    if shown is not None:
+        return shown(d, step, directory, wf)
     rest = {k: v for k, v in d.items() if k != "shown"}
     return json.dumps(rest, ensure_ascii=False) if rest else ""
 
