@@ -222,8 +222,10 @@ def test_a_due_timeout_is_applied_once_with_three_workers(pg_url: str, workers: 
         assert all(r.status == "waiting" for r in runs)
         for _ in range(3):
             workers.start("--concurrency", "2")
-        for r in runs:
-            wait_until(lambda r=r: app.engine.get_run(r.id).status == "rejected", "the timeout rejected it")
+        wait_until(
+            lambda: all(app.engine.get_run(r.id).status == "rejected" for r in runs),
+            "the timeout rejected every run",
+        )
         time.sleep(1.0)  # the workers keep looking: nothing more may happen
         for r in runs:
             decided = [a for a in app.store.list_audit(r.id) if a.event == "decision_reject"]
