@@ -98,6 +98,7 @@ def closed_values(wf: Workflow) -> dict[str, list[str]]:
 __all__ = [
     "KINDS",
     "PALETTE",
+    "AssigneeLabel",
     "Kind",
     "Look",
     "closed_values",
