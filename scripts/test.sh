@@ -39,5 +39,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 
 echo "== ruff"; ruff check . && ruff format --check .
+# the pre-commit hooks must run the ruff this script runs, or a commit passes one and fails the other
+ruff_pin=$(sed -n 's/^ruff==\([^ ]*\).*/\1/p' requirements-dev.txt)
+hook_rev=$(grep -A1 'astral-sh/ruff-pre-commit' .pre-commit-config.yaml | sed -n 's/^ *rev: v//p' || true)
+if [ "$ruff_pin" != "$hook_rev" ]; then
+  echo "ruff is $ruff_pin in requirements-dev.txt but v$hook_rev in .pre-commit-config.yaml" >&2
+  exit 1
+fi
 echo "== mypy"; mypy
 echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"
