@@ -57,6 +57,7 @@ def test_not_json_at_all_says_where() -> None:
         load_workflow_json("[1, 2]")
 
 
+@pytest.mark.processes
 def test_schema_command_prints_json_schema() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "engine", "schema"], capture_output=True, text=True, check=True

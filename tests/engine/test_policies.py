@@ -506,6 +506,7 @@ def _blog_inputs(app: Loopdesk) -> dict[str, Any]:
     return values
 
 
+@pytest.mark.processes
 def test_quorum_members_in_separate_processes_count_each_vote_once(
     pg_url: str, people: Directory, tmp_path: Path
 ) -> None:

@@ -125,6 +125,7 @@ def test_a_truncated_file_is_named_and_a_restored_one_opens(tmp_path: Path) -> N
         app.close()
 
 
+@pytest.mark.processes
 def test_a_locked_database_is_named_and_opens_once_released(tmp_path: Path) -> None:
     db = tmp_path / "loopdesk.duckdb"
     holder = subprocess.Popen(
@@ -142,6 +143,7 @@ def test_a_locked_database_is_named_and_opens_once_released(tmp_path: Path) -> N
     app.close()
 
 
+@pytest.mark.processes
 def test_a_full_disk_refuses_changes_with_one_message_and_heals(small_disk: Path) -> None:
     app = open_app(small_disk / "loopdesk.duckdb")
     try:
@@ -186,6 +188,7 @@ class DiskFillingProvider(DemoProvider):
         return answer
 
 
+@pytest.mark.processes
 def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,6 +228,7 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
         app.close()
 
 
+@pytest.mark.processes
 def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_disk: Path) -> None:
     app = open_app(small_disk / "loopdesk.duckdb")
     try:
@@ -252,6 +256,7 @@ def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_di
         app.close()
 
 
+@pytest.mark.processes
 def test_a_read_only_database_is_named_and_opens_once_writable(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
