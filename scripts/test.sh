@@ -29,10 +29,31 @@ if ! command -v g++ >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
   fi
 fi
 
+# A line every 30 s while pip works: the first install builds llama-cpp-python from source, minutes
+# in which pip --quiet prints nothing
+tick() {
+  local started nap=""
+  started=$(date +%s)
+  trap 'if [ -n "$nap" ]; then kill "$nap" 2>/dev/null; fi; exit 0' TERM
+  while true; do
+    sleep 30 &
+    nap=$!
+    wait "$nap"
+    echo "   ... still installing ($(($(date +%s) - started)) s)"
+  done
+}
+
 # llama.cpp is built portable (AVX2, no -march=native): a native build on a CPU that lists AMX but whose
 # kernel does not grant it dies with "invalid opcode" at the first answer
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+echo "== pip install -r requirements-dev.txt (the first time builds llama-cpp-python: minutes)"
+tick &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null || true' EXIT
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+kill "$ticker" 2>/dev/null || true
+wait "$ticker" 2>/dev/null || true
+trap - EXIT
 
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ]; then
