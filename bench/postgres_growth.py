@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from bench.engine_throughput import drive_with_workers, postgres, run_bench
-from bench.growth import build, built_store
+from bench.growth import built_store
 from engine.store.migrate import copy_database
+from tests.history import build
 
 
 def main() -> None:

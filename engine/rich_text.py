@@ -26,7 +26,8 @@ def _parser() -> MarkdownIt:
 
 def to_html(text: str) -> str:
     """Markdown as safe HTML: raw HTML escaped, no images, only http(s) and mailto links."""
-    return _parser().render(text)
+    html: str = _parser().render(text)
+    return html
 
 
 def to_plain(text: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from engine.durations import span
 from engine.records import RUN_STATUSES
-from ui.format import money, span
+from ui.format import money
 from ui.review_figures import show as show_review_figures
 from ui.runtime import get_app, require_user
 from ui.timeline import node_name

@@ -66,7 +66,8 @@ def runs_table(runs: list[RunRecord], names: dict[str, str], directory: Director
 
 def page_offset(total: int | None, filters: tuple[str, ...]) -> int:
     """Where the shown page starts; back to the newest page whenever the filters change."""
-    page, seen = st.session_state.get(PAGE_KEY, (0, filters))
+    stored: tuple[int, tuple[str, ...]] = st.session_state.get(PAGE_KEY, (0, filters))
+    page, seen = stored
     if seen != filters:
         page = 0
     if total is not None:

@@ -40,6 +40,20 @@ BACKENDS = ("duckdb", "postgres")
 """The backends every suite that must hold on all of them runs on."""
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that runs on PostgreSQL `postgres`, so `-m postgres` (and scripts/test.sh's
+    tiers) select them: the tests that use the server (`pg_url`, `postgres_server`) and the
+    PostgreSQL case of a test parametrised on `BACKENDS`, which asks for `pg_url` only when it runs."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        params = item.callspec.params.values() if hasattr(item, "callspec") else ()
+        if "postgres_server" in item.fixturenames or any(
+            isinstance(v, str) and v == BACKENDS[1] for v in params
+        ):
+            item.add_marker(pytest.mark.postgres)
+
+
 def location_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database of this backend for one test: a file path or a PostgreSQL URL."""
     if backend == "duckdb":

@@ -10,6 +10,7 @@ import streamlit as st
 
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.directory import Directory
+from engine.durations import span
 from engine.limits import MAX_COMMENT_CHARS
 from engine.model import AIStepNode, Workflow
 from engine.records import CheckpointRecord, StepRecord
@@ -24,7 +25,6 @@ from ui.format import (
     md_escape,
     md_label,
     md_message,
-    span,
 )
 from ui.timeline import link_to, node_name, show_edit
 

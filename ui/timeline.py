@@ -12,6 +12,7 @@ from streamlit.errors import StreamlitAPIException
 
 from engine.diffs import edit_size, word_diff, words_changed
 from engine.directory import Directory
+from engine.durations import span
 from engine.kinds import kind_label, node_title
 from engine.model import Workflow
 from engine.records import AuditEvent, LiveStep, OutboxEvent, StepRecord
@@ -25,7 +26,6 @@ from ui.format import (
     md_label,
     md_message,
     one_line,
-    span,
 )
 
 STEP_ICONS: dict[str, str] = {"done": ":material/check_circle:", "failed": ":material/error:"}

@@ -64,6 +64,7 @@ def exit_labels(wf: Workflow, node_id: str) -> list[str | None]:
 __all__ = [
     "KINDS",
     "PALETTE",
+    "AssigneeLabel",
     "Kind",
     "Look",
     "closed_values",

@@ -4,6 +4,7 @@ decide on GET or HEAD) is held here too, on every backend."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ class Client:
 
     def call(self, method: str, path: str, user: str, body: Any = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.tokens[user]}", "Content-Type": "application/json"}
-        data = None if body is None else requests.models.complexjson.dumps(body, allow_nan=True)
+        data = None if body is None else json.dumps(body, allow_nan=True)
         return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, data=data, timeout=30)
 
     def start(self, workflow: str = MARKETING, **inputs: Any) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from engine.model import ApprovalNode, AutoApproval, Workflow
+from engine.model import ApprovalNode, AutoApproval, Node, Workflow
+from engine.records import CheckpointRecord
 
 
 def linear_workflow(**overrides: Any) -> Workflow:
@@ -89,3 +90,19 @@ def with_auto_approval(wf: Workflow, rule: AutoApproval | None, **changes: objec
         for n in wf.nodes
     ]
     return wf.model_copy(update={"nodes": nodes})
+
+
+def decision_of(cp: CheckpointRecord) -> dict[str, Any]:
+    """What a decided checkpoint recorded (the test fails here if it has no decision yet)."""
+    assert cp.decision is not None, f"checkpoint {cp.id} has no decision"
+    return cp.decision
+
+
+K = TypeVar("K", bound=Node)
+
+
+def node_as(wf: Workflow, node_id: str, kind: type[K]) -> K:
+    """The step `node_id` of `wf`, which must be of this kind (so its kind's own fields can be read)."""
+    node = wf.node(node_id)
+    assert isinstance(node, kind), f"step {node_id} is a {node.type}, not a {kind.__name__}"
+    return node

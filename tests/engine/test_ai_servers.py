@@ -204,6 +204,7 @@ def test_a_base_url_without_a_key_uses_that_server() -> None:
     assert server.chat_requests[0].headers["authorization"] == "Bearer not-needed"
 
 
+@pytest.mark.processes
 def test_commands_that_call_no_ai_do_not_import_openai(tmp_path: Path) -> None:
     probe = (
         "import sys\n"

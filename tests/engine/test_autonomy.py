@@ -18,7 +18,7 @@ from engine.services import Loopdesk
 from tests.engine.helpers import with_auto_approval
 from tests.engine.test_cli import cli
 from tests.engine.test_learning import INPUTS, decide, with_instruction
-from tests.ui.test_inbox import wait_until as wait_for
+from tests.waiting import wait_until
 from ui.timeline import audit_detail
 
 RULE = AutoApproval(threshold=0.75, window=4, spot_check_every=3, unusual_below=0.9)
@@ -204,7 +204,8 @@ def test_an_auto_approval_cut_off_between_its_two_commits_is_finished_by_the_tim
     done = app.store.get_checkpoint(stranded.id)
     assert done is not None and done.status == "decided" and done.decided_by == SYSTEM
     assert done.decision is not None and done.decision["auto_approved"]["reviews"] == 4
-    wait_for(lambda: app.store.get_run(stranded.run_id).status == "completed")  # type: ignore[union-attr]
+    finished = lambda: (r := app.store.get_run(stranded.run_id)) is not None and r.status == "completed"  # noqa: E731
+    wait_until(finished, "the stranded run finishes")
     assert not [e for e in app.store.list_events(stranded.run_id) if e.event == "checkpoint.opened"]
 
 

@@ -50,6 +50,7 @@ def cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
     )  # fmt: skip
 
 
+@pytest.mark.processes
 def test_validate_ok_and_broken(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(linear_workflow().to_json())
@@ -135,6 +136,7 @@ def test_user_mistakes_exit_nonzero_with_one_line(tmp_path: Path, db: str) -> No
     assert out.returncode == 1 and "Already approved by Jamie Rivera at " in out.stderr
 
 
+@pytest.mark.processes
 def test_locked_database_is_a_clear_message(tmp_path: Path) -> None:
     db = str(tmp_path / "locked.duckdb")
     holder = Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load())

@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from engine.decisions import Approve, Reject
 from engine.errors import AlreadyDecidedError
 from engine.services import Loopdesk
@@ -50,6 +52,7 @@ def test_threads_racing_one_checkpoint(app: Loopdesk) -> None:
     assert len([s for s in app.store.list_steps(run.id) if s.node_id == "review"]) == 1
 
 
+@pytest.mark.processes
 def test_processes_racing_one_checkpoint(tmp_path: Path) -> None:
     db = tmp_path / "race.duckdb"
     wf_file = tmp_path / "wf.json"

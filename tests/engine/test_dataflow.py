@@ -25,11 +25,11 @@ from engine.dataflow import (
 )
 from engine.decisions import RequestChanges
 from engine.kinds.ai_step import REVISE_INSTRUCTION, revise, revises, write_new
-from engine.model import AIStepNode, Workflow
+from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
 from engine.validation import validate_workflow
 from tests.conftest import load_template
-from tests.engine.helpers import as_dict, linear_workflow
+from tests.engine.helpers import as_dict, linear_workflow, node_as
 from ui.wiring import add_after, delete_step, insert_on_edge
 
 
@@ -107,7 +107,7 @@ def test_an_answer_nobody_uses_blocks_saving() -> None:
         in (messages(wf))
     )
     shown = show_to_reviewer(wf, new_id, "headline", True)
-    assert "headline" in shown.node("review").visible_values
+    assert "headline" in node_as(shown, "review", ApprovalNode).visible_values
     assert messages(shown) == []
 
 
@@ -300,7 +300,7 @@ def test_request_changes_reaches_both_ai_steps_on_the_way_back(app: Loopdesk) ->
         assert f"Reviewer feedback: {note}" in second, node_id
         assert "Your previous answer:" in second, node_id
         assert runs[0].output != runs[1].output, node_id  # the revision differs
-    assert app.store.get_run(run.id).values["draft"] != run.values["draft"]
+    assert app.engine.get_run(run.id).values["draft"] != run.values["draft"]
 
 
 def test_a_step_that_places_the_note_itself_is_not_given_it_twice(app: Loopdesk) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.decisions import Approve
 from engine.diffs import draft_edit_size, edit_size, inline_diff, similarity, word_diff, words_changed
 from engine.services import Loopdesk
-from tests.engine.helpers import linear_workflow
+from tests.engine.helpers import decision_of, linear_workflow
 from ui.timeline import word_diff_markdown
 
 BEFORE = "Spring sale: 20% off all shoes this week."
@@ -42,13 +42,13 @@ def test_the_edit_size_is_stored_with_the_decision(app: Loopdesk) -> None:
     draft = str(run.values["draft"])
     last = draft.split()[-1]
     app.decide(cp.id, "jamie", Approve(edits={"draft": draft[: draft.rindex(last)] + "Today!"}))
-    decision = app.engine.get_checkpoint(cp.id).decision
+    decision = decision_of(app.engine.get_checkpoint(cp.id))
     assert decision["edit_size"] == round(1 / len(draft.split()), 4)
 
     run = app.start_run("wf", {"topic": "autumn"}, "riley")
     (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
     app.decide(cp.id, "jamie", Approve())
-    assert app.engine.get_checkpoint(cp.id).decision["edit_size"] == 0.0
+    assert decision_of(app.engine.get_checkpoint(cp.id))["edit_size"] == 0.0
 
 
 def test_a_draft_rewritten_whole_is_an_edit_size_of_one_line_breaks_are_not_words() -> None:

@@ -10,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
+
+pytestmark = pytest.mark.processes  # every test runs `python -m engine` in processes of its own
 
 ROOT = Path(__file__).resolve().parents[2]
 

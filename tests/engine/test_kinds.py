@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 
 from engine.kinds import KINDS, PALETTE, closed_values, exit_labels, kind_label, summarize
-from engine.model import NODE_KINDS, Node
+from engine.model import NODE_KINDS, ApprovalNode, BranchNode, Node
 from tests.conftest import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,16 +38,18 @@ def test_summaries_exits_and_closed_values_come_from_the_kinds() -> None:
     nodes = {n.type: n for n in support.nodes}
     assert summarize(nodes["end"]).startswith("End · ")
     approval = nodes["approval"]
+    assert isinstance(approval, ApprovalNode)
     assert summarize(approval, lambda who: f"<{who}>") == f"Approval · <{approval.assignee}>" + (
         f" · due {approval.due_hours:g} h" if approval.due_hours else ""
     )
     branch = nodes["branch"]
-    assert exit_labels(support, branch.id) == [*branch.cases, "default"]  # type: ignore[attr-defined]
+    assert isinstance(branch, BranchNode)
+    assert exit_labels(support, branch.id) == [*branch.cases, "default"]
     assert exit_labels(support, nodes["end"].id) == []
     assert exit_labels(support, nodes["ai_step"].id) == [None]
     assert exit_labels(support, "no-such-step") == []
     assert kind_label("ai_step") == "AI step" and kind_label("retired_kind") == "retired_kind"
-    value = branch.value  # type: ignore[attr-defined]
+    value = branch.value
     assert value in closed_values(support)
 
 

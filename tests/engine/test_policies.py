@@ -25,7 +25,7 @@ from engine.model import ApprovalNode, BusinessHours, Workflow, load_workflow_js
 from engine.policies import chain_summary
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
-from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
+from tests.engine.helpers import as_dict, decision_of, linear_workflow, with_rejection_path
 from tests.fakes.clock import MovableClock
 
 PEOPLE = {
@@ -115,7 +115,7 @@ def test_remind_then_reassign_then_approve_each_once(app: Loopdesk) -> None:
     assert run.status == "completed"
     closed = app.engine.get_checkpoint(cp.id)
     assert closed.decided_by == "system"
-    assert "no decision after 48 h" in closed.decision["comment"]
+    assert "no decision after 48 h" in decision_of(closed)["comment"]
     audit = [a.event for a in app.store.list_audit(cp.run_id)]
     assert audit.count("reminded") == 1 and audit.count("reassigned") == 1
     assert audit.count("decision_approve") == 1
@@ -139,7 +139,7 @@ def test_legacy_due_time_is_the_last_step_of_the_chain(app: Loopdesk) -> None:
     assert [e.action for e in done] == ["remind", "reject"]
     run = app.engine.get_run(cp.run_id)
     assert run.status == "completed" and run.outcome == "Rejected"
-    assert "due time passed (8 h)" in app.engine.get_checkpoint(cp.id).decision["comment"]
+    assert "due time passed (8 h)" in decision_of(app.engine.get_checkpoint(cp.id))["comment"]
 
 
 def test_the_chain_in_words_as_the_designer_explains_it(people: Directory) -> None:
@@ -256,7 +256,7 @@ def test_quorum_all_needs_every_member_and_shows_progress(app: Loopdesk) -> None
     run = app.decide(cp.id, "kai", Approve())
     assert run.status == "completed"
     closed = app.engine.get_checkpoint(cp.id)
-    assert closed.decided_by == "kai" and closed.decision["approvals"] == ["jamie", "morgan", "kai"]
+    assert closed.decided_by == "kai" and decision_of(closed)["approvals"] == ["jamie", "morgan", "kai"]
     counted = [a for a in app.store.list_audit(cp.run_id) if a.event == "approval_counted"]
     assert [a.detail["progress"] for a in counted] == [
         "1 of 3 approved: Jamie Rivera",
@@ -302,7 +302,8 @@ def test_quorum_members_racing_count_each_vote_once(app: Loopdesk) -> None:
         t.join()
     assert len(errors) == 3  # each member's second click is refused
     closed = app.engine.get_checkpoint(cp.id)
-    assert closed.status == "decided" and sorted(closed.decision["approvals"]) == ["jamie", "kai", "morgan"]
+    assert closed.status == "decided"
+    assert sorted(decision_of(closed)["approvals"]) == ["jamie", "kai", "morgan"]
     assert app.engine.get_run(cp.run_id).status == "completed"
     steps = [s.node_id for s in app.store.list_steps(cp.run_id)]
     assert steps.count("review") == 1 and steps.count("translate") == 1
@@ -368,9 +369,9 @@ def test_a_reassignment_on_a_quorum_replaces_one_member_who_has_not_voted(app: L
     run = app.decide(cp.id, "kai", Approve())
     assert run.status == "completed"
     closed = app.engine.get_checkpoint(cp.id)
-    assert sorted(closed.decision["approvals"]) == ["kai", "morgan", "sam"]
-    handed = [a.detail for a in app.store.list_audit(cp.run_id) if a.event == "reassigned"]
-    assert [(d["from"], d["to"], d["place_of"]) for d in handed] == [("jamie", "sam", "jamie")]
+    assert sorted(decision_of(closed)["approvals"]) == ["kai", "morgan", "sam"]
+    handovers = [a.detail for a in app.store.list_audit(cp.run_id) if a.event == "reassigned"]
+    assert [(d["from"], d["to"], d["place_of"]) for d in handovers] == [("jamie", "sam", "jamie")]
 
 
 def test_an_admin_replaces_a_member_by_name_and_the_place_can_be_handed_back(app: Loopdesk) -> None:
@@ -415,7 +416,7 @@ def test_a_quorum_short_of_people_is_never_lowered_and_waits_for_an_admin(app: L
     run = app.decide(cp.id, "alex", Approve(override_reason="launch today; Jamie's own draft is fine"))
     assert run.status == "completed"
     closed = app.engine.get_checkpoint(cp.id)
-    assert closed.decision["quorum_override"].startswith("2 of 3 approved: Morgan Lee, Kai Berg;")
+    assert decision_of(closed)["quorum_override"].startswith("2 of 3 approved: Morgan Lee, Kai Berg;")
     overridden = [a for a in app.store.list_audit(cp.run_id) if a.event == "quorum_overridden"]
     assert [(a.actor, a.detail["reason"]) for a in overridden] == [
         ("alex", "launch today; Jamie's own draft is fine")
@@ -433,7 +434,8 @@ def test_a_short_quorum_is_decided_by_its_escalation_chain(app: Loopdesk) -> Non
     assert app.engine.get_run(cp.run_id).status == "waiting"
     assert [e.action for e in app.engine.apply_timers(at=cp.created_at + 9 * HOUR)] == ["approve"]
     closed = app.engine.get_checkpoint(cp.id)
-    assert closed.decided_by == "system" and closed.decision["quorum_override"].startswith("2 of 3 approved")
+    assert closed.decided_by == "system"
+    assert decision_of(closed)["quorum_override"].startswith("2 of 3 approved")
     assert app.engine.get_run(cp.run_id).status == "completed"
 
 
@@ -469,7 +471,7 @@ def test_no_self_approval_unless_allowed_and_admins_override_with_a_reason(app: 
     assert [(a.actor, a.detail["reason"]) for a in override] == [
         ("alex", "Jamie is on leave; launch is today")
     ]
-    decision = app.engine.get_checkpoint(cp.id).decision
+    decision = decision_of(app.engine.get_checkpoint(cp.id))
     assert decision["override_reason"] == "Jamie is on leave; launch is today"
 
 
@@ -506,6 +508,7 @@ def _blog_inputs(app: Loopdesk) -> dict[str, Any]:
     return values
 
 
+@pytest.mark.processes
 def test_quorum_members_in_separate_processes_count_each_vote_once(
     pg_url: str, people: Directory, tmp_path: Path
 ) -> None:
@@ -532,7 +535,7 @@ def test_quorum_members_in_separate_processes_count_each_vote_once(
     try:
         closed = service.engine.get_checkpoint(cp.id)
         assert closed.status == "decided"
-        assert sorted(closed.decision["approvals"]) == ["jamie", "kai", "morgan"]
+        assert sorted(decision_of(closed)["approvals"]) == ["jamie", "kai", "morgan"]
         steps = [s.node_id for s in service.store.list_steps(cp.run_id)]
         assert steps.count("review") == 1 and steps.count("translate") == 1
         assert service.engine.get_run(cp.run_id).status == "completed"

@@ -29,6 +29,7 @@ def _initialize(url: str, barrier: object, results: object) -> None:
         store.close()
 
 
+@pytest.mark.processes
 def test_the_schema_is_created_once_by_processes_starting_together(pg_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(4), ctx.Queue()

@@ -17,6 +17,7 @@ from engine.prompt_advice import DEMO_LABEL, demo_suggestion, placeholder_warnin
 from engine.prompt_feedback import ReviewedDraft, reviewed_drafts, reviewed_steps
 from engine.replay import ReplayCase, StepReplay, changed_ai_steps
 from engine.services import Loopdesk
+from tests.engine.helpers import node_as
 from tests.engine.test_ai_servers import open_app
 from tests.engine.test_cli import cli
 from tests.engine.test_learning import decide, waiting, with_instruction
@@ -339,9 +340,11 @@ def test_a_changed_step_no_reviewer_sees_is_listed_but_not_replayed(
     app, _ = seeded
     wf = own(app)
     assert reviewed_steps(wf) == {"draft"}  # the translation is made after the review
-    both = with_instruction(wf, wf.node("draft").instruction + " Be brief.")  # type: ignore[union-attr]
+    both = with_instruction(wf, node_as(wf, "draft", AIStepNode).instruction + " Be brief.")
     nodes = [
-        n.model_copy(update={"instruction": n.instruction + " Keep it formal."}) if n.id == "translate" else n
+        n.model_copy(update={"instruction": n.instruction + " Keep it formal."})
+        if isinstance(n, AIStepNode) and n.id == "translate"
+        else n
         for n in both.nodes
     ]
     both = both.model_copy(update={"nodes": nodes})

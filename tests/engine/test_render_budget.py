@@ -17,7 +17,7 @@ from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.services import Loopdesk
 from engine.templating import is_plain, output_bound
 from engine.validation import workflow_warnings
-from tests.engine.helpers import as_dict, linear_workflow
+from tests.engine.helpers import as_dict, linear_workflow, node_as
 from tests.waiting import wait_until
 
 ENDLESS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}Hi"
@@ -120,7 +120,8 @@ def test_a_prompt_that_expands_a_large_value_never_takes_the_engines_memory(
     run = app.start_run("wf", {"topic": "t" * 100_000}, "riley")
     grown = _peak_memory_bytes() - before
     assert run.status == "failed"
-    assert "render budget" in (run.error or "") and run.error.startswith("the instruction of step `draft`")
+    assert run.error is not None and "render budget" in run.error
+    assert run.error.startswith("the instruction of step `draft`")
     assert grown < 150 * 2**20, f"the engine's process grew by {grown / 2**20:.0f} MB"
 
 
@@ -136,7 +137,7 @@ def test_plain_prompts_over_the_output_budget_fail_too(
 ) -> None:
     monkeypatch.setenv("LOOPDESK_RENDER_CHARS", "50")
     wf = with_instruction("Write about {{ topic }}. " * 5)
-    assert is_plain(wf.node("draft").instruction)  # rendered in the engine's own thread
+    assert is_plain(node_as(wf, "draft", AIStepNode).instruction)  # rendered in the engine's own thread
     app.save_workflow(wf, "dana")
     run = app.start_run("wf", {"topic": "a topic of some length"}, "riley")
     assert run.status == "failed"

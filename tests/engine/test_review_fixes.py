@@ -224,7 +224,9 @@ def test_importing_the_same_file_twice_adds_one_version(app: Loopdesk) -> None:
     assert len(app.versions("wf")) == 1
 
 
-def test_results_that_cannot_be_stored_fail_the_run_visibly(app: Loopdesk) -> None:
+def test_results_that_cannot_be_stored_fail_the_run_visibly(
+    app: Loopdesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app.save_workflow(linear_workflow(), "dana")
     real_apply = app.store.apply
 
@@ -233,9 +235,9 @@ def test_results_that_cannot_be_stored_fail_the_run_visibly(app: Loopdesk) -> No
             raise RuntimeError("disk full")
         real_apply(t)
 
-    app.store.apply = refuse_the_draft  # type: ignore[method-assign]
-    run = app.start_run("wf", {"topic": "t"}, "riley")
-    app.store.apply = real_apply  # type: ignore[method-assign]
+    with monkeypatch.context() as patched:
+        patched.setattr(app.store, "apply", refuse_the_draft)
+        run = app.start_run("wf", {"topic": "t"}, "riley")
     assert (run.status, run.failed_node) == ("failed", "draft")
     assert run.error == "the step's result could not be saved: disk full"
     assert [s.status for s in app.store.list_steps(run.id)] == ["done", "failed"]

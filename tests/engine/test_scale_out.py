@@ -104,6 +104,7 @@ def _decide_in_process(url: str, checkpoint_id: str, user: str, barrier: Any, re
         app.close()
 
 
+@pytest.mark.processes
 def test_six_processes_deciding_one_checkpoint_one_wins(pg_app: Loopdesk, pg_url: str) -> None:
     pg_app.save_workflow(linear_workflow(), "dana")
     run = pg_app.start_run("wf", {"topic": "race"}, "riley")
@@ -130,6 +131,7 @@ def test_six_processes_deciding_one_checkpoint_one_wins(pg_app: Loopdesk, pg_url
 
 
 # -- workers -------------------------------------------------------------------------------------
+@pytest.mark.processes
 def test_detached_runs_are_driven_by_a_worker(pg_url: str, workers: Workers, tmp_path: Path) -> None:
     wf = tmp_path / "wf.json"
     wf.write_text(linear_workflow().to_json())
@@ -154,6 +156,7 @@ def test_detached_runs_are_driven_by_a_worker(pg_url: str, workers: Workers, tmp
     assert "worker stopped: took up" in workers.log(0)
 
 
+@pytest.mark.processes
 def test_a_worker_is_woken_by_the_database_not_by_its_poll(pg_url: str, workers: Workers) -> None:
     app = open_app(pg_url, workers=0)
     try:
@@ -169,6 +172,7 @@ def test_a_worker_is_woken_by_the_database_not_by_its_poll(pg_url: str, workers:
         app.close()
 
 
+@pytest.mark.processes
 def test_a_worker_killed_mid_ai_step_is_taken_over_after_its_lease(pg_url: str, tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
         server.plan(answer("slow draft", delay=60), answer("second draft"), answer("Auf Deutsch"))
@@ -205,6 +209,7 @@ def test_a_worker_killed_mid_ai_step_is_taken_over_after_its_lease(pg_url: str, 
             pool.stop()
 
 
+@pytest.mark.processes
 def test_a_due_timeout_is_applied_once_with_three_workers(pg_url: str, workers: Workers) -> None:
     data = as_dict(linear_workflow())
     review = next(n for n in data["nodes"] if n["id"] == "review")
@@ -216,8 +221,10 @@ def test_a_due_timeout_is_applied_once_with_three_workers(pg_url: str, workers: 
         assert all(r.status == "waiting" for r in runs)
         for _ in range(3):
             workers.start("--concurrency", "2")
-        for r in runs:
-            wait_until(lambda r=r: app.engine.get_run(r.id).status == "rejected", "the timeout rejected it")
+        wait_until(
+            lambda: all(app.engine.get_run(r.id).status == "rejected" for r in runs),
+            "the timeout rejected every run",
+        )
         time.sleep(1.0)  # the workers keep looking: nothing more may happen
         for r in runs:
             decided = [a for a in app.store.list_audit(r.id) if a.event == "decision_reject"]
@@ -228,6 +235,7 @@ def test_a_due_timeout_is_applied_once_with_three_workers(pg_url: str, workers: 
         app.close()
 
 
+@pytest.mark.processes
 def test_a_stopped_worker_releases_what_it_holds(pg_url: str, workers: Workers) -> None:
     with FakeOpenAIServer() as server:
         server.plan(answer("slow", delay=30), answer("quick draft"))

@@ -19,9 +19,10 @@ import pytest
 from engine.decisions import Approve
 from engine.directory import Directory
 from engine.errors import EngineError, StoreDamagedError, StoreLockedError, StoreUnavailableError
-from engine.llm.base import CallProgress, LLMRequest, LLMResponse
+from engine.llm.base import CallProgress, LLMProvider, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.services import Loopdesk
+from engine.store.duckdb import DuckDBStore
 from tests.engine.helpers import linear_workflow
 from tests.fakes.clock import MovableClock
 from tests.waiting import wait_until
@@ -57,13 +58,16 @@ def fill(disk: Path, leave: int = 0, name: str = "filler") -> Path:
     return filler
 
 
-def open_app(path: Path, provider: object | None = None) -> Loopdesk:
+def open_app(path: Path, provider: LLMProvider | None = None) -> Loopdesk:
     return Loopdesk.open(
-        str(path),
-        provider=provider or DemoProvider(),
-        directory=Directory.load(),
-        workers=2,  # type: ignore[arg-type]
+        str(path), provider=provider or DemoProvider(), directory=Directory.load(), workers=2
     )
+
+
+def duckdb_store(app: Loopdesk) -> DuckDBStore:
+    """The app's store, which these tests reach into: a DuckDB file's."""
+    assert isinstance(app.store, DuckDBStore)
+    return app.store
 
 
 def test_a_failed_start_does_not_poison_the_process(tmp_path: Path) -> None:
@@ -123,6 +127,7 @@ def test_a_truncated_file_is_named_and_a_restored_one_opens(tmp_path: Path) -> N
         app.close()
 
 
+@pytest.mark.processes
 def test_a_locked_database_is_named_and_opens_once_released(tmp_path: Path) -> None:
     db = tmp_path / "loopdesk.duckdb"
     holder = subprocess.Popen(
@@ -140,6 +145,7 @@ def test_a_locked_database_is_named_and_opens_once_released(tmp_path: Path) -> N
     app.close()
 
 
+@pytest.mark.processes
 def test_a_full_disk_refuses_changes_with_one_message_and_heals(small_disk: Path) -> None:
     app = open_app(small_disk / "loopdesk.duckdb")
     app.store.clock = clock = MovableClock()
@@ -185,6 +191,7 @@ class DiskFillingProvider(DemoProvider):
         return answer
 
 
+@pytest.mark.processes
 def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,17 +228,18 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
         app.close()
 
 
+@pytest.mark.processes
 def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_disk: Path) -> None:
     app = open_app(small_disk / "loopdesk.duckdb")
     app.store.clock = clock = MovableClock()
     try:
         app.save_workflow(linear_workflow(), "dana")
         run = app.start_run("wf", {"topic": "t"}, "riley")
-        app.store._cur().execute("SET checkpoint_threshold = '1KB'")  # every commit checkpoints
+        duckdb_store(app)._cur().execute("SET checkpoint_threshold = '1KB'")  # every commit checkpoints
         filler = fill(small_disk, leave=64 * 1024)  # room for the log, none for the checkpoint
         with pytest.raises(StoreUnavailableError, match="No space left on device"):
             app.cancel(run.id, "riley")  # its checkpoint fails: DuckDB invalidates the database
-        assert app.store._broken == "No space left on device"
+        assert duckdb_store(app)._broken == "No space left on device"
         assert "No space left on device" in (app.health() or "")
         rest = fill(small_disk, name="rest")  # not a page left now
         with pytest.raises(StoreUnavailableError, match="No space left on device"):
@@ -249,6 +257,7 @@ def test_a_connection_duckdb_gave_up_is_reopened_once_the_disk_has_room(small_di
         app.close()
 
 
+@pytest.mark.processes
 def test_a_read_only_database_is_named_and_opens_once_writable(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -279,7 +288,7 @@ def test_the_database_memory_is_capped_and_a_bad_setting_is_named(
     monkeypatch.setenv("LOOPDESK_DB_MEMORY", "300MB")
     app = open_app(tmp_path / "capped.duckdb")
     try:
-        assert app.store._cur().execute("SELECT current_setting('memory_limit')").fetchall() == [
+        assert duckdb_store(app)._cur().execute("SELECT current_setting('memory_limit')").fetchall() == [
             ("286.1 MiB",)
         ]
     finally:

@@ -49,7 +49,7 @@ def test_response_is_marked_demo_with_rough_token_counts() -> None:
     assert response.demo is True
     assert response.provider == "demo"
     assert response.prompt_tokens == 4  # 3 words x 1.3, rounded
-    assert response.completion_tokens > 0
+    assert response.completion_tokens is not None and response.completion_tokens > 0
     assert response.latency_ms == 0.0
     assert DemoProvider().kind == "demo"
 

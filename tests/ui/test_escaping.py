@@ -11,8 +11,7 @@ import engine.catalog
 from engine.catalog import Template
 from engine.services import Loopdesk
 from tests.conftest import load_template, save_variant
-from tests.ui.conftest import shown
-from tests.ui.test_runs_board import page
+from tests.ui.conftest import page, shown
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "![px](http://t.invalid/p.png)"

@@ -18,7 +18,7 @@ from engine.model import AutoApproval, Quorum
 from engine.records import CheckpointClose, RunRecord, Transition
 from engine.services import Loopdesk
 from tests.conftest import save_variant
-from tests.engine.helpers import with_auto_approval
+from tests.engine.helpers import decision_of, with_auto_approval
 from tests.ui.conftest import click, shown
 from tests.waiting import wait_until
 from ui.review import due_markdown
@@ -68,9 +68,9 @@ def test_my_pending_checkpoint_shows_everything_needed_to_decide(waiting_run: Ru
     assert any("Channel: `LinkedIn`" in m for m in markdown)
     assert any("brand voice" in i.value for i in at.info)  # the instructions
     cp = get_app().inbox("jamie")[0]
-    draft = at.text_area(key=f"edit_{cp.id}_draft")
-    assert draft.value == cp.shown["draft"] and "let's talk about" in draft.value
-    assert "[Demo" not in draft.value  # the demo label is beside the draft, not inside it
+    draft = at.text_area(key=f"edit_{cp.id}_draft").value
+    assert draft is not None and draft == cp.shown["draft"] and "let's talk about" in draft
+    assert "[Demo" not in draft  # the demo label is beside the draft, not inside it
     assert any("demo output (offline demo model)" in shown(c.value) for c in at.caption)
     assert {"Approve", "Reject", "Request changes", "Reassign"} <= {b.label for b in at.button}
 
@@ -80,8 +80,8 @@ def test_approving_with_an_edit_advances_the_run_and_the_audit_names_me(waiting_
     cp = service.inbox("jamie")[0]
     at = inbox("jamie")
     draft = at.text_area(key=f"edit_{cp.id}_draft")
-    sentence = a_sentence(draft.value)
-    draft.input(draft.value.replace(sentence, EDITED))
+    assert draft.value is not None
+    draft.input(draft.value.replace(a_sentence(draft.value), EDITED))
     click(at, "Approve")
 
     assert any("Approved with 1 edited value" in s.value for s in at.success)
@@ -218,8 +218,9 @@ def test_filter_to_one_step_and_decide_several_with_one_decided_meanwhile(servic
     assert any(f.startswith("Approved 2 of 3.") for f in flash), flash
     lost = "“Launch note 1” was not decided: Already approved by Jamie Rivera at "
     assert any(lost in f for f in flash), flash
-    for run in runs:
-        wait_until(lambda run=run: service.engine.get_run(run.id).status == "completed", "the run moves on")
+    wait_until(
+        lambda: all(service.engine.get_run(run.id).status == "completed" for run in runs), "the runs end"
+    )
     decisions = [service.engine.get_checkpoint(c.id).decided_by for c in cps.values()]
     assert decisions == ["jamie"] * 3  # each its own decision, each once
     audit = [a.event for r in runs for a in service.store.list_audit(r.id) if a.event == "decision_approve"]
@@ -269,7 +270,7 @@ def test_a_quorum_member_who_approved_sees_it_counted_and_the_item_leaves_their_
     click(at, "Approve")
     assert any("Approved. The run carries on." in shown(s.value) for s in at.success)
     wait_until(lambda: service.engine.get_run(run.id).status == "completed", "the run moves on")
-    assert service.engine.get_checkpoint(cp.id).decision["approvals"] == ["jamie", "morgan"]
+    assert decision_of(service.engine.get_checkpoint(cp.id))["approvals"] == ["jamie", "morgan"]
 
 
 def test_an_admin_replaces_one_approver_by_name_and_overrides_a_quorum_only_with_a_reason(
@@ -302,7 +303,7 @@ def test_an_admin_replaces_one_approver_by_name_and_overrides_a_quorum_only_with
     click(at, "Approve")
     wait_until(lambda: service.engine.get_run(run.id).status == "completed", "the run moves on")
     closed = service.engine.get_checkpoint(cp.id)
-    assert closed.decided_by == "alex" and closed.decision["quorum_override"] == "0 of 2 approved"
+    assert closed.decided_by == "alex" and decision_of(closed)["quorum_override"] == "0 of 2 approved"
 
 
 class CutOffDemo(DemoProvider):
@@ -377,7 +378,8 @@ def test_counts_agree_everywhere_for_a_quorum_member_who_approved(service: Loopd
     at.session_state["loopdesk_user"] = "jamie"
     at.run()
     assert not at.exception, at.exception
-    assert not [link.label for link in at.sidebar.get("page_link") if "waiting for you" in link.label]
+    links = [link.proto.label for link in at.sidebar.get("page_link")]
+    assert not [label for label in links if "waiting for you" in label]
     assert any("Nothing waiting for you" in c.value for c in at.sidebar.caption)
     assert service.inbox_state("jamie").count == 0 and service.inbox_state("morgan").count == 1
     assert service.engine.get_run(run.id).status == "waiting"

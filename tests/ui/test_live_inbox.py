@@ -37,23 +37,23 @@ def test_a_new_item_is_announced_and_counted_without_opening_the_inbox(service: 
     service.start_run("marketing-social-post", {"topic": "Fresh draft"}, "dana")
     at = shell("jamie", seen=at.session_state[SEEN_KEY])  # the sidebar fragment's next refresh
     assert [t.value for t in at.toast] == ["New in your Inbox: Fresh draft"]
-    assert any(link.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
+    assert any(link.proto.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
 
     at = shell("jamie", seen=at.session_state[SEEN_KEY])  # announced once, not on every refresh
     assert not at.toast
-    assert any(link.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
+    assert any(link.proto.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
 
 
 def test_the_first_look_does_not_toast_what_was_already_waiting(service: Loopdesk) -> None:
     service.start_run("marketing-social-post", {"topic": "Old news"}, "dana")
     at = shell("jamie")
     assert not at.toast
-    assert any(link.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
+    assert any(link.proto.label == "1 waiting for you" for link in at.sidebar.get("page_link"))
 
 
 def test_the_person_who_asked_sees_how_their_run_ended_in_the_sidebar(service: Loopdesk) -> None:
     at = shell("dana")
-    assert not [link for link in at.sidebar.get("page_link") if "is done" in link.label]
+    assert not [link for link in at.sidebar.get("page_link") if "is done" in link.proto.label]
     seen = at.session_state[FINISHED_SEEN_KEY]
     run = service.start_run("marketing-social-post", {"topic": "Spring sale"}, "dana")
     service.decide(service.inbox("jamie")[0].id, "jamie", Approve())
@@ -62,7 +62,7 @@ def test_the_person_who_asked_sees_how_their_run_ended_in_the_sidebar(service: L
     at.session_state[FINISHED_SEEN_KEY] = seen
     at.run()
     assert not at.exception, at.exception
-    links = [link for link in at.sidebar.get("page_link") if "is done" in link.label]
-    assert [shown(link.label) for link in links] == ["“Spring sale” is done: Published"]
+    links = [link for link in at.sidebar.get("page_link") if "is done" in link.proto.label]
+    assert [shown(link.proto.label) for link in links] == ["“Spring sale” is done: Published"]
     assert links[0].proto.query_string == f"run={run.id}"
     assert [t.value for t in at.toast] == ["Your request “Spring sale” is done"]

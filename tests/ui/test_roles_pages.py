@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from engine.services import Loopdesk
 from tests.conftest import save_variant
-from tests.ui.conftest import keyed_select, shown
-from tests.ui.test_runs_board import BOARD, MARKETING, RUNS, page
+from tests.ui.conftest import keyed_select, page, shown
+from tests.ui.test_runs_board import BOARD, MARKETING, RUNS
 from tests.ui.test_runs_board import ROOT as _ROOT
 
 DESIGNER = str(_ROOT / "pages" / "designer.py")
