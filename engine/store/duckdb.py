@@ -41,20 +41,18 @@ from engine.records import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
-    DesignDraft,
-    LiveStep,
     OutboxEvent,
     RunFilter,
     RunRecord,
     RunScope,
     RunUpdate,
     StepRecord,
-    TokenRecord,
     Transition,
     WorkflowVersion,
     now,
 )
-from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
+from engine.store.archive import sql_text, stats_query
+from engine.store.counters import DAY_SECONDS, CounterDeltas
 from engine.store.filters import checkpoint_order, checkpoint_query, given, run_filter
 from engine.store.filters import marks as _marks
 from engine.store.location import default_location
@@ -81,7 +79,6 @@ from engine.store.rows import (
     run_record,
     run_values,
     step_values,
-    token_record,
 )
 from engine.store.sql import SqlStore, find_checkpoint, summed
 
@@ -198,18 +195,12 @@ def _compact_counters(cur: duckdb.DuckDBPyConnection, table: str = "stats_counte
     cur.execute("DROP TABLE compacted")
 
 
-def _archive_files(folder: str, table: str) -> str:
-    """Every archived month's file of one table, as one relation."""
-    where = _sql_text(str(Path(folder).resolve()))
-    return f"read_parquet('{where}/*/{table}-*.parquet', union_by_name = true)"
-
-
 def _move_counters(cur: duckdb.DuckDBPyConnection) -> None:
     """Move what the runs in the temp table `archiving` counted from the live to the archive's counters."""
     leaving = {}
     for table, key in (("runs", "id"), ("checkpoints", "run_id"), ("steps", "run_id")):
         leaving[table] = f"(SELECT * FROM {table} WHERE {key} IN (SELECT id FROM archiving))"
-    query = _stats_query(leaving["runs"], leaving["checkpoints"], leaving["steps"])
+    query = stats_query(leaving["runs"], leaving["checkpoints"], leaving["steps"])
     stats = f"SELECT * FROM ({query}) WHERE value <> 0"
     cur.execute(f"INSERT INTO stats_counters SELECT workflow_id, node_id, day, metric, -value FROM ({stats})")
     cur.execute(f"INSERT INTO archived_counters SELECT * FROM ({stats})")
@@ -269,26 +260,7 @@ def _split_tables(cur: duckdb.DuckDBPyConnection) -> None:
 def _count_history(cur: duckdb.DuckDBPyConnection) -> None:
     """Fill the insight counters from what a file from before them (or a new one) holds."""
     cur.execute("DELETE FROM stats_counters")
-    cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) WHERE value <> 0")
-
-
-def archive_stats(folder: str) -> dict[tuple[str, str, int, str], float]:
-    """The insight counters of the archive under `folder`, computed from scratch from its Parquet
-    files (whichever backend wrote them: DuckDB reads them in memory)."""
-    if not list(Path(folder).glob("*/runs-*.parquet")):
-        return {}
-    query = _stats_query(*(_archive_files(folder, t) for t in ("runs", "checkpoints", "steps")))
-    con = duckdb.connect()
-    try:
-        rows = con.execute(f"SELECT * FROM ({query}) WHERE value <> 0").fetchall()
-    finally:
-        con.close()
-    return {(w, n, int(d), m): float(v) for w, n, d, m, v in rows}
-
-
-def _sql_text(text: str) -> str:
-    """Text for a single-quoted SQL literal (file paths in COPY and read_parquet)."""
-    return text.replace("'", "''")
+    cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({stats_query()}) WHERE value <> 0")
 
 
 def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int, str, float]]) -> None:
@@ -299,55 +271,6 @@ def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int
         f"INSERT INTO stats_counters ({cols}) VALUES {marks}",
         [v for row in rows for v in row],
     )
-
-
-def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
-    """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
-    kind = "json_extract_string(decision, '$.kind')"
-    day = f"CAST(floor({{}} / {DAY_SECONDS!r}) AS INTEGER)"
-    decisions = ", ".join(DECISION_METRICS)
-    ai = ", ".join(AI_METRICS)
-    return f"""
-        SELECT workflow_id, '' AS node_id, 0 AS day, '{RUNS_PREFIX}' || status AS metric,
-               CAST(count(*) AS DOUBLE) AS value
-        FROM {runs} GROUP BY ALL
-        UNION ALL
-        SELECT workflow_id, node_id, day, metric, value FROM (
-            UNPIVOT (
-                SELECT workflow_id, node_id, {day.format("decided_at")} AS day,
-                    CAST(count(*) FILTER (WHERE NOT auto) AS DOUBLE) AS decided,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve') AS DOUBLE) AS approved,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'reject') AS DOUBLE) AS rejected,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes') AS DOUBLE)
-                        AS changes_requested,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
-                        AND CAST(json_extract(decision, '$.edits') AS VARCHAR) NOT IN ('{{}}', 'null'))
-                        AS DOUBLE) AS edited,
-                    sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
-                    CAST(count(*) FILTER (WHERE auto) AS DOUBLE) AS auto_approved
-                FROM (
-                    SELECT *, coalesce(CAST(json_extract(decision, '$.auto_approved') AS VARCHAR), 'null')
-                        <> 'null' AS auto
-                    FROM {checkpoints} AS c0
-                ) WHERE status = 'decided' GROUP BY ALL
-            ) ON {decisions} INTO NAME metric VALUE value)
-        UNION ALL
-        SELECT workflow_id, node_id, day, metric, value FROM (
-            UNPIVOT (
-                SELECT r.workflow_id, s.node_id, {day.format("s.finished_at")} AS day,
-                    CAST(count(*) AS DOUBLE) AS ai_steps,
-                    CAST(sum(coalesce(CAST(json_extract(s.meta, '$.prompt_tokens') AS BIGINT), 0))
-                        AS DOUBLE) AS prompt_tokens,
-                    CAST(sum(coalesce(CAST(json_extract(s.meta, '$.completion_tokens') AS BIGINT), 0))
-                        AS DOUBLE) AS completion_tokens,
-                    sum(coalesce(CAST(json_extract(s.meta, '$.cost_usd') AS DOUBLE), 0)) AS cost_usd,
-                    CAST(count(*) FILTER (WHERE json_extract_string(s.meta, '$.cost_usd') IS NULL
-                        AND json_extract(s.meta, '$.model') IS NOT NULL
-                        AND coalesce(CAST(json_extract(s.meta, '$.demo') AS BOOLEAN), false) = false)
-                        AS DOUBLE) AS unpriced_steps
-                FROM {steps} s JOIN {runs} r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY ALL
-            ) ON {ai} INTO NAME metric VALUE value)
-    """
 
 
 _OS_REASONS = (
@@ -556,14 +479,6 @@ class DuckDBStore(SqlStore):
         self._retry_at = 0.0
         self._probe_at = 0.0
 
-    def __enter__(self) -> DuckDBStore:
-        """Use as a context manager: the store closes on exit."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close the store."""
-        self.close()
-
     # -- plumbing -------------------------------------------------------------
     def _cur(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the current connection (reopened first if DuckDB gave it up)."""
@@ -578,9 +493,13 @@ class DuckDBStore(SqlStore):
         """One read (DuckDB takes `?` placeholders as they are)."""
         return self._rows(sql, params)
 
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One write, through the single writer (committed with whatever else it groups)."""
+        self._submit(_Job(work=lambda cur: cur.execute(sql, list(params))))
+
     def _stats_sql(self) -> str:
         """The insight counters computed from scratch, in DuckDB's dialect."""
-        return _stats_query()
+        return stats_query()
 
     def _json_number(self, column: str, key: str) -> str:
         """`key` of the JSON text in `column` as a DOUBLE (0 when absent)."""
@@ -1245,19 +1164,6 @@ class DuckDBStore(SqlStore):
         result: list[tuple[Any, ...]] = self._submit(_Job(work=claim))
         return result
 
-    def clear_actions(self, checkpoint_ids: list[str]) -> None:
-        """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
-        if not checkpoint_ids:
-            return
-        marks = _marks(len(checkpoint_ids))
-        self._submit(
-            _Job(
-                work=lambda cur: cur.execute(
-                    f"UPDATE pending_checkpoints SET action_at = NULL WHERE id IN ({marks})", checkpoint_ids
-                )
-            )
-        )
-
     # -- bulk history -----------------------------------------------------------
     _HISTORY = (("runs", "id"), ("steps", "run_id"), ("checkpoints", "run_id"),
                 ("pending_checkpoints", "run_id"), ("audit", "run_id"), ("outbox", "run_id"),
@@ -1307,7 +1213,7 @@ class DuckDBStore(SqlStore):
                     names = ", ".join(cols)
                     cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM bulk_{table}")
                 if tables.get("runs") is not None and tables["runs"].num_rows:
-                    stats = _stats_query("bulk_runs", "bulk_checkpoints", "bulk_steps")
+                    stats = stats_query("bulk_runs", "bulk_checkpoints", "bulk_steps")
                     cur.execute(f"INSERT INTO stats_counters SELECT * FROM ({stats}) WHERE value <> 0")
             finally:
                 for name in registered:
@@ -1316,10 +1222,6 @@ class DuckDBStore(SqlStore):
         self._submit(_Job(work=write))
 
     # -- insight counters --------------------------------------------------------
-    def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
-        """The archive's counters computed from scratch from its Parquet files."""
-        return archive_stats(folder)
-
     # -- archiving ----------------------------------------------------------------
     _ARCHIVED = tuple(t for t in _HISTORY if t[0] != "pending_checkpoints")
     """Finished runs have no open checkpoint."""
@@ -1373,7 +1275,7 @@ class DuckDBStore(SqlStore):
                 continue
             path = target / f"{table}-{stamp}.parquet"
             written.append(path)
-            file = _sql_text(str(path))
+            file = sql_text(str(path))
             cur.execute(f"COPY ({rows}) TO '{file}' (FORMAT parquet)")
             found = int(cur.execute(f"SELECT count(*) FROM read_parquet('{file}')").fetchall()[0][0])
             if found != expected:
@@ -1436,24 +1338,6 @@ class DuckDBStore(SqlStore):
                 self._event_claims.pop(e.id, None)
 
     # -- API tokens and settings ------------------------------------------------
-    def save_token(self, token: TokenRecord) -> None:
-        """Store a new token record."""
-        row = [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None]
-        self._submit(_Job(work=lambda cur: cur.execute(f"INSERT INTO api_tokens VALUES ({_marks(7)})", row)))
-
-    def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
-        """Mark a token revoked (idempotent); the record, or None when there is no such token."""
-
-        def write(cur: duckdb.DuckDBPyConnection) -> TokenRecord | None:
-            cur.execute(
-                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [at, token_id]
-            )
-            rows = cur.execute("SELECT * FROM api_tokens WHERE id = ?", [token_id]).fetchall()
-            return token_record(rows[0]) if rows else None
-
-        result: TokenRecord | None = self._submit(_Job(work=write))
-        return result
-
     def setting(self, key: str, default: str) -> str:
         """The stored value of a setting, or `default`, stored first, when there is none yet."""
         rows = self._rows("SELECT value FROM store_meta WHERE key = ?", [f"setting:{key}"])
@@ -1470,73 +1354,3 @@ class DuckDBStore(SqlStore):
 
         result: str = self._submit(_Job(work=write))
         return result
-
-    def put_draft(self, draft: DesignDraft) -> None:
-        """Keep a designer's unsaved working copy."""
-
-        def write(cur: duckdb.DuckDBPyConnection) -> None:
-            cur.execute(
-                "INSERT OR REPLACE INTO design_drafts VALUES (?, ?, ?, ?)",
-                [draft.user, draft.workflow_id, draft.definition, draft.saved_at],
-            )
-
-        self._submit(_Job(work=write))
-
-    def get_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
-        """The designer's unsaved working copy of the workflow."""
-        rows = self._rows(
-            "SELECT * FROM design_drafts WHERE user_name = ? AND workflow_id = ?", [user, workflow_id]
-        )
-        return DesignDraft(*rows[0]) if rows else None
-
-    def drop_draft(self, user: str, workflow_id: str) -> None:
-        """Forget the designer's unsaved working copy."""
-
-        def write(cur: duckdb.DuckDBPyConnection) -> None:
-            cur.execute(
-                "DELETE FROM design_drafts WHERE user_name = ? AND workflow_id = ?", [user, workflow_id]
-            )
-
-        self._submit(_Job(work=write))
-
-    def list_drafts(self, user: str) -> list[DesignDraft]:
-        """Every unsaved working copy the designer has kept, newest first."""
-        rows = self._rows(
-            "SELECT * FROM design_drafts WHERE user_name = ? ORDER BY saved_at DESC, workflow_id", [user]
-        )
-        return [DesignDraft(*r) for r in rows]
-
-    def put_live(self, live: LiveStep) -> None:
-        """Record how far a running AI step is."""
-
-        def write(cur: duckdb.DuckDBPyConnection) -> None:
-            cur.execute(
-                "INSERT OR REPLACE INTO live_steps VALUES (?, ?, ?, ?, ?, ?)",
-                [live.run_id, live.node_id, live.attempt, live.text, live.started_at, live.updated_at],
-            )
-
-        self._submit(_Job(work=write))
-
-    def get_live(self, run_id: str) -> LiveStep | None:
-        """How far the run's AI step in flight is."""
-        rows = self._rows("SELECT * FROM live_steps WHERE run_id = ?", [run_id])
-        return LiveStep(*rows[0]) if rows else None
-
-    def clear_live(self, run_id: str) -> None:
-        """Forget the run's step in flight."""
-
-        def write(cur: duckdb.DuckDBPyConnection) -> None:
-            cur.execute("DELETE FROM live_steps WHERE run_id = ?", [run_id])
-
-        self._submit(_Job(work=write))
-
-    def put_setting(self, key: str, value: str) -> None:
-        """Store a setting's value, replacing what was stored."""
-
-        def write(cur: duckdb.DuckDBPyConnection) -> None:
-            cur.execute(
-                "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [f"setting:{key}", value],
-            )
-
-        self._submit(_Job(work=write))

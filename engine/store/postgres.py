@@ -34,19 +34,15 @@ from engine.model import Workflow
 from engine.records import (
     FINISHED_STATUSES,
     CheckpointRecord,
-    DesignDraft,
-    LiveStep,
     OutboxEvent,
     RunFilter,
     RunRecord,
     RunScope,
-    TokenRecord,
     Transition,
     WorkflowVersion,
     now,
 )
 from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
-from engine.store.duckdb import archive_stats
 from engine.store.filters import checkpoint_order, checkpoint_query, run_filter
 from engine.store.location import redacted
 from engine.store.outbox import events_from
@@ -58,7 +54,6 @@ from engine.store.rows import (
     RUN_COLS,
     STEP_COLS,
     STEP_INSERT_COLS,
-    TOKEN_COLS,
     WORKFLOW_COLS,
     RunState,
     catalog_queries,
@@ -73,7 +68,6 @@ from engine.store.rows import (
     run_record,
     run_values,
     step_values,
-    token_record,
 )
 from engine.store.sql import SqlStore, find_checkpoint
 
@@ -292,14 +286,6 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return "the server did not answer in time"
-
-    def __enter__(self) -> PostgresStore:
-        """Use as a context manager: the store closes on exit."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close the store."""
-        self.close()
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
@@ -673,12 +659,10 @@ class PostgresStore(SqlStore):
         with self._conn() as conn:
             return conn.execute(sql, [*params, int(limit), self.clock.now() + lease_seconds]).fetchall()
 
-    def clear_actions(self, checkpoint_ids: list[str]) -> None:
-        """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
-        if checkpoint_ids:
-            self._rows_written(
-                "UPDATE pending_checkpoints SET action_at = NULL WHERE id = ANY(%s)", [checkpoint_ids]
-            )
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One write written with `?` placeholders; it commits by itself."""
+        with self._conn() as conn:
+            _shared(conn, sql, list(params))
 
     def _rows_written(self, sql: str, params: list[Any]) -> int:
         """Run one write statement (it commits by itself); how many rows it changed."""
@@ -807,10 +791,6 @@ class PostgresStore(SqlStore):
         self._write(write)
 
     # -- insight counters --------------------------------------------------------
-    def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
-        """The archive's counters computed from scratch from its Parquet files."""
-        return archive_stats(folder)
-
     # -- archiving ----------------------------------------------------------------
     def archive_runs(self, before: float, folder: str) -> dict[str, dict[str, int]]:
         """Move finished runs created before `before` to Parquet files, a folder per month (UTC)
@@ -887,22 +867,6 @@ class PostgresStore(SqlStore):
         self._write(write)
 
     # -- API tokens and settings ------------------------------------------------
-    def save_token(self, token: TokenRecord) -> None:
-        """Store a new token record."""
-        self._rows_written(
-            f"INSERT INTO api_tokens ({TOKEN_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s)",
-            [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None],
-        )
-
-    def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
-        """Mark a token revoked (idempotent); the record, or None when there is no such token."""
-        rows = self._rows(
-            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s "
-            f"RETURNING {TOKEN_COLS}",
-            [at, token_id],
-        )
-        return token_record(rows[0]) if rows else None
-
     def setting(self, key: str, default: str) -> str:
         """The stored value of a setting, or `default`, stored first, when there is none yet (the
         first process to store one wins; every process then reads the same)."""
@@ -914,59 +878,6 @@ class PostgresStore(SqlStore):
         if not rows:  # another process stored it in the same instant: a new statement sees its row
             rows = self._rows("SELECT value FROM store_meta WHERE key = %s", [f"setting:{key}"])
         return str(rows[0][0]) if rows else default
-
-    def put_draft(self, draft: DesignDraft) -> None:
-        """Keep a designer's unsaved working copy."""
-        self._rows_written(
-            "INSERT INTO design_drafts VALUES (%s, %s, %s, %s) ON CONFLICT (user_name, workflow_id) "
-            "DO UPDATE SET definition = excluded.definition, saved_at = excluded.saved_at",
-            [draft.user, draft.workflow_id, draft.definition, draft.saved_at],
-        )
-
-    def get_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
-        """The designer's unsaved working copy of the workflow."""
-        rows = self._rows(
-            "SELECT * FROM design_drafts WHERE user_name = %s AND workflow_id = %s", [user, workflow_id]
-        )
-        return DesignDraft(*rows[0]) if rows else None
-
-    def drop_draft(self, user: str, workflow_id: str) -> None:
-        """Forget the designer's unsaved working copy."""
-        self._rows_written(
-            "DELETE FROM design_drafts WHERE user_name = %s AND workflow_id = %s", [user, workflow_id]
-        )
-
-    def list_drafts(self, user: str) -> list[DesignDraft]:
-        """Every unsaved working copy the designer has kept, newest first."""
-        rows = self._rows(
-            "SELECT * FROM design_drafts WHERE user_name = %s ORDER BY saved_at DESC, workflow_id", [user]
-        )
-        return [DesignDraft(*r) for r in rows]
-
-    def put_live(self, live: LiveStep) -> None:
-        """Record how far a running AI step is."""
-        self._rows_written(
-            "INSERT INTO live_steps VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO UPDATE SET "
-            "node_id = excluded.node_id, attempt = excluded.attempt, text = excluded.text, "
-            "started_at = excluded.started_at, updated_at = excluded.updated_at",
-            [live.run_id, live.node_id, live.attempt, live.text, live.started_at, live.updated_at],
-        )
-
-    def get_live(self, run_id: str) -> LiveStep | None:
-        """How far the run's AI step in flight is."""
-        rows = self._rows("SELECT * FROM live_steps WHERE run_id = %s", [run_id])
-        return LiveStep(*rows[0]) if rows else None
-
-    def clear_live(self, run_id: str) -> None:
-        """Forget the run's step in flight."""
-        self._rows_written("DELETE FROM live_steps WHERE run_id = %s", [run_id])
-
-    def put_setting(self, key: str, value: str) -> None:
-        """Store a setting's value, replacing what was stored."""
-        self._rows_written(
-            "INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [f"setting:{key}", value],
-        )
 
 
 def _copy_in(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:

@@ -13,6 +13,8 @@ from engine.records import (
     AiUsage,
     AuditEvent,
     CheckpointRecord,
+    DesignDraft,
+    LiveStep,
     OutboxEvent,
     RunFilter,
     RunKey,
@@ -22,6 +24,7 @@ from engine.records import (
     TokenRecord,
     WorkflowVersion,
 )
+from engine.store.archive import archive_stats
 from engine.store.base import Store
 from engine.store.filters import checkpoint_query, marks, run_filter
 from engine.store.rows import (
@@ -74,6 +77,11 @@ class SqlStore(Store):
     @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         """Run one read written with `?` placeholders; its rows."""
+
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one write written with `?` placeholders, committed by itself (through the backend's
+        write path)."""
 
     @abstractmethod
     def _stats_sql(self) -> str:
@@ -279,3 +287,88 @@ class SqlStore(Store):
                 f"SELECT {TOKEN_COLS} FROM api_tokens WHERE user_name = ? ORDER BY created_at DESC", [user]
             )
         return [token_record(r) for r in rows]
+
+    # -- what both backends write with one statement ---------------------------------
+    def __enter__(self) -> SqlStore:
+        """Use as a context manager: the store closes on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store."""
+        self.close()
+
+    def clear_actions(self, checkpoint_ids: list[str]) -> None:
+        """Forget the due actions of these checkpoints (they turned out to have nothing to do)."""
+        if checkpoint_ids:
+            sql = (
+                f"UPDATE pending_checkpoints SET action_at = NULL WHERE id IN ({marks(len(checkpoint_ids))})"
+            )
+            self._execute(sql, checkpoint_ids)
+
+    def recomputed_archive_stats(self, folder: str) -> dict[tuple[str, str, int, str], float]:
+        """The archive's counters computed from scratch from its Parquet files."""
+        return archive_stats(folder)
+
+    def save_token(self, token: TokenRecord) -> None:
+        """Store a new token record."""
+        row = [token.id, token.user, token.hash, token.label, token.created_at, token.created_by, None]
+        self._execute(f"INSERT INTO api_tokens ({TOKEN_COLS}) VALUES ({marks(7)})", row)
+
+    def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
+        """Mark a token revoked (idempotent: the first time stays); the record, or None when there is
+        no such token."""
+        self._execute(
+            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [at, token_id]
+        )
+        rows = self._query(f"SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?", [token_id])
+        return token_record(rows[0]) if rows else None
+
+    def put_setting(self, key: str, value: str) -> None:
+        """Store a setting's value, replacing what was stored."""
+        self._execute(
+            "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [f"setting:{key}", value],
+        )
+
+    def put_draft(self, draft: DesignDraft) -> None:
+        """Keep a designer's unsaved working copy."""
+        self._execute(
+            "INSERT INTO design_drafts VALUES (?, ?, ?, ?) ON CONFLICT (user_name, workflow_id) "
+            "DO UPDATE SET definition = excluded.definition, saved_at = excluded.saved_at",
+            [draft.user, draft.workflow_id, draft.definition, draft.saved_at],
+        )
+
+    def get_draft(self, user: str, workflow_id: str) -> DesignDraft | None:
+        """The designer's unsaved working copy of the workflow."""
+        sql = "SELECT * FROM design_drafts WHERE user_name = ? AND workflow_id = ?"
+        rows = self._query(sql, [user, workflow_id])
+        return DesignDraft(*rows[0]) if rows else None
+
+    def drop_draft(self, user: str, workflow_id: str) -> None:
+        """Forget the designer's unsaved working copy."""
+        self._execute(
+            "DELETE FROM design_drafts WHERE user_name = ? AND workflow_id = ?", [user, workflow_id]
+        )
+
+    def list_drafts(self, user: str) -> list[DesignDraft]:
+        """Every unsaved working copy the designer has kept, newest first."""
+        sql = "SELECT * FROM design_drafts WHERE user_name = ? ORDER BY saved_at DESC, workflow_id"
+        return [DesignDraft(*r) for r in self._query(sql, [user])]
+
+    def put_live(self, live: LiveStep) -> None:
+        """Record how far a running AI step is."""
+        self._execute(
+            "INSERT INTO live_steps VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+            "node_id = excluded.node_id, attempt = excluded.attempt, text = excluded.text, "
+            "started_at = excluded.started_at, updated_at = excluded.updated_at",
+            [live.run_id, live.node_id, live.attempt, live.text, live.started_at, live.updated_at],
+        )
+
+    def get_live(self, run_id: str) -> LiveStep | None:
+        """How far the run's AI step in flight is."""
+        rows = self._query("SELECT * FROM live_steps WHERE run_id = ?", [run_id])
+        return LiveStep(*rows[0]) if rows else None
+
+    def clear_live(self, run_id: str) -> None:
+        """Forget the run's step in flight."""
+        self._execute("DELETE FROM live_steps WHERE run_id = ?", [run_id])
