@@ -29,6 +29,7 @@ from engine.decisions import Approve
 from engine.directory import OPERATOR, Directory
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def drive_runs(app: Loopdesk, runs: int, workers: int) -> dict[str, float]:
 
     def one(i: int) -> str:
         run = app.start_run("bench", {"topic": f"topic {i}"}, OPERATOR)
-        cp = app.store.list_checkpoints(run_id=run.id)[0].id
+        cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
         done = app.decide(cp, "jamie", Approve())
         assert done.status == "completed", done
         return run.id
@@ -121,7 +122,9 @@ def drive_with_workers(url: str, runs: int, processes: int, concurrency: int) ->
             with ThreadPoolExecutor(8) as pool:
                 while app.store.count_runs(status="completed", workflow_id="bench") - done_before < runs:
                     # newest first, and only this benchmark's: a grown database has its own waiting items
-                    newest = app.store.list_checkpoints(assignees=["jamie"], limit=1000, newest_first=True)
+                    newest = app.store.list_checkpoints(
+                        CheckpointQuery(assignees=["jamie"], newest_first=True), limit=1000
+                    )
                     waiting = [c.id for c in newest if c.workflow_id == "bench" and c.id not in decided]
                     decided.update(waiting)
                     list(pool.map(lambda cp: app.decide(cp, "jamie", Approve(), background=True), waiting))

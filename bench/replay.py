@@ -21,6 +21,7 @@ from engine.decisions import Approve
 from engine.directory import Directory
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import AIStepNode
+from engine.records import CheckpointQuery
 from engine.replay import PARALLEL_CALLS
 from engine.services import Loopdesk
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -38,7 +39,7 @@ def measure(runs: int, latency_ms: float) -> dict[str, float]:
             wf = app.use_template("marketing-social-post", "dana").definition
             for i in range(runs):
                 run = app.start_run(wf.id, INPUTS, "dana")
-                (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+                (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
                 edits = {"draft": f"{cp.shown['draft']} Shop now"} if i % 3 == 0 else {}
                 app.decide(cp.id, "jamie", Approve(edits=edits))
             nodes = [

@@ -28,7 +28,7 @@ from typing import Any
 from engine.diffs import similarity, text_of
 from engine.directory import SYSTEM
 from engine.model import AIStepNode, ApprovalNode, AutoApproval, Workflow
-from engine.records import CheckpointRecord
+from engine.records import CheckpointQuery, CheckpointRecord
 from engine.store.base import Store
 
 AUTO_APPROVAL_GRACE = 60.0
@@ -161,9 +161,10 @@ def current_standing(store: Store, wf: Workflow, node: ApprovalNode, rule: AutoA
     """Where this approval's auto-approval stands now, read from its open checkpoints and its newest
     decided ones (bounded reads: the cost does not grow with the history)."""
     decided = store.list_checkpoints(
-        status="decided", workflow_id=wf.id, node_id=node.id, newest_first=True, limit=history_size(rule)
+        CheckpointQuery(status="decided", workflow_id=wf.id, node_id=node.id, newest_first=True),
+        limit=history_size(rule),
     )
-    pending = store.list_checkpoints(status="pending", workflow_id=wf.id, node_id=node.id)
+    pending = store.list_checkpoints(CheckpointQuery(status="pending", workflow_id=wf.id, node_id=node.id))
     history = sorted([*pending, *decided], key=lambda cp: (-cp.created_at, cp.id))
     return standing(rule, history, draft_names(wf, node), prompt_signature(wf, node))
 

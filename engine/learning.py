@@ -19,7 +19,7 @@ from engine.autonomy import is_auto, is_review
 from engine.diffs import edit_size
 from engine.insights import WorkflowStats
 from engine.model import AIStepNode, Workflow
-from engine.records import AiUsage, CheckpointRecord, WorkflowVersion
+from engine.records import AiUsage, CheckpointQuery, CheckpointRecord, WorkflowVersion
 from engine.store.base import Store
 
 OUTCOMES = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
@@ -136,7 +136,7 @@ def newest_decided(
 ) -> tuple[list[CheckpointRecord], bool]:
     """A workflow's newest `limit` decided checkpoints, oldest first, and whether that is all of them."""
     found = store.list_checkpoints(
-        status="decided", workflow_id=workflow_id, newest_first=True, limit=limit + 1
+        CheckpointQuery(status="decided", workflow_id=workflow_id, newest_first=True), limit=limit + 1
     )
     return found[:limit][::-1], len(found) <= limit
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.autonomy import draft_names, is_review
 from engine.model import AIStepNode, ApprovalNode, Workflow
-from engine.records import CheckpointRecord, RunRecord
+from engine.records import CheckpointQuery, CheckpointRecord, RunRecord
 from engine.store.base import Store
 
 PAGE = 200
@@ -58,7 +58,9 @@ def _decided_pages(store: Store, workflow_id: str) -> Iterator[CheckpointRecord]
     offset = 0
     while True:
         page = store.list_checkpoints(
-            status="decided", workflow_id=workflow_id, newest_first=True, limit=PAGE, offset=offset
+            CheckpointQuery(status="decided", workflow_id=workflow_id, newest_first=True),
+            limit=PAGE,
+            offset=offset,
         )
         yield from page
         if len(page) < PAGE:
@@ -131,7 +133,7 @@ def reviewed_drafts(
         name = output_name(wf, node_id) if wf is not None else None
         if run is None or name is None:
             continue
-        found = reviewed_draft(run, name, store.list_checkpoints(status=None, run_id=run.id))
+        found = reviewed_draft(run, name, store.list_checkpoints(CheckpointQuery(status=None, run_id=run.id)))
         if found is not None and (found.approved is not None or not approved_only):
             out.append(found)
     return out

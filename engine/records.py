@@ -250,6 +250,32 @@ class RunFilter:
     """Runs created before this time (epoch seconds)."""
 
 
+@dataclass(frozen=True)
+class CheckpointQuery:
+    """Which checkpoints a list or a count asks for, and in which order (paging is the call's)."""
+
+    status: str | None = "pending"
+    """pending, decided or cancelled; None: any."""
+    assignees: list[str] | None = None
+    """Assigned to one of these (an empty list matches nothing)."""
+    run_id: str | None = None
+    decided_by: str | None = None
+    """Decided by this person (their latest decisions first)."""
+    actionable_by: str | None = None
+    """What this person can act on: not their own request unless the step allows it, not one they
+    approved already while the quorum's others are awaited; also a quorum place handed to them."""
+    workflow_id: str | None = None
+    node_id: str | None = None
+    newest_first: bool = False
+    """Newest first (else oldest first)."""
+    by_due: bool = False
+    """Soonest due first, those without a due time last."""
+
+
+PENDING = CheckpointQuery()
+"""Every pending checkpoint, oldest first (the default of a checkpoint list)."""
+
+
 @dataclass
 class AuditEvent:
     """An append-only record of a state change: who, when, what."""

@@ -57,6 +57,7 @@ from engine.policies import (
 from engine.prompts import render
 from engine.records import (
     AuditEvent,
+    CheckpointQuery,
     CheckpointRecord,
     ConflictError,
     Lease,
@@ -586,7 +587,7 @@ class Engine:
         """How often the approval `node_id` has sent this run back for changes so far."""
         return sum(
             1
-            for c in self.store.list_checkpoints(status="decided", run_id=run_id)
+            for c in self.store.list_checkpoints(CheckpointQuery(status="decided", run_id=run_id))
             if c.node_id == node_id and (c.decision or {}).get("kind") == "request_changes"
         )
 

@@ -53,6 +53,7 @@ from engine.prompt_advice import Suggestion, suggest
 from engine.prompt_feedback import DEFAULT_RUNS, reviewed_drafts, reviewed_steps
 from engine.records import (
     AuditEvent,
+    CheckpointQuery,
     CheckpointRecord,
     DesignDraft,
     LiveStep,
@@ -550,7 +551,9 @@ class Loopdesk:
         see = self.permissions.can_see_run
         if not (
             see(user, run, wf, [], set())
-            or see(user, run, wf, self.store.list_checkpoints(status=None, run_id=run_id), set())
+            or see(
+                user, run, wf, self.store.list_checkpoints(CheckpointQuery(status=None, run_id=run_id)), set()
+            )
             or see(user, run, wf, [], {a.actor for a in self.store.list_audit(run_id)})
         ):
             raise NotFoundError("run", run_id)  # the same answer as for a run that does not exist
@@ -612,7 +615,7 @@ class Loopdesk:
             workflow=wf,
             steps=self.store.list_steps(run_id),
             audit=self.store.list_audit(run_id),
-            checkpoints=self.store.list_checkpoints(status=None, run_id=run_id),
+            checkpoints=self.store.list_checkpoints(CheckpointQuery(status=None, run_id=run_id)),
             notifications=self.store.list_events(run_id),
         )
 
@@ -631,15 +634,17 @@ class Loopdesk:
         of a quorum are awaited; oldest first (or soonest due), of one workflow and step when given;
         one page with `limit`/`offset`."""
         return self.store.list_checkpoints(
-            status="pending",
-            assignees=self.directory.assignees_for(user),
-            actionable_by=user,
+            CheckpointQuery(
+                status="pending",
+                assignees=self.directory.assignees_for(user),
+                actionable_by=user,
+                newest_first=newest_first,
+                workflow_id=workflow_id,
+                node_id=node_id,
+                by_due=by_due,
+            ),
             limit=limit,
             offset=offset,
-            newest_first=newest_first,
-            workflow_id=workflow_id,
-            node_id=node_id,
-            by_due=by_due,
         )
 
     def inbox_state(self, user: str, newest: int = 50) -> InboxState:
@@ -652,11 +657,13 @@ class Loopdesk:
     def inbox_count(self, user: str, workflow_id: str | None = None, node_id: str | None = None) -> int:
         """How many checkpoints wait for the user (what `inbox` would list, counted, not read)."""
         return self.store.count_checkpoints(
-            status="pending",
-            assignees=self.directory.assignees_for(user),
-            actionable_by=user,
-            workflow_id=workflow_id,
-            node_id=node_id,
+            CheckpointQuery(
+                status="pending",
+                assignees=self.directory.assignees_for(user),
+                actionable_by=user,
+                workflow_id=workflow_id,
+                node_id=node_id,
+            )
         )
 
     def decide_many(
@@ -674,11 +681,13 @@ class Loopdesk:
 
     def decided(self, user: str, limit: int = 50, offset: int = 0) -> list[CheckpointRecord]:
         """Checkpoints the user decided, newest first, one page."""
-        return self.store.list_checkpoints(status=None, decided_by=user, limit=limit, offset=offset)
+        return self.store.list_checkpoints(
+            CheckpointQuery(status=None, decided_by=user), limit=limit, offset=offset
+        )
 
     def decided_count(self, user: str) -> int:
         """How many checkpoints the user has decided."""
-        return self.store.count_checkpoints(status=None, decided_by=user)
+        return self.store.count_checkpoints(CheckpointQuery(status=None, decided_by=user))
 
     def live_step(self, run_id: str, user: str) -> LiveStep | None:
         """The run's AI step in flight (attempt and answer so far), if the user may see the run."""

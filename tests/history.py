@@ -17,7 +17,7 @@ from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.notify.sender import Notifier
 from engine.notify.settings import NotifySettings
-from engine.records import CheckpointRecord
+from engine.records import CheckpointQuery, CheckpointRecord
 from engine.services import Loopdesk
 
 SHAPE = {"approved": 0.70, "edited": 0.10, "rejected": 0.10, "sent_back": 0.10}
@@ -69,7 +69,7 @@ def make_samples(app: Loopdesk) -> dict[str, list[str]]:
             run = app.start_run(demo.workflow_id, demo_inputs(app, demo), demo.user)
             first = True
             while shape != "waiting" and run.status == "waiting":
-                cp = app.store.list_checkpoints(status="pending", run_id=run.id)[0]
+                cp = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))[0]
                 run = app.decide(cp.id, app.permissions.deciders(cp)[0], decision_for(shape, cp, first))
                 first = False
             samples[shape].append(run.id)

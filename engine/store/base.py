@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.model import Workflow
 from engine.records import (
+    PENDING,
     AiUsage,
     AuditEvent,
+    CheckpointQuery,
     CheckpointRecord,
     DesignDraft,
     LiveStep,
@@ -123,35 +125,14 @@ class Store(ABC):
 
     @abstractmethod
     def list_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        run_id: str | None = None,
-        decided_by: str | None = None,
-        actionable_by: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-        workflow_id: str | None = None,
-        node_id: str | None = None,
-        by_due: bool = False,
+        self, query: CheckpointQuery = PENDING, limit: int | None = None, offset: int = 0
     ) -> list[CheckpointRecord]:
-        """Checkpoints, oldest first (soonest due with `by_due`, newest decision first with
-        `decided_by`), filtered by status, assignees, run, decider, workflow and step, and to what
-        `actionable_by` can act on (not their own request unless the step allows it, not one they
-        approved already); one page with `limit`/`offset`."""
+        """The checkpoints `query` asks for, in its order (oldest first unless it asks for newest, soonest
+        due or someone's latest decisions first); one page with `limit`/`offset`."""
 
     @abstractmethod
-    def count_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        decided_by: str | None = None,
-        actionable_by: str | None = None,
-        workflow_id: str | None = None,
-        node_id: str | None = None,
-    ) -> int:
-        """How many checkpoints `list_checkpoints` would list with these filters (not read)."""
+    def count_checkpoints(self, query: CheckpointQuery = PENDING) -> int:
+        """How many checkpoints `list_checkpoints` would list for `query` (not read)."""
 
     @abstractmethod
     def run_versions(self, run_ids: list[str]) -> dict[str, int]:

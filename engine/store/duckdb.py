@@ -37,8 +37,10 @@ from engine.model import Workflow
 from engine.records import (
     FINISHED_STATUSES,
     OPEN_STATUSES,
+    PENDING,
     AuditEvent,
     CheckpointClose,
+    CheckpointQuery,
     CheckpointRecord,
     ConflictError,
     OutboxEvent,
@@ -1098,40 +1100,29 @@ class DuckDBStore(SqlStore):
 
     # -- checkpoints ----------------------------------------------------------
     def list_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        run_id: str | None = None,
-        decided_by: str | None = None,
-        actionable_by: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-        workflow_id: str | None = None,
-        node_id: str | None = None,
-        by_due: bool = False,
+        self, query: CheckpointQuery = PENDING, limit: int | None = None, offset: int = 0
     ) -> list[CheckpointRecord]:
         """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
-        query = checkpoint_query(status, assignees, run_id, decided_by, actionable_by, workflow_id, node_id)
-        if query is None:
+        found = checkpoint_query(query)
+        if found is None:
             return []
-        tables, clause, params = query
-        order = checkpoint_order(newest_first, decided_by, by_due)
+        tables, clause, params = found
+        order = checkpoint_order(query)
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        if decided_by and limit is not None:  # someone's latest decisions: the newest rows first
+        if query.decided_by and limit is not None:  # someone's latest decisions: the newest rows first
 
             def select(since: float | None) -> tuple[str, list[Any]]:
                 recent = "" if since is None else " AND decided_at >= ?"
                 return f"SELECT {CP_COLS} FROM checkpoints{clause}{recent}", [*params, *given(since)]
 
             rows = self._newest(select, "decided_at", limit, offset)
-        elif tables == ["checkpoints"] and newest_first and limit is not None:
+        elif tables == ["checkpoints"] and query.newest_first and limit is not None:
             rows = self._newest_checkpoints(clause, params, limit, offset)
         elif len(tables) == 1:  # the common case: one simple statement (a union costs more to plan)
             rows = self._rows(f"SELECT {CP_COLS} FROM {tables[0]}{clause} ORDER BY {order}{page}", params)
-        elif limit is None and run_id:  # one run's checkpoints: two index lookups, merged here
+        elif limit is None and query.run_id:  # one run's checkpoints: two index lookups, merged here
             rows = [r for t in tables for r in self._rows(f"SELECT {CP_COLS} FROM {t}{clause}", params)]
-            rows.sort(key=lambda r: (-r[6] if newest_first else r[6], r[0]))
+            rows.sort(key=lambda r: (-r[6] if query.newest_first else r[6], r[0]))
         else:
             union = " UNION ALL ".join(f"SELECT {CP_COLS} FROM {t}{clause}" for t in tables)
             rows = self._rows(f"SELECT * FROM ({union}) ORDER BY {order}{page}", params * len(tables))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.records import RunFilter, RunScope
+from engine.records import CheckpointQuery, RunFilter, RunScope
 from engine.store.rows import dumps
 
 ALLOW_SELF_JSON = dumps({"allow_self": True})[1:-1]
@@ -101,19 +101,12 @@ def run_filter(
     return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
-def checkpoint_query(
-    status: str | None,
-    assignees: list[str] | None,
-    run_id: str | None,
-    decided_by: str | None,
-    actionable_by: str | None,
-    workflow_id: str | None = None,
-    node_id: str | None = None,
-) -> tuple[list[str], str, list[Any]] | None:
+def checkpoint_query(q: CheckpointQuery) -> tuple[list[str], str, list[Any]] | None:
     """The tables that can hold such checkpoints, the WHERE clause and its parameters (None
     when no checkpoint can match)."""
+    status, assignees, decided_by, actionable_by = q.status, q.assignees, q.decided_by, q.actionable_by
     where, params = equals(
-        workflow_id=workflow_id, node_id=node_id, status=status, run_id=run_id, decided_by=decided_by
+        workflow_id=q.workflow_id, node_id=q.node_id, status=status, run_id=q.run_id, decided_by=decided_by
     )
     if assignees is not None:
         if not assignees:
@@ -142,11 +135,11 @@ def checkpoint_query(
     return tables, clause, params
 
 
-def checkpoint_order(newest_first: bool, decided_by: str | None, by_due: bool = False) -> str:
+def checkpoint_order(q: CheckpointQuery) -> str:
     """How `list_checkpoints` orders: oldest first, newest first, soonest due first (those without a
     due time last), or someone's latest decisions first."""
-    if decided_by:
+    if q.decided_by:
         return "decided_at DESC, id"
-    if by_due:
+    if q.by_due:
         return "due_at IS NULL, due_at, created_at, id"
-    return "created_at DESC, id" if newest_first else "created_at, id"
+    return "created_at DESC, id" if q.newest_first else "created_at, id"

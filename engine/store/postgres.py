@@ -33,6 +33,8 @@ from engine.errors import EngineError, StoreOpenError, StoreUnavailableError
 from engine.model import Workflow
 from engine.records import (
     FINISHED_STATUSES,
+    PENDING,
+    CheckpointQuery,
     CheckpointRecord,
     OutboxEvent,
     RunFilter,
@@ -593,25 +595,14 @@ class PostgresStore(SqlStore):
 
     # -- checkpoints ----------------------------------------------------------
     def list_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        run_id: str | None = None,
-        decided_by: str | None = None,
-        actionable_by: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-        workflow_id: str | None = None,
-        node_id: str | None = None,
-        by_due: bool = False,
+        self, query: CheckpointQuery = PENDING, limit: int | None = None, offset: int = 0
     ) -> list[CheckpointRecord]:
         """Checkpoints oldest first (newest decision first with `decided_by`), filtered, one page."""
-        query = checkpoint_query(status, assignees, run_id, decided_by, actionable_by, workflow_id, node_id)
-        if query is None:
+        found = checkpoint_query(query)
+        if found is None:
             return []
-        tables, clause, params = query
-        order = checkpoint_order(newest_first, decided_by, by_due)
+        tables, clause, params = found
+        order = checkpoint_order(query)
         page, paging = ("", []) if limit is None else (" LIMIT ? OFFSET ?", [int(limit), int(offset)])
         union = " UNION ALL ".join(f"SELECT {CP_COLS} FROM {t}{clause}" for t in tables)
         rows = self._query(

@@ -6,12 +6,15 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from engine.errors import UnreadableRecordError
 from engine.records import (
+    PENDING,
     AiUsage,
     AuditEvent,
+    CheckpointQuery,
     CheckpointRecord,
     DesignDraft,
     LiveStep,
@@ -205,20 +208,12 @@ class SqlStore(Store):
         """One checkpoint by id."""
         return find_checkpoint(self._query, checkpoint_id)
 
-    def count_checkpoints(
-        self,
-        status: str | None = "pending",
-        assignees: list[str] | None = None,
-        decided_by: str | None = None,
-        actionable_by: str | None = None,
-        workflow_id: str | None = None,
-        node_id: str | None = None,
-    ) -> int:
-        """How many checkpoints `list_checkpoints` would list with these filters."""
-        query = checkpoint_query(status, assignees, None, decided_by, actionable_by, workflow_id, node_id)
-        if query is None:
+    def count_checkpoints(self, query: CheckpointQuery = PENDING) -> int:
+        """How many checkpoints `list_checkpoints` would list for `query`."""
+        found = checkpoint_query(replace(query, run_id=None))
+        if found is None:
             return 0
-        tables, clause, params = query
+        tables, clause, params = found
         return sum(int(self._query(f"SELECT count(*) FROM {t}{clause}", params)[0][0]) for t in tables)
 
     def open_checkpoints(self, run_ids: list[str]) -> dict[str, CheckpointRecord]:

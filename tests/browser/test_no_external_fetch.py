@@ -19,6 +19,7 @@ from engine.decisions import Reject
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.browser.conftest import Server, start_server, wait_idle
 from tests.browser.test_journey1 import pick
@@ -137,9 +138,9 @@ def hostile_server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, Any]]]:
         inputs = {"topic": payload("Title"), "channel": payload("Option-a")}
         waiting = app.start_run("hostile", inputs, "riley")
         rejected = app.start_run("hostile", {**inputs, "topic": payload("Other-title")}, "riley")
-        cp_rejected = app.store.list_checkpoints(run_id=rejected.id)[0].id
+        cp_rejected = app.store.list_checkpoints(CheckpointQuery(run_id=rejected.id))[0].id
         app.decide(cp_rejected, "jamie", Reject(comment=payload("Comment")))
-        ids = {"run": waiting.id, "cp": app.store.list_checkpoints(run_id=waiting.id)[0].id}
+        ids = {"run": waiting.id, "cp": app.store.list_checkpoints(CheckpointQuery(run_id=waiting.id))[0].id}
     finally:
         app.close()
     srv = start_server(db, tmp_path / "streamlit.log")

@@ -13,6 +13,7 @@ from playwright.sync_api import Page
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.model import AIStepNode
+from engine.records import CheckpointQuery
 from engine.replay import replay_log
 from engine.services import Loopdesk
 from engine.store.duckdb import DuckDBStore
@@ -103,8 +104,8 @@ def test_improve_test_against_past_runs_and_publish(
         assert isinstance(step, AIStepNode) and step.instruction == mine
         # the replay was a sandbox: the same five runs and their checkpoints, no outbox event added
         assert sorted(r.id for r in store.list_runs()) == sorted(runs.values())
-        assert len(store.list_checkpoints(status=None)) == 6  # one run was sent back once
-        assert store.list_checkpoints(status="pending") == []
+        assert len(store.list_checkpoints(CheckpointQuery(status=None))) == 6  # one run was sent back once
+        assert store.list_checkpoints(CheckpointQuery(status="pending")) == []
         assert sum(len(store.list_events(r)) for r in runs.values()) == events
         (logged,) = replay_log(store, OWN)
         assert logged["by"] == "dana" and logged["steps"]["draft"]["closer"] == 2

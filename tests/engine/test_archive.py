@@ -14,6 +14,7 @@ from engine.decisions import Approve, Reject
 from engine.demo_data import load_demo_data
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 
@@ -24,7 +25,7 @@ def history(db_path: str) -> tuple[list[str], list[str]]:
     try:
         ids = load_demo_data(app, "dana")
         for i, run_id in enumerate(ids[:-2]):
-            (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
+            (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run_id))
             decision = Reject(comment="No") if i % 3 == 0 else Approve()
             app.decide(cp.id, app.permissions.deciders(cp)[0], decision)
         finished = [r for r in ids if app.engine.get_run(r).status in ("completed", "rejected")]
@@ -87,7 +88,7 @@ def test_archiving_moves_finished_runs_to_monthly_parquet_and_loses_nothing(
         assert sum(with_archive.values()) == len(finished) + len(waiting)
         assert sum(live.values()) == len(waiting)
         # the waiting runs still decide and finish as before
-        (cp,) = app.store.list_checkpoints(status="pending", run_id=waiting[0])
+        (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=waiting[0]))
         assert app.decide(cp.id, app.permissions.deciders(cp)[0], Approve()).status in (
             "completed",
             "waiting",

@@ -12,7 +12,7 @@ from engine.autonomy import Standing, route, standing
 from engine.decisions import Approve, Reject, RequestChanges
 from engine.directory import SYSTEM
 from engine.model import AutoApproval, Quorum
-from engine.records import CheckpointRecord
+from engine.records import CheckpointQuery, CheckpointRecord
 from engine.runner import Engine
 from engine.services import Loopdesk
 from tests.engine.helpers import with_auto_approval
@@ -36,7 +36,7 @@ def wid(app: Loopdesk) -> str:
 def next_checkpoint(app: Loopdesk, wid: str, inputs: dict[str, str] = INPUTS) -> CheckpointRecord:
     """Start a run and return the review checkpoint it reached (pending, or auto-approved)."""
     run = app.start_run(wid, inputs, "dana")
-    (cp,) = app.store.list_checkpoints(status=None, run_id=run.id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status=None, run_id=run.id))
     return cp
 
 
@@ -120,7 +120,7 @@ def test_a_spot_check_sent_back_fails_too_and_its_revision_goes_to_a_person(app:
     next_checkpoint(app, wid), next_checkpoint(app, wid)
     spot = next_checkpoint(app, wid)
     decide(app, spot, RequestChanges(comment="Shorter, please"))
-    (revision,) = app.store.list_checkpoints(status="pending", run_id=spot.run_id)
+    (revision,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=spot.run_id))
     assert revision.policy.spot_check == ""  # off after the failed spot check
     decide(app, revision, Approve())
     cp = next_checkpoint(app, wid)

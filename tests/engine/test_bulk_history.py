@@ -6,6 +6,7 @@ import pytest
 
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.history import build
@@ -22,7 +23,7 @@ def test_a_cloned_history_keeps_its_shape_and_its_counters(db_path: str) -> None
         finished = sum(store.count_runs(status=s) for s in ("completed", "rejected"))
         waiting = store.count_runs(status="waiting")
         assert finished + waiting == 3000 and 0 < waiting < 150  # about 1% waits
-        assert store.count_checkpoints(status="pending") >= waiting
+        assert store.count_checkpoints(CheckpointQuery(status="pending")) >= waiting
         # announcements were cloned as handled, as a running server leaves them: nothing waits to be sent
         assert store.due_events(float("inf"), limit=5000) == []
         # pages read it like live history, newest first
@@ -35,7 +36,7 @@ def test_a_cloned_history_keeps_its_shape_and_its_counters(db_path: str) -> None
             assert [r.id for r in store.list_runs(limit=50, offset=offset)] == [
                 r.id for r in everything[offset : offset + 50]
             ]
-        all_mine = store.list_checkpoints(status=None, decided_by="jamie")
+        all_mine = store.list_checkpoints(CheckpointQuery(status=None, decided_by="jamie"))
         assert [c.id for c in app.decided("jamie", limit=20, offset=30)] == [c.id for c in all_mine[30:50]]
         mine = app.decided("jamie", limit=20)
         assert len(mine) == 20 and mine == sorted(mine, key=lambda c: c.decided_at or 0, reverse=True)

@@ -13,6 +13,7 @@ import pytest
 
 from engine.decisions import Approve, Reject
 from engine.errors import AlreadyDecidedError
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 
@@ -23,7 +24,7 @@ NAMES = {"jamie": "Jamie Rivera", "alex": "Alex Admin"}
 def test_threads_racing_one_checkpoint(app: Loopdesk) -> None:
     app.save_workflow(linear_workflow(), "dana")
     run = app.start_run("wf", {"topic": "race"}, "riley")
-    cp = app.store.list_checkpoints(run_id=run.id)[0].id
+    cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
     barrier = threading.Barrier(12)
     wins: list[str] = []
     losses: list[str] = []

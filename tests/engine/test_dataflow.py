@@ -26,6 +26,7 @@ from engine.dataflow import (
 from engine.decisions import RequestChanges
 from engine.kinds.ai_step import REVISE_INSTRUCTION, revise, revises, write_new
 from engine.model import AIStepNode, ApprovalNode, Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from engine.validation import validate_workflow
 from tests.conftest import load_template
@@ -287,7 +288,7 @@ def test_request_changes_reaches_both_ai_steps_on_the_way_back(app: Loopdesk) ->
     tightened = next(s for s in steps if s.node_id == new_id).output
     assert tightened != first_draft  # the reviewer sees the tightened text
     assert run.values["draft"] == next(s for s in steps if s.node_id == new_id).output
-    cp = app.store.list_checkpoints(status="pending", run_id=run.id)[0]
+    cp = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))[0]
     note = "Mention the free shipping"
     after = app.decide(cp.id, "jamie", RequestChanges(comment=note))
     assert after.status == "waiting"
@@ -306,7 +307,7 @@ def test_request_changes_reaches_both_ai_steps_on_the_way_back(app: Loopdesk) ->
 def test_a_step_that_places_the_note_itself_is_not_given_it_twice(app: Loopdesk) -> None:
     app.save_workflow(linear_workflow(), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
-    cp = app.store.list_checkpoints(status="pending", run_id=run.id)[0]
+    cp = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))[0]
     app.decide(cp.id, "jamie", RequestChanges(comment="Shorter please"))
     second = [s for s in app.store.list_steps(run.id) if s.node_id == "draft"][1]
     text = " ".join(m["content"] for m in second.input["messages"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.decisions import Approve
 from engine.diffs import draft_edit_size, edit_size, inline_diff, similarity, word_diff, words_changed
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.engine.helpers import decision_of, linear_workflow
 from ui.timeline import word_diff_markdown
@@ -38,7 +39,7 @@ def test_line_breaks_and_markup_survive_the_diff() -> None:
 def test_the_edit_size_is_stored_with_the_decision(app: Loopdesk) -> None:
     app.save_workflow(linear_workflow(), "dana")
     run = app.start_run("wf", {"topic": "spring sale"}, "riley")
-    (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     draft = str(run.values["draft"])
     last = draft.split()[-1]
     app.decide(cp.id, "jamie", Approve(edits={"draft": draft[: draft.rindex(last)] + "Today!"}))
@@ -46,7 +47,7 @@ def test_the_edit_size_is_stored_with_the_decision(app: Loopdesk) -> None:
     assert decision["edit_size"] == round(1 / len(draft.split()), 4)
 
     run = app.start_run("wf", {"topic": "autumn"}, "riley")
-    (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     app.decide(cp.id, "jamie", Approve())
     assert decision_of(app.engine.get_checkpoint(cp.id))["edit_size"] == 0.0
 

@@ -11,7 +11,7 @@ from engine.demo_data import load_demo_data
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
 from engine.model import AutoApproval
-from engine.records import CheckpointRecord
+from engine.records import CheckpointQuery, CheckpointRecord
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import with_auto_approval
@@ -25,7 +25,7 @@ def duckdb_file(tmp_path: Path) -> str:
 
 def pending_of(app: Loopdesk, run_id: str) -> CheckpointRecord:
     """The run's open checkpoint."""
-    (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run_id))
     return cp
 
 
@@ -66,8 +66,12 @@ def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(
     assert sum(s.total_runs for s in stats.values()) == len(run_ids)
     assert stats["marketing-social-post"].ai_steps > 0
     by_step = app.checkpoint_stats("alex")
-    assert sum(s.decided for s in by_step) == len(app.store.list_checkpoints(status="decided"))
-    assert sum(s.pending for s in by_step) == len(app.store.list_checkpoints(status="pending"))
+    assert sum(s.decided for s in by_step) == len(
+        app.store.list_checkpoints(CheckpointQuery(status="decided"))
+    )
+    assert sum(s.pending for s in by_step) == len(
+        app.store.list_checkpoints(CheckpointQuery(status="pending"))
+    )
 
 
 def test_the_counters_survive_a_restart_and_an_older_file_gets_them(duckdb_file: str) -> None:

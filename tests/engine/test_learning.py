@@ -21,7 +21,7 @@ from engine.learning import (
     weekly,
 )
 from engine.model import AIStepNode, Workflow
-from engine.records import CheckpointRecord
+from engine.records import CheckpointQuery, CheckpointRecord
 from engine.services import Loopdesk
 from tests.engine.test_cli import cli
 
@@ -32,7 +32,7 @@ def waiting(app: Loopdesk, workflow_id: str, run_id: str | None = None) -> Check
     """The review waiting in a new run (or in run `run_id`)."""
     if run_id is None:
         run_id = app.start_run(workflow_id, INPUTS, "dana").id
-    (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run_id))
     return cp
 
 
@@ -158,7 +158,9 @@ def test_the_figures_read_only_the_newest_decisions(
     assert whole["window"] == {"decisions": 7, "complete": True, "since": None}
     monkeypatch.setattr(learning, "MAX_DECISIONS", 3)
     (recent,) = app.review_report("dana", OWN)
-    newest = app.store.list_checkpoints(status="decided", workflow_id=OWN, newest_first=True, limit=3)
+    newest = app.store.list_checkpoints(
+        CheckpointQuery(status="decided", workflow_id=OWN, newest_first=True), limit=3
+    )
     assert recent["window"] == {"decisions": 3, "complete": False, "since": newest[-1].created_at}
     assert recent["overall"]["reviews"] == 3 and recent["overall"]["runs"] == 3
     # the newest three: version 2's approval, version 3's rejection, and the one before them

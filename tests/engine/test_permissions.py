@@ -15,6 +15,7 @@ from engine.directory import Directory
 from engine.errors import EngineError, NotAllowedError, NotFoundError
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.conftest import load_template
 from tests.engine.helpers import as_dict, linear_workflow
@@ -43,7 +44,7 @@ def launch(shipped: Loopdesk) -> Workflow:
 def marketing_run(app: Loopdesk) -> tuple[str, str]:
     """A marketing run started by Dana, waiting for Jamie: (run id, checkpoint id)."""
     run = app.start_run("marketing-social-post", {"topic": "Spring"}, "dana")
-    return run.id, app.store.list_checkpoints(run_id=run.id)[0].id
+    return run.id, app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
 
 
 def versions(app: Loopdesk, workflow_id: str) -> int:
@@ -186,7 +187,7 @@ def test_an_unknown_role_in_the_directory_is_named(tmp_path: Path) -> None:
 
 def test_nobody_approves_a_run_they_started(shipped: Loopdesk) -> None:
     run = shipped.start_run("refund-request", {**BASE_REFUND, "amount": 40}, "riley")
-    (cp,) = shipped.store.list_checkpoints(run_id=run.id)
+    (cp,) = shipped.store.list_checkpoints(CheckpointQuery(run_id=run.id))
     assert cp.assignee == "group:support" and cp.requester == "riley"
     assert shipped.inbox("riley") == []  # her own request is not hers to decide
     assert [c.id for c in shipped.inbox("sam")] == [cp.id]

@@ -23,6 +23,7 @@ from engine.errors import AlreadyDecidedError, InvalidDecisionError, NotAllowedE
 from engine.llm.demo import DemoProvider
 from engine.model import ApprovalNode, BusinessHours, Workflow, load_workflow_json
 from engine.policies import chain_summary
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import as_dict, decision_of, linear_workflow, with_rejection_path
@@ -74,7 +75,7 @@ def open_checkpoint(app: Loopdesk, wf: Workflow, by: str = "riley") -> Any:
     app.save_workflow(wf, "dana")
     run = app.start_run("wf", {"topic": "spring sale"}, by)
     assert run.status == "waiting"
-    (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     return cp
 
 
@@ -480,14 +481,14 @@ def test_the_revision_cap_is_per_checkpoint(app: Loopdesk) -> None:
     app.install_templates()
     run = app.start_run("blog-localisation", _blog_inputs(app), "riley")
     for _ in range(3):
-        (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+        (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
         assert cp.node_id == "edit_review"
         app.decide(cp.id, "jamie", RequestChanges(comment="tighter intro"))
-    (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     with pytest.raises(InvalidDecisionError, match="already sent back 3 time"):
         app.decide(cp.id, "jamie", RequestChanges(comment="once more"))
     app.decide(cp.id, "jamie", Approve())
-    (regional,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    (regional,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     assert regional.node_id == "regional_review"
     back = app.decide(regional.id, "morgan", RequestChanges(comment="use the local currency"))
     assert back.status in ("waiting", "running")  # the regional reviewer's first send-back counts from 0

@@ -15,6 +15,7 @@ from engine.errors import InvalidStateError, NotAllowedError, StepError
 from engine.model import AIStepNode, Workflow
 from engine.prompt_advice import DEMO_LABEL, demo_suggestion, placeholder_warnings
 from engine.prompt_feedback import ReviewedDraft, reviewed_drafts, reviewed_steps
+from engine.records import CheckpointQuery
 from engine.replay import ReplayCase, StepReplay, changed_ai_steps
 from engine.services import Loopdesk
 from tests.engine.helpers import node_as
@@ -80,7 +81,7 @@ def test_reviewed_drafts_pair_each_first_draft_with_what_was_finally_approved(
     as_is = by_run[runs["as_is"]]
     assert as_is.approved_as_is and as_is.approved == as_is.draft and as_is.notes == ()
     sent_back = by_run[runs["sent_back"]]
-    (checkpoints) = app.store.list_checkpoints(status=None, run_id=runs["sent_back"])
+    (checkpoints) = app.store.list_checkpoints(CheckpointQuery(status=None, run_id=runs["sent_back"]))
     first, second = (cp.shown["draft"] for cp in checkpoints)
     assert sent_back.draft == first  # the draft the old prompt wrote, before any send-back
     assert sent_back.approved == f"{second} Shop now"
@@ -195,7 +196,7 @@ def sandbox_state(app: Loopdesk) -> tuple[object, ...]:
     return (
         [(r.id, r.status, r.section, r.updated_at) for r in runs],
         [len(app.store.list_steps(r.id)) for r in runs],
-        [(c.id, c.status) for c in app.store.list_checkpoints(status=None)],
+        [(c.id, c.status) for c in app.store.list_checkpoints(CheckpointQuery(status=None))],
         len(app.store.list_audit(limit=10_000)),
         [len(app.store.list_events(r.id)) for r in runs],
         app.store.counters(),

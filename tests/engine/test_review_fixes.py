@@ -13,7 +13,7 @@ from engine.directory import Directory
 from engine.errors import EngineError, FormValidationError, InvalidDecisionError, WorkflowValidationError
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.model import Workflow
-from engine.records import RunRecord, Transition, now
+from engine.records import CheckpointQuery, RunRecord, Transition, now
 from engine.runner import MAX_STEPS_PER_DRIVE
 from engine.services import Loopdesk
 from engine.store.duckdb import DuckDBStore
@@ -58,7 +58,7 @@ def test_a_runaway_loop_is_stopped_not_spun_forever(app: Loopdesk) -> None:
 def test_cancel_does_not_overwrite_a_decision_that_landed_first(app: Loopdesk) -> None:
     app.save_workflow(linear_workflow(), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
-    cp = app.store.list_checkpoints(run_id=run.id)[0].id
+    cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
     done = app.decide(cp, "jamie", Approve(edits={"draft": "EDITED BY REVIEWER"}))
     assert done.status == "completed"
     # a cancel that read the run before the decision must not write old values back
@@ -128,7 +128,7 @@ def test_edits_take_the_declared_type(app: Loopdesk) -> None:
     node(data, "review")["editable_values"] = ["draft", "amount"]
     app.save_workflow(Workflow.model_validate(data), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
-    cp = app.store.list_checkpoints(run_id=run.id)[0].id
+    cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
     with pytest.raises(InvalidDecisionError, match="`amount`: must be a number"):
         app.decide(cp, "jamie", Approve(edits={"amount": "nan"}))
     done = app.decide(cp, "jamie", Approve(edits={"amount": "450"}))
@@ -142,7 +142,7 @@ def test_timeout_reassign_fires_once(app: Loopdesk) -> None:
     )
     app.save_workflow(Workflow.model_validate(data), "dana")
     run = app.start_run("wf", {"topic": "t"}, "riley")
-    cp = app.store.list_checkpoints(run_id=run.id)[0]
+    cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0]
     later = cp.created_at + 7200
     assert [e.checkpoint_id for e in app.engine.apply_timers(at=later)] == [cp.id]
     app.decide(cp.id, "morgan", Reassign(to="jamie"))

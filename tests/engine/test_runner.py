@@ -21,6 +21,7 @@ from engine.errors import (
 from engine.llm.demo import DemoProvider
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import as_dict, linear_workflow, with_rejection_path
@@ -42,7 +43,7 @@ def wf(app: Loopdesk) -> Workflow:
 
 
 def pending(app: Loopdesk, run_id: str) -> str:
-    cps = app.store.list_checkpoints(status="pending", run_id=run_id)
+    cps = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run_id))
     assert len(cps) == 1, cps
     return cps[0].id
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from engine.decisions import Approve
 from engine.directory import Directory
 from engine.llm.openai_provider import OpenAIProvider
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.engine.helpers import linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, error
@@ -24,7 +25,7 @@ def test_key_is_used_but_never_stored(tmp_path: Path) -> None:
             run = app.start_run("wf", {"topic": "secret test"}, "riley")
             assert server.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
             server.plan(error(401, f"Incorrect API key provided: {KEY}"))
-            cp = app.store.list_checkpoints(run_id=run.id)[0].id
+            cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
             failed = app.decide(cp, "jamie", Approve())
             assert failed.status == "failed"
             assert KEY not in (failed.error or "")

@@ -15,6 +15,7 @@ from engine.insights import checkpoint_stats, workflow_stats
 from engine.records import (
     AuditEvent,
     CheckpointClose,
+    CheckpointQuery,
     CheckpointRecord,
     ConflictError,
     DesignDraft,
@@ -112,8 +113,8 @@ def test_transition_writes_everything_together(store: Store) -> None:
     (s,) = store.list_steps(run.id)
     assert (s.input, s.output, round(s.duration_ms)) == ({"a": 1}, {"b": 2}, 500)
     assert [e.event for e in store.list_audit(run.id)] == ["run_started", "checkpoint_opened"]
-    assert [c.id for c in store.list_checkpoints(assignees=["jamie"])] == [cp.id]
-    assert store.list_checkpoints(assignees=["sam"]) == []
+    assert [c.id for c in store.list_checkpoints(CheckpointQuery(assignees=["jamie"]))] == [cp.id]
+    assert store.list_checkpoints(CheckpointQuery(assignees=["sam"])) == []
 
 
 def test_failed_precondition_writes_nothing(store: Store) -> None:
@@ -196,7 +197,7 @@ def test_state_survives_reopen(make_store: Callable[[], Store]) -> None:
     second = make_store()
     got = second.get_run(run.id)
     assert got is not None and got.status == "waiting"
-    assert len(second.list_checkpoints(run_id=run.id)) == 1
+    assert len(second.list_checkpoints(CheckpointQuery(run_id=run.id))) == 1
 
 
 def test_aggregates_for_insights(store: Store) -> None:
@@ -265,7 +266,7 @@ def test_the_newest_closed_checkpoints_come_a_page_at_a_time(store: Store) -> No
 
     def page(limit: int, offset: int = 0) -> list[str]:
         found = store.list_checkpoints(
-            status="decided", workflow_id="wf", newest_first=True, limit=limit, offset=offset
+            CheckpointQuery(status="decided", workflow_id="wf", newest_first=True), limit=limit, offset=offset
         )
         return [c.id for c in found]
 

@@ -21,6 +21,7 @@ from engine.directory import Directory
 from engine.errors import EngineError, StoreDamagedError, StoreLockedError, StoreUnavailableError
 from engine.llm.base import CallProgress, LLMProvider, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from engine.store.duckdb import DuckDBStore
 from tests.engine.helpers import linear_workflow
@@ -152,7 +153,7 @@ def test_a_full_disk_refuses_changes_with_one_message_and_heals(small_disk: Path
     try:
         app.save_workflow(linear_workflow(), "dana")
         run = app.start_run("wf", {"topic": "t"}, "riley")
-        cp = app.store.list_checkpoints(run_id=run.id)[0].id
+        cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
         filler = fill(small_disk)
 
         with pytest.raises(StoreUnavailableError, match="No space left on device") as refused:
@@ -204,7 +205,7 @@ def test_a_run_whose_step_could_not_be_saved_carries_on_once_there_is_room(
     try:
         app.save_workflow(linear_workflow(), "dana")
         run = app.start_run("wf", {"topic": "t"}, "riley")
-        cp = app.store.list_checkpoints(run_id=run.id)[0].id
+        cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
         after = app.decide(cp, "jamie", Approve())
         # the decision was saved; the translation's answer could not be, so the run waits there
         assert (after.status, after.current_node) == ("running", "translate")

@@ -8,6 +8,7 @@ import pytest
 
 from engine.errors import InvalidStateError, NotAllowedError
 from engine.model import AIStepNode
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from engine.trial import TRIAL_RUN_ID, prompt_values, sample_values
 from tests.conftest import load_template
@@ -18,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, answer, error
 def nothing_written(app: Loopdesk) -> None:
     """No run, step, checkpoint, audit entry, live step or insight counter exists."""
     assert app.store.list_runs() == []
-    assert app.store.list_checkpoints(status=None) == []
+    assert app.store.list_checkpoints(CheckpointQuery(status=None)) == []
     assert app.store.list_audit() == []
     assert app.store.get_live(TRIAL_RUN_ID) is None
     assert app.store.counters() == {}

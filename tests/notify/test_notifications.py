@@ -19,6 +19,7 @@ from engine.llm.demo import DemoProvider
 from engine.notify import channels
 from engine.notify.sender import HANDOFF_SECONDS, LANE_THREADS, POLL_SECONDS
 from engine.notify.settings import NotifySettings, Webhook, parse_smtp
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.conftest import load_template, save_variant
 from tests.fakes.receivers import RawReceiver, SmtpInbox, WebhookReceiver, html_part, text_part
@@ -396,7 +397,7 @@ def test_the_person_who_asked_hears_how_their_run_ended(
         app.decide(app.inbox("jamie")[0].id, "jamie", Approve())
         [mail] = smtp.wait_for("dana@example.com")
         refused = app.start_run("marketing-social-post", {"topic": "Not this"}, "dana")
-        cp = app.store.list_checkpoints(status="pending", run_id=refused.id)[0]
+        cp = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=refused.id))[0]
         app.decide(cp.id, "jamie", Reject(comment="Off brand for spring"))
         rejected = smtp.wait_for("dana@example.com", count=2)[1]
         finished = hook.wait_for(lambda d: sum(x.json["event"].startswith("run.") for x in d) >= 2)

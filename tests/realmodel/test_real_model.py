@@ -17,6 +17,7 @@ from engine.directory import Directory
 from engine.llm.factory import provider_from_settings
 from engine.llm.openai_provider import OpenAIProvider
 from engine.model import AIStepNode, FormField, Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.conftest import save_variant
 from tests.engine.helpers import as_dict, linear_workflow
@@ -79,7 +80,7 @@ def approve_until_done(app: Loopdesk, run_id: str, starter: str) -> Any:
         run = app.engine.get_run(run_id)
         if run.status != "waiting":
             return run
-        (cp,) = app.store.list_checkpoints(status="pending", run_id=run_id)
+        (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run_id))
         decider = next(u for u in app.permissions.deciders(cp) if u != starter)
         app.decide(cp.id, decider, Approve(comment="fine"))
     return app.engine.get_run(run_id)
@@ -195,7 +196,7 @@ def test_improve_and_replay_a_prompt_on_a_real_model(app: Loopdesk) -> None:
     inputs = form_values(wf.trigger().fields)
     for edit in (False, True):
         run = app.start_run(wf.id, inputs, "dana")
-        (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+        (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
         edits = {"draft": f"{cp.shown['draft']} Shop now"} if edit else {}
         app.decide(cp.id, "jamie", Approve(edits=edits))
     runs = len(app.store.list_runs())

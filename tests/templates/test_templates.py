@@ -21,7 +21,7 @@ from engine.demo_data import DEMO_RUNS, load_demo_data
 from engine.errors import FormValidationError
 from engine.forms import example_values
 from engine.model import AIStepNode, ApprovalNode, Workflow
-from engine.records import CheckpointRecord, RunRecord
+from engine.records import CheckpointQuery, CheckpointRecord, RunRecord
 from engine.services import Loopdesk
 from engine.validation import validate_workflow
 from tests.conftest import assert_readable_layout, load_template, save_variant
@@ -220,7 +220,7 @@ def start(app: Loopdesk, journey: Journey) -> RunRecord:
 
 def pending(app: Loopdesk, run_id: str) -> CheckpointRecord:
     """The run's one open checkpoint."""
-    open_cps = app.store.list_checkpoints(status="pending", run_id=run_id)
+    open_cps = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run_id))
     assert len(open_cps) == 1, open_cps
     return open_cps[0]
 
@@ -461,7 +461,7 @@ def test_reject_ends_in_the_rejected_section(app: Loopdesk, name: str, index: in
         journey.rejected_section,
         journey.rejected_outcome,
     )
-    assert app.store.list_checkpoints(status="pending", run_id=run.id) == []
+    assert app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id)) == []
     wf = app.get_workflow(run.workflow_id).definition
     later = {n.id for n in wf.nodes if isinstance(n, AIStepNode)} - set(journey.ran) - {stage.drafter}
     later -= {s.drafter for s in journey.stages[:index]}
@@ -552,17 +552,17 @@ def test_refund_routes_on_the_amount_itself(app: Loopdesk) -> None:
     base = {"customer_name": "A", "email": "a@example.com", "order_id": "INV-1", "reason": "oops"}
     big = app.start_run("refund-request", {**base, "amount": "100.01"}, "riley")
     small = app.start_run("refund-request", {**base, "amount": "100"}, "riley")
-    assert app.store.list_checkpoints(run_id=big.id)[0].assignee == "group:managers"
-    assert app.store.list_checkpoints(run_id=small.id)[0].assignee == "group:support"
+    assert app.store.list_checkpoints(CheckpointQuery(run_id=big.id))[0].assignee == "group:managers"
+    assert app.store.list_checkpoints(CheckpointQuery(run_id=small.id))[0].assignee == "group:support"
 
 
 def test_support_raising_the_amount_still_needs_a_manager(app: Loopdesk) -> None:
     app.install_templates()
     base = {"customer_name": "A", "email": "a@example.com", "order_id": "INV-2", "reason": "oops"}
     run = app.start_run("refund-request", {**base, "amount": 40}, "riley")
-    cp = app.store.list_checkpoints(run_id=run.id)[0]
+    cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0]
     after = app.decide(cp.id, "sam", Approve(edits={"amount": "5000"}))
     assert after.status == "waiting"
-    (manager,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+    (manager,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     assert (manager.node_id, manager.assignee) == ("manager_review", "group:managers")
     assert manager.shown["amount"] == 5000

@@ -14,6 +14,7 @@ from streamlit.testing.v1.element_tree import UnknownElement
 from engine.decisions import Approve
 from engine.kinds import PALETTE
 from engine.model import AIStepNode, ApprovalNode, Workflow
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.ui.conftest import keyed_select, shown
 from ui import designer_state as ds
@@ -494,7 +495,7 @@ def test_a_presenter_improves_a_template_s_prompt_from_its_own_runs_and_uses_it(
     app = service()
     for i in range(3):  # three tries of the template as it is; reviewers add “Shop now” to two of them
         run = app.start_run("marketing-social-post", {"topic": f"Spring sale {i}"}, "dana")
-        (cp,) = app.store.list_checkpoints(status="pending", run_id=run.id)
+        (cp,) = app.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
         edits = {"draft": f"{cp.shown['draft']} Shop now"} if i < 2 else {}
         app.decide(cp.id, "jamie", Approve(edits=edits))
     at = AppTest.from_file(PAGE, default_timeout=30)

@@ -15,7 +15,7 @@ from engine.forms import example_values
 from engine.llm.base import CallProgress, LLMRequest, LLMResponse
 from engine.llm.demo import DemoProvider
 from engine.model import AutoApproval, Quorum
-from engine.records import CheckpointClose, RunRecord, Transition
+from engine.records import CheckpointClose, CheckpointQuery, RunRecord, Transition
 from engine.services import Loopdesk
 from tests.conftest import save_variant
 from tests.engine.helpers import decision_of, with_auto_approval
@@ -353,7 +353,7 @@ def test_a_filter_never_shows_an_item_it_leaves_out(service: Loopdesk) -> None:
     post = service.start_run("marketing-social-post", {"topic": "A post"}, "dana")
     blog_trigger = service.get_workflow("blog-localisation").definition.trigger()
     blog = service.start_run("blog-localisation", example_values(blog_trigger), "dana")
-    post_cp = service.store.list_checkpoints(status="pending", run_id=post.id)[0]
+    post_cp = service.store.list_checkpoints(CheckpointQuery(status="pending", run_id=post.id))[0]
     at = inbox("jamie", post_cp.id)
     assert any(h.value == "A post" for h in at.header)
     at.selectbox(key="inbox_workflow").set_value("blog-localisation").run()

@@ -8,6 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
+from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 
 INSIGHTS = str(Path(__file__).resolve().parents[2] / "pages" / "insights.py")
@@ -39,10 +40,10 @@ def test_archived_runs_leave_the_live_figures_and_count_again_on_request(
     service: Loopdesk, tmp_path: Path
 ) -> None:
     run = service.start_run(MARKETING, {"topic": "An old post"}, "dana")
-    (cp,) = service.store.list_checkpoints(status="pending", run_id=run.id)
+    (cp,) = service.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
     assert service.decide(cp.id, "jamie", Approve()).status in ("completed", "waiting")
     while service.engine.get_run(run.id).status == "waiting":  # the translation review, if any
-        (cp,) = service.store.list_checkpoints(status="pending", run_id=run.id)
+        (cp,) = service.store.list_checkpoints(CheckpointQuery(status="pending", run_id=run.id))
         service.decide(cp.id, "morgan" if cp.assignee != "jamie" else "jamie", Approve())
     at = insights("alex")
     assert not at.toggle and marketing_runs(at) == 1

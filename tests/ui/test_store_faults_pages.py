@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.decisions import Approve
 from engine.errors import StoreUnavailableError
+from engine.records import CheckpointQuery
 from tests.engine.test_store_faults import fill, small_disk  # noqa: F401  (fixture)
 from tests.fakes.clock import MovableClock
 from tests.ui.conftest import shown
@@ -57,7 +58,7 @@ def test_a_full_disk_shows_a_banner_on_every_page_that_goes_away_by_itself(
     app = get_app()
     app.store.clock = clock = MovableClock()
     run = app.start_run("marketing-social-post", {"topic": "Full disk"}, "dana")
-    cp = app.store.list_checkpoints(run_id=run.id)[0].id
+    cp = app.store.list_checkpoints(CheckpointQuery(run_id=run.id))[0].id
     filler = fill(small_disk)
     with pytest.raises(StoreUnavailableError):
         app.decide(cp, "jamie", Approve())
