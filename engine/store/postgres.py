@@ -390,50 +390,13 @@ class PostgresStore(SqlStore):
     def _apply(self, conn: psycopg.Connection[Any], t: Transition) -> bool:
         """Lock what `t` depends on (run first, then checkpoint), check it, write it; whether it
         wrote announcements."""
-        runs: dict[str, RunState] = {}
-        if t.run_update is not None:
-            row = conn.execute(
-                "SELECT status, current_node, workflow_id FROM runs WHERE id = %s FOR UPDATE",
-                [t.run_update.run_id],
-            ).fetchone()
-            if row is not None:
-                runs[t.run_update.run_id] = RunState(*row)
-        before = dict(runs)
-        cps: dict[str, CheckpointRecord] = {}
-        if t.close_checkpoint is not None:
-            cp = find_checkpoint(_fetch(conn), t.close_checkpoint.checkpoint_id, lock=True)
-            if cp is not None:
-                cps[cp.id] = cp
+        runs, cps = self._locked(conn, t)
         conflict = precondition(t, runs, cps)
         if conflict is not None:
             raise conflict
         counts = CounterDeltas()
         ts = now()
-        lease = [t.lease.owner, self.clock.now() + t.lease.seconds] if t.lease is not None else [None, None]
-        if t.new_run is not None:
-            r = t.new_run
-            conn.execute(
-                f"INSERT INTO runs ({RUN_COLS}, lease_owner, lease_until) VALUES ({','.join(['%s'] * 17)})",
-                [*run_values(r), *lease],
-            )
-            runs[r.id] = RunState(r.status, r.current_node, r.workflow_id)
-            counts.run_moved(r.workflow_id, None, r.status)
-        if t.run_update is not None:
-            u = t.run_update
-            was = before[u.run_id]
-            keep = t.lease is None
-            written = conn.execute(
-                "UPDATE runs SET status = %s, current_node = %s, vals = %s, section = %s, revisions = %s, "
-                "outcome = %s, error = %s, failed_node = %s, updated_at = %s, "
-                "lease_owner = CASE WHEN %s THEN lease_owner ELSE %s END, "
-                "lease_until = CASE WHEN %s THEN lease_until ELSE %s END "
-                "WHERE id = %s AND status = %s",
-                [u.status, u.current_node, dumps(u.values), u.section, u.revisions, u.outcome, u.error,
-                 u.failed_node, ts, keep, lease[0], keep, lease[1], u.run_id, was.status],
-            ).rowcount  # fmt: skip
-            assert written == 1, "the locked run changed under its lock"
-            runs[u.run_id] = RunState(u.status, u.current_node, was.workflow_id)
-            counts.run_moved(was.workflow_id, was.status, u.status)
+        self._write_run(conn, t, runs, counts, ts)
         if t.open_checkpoint is not None:
             conn.execute(
                 f"INSERT INTO pending_checkpoints ({CP_COLS}) VALUES ({','.join(['%s'] * 18)})",
@@ -447,6 +410,70 @@ class PostgresStore(SqlStore):
             state = runs.get(step.run_id) or self._run_state(conn, step.run_id)
             if state is not None:
                 counts.step(state.workflow_id, step)
+        announced = self._write_history(conn, t, counts)
+        runnable = made_runnable(t)
+        if runnable is not None and t.lease is None:  # delivered when (and only if) this commits
+            conn.execute("SELECT pg_notify(%s, %s)", [WORK_CHANNEL, runnable])
+        return announced
+
+    @staticmethod
+    def _locked(
+        conn: psycopg.Connection[Any], t: Transition
+    ) -> tuple[dict[str, RunState], dict[str, CheckpointRecord]]:
+        """The run `t` updates and the checkpoint it closes, locked for the rest of the transaction."""
+        runs: dict[str, RunState] = {}
+        if t.run_update is not None:
+            row = conn.execute(
+                "SELECT status, current_node, workflow_id FROM runs WHERE id = %s FOR UPDATE",
+                [t.run_update.run_id],
+            ).fetchone()
+            if row is not None:
+                runs[t.run_update.run_id] = RunState(*row)
+        cps: dict[str, CheckpointRecord] = {}
+        if t.close_checkpoint is not None:
+            cp = find_checkpoint(_fetch(conn), t.close_checkpoint.checkpoint_id, lock=True)
+            if cp is not None:
+                cps[cp.id] = cp
+        return runs, cps
+
+    def _write_run(
+        self,
+        conn: psycopg.Connection[Any],
+        t: Transition,
+        runs: dict[str, RunState],
+        counts: CounterDeltas,
+        ts: float,
+    ) -> None:
+        """Insert `t`'s new run or update its run (leased to its driver when it says so), counted."""
+        lease = [t.lease.owner, self.clock.now() + t.lease.seconds] if t.lease is not None else [None, None]
+        if t.new_run is not None:
+            r = t.new_run
+            conn.execute(
+                f"INSERT INTO runs ({RUN_COLS}, lease_owner, lease_until) VALUES ({','.join(['%s'] * 17)})",
+                [*run_values(r), *lease],
+            )
+            runs[r.id] = RunState(r.status, r.current_node, r.workflow_id)
+            counts.run_moved(r.workflow_id, None, r.status)
+        if t.run_update is not None:
+            u = t.run_update
+            was = runs[u.run_id]
+            keep = t.lease is None
+            written = conn.execute(
+                "UPDATE runs SET status = %s, current_node = %s, vals = %s, section = %s, revisions = %s, "
+                "outcome = %s, error = %s, failed_node = %s, updated_at = %s, "
+                "lease_owner = CASE WHEN %s THEN lease_owner ELSE %s END, "
+                "lease_until = CASE WHEN %s THEN lease_until ELSE %s END "
+                "WHERE id = %s AND status = %s",
+                [u.status, u.current_node, dumps(u.values), u.section, u.revisions, u.outcome, u.error,
+                 u.failed_node, ts, keep, lease[0], keep, lease[1], u.run_id, was.status],
+            ).rowcount  # fmt: skip
+            assert written == 1, "the locked run changed under its lock"
+            runs[u.run_id] = RunState(u.status, u.current_node, was.workflow_id)
+            counts.run_moved(was.workflow_id, was.status, u.status)
+
+    def _write_history(self, conn: psycopg.Connection[Any], t: Transition, counts: CounterDeltas) -> bool:
+        """Append `t`'s steps, counter deltas, audit events and the announcements they call for;
+        whether it announced anything."""
         if t.steps:
             marks, params = _values([step_values(s) for s in t.steps])
             conn.execute(f"INSERT INTO steps ({STEP_INSERT_COLS}) VALUES {marks}", params)
@@ -455,19 +482,15 @@ class PostgresStore(SqlStore):
             marks, params = _values([list(r) for r in counted])
             conn.execute(f"INSERT INTO stats_counters VALUES {marks}", params)
             self._counter_rows += len(counted)
-        announced = False
-        if t.audit:
-            marks, params = _values([[a.run_id, a.ts, a.actor, a.event, dumps(a.detail)] for a in t.audit])
-            conn.execute(f"INSERT INTO audit (run_id, ts, actor, event, detail) VALUES {marks}", params)
-            events = events_from(t.audit)  # announced in the same commit as what they announce
-            if events:
-                marks, params = _values([outbox_values(e) for e in events])
-                conn.execute(f"INSERT INTO outbox ({OUTBOX_COLS}) VALUES {marks}", params)
-                announced = True
-        runnable = made_runnable(t)
-        if runnable is not None and t.lease is None:  # delivered when (and only if) this commits
-            conn.execute("SELECT pg_notify(%s, %s)", [WORK_CHANNEL, runnable])
-        return announced
+        if not t.audit:
+            return False
+        marks, params = _values([[a.run_id, a.ts, a.actor, a.event, dumps(a.detail)] for a in t.audit])
+        conn.execute(f"INSERT INTO audit (run_id, ts, actor, event, detail) VALUES {marks}", params)
+        events = events_from(t.audit)  # announced in the same commit as what they announce
+        if events:
+            marks, params = _values([outbox_values(e) for e in events])
+            conn.execute(f"INSERT INTO outbox ({OUTBOX_COLS}) VALUES {marks}", params)
+        return bool(events)
 
     def _close(
         self,
