@@ -31,7 +31,7 @@ from engine.services import Loopdesk
 from engine.store.location import redacted
 from engine.store.migrate import copy_database
 from engine.validation import ensure_valid, workflow_warnings
-from engine.worker import POLL_SECONDS, Worker
+from engine.worker import POLL_SECONDS, STOP_GRACE_SECONDS, Worker
 
 
 class UsageError(EngineError):
@@ -177,7 +177,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"leases of {engine.lease_seconds:g} s",
             flush=True,
         )
-        report = Worker(app, poll_seconds=args.poll).run(stop)
+        report = Worker(app, poll_seconds=args.poll, grace_seconds=args.grace).run(stop)
     finally:
         app.close(grace_seconds=0)
     doc = {"driven": len(report.driven), "timeouts": len(report.timeouts), "released": report.released}
@@ -609,6 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=POLL_SECONDS,
         help=f"seconds between looks for work (default {POLL_SECONDS:g})",
+    )
+    s.add_argument(
+        "--grace",
+        type=float,
+        default=STOP_GRACE_SECONDS,
+        help=f"seconds a stopping worker lets its drives finish before releasing them "
+        f"(default {STOP_GRACE_SECONDS:g})",
     )
     s.set_defaults(func=cmd_worker)
     s = sub.add_parser("migrate", parents=[common], help="copy a whole database to an empty one")

@@ -19,6 +19,9 @@ POLL_SECONDS = 5.0
 out, a timeout that fell due)."""
 STOP_GRACE_SECONDS = 10.0
 """How long a stopping worker lets its drives in progress finish before releasing them."""
+STOP_CHECK_SECONDS = 0.5
+"""The longest a worker waits for work without looking whether it was told to stop (a notification
+arriving meanwhile is queued on its connection and read at the next look)."""
 
 
 @dataclass
@@ -66,6 +69,6 @@ class Worker:
             if engine.room() == 0:
                 engine.wait_for_room(wait)  # then claim again: more may be waiting
             elif not taken:  # nothing left to claim: wait to be told (or for the next look)
-                store.wait_for_work(wait)
+                store.wait_for_work(min(wait, STOP_CHECK_SECONDS))
         self.report.released = self.app.engine.shutdown(wait=True, timeout=self.grace_seconds)
         return self.report

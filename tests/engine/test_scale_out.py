@@ -168,6 +168,10 @@ def test_a_worker_is_woken_by_the_database_not_by_its_poll(pg_url: str, workers:
         run = app.start_run("wf", {"topic": "notify"}, "riley", detach=True)
         wait_until(lambda: app.engine.get_run(run.id).status == "waiting", "the worker was woken", 20)
         assert time.monotonic() - started < 10  # NOTIFY, not the 60-second poll
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # told to stop while it waits for a notification: it stops now
+        proc.wait(timeout=20)
+        assert time.monotonic() - stopping < 5 and "worker stopped" in workers.log(0)
     finally:
         app.close()
 
@@ -244,7 +248,7 @@ def test_a_stopped_worker_releases_what_it_holds(pg_url: str, workers: Workers) 
         try:
             app.save_workflow(linear_workflow(), "dana")
             run = app.start_run("wf", {"topic": "stop"}, "riley", detach=True)
-            first = workers.start("--concurrency", "1")
+            first = workers.start("--concurrency", "1", "--grace", "1")
             wait_until(lambda: len(server.chat_requests) == 1, "the worker called the model")
             first.send_signal(signal.SIGTERM)
             first.wait(timeout=30)  # its drive cannot finish in the grace period: released, not held
