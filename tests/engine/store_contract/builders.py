@@ -1,13 +1,17 @@
-"""Records the contract tests write: runs, checkpoints and steps of the workflow `wf`."""
+"""Records the contract tests write (runs, checkpoints and steps of the workflow `wf`), and callers
+that call at the same time."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.records import CheckpointRecord, RunRecord, StepRecord, new_id, now
 
 HOUR = 3600.0
+T = TypeVar("T")
 
 
 def new_run(run_id: str | None = None, status: str = "running", node: str = "form") -> RunRecord:
@@ -39,3 +43,24 @@ def ai_step(run_id: str, meta: dict[str, object]) -> StepRecord:
         run_id=run_id, node_id="draft", kind="ai_step", status="done", input={}, output="x",
         started_at=now(), finished_at=now(), meta=meta,
     )  # fmt: skip
+
+
+def at_once(callers: int, call: Callable[[], T]) -> list[T]:
+    """What `call` returned in each of `callers` threads, released together by a barrier."""
+    start = threading.Barrier(callers)
+    results: list[T] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        start.wait()
+        result = call()
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=one) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == callers, "a caller failed (its error is printed above)"
+    return results

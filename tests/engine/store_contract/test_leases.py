@@ -6,9 +6,9 @@ import threading
 import time
 from dataclasses import replace
 
-from engine.records import Lease, RunUpdate, Transition
+from engine.records import Lease, RunUpdate, Transition, new_id
 from engine.store.base import Store
-from tests.engine.store_contract.builders import new_run
+from tests.engine.store_contract.builders import at_once, new_run
 
 
 def test_runs_are_leased_to_one_driver_at_a_time(store: Store) -> None:
@@ -90,19 +90,8 @@ def test_drivers_claiming_at_the_same_time_never_share_a_run(store: Store) -> No
     runs = [new_run() for _ in range(20)]
     for run in runs:
         store.apply(Transition(new_run=run))
-    got: dict[str, list[str]] = {}
-    start = threading.Barrier(8)
-
-    def drive(owner: str) -> None:
-        start.wait()
-        got[owner] = list(store.claim_runs(owner, 30, limit=4))
-
-    threads = [threading.Thread(target=drive, args=(f"d{i}",)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    claimed = [rid for ids in got.values() for rid in ids]
+    got = at_once(8, lambda: list(store.claim_runs(new_id("driver"), 30, limit=4)))
+    claimed = [rid for ids in got for rid in ids]
     assert len(claimed) == len(set(claimed))  # nobody shares a run
     rest = store.claim_runs("late", 30, limit=100)
     assert sorted([*claimed, *rest]) == sorted(r.id for r in runs)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from engine.store.base import Store
 from tests.engine.helpers import linear_workflow
+from tests.engine.store_contract.builders import at_once
 
 
 def test_workflow_versions(store: Store) -> None:
@@ -61,18 +60,6 @@ def test_every_workflow_is_listed_once_by_name_at_its_latest_version(store: Stor
 
 def test_saves_at_the_same_time_get_one_version_each(store: Store) -> None:
     """Concurrent saves of one workflow queue up: every save gets its own next number."""
-    saved: list[int] = []
-    lock = threading.Lock()
-
-    def save(i: int) -> None:
-        version = store.save_workflow(linear_workflow(name=f"v{i}"), f"user{i}").version
-        with lock:
-            saved.append(version)
-
-    threads = [threading.Thread(target=save, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    saved = at_once(6, lambda: store.save_workflow(linear_workflow(), "dana").version)
     assert sorted(saved) == [1, 2, 3, 4, 5, 6]
     assert [v.version for v in store.list_versions("wf")] == [6, 5, 4, 3, 2, 1]
