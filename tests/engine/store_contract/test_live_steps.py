@@ -18,3 +18,17 @@ def test_a_step_in_flight_is_recorded_replaced_and_cleared(make_store: Callable[
     store.clear_live("run_x")
     store.clear_live("run_x")  # clearing twice is fine
     assert store.get_live("run_x") is None
+
+
+def test_each_runs_step_in_flight_is_its_own(store: Store) -> None:
+    """Each run has its own record: reading, replacing or clearing one leaves the others."""
+    one, two = (
+        LiveStep("run_1", "draft", 1, "", 10.0, 10.0),
+        LiveStep("run_2", "translate", 3, "Hallo", 5.0, 9.5),
+    )
+    store.put_live(one)
+    store.put_live(two)
+    store.put_live(LiveStep("run_1", "translate", 1, "é…", 20.0, 21.0))  # the run moved on to another step
+    assert store.get_live("run_1") == LiveStep("run_1", "translate", 1, "é…", 20.0, 21.0)
+    store.clear_live("run_1")
+    assert store.get_live("run_1") is None and store.get_live("run_2") == two
