@@ -364,6 +364,7 @@ class DuckDBStore(GroupCommitWriter, SqlStore):
         self._lease_lock = threading.Lock()
         self._event_claims: dict[str, float] = {}
         """Outbox events this process is delivering, until when (see `due_events`)."""
+        self._event_claiming = threading.Lock()
         self._runnable = threading.Event()
         # Faults that heal: a write refused by the disk is reported until a later write succeeds;
         # a connection DuckDB invalidated (a failed checkpoint) is replaced by a fresh one.
@@ -403,6 +404,9 @@ class DuckDBStore(GroupCommitWriter, SqlStore):
         return f"coalesce(CAST(json_extract({column}, '$.{key}') AS DOUBLE), 0)"
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read on this thread's cursor (read again once if the connection was replaced)."""
+        if self._closed:  # as a write on a closed store says (not DuckDB's own error)
+            raise RuntimeError("store is closed")
         for attempt in range(2):
             gen = self._gen
             try:
@@ -892,18 +896,19 @@ class DuckDBStore(GroupCommitWriter, SqlStore):
 
         Only this process can open the file, so the claims live in its memory (as run leases do): a
         process killed mid-delivery leaves no claim behind, and its successor delivers at once."""
-        with self._lease_lock:
-            held = [i for i, until in self._event_claims.items() if until > at]
-            self._event_claims = {i: self._event_claims[i] for i in held}
-        skip = f" AND id NOT IN ({_marks(len(held))})" if held else ""
-        select = (
-            f"SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ?{skip} "
-            f"ORDER BY occurred_at, id LIMIT {int(limit)}"
-        )
-        events = [outbox_event(r) for r in self._rows(select, [at, *held])]
-        if lease_seconds > 0:
+        with self._event_claiming:  # forget, read and claim as one: two callers never get one event
             with self._lease_lock:
-                self._event_claims.update({e.id: self.clock.now() + lease_seconds for e in events})
+                held = [i for i, until in self._event_claims.items() if until > at]
+                self._event_claims = {i: self._event_claims[i] for i in held}
+            skip = f" AND id NOT IN ({_marks(len(held))})" if held else ""
+            select = (
+                f"SELECT {OUTBOX_COLS} FROM outbox WHERE status = 'pending' AND next_at <= ?{skip} "
+                f"ORDER BY occurred_at, id LIMIT {int(limit)}"
+            )
+            events = [outbox_event(r) for r in self._rows(select, [at, *held])]
+            if lease_seconds > 0:
+                with self._lease_lock:
+                    self._event_claims.update({e.id: self.clock.now() + lease_seconds for e in events})
         return events
 
     def update_events(self, events: list[OutboxEvent]) -> None:
