@@ -26,7 +26,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
         {"get_checkpoint", "list_checkpoints", "count_checkpoints", "open_checkpoints"}
     ),
     "test_steps_audit": frozenset({"list_steps", "list_audit", "ai_usage"}),
-    "test_leases": frozenset({"claim_runs", "renew_leases", "release_runs", "wait_for_work"}),
+    "test_leases": frozenset({"claim_runs", "renew_leases", "release_runs", "wait_for_work", "clock"}),
     "test_timers": frozenset({"due_checkpoints", "clear_actions"}),
     "test_outbox": frozenset({"due_events", "update_events", "list_events", "events_listener"}),
     "test_insights": frozenset({"stat_totals", "counters", "recomputed_stats", "pending_counts"}),

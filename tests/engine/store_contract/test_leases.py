@@ -9,6 +9,7 @@ from dataclasses import replace
 from engine.records import Lease, RunUpdate, Transition, new_id
 from engine.store.base import Store
 from tests.engine.store_contract.builders import at_once, new_run
+from tests.fakes.clock import MovableClock
 
 
 def test_runs_are_leased_to_one_driver_at_a_time(store: Store) -> None:
@@ -32,6 +33,22 @@ def test_runs_are_leased_to_one_driver_at_a_time(store: Store) -> None:
     store.claim_runs("a", 0, run_ids=[other])  # a lease that ran out at once: a failed to renew it
     assert store.claim_runs("c", 30, limit=10) == {other: "a"}  # taken over, and says from whom
     assert store.renew_leases("a", [other], 30) == []
+
+
+def test_leases_run_out_on_the_store_s_clock(store: Store) -> None:
+    """Leases, claims and their ends are read on `store.clock`: moving it past a lease frees the run
+    for another driver (no test waits for a lease to run out), and a live lease stays live."""
+    store.clock = clock = MovableClock()
+    run, other = new_run(), new_run()
+    store.apply(Transition(new_run=run, lease=Lease("a", 30)))
+    store.apply(Transition(new_run=other))
+    assert store.claim_runs("b", 30, run_ids=[run.id]) == {}
+    assert store.claim_runs("a", 30, run_ids=[other.id]) == {other.id: None}
+    clock.advance(20)
+    assert store.renew_leases("a", [other.id], 30) == [other.id]  # now held until 50 s from the start
+    clock.advance(11)  # 31 s on: the first lease ran out, the renewed one has not
+    assert store.claim_runs("b", 30, limit=10) == {run.id: "a"}
+    assert store.claim_runs("b", 30, run_ids=[other.id]) == {}
 
 
 def test_a_lease_is_taken_in_the_commit_that_makes_a_run_runnable(store: Store) -> None:
