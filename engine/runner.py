@@ -29,7 +29,16 @@ from engine.autonomy import (
     prompt_signature,
     route,
 )
-from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_of, note_problem
+from engine.decisions import (
+    Approve,
+    Decision,
+    Reassign,
+    Reject,
+    RequestChanges,
+    decision_of,
+    decision_record,
+    note_problem,
+)
 from engine.diffs import edit_size
 from engine.directory import RESERVED_USERS, SYSTEM, Directory
 from engine.errors import (
@@ -698,7 +707,7 @@ class Engine:
         return sum(
             1
             for c in self.store.list_checkpoints(status="decided", run_id=run_id)
-            if c.node_id == node_id and (c.decision or {}).get("kind") == "request_changes"
+            if c.node_id == node_id and (d := decision_record(c)) is not None and d.kind == "request_changes"
         )
 
     def _failure(
