@@ -1,8 +1,8 @@
 """What a reviewer can decide at a checkpoint (a discriminated union on `kind`), and what a stored
 decision counts as: a review by a person, an auto-approval or a timeout, and under which outcome.
 
-The rule has this one home: the insight counters kept at write time, the review figures and
-auto-approval's standing all read decisions through it.
+The rule has this one home: the insight counters kept at write time, both backends' recounts (SQL built
+from `counts_as_sql`), the review figures and auto-approval's standing all read decisions through it.
 """
 
 from __future__ import annotations
@@ -234,3 +234,13 @@ def is_auto(cp: Closed) -> bool:
     """Approved by Loopdesk under auto-approval."""
     record = decision_record(cp)
     return record is not None and record.is_auto
+
+
+def counts_as_sql(kind: str, by: str, auto: str) -> str:
+    """`DecisionRecord.counts_as` as a SQL expression, over a dialect's expressions for the stored kind,
+    the decider and whether the decision was an auto-approval (both backends' recounts use it)."""
+    kinds = ", ".join(f"'{k}'" for k in OUTCOMES)
+    return (
+        f"CASE WHEN {auto} THEN '{AUTO_APPROVAL}' WHEN {by} = '{LOOPDESK}' THEN '{TIMEOUT}' "
+        f"WHEN {by} <> '' AND {kind} IN ({kinds}) THEN '{REVIEW}' END"
+    )

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from engine.decisions import counts_as_sql
 from engine.errors import (
     EngineError,
     StoreDamagedError,
@@ -54,7 +55,14 @@ from engine.store.base import (
     WorkflowVersion,
     now,
 )
-from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
+from engine.store.counters import (
+    AI_METRICS,
+    DAY_SECONDS,
+    DECISION_METRICS,
+    RUNS_PREFIX,
+    CounterDeltas,
+    decision_columns,
+)
 from engine.store.factory import default_location
 from engine.store.filters import checkpoint_order, checkpoint_query, given, run_filter
 from engine.store.filters import marks as _marks
@@ -303,6 +311,8 @@ def _add_counters(cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, int
 def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
     """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
     kind = "json_extract_string(decision, '$.kind')"
+    auto = "coalesce(json_type(decision, '$.auto_approved') = 'OBJECT', false)"
+    edits = "coalesce(len(json_keys(decision, '$.edits')) > 0, false)"
     day = f"CAST(floor({{}} / {DAY_SECONDS!r}) AS INTEGER)"
     decisions = ", ".join(DECISION_METRICS)
     ai = ", ".join(AI_METRICS)
@@ -313,22 +323,12 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
         UNION ALL
         SELECT workflow_id, node_id, day, metric, value FROM (
             UNPIVOT (
-                SELECT workflow_id, node_id, {day.format("decided_at")} AS day,
-                    CAST(count(*) FILTER (WHERE NOT auto) AS DOUBLE) AS decided,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve') AS DOUBLE) AS approved,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'reject') AS DOUBLE) AS rejected,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes') AS DOUBLE)
-                        AS changes_requested,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
-                        AND CAST(json_extract(decision, '$.edits') AS VARCHAR) NOT IN ('{{}}', 'null'))
-                        AS DOUBLE) AS edited,
-                    sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
-                    CAST(count(*) FILTER (WHERE auto) AS DOUBLE) AS auto_approved
+                SELECT workflow_id, node_id, {day.format("decided_at")} AS day, {decision_columns()}
                 FROM (
-                    SELECT *, coalesce(CAST(json_extract(decision, '$.auto_approved') AS VARCHAR), 'null')
-                        <> 'null' AS auto
-                    FROM {checkpoints} AS c0
-                ) WHERE status = 'decided' GROUP BY ALL
+                    SELECT workflow_id, node_id, created_at, decided_at, {kind} AS kind,
+                        {edits} AS has_edits, {counts_as_sql(kind, "decided_by", auto)} AS counted
+                    FROM {checkpoints} AS c0 WHERE status = 'decided'
+                ) GROUP BY ALL
             ) ON {decisions} INTO NAME metric VALUE value)
         UNION ALL
         SELECT workflow_id, node_id, day, metric, value FROM (
@@ -486,7 +486,7 @@ class _Pending:
         self.audit: list[AuditEvent] = []
         self.announced = False
         """Whether the batch wrote outbox events (the sender is woken after the commit)."""
-        self.deciding: dict[str, tuple[CheckpointRecord, dict[str, Any] | None]] = {}
+        self.deciding: dict[str, tuple[CheckpointRecord, CheckpointClose]] = {}
         """Checkpoints this batch decides: as they were, and the decision (for the counters)."""
         self.counts = CounterDeltas()
 
@@ -917,7 +917,7 @@ class DuckDBStore(SqlStore):
                 c = t.close_checkpoint
                 old = cps[c.checkpoint_id]
                 if c.status == "decided":
-                    pending.deciding[c.checkpoint_id] = (old, c.decision)
+                    pending.deciding[c.checkpoint_id] = (old, c)
                 cps[c.checkpoint_id] = kept_open(old, c) if c.status == "pending" else closed(old, c)
         for rid in {*(r.id for r in pending.new_runs), *pending.run_updates}:
             was = before.get(rid)
@@ -973,8 +973,8 @@ class DuckDBStore(SqlStore):
             values = f"(VALUES {tuples}) AS v(id, status, decision, actor, policy)"
             _move_closed(cur, values, params, ts)
             cur.execute(f"DELETE FROM pending_checkpoints WHERE id IN ({_marks(len(ids))})", ids)
-            for cp, decision in p.deciding.values():
-                p.counts.decided(cp, decision, ts)
+            for cp, close in p.deciding.values():
+                p.counts.decided(cp, close, ts)
         if p.cancels:
             marks = _marks(len(p.cancels))
             closing = (

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from engine.decisions import counts_as_sql
 from engine.errors import EngineError, StoreOpenError, StoreUnavailableError
 from engine.model import Workflow
 from engine.notify.events import OutboxEvent, events_from
@@ -45,7 +46,14 @@ from engine.store.base import (
     WorkflowVersion,
     now,
 )
-from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
+from engine.store.counters import (
+    AI_METRICS,
+    DAY_SECONDS,
+    DECISION_METRICS,
+    RUNS_PREFIX,
+    CounterDeltas,
+    decision_columns,
+)
 from engine.store.duckdb import archive_stats
 from engine.store.factory import redacted
 from engine.store.filters import checkpoint_order, checkpoint_query, run_filter
@@ -184,7 +192,11 @@ _ARROW_TYPES = {25: pa.string(), 1043: pa.string(), 701: pa.float64(), 23: pa.in
 def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
     """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
     kind = "(decision::jsonb ->> 'kind')"
-    edits = "coalesce(decision::jsonb -> 'edits', 'null'::jsonb)"
+    auto = "coalesce(jsonb_typeof(decision::jsonb -> 'auto_approved') = 'object', false)"
+    edits = (
+        "coalesce(jsonb_typeof(decision::jsonb -> 'edits') = 'object' "
+        "AND decision::jsonb -> 'edits' <> '{}'::jsonb, false)"
+    )
 
     def unpivot(alias: str, metrics: tuple[str, ...]) -> str:
         pairs = ", ".join(f"('{m}', {alias}.{m})" for m in metrics)
@@ -199,20 +211,12 @@ def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: st
         FROM {runs} AS r GROUP BY workflow_id, status
         UNION ALL
         SELECT d.workflow_id, d.node_id, d.day, v.metric, v.value FROM (
-            SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day,
-                (count(*) FILTER (WHERE NOT auto))::float8 AS decided,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'))::float8 AS approved,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'reject'))::float8 AS rejected,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes'))::float8
-                    AS changes_requested,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
-                    AND {edits} NOT IN ('{{}}'::jsonb, 'null'::jsonb)))::float8 AS edited,
-                sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
-                (count(*) FILTER (WHERE auto))::float8 AS auto_approved
+            SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day, {decision_columns()}
             FROM (
-                SELECT *, coalesce(decision::jsonb -> 'auto_approved', 'null'::jsonb) <> 'null'::jsonb AS auto
-                FROM {checkpoints} AS c0
-            ) AS c WHERE status = 'decided' GROUP BY 1, 2, 3
+                SELECT workflow_id, node_id, created_at, decided_at, {kind} AS kind,
+                    {edits} AS has_edits, {counts_as_sql(kind, "decided_by", auto)} AS counted
+                FROM {checkpoints} AS c0 WHERE status = 'decided'
+            ) AS c GROUP BY 1, 2, 3
         ) AS d {unpivot("d", DECISION_METRICS)}
         UNION ALL
         SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (
@@ -502,7 +506,7 @@ class PostgresStore(SqlStore):
         )
         assert moved == 1, "the locked checkpoint left the pending table under its lock"
         if c.status == "decided":
-            counts.decided(cp, c.decision, ts)
+            counts.decided(cp, c, ts)
 
     @staticmethod
     def _move_closed(
