@@ -108,6 +108,50 @@ _OUTBOX_COLUMNS = """
         attempts INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, done TEXT NOT NULL, last_error TEXT,
         delivered_at DOUBLE PRECISION"""
 
+
+def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
+    """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
+    kind = "(decision::jsonb ->> 'kind')"
+    auto = "coalesce(jsonb_typeof(decision::jsonb -> 'auto_approved') = 'object', false)"
+    edits = (
+        "coalesce(jsonb_typeof(decision::jsonb -> 'edits') = 'object' "
+        "AND decision::jsonb -> 'edits' <> '{}'::jsonb, false)"
+    )
+
+    def unpivot(alias: str, metrics: tuple[str, ...]) -> str:
+        pairs = ", ".join(f"('{m}', {alias}.{m})" for m in metrics)
+        return f"CROSS JOIN LATERAL (VALUES {pairs}) AS v(metric, value)"
+
+    def token(name: str) -> str:
+        return f"sum(coalesce((s.meta::jsonb ->> '{name}')::bigint, 0))::float8 AS {name}"
+
+    return f"""
+        SELECT workflow_id, '' AS node_id, 0 AS day, '{RUNS_PREFIX}' || status AS metric,
+               count(*)::float8 AS value
+        FROM {runs} AS r GROUP BY workflow_id, status
+        UNION ALL
+        SELECT d.workflow_id, d.node_id, d.day, v.metric, v.value FROM (
+            SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day, {decision_columns()}
+            FROM (
+                SELECT workflow_id, node_id, created_at, decided_at, {kind} AS kind,
+                    {edits} AS has_edits, {counts_as_sql(kind, "decided_by", auto)} AS counted
+                FROM {checkpoints} AS c0 WHERE status = 'decided'
+            ) AS c GROUP BY 1, 2, 3
+        ) AS d {unpivot("d", DECISION_METRICS)}
+        UNION ALL
+        SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (
+            SELECT r.workflow_id, s.node_id, floor(s.finished_at / {DAY_SECONDS!r})::int AS day,
+                count(*)::float8 AS ai_steps, {token("prompt_tokens")}, {token("completion_tokens")},
+                sum(coalesce((s.meta::jsonb ->> 'cost_usd')::float8, 0)) AS cost_usd,
+                (count(*) FILTER (WHERE (s.meta::jsonb ->> 'cost_usd') IS NULL
+                    AND (s.meta::jsonb ->> 'model') IS NOT NULL
+                    AND coalesce((s.meta::jsonb ->> 'demo')::boolean, false) = false))::float8
+                    AS unpriced_steps
+            FROM {steps} AS s JOIN {runs} AS r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY 1, 2, 3
+        ) AS a {unpivot("a", AI_METRICS)}
+    """
+
+
 MIGRATIONS: list[list[str]] = [
     [  # 1: the schema of the DuckDB store, plus run leases, with indexes for every page's query
         """CREATE TABLE workflow_versions (
@@ -173,6 +217,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX checkpoints_of_step ON checkpoints (workflow_id, node_id, created_at DESC)",
         "CREATE INDEX checkpoints_of_workflow ON checkpoints (workflow_id, created_at DESC)",
     ],
+    [  # 6: the insight counters counted again: a timeout is no review (`timed_out`, no longer `decided`)
+        "DELETE FROM stats_counters",
+        f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) AS s WHERE value <> 0",
+    ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
 a database records the version it has reached in `schema_version`."""
@@ -187,49 +235,6 @@ _COLUMNS = {"runs": RUN_COLS, "steps": STEP_COLS, "checkpoints": CP_COLS, "pendi
 _ORDER = {"steps": "seq", "audit": "id"}
 _ARROW_TYPES = {25: pa.string(), 1043: pa.string(), 701: pa.float64(), 23: pa.int32(), 20: pa.int64()}
 """PostgreSQL type oid → Arrow type, for the column types this schema uses."""
-
-
-def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
-    """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
-    kind = "(decision::jsonb ->> 'kind')"
-    auto = "coalesce(jsonb_typeof(decision::jsonb -> 'auto_approved') = 'object', false)"
-    edits = (
-        "coalesce(jsonb_typeof(decision::jsonb -> 'edits') = 'object' "
-        "AND decision::jsonb -> 'edits' <> '{}'::jsonb, false)"
-    )
-
-    def unpivot(alias: str, metrics: tuple[str, ...]) -> str:
-        pairs = ", ".join(f"('{m}', {alias}.{m})" for m in metrics)
-        return f"CROSS JOIN LATERAL (VALUES {pairs}) AS v(metric, value)"
-
-    def token(name: str) -> str:
-        return f"sum(coalesce((s.meta::jsonb ->> '{name}')::bigint, 0))::float8 AS {name}"
-
-    return f"""
-        SELECT workflow_id, '' AS node_id, 0 AS day, '{RUNS_PREFIX}' || status AS metric,
-               count(*)::float8 AS value
-        FROM {runs} AS r GROUP BY workflow_id, status
-        UNION ALL
-        SELECT d.workflow_id, d.node_id, d.day, v.metric, v.value FROM (
-            SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day, {decision_columns()}
-            FROM (
-                SELECT workflow_id, node_id, created_at, decided_at, {kind} AS kind,
-                    {edits} AS has_edits, {counts_as_sql(kind, "decided_by", auto)} AS counted
-                FROM {checkpoints} AS c0 WHERE status = 'decided'
-            ) AS c GROUP BY 1, 2, 3
-        ) AS d {unpivot("d", DECISION_METRICS)}
-        UNION ALL
-        SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (
-            SELECT r.workflow_id, s.node_id, floor(s.finished_at / {DAY_SECONDS!r})::int AS day,
-                count(*)::float8 AS ai_steps, {token("prompt_tokens")}, {token("completion_tokens")},
-                sum(coalesce((s.meta::jsonb ->> 'cost_usd')::float8, 0)) AS cost_usd,
-                (count(*) FILTER (WHERE (s.meta::jsonb ->> 'cost_usd') IS NULL
-                    AND (s.meta::jsonb ->> 'model') IS NOT NULL
-                    AND coalesce((s.meta::jsonb ->> 'demo')::boolean, false) = false))::float8
-                    AS unpriced_steps
-            FROM {steps} AS s JOIN {runs} AS r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY 1, 2, 3
-        ) AS a {unpivot("a", AI_METRICS)}
-    """
 
 
 def _shared(conn: psycopg.Connection[Any], sql: str, params: list[Any]) -> psycopg.Cursor[Any]:

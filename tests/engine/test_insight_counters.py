@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from engine.decisions import Approve, Reassign, Reject, RequestChanges, is_auto, is_review
@@ -16,6 +17,7 @@ from engine.llm.demo import DemoProvider
 from engine.model import AutoApproval, EscalationStep
 from engine.services import Loopdesk
 from engine.store.base import CheckpointRecord
+from engine.store.factory import is_postgres_url
 from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 from tests.engine.helpers import with_auto_approval, with_rejection_path
 
@@ -225,3 +227,31 @@ def test_insights_and_the_review_figures_count_the_same_reviews(app: Loopdesk, t
     assert counted(archived) == expected and archived.timed_out == 1
     assert app.store.archived_counters() == pytest.approx(app.store.recomputed_archive_stats(folder))
     assert counted(recounted(app, wid, folder)) == expected
+
+
+def test_an_older_database_counts_its_decisions_again_once(db_path: str) -> None:
+    """On every backend: counters kept before timeouts left `decided` (one stands in here for a timeout
+    counted as a review) are counted again from the stored decisions when the database is opened."""
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    try:
+        for run_id in load_demo_data(app, "dana")[:3]:
+            cp = pending_of(app, run_id)
+            app.decide(cp.id, app.permissions.deciders(cp)[0], Approve())
+        kept = app.store.counters()
+        stale = "INSERT INTO stats_counters VALUES ('wf', 'review', 0, 'decided', 1)"
+        if is_postgres_url(db_path):
+            with psycopg.connect(db_path, autocommit=True) as conn:
+                conn.execute(stale)
+                conn.execute("DELETE FROM schema_version WHERE version >= 6")  # from before the recount
+        else:
+            cur = app.store._cur()  # type: ignore[attr-defined]
+            cur.execute(stale)
+            cur.execute("DELETE FROM store_meta WHERE key = 'review_counters'")
+        assert app.store.counters() != pytest.approx(kept)
+    finally:
+        app.close()
+    app = Loopdesk.open(db_path, provider=DemoProvider(), directory=Directory.load())
+    try:
+        assert app.store.counters() == pytest.approx(kept)
+    finally:
+        app.close()
