@@ -95,7 +95,9 @@ def review_of(
     record = decision_record(cp)
     if record is None or not record.is_review or record.outcome is None or record.at is None:
         return None
-    size = record.edit_size if record.edit_size is not None else edit_size(dict(record.edits))
+    size = None
+    if record.outcome == "approved":  # as recorded with it (older decisions: from their edits)
+        size = record.edit_size if record.edit_size is not None else edit_size(dict(record.edits))
     made = [n for n in wf.nodes if isinstance(n, AIStepNode) and n.output_name in cp.shown]
     drafts = drafts_shown(cp, version, wf, prompts)
     words = sum(len(str(cp.shown[n.output_name] or "").split()) for n in made)
@@ -107,7 +109,7 @@ def review_of(
         reviewer=record.by,
         outcome=record.outcome,
         edited=record.edited,
-        edit_size=size if record.outcome == "approved" else None,
+        edit_size=size,
         seconds=max(0.0, record.at - cp.created_at),
         overdue=cp.due_at is not None and record.at > cp.due_at,
         drafts=drafts,
