@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.decisions import decision_record, is_auto, is_review
 from engine.diffs import similarity, text_of
-from engine.directory import SYSTEM
 from engine.model import AIStepNode, ApprovalNode, AutoApproval, Workflow
 from engine.records import CheckpointQuery, CheckpointRecord
 from engine.store.base import Store
@@ -59,27 +59,24 @@ def drafts_of(values: dict[str, Any], names: Sequence[str]) -> str:
     return "\n\n".join(text_of(values.get(n), sort_keys=True) for n in names if n in values)
 
 
-def is_auto(cp: CheckpointRecord) -> bool:
-    """Approved by Loopdesk under auto-approval."""
-    return bool((cp.decision or {}).get("auto_approved"))
-
-
-def is_review(cp: CheckpointRecord) -> bool:
-    """Decided by a person (not by Loopdesk: neither auto-approval nor a timeout)."""
-    return cp.status == "decided" and bool(cp.decided_by) and cp.decided_by != SYSTEM
-
-
 def as_is(cp: CheckpointRecord) -> bool:
     """Approved with nothing changed."""
-    decision = cp.decision or {}
-    return decision.get("kind") == "approve" and not decision.get("edits")
+    record = decision_record(cp)
+    return record is not None and record.as_is
 
 
 def approved_text(cp: CheckpointRecord, names: Sequence[str]) -> str:
     """The drafts of an approved checkpoint as they were approved (edits included)."""
-    edits = (cp.decision or {}).get("edits") or {}
+    record = decision_record(cp)
+    edits = record.edits if record is not None else {}
     values = {**cp.shown, **{k: e.get("after") for k, e in edits.items() if isinstance(e, dict)}}
     return drafts_of(values, names)
+
+
+def approved(cp: CheckpointRecord) -> bool:
+    """Approved, with or without edits."""
+    record = decision_record(cp)
+    return record is not None and record.outcome == "approved"
 
 
 @dataclass(frozen=True)
@@ -152,7 +149,7 @@ def standing(
         if len(counted) >= rule.window:
             break
     passed = sum(as_is(cp) for cp in counted)
-    texts = tuple(approved_text(cp, names) for cp in counted if (cp.decision or {}).get("kind") == "approve")
+    texts = tuple(approved_text(cp, names) for cp in counted if approved(cp))
     earned = len(counted) >= rule.window and passed >= rule.threshold * len(counted) - 1e-9
     return Standing(earned, len(counted), passed, since_person, texts, failed_last)
 

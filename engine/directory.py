@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.decisions import LOOPDESK
 from engine.errors import EngineError
 
 DEFAULT_USERS_FILE = Path(__file__).resolve().parent.parent / "config" / "users.json"
@@ -18,8 +19,8 @@ ROLES: tuple[str, ...] = ("admin", "designer", "requester", "reviewer")
 reviewer: decide what is assigned to them or their groups."""
 DEFAULT_ROLES: tuple[str, ...] = ("requester", "reviewer")
 """Roles of a directory entry that lists none."""
-SYSTEM = "system"
-"""The engine itself (due-time actions): may do anything."""
+SYSTEM = LOOPDESK
+"""The engine itself (due-time actions, auto-approvals): may do anything; what it decides is no review."""
 OPERATOR = "cli"
 """The local operator: the command line without `--user` (whoever can open the database file)."""
 RESERVED_USERS: frozenset[str] = frozenset({SYSTEM, OPERATOR})

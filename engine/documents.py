@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.decisions import is_auto
 from engine.records import AuditEvent, CheckpointRecord, RunRecord, StepRecord
 from engine.store.base import Store
 
@@ -60,7 +61,7 @@ def checkpoint_document(cp: CheckpointRecord) -> dict[str, Any]:
         "action_at": cp.action_at,
         "approvals": cp.policy.voters,
         "spot_check": cp.policy.spot_check or None,
-        "auto_approved": bool((cp.decision or {}).get("auto_approved")),
+        "auto_approved": is_auto(cp),
     }
 
 

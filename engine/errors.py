@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.decisions import already_decided
+from engine.decisions import already_decided, decision_record
 
 
 class EngineError(Exception):
@@ -100,7 +100,8 @@ class AlreadyDecidedError(EngineError):
     @classmethod
     def of(cls, cp: Any, name_of: Callable[[str], str] | None = None) -> AlreadyDecidedError:
         """The error for a checkpoint record that is no longer pending (`name_of` names the decider)."""
-        action = (cp.decision or {}).get("kind") if cp.decision else None
+        decision = decision_record(cp)
+        action = decision.kind if decision is not None else None
         name = name_of(cp.decided_by) if name_of and cp.decided_by else None
         return cls(cp.id, cp.decided_by, cp.status, cp.decided_at, action, name)
 

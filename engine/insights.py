@@ -15,6 +15,7 @@ class CheckpointStats:
     workflow_id: str
     node_id: str
     decided: int = 0
+    """Checkpoints decided by people (reviews; see `engine.decisions`): the rates below are shares of it."""
     pending: int = 0
     approved: int = 0
     rejected: int = 0
@@ -24,6 +25,8 @@ class CheckpointStats:
     """Time in review of every decided checkpoint, added up."""
     auto_approved: int = 0
     """Checkpoints Loopdesk approved under auto-approval (not in `decided`: they are no reviews)."""
+    timed_out: int = 0
+    """Checkpoints Loopdesk approved or rejected because nobody decided in time (not in `decided`)."""
 
     def rate(self, count: int) -> float | None:
         """A share of decided checkpoints in percent (None before any decision)."""

@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.autonomy import is_auto, is_review
+from engine.decisions import decision_record, is_auto, is_review
 from engine.diffs import edit_size
 from engine.insights import WorkflowStats
 from engine.model import AIStepNode, Workflow
 from engine.records import AiUsage, CheckpointQuery, CheckpointRecord, WorkflowVersion
 from engine.store.base import Store
 
-OUTCOMES = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
-"""A decision's kind as the outcome it counts under."""
 READ_WORDS_PER_SECOND = 5.0
 """How fast a careful reader gets through a draft (300 words a minute); an approval quicker than its
 draft's words at this pace is flagged as a possible rubber stamp."""
@@ -95,17 +93,12 @@ def review_of(
 ) -> Review | None:
     """A decided checkpoint as a review (None when no person decided it, or insights cannot read
     its decision)."""
-    if not is_review(cp):
+    record = decision_record(cp)
+    if record is None or not record.is_review or record.outcome is None or record.at is None:
         return None
-    decision = cp.decision or {}
-    outcome = OUTCOMES.get(str(decision.get("kind")))
-    if outcome is None or cp.decided_at is None:
-        return None
-    edits = decision.get("edits") or {}
-    approved = outcome == "approved"
-    size = (
-        (float(decision["edit_size"]) if "edit_size" in decision else edit_size(edits)) if approved else None
-    )
+    size = None
+    if record.outcome == "approved":  # as recorded with it (older decisions: from their edits)
+        size = record.edit_size if record.edit_size is not None else edit_size(dict(record.edits))
     made = [n for n in wf.nodes if isinstance(n, AIStepNode) and n.output_name in cp.shown]
     drafts = drafts_shown(cp, version, wf, prompts)
     words = sum(len(str(cp.shown[n.output_name] or "").split()) for n in made)
@@ -114,15 +107,15 @@ def review_of(
         workflow_id=cp.workflow_id,
         version=version,
         checkpoint_node=cp.node_id,
-        reviewer=cp.decided_by or "",
-        outcome=outcome,
-        edited=approved and bool(edits),
+        reviewer=record.by,
+        outcome=record.outcome,
+        edited=record.edited,
         edit_size=size,
-        seconds=max(0.0, cp.decided_at - cp.created_at),
-        overdue=cp.due_at is not None and cp.decided_at > cp.due_at,
+        seconds=max(0.0, record.at - cp.created_at),
+        overdue=cp.due_at is not None and record.at > cp.due_at,
         drafts=drafts,
         words=words,
-        decided_at=cp.decided_at,
+        decided_at=record.at,
     )
 
 

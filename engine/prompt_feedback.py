@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine.autonomy import draft_names, is_review
+from engine.autonomy import draft_names
+from engine.decisions import decision_record
 from engine.model import AIStepNode, ApprovalNode, Workflow
 from engine.records import CheckpointQuery, CheckpointRecord, RunRecord
 from engine.store.base import Store
@@ -83,33 +84,32 @@ def output_name(wf: Workflow, node_id: str) -> str | None:
 def reviewed_draft(run: RunRecord, name: str, checkpoints: list[CheckpointRecord]) -> ReviewedDraft | None:
     """One run's history with the answer `name`, from its checkpoints oldest first (None when no
     person decided on it: an auto-approval or a timeout is no review)."""
-    seen = [cp for cp in checkpoints if is_review(cp) and name in cp.shown and cp.decision]
+    decided = [(cp, decision_record(cp)) for cp in checkpoints if name in cp.shown]
+    seen = [(cp, d) for cp, d in decided if d is not None and d.is_review]
     if not seen:
         return None
     approved: Any | None = None
     edits: list[tuple[Any, Any]] = []
     notes: list[tuple[str, str]] = []
-    for cp in seen:
-        decision = cp.decision or {}
-        kind = str(decision.get("kind", ""))
-        if kind == "approve":
-            change = (decision.get("edits") or {}).get(name)
+    for cp, decision in seen:
+        if decision.kind == "approve":
+            change = decision.edits.get(name)
             if change is not None:
                 edits.append((change.get("before"), change.get("after")))
             approved = change.get("after") if change is not None else cp.shown[name]
-        elif kind in ("reject", "request_changes") and str(decision.get("comment", "")).strip():
-            notes.append((kind, str(decision["comment"]).strip()))
+        elif decision.kind in ("reject", "request_changes") and decision.comment.strip():
+            notes.append((decision.kind, decision.comment.strip()))
     values = {**run.values, "feedback": "", name: ""}
     return ReviewedDraft(
         run_id=run.id,
         title=run.title,
         version=run.version,
         values=values,
-        draft=seen[0].shown[name],
+        draft=seen[0][0].shown[name],
         approved=approved,
         edits=tuple(edits),
         notes=tuple(notes),
-        decided_at=max(cp.decided_at or 0.0 for cp in seen),
+        decided_at=max(decision.at or 0.0 for _, decision in seen),
     )
 
 

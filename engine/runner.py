@@ -27,7 +27,7 @@ from engine.autonomy import (
 )
 from engine.clock import Clock
 from engine.deciding import decision_transition, next_node, updated
-from engine.decisions import Approve, Decision, Reassign, note_problem
+from engine.decisions import Approve, Decision, Reassign, decision_record, note_problem
 from engine.directory import SYSTEM, Directory
 from engine.driving import Leases, RunLocks, driver_id, lease_seconds, merge_transitions, store_retry_seconds
 from engine.errors import (
@@ -588,7 +588,7 @@ class Engine:
         return sum(
             1
             for c in self.store.list_checkpoints(CheckpointQuery(status="decided", run_id=run_id))
-            if c.node_id == node_id and (c.decision or {}).get("kind") == "request_changes"
+            if c.node_id == node_id and (d := decision_record(c)) is not None and d.kind == "request_changes"
         )
 
     def _failure(

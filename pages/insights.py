@@ -38,7 +38,9 @@ archived = app.has_archive() and st.toggle(
 st.subheader("Checkpoints", anchor=False)
 st.caption(
     "Per approval step: how often reviewers approve, reject, send back or edit the AI's work, and how "
-    "long a task waits for them. A high edit or changes rate says the prompt needs work."
+    "long a task waits for them. A high edit or changes rate says the prompt needs work. Decided counts "
+    "reviews by people; auto-approvals and timeouts (approved or rejected by Loopdesk when nobody decided "
+    "in time) are counted apart."
 )
 cp_rows = [
     {
@@ -52,6 +54,7 @@ cp_rows = [
         "Approved with edits": percent(s.rate(s.edited)),
         "Mean time in review": span(s.mean_review_seconds) if s.mean_review_seconds is not None else "—",
         "Auto-approved": s.auto_approved,
+        "Timed out": s.timed_out,
     }
     for s in app.checkpoint_stats(user, include_archived=archived)
 ]

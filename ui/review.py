@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
+from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges, decision_record
 from engine.directory import Directory
 from engine.durations import span
 from engine.limits import MAX_COMMENT_CHARS
@@ -383,9 +383,11 @@ def show_decided(cps: list[CheckpointRecord], names: dict[str, str], directory: 
         st.caption("You have not decided anything yet.")
         return
     for cp in cps:
-        d = cp.decision or {}
-        kind = DECISION_LABELS.get(str(d.get("kind", "")), str(d.get("kind", "")))
-        edits: dict[str, dict[str, Any]] = d.get("edits") or {}
+        d = decision_record(cp)
+        if d is None:
+            continue
+        kind = DECISION_LABELS.get(d.kind, d.kind)
+        edits = d.edits
         when = age(cp.decided_at) if cp.decided_at else ""
         extra = f" · edited {', '.join(edits)}" if edits else ""
         label = f"**{md_escape(kind)}** · {md_escape(cp.title or '(untitled)')} · {when}{md_escape(extra)}"
@@ -394,11 +396,11 @@ def show_decided(cps: list[CheckpointRecord], names: dict[str, str], directory: 
                 f"{md_escape(names.get(cp.workflow_id, cp.workflow_id))} · step {code_span(cp.node_id)} · "
                 f"decided {clock(cp.decided_at)} after {span(review_seconds(cp))}"
             )
-            if d.get("comment"):
+            if d.comment:
                 st.markdown("**Comment**")
-                st.text(str(d["comment"]))
+                st.text(d.comment)
             for name, change in edits.items():
                 show_edit(name, change, f"Your edit of {name}")
-            if not edits and d.get("kind") == "approve":
+            if d.as_is:
                 st.caption("Approved as shown, without edits.")
             link_to("pages/runs.py", "Open the run", {"run": cp.run_id}, icon=":material/open_in_new:")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX
+from engine.decisions import counts_as_sql
+from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, decision_columns
 
 
 def sql_text(text: str) -> str:
@@ -25,6 +26,8 @@ def stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str
     """The insight counters computed from scratch over these relations (rows as in stats_counters), in
     DuckDB's SQL: the DuckDB store recounts its tables with it, and either backend its Parquet archive."""
     kind = "json_extract_string(decision, '$.kind')"
+    auto = "coalesce(json_type(decision, '$.auto_approved') = 'OBJECT', false)"
+    edits = "coalesce(len(json_keys(decision, '$.edits')) > 0, false)"
     day = f"CAST(floor({{}} / {DAY_SECONDS!r}) AS INTEGER)"
     decisions = ", ".join(DECISION_METRICS)
     ai = ", ".join(AI_METRICS)
@@ -35,22 +38,12 @@ def stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str
         UNION ALL
         SELECT workflow_id, node_id, day, metric, value FROM (
             UNPIVOT (
-                SELECT workflow_id, node_id, {day.format("decided_at")} AS day,
-                    CAST(count(*) FILTER (WHERE NOT auto) AS DOUBLE) AS decided,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve') AS DOUBLE) AS approved,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'reject') AS DOUBLE) AS rejected,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes') AS DOUBLE)
-                        AS changes_requested,
-                    CAST(count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
-                        AND CAST(json_extract(decision, '$.edits') AS VARCHAR) NOT IN ('{{}}', 'null'))
-                        AS DOUBLE) AS edited,
-                    sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
-                    CAST(count(*) FILTER (WHERE auto) AS DOUBLE) AS auto_approved
+                SELECT workflow_id, node_id, {day.format("decided_at")} AS day, {decision_columns()}
                 FROM (
-                    SELECT *, coalesce(CAST(json_extract(decision, '$.auto_approved') AS VARCHAR), 'null')
-                        <> 'null' AS auto
-                    FROM {checkpoints} AS c0
-                ) WHERE status = 'decided' GROUP BY ALL
+                    SELECT workflow_id, node_id, created_at, decided_at, {kind} AS kind,
+                        {edits} AS has_edits, {counts_as_sql(kind, "decided_by", auto)} AS counted
+                    FROM {checkpoints} AS c0 WHERE status = 'decided'
+                ) GROUP BY ALL
             ) ON {decisions} INTO NAME metric VALUE value)
         UNION ALL
         SELECT workflow_id, node_id, day, metric, value FROM (

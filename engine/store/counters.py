@@ -8,19 +8,20 @@ computes the same figures from scratch (its `recomputed_stats`), and the two mus
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from engine.records import CheckpointRecord, StepRecord
+from engine.decisions import AUTO_APPROVAL, OUTCOMES, REVIEW, TIMEOUT, DecisionRecord
+from engine.records import CheckpointClose, CheckpointRecord, StepRecord
 
 DAY_SECONDS = 86400.0
 
 RUNS_PREFIX = "runs:"
 """`runs:<status>`: how many runs of a workflow are in that status now (node '', day 0)."""
-DECISION_METRICS = (
-    "decided", "approved", "rejected", "changes_requested", "edited", "review_seconds", "auto_approved",
-)  # fmt: skip
-"""Per approval step and day of the decision; an auto-approval counts only as `auto_approved` (it is no
-review: neither a decision by a person nor time anyone spent)."""
+COUNTED_AS = {REVIEW: "decided", AUTO_APPROVAL: "auto_approved", TIMEOUT: "timed_out"}
+"""What each decision counts as (`DecisionRecord.counts_as`) → the metric that counts it: `decided` counts
+reviews by people only."""
+DECISION_METRICS = (*COUNTED_AS.values(), *OUTCOMES.values(), "edited", "review_seconds")
+"""Per approval step and day of the decision; outcomes, edits and time in review are counted of reviews
+only (an auto-approval or a timeout is neither a decision by a person nor time anyone spent)."""
 AI_METRICS = ("ai_steps", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_steps")
 """`unpriced_steps`: paid AI calls no price table knows (their cost is not in `cost_usd`)."""
 """Per AI step and day it finished."""
@@ -53,18 +54,17 @@ class CounterDeltas:
         if after is not None:
             self.add(workflow_id, "", 0, RUNS_PREFIX + after)
 
-    def decided(self, cp: CheckpointRecord, decision: dict[str, Any] | None, at: float) -> None:
-        """A pending checkpoint was decided at `at` (cancelled ones are not decisions)."""
+    def decided(self, cp: CheckpointRecord, close: CheckpointClose, at: float) -> None:
+        """A pending checkpoint was decided at `at` (cancelled ones are not decisions), counted as
+        `decision_columns` counts it from scratch."""
+        record = DecisionRecord.read(close.decision or {}, close.actor, at)
         day = day_of(at)
-        kind = (decision or {}).get("kind")
-        if (decision or {}).get("auto_approved") is not None:
-            self.add(cp.workflow_id, cp.node_id, day, "auto_approved")
+        if record.counts_as is not None:
+            self.add(cp.workflow_id, cp.node_id, day, COUNTED_AS[record.counts_as])
+        if not record.is_review or record.outcome is None:
             return
-        self.add(cp.workflow_id, cp.node_id, day, "decided")
-        named = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
-        if kind in named:
-            self.add(cp.workflow_id, cp.node_id, day, named[kind])
-        if kind == "approve" and (decision or {}).get("edits"):
+        self.add(cp.workflow_id, cp.node_id, day, record.outcome)
+        if record.edited:
             self.add(cp.workflow_id, cp.node_id, day, "edited")
         self.add(cp.workflow_id, cp.node_id, day, "review_seconds", at - cp.created_at)
 
@@ -85,3 +85,16 @@ class CounterDeltas:
     def rows(self) -> list[tuple[str, str, int, str, float]]:
         """The non-zero deltas as rows."""
         return [(*key, value) for key, value in self.values.items() if value != 0]
+
+
+def decision_columns() -> str:
+    """The decision metrics as SQL aggregates, as `CounterDeltas.decided` counts them, over decided
+    checkpoints with columns `counted` (`counts_as_sql`), `kind`, `has_edits` (a non-empty edits object),
+    `created_at` and `decided_at`: both backends' recounts select these (the SQL is the same in each)."""
+    review = f"counted = '{REVIEW}'"
+    counts = {metric: f"counted = '{what}'" for what, metric in COUNTED_AS.items()}
+    counts |= {metric: f"{review} AND kind = '{kind}'" for kind, metric in OUTCOMES.items()}
+    counts["edited"] = f"{review} AND kind = 'approve' AND has_edits"
+    columns = [f"CAST(count(*) FILTER (WHERE {where}) AS float8) AS {m}" for m, where in counts.items()]
+    columns.append(f"sum(decided_at - created_at) FILTER (WHERE {review}) AS review_seconds")
+    return ", ".join(columns)

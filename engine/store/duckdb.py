@@ -517,6 +517,7 @@ class DuckDBStore(GroupCommitWriter, SqlStore):
         for stmt in INDEXES:
             cur.execute(stmt)
         _once(cur, "stats_counters", _count_history)
+        _once(cur, "review_counters", _count_history)  # timeouts left `decided` for `timed_out`
 
     def _release(self) -> None:
         if self._claimed is not None:

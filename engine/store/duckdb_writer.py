@@ -92,7 +92,7 @@ class Pending:
         self.audit: list[AuditEvent] = []
         self.announced = False
         """Whether the batch wrote outbox events (the sender is woken after the commit)."""
-        self.deciding: dict[str, tuple[CheckpointRecord, dict[str, Any] | None]] = {}
+        self.deciding: dict[str, tuple[CheckpointRecord, CheckpointClose]] = {}
         """Checkpoints this batch decides: as they were, and the decision (for the counters)."""
         self.counts = CounterDeltas()
 
@@ -400,7 +400,7 @@ class GroupCommitWriter:
             c = t.close_checkpoint
             old = cps[c.checkpoint_id]
             if c.status == "decided":
-                pending.deciding[c.checkpoint_id] = (old, c.decision)
+                pending.deciding[c.checkpoint_id] = (old, c)
             cps[c.checkpoint_id] = kept_open(old, c) if c.status == "pending" else closed(old, c)
 
     def _write(self, cur: duckdb.DuckDBPyConnection, p: Pending) -> None:
@@ -449,8 +449,8 @@ class GroupCommitWriter:
             values = f"(VALUES {tuples}) AS v(id, status, decision, actor, policy)"
             move_closed(cur, values, params, ts)
             cur.execute(f"DELETE FROM pending_checkpoints WHERE id IN ({marks(len(ids))})", ids)
-            for cp, decision in p.deciding.values():
-                p.counts.decided(cp, decision, ts)
+            for cp, close in p.deciding.values():
+                p.counts.decided(cp, close, ts)
         if p.cancels:
             which = marks(len(p.cancels))
             closing = (

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from engine.decisions import counts_as_sql
 from engine.errors import EngineError, StoreOpenError, StoreUnavailableError
 from engine.model import Workflow
 from engine.records import (
@@ -44,7 +45,14 @@ from engine.records import (
     WorkflowVersion,
     now,
 )
-from engine.store.counters import AI_METRICS, DAY_SECONDS, DECISION_METRICS, RUNS_PREFIX, CounterDeltas
+from engine.store.counters import (
+    AI_METRICS,
+    DAY_SECONDS,
+    DECISION_METRICS,
+    RUNS_PREFIX,
+    CounterDeltas,
+    decision_columns,
+)
 from engine.store.filters import checkpoint_order, checkpoint_query, run_filter
 from engine.store.location import redacted
 from engine.store.outbox import events_from
@@ -96,6 +104,50 @@ _OUTBOX_COLUMNS = """
         assignee TEXT, actor TEXT, action TEXT, occurred_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL,
         attempts INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, done TEXT NOT NULL, last_error TEXT,
         delivered_at DOUBLE PRECISION"""
+
+
+def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
+    """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
+    kind = "(decision::jsonb ->> 'kind')"
+    auto = "coalesce(jsonb_typeof(decision::jsonb -> 'auto_approved') = 'object', false)"
+    edits = (
+        "coalesce(jsonb_typeof(decision::jsonb -> 'edits') = 'object' "
+        "AND decision::jsonb -> 'edits' <> '{}'::jsonb, false)"
+    )
+
+    def unpivot(alias: str, metrics: tuple[str, ...]) -> str:
+        pairs = ", ".join(f"('{m}', {alias}.{m})" for m in metrics)
+        return f"CROSS JOIN LATERAL (VALUES {pairs}) AS v(metric, value)"
+
+    def token(name: str) -> str:
+        return f"sum(coalesce((s.meta::jsonb ->> '{name}')::bigint, 0))::float8 AS {name}"
+
+    return f"""
+        SELECT workflow_id, '' AS node_id, 0 AS day, '{RUNS_PREFIX}' || status AS metric,
+               count(*)::float8 AS value
+        FROM {runs} AS r GROUP BY workflow_id, status
+        UNION ALL
+        SELECT d.workflow_id, d.node_id, d.day, v.metric, v.value FROM (
+            SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day, {decision_columns()}
+            FROM (
+                SELECT workflow_id, node_id, created_at, decided_at, {kind} AS kind,
+                    {edits} AS has_edits, {counts_as_sql(kind, "decided_by", auto)} AS counted
+                FROM {checkpoints} AS c0 WHERE status = 'decided'
+            ) AS c GROUP BY 1, 2, 3
+        ) AS d {unpivot("d", DECISION_METRICS)}
+        UNION ALL
+        SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (
+            SELECT r.workflow_id, s.node_id, floor(s.finished_at / {DAY_SECONDS!r})::int AS day,
+                count(*)::float8 AS ai_steps, {token("prompt_tokens")}, {token("completion_tokens")},
+                sum(coalesce((s.meta::jsonb ->> 'cost_usd')::float8, 0)) AS cost_usd,
+                (count(*) FILTER (WHERE (s.meta::jsonb ->> 'cost_usd') IS NULL
+                    AND (s.meta::jsonb ->> 'model') IS NOT NULL
+                    AND coalesce((s.meta::jsonb ->> 'demo')::boolean, false) = false))::float8
+                    AS unpriced_steps
+            FROM {steps} AS s JOIN {runs} AS r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY 1, 2, 3
+        ) AS a {unpivot("a", AI_METRICS)}
+    """
+
 
 MIGRATIONS: list[list[str]] = [
     [  # 1: the schema of the DuckDB store, plus run leases, with indexes for every page's query
@@ -162,6 +214,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX checkpoints_of_step ON checkpoints (workflow_id, node_id, created_at DESC)",
         "CREATE INDEX checkpoints_of_workflow ON checkpoints (workflow_id, created_at DESC)",
     ],
+    [  # 6: the insight counters counted again: a timeout is no review (`timed_out`, no longer `decided`)
+        "DELETE FROM stats_counters",
+        f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) AS s WHERE value <> 0",
+    ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
 a database records the version it has reached in `schema_version`."""
@@ -176,53 +232,6 @@ _COLUMNS = {"runs": RUN_COLS, "steps": STEP_COLS, "checkpoints": CP_COLS, "pendi
 _ORDER = {"steps": "seq", "audit": "id"}
 _ARROW_TYPES = {25: pa.string(), 1043: pa.string(), 701: pa.float64(), 23: pa.int32(), 20: pa.int64()}
 """PostgreSQL type oid → Arrow type, for the column types this schema uses."""
-
-
-def _stats_query(runs: str = "runs", checkpoints: str = "checkpoints", steps: str = "steps") -> str:
-    """The insight counters computed from scratch over these relations (rows as in stats_counters)."""
-    kind = "(decision::jsonb ->> 'kind')"
-    edits = "coalesce(decision::jsonb -> 'edits', 'null'::jsonb)"
-
-    def unpivot(alias: str, metrics: tuple[str, ...]) -> str:
-        pairs = ", ".join(f"('{m}', {alias}.{m})" for m in metrics)
-        return f"CROSS JOIN LATERAL (VALUES {pairs}) AS v(metric, value)"
-
-    def token(name: str) -> str:
-        return f"sum(coalesce((s.meta::jsonb ->> '{name}')::bigint, 0))::float8 AS {name}"
-
-    return f"""
-        SELECT workflow_id, '' AS node_id, 0 AS day, '{RUNS_PREFIX}' || status AS metric,
-               count(*)::float8 AS value
-        FROM {runs} AS r GROUP BY workflow_id, status
-        UNION ALL
-        SELECT d.workflow_id, d.node_id, d.day, v.metric, v.value FROM (
-            SELECT workflow_id, node_id, floor(decided_at / {DAY_SECONDS!r})::int AS day,
-                (count(*) FILTER (WHERE NOT auto))::float8 AS decided,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'))::float8 AS approved,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'reject'))::float8 AS rejected,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'request_changes'))::float8
-                    AS changes_requested,
-                (count(*) FILTER (WHERE NOT auto AND {kind} = 'approve'
-                    AND {edits} NOT IN ('{{}}'::jsonb, 'null'::jsonb)))::float8 AS edited,
-                sum(decided_at - created_at) FILTER (WHERE NOT auto) AS review_seconds,
-                (count(*) FILTER (WHERE auto))::float8 AS auto_approved
-            FROM (
-                SELECT *, coalesce(decision::jsonb -> 'auto_approved', 'null'::jsonb) <> 'null'::jsonb AS auto
-                FROM {checkpoints} AS c0
-            ) AS c WHERE status = 'decided' GROUP BY 1, 2, 3
-        ) AS d {unpivot("d", DECISION_METRICS)}
-        UNION ALL
-        SELECT a.workflow_id, a.node_id, a.day, v.metric, v.value FROM (
-            SELECT r.workflow_id, s.node_id, floor(s.finished_at / {DAY_SECONDS!r})::int AS day,
-                count(*)::float8 AS ai_steps, {token("prompt_tokens")}, {token("completion_tokens")},
-                sum(coalesce((s.meta::jsonb ->> 'cost_usd')::float8, 0)) AS cost_usd,
-                (count(*) FILTER (WHERE (s.meta::jsonb ->> 'cost_usd') IS NULL
-                    AND (s.meta::jsonb ->> 'model') IS NOT NULL
-                    AND coalesce((s.meta::jsonb ->> 'demo')::boolean, false) = false))::float8
-                    AS unpriced_steps
-            FROM {steps} AS s JOIN {runs} AS r ON r.id = s.run_id WHERE s.kind = 'ai_step' GROUP BY 1, 2, 3
-        ) AS a {unpivot("a", AI_METRICS)}
-    """
 
 
 def _shared(conn: psycopg.Connection[Any], sql: str, params: list[Any]) -> psycopg.Cursor[Any]:
@@ -514,7 +523,7 @@ class PostgresStore(SqlStore):
         )
         assert moved == 1, "the locked checkpoint left the pending table under its lock"
         if c.status == "decided":
-            counts.decided(cp, c.decision, ts)
+            counts.decided(cp, c, ts)
 
     @staticmethod
     def _move_closed(
