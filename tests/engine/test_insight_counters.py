@@ -45,7 +45,7 @@ def assert_counters_match(app: Loopdesk) -> None:
 def test_every_kind_of_change_keeps_the_counters_equal_to_a_recomputation(
     app: Loopdesk, fold_after: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("engine.store.duckdb.COUNTER_DELTAS_BEFORE_COMPACTING", fold_after)
+    monkeypatch.setattr("engine.store.duckdb_writer.COUNTER_DELTAS_BEFORE_COMPACTING", fold_after)
     monkeypatch.setattr("engine.store.postgres.COUNTER_DELTAS_BEFORE_COMPACTING", fold_after)
     run_ids = load_demo_data(app, "dana") + load_demo_data(app, "dana")
     assert_counters_match(app)
