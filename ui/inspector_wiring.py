@@ -11,6 +11,7 @@ import streamlit as st
 from engine.kinds import PALETTE, kind_of, node_title, step_name
 from engine.model import Node, Workflow
 from ui.canvas import edge_text
+from ui.designer_intents import value_key
 from ui.format import md_escape, md_label
 from ui.inspector_fields import pick_one
 from ui.wiring import exits
@@ -30,9 +31,15 @@ def insert_buttons(edge_id: str, on_choose: Callable[..., None], width: Any = "c
         )
 
 
-def _chose_exit(on_choose: Callable[..., None], key: str, node_id: str, label: str | None) -> None:
-    """A next-step picker changed: ask the page to rewire that exit."""
-    on_choose("set_exit", (node_id, label, st.session_state.get(key)))
+def _chose_exit(
+    on_choose: Callable[..., None], key: str, node_id: str, label: str | None, shown: str | None
+) -> None:
+    """A next-step picker changed: ask the page to rewire that exit. A report of the step it shows
+    already is the browser repeating an older page (a connection drawn on the canvas meanwhile), not
+    a choice."""
+    chosen = st.session_state.get(key)
+    if chosen != shown:
+        on_choose("set_exit", (node_id, label, chosen))
 
 
 def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., None]) -> None:
@@ -47,7 +54,9 @@ def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., N
         *[n.id for n in wf.nodes if n.id != node.id and not kind_of(n).starts_runs],
     ]
     for way in outs:
-        key = f"{prefix}:exit:{way.label}"
+        # keyed by where it leads now: a connection drawn on the canvas makes a new picker, never a
+        # stale one whose old value reads as a choice
+        key = value_key(f"{prefix}:exit:{way.label}", way.target)
         st.selectbox(
             md_label(way.name),
             options,
@@ -55,7 +64,7 @@ def next_steps(wf: Workflow, node: Node, prefix: str, on_choose: Callable[..., N
             format_func=lambda i: "— nowhere yet —" if i is None else node_title(nodes[str(i)]),
             key=key,
             on_change=_chose_exit,
-            args=(on_choose, key, node.id, way.label),
+            args=(on_choose, key, node.id, way.label, way.target),
         )
     if outs:
         c1, c2 = st.columns([3, 2], vertical_alignment="bottom")

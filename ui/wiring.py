@@ -66,6 +66,8 @@ def set_exit(wf: Workflow, node_id: str, label: str | None, target: str | None) 
         raise WiringError("a step cannot lead to itself")
     if target is not None and kind_of(wf.node(target)).starts_runs:
         raise WiringError("nothing can lead back to the form: it is where every run starts")
+    if [e.target for e in wf.outgoing(node_id) if e.label == label] == ([target] if target else []):
+        return wf  # it leads there already: the connection (and its id) stays as it is
     edges = [e for e in wf.edges if not (e.source == node_id and e.label == label)]
     if target is not None:
         edges.append(Edge(id=new_edge_id(wf, node_id, target), source=node_id, target=target, label=label))

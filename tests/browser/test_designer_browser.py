@@ -42,7 +42,9 @@ def _settle(page: Page) -> None:
     """Wait for Streamlit to finish, the canvas to answer and stop zooming; show the whole canvas."""
     wait_idle(page)
     if page.locator(".loopdesk-fit").count():  # an editable canvas: drawn to the window's size first
-        page.locator('.loopdesk-fit[data-sized="yes"]').wait_for(state="attached")
+        # the browser reports the window's size only while the page is at rest; with every core busy
+        # (stress --cpu 2) a fresh server took over 20 s to get there, so this waits as long as a page load
+        page.locator('.loopdesk-fit[data-sized="yes"]').wait_for(state="attached", timeout=60_000)
     wait_quiet(page)
     page.locator(CANVAS).evaluate("e => e.scrollIntoView({block: 'center'})")
     viewport = _canvas(page).locator(".react-flow__viewport")
