@@ -50,6 +50,14 @@ def test_choosing_a_next_step_rewires_one_exit(marketing: Workflow) -> None:
         set_exit(marketing, "draft", None, "form")
 
 
+def test_choosing_where_a_step_already_leads_changes_nothing(marketing: Workflow) -> None:
+    """The connection (and its id, which the canvas and the undo history know it by) stays."""
+    approved = next(e for e in marketing.edges if e.source == "review" and e.label == "approved")
+    assert set_exit(marketing, "review", "approved", approved.target) == marketing
+    cleared = set_exit(marketing, "review", "approved", None)
+    assert set_exit(cleared, "review", "approved", None) == cleared
+
+
 def test_inserting_on_a_connection_keeps_its_outcome_and_makes_room(marketing: Workflow) -> None:
     into_review = next(e for e in marketing.edges if e.source == "review" and e.label == "approved")
     below = marketing.node("to_translation").position.y
