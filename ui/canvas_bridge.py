@@ -181,8 +181,10 @@ export default function ({ data, setTriggerValue }) {
   function room() {
     const frame = frameOf();
     const bar = document.querySelector('.st-key-designer_actions');
-    // (not while a dialog is open: the rerun would close it)
-    const open = document.querySelector('[role="dialog"], [data-testid="stDialog"]');
+    // (not while a dialog is open: the rerun would close it; a menu (a popover) stays open through a
+    // rerun, and the page must learn the window's size while one is open: the File menu stays open
+    // after "Create", and the canvas then waited, unsized, until the person closed it)
+    const open = document.querySelector('[data-testid="stDialog"]');
     if (!frame || !bar || open || document.querySelector('[data-testid="stStatusWidget"]')) {
       bridge.last = null;
       return;
