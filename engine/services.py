@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -633,19 +633,9 @@ class Loopdesk:
         requests unless the step allows it, not ones they approved already while the other approvals
         of a quorum are awaited; oldest first (or soonest due), of one workflow and step when given;
         one page with `limit`/`offset`."""
-        return self.store.list_checkpoints(
-            CheckpointQuery(
-                status="pending",
-                assignees=self.directory.assignees_for(user),
-                actionable_by=user,
-                newest_first=newest_first,
-                workflow_id=workflow_id,
-                node_id=node_id,
-                by_due=by_due,
-            ),
-            limit=limit,
-            offset=offset,
-        )
+        waiting = self._waiting_for(user, workflow_id, node_id)
+        order = replace(waiting, newest_first=newest_first, by_due=by_due)
+        return self.store.list_checkpoints(order, limit=limit, offset=offset)
 
     def inbox_state(self, user: str, newest: int = 50) -> InboxState:
         """How many checkpoints wait for the user and which are the newest: what every count and list of
@@ -656,14 +646,17 @@ class Loopdesk:
 
     def inbox_count(self, user: str, workflow_id: str | None = None, node_id: str | None = None) -> int:
         """How many checkpoints wait for the user (what `inbox` would list, counted, not read)."""
-        return self.store.count_checkpoints(
-            CheckpointQuery(
-                status="pending",
-                assignees=self.directory.assignees_for(user),
-                actionable_by=user,
-                workflow_id=workflow_id,
-                node_id=node_id,
-            )
+        return self.store.count_checkpoints(self._waiting_for(user, workflow_id, node_id))
+
+    def _waiting_for(self, user: str, workflow_id: str | None, node_id: str | None) -> CheckpointQuery:
+        """The pending checkpoints `user` can act on (of one workflow and step when given): what the
+        Inbox lists and counts, asked the same way for both."""
+        return CheckpointQuery(
+            status="pending",
+            assignees=self.directory.assignees_for(user),
+            actionable_by=user,
+            workflow_id=workflow_id,
+            node_id=node_id,
         )
 
     def decide_many(
