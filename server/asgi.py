@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 
 from engine.errors import EngineError, StoreDamagedError
 from server import api, link_pages
+from server.page_races import guard_page_changes
 from server.process import close_shared, set_secrets_source, shared_app
 from server.secrets import read_secrets
 
@@ -49,6 +50,7 @@ def _open_until_ready(stop: threading.Event) -> None:
 async def lifespan(_server: Any) -> AsyncIterator[None]:
     """Start the engine, its workers and timers with the server; stop them with it."""
     set_secrets_source(read_secrets)
+    guard_page_changes()
     stop = threading.Event()
     starter = threading.Thread(target=_open_until_ready, args=(stop,), name="loopdesk-start", daemon=True)
     starter.start()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Frame, Page
+from playwright.sync_api import Browser, Frame, Page, expect
 
 from engine.catalog import list_templates
 from engine.directory import Directory
@@ -175,7 +175,7 @@ def test_wheel_pans_a_connection_is_selected_and_refusals_show_in_view(
         page.mouse.click(frame["left"] + point[0], frame["top"] + point[1])
         wait_for_text(page, "Insert a step here")
         wait_for_text(page, "Connection from ‘To translation’ to ‘Translate’")
-        assert page.get_by_role("button", name="Delete connection").is_visible()
+        expect(page.get_by_role("button", name="Delete connection")).to_be_visible()
         wait_quiet(page)  # a key sent in the same instant as the canvas's reply can be lost (conftest)
         page.keyboard.press("Escape")
         wait_for_text(page, "Workflow name")  # Esc: nothing selected, the workflow's settings show

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from engine.directory import Directory
 from engine.llm.demo import DemoProvider
@@ -87,8 +87,8 @@ def test_improve_test_against_past_runs_and_publish(
     wait_idle(page)
     dialog = page.get_by_role("dialog")
     wait_for_text(page, "Look at one run")
-    assert dialog.get_by_text("What the reviewer finally approved, edits included.").is_visible()
-    assert dialog.locator('[data-testid="stDataFrame"]').count() == 1
+    expect(dialog.get_by_text("What the reviewer finally approved, edits included.")).to_be_visible()
+    expect(dialog.locator('[data-testid="stDataFrame"]')).to_have_count(1)  # drawn a moment later
     page.keyboard.press("Escape")
     wait_idle(page)
 
