@@ -12,17 +12,16 @@ fragment belonged to a page the person has left, so nothing it would draw can be
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.app_session import AppSession
-from streamlit.runtime.scriptrunner import ScriptRunnerEvent
 
 _LOG = logging.getLogger(__name__)
 PAGE_ATTR = "_loopdesk_page_now"
-"""Where a session keeps the id of the page it is on now (the last full run asked for or started)."""
+"""Where a session keeps the id of the page it is on now."""
 _GUARDED = "_loopdesk_page_guard"
 
 
@@ -32,19 +31,24 @@ def from_a_page_left_behind(session: object, page: str, fragment_id: str) -> boo
     return bool(fragment_id and page and now and page != now)
 
 
-def note_page(session: object, page: str, fragment_ids: list[str] | None) -> None:
-    """Remember the page a full run is for (fragment runs leave the page as it is)."""
-    if page and not fragment_ids:
+def note_page(session: object, page: str) -> None:
+    """Remember the page the session is on now."""
+    if page:
         setattr(session, PAGE_ATTR, page)
 
 
 def guard_page_changes(sessions: type[AppSession] = AppSession) -> None:
-    """Install the guard on Streamlit's sessions (once per process; safe to call again)."""
+    """Install the guard on Streamlit's sessions (once per process; safe to call again).
+
+    The page a session is on is the one a full rerun asks for (a click on a page link) or the one the
+    server tells the browser it is on (the `navigation` message every full run sends, which also
+    covers a first visit and `st.switch_page`). The page a run *starts* with is not used: with
+    `st.navigation` it is the main script's until the navigation has chosen the page.
+    """
     if getattr(sessions.request_rerun, _GUARDED, False):
         return
     request_rerun = sessions.request_rerun
-    on_event = sessions._handle_scriptrunner_event_on_event_loop
-    event_signature = inspect.signature(AppSession._handle_scriptrunner_event_on_event_loop)
+    enqueue = sessions._enqueue_forward_msg
 
     def guarded_request_rerun(self: AppSession, client_state: Any) -> None:
         if client_state is not None:
@@ -52,18 +56,18 @@ def guard_page_changes(sessions: type[AppSession] = AppSession) -> None:
             if from_a_page_left_behind(self, page, fragment_id):
                 _LOG.info("Dropped a rerun of fragment %s from a page the session has left", fragment_id)
                 return
-            note_page(self, page, [fragment_id] if fragment_id else None)
+            if not fragment_id:
+                note_page(self, page)
         request_rerun(self, client_state)
 
-    def noting_on_event(self: AppSession, *args: Any, **kwargs: Any) -> None:
-        bound = event_signature.bind(self, *args, **kwargs).arguments
-        if bound["event"] == ScriptRunnerEvent.SCRIPT_STARTED:  # also a page the script switched to
-            note_page(self, bound.get("page_script_hash") or "", bound.get("fragment_ids_this_run"))
-        on_event(self, *args, **kwargs)
+    def noting_enqueue(self: AppSession, msg: ForwardMsg) -> None:
+        if msg.WhichOneof("type") == "navigation":
+            note_page(self, msg.navigation.page_script_hash)
+        enqueue(self, msg)
 
     _mark(guarded_request_rerun)
     sessions.request_rerun = guarded_request_rerun  # type: ignore[method-assign]
-    sessions._handle_scriptrunner_event_on_event_loop = noting_on_event  # type: ignore[method-assign]
+    sessions._enqueue_forward_msg = noting_enqueue  # type: ignore[method-assign]
 
 
 def _mark(function: Callable[..., None]) -> None:

@@ -8,11 +8,9 @@ Streamlit session class whose own rerun and event handlers only record what reac
 
 from __future__ import annotations
 
-from typing import Any
-
 from streamlit.proto.ClientState_pb2 import ClientState
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.app_session import AppSession
-from streamlit.runtime.scriptrunner import ScriptRunnerEvent
 
 from server.page_races import guard_page_changes
 
@@ -30,8 +28,8 @@ class RecordingSession(AppSession):
         assert client_state is not None
         self.reruns.append((client_state.page_script_hash, client_state.fragment_id))
 
-    def _handle_scriptrunner_event_on_event_loop(self, *args: Any, **kwargs: Any) -> None:
-        """Take the event (nothing to send)."""
+    def _enqueue_forward_msg(self, msg: ForwardMsg) -> None:
+        """Take the message (nothing to send)."""
 
     def __del__(self) -> None:
         """Nothing to shut down."""
@@ -45,11 +43,14 @@ def ask(session: RecordingSession, page: str, fragment: str = "") -> None:
     session.request_rerun(ClientState(page_script_hash=page, fragment_id=fragment))
 
 
-def started(session: RecordingSession, page: str, fragments: list[str]) -> None:
-    """The script runner says a run started (positional, as Streamlit calls it)."""
-    session._handle_scriptrunner_event_on_event_loop(
-        None, ScriptRunnerEvent.SCRIPT_STARTED, None, None, None, page, fragments, None, None
-    )
+def shown(session: RecordingSession, page: str) -> None:
+    """A full run tells the browser which page it is on (every run of an `st.navigation` app does)."""
+    msg = ForwardMsg()
+    msg.navigation.page_script_hash = page
+    session._enqueue_forward_msg(msg)
+    other = ForwardMsg()
+    other.new_session.page_script_hash = "main-script-hash"  # a run starts as the main script's
+    session._enqueue_forward_msg(other)
 
 
 def test_a_reply_from_the_page_just_left_is_dropped_and_the_new_pages_own_go_through() -> None:
@@ -65,19 +66,24 @@ def test_a_reply_from_the_page_just_left_is_dropped_and_the_new_pages_own_go_thr
 def test_a_page_the_script_switched_to_is_the_page_now() -> None:
     session = RecordingSession()
     ask(session, HOME)
-    started(session, RUNS, [])  # st.switch_page: the server ran another page
+    shown(session, RUNS)  # st.switch_page: the server ran another page
     ask(session, RUNS, "board")
     ask(session, HOME, "canvas")
-    started(session, HOME, ["canvas"])  # a fragment run does not change the page
     ask(session, RUNS, "board")
     assert session.reruns == [(HOME, ""), (RUNS, "board"), (RUNS, "board")]
 
 
-def test_a_first_visit_without_a_page_id_drops_nothing() -> None:
+def test_a_first_visit_takes_the_page_the_server_shows() -> None:
+    """The first load names no page (the server picks it from the address); the canvas on the page
+    it shows must be heard. (The guard once took the page a run starts with, the main script's, and
+    dropped every canvas reply after a first visit.)"""
     session = RecordingSession()
-    ask(session, "")  # the first load names no page: the server picks it from the address
+    ask(session, "")
+    ask(session, HOME, "canvas")  # before the server said anything: nothing to compare with
+    shown(session, HOME)
     ask(session, HOME, "canvas")
-    assert session.reruns == [("", ""), (HOME, "canvas")]
+    ask(session, HOME, "live-badge")
+    assert session.reruns == [("", ""), (HOME, "canvas"), (HOME, "canvas"), (HOME, "live-badge")]
 
 
 def test_streamlits_own_sessions_are_guarded_once() -> None:
