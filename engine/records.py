@@ -220,6 +220,21 @@ class TokenRecord:
     revoked_at: float | None = None
 
 
+@dataclass(frozen=True)
+class ConnectionRecord:
+    """A named connection to a service outside (an SMTP server, an HTTP API, Slack), as stored: its
+    plain settings as JSON and its secrets as one encrypted token that only `engine.secret_box` reads."""
+
+    name: str
+    type: str
+    settings: str
+    """JSON object of the settings that are not secret (a base URL, a sender address)."""
+    secrets: str
+    """The secret settings' JSON object, encrypted (Fernet); never a plain value."""
+    updated_at: float
+    updated_by: str
+
+
 RunKey = tuple[float, str]
 """A run's place in history: (created_at, id)."""
 

@@ -14,6 +14,7 @@ from engine.records import (
     AuditEvent,
     CheckpointQuery,
     CheckpointRecord,
+    ConnectionRecord,
     DesignDraft,
     LiveStep,
     OutboxEvent,
@@ -280,6 +281,23 @@ class Store(ABC):
     @abstractmethod
     def put_setting(self, key: str, value: str) -> None:
         """Store a setting's value, replacing what was stored (every process then reads it)."""
+
+    # -- connections to services outside ------------------------------------------
+    @abstractmethod
+    def put_connection(self, connection: ConnectionRecord) -> None:
+        """Store a connection, replacing the one of that name (its type, settings and secrets)."""
+
+    @abstractmethod
+    def get_connection(self, name: str) -> ConnectionRecord | None:
+        """The connection of this name, or None."""
+
+    @abstractmethod
+    def list_connections(self) -> list[ConnectionRecord]:
+        """Every connection, by name."""
+
+    @abstractmethod
+    def delete_connection(self, name: str) -> bool:
+        """Forget a connection; whether there was one of that name."""
 
     # -- Designer drafts ---------------------------------------------------------
     @abstractmethod
