@@ -134,6 +134,10 @@ SCHEMA = [
         id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, hash VARCHAR NOT NULL UNIQUE,
         label VARCHAR NOT NULL, created_at DOUBLE NOT NULL, created_by VARCHAR NOT NULL,
         revoked_at DOUBLE)""",
+    # named connections to services outside: plain settings as JSON, secrets as one encrypted token
+    """CREATE TABLE IF NOT EXISTS connections (
+        name VARCHAR PRIMARY KEY, type VARCHAR NOT NULL, settings VARCHAR NOT NULL,
+        secrets VARCHAR NOT NULL, updated_at DOUBLE NOT NULL, updated_by VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS audit (
         id BIGINT NOT NULL DEFAULT nextval('audit_seq'), run_id VARCHAR NOT NULL,
         ts DOUBLE NOT NULL, actor VARCHAR NOT NULL, event VARCHAR NOT NULL,
@@ -394,6 +398,13 @@ class DuckDBStore(GroupCommitWriter, SqlStore):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """One write, through the single writer (committed with whatever else it groups)."""
         self._submit(Job(work=lambda cur: cur.execute(sql, list(params))))
+
+    def _execute_returning(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One write through the single writer; the rows its `RETURNING` clause gives."""
+        rows: list[tuple[Any, ...]] = self._submit(
+            Job(work=lambda cur: cur.execute(sql, list(params)).fetchall())
+        )
+        return rows
 
     def _stats_sql(self) -> str:
         """The insight counters computed from scratch, in DuckDB's dialect."""

@@ -218,6 +218,11 @@ MIGRATIONS: list[list[str]] = [
         "DELETE FROM stats_counters",
         f"INSERT INTO stats_counters SELECT * FROM ({_stats_query()}) AS s WHERE value <> 0",
     ],
+    [  # 7: named connections to services outside (plain settings as JSON, secrets as one encrypted token)
+        """CREATE TABLE connections (
+            name TEXT PRIMARY KEY, type TEXT NOT NULL, settings TEXT NOT NULL, secrets TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL, updated_by TEXT NOT NULL)""",
+    ],
 ]
 """Schema versions in order: version N is `MIGRATIONS[N-1]`. A later schema change appends a step;
 a database records the version it has reached in `schema_version`."""
@@ -686,6 +691,11 @@ class PostgresStore(SqlStore):
         """One write written with `?` placeholders; it commits by itself."""
         with self._conn() as conn:
             _shared(conn, sql, list(params))
+
+    def _execute_returning(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One write written with `?` placeholders (it commits by itself); its `RETURNING` rows."""
+        with self._conn() as conn:
+            return _shared(conn, sql, list(params)).fetchall()
 
     def _rows_written(self, sql: str, params: list[Any]) -> int:
         """Run one write statement (it commits by itself); how many rows it changed."""

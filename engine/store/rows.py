@@ -15,6 +15,7 @@ from engine.records import (
     CheckpointClose,
     CheckpointRecord,
     ConflictError,
+    ConnectionRecord,
     OutboxEvent,
     PolicyState,
     RunRecord,
@@ -42,6 +43,7 @@ STEP_COLS = f"seq, {STEP_INSERT_COLS}"
 AUDIT_COLS = "id, run_id, ts, actor, event, detail"
 TOKEN_COLS = "id, user_name, hash, label, created_at, created_by, revoked_at"
 WORKFLOW_COLS = "workflow_id, version, name, definition, created_at, created_by, note"
+CONNECTION_COLS = "name, type, settings, secrets, updated_at, updated_by"
 
 
 def dumps(value: Any) -> str:
@@ -153,6 +155,17 @@ def token_record(row: tuple[Any, ...]) -> TokenRecord:
     """A row in `TOKEN_COLS` order as an API token."""
     tid, user, token_hash, label, created_at, created_by, revoked_at = row
     return TokenRecord(tid, user, token_hash, label, float(created_at), created_by, _float(revoked_at))
+
+
+def connection_values(c: ConnectionRecord) -> list[Any]:
+    """A connection as a row in `CONNECTION_COLS` order (its secrets stay the ciphertext they are)."""
+    return [c.name, c.type, c.settings, c.secrets, c.updated_at, c.updated_by]
+
+
+def connection_record(row: tuple[Any, ...]) -> ConnectionRecord:
+    """A row in `CONNECTION_COLS` order as a connection."""
+    name, kind, settings, secrets, updated_at, updated_by = row
+    return ConnectionRecord(name, kind, settings, secrets, float(updated_at), updated_by)
 
 
 class RunState(NamedTuple):

@@ -16,6 +16,7 @@ from engine.records import (
     AuditEvent,
     CheckpointQuery,
     CheckpointRecord,
+    ConnectionRecord,
     DesignDraft,
     LiveStep,
     OutboxEvent,
@@ -32,6 +33,7 @@ from engine.store.base import Store
 from engine.store.filters import checkpoint_query, marks, run_filter
 from engine.store.rows import (
     AUDIT_COLS,
+    CONNECTION_COLS,
     COUNTED_TABLES,
     CP_COLS,
     OUTBOX_COLS,
@@ -40,6 +42,8 @@ from engine.store.rows import (
     TOKEN_COLS,
     WORKFLOW_COLS,
     checkpoint_record,
+    connection_record,
+    connection_values,
     loads,
     outbox_event,
     run_record,
@@ -85,6 +89,11 @@ class SqlStore(Store):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one write written with `?` placeholders, committed by itself (through the backend's
         write path)."""
+
+    @abstractmethod
+    def _execute_returning(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Run one write written with `?` placeholders, committed by itself like `_execute`; the
+        rows of its `RETURNING` clause (what it wrote, read in the same statement)."""
 
     @abstractmethod
     def _stats_sql(self) -> str:
@@ -324,6 +333,30 @@ class SqlStore(Store):
             "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [f"setting:{key}", value],
         )
+
+    def put_connection(self, connection: ConnectionRecord) -> None:
+        """Store a connection, replacing the one of that name (its type, settings and secrets)."""
+        self._execute(
+            f"INSERT INTO connections ({CONNECTION_COLS}) VALUES ({marks(6)}) ON CONFLICT (name) "
+            "DO UPDATE SET type = excluded.type, settings = excluded.settings, "
+            "secrets = excluded.secrets, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            connection_values(connection),
+        )
+
+    def get_connection(self, name: str) -> ConnectionRecord | None:
+        """The connection of this name, or None."""
+        rows = self._query(f"SELECT {CONNECTION_COLS} FROM connections WHERE name = ?", [name])
+        return connection_record(rows[0]) if rows else None
+
+    def list_connections(self) -> list[ConnectionRecord]:
+        """Every connection, by name."""
+        rows = self._query(f"SELECT {CONNECTION_COLS} FROM connections ORDER BY name")
+        return [connection_record(r) for r in rows]
+
+    def delete_connection(self, name: str) -> bool:
+        """Forget a connection; whether there was one of that name (told by the delete itself, so
+        of two callers deleting it at once only one hears True)."""
+        return bool(self._execute_returning("DELETE FROM connections WHERE name = ? RETURNING name", [name]))
 
     def put_draft(self, draft: DesignDraft) -> None:
         """Keep a designer's unsaved working copy."""

@@ -34,6 +34,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "test_bulk": frozenset({"export_rows", "run_keys", "table_counts", "export_catalog", "bulk_insert"}),
     "test_tokens": frozenset({"save_token", "token_by_hash", "list_tokens", "revoke_token"}),
     "test_settings": frozenset({"setting", "put_setting"}),
+    "test_connections": frozenset(
+        {"put_connection", "get_connection", "list_connections", "delete_connection"}
+    ),
     "test_drafts": frozenset({"put_draft", "get_draft", "drop_draft", "list_drafts"}),
     "test_live_steps": frozenset({"put_live", "get_live", "clear_live"}),
 }
