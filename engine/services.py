@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.autonomy import current_standing
 from engine.catalog import TEMPLATE_AUTHOR, copy_for_user, find_template, list_templates, template_ids
+from engine.connections import Connections
 from engine.decisions import Decision
 from engine.directory import Directory
 from engine.errors import (
@@ -80,6 +81,7 @@ from engine.replay import (
 )
 from engine.replay import record as record_replay
 from engine.runner import Engine
+from engine.secret_box import SecretBox, box_for
 from engine.store.base import Store
 from engine.store.factory import open_store
 from engine.store.location import is_postgres_url
@@ -174,6 +176,9 @@ class Loopdesk:
         self.directory = directory
         self.notifier: Notifier | None = None
         self._signer: LinkSigner | None = None
+        self._box: SecretBox | None = None
+        self.connections = Connections(store, engine.permissions, self.secret_box)
+        """Named connections to services outside (admins change them; anyone lists them by name)."""
 
     @property
     def permissions(self) -> Permissions:
@@ -243,6 +248,13 @@ class Loopdesk:
             )
             self._signer = LinkSigner(key.encode())
         return self._signer
+
+    def secret_box(self) -> SecretBox:
+        """Encrypts connection secrets: with `LOOPDESK_SECRET_KEY`, else a key file beside the data
+        (made on first use, never inside the database)."""
+        if self._box is None:
+            self._box = box_for(self.store.source)
+        return self._box
 
     def close(self, grace_seconds: float = 30.0) -> None:
         """Stop workers (giving drives in progress `grace_seconds` to finish) and close the database."""
