@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.connections import ConnectionView
 from engine.decisions import Approve, Decision, Reassign, Reject, RequestChanges
 from engine.demo_data import load_demo_data
 from engine.directory import OPERATOR
@@ -573,6 +574,34 @@ def cmd_token(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_connection(args: argparse.Namespace) -> int:
+    """Save, list or delete named connections (SMTP, HTTP, Slack); secrets are shown masked only."""
+    with _opened(args) as app:
+        _known(app, args.user)
+        if args.action == "set":
+            if not args.name or not args.type:
+                raise UsageError("connection set needs a NAME and --type smtp|http|slack")
+            view = app.connections.set(
+                args.user, args.name, args.type, _pairs(args.set, "--set"), replace=args.replace
+            )
+            _emit(args, view.doc(), f"connection {view.name} ({view.type}) saved\n{_connection_line(view)}")
+        elif args.action == "list":
+            views = app.connections.list(args.user)
+            _emit(args, [v.doc() for v in views], "\n".join(map(_connection_line, views)) or "no connections")
+        else:
+            if not args.name:
+                raise UsageError("connection delete needs the connection's NAME (see `connection list`)")
+            app.connections.delete(args.user, args.name)
+            _emit(args, {"deleted": args.name}, f"connection {args.name} deleted")
+        return 0
+
+
+def _connection_line(view: ConnectionView) -> str:
+    shown = {**view.settings, **view.secrets}
+    line = f"{view.name:<16} {view.type:<6} " + "  ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+    return f"{line}  ({view.problem})" if view.problem else line.rstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m engine`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -696,6 +725,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", help="what the token is for, e.g. 'CRM integration'")
     s.add_argument("--by", default=OPERATOR, help="act as this person (default: the local operator)")
     s.set_defaults(func=cmd_token)
+    s = sub.add_parser(
+        "connection",
+        parents=[common, acting],
+        help="save, list or delete named connections to SMTP servers, HTTP APIs and Slack (admins)",
+    )
+    s.add_argument("action", choices=["set", "list", "delete"])
+    s.add_argument("name", nargs="?", metavar="NAME", help="the connection (set, delete)")
+    s.add_argument("--type", choices=["smtp", "http", "slack"], help="what it connects to (set)")
+    s.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting (repeat); KEY= removes it; settings not named keep their saved values",
+    )
+    s.add_argument("--replace", action="store_true", help="forget the settings not named here")
+    s.set_defaults(func=cmd_connection)
     s = sub.add_parser("recover", parents=[common], help="continue interrupted runs")
     s.set_defaults(func=cmd_recover)
     s = sub.add_parser("archive", parents=[common, acting], help="move old finished runs to Parquet files")

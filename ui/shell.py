@@ -128,6 +128,11 @@ def _pages(app: Loopdesk, user: str) -> list[Any]:
     """
     pending = inbox_state.refresh(app, user, by_shell=True).count
     inbox_title = f"Inbox ({pending})" if pending else "Inbox"
+    admin = (
+        [st.Page("pages/connections.py", title="Connections", icon=":material/cable:")]
+        if user and app.permissions.privileged(user)
+        else []
+    )
     return [
         st.Page("pages/templates.py", title="Templates", icon=":material/extension:", default=True),
         st.Page("pages/designer.py", title="Designer", icon=":material/edit:"),
@@ -136,5 +141,6 @@ def _pages(app: Loopdesk, user: str) -> list[Any]:
         st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:"),
         st.Page("pages/board.py", title="Board", icon=":material/view_kanban:"),
         st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
+        *admin,
         st.Page("pages/account.py", title="My account", icon=":material/person:"),
     ]
