@@ -23,11 +23,13 @@ from ui.canvas import NODE_WIDTH
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees a real API key or the developer's database."""
+    """No test sees a real API key, the developer's database or their secret key."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("LOOPDESK_DB", str(tmp_path / "loopdesk.duckdb"))
     monkeypatch.setenv("LOOPDESK_DB_WAIT", "5")
+    monkeypatch.delenv("LOOPDESK_SECRET_KEY", raising=False)
+    monkeypatch.setenv("LOOPDESK_SECRET_KEY_FILE", str(tmp_path / "loopdesk.key"))
 
 
 @pytest.fixture
