@@ -235,7 +235,8 @@ class Store(ABC):
     @abstractmethod
     def export_catalog(self) -> dict[str, pa.Table]:
         """Everything that belongs to no single run, table by table (workflow versions, API
-        tokens, settings, archived runs' counters), in the layout `bulk_insert` takes back."""
+        tokens, connections, settings, archived runs' counters), in the layout `bulk_insert` takes
+        back."""
 
     @abstractmethod
     def bulk_insert(self, tables: dict[str, pa.Table]) -> None:

@@ -802,7 +802,8 @@ class DuckDBStore(GroupCommitWriter, SqlStore):
         return out
 
     def export_catalog(self) -> dict[str, pa.Table]:
-        """Workflow versions, API tokens, settings and archived counters, in the shared layout."""
+        """Workflow versions, API tokens, connections, settings and archived counters, in the shared
+        layout."""
         return {table: self._cur().sql(sql).to_arrow_table() for table, sql in catalog_queries().items()}
 
     def bulk_insert(self, tables: dict[str, pa.Table]) -> None:

@@ -1,6 +1,7 @@
 """Move a whole database to another backend (`python -m engine migrate --from PATH --to URL`):
-workflows, runs, steps, checkpoints, decisions, audit, notifications, API tokens, settings and
-counters, copied through the stores' own bulk path and verified by counting both sides."""
+workflows, runs, steps, checkpoints, decisions, audit, notifications, API tokens, connections
+(their secrets as the ciphertext they are), settings and counters, copied through the stores' own
+bulk path and verified by counting both sides."""
 
 from __future__ import annotations
 

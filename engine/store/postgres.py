@@ -797,7 +797,8 @@ class PostgresStore(SqlStore):
         return out
 
     def export_catalog(self) -> dict[str, pa.Table]:
-        """Everything that is not a run's: workflow versions, API tokens, settings, archived counters."""
+        """Everything that is not a run's: workflow versions, API tokens, connections, settings,
+        archived counters."""
         with self._conn() as conn:
             return {table: _arrow(conn.execute(sql)) for table, sql in catalog_queries().items()}
 

@@ -258,7 +258,7 @@ def run_of(t: Transition) -> str | None:
     return None if t.run_update is None else t.run_update.run_id
 
 
-CATALOG_TABLES = ("workflow_versions", "api_tokens", "store_meta", "archived_counters")
+CATALOG_TABLES = ("workflow_versions", "api_tokens", "connections", "store_meta", "archived_counters")
 """Tables that belong to no single run (copied whole when a database moves to another backend)."""
 
 
@@ -267,6 +267,7 @@ def catalog_queries() -> dict[str, str]:
     return {
         "workflow_versions": f"SELECT {WORKFLOW_COLS} FROM workflow_versions ORDER BY workflow_id, version",
         "api_tokens": f"SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at",
+        "connections": f"SELECT {CONNECTION_COLS} FROM connections ORDER BY name",
         "store_meta": "SELECT key, value FROM store_meta WHERE key LIKE 'setting:%' ORDER BY key",
         "archived_counters": "SELECT workflow_id, node_id, day, metric, value FROM archived_counters",
     }
@@ -274,6 +275,6 @@ def catalog_queries() -> dict[str, str]:
 
 COUNTED_TABLES = (
     "workflow_versions", "runs", "steps", "checkpoints", "pending_checkpoints", "audit", "outbox",
-    "outbox_log", "api_tokens",
+    "outbox_log", "api_tokens", "connections",
 )  # fmt: skip
 """The tables a copy of a database must hold exactly as many rows of (counters are compared by value)."""

@@ -25,6 +25,7 @@ from engine.directory import Directory
 from engine.errors import AlreadyDecidedError
 from engine.llm.demo import DemoProvider
 from engine.model import Workflow
+from engine.records import ConnectionRecord
 from engine.services import Loopdesk
 from tests.engine.helpers import as_dict, linear_workflow
 from tests.fakes.openai_server import FakeOpenAIServer, answer
@@ -284,6 +285,8 @@ def test_a_duckdb_database_moves_to_postgres_without_loss(tmp_path: Path, pg_url
         waiting = app.start_run("wf", {"topic": "still waiting"}, "riley")
         _, token = app.create_token("jamie", "alex", "CRM")
         link_key = app.store.setting("link_key", "unused")
+        mail = ConnectionRecord("mail", "smtp", '{"port": 587}', "gAAAAAB-ciphertext", 100.0, "alex")
+        app.store.put_connection(mail)
         before = app.store.table_counts()
         counters = app.store.counters()
     finally:
@@ -297,6 +300,7 @@ def test_a_duckdb_database_moves_to_postgres_without_loss(tmp_path: Path, pg_url
         assert moved.store.counters() == pytest.approx(counters)
         assert moved.store.setting("link_key", "new") == link_key  # emailed links stay valid
         assert moved.user_for_token(token) == "jamie"
+        assert moved.store.list_connections() == [mail]  # secrets as the same ciphertext
         assert moved.engine.get_run(done.id).values["draft"] == "Edited"
         assert [s.node_id for s in moved.store.list_steps(done.id)][:3] == ["form", "draft", "to_review"]
         (cp,) = moved.inbox("jamie")

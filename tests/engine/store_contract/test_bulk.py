@@ -11,6 +11,7 @@ from engine.records import (
     AuditEvent,
     CheckpointClose,
     CheckpointQuery,
+    ConnectionRecord,
     StepRecord,
     TokenRecord,
     Transition,
@@ -22,7 +23,7 @@ from tests.engine.store_contract.builders import ai_step, checkpoint, new_run, r
 
 TABLES = (
     "workflow_versions", "runs", "steps", "checkpoints", "pending_checkpoints", "audit", "outbox",
-    "outbox_log", "api_tokens",
+    "outbox_log", "api_tokens", "connections",
 )  # fmt: skip
 """The tables `table_counts` counts."""
 LAYOUT = {
@@ -41,11 +42,12 @@ LAYOUT["outbox_log"] = LAYOUT["outbox"]
 
 
 def history(store: Store) -> list[str]:
-    """A little of everything: two workflow versions, a token, a setting, a decided run with steps
-    and a delivered announcement, a waiting run; the runs' ids."""
+    """A little of everything: two workflow versions, a token, a connection, a setting, a decided
+    run with steps and a delivered announcement, a waiting run; the runs' ids."""
     store.save_workflow(linear_workflow(), "dana")
     store.save_workflow(linear_workflow(name="Again"), "dana", "second")
     store.save_token(TokenRecord("tok_1", "jamie", "hash-1", "CRM", 100.0, "alex"))
+    store.put_connection(ConnectionRecord("mail", "smtp", '{"port": 587}', "gAAAAAB-1", 100.0, "alex"))
     store.put_setting("link_key", "secret")
     done, waiting = new_run(status="waiting", node="review"), new_run(status="waiting", node="review")
     ts = now()
@@ -84,7 +86,7 @@ def test_table_counts_count_every_table_a_copy_is_checked_against(store: Store) 
     history(store)
     assert store.table_counts() == {
         "workflow_versions": 2, "runs": 2, "steps": 4, "checkpoints": 1, "pending_checkpoints": 1,
-        "audit": 3, "outbox": 2, "outbox_log": 1, "api_tokens": 1,
+        "audit": 3, "outbox": 2, "outbox_log": 1, "api_tokens": 1, "connections": 1,
     }  # fmt: skip
 
 
@@ -123,12 +125,20 @@ def test_export_rows_gives_only_those_runs_rows_in_the_shared_layout(store: Stor
 
 
 def test_export_catalog_gives_what_belongs_to_no_run(store: Store) -> None:
-    """`export_catalog` returns the workflow versions, API tokens, settings and archived counters."""
+    """`export_catalog` returns the workflow versions, API tokens, connections, settings and archived
+    counters."""
     history(store)
     catalog = store.export_catalog()
-    assert set(catalog) == {"workflow_versions", "api_tokens", "store_meta", "archived_counters"}
+    assert set(catalog) == {
+        "workflow_versions",
+        "api_tokens",
+        "connections",
+        "store_meta",
+        "archived_counters",
+    }
     assert catalog["workflow_versions"].column("version").to_pylist() == [1, 2]
     assert catalog["api_tokens"].column("hash").to_pylist() == ["hash-1"]
+    assert catalog["connections"].column("secrets").to_pylist() == ["gAAAAAB-1"]
     assert dict(zip(*catalog["store_meta"].to_pydict().values(), strict=True)) == {
         "setting:link_key": "secret"
     }
@@ -147,6 +157,7 @@ def test_a_database_copied_through_bulk_insert_reads_the_same(store: Store, empt
     assert copy.counters() == store.counters()  # the copied runs are counted as they arrive
     assert copy.list_workflows()[0].version == 2 and copy.setting("link_key", "new") == "secret"
     assert copy.token_by_hash("hash-1") == store.token_by_hash("hash-1")
+    assert copy.list_connections() == store.list_connections()
     for run_id in ids:
         assert copy.get_run(run_id) == store.get_run(run_id)
         assert [replace(s, seq=0) for s in copy.list_steps(run_id)] == [

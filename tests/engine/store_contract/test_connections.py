@@ -1,5 +1,5 @@
 """Connections to services outside: one per name, replaced whole, listed by name, forgotten on
-request."""
+request, and carried along when a database moves (their secrets as the ciphertext they are)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,16 @@ def test_deleting_a_connection_says_whether_it_was_there(store: Store) -> None:
     assert [c.name for c in store.list_connections()] == ["crm"]
     store.put_connection(SMTP)  # a deleted name can be used again
     assert store.get_connection("mail") == SMTP
+
+
+def test_connections_move_with_the_catalog_ciphertext_and_all(store: Store, empty_store: Store) -> None:
+    """`export_catalog` holds every connection; `bulk_insert` of it into an empty database gives the
+    same records (the encrypted secrets copied as they are) and the same count."""
+    store.put_connection(SMTP)
+    store.put_connection(ConnectionRecord("crm", "http", '{"base_url": "x"}', "gAAAAAB-2", 101.0, "dana"))
+    catalog = store.export_catalog()
+    assert catalog["connections"].column("name").to_pylist() == ["crm", "mail"]
+    empty_store.bulk_insert(catalog)
+    assert empty_store.list_connections() == store.list_connections()
+    assert empty_store.get_connection("mail") == SMTP
+    assert empty_store.table_counts()["connections"] == store.table_counts()["connections"] == 2
