@@ -286,10 +286,12 @@ class Connections:
         record = self.store.get_connection(name)
         if record is None:
             raise EngineError(
-                f"there is no connection named “{name}” (an admin adds it on the Connections page)"
+                f"there is no connection named “{name}” (admins add it on the Connections page)"
             )
         if record.type != type_name:
-            raise EngineError(f"connection “{name}” is a {record.type} connection, not a {type_name} one")
+            raise EngineError(
+                f"connection “{name}” is of type {record.type}; this step needs a {type_name} one"
+            )
         return Connection(record.name, record.type, self._values(record))
 
     def _admin_view(self, record: ConnectionRecord) -> ConnectionView:

@@ -256,6 +256,14 @@ class Loopdesk:
             self._box = box_for(self.store.source)
         return self._box
 
+    def __enter__(self) -> Loopdesk:
+        """Use as a context manager: the service closes on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the service."""
+        self.close()
+
     def close(self, grace_seconds: float = 30.0) -> None:
         """Stop workers (giving drives in progress `grace_seconds` to finish) and close the database."""
         if self.notifier is not None:
