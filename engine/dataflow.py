@@ -312,7 +312,7 @@ def _lost_work(wf: Workflow) -> list[Problem]:
                 if nid in blamed:
                     continue
                 blamed.add(nid)
-                what = f"the answer of {_quoted(wf, node)}" if kind.calls_out else f"{label} from the form"
+                what = f"the answer of {_quoted(wf, node)}" if kind.asks_ai else f"{label} from the form"
                 out.append(
                     Problem(
                         f"{_quoted(wf, nodes[nid])} writes {label} without reading it, so {what} is "
@@ -321,7 +321,7 @@ def _lost_work(wf: Workflow) -> list[Problem]:
                         named=True,
                     )
                 )
-            if kind.calls_out and not used and not over:
+            if kind.asks_ai and not used and not over:
                 fix = (
                     "choose what it revises, or show it to the reviewer"
                     if next_approval(wf, node.id) is not None

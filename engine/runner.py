@@ -421,7 +421,7 @@ class Engine:
         """Run one node; return what to write and the run as it will be once written."""
         started = self.clock.now()
         handler = kind_of(node).handler
-        ai = kind_of(node).calls_out
+        ai = kind_of(node).asks_ai
         live = LiveRecorder(self.store, run.id, node.id) if ai else None
         ctx = StepContext(
             wf, node, run, self.provider, self.prices, self._stopper(run.id),

@@ -199,6 +199,7 @@ KIND = Kind(
     check=check,
     new_settings=new_settings,
     calls_out=True,
+    asks_ai=True,
     produces=lambda node: [node.output_name],
     closed_values=lambda node: (
         {node.output_name: list(node.labels)} if node.output_kind == "classification" else {}

@@ -110,8 +110,11 @@ class Kind(Generic[N]):
     in_palette: bool = True
     """Whether people add it from the palette (the form trigger comes with every workflow)."""
     calls_out: bool = False
-    """Whether running it calls a service outside (a model): what went before is written first,
-    and the call is shown live."""
+    """Whether running it calls a service outside (a model, a mail server, an HTTP API): what went
+    before is written first, and a result it got is kept for the database, never asked for again."""
+    asks_ai: bool = False
+    """Whether it asks a model: it gets the app's default model and a reviewer's revision note, its
+    answer is shown growing, and the Designer checks that its answer is used."""
     starts_runs: bool = False
     """The form: where every run starts; nothing leads to it and it cannot be deleted."""
     canvas_role: str = "default"
