@@ -157,6 +157,51 @@ class AIStepNode(_NodeBase):
     """Fields of a JSON answer."""
 
 
+class KeyValue(_Strict):
+    """One row of a table of names and values: a header, or a key of a JSON body."""
+
+    key: Name
+    """The header's name, or the key in the body."""
+    value: Prompt = ""
+    """Text with `{{ placeholders }}`; exactly `{{ name }}` sends the value as it is (a number stays
+    a number)."""
+
+
+class ResponsePick(_Strict):
+    """A field of a JSON answer kept as a value for later steps."""
+
+    name: Name
+    """The value it becomes."""
+    path: Name
+    """Where it is in the answer, keys and list positions joined by dots: `id`, `data.items.0.url`."""
+
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class HttpRequestNode(_NodeBase):
+    """Call an HTTP endpoint (through a named connection) and keep parts of its answer."""
+
+    type: Literal["http_request"] = "http_request"
+    connection: Name = ""
+    """The `http` connection that gives the base URL and the secret headers; empty: the URL is whole."""
+    method: HttpMethod = "POST"
+    url: Prompt = ""
+    """A path under the connection's base URL, or a whole http(s) URL; may use `{{ placeholders }}`."""
+    headers: list[KeyValue] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Headers besides the connection's."""
+    body: list[KeyValue] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """The JSON body, key by key."""
+    raw_body: Prompt = ""
+    """For experts: the body as text, sent instead of `body` when set."""
+    status_name: Name = ""
+    """The value that gets the answer's status code (e.g. 201); empty: none."""
+    picks: list[ResponsePick] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Fields of the JSON answer kept as values."""
+    timeout_seconds: float = Field(default=30.0, ge=1.0, le=300.0)
+    """The longest one call may take, whatever the server does."""
+
+
 class MoveToSectionNode(_NodeBase):
     """Move the task to a board section."""
 
@@ -280,10 +325,10 @@ class EndNode(_NodeBase):
 
 
 Node = Annotated[
-    FormTriggerNode | AIStepNode | MoveToSectionNode | ApprovalNode | BranchNode | EndNode,
+    FormTriggerNode | AIStepNode | MoveToSectionNode | ApprovalNode | BranchNode | HttpRequestNode | EndNode,
     Field(discriminator="type"),
 ]
-NodeKind = Literal["form_trigger", "ai_step", "move_to_section", "approval", "branch", "end"]
+NodeKind = Literal["form_trigger", "ai_step", "move_to_section", "approval", "branch", "http_request", "end"]
 NODE_KINDS: tuple[str, ...] = get_args(NodeKind)
 """The `type` of every node kind (what each one is and does: `engine.kinds`)."""
 

@@ -68,7 +68,7 @@ from engine.records import (
     new_id,
 )
 from engine.steps import StepContext, StepOutcome
-from engine.steps.base import Revision
+from engine.steps.base import CallTicket, ConnectionValues, Revision
 from engine.store.base import Store
 from engine.timers import Timers
 from engine.validation import ensure_valid
@@ -117,6 +117,8 @@ class Engine:
         self._cancelled: set[str] = set()
         """Runs cancelled while this process drives them: their prompt renders stop."""
         self.store_retry_seconds = store_retry_seconds()
+        self.connection: ConnectionValues | None = None
+        """Reads named connections for the steps that act (set by the services that own them)."""
         self._answers = KeptAnswers()
         """Paid AI answers the database refused to save, kept until it takes them (never asked again)."""
         self._leases = Leases(store, self.owner, self.lease_seconds, self._timers_stop, self._cancelled.add)
@@ -349,7 +351,12 @@ class Engine:
             else:
                 before = run
                 kept = self._answers.take(run, node.id) if external else None
-                t, run = kept if kept is not None else self._step(wf, node, run)
+                ticket: CallTicket | None = None
+                if kept is None and kind_of(node).acts:
+                    ticket = self._begin_call(node, run)
+                    if ticket is None:  # the run changed (cancelled) before the call was made
+                        return self.get_run(run_id)
+                t, run = kept if kept is not None else self._step(wf, node, run, ticket)
             held.append(t)
             if run is None:
                 break
@@ -417,7 +424,34 @@ class Engine:
         gpt-4o-mini (read each time, so a change reaches every process)."""
         return app_default_model(self.store.setting(MODEL_SETTING, ""))
 
-    def _step(self, wf: Workflow, node: Node, run: RunRecord) -> tuple[Transition, RunRecord]:
+    def _begin_call(self, node: Node, run: RunRecord) -> CallTicket | None:
+        """Before a step that acts outside calls: record "calling" with the call's idempotency key,
+        in its own commit. The key is the same for this visit of the step however often the call is
+        made (a retry after a failure, a crash before the result was written); a step that finished
+        is a new visit next time (a revision loop sends the new text). None: the run changed."""
+        mine = [s for s in self.store.list_steps(run.id) if s.node_id == node.id]
+        visit = 1 + sum(1 for s in mine if s.status == "done")
+        key = f"{run.id}:{node.id}:{visit}"
+        if mine and mine[-1].status == "calling":  # the last call of this visit got no result
+            return CallTicket(key, repeated=True)
+        now = self.clock.now()
+        calling = StepRecord(
+            run_id=run.id, node_id=node.id, kind=node.type, status="calling", input={}, output=None,
+            started_at=now, finished_at=now, meta={"idempotency_key": key},
+        )  # fmt: skip
+        keep = RunUpdate(
+            run.id, ("running",), "running", node.id, run.values, run.section, run.revisions,
+            expect_node=node.id,
+        )  # fmt: skip
+        try:
+            self.store.apply(Transition(run_update=keep, steps=[calling]))
+        except ConflictError:
+            return None
+        return CallTicket(key)
+
+    def _step(
+        self, wf: Workflow, node: Node, run: RunRecord, call: CallTicket | None = None
+    ) -> tuple[Transition, RunRecord]:
         """Run one node; return what to write and the run as it will be once written."""
         started = self.clock.now()
         handler = kind_of(node).handler
@@ -426,7 +460,7 @@ class Engine:
         ctx = StepContext(
             wf, node, run, self.provider, self.prices, self._stopper(run.id),
             default_model=self.default_model() if ai else BUILTIN_MODEL, progress=live,
-            revision=self._revision(node, run) if ai else None,
+            revision=self._revision(node, run) if ai else None, call=call, connection=self.connection,
         )  # fmt: skip
         try:
             outcome = handler(ctx)

@@ -179,6 +179,7 @@ class Loopdesk:
         self._box: SecretBox | None = None
         self.connections = Connections(store, engine.permissions, self.secret_box)
         """Named connections to services outside (admins change them; anyone lists them by name)."""
+        engine.connection = lambda name, type_name: self.connections.use(name, type_name).values
 
     @property
     def permissions(self) -> Permissions:

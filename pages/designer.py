@@ -352,7 +352,10 @@ with side_col:
         node = wf.node(sel)
         twins = step_name(wf, node) != node_title(node)  # its id tells it apart from a step of the same title
         st.caption(f"{kind_label(node.type)} · id {md_escape(node.id)}" if twins else kind_label(node.type))
-        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model(), intend=intend)
+        named: dict[str, list[str]] = {}  # the app's connections by type, for steps that send
+        for c in app.connections.list(user):
+            named.setdefault(c.type, []).append(c.name)
+        wf = node_form(wf, node, app.directory, f"{prefix}:{node.id}", app.default_model(), intend, named)
         tested = wf.node(sel)
         if isinstance(tested, AIStepNode):
             step_test(app, wf, tested, user)

@@ -44,9 +44,12 @@ from engine.model import (
     FieldType,
     FormField,
     FormTriggerNode,
+    HttpRequestNode,
     JsonOutputField,
+    KeyValue,
     MoveToSectionNode,
     Node,
+    ResponsePick,
     Workflow,
 )
 from engine.validation import available_values
@@ -189,6 +192,8 @@ class FormContext:
     """Records an edit that reaches beyond the step (the page applies it after the form)."""
     renames: list[tuple[str, str]] = field(default_factory=list)
     """Values the form renamed (old, new): every step using them follows."""
+    connections: dict[str, list[str]] = field(default_factory=dict)
+    """The names of the app's connections by type (`http`: ["crm"]), for steps that send through one."""
 
 
 def node_form(
@@ -198,6 +203,7 @@ def node_form(
     prefix: str,
     app_model: str = "",
     intend: Callable[[str, Any], None] | None = None,
+    connections: dict[str, list[str]] | None = None,
 ) -> Workflow:
     """The settings form of the selected node (its title, what it uses and writes, then its kind's
     form from `FORMS`); returns the workflow with its edits. `intend(action, arg)` records edits
@@ -217,6 +223,7 @@ def node_form(
         labels=value_labels(wf),
         advanced=advanced,
         intend=intend,
+        connections=connections or {},
     )
     changes: dict[str, Any] = {
         "title": st.text_input("Title", value=node.title, key=f"{prefix}:title"),
@@ -298,6 +305,63 @@ def _end(ctx: FormContext, node: EndNode) -> dict[str, Any]:
             "in the run.completed webhook.",
         ),
     }
+
+
+def _http_request(ctx: FormContext, node: HttpRequestNode) -> dict[str, Any]:
+    prefix = ctx.prefix
+    names = sorted(set(ctx.connections.get("http", [])) | ({node.connection} - {""}))
+    connection = pick_one(
+        "Connection", names, node.connection or None, f"{prefix}:connection", "None: a whole URL",
+        help="Where it sends, with its secret headers (admins add connections on the Connections page). "
+        "Without one set up, runs use demo delivery: nothing is sent, the run shows what would have been.",
+    )  # fmt: skip
+    left, right = st.columns([1, 3])
+    methods: list[str] = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    method = left.selectbox("Method", methods, index=methods.index(node.method), key=f"{prefix}:method")
+    url = right.text_input(
+        "Path" if connection else "URL",
+        value=node.url,
+        key=f"{prefix}:url",
+        placeholder="/posts" if connection else "https://api.example.com/posts",
+        help="May use values, e.g. /tickets/{{ ticket_id }}.",
+    )
+    _value_chips(ctx, f"{prefix}:url", in_words=False)
+    st.caption("The JSON body: one row per field; a value is text, or a value picked as {{ name }}.")
+    body = _rows(node.body, f"{prefix}:body", "Field", "Value")
+    picks = _rows(
+        [KeyValue(key=p.path, value=p.name) for p in node.picks], f"{prefix}:picks", "Answer field", "Keep as"
+    )
+    status_name = node.status_name
+    raw_body, headers = node.raw_body, node.headers
+    if ctx.advanced:
+        headers = _rows(node.headers, f"{prefix}:headers", "Header", "Value")
+        raw_body = st.text_area(
+            "Body as text (instead of the fields above)", value=node.raw_body, key=f"{prefix}:raw_body"
+        )
+        status_name = st.text_input("Keep the status code as", value=node.status_name, key=f"{prefix}:status")
+    return {
+        "connection": connection or "",
+        "method": method,
+        "url": url,
+        "body": body,
+        "headers": headers,
+        "raw_body": raw_body,
+        "picks": [ResponsePick(name=r.value, path=r.key) for r in picks if r.key or r.value],
+        "status_name": status_name.strip(),
+    }
+
+
+def _rows(rows: list[KeyValue], key: str, left: str, right: str) -> list[KeyValue]:
+    """A table of name → value rows people add to and remove from."""
+    edited = st.data_editor(
+        [{left: r.key, right: r.value} for r in rows] or [{left: "", right: ""}],
+        key=key,
+        num_rows="dynamic",
+        use_container_width=True,
+        hide_index=True,
+    )
+    out = [KeyValue(key=str(r.get(left) or "").strip(), value=str(r.get(right) or "")) for r in edited]
+    return [r for r in out if r.key or r.value]
 
 
 def _intend_value(intend: Callable[[str, Any], None] | None, action: str, node_id: str, key: str) -> None:
@@ -650,6 +714,7 @@ FORMS: dict[str, Callable[[FormContext, Any], dict[str, Any]]] = {
     "move_to_section": _move_to_section,
     "approval": _approval,
     "branch": _branch,
+    "http_request": _http_request,
     "end": _end,
 }
 """The inspector form of each node kind (the rest of a kind lives in its home, `engine.kinds`):

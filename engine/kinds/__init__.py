@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.kinds import ai_step, approval, branch, end, form_trigger, move_to_section
+from engine.kinds import ai_step, approval, branch, end, form_trigger, http_request, move_to_section
 from engine.kinds.base import (
     KINDS,
     AssigneeLabel,
@@ -33,6 +33,7 @@ KINDS.update(
         move_to_section.KIND,
         approval.KIND,
         branch.KIND,
+        http_request.KIND,
         end.KIND,
     )
 )

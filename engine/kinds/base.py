@@ -112,6 +112,10 @@ class Kind(Generic[N]):
     calls_out: bool = False
     """Whether running it calls a service outside (a model, a mail server, an HTTP API): what went
     before is written first, and a result it got is kept for the database, never asked for again."""
+    acts: bool = False
+    """Whether it changes something outside (sends mail, calls an API): before its call a "calling"
+    record with the call's idempotency key is written, so a call interrupted by a crash is made again
+    with the same key, and a finished one is never made again."""
     asks_ai: bool = False
     """Whether it asks a model: it gets the app's default model and a reviewer's revision note, its
     answer is shown growing, and the Designer checks that its answer is used."""

@@ -22,6 +22,21 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class CallTicket:
+    """What an acting step's call carries, recorded before the call is made: its idempotency key
+    (the same for every attempt of this visit of the step, including one after a crash), and whether
+    an earlier attempt may have reached the service already."""
+
+    key: str
+    repeated: bool = False
+    """A "calling" record of this visit was found with no result: the process making it stopped."""
+
+
+ConnectionValues = Callable[[str, str], Mapping[str, str]]
+"""Reads a named connection of a type (its settings and secrets); EngineError when there is none."""
+
+
+@dataclass(frozen=True)
 class StepContext:
     """Everything a handler may read; handlers never write to the store."""
 
@@ -39,6 +54,10 @@ class StepContext:
     """Hears an AI call's attempts and its answer growing (the pages show them live)."""
     revision: Revision | None = None
     """When the step runs again after a reviewer asked for changes: the note and its last answer."""
+    call: CallTicket | None = None
+    """For a step that acts outside (sends, posts, calls): its idempotency key, recorded first."""
+    connection: ConnectionValues | None = None
+    """Reads the named connections a step that acts sends through."""
 
 
 @dataclass

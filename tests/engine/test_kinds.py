@@ -23,7 +23,14 @@ def test_every_kind_of_the_saved_format_has_a_home_and_the_home_matches_its_mode
         assert kind.type == name
         assert kind.node_class.model_fields["type"].default == name
         assert callable(kind.handler) and kind.label and kind.look.icon
-    assert [k.type for k in PALETTE] == ["ai_step", "move_to_section", "approval", "branch", "end"]
+    assert [k.type for k in PALETTE] == [
+        "ai_step",
+        "move_to_section",
+        "approval",
+        "branch",
+        "http_request",
+        "end",
+    ]
     assert [k.type for k in KINDS.values() if k.starts_runs] == ["form_trigger"]
 
 
