@@ -416,8 +416,9 @@ with canvas_col:
     status_box = above_canvas.container(horizontal_alignment="right")  # filled last, from the final copy
     for spec in PALETTE:
         palette.button(
-            spec.label,
+            spec.look.palette_label or spec.label,
             key=f"designer_add_{spec.type}",
+            help=f"Add a step: {spec.label}" if spec.look.palette_label else None,
             icon=spec.look.palette_icon,
             on_click=intend,
             args=("add", spec.type),

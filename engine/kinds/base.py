@@ -44,6 +44,8 @@ class Look:
     background: str
     border: str
     palette_icon: str = ":material/add:"
+    palette_label: str = ""
+    """A shorter name for its palette button, so the palette stays one row on a laptop; "": the label."""
 
 
 def _no_values(node: Any) -> Any:

@@ -327,7 +327,7 @@ KIND = Kind(
     type="http_request",
     label="HTTP request",
     node_class=HttpRequestNode,
-    look=Look("⇄", "#e0f2f1", "#00695c", ":material/http:"),
+    look=Look("⇄", "#e0f2f1", "#00695c", ":material/http:", palette_label="HTTP"),
     handler=run,
     summary=summary,
     check=check,

@@ -48,7 +48,7 @@ KIND = Kind(
     type="move_to_section",
     label="Move to section",
     node_class=MoveToSectionNode,
-    look=Look("➜", "#e3f2fd", "#1565c0", ":material/arrow_forward:"),
+    look=Look("➜", "#e3f2fd", "#1565c0", ":material/arrow_forward:", palette_label="Move"),
     handler=run,
     summary=summary,
     check=check,

@@ -13,7 +13,7 @@ from streamlit.testing.v1.element_tree import UnknownElement
 
 from engine.decisions import Approve
 from engine.kinds import PALETTE
-from engine.model import AIStepNode, ApprovalNode, Workflow
+from engine.model import AIStepNode, ApprovalNode, HttpRequestNode, Workflow
 from engine.records import CheckpointQuery
 from engine.services import Loopdesk
 from tests.ui.conftest import keyed_select, shown
@@ -116,7 +116,7 @@ def test_each_palette_button_adds_a_node_of_its_kind_and_selects_it() -> None:
     for spec in PALETTE:
         label, kind = spec.label, spec.type
         button = at.button(key=f"designer_add_{kind}")
-        assert button.label == label
+        assert button.label == (spec.look.palette_label or label)  # a short name keeps one row
         before = canvas_args(at)["timestamp"]
         button.click()
         at.run()
@@ -516,3 +516,24 @@ def test_a_presenter_improves_a_template_s_prompt_from_its_own_runs_and_uses_it(
     mine = [w for w in app.list_workflows() if w.workflow_id.startswith("marketing-social-post-")]
     assert len(mine) == 1 and mine[0].definition.node("draft").instruction == improved  # type: ignore[union-attr]
     assert app.get_workflow("marketing-social-post").definition.node("draft").instruction == original  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("streamlit_app")
+def test_an_http_request_step_is_set_up_in_the_inspector_with_a_connection_by_name() -> None:
+    at = designer()
+    service().connections.set("alex", "crm", "http", {"base_url": "https://crm.example.com"})
+    wid = new_workflow(at)
+    at.button(key="designer_add_http_request").click()
+    at.run()
+    assert not at.exception, at.exception
+    by_label(at.selectbox, "Connection").select("crm")
+    at.run()
+    by_label(at.selectbox, "Method").select("PUT")
+    by_label(at.text_input, "Path").input("/tickets/{{ title }}")
+    at.run()
+    assert not at.exception, at.exception
+    step = working_copy(at, wid).node("http_request_1")
+    assert isinstance(step, HttpRequestNode)
+    assert (step.connection, step.method, step.url) == ("crm", "PUT", "/tickets/{{ title }}")
+    assert "PUT crm /tickets/{{ title }}" in shown(canvas_card(at, "http_request_1"))
+    assert "HTTP" in [b.label for b in at.button if b.key == "designer_add_http_request"]
