@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,75 @@ def test_kill_9_mid_ai_step_then_recover(tmp_path: Path) -> None:
         assert any(a.event == "recovered" for a in app.store.list_audit(recovered[0]["run_id"]))
     finally:
         app.close()
+
+
+def test_kill_9_between_calling_and_the_result_calls_again_with_the_same_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTP request step whose process is killed after the receiver got the call and before the
+    answer was saved: recovery calls again with the same Idempotency-Key, and the run finishes once."""
+    from tests.engine.test_http_request import Receiver, ticket_workflow
+
+    monkeypatch.setenv("LOOPDESK_HTTP_ALLOW_PRIVATE", "1")
+    db = str(tmp_path / "h.duckdb")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowFirstReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Receiver.heard, Receiver.plan = [], []
+    try:
+        with Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load(), workers=0) as app:
+            app.save_workflow(ticket_workflow(), "dana")
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            app.connections.set("alex", "crm", "http", {"base_url": base, "header.Authorization": "Bearer t"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "run", "open-ticket", "--db", db, "--user", "dana",
+             "--input", "topic=Crash", "--input", "priority=1"],
+            cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while not Receiver.heard and time.time() < deadline:
+            time.sleep(0.05)
+        assert Receiver.heard, "the call never reached the receiver"
+        os.kill(proc.pid, signal.SIGKILL)  # the receiver has the call; the answer is never saved
+        proc.wait(timeout=10)
+
+        out = cli("recover", "--db", db, "--json")
+        assert out.returncode == 0, out.stderr
+        [recovered] = json.loads(out.stdout)["recovered"]
+        assert recovered["status"] == "completed"
+        assert recovered["values"]["ticket_id"] == 42
+    finally:
+        server.shutdown()
+        server.server_close()
+    keys = [c["headers"]["Idempotency-Key"] for c in Receiver.heard]
+    assert keys == [f"{recovered['run_id']}:send:1"] * 2  # the same call, and the receiver can tell
+    with Loopdesk.open(db, provider=DemoProvider(), directory=Directory.load(), workers=0) as app:
+        steps = [(s.node_id, s.status) for s in app.store.list_steps(recovered["run_id"])]
+        assert steps == [("form", "done"), ("send", "calling"), ("send", "done"), ("done", "done")]
+        [sent] = [
+            s for s in app.store.list_steps(recovered["run_id"]) if s.node_id == "send" and s.status == "done"
+        ]
+        assert sent.meta["repeated_after_interruption"] is True
+
+
+class SlowFirstReceiver(BaseHTTPRequestHandler):
+    """The ticket receiver, except that it never answers its first call (the process is killed)."""
+
+    def do_POST(self) -> None:
+        """Record the call; the first one waits for the kill, the next ones are answered."""
+        from tests.engine.test_http_request import Receiver
+
+        first = not Receiver.heard
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Receiver.heard.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
+        if first:
+            time.sleep(30)
+            return
+        data = json.dumps({"id": 42}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
