@@ -19,6 +19,7 @@ from engine.model import Workflow
 from engine.outbound import Answer
 from engine.outbound import call as outbound_call
 from engine.services import Loopdesk
+from tests.backends import db_path_on_every_backend  # noqa: F401  (`db_path`: every backend)
 
 SECRET = "Bearer sk-canary-http-0123456789"
 CREATED = {"id": 42, "links": [{"url": "/t/42"}]}
