@@ -28,7 +28,11 @@ from ui.format import (
     one_line,
 )
 
-STEP_ICONS: dict[str, str] = {"done": ":material/check_circle:", "failed": ":material/error:"}
+STEP_ICONS: dict[str, str] = {
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "calling": ":material/outgoing_mail:",
+}
 
 EVENT_LABELS: dict[str, str] = {
     "run_started": "Run started",
@@ -103,16 +107,36 @@ def step_line(step: StepRecord, wf: Workflow, who: Callable[[str], str] = str) -
             parts.append(ai_cost(step.meta))
         if step.meta.get("cut_off"):
             parts.append(":orange[cut off at the token limit]")
+    parts += _call_facts(step)
     if step.error:
         parts.append(f":red[{md_escape(one_line(step.error, 120))}]")
     return " · ".join(parts)
+
+
+def _call_facts(step: StepRecord) -> list[str]:
+    """What a step that acts outside did: demo delivery, the answer's status, attempts, a repeat."""
+    meta = step.meta
+    if "idempotency_key" not in meta:
+        return []
+    if step.status == "calling":
+        return ["calling (the call was recorded before it was made)"]
+    out = []
+    if meta.get("delivery") == "demo":
+        out.append(":orange[demo delivery: nothing was sent]")
+    elif meta.get("status"):
+        out.append(md_escape(f"answered {meta['status']}"))
+    if int(meta.get("attempts") or 1) > 1:
+        out.append(f"{meta['attempts']} attempts")
+    if meta.get("repeated_after_interruption"):
+        out.append(":orange[called again after an interruption, same key]")
+    return out
 
 
 def node_statuses(detail: RunDetail) -> dict[str, str]:
     """Each node's state in this run: done, running, waiting, failed (unlisted: pending)."""
     status: dict[str, str] = {}
     for s in detail.steps:
-        status[s.node_id] = "done" if s.status == "done" else "failed"
+        status[s.node_id] = {"done": "done", "calling": "running"}.get(s.status, "failed")
     run = detail.run
     if run.current_node:
         if run.status == "waiting":
@@ -242,10 +266,26 @@ def _step_body(s: StepRecord, directory: Directory) -> None:
             show_edit(name, change, f"Edited {name}")
         _show_value("Shown to the reviewer", (s.input or {}).get("shown", {}))
         return
+    if "idempotency_key" in s.meta:
+        _call_body(s)
+        return
     if s.input:
         _show_value("Inputs", s.input)
     if s.output is not None:
         _show_value("Output", s.output)
+
+
+def _call_body(s: StepRecord) -> None:
+    """A step that acts outside: what it sent (or would have, in demo delivery) and the answer."""
+    out = s.output if isinstance(s.output, dict) else {}
+    if out.get("delivery") == "demo":
+        note = str(out.get("note", "Demo delivery: nothing was sent."))
+        st.info(md_message(note), icon=":material/science:")
+    st.caption(f"Idempotency key: `{s.meta['idempotency_key']}` (the same for every attempt of this call)")
+    if out.get("request") is not None:
+        _show_value("Would have sent" if out.get("delivery") == "demo" else "Sent", out["request"])
+    if "answer" in out:
+        _show_value(f"Answer ({out.get('status', '')})", out["answer"])
 
 
 def word_diff_markdown(before: Any, after: Any) -> str:

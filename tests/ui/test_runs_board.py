@@ -175,3 +175,22 @@ def test_a_notification_that_could_not_be_delivered_shows_on_the_run(service: Lo
     assert list(notes["Event"]) == ["checkpoint.opened"] and list(notes["State"]) == ["retrying"]
     assert "HTTP 500" in notes["Last problem"][0]
     assert any("No notification channel is set up" in c.value for c in at.caption)
+
+
+def test_a_demo_delivery_shows_what_would_have_been_sent_labelled_as_such(service: Loopdesk) -> None:
+    from tests.engine.test_http_request import ticket_workflow
+
+    service.save_workflow(ticket_workflow(), "dana")
+    run = service.start_run("open-ticket", {"topic": "Printer", "priority": 2}, "dana")
+    assert run.status == "completed", run.error
+    at = page(RUNS, run=run.id)
+    steps = next(df.value for df in at.dataframe if "Step" in df.value.columns)
+    assert list(zip(steps["Step"], steps["Status"], strict=True))[1:3] == [
+        ("Open ticket", "calling"),
+        ("Open ticket", "done"),
+    ]
+    lines = [e.label for e in at.expander]
+    assert any("Open ticket" in line and "demo delivery: nothing was sent" in line for line in lines)
+    assert any("connection “crm” is not set up, so nothing was sent" in shown(i.value) for i in at.info)
+    sent = [j.proto.body for j in at.json if '"Ticket: Printer"' in j.proto.body]
+    assert sent and '"priority": 2' in sent[0].replace(":2", ": 2")  # exactly what it would have sent
