@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -144,7 +144,7 @@ def call(
     target = urlunsplit(parts._replace(netloc=netloc))
     headers.setdefault("Host", parts.netloc.rsplit("@", 1)[-1])
     started = time.monotonic()
-    deadline = started + timeout_seconds
+    ends = started + timeout_seconds
     extensions = {"sni_hostname": host} if scheme == "https" else {}
     timeout = httpx.Timeout(timeout_seconds)
     try:
@@ -154,9 +154,9 @@ def call(
             )
             response = client.send(request, stream=True)
             try:
-                with _cut_off_at(response, deadline) as expired:
+                with deadline(max(0.0, ends - time.monotonic()), lambda: _socket_of(response)) as expired:
                     try:
-                        data, cut = _read(response, max_bytes, deadline)
+                        data, cut = _read(response, max_bytes, ends)
                     except httpx.HTTPError:
                         if not expired.is_set():
                             raise
@@ -174,19 +174,19 @@ def call(
 
 
 @contextlib.contextmanager
-def _cut_off_at(response: httpx.Response, deadline: float) -> Iterator[threading.Event]:
-    """Shut the answer's socket at the deadline, so a read blocked on a silent server returns."""
+def deadline(seconds: float, sock_of: Callable[[], socket.socket | None]) -> Iterator[threading.Event]:
+    """Shut the connection's socket once `seconds` have passed (a blocked read then returns at
+    once); the event yielded is set when that happened."""
     expired = threading.Event()
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
 
-    def cut() -> None:
+    def cut_off() -> None:
         expired.set()
+        sock = sock_of()
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer = threading.Timer(seconds, cut_off)
     timer.daemon = True
     timer.start()
     try:
@@ -195,13 +195,19 @@ def _cut_off_at(response: httpx.Response, deadline: float) -> Iterator[threading
         timer.cancel()
 
 
-def _read(response: httpx.Response, max_bytes: int, deadline: float) -> tuple[bytes, bool]:
+def _socket_of(response: httpx.Response) -> socket.socket | None:
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _read(response: httpx.Response, max_bytes: int, ends: float) -> tuple[bytes, bool]:
     """Up to `max_bytes` of the body, by the deadline (a server dribbling its answer is cut off)."""
     out = bytearray()
     for chunk in response.iter_bytes():
         out += chunk
         if len(out) > max_bytes:
             return bytes(out[:max_bytes]), True
-        if time.monotonic() > deadline:
+        if time.monotonic() > ends:
             raise httpx.ReadTimeout("the answer took too long", request=response.request)
     return bytes(out), False

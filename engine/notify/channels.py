@@ -7,19 +7,16 @@ a delivery longer than that.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import http.client
 import smtplib
-import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 from engine.notify.settings import Smtp
+from engine.outbound import deadline
 from engine.redaction import redact_url
 
 TIMEOUT_SECONDS = 5.0
@@ -36,28 +33,6 @@ class DeliveryError(Exception):
 def signature(secret: str, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256 of the raw body>`, as sent in `X-Loopdesk-Signature`."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-@contextlib.contextmanager
-def deadline(seconds: float, sock_of: Callable[[], socket.socket | None]) -> Iterator[threading.Event]:
-    """Shut the connection's socket once `seconds` have passed (a blocked read then returns at
-    once); the event yielded is set when that happened."""
-    expired = threading.Event()
-
-    def cut_off() -> None:
-        expired.set()
-        sock = sock_of()
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    timer = threading.Timer(seconds, cut_off)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield expired
-    finally:
-        timer.cancel()
 
 
 def post_json(
