@@ -219,11 +219,17 @@ class Connections:
         self._box = box
 
     def set(
-        self, user: str, name: str, type_name: str, values: Mapping[str, str | None], replace: bool = False
+        self,
+        user: str,
+        name: str,
+        type_name: str,
+        values: Mapping[str, str | None],
+        replace: bool = False,
+        new: bool = False,
     ) -> ConnectionView:
         """Save a connection. A value of None keeps what was saved, "" removes the setting; `replace`
-        (or a change of type) starts from nothing. Refused, with every problem named, when the
-        settings do not make a usable connection of that type."""
+        (or a change of type) starts from nothing; `new` refuses a name already taken. Refused, with
+        every problem named, when the settings do not make a usable connection of that type."""
         self.permissions.check_settings(user, "change connections")
         name = name.strip()
         if not NAME_RE.match(name):
@@ -240,6 +246,8 @@ class Connections:
                 f"{kind.label} connections keep no {', '.join(sorted(unknown))} (they keep {kind.known()})"
             )
         existing = self.store.get_connection(name)
+        if new and existing is not None:
+            raise EngineError(f"there is already a connection named “{name}”; choose it to change it")
         merged: dict[str, str] = {}
         if existing is not None and existing.type == kind.name and not replace:
             merged = self._values(existing)

@@ -14,6 +14,9 @@ from ui.format import clock, md_escape
 from ui.runtime import get_app, require_user, show_error
 
 FLASH_KEY = "connections_flash"
+PICK_KEY = "connections_pick"
+NEXT_PICK_KEY = "connections_pick_next"
+"""The connection to open after a save or a delete (set before the picker is drawn)."""
 NEW = "New connection…"
 
 app = get_app()
@@ -51,7 +54,9 @@ if not views:
     st.info("No connections yet.", icon=":material/link_off:")
 
 st.subheader("Add or change a connection", anchor=False)
-picked = st.selectbox("Connection", [NEW, *views], key="connections_pick")
+if NEXT_PICK_KEY in st.session_state:
+    st.session_state[PICK_KEY] = st.session_state.pop(NEXT_PICK_KEY)
+picked = st.selectbox("Connection", [NEW, *views], key=PICK_KEY)
 existing = views.get(picked) if picked != NEW else None
 type_names = list(TYPES)
 type_name = st.selectbox(
@@ -98,11 +103,14 @@ with st.form(f"connection_form_{picked}_{type_name}", border=True):
             values[f"{HEADER_PREFIX}{header.strip()}"] = header_value
     if st.form_submit_button("Save connection", icon=":material/save:", type="primary"):
         try:
-            saved_view = app.connections.set(user, name or "", type_name, values)
+            saved_view = app.connections.set(user, name or "", type_name, values, new=existing is None)
         except EngineError as exc:
             show_error(exc)
         else:
             st.session_state[FLASH_KEY] = f"Saved connection {saved_view.name}."
+            st.session_state[NEXT_PICK_KEY] = saved_view.name  # open it; a new form starts empty
+            for key in [k for k in st.session_state if str(k).startswith(f"connection_{NEW}_")]:
+                del st.session_state[key]
             st.rerun()
 
 if existing is not None:
@@ -115,5 +123,5 @@ if existing is not None:
                 show_error(exc)
             else:
                 st.session_state[FLASH_KEY] = f"Deleted connection {existing.name}."
-                st.session_state.pop("connections_pick", None)
+                st.session_state[NEXT_PICK_KEY] = NEW
                 st.rerun()

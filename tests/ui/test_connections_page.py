@@ -37,7 +37,7 @@ def test_an_admin_adds_changes_and_deletes_a_connection_and_never_sees_a_secret_
     assert "header.Authorization: `••••6789`" in text and SECRET not in text
     assert service.connections.use("crm", "http").values["header.Authorization"] == SECRET
 
-    next(s for s in at.selectbox if s.label == "Connection").select("crm").run()
+    assert next(s for s in at.selectbox if s.label == "Connection").value == "crm"  # the saved one opens
     assert box(at, "Base URL").value == "https://crm.example.com"
     assert all(t.value in ("", None) or SECRET not in str(t.value) for t in at.text_input)
     box(at, "Timeout (s)").input("10")
@@ -53,6 +53,16 @@ def test_an_admin_adds_changes_and_deletes_a_connection_and_never_sees_a_secret_
     assert any("base_url must be an http:// or https:// URL" in shown(e.value) for e in at.error)
     assert service.connections.use("crm", "http").values["base_url"] == "https://crm.example.com"
 
+    next(s for s in at.selectbox if s.label == "Connection").select("New connection…").run()
+    next(s for s in at.selectbox if s.label == "Type").select("http").run()
+    assert box(at, "Name").value == ""  # a new form starts empty after a save
+    box(at, "Name").input("crm")
+    box(at, "Base URL").input("https://other.example.com")
+    click(at, "Save connection")
+    assert any("there is already a connection named “crm”" in shown(e.value) for e in at.error)
+    assert service.connections.use("crm", "http").values["base_url"] == "https://crm.example.com"
+
+    next(s for s in at.selectbox if s.label == "Connection").select("crm").run()
     click(at, "Delete for good")
     assert "Deleted connection crm." in [s.value for s in at.success]
     assert service.connections.list("alex") == []
