@@ -15,8 +15,7 @@ from ui.runtime import get_app, require_user, show_error
 
 FLASH_KEY = "connections_flash"
 PICK_KEY = "connections_pick"
-NEXT_PICK_KEY = "connections_pick_next"
-"""The connection to open after a save or a delete (set before the picker is drawn)."""
+NEXT_PICK_KEY = "connections_pick_next"  # the connection to open after a save or a delete
 NEW = "New connection…"
 
 app = get_app()
