@@ -65,6 +65,8 @@ PAGE_CSS = (
     "[data-testid='stHeader'],[data-testid='stHeader'] *{background:transparent;pointer-events:none}"
     "[data-testid='stHeader'] button,[data-testid='stHeader'] a{pointer-events:auto}"
     ".st-key-designer_actions{padding-right:3rem}"
+    # the bridge draws nothing: out of the palette's row, so it never wraps it onto a second line
+    ".st-key-designer_canvas_bridge{position:absolute;width:0;height:0;overflow:hidden}"
     ".st-key-designer_inspector h2{font-size:1.5rem;padding-top:0.25rem}"
     ".st-key-designer_problems button, .st-key-designer_problems button *"
     "{justify-content:flex-start;text-align:left}</style>"
