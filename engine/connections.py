@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from engine.errors import EngineError, NotFoundError
+from engine.errors import EngineError, MissingConnectionError, NotFoundError
 from engine.notify.settings import parse_smtp
 from engine.permissions import Permissions
 from engine.records import ConnectionRecord, now
@@ -293,9 +293,7 @@ class Connections:
         """A connection's settings and secrets, for the step that calls out with them."""
         record = self.store.get_connection(name)
         if record is None:
-            raise EngineError(
-                f"there is no connection named “{name}” (admins add it on the Connections page)"
-            )
+            raise MissingConnectionError(name)
         if record.type != type_name:
             raise EngineError(
                 f"connection “{name}” is of type {record.type}; this step needs a {type_name} one"

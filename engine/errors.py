@@ -62,6 +62,14 @@ class NotFoundError(EngineError):
         super().__init__(f"no {kind} with id `{ident}`")
 
 
+class MissingConnectionError(EngineError):
+    """A step names a connection that is not set up (its steps then use demo delivery)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"there is no connection named “{name}” (admins add it on the Connections page)")
+
+
 class NotAllowedError(EngineError):
     """The user may not perform this action; the message names who lacks what."""
 

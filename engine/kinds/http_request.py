@@ -17,7 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.errors import EngineError, StepError
+from engine.errors import EngineError, MissingConnectionError, StepError
 from engine.kinds.base import NAME_RE, RESERVED_NAMES, AssigneeLabel, Kind, Look, dupes, swap_text
 from engine.model import HttpRequestNode, KeyValue, Workflow
 from engine.outbound import Answer, OutboundFailed, OutboundRefused, call
@@ -148,9 +148,9 @@ def _connection(ctx: StepContext, node: HttpRequestNode) -> dict[str, str] | Non
         return None
     try:
         return dict(ctx.connection(node.connection, "http"))
+    except MissingConnectionError:
+        return None
     except EngineError as exc:
-        if "there is no connection named" in str(exc):
-            return None
         raise StepError(str(exc)) from None
 
 
